@@ -1,0 +1,125 @@
+//! Small value types shared by every module: they give bare integers and byte arrays a meaning.
+
+use std::fmt;
+
+/// The size of a block, the unit of transfer between peers (16 KiB, as every client uses).
+pub const BLOCK_SIZE: u32 = 16 * 1024;
+
+/// The SHA-1 of a torrent's bencoded `info` dictionary: the torrent's identity on the wire.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct InfoHash(pub [u8; 20]);
+
+/// A peer's 20-byte id, chosen by the peer and sent in its handshake.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct PeerId(pub [u8; 20]);
+
+/// The zero-based index of a piece in a torrent.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+pub struct PieceIndex(pub u32);
+
+/// A block of a piece as named by `request`, `cancel` and `reject` messages.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct BlockRequest {
+    pub piece: PieceIndex,
+    /// Byte offset of the block within its piece.
+    pub begin: u32,
+    pub length: u32,
+}
+
+/// A hex string that is not 40 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ParseHexError;
+
+impl fmt::Display for ParseHexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("expected 40 hexadecimal digits")
+    }
+}
+
+impl std::error::Error for ParseHexError {}
+
+fn write_hex(bytes: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for b in bytes {
+        write!(f, "{b:02x}")?;
+    }
+    Ok(())
+}
+
+pub(crate) fn parse_hex20(s: &str) -> Result<[u8; 20], ParseHexError> {
+    let s = s.as_bytes();
+    if s.len() != 40 {
+        return Err(ParseHexError);
+    }
+    let mut out = [0u8; 20];
+    for (i, pair) in s.chunks_exact(2).enumerate() {
+        let hi = (pair[0] as char).to_digit(16).ok_or(ParseHexError)?;
+        let lo = (pair[1] as char).to_digit(16).ok_or(ParseHexError)?;
+        out[i] = (hi * 16 + lo) as u8;
+    }
+    Ok(out)
+}
+
+impl InfoHash {
+    /// Parses 40 hex digits (either case).
+    pub fn from_hex(s: &str) -> Result<Self, ParseHexError> {
+        parse_hex20(s).map(InfoHash)
+    }
+
+    /// Lower-case hex, the form every client prints.
+    pub fn to_hex(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for InfoHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_hex(&self.0, f)
+    }
+}
+
+impl fmt::Debug for InfoHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InfoHash({self})")
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Peer ids usually start with a printable client tag ("-SH0100-"); show it as text
+        // where it is printable and the rest as hex.
+        for &b in &self.0 {
+            if b.is_ascii_graphic() {
+                write!(f, "{}", b as char)?;
+            } else {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerId({self})")
+    }
+}
+
+impl fmt::Display for PieceIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_hash_hex_round_trip() {
+        let h = InfoHash([0xab; 20]);
+        assert_eq!(h.to_hex(), "ab".repeat(20));
+        assert_eq!(InfoHash::from_hex(&"AB".repeat(20)), Ok(h));
+        assert_eq!(InfoHash::from_hex("abc"), Err(ParseHexError));
+        assert_eq!(InfoHash::from_hex(&"zz".repeat(20)), Err(ParseHexError));
+    }
+}
