@@ -45,10 +45,7 @@ pub struct Dict<'a> {
 impl<'a> Dict<'a> {
     /// The value under `key`, if present.
     pub fn get(&self, key: &[u8]) -> Option<&Value<'a>> {
-        self.entries
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v)
+        self.entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// Whether the keys appear in strictly ascending byte order, as canonical bencode
@@ -415,9 +412,22 @@ mod tests {
 
     #[test]
     fn integer_edges() {
-        assert_eq!(decode(b"i9223372036854775807e").unwrap().as_int(), Some(i64::MAX));
-        assert_eq!(decode(b"i-9223372036854775808e").unwrap().as_int(), Some(i64::MIN));
-        for bad in [&b"i9223372036854775808e"[..], b"i-0e", b"i03e", b"ie", b"i-e", b"i1"] {
+        assert_eq!(
+            decode(b"i9223372036854775807e").unwrap().as_int(),
+            Some(i64::MAX)
+        );
+        assert_eq!(
+            decode(b"i-9223372036854775808e").unwrap().as_int(),
+            Some(i64::MIN)
+        );
+        for bad in [
+            &b"i9223372036854775808e"[..],
+            b"i-0e",
+            b"i03e",
+            b"ie",
+            b"i-e",
+            b"i1",
+        ] {
             assert!(decode(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }
@@ -459,9 +469,18 @@ mod tests {
             decode_with(&many, limits).unwrap_err().kind,
             ErrorKind::TooManyValues
         );
-        assert_eq!(decode(b"i1ei2e").unwrap_err().kind, ErrorKind::TrailingBytes);
-        assert_eq!(decode(b"d1:ae").unwrap_err().kind, ErrorKind::UnexpectedByte(b'e'));
-        assert_eq!(decode(b"di1ei1ee").unwrap_err().kind, ErrorKind::KeyNotString);
+        assert_eq!(
+            decode(b"i1ei2e").unwrap_err().kind,
+            ErrorKind::TrailingBytes
+        );
+        assert_eq!(
+            decode(b"d1:ae").unwrap_err().kind,
+            ErrorKind::UnexpectedByte(b'e')
+        );
+        assert_eq!(
+            decode(b"di1ei1ee").unwrap_err().kind,
+            ErrorKind::KeyNotString
+        );
     }
 
     #[test]

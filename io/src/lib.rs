@@ -1,1 +1,276 @@
-//! shoal-io
+//! shoal-io: the blocking IO that shoal's runtimes share.
+//!
+//! The core never touches a file; both runtimes (mio and async-std) need the same file work
+//! done the same way, so it lives here once, like `quinn-udp` beside `quinn-proto`. Every
+//! function here blocks: runtimes call them from a worker thread, never from their event
+//! loop.
+//!
+//! Today: reading `.torrent` files ([`read_torrent`]) and making them from files on disk
+//! ([`create_torrent`]).
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use shoal_core::create::{CreateError, TorrentBuilder};
+use shoal_core::metainfo::{Metainfo, MetainfoError};
+
+/// The largest `.torrent` read: real ones stay under a few MiB even for 100,000 files.
+pub const MAX_TORRENT_FILE: u64 = 64 * 1024 * 1024;
+
+/// An IO or format failure, with the path it concerns.
+#[derive(Debug)]
+pub enum Error {
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
+    Metainfo {
+        path: PathBuf,
+        source: MetainfoError,
+    },
+    Create(CreateError),
+    TooLarge {
+        path: PathBuf,
+        len: u64,
+    },
+    NotUtf8 {
+        path: PathBuf,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Metainfo { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Create(e) => e.fmt(f),
+            Error::TooLarge { path, len } => write!(
+                f,
+                "{}: {len} bytes is too large for a torrent file (limit {MAX_TORRENT_FILE})",
+                path.display()
+            ),
+            Error::NotUtf8 { path } => {
+                write!(f, "{}: file name is not valid UTF-8", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Metainfo { source, .. } => Some(source),
+            Error::Create(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads and parses a `.torrent` file.
+pub fn read_torrent(path: &Path) -> Result<Metainfo, Error> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_TORRENT_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err(path))?;
+    if bytes.len() as u64 > MAX_TORRENT_FILE {
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            len: bytes.len() as u64,
+        });
+    }
+    Metainfo::parse(&bytes).map_err(|source| Error::Metainfo {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// What [`create_torrent`] puts in the torrent besides the files.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    pub piece_length: Option<u32>,
+    pub trackers: Vec<String>,
+    pub web_seeds: Vec<String>,
+    pub private: bool,
+    pub comment: Option<String>,
+    pub created_by: Option<String>,
+    /// Seconds since the Unix epoch, or none to leave `creation date` out.
+    pub creation_date: Option<i64>,
+}
+
+/// Makes a `.torrent` (its bencoded bytes) of a file, or of a folder and every regular file
+/// below it, in byte order of their paths. Symbolic links to folders are not followed (they
+/// could loop); links to files are read as files.
+pub fn create_torrent(path: &Path, opts: &CreateOptions) -> Result<Vec<u8>, Error> {
+    create_torrent_with_progress(path, opts, |_, _| {})
+}
+
+/// [`create_torrent`], calling `progress(bytes_hashed, total_bytes)` as it reads.
+pub fn create_torrent_with_progress(
+    path: &Path,
+    opts: &CreateOptions,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Vec<u8>, Error> {
+    let meta = fs::metadata(path).map_err(io_err(path))?;
+    let name = file_name(path)?;
+    let (mut builder, sources) = if meta.is_dir() {
+        let mut files = Vec::new();
+        walk(path, &mut Vec::new(), &mut files)?;
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut builder = TorrentBuilder::multi_file(name);
+        let mut sources = Vec::with_capacity(files.len());
+        for (components, source, len) in files {
+            builder.add_file(components, len);
+            sources.push((source, len));
+        }
+        (builder, sources)
+    } else {
+        (
+            TorrentBuilder::single_file(name, meta.len()),
+            vec![(path.to_path_buf(), meta.len())],
+        )
+    };
+    if let Some(n) = opts.piece_length {
+        builder.piece_length(n);
+    }
+    for t in &opts.trackers {
+        builder.tracker(t.clone());
+    }
+    for w in &opts.web_seeds {
+        builder.web_seed(w.clone());
+    }
+    builder.private(opts.private);
+    if let Some(c) = &opts.comment {
+        builder.comment(c.clone());
+    }
+    if let Some(c) = &opts.created_by {
+        builder.created_by(c.clone());
+    }
+    if let Some(t) = opts.creation_date {
+        builder.creation_date(t);
+    }
+
+    let mut hasher = builder.start().map_err(Error::Create)?;
+    let total = hasher.total();
+    let mut buf = vec![0u8; 1 << 20];
+    for (source, len) in sources {
+        let mut file = File::open(&source).map_err(io_err(&source))?;
+        let mut remaining = len;
+        while remaining > 0 {
+            let want = buf
+                .len()
+                .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+            let n = file.read(&mut buf[..want]).map_err(io_err(&source))?;
+            if n == 0 {
+                return Err(Error::Io {
+                    path: source,
+                    source: io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the file shrank while it was being read",
+                    ),
+                });
+            }
+            hasher.update(&buf[..n]);
+            remaining -= n as u64;
+            progress(hasher.fed(), total);
+        }
+    }
+    hasher.finish().map_err(Error::Create)
+}
+
+fn file_name(path: &Path) -> Result<String, Error> {
+    // `canonicalize` gives `.` and `dir/..` a real last component.
+    let full = fs::canonicalize(path).map_err(io_err(path))?;
+    full.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
+        .ok_or_else(|| Error::NotUtf8 {
+            path: path.to_path_buf(),
+        })
+}
+
+fn walk(
+    dir: &Path,
+    prefix: &mut Vec<String>,
+    out: &mut Vec<(Vec<String>, PathBuf, u64)>,
+) -> Result<(), Error> {
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let path = entry.path();
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|_| Error::NotUtf8 { path: path.clone() })?;
+        let file_type = entry.file_type().map_err(io_err(&path))?;
+        if file_type.is_dir() {
+            prefix.push(name);
+            walk(&path, prefix, out)?;
+            prefix.pop();
+        } else {
+            // Follows a link to a file; a link to a folder or a dangling link is skipped.
+            match fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => {
+                    let mut components = prefix.clone();
+                    components.push(name);
+                    out.push((components, path, meta.len()));
+                }
+                Ok(_) => {}
+                Err(e) if file_type.is_symlink() && e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_torrent_lists_files_in_path_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("content");
+        fs::create_dir_all(root.join("b/c")).unwrap();
+        fs::write(root.join("z.txt"), b"zzz").unwrap();
+        fs::write(root.join("b/c/deep.bin"), vec![9u8; 70_000]).unwrap();
+        fs::write(root.join("a.txt"), b"").unwrap();
+        let bytes = create_torrent(&root, &CreateOptions::default()).unwrap();
+        let m = Metainfo::parse(&bytes).unwrap();
+        let paths: Vec<String> = m.info.files.iter().map(|f| f.display_path()).collect();
+        assert_eq!(
+            paths,
+            ["content/a.txt", "content/b/c/deep.bin", "content/z.txt"]
+        );
+        assert_eq!(m.info.total_length, 70_003);
+        let out = dir.path().join("t.torrent");
+        fs::write(&out, &bytes).unwrap();
+        assert_eq!(read_torrent(&out).unwrap(), m);
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let e = read_torrent(&missing).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+        let bad = dir.path().join("bad.torrent");
+        fs::write(&bad, b"d4:infoi1ee").unwrap();
+        let e = read_torrent(&bad).unwrap_err();
+        assert!(matches!(e, Error::Metainfo { .. }), "{e}");
+        let empty = dir.path().join("empty");
+        fs::write(&empty, b"").unwrap();
+        let e = create_torrent(&empty, &CreateOptions::default()).unwrap_err();
+        assert!(matches!(e, Error::Create(CreateError::Empty)), "{e}");
+    }
+}

@@ -1,1 +1,276 @@
-fn main() {}
+//! `shoal`: the command-line BitTorrent client.
+//!
+//! Subcommands that exist today: `info` (show a torrent) and `create` (make one). The
+//! download, seed, tracker and demo commands come with the mio runtime.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+use shoal_core::metainfo::Metainfo;
+use shoal_io::CreateOptions;
+
+#[derive(Parser)]
+#[command(
+    name = "shoal",
+    version,
+    about = "A BitTorrent client, tracker and torrent maker"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show what a .torrent file holds: name, info-hash, pieces, files, trackers.
+    Info {
+        /// The .torrent file.
+        torrent: PathBuf,
+    },
+    /// Make a .torrent of a file or a folder.
+    Create {
+        /// The file or folder to share.
+        path: PathBuf,
+        /// Where to write the .torrent.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// A tracker announce URL; repeat for backups (each becomes its own tier).
+        #[arg(short, long = "tracker", value_name = "URL")]
+        trackers: Vec<String>,
+        /// Piece size in bytes, or with a suffix: 256K, 1M, 4MiB. Chosen for about
+        /// 1,000-2,000 pieces when left out.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        piece_size: Option<u32>,
+        /// Mark the torrent private (BEP 27): peers come only from its trackers.
+        #[arg(long)]
+        private: bool,
+        /// A web seed URL (BEP 19); repeatable.
+        #[arg(long = "web-seed", value_name = "URL")]
+        web_seeds: Vec<String>,
+        /// A free-text comment.
+        #[arg(long)]
+        comment: Option<String>,
+        /// Leave out the creation date, so the same input gives the same file.
+        #[arg(long)]
+        no_date: bool,
+    },
+}
+
+fn parse_size(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (try 262144, 256K or 1M)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use K or M)")),
+    };
+    n.checked_mul(mult)
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info { torrent } => info(&torrent),
+        Command::Create {
+            path,
+            output,
+            trackers,
+            piece_size,
+            private,
+            web_seeds,
+            comment,
+            no_date,
+        } => {
+            let opts = CreateOptions {
+                piece_length: piece_size,
+                trackers,
+                web_seeds,
+                private,
+                comment,
+                created_by: Some(concat!("shoal/", env!("CARGO_PKG_VERSION")).to_string()),
+                creation_date: (!no_date).then(unix_now),
+            };
+            create(&path, &output, &opts)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("shoal: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn info(path: &std::path::Path) -> Result<(), String> {
+    let m = shoal_io::read_torrent(path).map_err(|e| e.to_string())?;
+    print!("{}", describe(&m));
+    Ok(())
+}
+
+fn create(
+    path: &std::path::Path,
+    output: &std::path::Path,
+    opts: &CreateOptions,
+) -> Result<(), String> {
+    let bytes = shoal_io::create_torrent(path, opts).map_err(|e| e.to_string())?;
+    let m = Metainfo::parse(&bytes).map_err(|e| format!("internal error: {e}"))?;
+    // Write beside the target and rename, so a reader never sees half a torrent.
+    let tmp = output.with_extension("torrent.part");
+    std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, output).map_err(|e| format!("{}: {e}", output.display()))?;
+    println!(
+        "created {} ({} pieces of {}, info-hash {})",
+        output.display(),
+        m.info.piece_count(),
+        human_bytes(u64::from(m.info.piece_length)),
+        m.info_hash
+    );
+    Ok(())
+}
+
+/// The `shoal info` report.
+fn describe(m: &Metainfo) -> String {
+    let i = &m.info;
+    let mut out = String::new();
+    let _ = writeln!(out, "name:         {}", i.name);
+    let _ = writeln!(out, "info-hash:    {}", m.info_hash);
+    let _ = writeln!(
+        out,
+        "piece length: {} ({})",
+        i.piece_length,
+        human_bytes(u64::from(i.piece_length))
+    );
+    let _ = writeln!(out, "pieces:       {}", i.piece_count());
+    let _ = writeln!(
+        out,
+        "total size:   {} ({})",
+        i.total_length,
+        human_bytes(i.total_length)
+    );
+    let _ = writeln!(
+        out,
+        "private:      {}",
+        if i.private { "yes" } else { "no" }
+    );
+    if let Some(c) = &m.created_by {
+        let _ = writeln!(out, "created by:   {c}");
+    }
+    if let Some(t) = m.creation_date {
+        let _ = writeln!(out, "created:      {}", utc_date(t));
+    }
+    if let Some(c) = &m.comment {
+        let _ = writeln!(out, "comment:      {c}");
+    }
+    let real: Vec<_> = i.files.iter().filter(|f| !f.attr.padding).collect();
+    let _ = writeln!(out, "files:        {}", real.len());
+    for f in real {
+        let _ = writeln!(out, "  {:>14}  {}", f.length, f.display_path());
+    }
+    let tiers = m.trackers();
+    let _ = writeln!(
+        out,
+        "trackers:     {}",
+        tiers.iter().map(Vec::len).sum::<usize>()
+    );
+    for (n, tier) in tiers.iter().enumerate() {
+        for url in tier {
+            let _ = writeln!(out, "  tier {}: {url}", n + 1);
+        }
+    }
+    let _ = writeln!(out, "web seeds:    {}", m.url_list.len());
+    for url in &m.url_list {
+        let _ = writeln!(out, "  {url}");
+    }
+    out
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian).
+fn utc_date(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from a day count, by 400-year eras of 146,097 days starting on March 1st.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.2} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("262144"), Ok(262_144));
+        assert_eq!(parse_size("256K"), Ok(262_144));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("4 m"), Ok(4 << 20));
+        assert!(parse_size("1G").is_err());
+        assert!(parse_size("K").is_err());
+        assert!(parse_size("99999999M").is_err());
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc_date(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_date(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_date(1_795_252_717), "2026-11-21 09:18:37 UTC");
+        assert_eq!(utc_date(-1), "1969-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(1000), "1000 B");
+        assert_eq!(human_bytes(1 << 20), "1.00 MiB");
+        assert_eq!(human_bytes(3 << 29), "1.50 GiB");
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
