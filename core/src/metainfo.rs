@@ -25,6 +25,7 @@ use std::fmt;
 use sha1::{Digest, Sha1};
 
 use crate::bencode::{self, Dict, Limits, Value};
+use crate::magnet::Magnet;
 use crate::{InfoHash, PieceIndex};
 
 /// The smallest piece length accepted: below a KiB the hash list outweighs the data.
@@ -266,6 +267,18 @@ impl Metainfo {
         })
     }
 
+    /// A magnet link to this torrent: its info-hash, name and trackers.
+    pub fn magnet(&self) -> Magnet {
+        let mut m = Magnet::new(self.info_hash);
+        m.display_name = Some(self.info.name.clone());
+        for url in self.trackers().into_iter().flatten() {
+            if !m.trackers.contains(&url) {
+                m.trackers.push(url);
+            }
+        }
+        m
+    }
+
     /// Every tracker URL, tier by tier: `announce-list` when present (BEP 12 says it then
     /// replaces `announce`), else `announce` as a tier of its own.
     pub fn trackers(&self) -> Vec<Vec<String>> {
@@ -381,8 +394,8 @@ fn parse_info(info: &Dict<'_>) -> Result<Info, MetainfoError> {
         }
         (None, None) => return Err(missing("info.length or info.files")),
         (Some(len), None) => {
-            let length = file_length(len, "info.length")?;
-            let attr = parse_attr(info.get(b"attr"), "info.attr")?;
+            let length = file_length(len).map_err(|p| p.at("info.length"))?;
+            let attr = parse_attr(info.get(b"attr")).map_err(|p| p.at("info.attr"))?;
             let entry = FileEntry {
                 path: vec![name.clone()],
                 length,
@@ -445,16 +458,32 @@ fn text_preferring_utf8(dict: &Dict<'_>, key: &str, field: &str) -> Result<Strin
     Ok(String::from_utf8_lossy(b).into_owned())
 }
 
-fn file_length(v: &Value<'_>, field: &str) -> Result<u64, MetainfoError> {
-    let n = v.as_int().ok_or_else(|| wrong_type(field, "an integer"))?;
-    u64::try_from(n).map_err(|_| invalid(field, format!("negative length {n}")))
+/// What is wrong with a value, before the field's name (costly to format for each of
+/// thousands of files) is known.
+enum Problem {
+    WrongType(&'static str),
+    Invalid(String),
 }
 
-fn parse_attr(v: Option<&Value<'_>>, field: &str) -> Result<FileAttr, MetainfoError> {
+impl Problem {
+    fn at(self, field: &str) -> MetainfoError {
+        match self {
+            Problem::WrongType(expected) => wrong_type(field, expected),
+            Problem::Invalid(reason) => invalid(field, reason),
+        }
+    }
+}
+
+fn file_length(v: &Value<'_>) -> Result<u64, Problem> {
+    let n = v.as_int().ok_or(Problem::WrongType("an integer"))?;
+    u64::try_from(n).map_err(|_| Problem::Invalid(format!("negative length {n}")))
+}
+
+fn parse_attr(v: Option<&Value<'_>>) -> Result<FileAttr, Problem> {
     let Some(v) = v else {
         return Ok(FileAttr::default());
     };
-    let s = v.as_bytes().ok_or_else(|| wrong_type(field, "a string"))?;
+    let s = v.as_bytes().ok_or(Problem::WrongType("a string"))?;
     Ok(FileAttr {
         padding: s.contains(&b'p'),
         executable: s.contains(&b'x'),
@@ -472,17 +501,16 @@ fn parse_files(list: &Value<'_>, name: &str) -> Result<Vec<FileEntry>, MetainfoE
     let mut files = Vec::with_capacity(items.len());
     let mut offset: u64 = 0;
     for (i, item) in items.iter().enumerate() {
-        let field = format!("info.files[{i}]");
+        // Field names are only formatted on the error path: a torrent can list 100,000 files.
+        let field = |suffix: &str| format!("info.files[{i}]{suffix}");
         let dict = item
             .as_dict()
-            .ok_or_else(|| wrong_type(&field, "a dictionary"))?;
-        let length_field = format!("{field}.length");
-        let length = file_length(
-            dict.get(b"length").ok_or_else(|| missing(&length_field))?,
-            &length_field,
-        )?;
-        let attr = parse_attr(dict.get(b"attr"), &format!("{field}.attr"))?;
-        let path_field = format!("{field}.path");
+            .ok_or_else(|| wrong_type(&field(""), "a dictionary"))?;
+        let length = dict
+            .get(b"length")
+            .ok_or_else(|| missing(&field(".length")))?;
+        let length = file_length(length).map_err(|p| p.at(&field(".length")))?;
+        let attr = parse_attr(dict.get(b"attr")).map_err(|p| p.at(&field(".attr")))?;
         let path_value = match dict.get(b"path.utf-8") {
             Some(v)
                 if v.as_list()
@@ -490,29 +518,26 @@ fn parse_files(list: &Value<'_>, name: &str) -> Result<Vec<FileEntry>, MetainfoE
             {
                 v
             }
-            _ => dict.get(b"path").ok_or_else(|| missing(&path_field))?,
+            _ => dict.get(b"path").ok_or_else(|| missing(&field(".path")))?,
         };
-        let components = path_value
-            .as_list()
-            .ok_or_else(|| wrong_type(&path_field, "a list of strings"))?;
+        let not_strings = || wrong_type(&field(".path"), "a list of strings");
+        let components = path_value.as_list().ok_or_else(not_strings)?;
         let mut path = Vec::with_capacity(components.len() + 1);
         path.push(name.to_string());
         for c in components {
-            let c = c
-                .as_bytes()
-                .ok_or_else(|| wrong_type(&path_field, "a list of strings"))?;
+            let c = c.as_bytes().ok_or_else(not_strings)?;
             path.push(String::from_utf8_lossy(c).into_owned());
         }
-        let display = path[1..].join("/");
+        let unsafe_path = |reason| MetainfoError::UnsafePath {
+            field: field(".path"),
+            path: path[1..].join("/"),
+            reason,
+        };
         if path.len() == 1 {
-            return Err(MetainfoError::UnsafePath {
-                field: path_field,
-                path: display,
-                reason: "the path is empty",
-            });
+            return Err(unsafe_path("the path is empty"));
         }
-        for c in &path[1..] {
-            check_component(c, &path_field, &display)?;
+        if let Some(reason) = path[1..].iter().find_map(|c| component_problem(c)) {
+            return Err(unsafe_path(reason));
         }
         files.push(FileEntry {
             path,
@@ -522,16 +547,16 @@ fn parse_files(list: &Value<'_>, name: &str) -> Result<Vec<FileEntry>, MetainfoE
         });
         offset = offset
             .checked_add(length)
-            .ok_or_else(|| invalid(&length_field, "total length overflows"))?;
+            .ok_or_else(|| invalid(&field(".length"), "total length overflows"))?;
     }
     check_unique(&files)?;
     Ok(files)
 }
 
-/// Refuses a path component that could climb out of, or escape, the download folder, or
-/// that no file system would create.
-pub(crate) fn check_component(c: &str, field: &str, path: &str) -> Result<(), MetainfoError> {
-    let reason = if c.is_empty() {
+/// Why a path component could climb out of, or escape, the download folder, or could not
+/// be created by any file system; `None` for a safe one.
+fn component_problem(c: &str) -> Option<&'static str> {
+    if c.is_empty() {
         Some("empty path component")
     } else if c == "." || c == ".." {
         Some("`.` or `..` component")
@@ -543,8 +568,12 @@ pub(crate) fn check_component(c: &str, field: &str, path: &str) -> Result<(), Me
         Some("component longer than 255 bytes")
     } else {
         None
-    };
-    match reason {
+    }
+}
+
+/// Refuses an unsafe path component (see [`component_problem`]), naming `field` and `path`.
+pub(crate) fn check_component(c: &str, field: &str, path: &str) -> Result<(), MetainfoError> {
+    match component_problem(c) {
         Some(reason) => Err(MetainfoError::UnsafePath {
             field: field.to_string(),
             path: path.to_string(),
@@ -674,6 +703,10 @@ mod tests {
         assert_eq!(m.creation_date, Some(1700000000));
         assert_eq!(m.comment.as_deref(), Some("hi"));
         assert_eq!(m.created_by.as_deref(), Some("test"));
+        let magnet = m.magnet();
+        assert_eq!(magnet.info_hash, m.info_hash);
+        assert_eq!(magnet.trackers, ["http://a/1", "http://a/2", "udp://b:1"]);
+        assert_eq!(Magnet::parse(&magnet.to_uri()), Ok(magnet));
     }
 
     #[test]

@@ -198,6 +198,7 @@ fn describe(m: &Metainfo) -> String {
     for url in &m.url_list {
         let _ = writeln!(out, "  {url}");
     }
+    let _ = writeln!(out, "magnet:       {}", m.magnet());
     out
 }
 
