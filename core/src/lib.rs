@@ -23,4 +23,4 @@ pub mod metainfo;
 mod types;
 pub mod wire;
 
-pub use types::{BlockRequest, InfoHash, ParseHexError, PeerId, PieceIndex, BLOCK_SIZE};
+pub use types::{BlockRequest, InfoHash, ParseHexError, PeerId, PeerKey, PieceIndex, BLOCK_SIZE};

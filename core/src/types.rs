@@ -13,6 +13,11 @@ pub struct InfoHash(pub [u8; 20]);
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct PeerId(pub [u8; 20]);
 
+/// A peer connection's handle inside one engine: a small dense number the engine assigns
+/// (slots are reused after a connection closes), so per-peer state can live in arrays.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+pub struct PeerKey(pub u32);
+
 /// The zero-based index of a piece in a torrent.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
 pub struct PieceIndex(pub u32);
