@@ -17,9 +17,12 @@
 #![forbid(unsafe_code)]
 
 pub mod bencode;
+pub mod bitfield;
 pub mod create;
 pub mod magnet;
 pub mod metainfo;
+pub mod picker;
+pub mod rng;
 mod types;
 pub mod wire;
 

@@ -1,0 +1,2294 @@
+//! The piece picker: which block to request from which peer.
+//!
+//! # Policy
+//!
+//! For a peer, [`Picker::pick`] proposes blocks in this order:
+//!
+//! 1. free blocks of the pieces this peer is already downloading (a peer *sticks* to its
+//!    pieces, so a piece usually comes from one peer: it completes sooner, and a hash
+//!    failure points at one culprit);
+//! 2. free blocks of abandoned partial pieces the peer has (no owner any more: the peer
+//!    that started them left, was choked, or timed out) — *partial pieces are finished
+//!    first*, so few pieces are half done at any time;
+//! 3. new pieces, whole: High priority before Normal regardless of rarity, Skip never; within
+//!    a priority class
+//!    - *rarest first* by availability (the number of connected peers that have the piece,
+//!      counted from bitfields, have-all and haves), ties broken at random;
+//!    - or, until [`PickerConfig::random_first_pieces`] pieces are verified, *random*
+//!      pieces (rare pieces are slow to get, and a new peer needs something to trade soon);
+//!    - or, in *sequential* mode (streaming), lowest index first;
+//! 4. free blocks of partial pieces other peers are downloading (the peer has nothing
+//!    better to do);
+//! 5. in *endgame* (entered by itself once every wanted block is requested or received),
+//!    blocks already requested from another peer, up to
+//!    [`PickerConfig::endgame_requests`] requests per block; when one copy arrives,
+//!    [`Picker::block_received`] names the duplicates to cancel.
+//!
+//! `pick` only proposes; the caller sends the requests it wants and reports each with
+//! [`Picker::mark_requested`], then [`Picker::block_received`] or [`Picker::abort_request`]
+//! (timeout, choke, reject). Verified pieces (resume, or [`Picker::piece_verified`]) are
+//! never picked again; a [`Picker::hash_failed`] piece goes back to missing.
+//!
+//! # Design
+//!
+//! *Availability without per-piece work for seeds.* Availability is `base + raw[i]`. A peer
+//! described by the pieces it has adds 1 to `raw[i]` for each; a seed adds 1 to `base`; a
+//! near-seed adds 1 to `base` and −1 to `raw[j]` for each piece `j` it lacks. Since only
+//! differences of `raw` decide the order, and both descriptions give the same `base + raw`,
+//! a peer can be added in one style and removed in the other: joining or leaving costs
+//! O(min(k, n−k)) piece updates for a peer with k of n pieces (O(1) for a seed), and a
+//! `have` is always `raw[i] += 1`. `raw` values drift over time; only their spread (at most
+//! the number of peers) matters.
+//!
+//! *Peers.* The caller names peers by a small dense [`PeerKey`] (reusable after
+//! [`Picker::remove_peer`]). Each peer's pieces are kept in whichever form fits: *only
+//! these* (a sorted list of at most `sparse_cap` = n/64 clamped to 32..=4096 pieces), *a
+//! bitfield*, or *all but these* (a sorted list of at most `allbut_cap` missing pieces; a
+//! seed has an empty one and costs no memory). So "does peer P have piece i" is a bit test
+//! or a binary search in a short list (≤ 12 steps), a sparse peer's pieces are listed in
+//! O(k) without a bitfield copy, and a seed is added in O(1). Forms change as haves
+//! arrive (a list past its cap becomes a bitfield, a full bitfield a seed); changing form
+//! never touches availability.
+//!
+//! *Order.* Pieces that are wanted (not verified, not Skip) and not yet started are kept in
+//! one bucket structure per priority class (High, Normal): bucket `b` is a vector holding,
+//! in no particular order, the pieces whose `raw` is `lo + b`, and each piece knows its
+//! position in its bucket. A change of ±1 moves a piece to the neighbouring bucket by a
+//! swap-remove and a push: O(1). Seeds only change `base`, so they don't move anything.
+//! (This is the bucketed permutation array with one vector per bucket instead of one array
+//! with boundaries: a ±1 move costs the same, and taking a piece out of the order when it
+//! is started or verified is O(1) too instead of one shift per bucket.) The buckets span
+//! only occupied values, at most one per possible availability, so skipping empty ones is
+//! O(peers) at worst. The initial order is shuffled with the seeded [`Rng`], and each walk
+//! starts at a random offset in each bucket, so ties are random yet reproducible. A piece
+//! leaves the order when it is started (a partial piece), verified or skipped, and comes
+//! back if its partial is dropped or fails its hash.
+//!
+//! *Picking a new piece* never looks at all pieces one by one, for any peer shape. A
+//! near-seed walks the order from the rarest bucket (it lacks at most `allbut_cap` pieces,
+//! so the walk skips at most that many). A sparse peer whose list is shorter than the
+//! expected walk (`pieces needed × class size / wanted pieces it has`) takes the rarest of
+//! its own k pieces in O(k). Any other peer walks with a budget of a few times the expected
+//! walk, capped at a few checks per word of a bitfield; if the rarest buckets hold only
+//! pieces it lacks, a sparse peer falls back to its list and a bitfield peer to a
+//! word-wise scan of its bitfield ANDed with the class's members from a random word,
+//! stopping as soon as it has enough candidates as rare as the bucket where the walk
+//! stopped (it is then exactly rarest first) or after a bounded number of candidates (then
+//! approximately rarest first). That scan, O(n/64) word operations, is the worst case of a
+//! pick; it needs a peer whose bitfield misses the rarest buckets entirely. A peer with no
+//! piece we want costs O(1). Sequential mode keeps a cursor per class at or below the
+//! lowest member, advanced lazily word by word, and reads from there (a sparse peer from
+//! its sorted list); random-first samples the order uniformly (a sparse peer, its own
+//! list).
+//!
+//! *Blocks* are tracked only for pieces in progress, in a slab of partial pieces found
+//! from the piece in O(1): per block its requesters and who delivered it; per partial the
+//! owner (the sticky peer) and a link per peer that owns it or has requests in it, each
+//! link knowing its place in that peer's list of pieces, so removing a peer or a request
+//! is O(links), never a scan of all partials. Partials with free blocks are also in an
+//! `open` list for steps 2 and 4.
+//!
+//! # Invariants (checked by `check_invariants` in the tests)
+//!
+//! - `base + raw[i]` equals the number of live peers that have piece `i`.
+//! - A piece is in its class's order exactly when it is wanted and has no partial; it sits
+//!   in bucket `raw[i] - lo` at position `pos[i]`; the first and last buckets of an order
+//!   are non-empty; `fresh[class]` mirrors membership bit for bit.
+//! - `cursor[class]` is at or below the lowest member of the class.
+//! - A partial exists only while some block is requested or received; its `free` and
+//!   `received` counts match its blocks; it is in `open` exactly when it has a free block
+//!   and its piece is wanted; a peer has a link in it exactly when it owns it or has
+//!   requests in it, and the link and the peer's list point at each other.
+//! - Each peer's wanted-count matches its pieces, so [`Picker::is_interesting`] is O(1).
+//!
+//! # Costs (n pieces, k pieces of the peer, P peers)
+//!
+//! | operation | cost |
+//! | --- | --- |
+//! | `pick`, partial pieces (steps 1, 2, 4) | O(pieces the peer is downloading + partials with free blocks) |
+//! | `pick`, new pieces (step 3) | O(pieces asked) expected, O(k) for a sparse peer; worst case an O(n/64) word scan |
+//! | `pick`, endgame (step 5) | O(partials × blocks per piece) |
+//! | `peer_have`, `peer_dont_have`, `peer_have_all` | O(1): a bit, or a binary search and a move within a list of ≤ 4096 (one O(n/64) change of form per peer) |
+//! | `peer_bitfield` | O(n/64) word scan + O(min(k, n−k)) |
+//! | `remove_peer` | O(min(k, n−k) + its requests); O(1) for a seed |
+//! | `mark_requested`, `abort_request`, `block_received` | O(1) (+ the piece's blocks when it is dropped) |
+//! | `piece_verified`, a priority change | O(P) (the peers' wanted-counts) |
+//!
+//! Remote-driven calls with a bad piece index or block return an error and change nothing;
+//! no public method panics on its arguments.
+
+use std::fmt;
+use std::ops::Range;
+
+use smallvec::SmallVec;
+
+use crate::bitfield::Bitfield;
+use crate::rng::Rng;
+use crate::{BlockRequest, PeerKey, PieceIndex, BLOCK_SIZE};
+
+const NONE: u32 = u32::MAX;
+
+/// Peer keys must be below this (they index a table).
+pub const MAX_PEER_KEY: u32 = 1 << 20;
+
+/// A piece's download priority (file priorities map to the pieces of the file).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum Priority {
+    /// Never picked.
+    Skip,
+    #[default]
+    Normal,
+    /// Picked before any Normal piece, whatever its rarity.
+    High,
+}
+
+/// The index of a priority class in `Picker::order` / `fresh` / `cursor`: High first.
+fn class_of(p: Priority) -> usize {
+    match p {
+        Priority::High => 0,
+        Priority::Normal | Priority::Skip => 1,
+    }
+}
+
+/// The picker's tunables.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PickerConfig {
+    /// Seeds every random choice (tie-breaking, random first pieces).
+    pub seed: u64,
+    /// Pick new pieces at random until this many pieces are verified. Default 4.
+    pub random_first_pieces: u32,
+    /// In endgame, how many peers a block may be requested from at once. Default 2.
+    pub endgame_requests: u32,
+    /// Lowest index first instead of rarest first. Default off.
+    pub sequential: bool,
+}
+
+impl Default for PickerConfig {
+    fn default() -> Self {
+        PickerConfig {
+            seed: 0,
+            random_first_pieces: 4,
+            endgame_requests: 2,
+            sequential: false,
+        }
+    }
+}
+
+/// What [`Picker::block_received`] tells the caller.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct BlockReceived {
+    /// Every block of the piece is now here: hash it, then call
+    /// [`Picker::piece_verified`] or [`Picker::hash_failed`].
+    pub piece_complete: bool,
+    /// The block was already here (or the piece verified): drop the data.
+    pub duplicate: bool,
+    /// Endgame duplicates: send `cancel` for each of these other peers' requests.
+    pub cancel: SmallVec<[(PeerKey, BlockRequest); 2]>,
+}
+
+/// Why the picker refused a call. Nothing changed when it returns one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PickerError {
+    /// The piece count, piece length and total length don't describe a torrent.
+    InvalidLayout,
+    /// A piece index at or past the piece count.
+    PieceOutOfRange(PieceIndex),
+    /// A block that isn't one of the piece's 16 KiB blocks (offset, length or piece).
+    InvalidBlock(BlockRequest),
+    /// A range of pieces that isn't within the torrent.
+    InvalidRange { start: u32, end: u32 },
+    /// A bitfield whose length isn't the piece count.
+    BitfieldLength { expected: u32, got: u32 },
+    /// A peer key that was never added, or was removed.
+    UnknownPeer(PeerKey),
+    /// `add_peer` with a key in use.
+    PeerExists(PeerKey),
+    /// A peer key at or above [`MAX_PEER_KEY`].
+    PeerKeyTooLarge(PeerKey),
+    /// The piece is verified already.
+    AlreadyHave(PieceIndex),
+    /// The block is here already.
+    AlreadyReceived(BlockRequest),
+    /// This peer has this block requested already.
+    AlreadyRequested(BlockRequest),
+    /// This peer has no request for this block.
+    NotRequested(BlockRequest),
+}
+
+impl fmt::Display for PickerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PickerError::InvalidLayout => f.write_str("invalid piece layout"),
+            PickerError::PieceOutOfRange(p) => write!(f, "piece {p} out of range"),
+            PickerError::InvalidBlock(b) => write!(f, "invalid block {b:?}"),
+            PickerError::InvalidRange { start, end } => {
+                write!(f, "invalid piece range {start}..{end}")
+            }
+            PickerError::BitfieldLength { expected, got } => {
+                write!(f, "bitfield of {got} pieces, expected {expected}")
+            }
+            PickerError::UnknownPeer(k) => write!(f, "unknown peer {}", k.0),
+            PickerError::PeerExists(k) => write!(f, "peer {} already added", k.0),
+            PickerError::PeerKeyTooLarge(k) => write!(f, "peer key {} too large", k.0),
+            PickerError::AlreadyHave(p) => write!(f, "piece {p} already verified"),
+            PickerError::AlreadyReceived(b) => write!(f, "block {b:?} already received"),
+            PickerError::AlreadyRequested(b) => write!(f, "block {b:?} already requested"),
+            PickerError::NotRequested(b) => write!(f, "block {b:?} not requested"),
+        }
+    }
+}
+
+impl std::error::Error for PickerError {}
+
+/// Piece and block sizes.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    pieces: u32,
+    piece_length: u32,
+    last_length: u32,
+    blocks_per_piece: u32,
+    last_blocks: u32,
+}
+
+impl Layout {
+    fn new(pieces: u32, piece_length: u32, total_length: u64) -> Result<Layout, PickerError> {
+        if pieces == 0 || piece_length == 0 {
+            return Err(PickerError::InvalidLayout);
+        }
+        let before_last = u64::from(pieces - 1) * u64::from(piece_length);
+        if total_length <= before_last || total_length - before_last > u64::from(piece_length) {
+            return Err(PickerError::InvalidLayout);
+        }
+        let last_length = (total_length - before_last) as u32;
+        Ok(Layout {
+            pieces,
+            piece_length,
+            last_length,
+            blocks_per_piece: piece_length.div_ceil(BLOCK_SIZE),
+            last_blocks: last_length.div_ceil(BLOCK_SIZE),
+        })
+    }
+
+    #[inline]
+    fn blocks(&self, piece: u32) -> u32 {
+        if piece + 1 == self.pieces {
+            self.last_blocks
+        } else {
+            self.blocks_per_piece
+        }
+    }
+
+    fn piece_len(&self, piece: u32) -> u32 {
+        if piece + 1 == self.pieces {
+            self.last_length
+        } else {
+            self.piece_length
+        }
+    }
+
+    #[inline]
+    fn block(&self, piece: u32, b: u32) -> BlockRequest {
+        let begin = b * BLOCK_SIZE;
+        BlockRequest {
+            piece: PieceIndex(piece),
+            begin,
+            length: (self.piece_len(piece) - begin).min(BLOCK_SIZE),
+        }
+    }
+
+    /// The piece and block number of `r`, if it is exactly one of the torrent's blocks.
+    fn locate(&self, r: BlockRequest) -> Result<(u32, usize), PickerError> {
+        let piece = r.piece.0;
+        let b = r.begin / BLOCK_SIZE;
+        if piece >= self.pieces
+            || b * BLOCK_SIZE != r.begin
+            || b >= self.blocks(piece)
+            || self.block(piece, b).length != r.length
+        {
+            return Err(PickerError::InvalidBlock(r));
+        }
+        Ok((piece, b as usize))
+    }
+}
+
+/// The wanted, unstarted pieces of one priority class, bucketed by `raw` availability.
+#[derive(Clone, Debug, Default)]
+struct Order {
+    /// The `raw` value of `buckets[0]`.
+    lo: i32,
+    /// Spans only occupied `raw` values: the first and last buckets are never empty. There
+    /// are at most (number of peers + 1) buckets, since all availabilities lie in
+    /// `0..=peers`, so the rare insertion of a bucket at the front is cheap.
+    buckets: Vec<Vec<u32>>,
+    len: u32,
+    /// Emptied bucket vectors, kept for their capacity.
+    spare: Vec<Vec<u32>>,
+}
+
+impl Order {
+    /// Makes sure a bucket for `key` exists; returns its index.
+    #[inline]
+    fn bucket_for(&mut self, key: i32) -> usize {
+        let idx = key.wrapping_sub(self.lo) as u32 as usize;
+        if idx < self.buckets.len() {
+            idx
+        } else {
+            self.grow_to(key)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow_to(&mut self, key: i32) -> usize {
+        if self.buckets.is_empty() {
+            self.lo = key;
+        }
+        if key < self.lo {
+            let extra = (self.lo - key) as usize;
+            let spare = &mut self.spare;
+            self.buckets
+                .splice(0..0, (0..extra).map(|_| spare.pop().unwrap_or_default()));
+            self.lo = key;
+        }
+        let idx = (key - self.lo) as usize;
+        while self.buckets.len() <= idx {
+            self.buckets.push(self.spare.pop().unwrap_or_default());
+        }
+        idx
+    }
+
+    #[inline]
+    fn insert(&mut self, piece: u32, key: i32, pos: &mut [u32]) {
+        let idx = self.bucket_for(key);
+        let bucket = &mut self.buckets[idx];
+        pos[piece as usize] = bucket.len() as u32;
+        bucket.push(piece);
+        self.len += 1;
+    }
+
+    /// Takes `piece` out of bucket `idx`; says whether that left the bucket empty.
+    #[inline]
+    fn take_out(&mut self, piece: u32, idx: usize, pos: &mut [u32]) -> bool {
+        let bucket = &mut self.buckets[idx];
+        let at = pos[piece as usize] as usize;
+        debug_assert_eq!(bucket[at], piece);
+        bucket.swap_remove(at);
+        if let Some(&moved) = bucket.get(at) {
+            pos[moved as usize] = at as u32;
+        }
+        bucket.is_empty()
+    }
+
+    #[inline]
+    fn remove(&mut self, piece: u32, key: i32, pos: &mut [u32]) {
+        let idx = (key - self.lo) as usize;
+        let emptied = self.take_out(piece, idx, pos);
+        pos[piece as usize] = NONE;
+        self.len -= 1;
+        if emptied {
+            self.trim();
+        }
+    }
+
+    /// Moves `piece` from the bucket of `from` to the bucket of `to`: O(1).
+    #[inline]
+    fn shift(&mut self, piece: u32, from: i32, to: i32, pos: &mut [u32]) {
+        // Make the target bucket first: it may shift the indexes.
+        let ti = self.bucket_for(to);
+        let fi = (from - self.lo) as usize;
+        let emptied = self.take_out(piece, fi, pos);
+        let dst = &mut self.buckets[ti];
+        pos[piece as usize] = dst.len() as u32;
+        dst.push(piece);
+        if emptied {
+            self.trim();
+        }
+    }
+
+    /// Drops empty buckets at both ends.
+    fn trim(&mut self) {
+        let lead = self.buckets.iter().take_while(|b| b.is_empty()).count();
+        if lead > 0 {
+            self.spare.extend(self.buckets.drain(..lead));
+            self.lo += lead as i32;
+        }
+        while self.buckets.last().is_some_and(Vec::is_empty) {
+            if let Some(v) = self.buckets.pop() {
+                self.spare.push(v);
+            }
+        }
+    }
+
+    /// The `r`-th piece counting bucket by bucket (for uniform sampling), O(buckets).
+    fn nth(&self, mut r: u32) -> u32 {
+        for b in &self.buckets {
+            match b.get(r as usize) {
+                Some(&piece) => return piece,
+                None => r -= b.len() as u32,
+            }
+        }
+        NONE
+    }
+}
+
+/// One block of a partial piece.
+#[derive(Clone, Debug)]
+struct Block {
+    /// Peers with an outstanding request for it (more than one only in endgame).
+    requesters: SmallVec<[u32; 2]>,
+    /// The peer that delivered it, or NONE.
+    from: u32,
+}
+
+impl Block {
+    fn new() -> Block {
+        Block {
+            requesters: SmallVec::new(),
+            from: NONE,
+        }
+    }
+}
+
+/// A peer's tie to a partial piece: it owns the piece or has requests in it.
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    peer: u32,
+    outstanding: u32,
+    /// The position of this piece in the peer's `links` list.
+    idx: u32,
+}
+
+/// A piece in progress.
+#[derive(Clone, Debug)]
+struct Partial {
+    /// NONE while the slot is free.
+    piece: u32,
+    blocks: Vec<Block>,
+    free: u32,
+    received: u32,
+    /// The peer this piece sticks to, or NONE when abandoned.
+    owner: u32,
+    /// Position in `Picker::open`, or NONE.
+    open_pos: u32,
+    links: SmallVec<[Link; 2]>,
+}
+
+/// The pieces a peer has, in the form that fits.
+#[derive(Clone, Debug)]
+enum Has {
+    /// Exactly the pieces in the sorted list (membership by binary search; a `have`
+    /// inserts in place, which the list's cap keeps cheap).
+    Sparse(Vec<u32>),
+    /// The pieces set in the bitfield.
+    Dense(Bitfield),
+    /// Every piece but the sorted `missing` (a seed when it is empty).
+    AllBut(Vec<u32>),
+}
+
+impl Has {
+    #[inline]
+    fn contains(&self, i: u32) -> bool {
+        match self {
+            Has::Dense(b) => b.get(i),
+            Has::Sparse(list) => list.binary_search(&i).is_ok(),
+            Has::AllBut(missing) => missing.binary_search(&i).is_err(),
+        }
+    }
+
+    fn empty() -> Has {
+        Has::Sparse(Vec::new())
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Peer {
+    has: Has,
+    /// For `Sparse`/`Dense`: how many wanted pieces it has; for `AllBut`: how many wanted
+    /// pieces it lacks.
+    wcount: u32,
+    /// The pieces in which this peer has a link (see `Link`).
+    links: Vec<u32>,
+    /// Position in `Picker::live`.
+    live_pos: u32,
+}
+
+/// How a walk over an order ended.
+enum WalkEnd {
+    Done,
+    Exhausted,
+    /// Out of budget inside the bucket of this `raw` value: every unseen piece is at least
+    /// that rare.
+    Budget(i32),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Rarest,
+    Random,
+    Sequential,
+}
+
+/// Sort key of a `raw` value as an unsigned number.
+#[inline]
+fn raw_key(r: i32) -> u64 {
+    u64::from((r as u32) ^ (1 << 31))
+}
+
+/// The selection of new pieces for one pick, over one priority class.
+struct Select<'a> {
+    layout: &'a Layout,
+    raw: &'a [i32],
+    rng: &'a mut Rng,
+    scratch: &'a mut Vec<(u64, u32)>,
+    collected: &'a mut Vec<u32>,
+    /// Blocks still to find.
+    bn: u32,
+    /// Where this class's pieces start in `collected`.
+    from: usize,
+}
+
+impl Select<'_> {
+    #[inline]
+    fn done(&self) -> bool {
+        self.bn == 0
+    }
+
+    #[inline]
+    fn take(&mut self, i: u32) {
+        self.collected.push(i);
+        self.bn = self.bn.saturating_sub(self.layout.blocks(i));
+    }
+
+    /// Whether `i` was collected for this class before position `upto`.
+    #[inline]
+    fn already(&self, i: u32, upto: usize) -> bool {
+        // Usually nothing was collected before: skip the search.
+        upto > self.from && self.collected[self.from..upto].contains(&i)
+    }
+
+    /// Enough pieces to cover the blocks still wanted (one more for the short last piece).
+    fn pieces_wanted(&self) -> usize {
+        let bpp = self.layout.blocks_per_piece;
+        // One piece covers small asks: skip the division on the common path.
+        let whole = if self.bn <= bpp {
+            1
+        } else {
+            self.bn.div_ceil(bpp)
+        };
+        whole as usize + 1
+    }
+
+    /// Rarest bucket first, each from a random offset, taking pieces `has` accepts.
+    fn walk(&mut self, ord: &Order, has: impl Fn(u32) -> bool, mut budget: u64) -> WalkEnd {
+        let upto = self.collected.len();
+        for (bi, bucket) in ord.buckets.iter().enumerate() {
+            if bucket.is_empty() {
+                continue;
+            }
+            let start = self.rng.below(bucket.len() as u32) as usize;
+            let (head, tail) = bucket.split_at(start);
+            for half in [tail, head] {
+                for &i in half {
+                    if budget == 0 {
+                        return WalkEnd::Budget(ord.lo + bi as i32);
+                    }
+                    budget -= 1;
+                    if has(i) && !self.already(i, upto) {
+                        self.take(i);
+                        if self.done() {
+                            return WalkEnd::Done;
+                        }
+                    }
+                }
+            }
+        }
+        WalkEnd::Exhausted
+    }
+
+    /// The rarest of a peer's own pieces that are in `fresh`, in O(len) (+ the selection).
+    fn best_of_list(&mut self, list: &[u32], fresh: &Bitfield) {
+        self.scratch.clear();
+        if list.is_empty() {
+            return;
+        }
+        let upto = self.collected.len();
+        // Ties go to whoever comes first from a random rotation of the list.
+        let start = self.rng.below(list.len() as u32) as usize;
+        let (head, tail) = list.split_at(start);
+        for (j, &i) in tail.iter().chain(head).enumerate() {
+            if fresh.get(i) && !self.already(i, upto) {
+                let key = (raw_key(self.raw[i as usize]) << 32) | j as u64;
+                self.scratch.push((key, i));
+            }
+        }
+        self.take_best();
+    }
+
+    /// Takes the lowest-keyed candidates of `scratch` until enough blocks are found.
+    fn take_best(&mut self) {
+        let m = self.pieces_wanted().min(self.scratch.len());
+        if m == 0 {
+            return;
+        }
+        if m < self.scratch.len() {
+            self.scratch.select_nth_unstable(m - 1);
+        }
+        self.scratch[..m].sort_unstable();
+        for t in 0..m {
+            if self.done() {
+                break;
+            }
+            let i = self.scratch[t].1;
+            self.take(i);
+        }
+    }
+
+    /// The fallback for a dense peer whose walk ran out of budget: a word-wise scan of
+    /// `bits & fresh` from a random word, stopping once it has enough candidates as rare as
+    /// `floor` (no unseen piece is rarer) or `cap` candidates in all.
+    fn scan(&mut self, bits: &Bitfield, fresh: &Bitfield, floor: i32, cap: usize) {
+        self.scratch.clear();
+        let upto = self.collected.len();
+        let (a, f) = (bits.words(), fresh.words());
+        let nw = f.len().min(a.len());
+        if nw == 0 {
+            return;
+        }
+        let m = self.pieces_wanted();
+        let start = self.rng.below(nw as u32) as usize;
+        let mut at_floor = 0;
+        let mut seen = 0u64;
+        for t in 0..nw {
+            let w = if start + t < nw {
+                start + t
+            } else {
+                start + t - nw
+            };
+            let mut x = a[w] & f[w];
+            while x != 0 {
+                let i = w as u32 * 64 + x.trailing_zeros();
+                x &= x - 1;
+                if self.already(i, upto) {
+                    continue;
+                }
+                let r = self.raw[i as usize];
+                if r <= floor {
+                    at_floor += 1;
+                }
+                self.scratch.push(((raw_key(r) << 32) | seen, i));
+                seen += 1;
+            }
+            if at_floor >= m || self.scratch.len() >= cap {
+                break;
+            }
+        }
+        self.take_best();
+    }
+
+    /// Lowest index first from `start`: the set bits of `fresh` (ANDed with `filter`)
+    /// that `has` accepts.
+    fn scan_seq(
+        &mut self,
+        fresh: &Bitfield,
+        filter: Option<&Bitfield>,
+        has: impl Fn(u32) -> bool,
+        start: u32,
+    ) {
+        let f = fresh.words();
+        let mut w = (start / 64) as usize;
+        if w >= f.len() {
+            return;
+        }
+        let mut x = f[w] & (!0u64 << (start % 64));
+        loop {
+            if let Some(b) = filter {
+                x &= b.words().get(w).copied().unwrap_or(0);
+            }
+            while x != 0 {
+                let i = w as u32 * 64 + x.trailing_zeros();
+                x &= x - 1;
+                if has(i) {
+                    self.take(i);
+                    if self.done() {
+                        return;
+                    }
+                }
+            }
+            w += 1;
+            match f.get(w) {
+                Some(&next) => x = next,
+                None => return,
+            }
+        }
+    }
+
+    /// Lowest index first among a sparse peer's sorted pieces in `fresh`, from `start`.
+    fn seq_of_list(&mut self, list: &[u32], fresh: &Bitfield, start: u32) {
+        let from = list.partition_point(|&i| i < start);
+        for &i in &list[from..] {
+            if fresh.get(i) {
+                self.take(i);
+                if self.done() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Random pieces among a sparse peer's own pieces in `fresh`.
+    fn random_of_list(&mut self, list: &[u32], fresh: &Bitfield) {
+        self.scratch.clear();
+        let upto = self.collected.len();
+        for &i in list {
+            if fresh.get(i) && !self.already(i, upto) {
+                self.scratch.push((0, i));
+            }
+        }
+        let len = self.scratch.len();
+        let m = self.pieces_wanted().min(len);
+        for t in 0..m {
+            if self.done() {
+                break;
+            }
+            let j = t + self.rng.below((len - t) as u32) as usize;
+            self.scratch.swap(t, j);
+            let i = self.scratch[t].1;
+            self.take(i);
+        }
+    }
+
+    /// Uniform samples of the order that `has` accepts, at most `attempts` of them.
+    fn random_sample(&mut self, ord: &Order, has: impl Fn(u32) -> bool, attempts: u64) {
+        for _ in 0..attempts {
+            if self.done() || self.collected.len() - self.from >= ord.len as usize {
+                return;
+            }
+            let i = ord.nth(self.rng.below(ord.len));
+            if i != NONE && has(i) && !self.already(i, self.collected.len()) {
+                self.take(i);
+            }
+        }
+    }
+}
+
+/// Decides which block to request from which peer. See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct Picker {
+    layout: Layout,
+    config: PickerConfig,
+    rng: Rng,
+
+    /// Availability of piece `i` is `base + raw[i]`.
+    base: i32,
+    raw: Vec<i32>,
+    prio: Vec<Priority>,
+    /// Position in its order bucket, or NONE when not in the order.
+    pos: Vec<u32>,
+    /// The partial slot of a piece in progress, or NONE.
+    slot: Vec<u32>,
+    have: Bitfield,
+    have_count: u32,
+    /// Not verified and not Skip.
+    wanted: Bitfield,
+    /// The order members of each class (High, Normal), as bits.
+    fresh: [Bitfield; 2],
+    order: [Order; 2],
+    /// Sequential mode: no member of the class is below its cursor.
+    cursor: [u32; 2],
+
+    partials: Vec<Partial>,
+    free_slots: Vec<u32>,
+    partial_count: u32,
+    /// Slots of partials that have a free block and a wanted piece.
+    open: Vec<u32>,
+
+    peers: Vec<Option<Peer>>,
+    /// Keys of the live peers, for the O(peers) updates.
+    live: Vec<u32>,
+
+    /// Form thresholds (see `Has`); fields so tests can shrink them.
+    sparse_cap: usize,
+    allbut_cap: usize,
+    walk_slack: u64,
+
+    scratch: Vec<(u64, u32)>,
+    collected: Vec<u32>,
+}
+
+impl Picker {
+    /// A picker for `num_pieces` pieces of `piece_length` bytes (the last one holding what
+    /// is left of `total_length`), nothing verified, no peers.
+    pub fn new(
+        num_pieces: u32,
+        piece_length: u32,
+        total_length: u64,
+        config: PickerConfig,
+    ) -> Result<Picker, PickerError> {
+        let layout = Layout::new(num_pieces, piece_length, total_length)?;
+        let n = num_pieces as usize;
+        let mut rng = Rng::new(config.seed);
+        let mut all: Vec<u32> = (0..num_pieces).collect();
+        rng.shuffle(&mut all);
+        let mut pos = vec![0u32; n];
+        for (j, &i) in all.iter().enumerate() {
+            pos[i as usize] = j as u32;
+        }
+        let normal = Order {
+            lo: 0,
+            buckets: vec![all],
+            len: num_pieces,
+            spare: Vec::new(),
+        };
+        Ok(Picker {
+            layout,
+            config,
+            rng,
+            base: 0,
+            raw: vec![0; n],
+            prio: vec![Priority::Normal; n],
+            pos,
+            slot: vec![NONE; n],
+            have: Bitfield::new(num_pieces),
+            have_count: 0,
+            wanted: Bitfield::full(num_pieces),
+            fresh: [Bitfield::new(num_pieces), Bitfield::full(num_pieces)],
+            order: [Order::default(), normal],
+            cursor: [0; 2],
+            partials: Vec::new(),
+            free_slots: Vec::new(),
+            partial_count: 0,
+            open: Vec::new(),
+            peers: Vec::new(),
+            live: Vec::new(),
+            sparse_cap: (n / 64).clamp(32, 4096),
+            allbut_cap: (n / 64).clamp(16, 4096),
+            walk_slack: 64,
+            scratch: Vec::new(),
+            collected: Vec::new(),
+        })
+    }
+
+    // ---------------------------------------------------------------- queries
+
+    /// The number of pieces.
+    pub fn num_pieces(&self) -> u32 {
+        self.layout.pieces
+    }
+
+    /// The number of blocks of `piece` (0 for an index out of range).
+    pub fn blocks_in_piece(&self, piece: PieceIndex) -> u32 {
+        if piece.0 < self.layout.pieces {
+            self.layout.blocks(piece.0)
+        } else {
+            0
+        }
+    }
+
+    /// Block `b` of `piece`, if both exist.
+    pub fn block(&self, piece: PieceIndex, b: u32) -> Option<BlockRequest> {
+        (b < self.blocks_in_piece(piece)).then(|| self.layout.block(piece.0, b))
+    }
+
+    /// How many connected peers have `piece` (0 for an index out of range).
+    pub fn availability(&self, piece: PieceIndex) -> u32 {
+        match self.raw.get(piece.0 as usize) {
+            Some(&r) => (self.base + r).max(0) as u32,
+            None => 0,
+        }
+    }
+
+    /// Whether `piece` is verified.
+    pub fn have(&self, piece: PieceIndex) -> bool {
+        self.have.get(piece.0)
+    }
+
+    /// The verified pieces.
+    pub fn have_bitfield(&self) -> &Bitfield {
+        &self.have
+    }
+
+    /// How many pieces are verified.
+    pub fn have_count(&self) -> u32 {
+        self.have_count
+    }
+
+    /// How many pieces are still wanted (neither verified nor Skip).
+    pub fn wanted_count(&self) -> u32 {
+        self.wanted.count_ones()
+    }
+
+    /// True when every wanted piece is verified.
+    pub fn is_finished(&self) -> bool {
+        self.wanted.is_empty()
+    }
+
+    /// The priority of `piece` (Skip for an index out of range).
+    pub fn priority(&self, piece: PieceIndex) -> Priority {
+        self.prio
+            .get(piece.0 as usize)
+            .copied()
+            .unwrap_or(Priority::Skip)
+    }
+
+    /// True once every wanted block is requested or received (and something is in
+    /// progress): from then on `pick` also proposes blocks requested from other peers.
+    pub fn in_endgame(&self) -> bool {
+        self.order[0].len == 0
+            && self.order[1].len == 0
+            && self.open.is_empty()
+            && self.partial_count > 0
+    }
+
+    /// Whether the peer has a piece we want (not verified, not Skip). O(1).
+    pub fn is_interesting(&self, peer: PeerKey) -> bool {
+        match self.peer_ref(peer) {
+            Some(p) => match p.has {
+                Has::AllBut(_) => self.wanted.count_ones() > p.wcount,
+                _ => p.wcount > 0,
+            },
+            None => false,
+        }
+    }
+
+    /// Whether the peer has `piece` (false for unknown peers and bad indexes).
+    pub fn peer_has(&self, peer: PeerKey, piece: PieceIndex) -> bool {
+        piece.0 < self.layout.pieces && self.peer_ref(peer).is_some_and(|p| p.has.contains(piece.0))
+    }
+
+    /// The number of peers.
+    pub fn peer_count(&self) -> usize {
+        self.live.len()
+    }
+
+    fn peer_ref(&self, peer: PeerKey) -> Option<&Peer> {
+        self.peers.get(peer.0 as usize)?.as_ref()
+    }
+
+    fn peer_index(&self, peer: PeerKey) -> Result<usize, PickerError> {
+        match self.peers.get(peer.0 as usize) {
+            Some(Some(_)) => Ok(peer.0 as usize),
+            _ => Err(PickerError::UnknownPeer(peer)),
+        }
+    }
+
+    fn check_piece(&self, piece: PieceIndex) -> Result<u32, PickerError> {
+        if piece.0 < self.layout.pieces {
+            Ok(piece.0)
+        } else {
+            Err(PickerError::PieceOutOfRange(piece))
+        }
+    }
+
+    // ---------------------------------------------------------------- settings
+
+    /// Lowest index first (streaming) instead of rarest first.
+    pub fn set_sequential(&mut self, on: bool) {
+        self.config.sequential = on;
+    }
+
+    /// Sets one piece's priority. O(peers) when it changes whether the piece is wanted.
+    pub fn set_piece_priority(
+        &mut self,
+        piece: PieceIndex,
+        priority: Priority,
+    ) -> Result<(), PickerError> {
+        let i = self.check_piece(piece)?;
+        self.set_priority_inner(i, priority, true);
+        Ok(())
+    }
+
+    /// Sets the priority of the pieces in `range` (a file's pieces). A long range recounts
+    /// the peers' wanted pieces in one pass instead of piece by piece.
+    pub fn set_priority_range(
+        &mut self,
+        range: Range<u32>,
+        priority: Priority,
+    ) -> Result<(), PickerError> {
+        if range.start > range.end || range.end > self.layout.pieces {
+            return Err(PickerError::InvalidRange {
+                start: range.start,
+                end: range.end,
+            });
+        }
+        let bulk = range.len() > (self.layout.pieces as usize / 64).max(8);
+        for i in range {
+            self.set_priority_inner(i, priority, !bulk);
+        }
+        if bulk {
+            self.recount_all();
+        }
+        Ok(())
+    }
+
+    fn set_priority_inner(&mut self, i: u32, priority: Priority, count_peers: bool) {
+        let iu = i as usize;
+        if self.prio[iu] == priority {
+            return;
+        }
+        if self.pos[iu] != NONE {
+            self.order_remove(i);
+        }
+        self.prio[iu] = priority;
+        self.refresh_wanted(i, count_peers);
+        self.sync_order(i);
+    }
+
+    // ---------------------------------------------------------------- our pieces
+
+    /// Resume: marks every piece set in `have` verified (added to what is verified already).
+    pub fn set_have(&mut self, have: &Bitfield) -> Result<(), PickerError> {
+        if have.len() != self.layout.pieces {
+            return Err(PickerError::BitfieldLength {
+                expected: self.layout.pieces,
+                got: have.len(),
+            });
+        }
+        for i in have.iter_ones() {
+            self.verify(i, false);
+        }
+        self.recount_all();
+        Ok(())
+    }
+
+    /// The piece passed its hash check: it is never picked again. O(peers).
+    pub fn piece_verified(&mut self, piece: PieceIndex) -> Result<(), PickerError> {
+        let i = self.check_piece(piece)?;
+        self.verify(i, true);
+        Ok(())
+    }
+
+    fn verify(&mut self, i: u32, count_peers: bool) {
+        if !self.have.set(i) {
+            return;
+        }
+        self.have_count += 1;
+        self.refresh_wanted(i, count_peers);
+        let s = self.slot[i as usize];
+        if s != NONE {
+            self.partial_destroy(s);
+        }
+    }
+
+    /// The piece failed its hash check (or its data could not be stored): its received
+    /// blocks are dropped and it is missing again. Requests still outstanding in it (only
+    /// possible for a piece that wasn't complete) stay as they are. Returns the peers that
+    /// delivered its blocks, for strike counting.
+    pub fn hash_failed(
+        &mut self,
+        piece: PieceIndex,
+    ) -> Result<SmallVec<[PeerKey; 4]>, PickerError> {
+        let i = self.check_piece(piece)?;
+        if self.have.get(i) {
+            return Err(PickerError::AlreadyHave(piece));
+        }
+        let mut senders = SmallVec::new();
+        let s = self.slot[i as usize];
+        if s == NONE {
+            return Ok(senders);
+        }
+        let part = &mut self.partials[s as usize];
+        for b in &mut part.blocks {
+            if b.from == NONE {
+                continue;
+            }
+            if !senders.contains(&PeerKey(b.from)) {
+                senders.push(PeerKey(b.from));
+            }
+            b.from = NONE;
+            part.received -= 1;
+            if b.requesters.is_empty() {
+                part.free += 1;
+            }
+        }
+        // Dropped (back to the order) unless requests are still out.
+        self.settle(s);
+        Ok(senders)
+    }
+
+    // ---------------------------------------------------------------- peers
+
+    /// Registers a peer that has nothing yet.
+    pub fn add_peer(&mut self, peer: PeerKey) -> Result<(), PickerError> {
+        if peer.0 >= MAX_PEER_KEY {
+            return Err(PickerError::PeerKeyTooLarge(peer));
+        }
+        let k = peer.0 as usize;
+        if self.peers.len() <= k {
+            self.peers.resize_with(k + 1, || None);
+        }
+        if self.peers[k].is_some() {
+            return Err(PickerError::PeerExists(peer));
+        }
+        self.peers[k] = Some(Peer {
+            has: Has::empty(),
+            wcount: 0,
+            links: Vec::new(),
+            live_pos: self.live.len() as u32,
+        });
+        self.live.push(peer.0);
+        Ok(())
+    }
+
+    /// Forgets a peer: its availability goes, its requests are aborted, the pieces it owned
+    /// are up for grabs. O(min(k, n−k) + its requests).
+    pub fn remove_peer(&mut self, peer: PeerKey) -> Result<(), PickerError> {
+        let k = self.peer_index(peer)?;
+        let kk = k as u32;
+        let (links, has, live_pos) = match self.peers[k].take() {
+            Some(p) => (p.links, p.has, p.live_pos),
+            None => return Err(PickerError::UnknownPeer(peer)),
+        };
+        for piece in links {
+            let s = self.slot[piece as usize];
+            if s == NONE {
+                continue;
+            }
+            let part = &mut self.partials[s as usize];
+            for b in &mut part.blocks {
+                if let Some(at) = b.requesters.iter().position(|&q| q == kk) {
+                    b.requesters.swap_remove(at);
+                    if b.requesters.is_empty() && b.from == NONE {
+                        part.free += 1;
+                    }
+                }
+            }
+            if part.owner == kk {
+                part.owner = NONE;
+            }
+            if let Some(at) = part.links.iter().position(|l| l.peer == kk) {
+                part.links.swap_remove(at);
+            }
+            self.settle(s);
+        }
+        self.retract(&has);
+        self.live.swap_remove(live_pos as usize);
+        if let Some(&moved) = self.live.get(live_pos as usize) {
+            if let Some(p) = self.peers[moved as usize].as_mut() {
+                p.live_pos = live_pos;
+            }
+        }
+        Ok(())
+    }
+
+    /// The peer's `bitfield` message (replaces whatever it had). O(n/64 + min(k, n−k)).
+    pub fn peer_bitfield(&mut self, peer: PeerKey, bits: &Bitfield) -> Result<(), PickerError> {
+        let k = self.peer_index(peer)?;
+        let n = self.layout.pieces;
+        if bits.len() != n {
+            return Err(PickerError::BitfieldLength {
+                expected: n,
+                got: bits.len(),
+            });
+        }
+        self.clear_peer(k);
+        let count = bits.count_ones();
+        let lacks = n - count;
+        let (has, wcount) = if lacks as usize <= self.allbut_cap && count >= lacks {
+            let missing: Vec<u32> = bits.iter_zeros().collect();
+            self.base += 1;
+            let mut w = 0;
+            for &j in &missing {
+                self.raw_add(j, -1);
+                w += u32::from(self.wanted.get(j));
+            }
+            (Has::AllBut(missing), w)
+        } else if count as usize <= self.sparse_cap {
+            let list: Vec<u32> = bits.iter_ones().collect();
+            let mut w = 0;
+            for &i in &list {
+                self.raw_add(i, 1);
+                w += u32::from(self.wanted.get(i));
+            }
+            (Has::Sparse(list), w)
+        } else {
+            if count <= lacks {
+                for i in bits.iter_ones() {
+                    self.raw_add(i, 1);
+                }
+            } else {
+                self.base += 1;
+                for j in bits.iter_zeros() {
+                    self.raw_add(j, -1);
+                }
+            }
+            (Has::Dense(bits.clone()), bits.count_ones_and(&self.wanted))
+        };
+        if let Some(p) = self.peers[k].as_mut() {
+            p.has = has;
+            p.wcount = wcount;
+        }
+        Ok(())
+    }
+
+    /// The peer has every piece (`have all`, or a seed). O(1) for a peer that had nothing.
+    #[inline]
+    pub fn peer_have_all(&mut self, peer: PeerKey) -> Result<(), PickerError> {
+        // The common case, inlined: a peer with nothing yet (fast extension's `have all`
+        // right after the handshake) becomes a seed.
+        if let Some(Some(p)) = self.peers.get_mut(peer.0 as usize) {
+            match &p.has {
+                Has::Sparse(list) if list.is_empty() => {
+                    p.has = Has::AllBut(Vec::new());
+                    p.wcount = 0;
+                    self.base += 1;
+                    return Ok(());
+                }
+                Has::AllBut(missing) if missing.is_empty() => return Ok(()),
+                _ => {}
+            }
+        }
+        self.have_all_slow(peer)
+    }
+
+    fn have_all_slow(&mut self, peer: PeerKey) -> Result<(), PickerError> {
+        let k = self.peer_index(peer)?;
+        self.clear_peer(k);
+        self.base += 1;
+        if let Some(p) = self.peers[k].as_mut() {
+            p.has = Has::AllBut(Vec::new());
+            p.wcount = 0;
+        }
+        Ok(())
+    }
+
+    /// The peer has nothing (`have none`; replaces whatever it had). O(1) for a seed.
+    #[inline]
+    pub fn peer_have_none(&mut self, peer: PeerKey) -> Result<(), PickerError> {
+        if let Some(Some(p)) = self.peers.get_mut(peer.0 as usize) {
+            match &p.has {
+                Has::AllBut(missing) if missing.is_empty() => {
+                    p.has = Has::empty();
+                    p.wcount = 0;
+                    self.base -= 1;
+                    return Ok(());
+                }
+                Has::Sparse(list) if list.is_empty() => return Ok(()),
+                _ => {}
+            }
+        }
+        let k = self.peer_index(peer)?;
+        self.clear_peer(k);
+        Ok(())
+    }
+
+    /// The peer's `have` message. Returns whether the peer didn't have the piece before.
+    /// O(1).
+    pub fn peer_have(&mut self, peer: PeerKey, piece: PieceIndex) -> Result<bool, PickerError> {
+        let k = self.peer_index(peer)?;
+        let i = self.check_piece(piece)?;
+        let n = self.layout.pieces;
+        let wanted = self.wanted.get(i);
+        let wanted_total = self.wanted.count_ones();
+        let sparse_cap = self.sparse_cap;
+        let Some(p) = self.peers[k].as_mut() else {
+            return Err(PickerError::UnknownPeer(peer));
+        };
+        if p.has.contains(i) {
+            return Ok(false);
+        }
+        match &mut p.has {
+            Has::Sparse(list) => {
+                let Err(at) = list.binary_search(&i) else {
+                    return Ok(false);
+                };
+                list.insert(at, i);
+                p.wcount += u32::from(wanted);
+                if list.len() > sparse_cap || list.len() as u32 == n {
+                    let mut b = Bitfield::new(n);
+                    for &j in list.iter() {
+                        b.set(j);
+                    }
+                    p.has = Has::Dense(b);
+                }
+            }
+            Has::Dense(b) => {
+                b.set(i);
+                p.wcount += u32::from(wanted);
+            }
+            Has::AllBut(missing) => {
+                if let Ok(at) = missing.binary_search(&i) {
+                    missing.remove(at);
+                }
+                p.wcount -= u32::from(wanted);
+            }
+        }
+        // A peer that now has everything becomes a seed: no bitfield to keep.
+        if let Has::Dense(b) = &p.has {
+            if b.is_full() {
+                p.has = Has::AllBut(Vec::new());
+                p.wcount = wanted_total - p.wcount;
+            }
+        }
+        self.raw_add(i, 1);
+        Ok(true)
+    }
+
+    /// The peer no longer has `piece` (BEP 54 `lt_donthave`). O(1) (a binary search and a
+    /// short move in a peer's short list at most).
+    pub fn peer_dont_have(&mut self, peer: PeerKey, piece: PieceIndex) -> Result<(), PickerError> {
+        let k = self.peer_index(peer)?;
+        let i = self.check_piece(piece)?;
+        let n = self.layout.pieces;
+        let wanted = self.wanted.get(i);
+        let wanted_total = self.wanted.count_ones();
+        let allbut_cap = self.allbut_cap;
+        let Some(p) = self.peers[k].as_mut() else {
+            return Err(PickerError::UnknownPeer(peer));
+        };
+        if !p.has.contains(i) {
+            return Ok(());
+        }
+        match &mut p.has {
+            Has::Sparse(list) => {
+                if let Ok(at) = list.binary_search(&i) {
+                    list.remove(at);
+                }
+                p.wcount -= u32::from(wanted);
+            }
+            Has::Dense(b) => {
+                b.clear(i);
+                p.wcount -= u32::from(wanted);
+            }
+            Has::AllBut(missing) => {
+                if let Err(at) = missing.binary_search(&i) {
+                    missing.insert(at, i);
+                }
+                p.wcount += u32::from(wanted);
+                if missing.len() > allbut_cap {
+                    let mut b = Bitfield::full(n);
+                    for &j in missing.iter() {
+                        b.clear(j);
+                    }
+                    p.has = Has::Dense(b);
+                    p.wcount = wanted_total - p.wcount;
+                }
+            }
+        }
+        self.raw_add(i, -1);
+        Ok(())
+    }
+
+    /// Removes the peer's pieces from availability and leaves it with none.
+    fn clear_peer(&mut self, k: usize) {
+        let Some(p) = self.peers[k].as_mut() else {
+            return;
+        };
+        let has = std::mem::replace(&mut p.has, Has::empty());
+        p.wcount = 0;
+        self.retract(&has);
+    }
+
+    /// Takes a peer's pieces out of availability, in whichever style is cheaper.
+    fn retract(&mut self, has: &Has) {
+        match has {
+            Has::Sparse(list) => {
+                for &i in list {
+                    self.raw_add(i, -1);
+                }
+            }
+            Has::Dense(b) => {
+                if u64::from(b.count_ones()) * 2 <= u64::from(self.layout.pieces) {
+                    for i in b.iter_ones() {
+                        self.raw_add(i, -1);
+                    }
+                } else {
+                    self.base -= 1;
+                    for j in b.iter_zeros() {
+                        self.raw_add(j, 1);
+                    }
+                }
+            }
+            Has::AllBut(missing) => {
+                self.base -= 1;
+                for &j in missing {
+                    self.raw_add(j, 1);
+                }
+            }
+        }
+    }
+
+    /// Recomputes every peer's wanted-count (after a bulk change of what we want).
+    fn recount_all(&mut self) {
+        let Picker {
+            peers,
+            live,
+            wanted,
+            ..
+        } = self;
+        for &k in live.iter() {
+            let Some(p) = peers[k as usize].as_mut() else {
+                continue;
+            };
+            p.wcount = match &p.has {
+                Has::Sparse(list) => list.iter().filter(|&&i| wanted.get(i)).count() as u32,
+                Has::Dense(b) => b.count_ones_and(wanted),
+                Has::AllBut(missing) => missing.iter().filter(|&&j| wanted.get(j)).count() as u32,
+            };
+        }
+    }
+
+    // ---------------------------------------------------------------- availability & order
+
+    /// `raw[i] += d` (d = ±1), moving the piece to the neighbouring bucket if it is in the
+    /// order.
+    #[inline]
+    fn raw_add(&mut self, i: u32, d: i32) {
+        let iu = i as usize;
+        let old = self.raw[iu];
+        self.raw[iu] = old + d;
+        if self.pos[iu] != NONE {
+            self.order[class_of(self.prio[iu])].shift(i, old, old + d, &mut self.pos);
+        }
+    }
+
+    fn order_insert(&mut self, i: u32) {
+        let c = class_of(self.prio[i as usize]);
+        self.order[c].insert(i, self.raw[i as usize], &mut self.pos);
+        self.fresh[c].set(i);
+        if i < self.cursor[c] {
+            self.cursor[c] = i;
+        }
+    }
+
+    fn order_remove(&mut self, i: u32) {
+        let c = class_of(self.prio[i as usize]);
+        self.order[c].remove(i, self.raw[i as usize], &mut self.pos);
+        self.fresh[c].clear(i);
+    }
+
+    /// Puts the piece in or out of the order as its state says.
+    fn sync_order(&mut self, i: u32) {
+        let iu = i as usize;
+        let belongs = self.wanted.get(i) && self.slot[iu] == NONE;
+        let is_in = self.pos[iu] != NONE;
+        if belongs && !is_in {
+            self.order_insert(i);
+        } else if !belongs && is_in {
+            self.order_remove(i);
+        }
+    }
+
+    /// Re-derives whether piece `i` is wanted; on a change, updates the order, the open
+    /// list and (if `count_peers`) every peer's wanted-count.
+    fn refresh_wanted(&mut self, i: u32, count_peers: bool) {
+        let iu = i as usize;
+        let now = !self.have.get(i) && self.prio[iu] != Priority::Skip;
+        if now == self.wanted.get(i) {
+            return;
+        }
+        if now {
+            self.wanted.set(i);
+        } else {
+            self.wanted.clear(i);
+        }
+        if count_peers {
+            let Picker { peers, live, .. } = self;
+            for &k in live.iter() {
+                let Some(p) = peers[k as usize].as_mut() else {
+                    continue;
+                };
+                // Sparse/Dense count wanted pieces they have, AllBut wanted ones they lack.
+                let counts = match &p.has {
+                    Has::AllBut(missing) => missing.binary_search(&i).is_ok(),
+                    other => other.contains(i),
+                };
+                if counts {
+                    if now {
+                        p.wcount += 1;
+                    } else {
+                        p.wcount -= 1;
+                    }
+                }
+            }
+        }
+        self.sync_order(i);
+        let s = self.slot[iu];
+        if s != NONE {
+            self.sync_open(s);
+        }
+    }
+
+    // ---------------------------------------------------------------- partial pieces
+
+    fn partial_create(&mut self, i: u32) -> u32 {
+        let nb = self.layout.blocks(i) as usize;
+        let s = match self.free_slots.pop() {
+            Some(s) => s,
+            None => {
+                self.partials.push(Partial {
+                    piece: NONE,
+                    blocks: Vec::new(),
+                    free: 0,
+                    received: 0,
+                    owner: NONE,
+                    open_pos: NONE,
+                    links: SmallVec::new(),
+                });
+                self.partials.len() as u32 - 1
+            }
+        };
+        let part = &mut self.partials[s as usize];
+        part.piece = i;
+        part.blocks.clear();
+        part.blocks.resize_with(nb, Block::new);
+        part.free = nb as u32;
+        part.received = 0;
+        part.owner = NONE;
+        part.open_pos = NONE;
+        part.links.clear();
+        self.slot[i as usize] = s;
+        self.partial_count += 1;
+        if self.pos[i as usize] != NONE {
+            self.order_remove(i);
+        }
+        s
+    }
+
+    /// Drops a partial: its links go, and its piece returns to the order if still wanted.
+    fn partial_destroy(&mut self, s: u32) {
+        let su = s as usize;
+        let i = self.partials[su].piece;
+        let links = std::mem::take(&mut self.partials[su].links);
+        for l in &links {
+            self.unlist_link(l.peer, l.idx);
+        }
+        self.open_remove(s);
+        let part = &mut self.partials[su];
+        part.piece = NONE;
+        part.owner = NONE;
+        part.blocks.clear();
+        part.links = links;
+        part.links.clear();
+        self.slot[i as usize] = NONE;
+        self.partial_count -= 1;
+        self.free_slots.push(s);
+        self.sync_order(i);
+    }
+
+    /// After blocks were freed: drops a partial that has nothing requested or received,
+    /// otherwise updates its place in the open list.
+    fn settle(&mut self, s: u32) {
+        let part = &self.partials[s as usize];
+        if part.free as usize == part.blocks.len() {
+            self.partial_destroy(s);
+        } else {
+            self.sync_open(s);
+        }
+    }
+
+    fn sync_open(&mut self, s: u32) {
+        let part = &self.partials[s as usize];
+        let belongs = part.free > 0 && self.wanted.get(part.piece);
+        if belongs && part.open_pos == NONE {
+            self.partials[s as usize].open_pos = self.open.len() as u32;
+            self.open.push(s);
+        } else if !belongs {
+            self.open_remove(s);
+        }
+    }
+
+    fn open_remove(&mut self, s: u32) {
+        let at = self.partials[s as usize].open_pos;
+        if at == NONE {
+            return;
+        }
+        self.open.swap_remove(at as usize);
+        if let Some(&moved) = self.open.get(at as usize) {
+            self.partials[moved as usize].open_pos = at;
+        }
+        self.partials[s as usize].open_pos = NONE;
+    }
+
+    /// Removes entry `idx` from peer `k`'s list of linked pieces, fixing the link of the
+    /// piece moved into its place.
+    fn unlist_link(&mut self, k: u32, idx: u32) {
+        let Some(p) = self.peers.get_mut(k as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        p.links.swap_remove(idx as usize);
+        if let Some(&moved) = p.links.get(idx as usize) {
+            let ms = self.slot[moved as usize];
+            if ms != NONE {
+                for l in &mut self.partials[ms as usize].links {
+                    if l.peer == k {
+                        l.idx = idx;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The index in partial `s`'s links of peer `k`'s link, created if needed.
+    fn link(&mut self, s: u32, k: u32) -> usize {
+        let part = &self.partials[s as usize];
+        if let Some(j) = part.links.iter().position(|l| l.peer == k) {
+            return j;
+        }
+        let piece = part.piece;
+        let Some(p) = self.peers[k as usize].as_mut() else {
+            return usize::MAX;
+        };
+        let idx = p.links.len() as u32;
+        p.links.push(piece);
+        let part = &mut self.partials[s as usize];
+        part.links.push(Link {
+            peer: k,
+            outstanding: 0,
+            idx,
+        });
+        part.links.len() - 1
+    }
+
+    /// One request of peer `k` in partial `s` is over; drops the link if it was the last
+    /// and `k` doesn't own the piece.
+    fn unlink_request(&mut self, s: u32, k: u32) {
+        let part = &mut self.partials[s as usize];
+        let Some(j) = part.links.iter().position(|l| l.peer == k) else {
+            return;
+        };
+        let l = &mut part.links[j];
+        l.outstanding = l.outstanding.saturating_sub(1);
+        if l.outstanding == 0 && part.owner != k {
+            let l = part.links.swap_remove(j);
+            self.unlist_link(k, l.idx);
+        }
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    /// Records that `block` was requested from `peer`. The first peer to request a block of
+    /// a piece with no owner becomes its owner.
+    pub fn mark_requested(
+        &mut self,
+        peer: PeerKey,
+        block: BlockRequest,
+    ) -> Result<(), PickerError> {
+        let k = self.peer_index(peer)? as u32;
+        let (i, b) = self.layout.locate(block)?;
+        if self.have.get(i) {
+            return Err(PickerError::AlreadyHave(block.piece));
+        }
+        let s = match self.slot[i as usize] {
+            NONE => self.partial_create(i),
+            s => {
+                let blk = &self.partials[s as usize].blocks[b];
+                if blk.from != NONE {
+                    return Err(PickerError::AlreadyReceived(block));
+                }
+                if blk.requesters.contains(&k) {
+                    return Err(PickerError::AlreadyRequested(block));
+                }
+                s
+            }
+        };
+        let part = &mut self.partials[s as usize];
+        let blk = &mut part.blocks[b];
+        if blk.requesters.is_empty() {
+            part.free -= 1;
+        }
+        blk.requesters.push(k);
+        if part.owner == NONE {
+            part.owner = k;
+        }
+        let j = self.link(s, k);
+        if let Some(l) = self.partials[s as usize].links.get_mut(j) {
+            l.outstanding += 1;
+        }
+        self.sync_open(s);
+        Ok(())
+    }
+
+    /// A request of `peer` is over without the block (timeout, choke, reject, cancel): the
+    /// block is free again, and the peer no longer owns the piece. Ok (nothing to do) if
+    /// the piece is verified meanwhile.
+    pub fn abort_request(&mut self, peer: PeerKey, block: BlockRequest) -> Result<(), PickerError> {
+        let k = self.peer_index(peer)? as u32;
+        let (i, b) = self.layout.locate(block)?;
+        if self.have.get(i) {
+            // Requests in a piece are dropped when it is verified: nothing left to undo.
+            return Ok(());
+        }
+        let s = self.slot[i as usize];
+        if s == NONE {
+            return Err(PickerError::NotRequested(block));
+        }
+        let part = &mut self.partials[s as usize];
+        let blk = &mut part.blocks[b];
+        let Some(at) = blk.requesters.iter().position(|&q| q == k) else {
+            return Err(PickerError::NotRequested(block));
+        };
+        blk.requesters.swap_remove(at);
+        if blk.requesters.is_empty() && blk.from == NONE {
+            part.free += 1;
+        }
+        if part.owner == k {
+            part.owner = NONE;
+        }
+        self.unlink_request(s, k);
+        self.settle(s);
+        Ok(())
+    }
+
+    /// A block arrived from `peer` (requested or not). Says whether the piece is now
+    /// complete and which other requests for the same block to cancel (endgame).
+    pub fn block_received(
+        &mut self,
+        peer: PeerKey,
+        block: BlockRequest,
+    ) -> Result<BlockReceived, PickerError> {
+        let k = self.peer_index(peer)? as u32;
+        let (i, b) = self.layout.locate(block)?;
+        let mut out = BlockReceived::default();
+        if self.have.get(i) {
+            out.duplicate = true;
+            return Ok(out);
+        }
+        let s = match self.slot[i as usize] {
+            NONE => self.partial_create(i),
+            s => s,
+        };
+        let part = &mut self.partials[s as usize];
+        let blk = &mut part.blocks[b];
+        let requesters = std::mem::take(&mut blk.requesters);
+        if blk.from != NONE {
+            out.duplicate = true;
+        } else {
+            if requesters.is_empty() {
+                part.free -= 1;
+            }
+            blk.from = k;
+            part.received += 1;
+            out.piece_complete = part.received as usize == part.blocks.len();
+        }
+        for &q in &requesters {
+            if q != k {
+                out.cancel.push((PeerKey(q), block));
+            }
+            self.unlink_request(s, q);
+        }
+        self.sync_open(s);
+        Ok(out)
+    }
+
+    // ---------------------------------------------------------------- picking
+
+    /// Appends to `out` up to `max_blocks` blocks to request from `peer`, best first (see
+    /// the module docs for the policy). Returns how many it appended.
+    ///
+    /// Nothing is recorded: call [`mark_requested`](Self::mark_requested) for the blocks
+    /// actually requested. Only the random number generator advances, so two calls in a row
+    /// may break ties differently.
+    #[inline]
+    pub fn pick(&mut self, peer: PeerKey, max_blocks: u32, out: &mut Vec<BlockRequest>) -> usize {
+        let before = out.len();
+        let k = peer.0 as usize;
+        let Some(Some(p)) = self.peers.get(k) else {
+            return 0;
+        };
+        let mut need = max_blocks;
+        // Every step needs a wanted piece the peer has.
+        let interesting = match p.has {
+            Has::AllBut(_) => self.wanted.count_ones() > p.wcount,
+            _ => p.wcount > 0,
+        };
+        if need == 0 || !interesting {
+            return 0;
+        }
+        if !p.links.is_empty() {
+            self.pick_own(k, &mut need, out);
+        }
+        if need > 0 && !self.open.is_empty() {
+            self.pick_open(k, true, &mut need, out);
+        }
+        if need > 0 && self.order[0].len + self.order[1].len > 0 {
+            let rarest_first =
+                !self.config.sequential && self.have_count >= self.config.random_first_pieces;
+            match self.peers.get(k) {
+                Some(Some(Peer {
+                    has: Has::AllBut(_),
+                    ..
+                })) if rarest_first => self.pick_new_near_seed(k, &mut need, out),
+                _ => self.pick_new(k, &mut need, out),
+            }
+        }
+        if need > 0 && !self.open.is_empty() {
+            self.pick_open(k, false, &mut need, out);
+        }
+        if need > 0 && self.in_endgame() {
+            self.pick_endgame(k, &mut need, out);
+        }
+        out.len() - before
+    }
+
+    /// Appends the free blocks of partial `s`.
+    fn push_free(&self, s: u32, need: &mut u32, out: &mut Vec<BlockRequest>) {
+        let part = &self.partials[s as usize];
+        if part.free == 0 {
+            return;
+        }
+        for (b, blk) in part.blocks.iter().enumerate() {
+            if *need == 0 {
+                return;
+            }
+            if blk.from == NONE && blk.requesters.is_empty() {
+                out.push(self.layout.block(part.piece, b as u32));
+                *need -= 1;
+            }
+        }
+    }
+
+    /// Step 1: the pieces this peer is downloading.
+    #[inline(never)]
+    fn pick_own(&self, k: usize, need: &mut u32, out: &mut Vec<BlockRequest>) {
+        let Some(p) = self.peers[k].as_ref() else {
+            return;
+        };
+        for &piece in &p.links {
+            if *need == 0 {
+                return;
+            }
+            if self.wanted.get(piece) && p.has.contains(piece) {
+                let s = self.slot[piece as usize];
+                if s != NONE {
+                    self.push_free(s, need, out);
+                }
+            }
+        }
+    }
+
+    /// Steps 2 (`orphans`: abandoned pieces) and 4 (pieces others are downloading).
+    #[inline(never)]
+    fn pick_open(&self, k: usize, orphans: bool, need: &mut u32, out: &mut Vec<BlockRequest>) {
+        let Some(p) = self.peers[k].as_ref() else {
+            return;
+        };
+        let kk = k as u32;
+        for &s in &self.open {
+            if *need == 0 {
+                return;
+            }
+            let part = &self.partials[s as usize];
+            if (part.owner == NONE) != orphans
+                || part.links.iter().any(|l| l.peer == kk)
+                || !p.has.contains(part.piece)
+            {
+                continue;
+            }
+            self.push_free(s, need, out);
+        }
+    }
+
+    /// Step 5: blocks requested from others, not yet from this peer.
+    #[inline(never)]
+    fn pick_endgame(&mut self, k: usize, need: &mut u32, out: &mut Vec<BlockRequest>) {
+        let np = self.partials.len();
+        if np == 0 {
+            return;
+        }
+        let start = self.rng.below(np as u32) as usize;
+        let Some(p) = self.peers[k].as_ref() else {
+            return;
+        };
+        let kk = k as u32;
+        let max = self.config.endgame_requests as usize;
+        for t in 0..np {
+            let part = &self.partials[(start + t) % np];
+            if part.piece == NONE || !self.wanted.get(part.piece) || !p.has.contains(part.piece) {
+                continue;
+            }
+            for (b, blk) in part.blocks.iter().enumerate() {
+                if *need == 0 {
+                    return;
+                }
+                if blk.from == NONE
+                    && !blk.requesters.is_empty()
+                    && blk.requesters.len() < max
+                    && !blk.requesters.contains(&kk)
+                {
+                    out.push(self.layout.block(part.piece, b as u32));
+                    *need -= 1;
+                }
+            }
+        }
+    }
+
+    /// Step 3 for a seed or near-seed, rarest first: it lacks at most `allbut_cap` pieces,
+    /// so a plain walk of each class from its rarest bucket finds its pieces at once, and
+    /// blocks go straight to `out`. (The general path would choose the same pieces.)
+    #[inline]
+    fn pick_new_near_seed(&mut self, k: usize, need: &mut u32, out: &mut Vec<BlockRequest>) {
+        let Picker {
+            order,
+            rng,
+            layout,
+            peers,
+            ..
+        } = self;
+        let Some(Some(Peer {
+            has: Has::AllBut(missing),
+            ..
+        })) = peers.get(k)
+        else {
+            return;
+        };
+        for ord in order.iter() {
+            for bucket in &ord.buckets {
+                if bucket.is_empty() {
+                    continue;
+                }
+                let start = rng.below(bucket.len() as u32) as usize;
+                let (head, tail) = bucket.split_at(start);
+                for half in [tail, head] {
+                    for &i in half {
+                        if !missing.is_empty() && missing.binary_search(&i).is_ok() {
+                            continue;
+                        }
+                        push_piece(layout, i, need, out);
+                        if *need == 0 {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Step 3: new pieces, High class first.
+    #[inline(never)]
+    fn pick_new(&mut self, k: usize, need: &mut u32, out: &mut Vec<BlockRequest>) {
+        let mut collected = std::mem::take(&mut self.collected);
+        collected.clear();
+        let mode = if self.config.sequential {
+            Mode::Sequential
+        } else if self.have_count < self.config.random_first_pieces {
+            Mode::Random
+        } else {
+            Mode::Rarest
+        };
+        let mut bn = *need;
+        for c in 0..2 {
+            if bn > 0 && self.order[c].len > 0 {
+                bn = self.new_pieces(k, c, mode, bn, &mut collected);
+            }
+        }
+        for &i in &collected {
+            push_piece(&self.layout, i, need, out);
+            if *need == 0 {
+                break;
+            }
+        }
+        self.collected = collected;
+    }
+
+    /// New pieces of class `c` for peer `k`, appended to `collected`; returns the blocks
+    /// still wanted.
+    fn new_pieces(
+        &mut self,
+        k: usize,
+        c: usize,
+        mode: Mode,
+        need: u32,
+        collected: &mut Vec<u32>,
+    ) -> u32 {
+        let Picker {
+            layout,
+            raw,
+            rng,
+            scratch,
+            peers,
+            order,
+            fresh,
+            cursor,
+            wanted,
+            walk_slack,
+            ..
+        } = self;
+        let Some(p) = peers[k].as_ref() else {
+            return need;
+        };
+        let ord = &order[c];
+        let fr = &fresh[c];
+        let from = collected.len();
+        let mut sel = Select {
+            layout,
+            raw,
+            rng,
+            scratch,
+            collected,
+            bn: need,
+            from,
+        };
+        let m = sel.pieces_wanted() as u64;
+        let budget = match (&p.has, mode) {
+            // A near-seed's rarest-first walk needs no budget, nor sequential mode.
+            (Has::AllBut(_), Mode::Rarest) | (_, Mode::Sequential) => u64::MAX,
+            _ => {
+                // The expected walk to find enough pieces: pieces wanted × class size /
+                // pieces the peer has that we want…
+                let has_wanted = match p.has {
+                    Has::AllBut(_) => wanted.count_ones().saturating_sub(p.wcount),
+                    _ => p.wcount,
+                };
+                let est = m.saturating_mul(u64::from(ord.len)) / u64::from(has_wanted.max(1));
+                // … but past a few checks per bitfield word, the word scan of the fallback
+                // is cheaper.
+                let scan_cost = 4 * fr.words().len() as u64;
+                est.saturating_mul(4).min(scan_cost) + *walk_slack
+            }
+        };
+        match mode {
+            Mode::Sequential => {
+                let start = advance_cursor(fr, &mut cursor[c]);
+                match &p.has {
+                    Has::Sparse(list) => sel.seq_of_list(list, fr, start),
+                    Has::Dense(b) => sel.scan_seq(fr, Some(b), |_| true, start),
+                    Has::AllBut(missing) => {
+                        sel.scan_seq(fr, None, |i| missing.binary_search(&i).is_err(), start)
+                    }
+                }
+            }
+            Mode::Random => match &p.has {
+                Has::Sparse(list) => sel.random_of_list(list, fr),
+                Has::Dense(b) => {
+                    sel.random_sample(ord, |i| b.get(i), budget);
+                    if !sel.done() {
+                        rarest(&mut sel, &p.has, ord, fr, budget);
+                    }
+                }
+                Has::AllBut(missing) => {
+                    let attempts = m.saturating_mul(4) + missing.len() as u64 + *walk_slack;
+                    sel.random_sample(ord, |i| missing.binary_search(&i).is_err(), attempts);
+                    if !sel.done() {
+                        rarest(&mut sel, &p.has, ord, fr, budget);
+                    }
+                }
+            },
+            Mode::Rarest => rarest(&mut sel, &p.has, ord, fr, budget),
+        }
+        sel.bn
+    }
+
+    // ---------------------------------------------------------------- test support
+
+    #[cfg(test)]
+    fn set_caps(&mut self, sparse: usize, allbut: usize, slack: u64) {
+        self.sparse_cap = sparse;
+        self.allbut_cap = allbut;
+        self.walk_slack = slack;
+    }
+
+    /// Checks every invariant of the module docs; panics with a message on a violation.
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        let n = self.layout.pieces;
+        // Availability against a brute-force count.
+        for i in 0..n {
+            let count = self
+                .live
+                .iter()
+                .filter(|&&k| self.peers[k as usize].as_ref().unwrap().has.contains(i))
+                .count() as i32;
+            assert_eq!(
+                self.base + self.raw[i as usize],
+                count,
+                "availability of {i}"
+            );
+        }
+        // Wanted.
+        for i in 0..n {
+            let w = !self.have.get(i) && self.prio[i as usize] != Priority::Skip;
+            assert_eq!(self.wanted.get(i), w, "wanted {i}");
+        }
+        assert_eq!(self.have.count_ones(), self.have_count);
+        // Orders.
+        let mut members = 0;
+        for c in 0..2 {
+            let ord = &self.order[c];
+            let mut len = 0;
+            if !ord.buckets.is_empty() {
+                assert!(!ord.buckets[0].is_empty(), "empty first bucket");
+                assert!(
+                    !ord.buckets[ord.buckets.len() - 1].is_empty(),
+                    "empty last bucket"
+                );
+            }
+            for (bi, bucket) in ord.buckets.iter().enumerate() {
+                for (j, &i) in bucket.iter().enumerate() {
+                    let iu = i as usize;
+                    assert_eq!(self.pos[iu], j as u32, "pos of {i}");
+                    assert_eq!(self.raw[iu], ord.lo + bi as i32, "bucket of {i}");
+                    assert_eq!(class_of(self.prio[iu]), c, "class of {i}");
+                    assert!(self.wanted.get(i) && self.slot[iu] == NONE, "{i} in order");
+                    assert!(self.fresh[c].get(i));
+                    len += 1;
+                }
+            }
+            assert_eq!(ord.len, len);
+            assert_eq!(self.fresh[c].count_ones(), len);
+            members += len;
+            if let Some(first) = self.fresh[c].iter_ones().next() {
+                assert!(self.cursor[c] <= first, "cursor past a member");
+            }
+        }
+        let mut should = 0;
+        for i in 0..n {
+            let iu = i as usize;
+            let belongs = self.wanted.get(i) && self.slot[iu] == NONE;
+            assert_eq!(belongs, self.pos[iu] != NONE, "membership of {i}");
+            should += u32::from(belongs);
+        }
+        assert_eq!(members, should);
+        // Partials.
+        let mut used = 0;
+        for (s, part) in self.partials.iter().enumerate() {
+            if part.piece == NONE {
+                assert!(self.free_slots.contains(&(s as u32)));
+                continue;
+            }
+            used += 1;
+            assert_eq!(self.slot[part.piece as usize], s as u32);
+            assert_eq!(part.blocks.len() as u32, self.layout.blocks(part.piece));
+            let free = part
+                .blocks
+                .iter()
+                .filter(|b| b.from == NONE && b.requesters.is_empty())
+                .count();
+            let received = part.blocks.iter().filter(|b| b.from != NONE).count();
+            assert_eq!(part.free as usize, free);
+            assert_eq!(part.received as usize, received);
+            assert!(free < part.blocks.len(), "pristine partial {}", part.piece);
+            for b in &part.blocks {
+                assert!(b.from == NONE || b.requesters.is_empty());
+            }
+            let open = free > 0 && self.wanted.get(part.piece);
+            assert_eq!(open, part.open_pos != NONE, "open {}", part.piece);
+            if open {
+                assert_eq!(self.open[part.open_pos as usize], s as u32);
+            }
+            if part.owner != NONE {
+                assert!(part.links.iter().any(|l| l.peer == part.owner));
+            }
+            for l in &part.links {
+                let p = self.peers[l.peer as usize]
+                    .as_ref()
+                    .expect("linked peer lives");
+                assert_eq!(p.links[l.idx as usize], part.piece);
+                let outstanding = part
+                    .blocks
+                    .iter()
+                    .filter(|b| b.requesters.contains(&l.peer))
+                    .count() as u32;
+                assert_eq!(l.outstanding, outstanding);
+                assert!(outstanding > 0 || part.owner == l.peer, "idle link");
+            }
+            for b in &part.blocks {
+                for q in &b.requesters {
+                    assert!(
+                        part.links.iter().any(|l| l.peer == *q),
+                        "requester without link"
+                    );
+                }
+            }
+        }
+        assert_eq!(used, self.partial_count);
+        assert_eq!(
+            self.open.len(),
+            self.open
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        );
+        // Peers.
+        for (pos, &k) in self.live.iter().enumerate() {
+            let p = self.peers[k as usize].as_ref().expect("live peer");
+            assert_eq!(p.live_pos as usize, pos);
+            for (idx, &piece) in p.links.iter().enumerate() {
+                let s = self.slot[piece as usize];
+                assert_ne!(s, NONE, "peer linked to a piece not in progress");
+                let l = self.partials[s as usize]
+                    .links
+                    .iter()
+                    .find(|l| l.peer == k)
+                    .expect("link back");
+                assert_eq!(l.idx as usize, idx);
+            }
+            let wc = match &p.has {
+                Has::Sparse(list) => {
+                    assert!(list.windows(2).all(|w| w[0] < w[1]), "list not sorted");
+                    assert!(list.len() <= self.sparse_cap);
+                    assert!(list.iter().all(|&i| i < n));
+                    list.iter().filter(|&&i| self.wanted.get(i)).count() as u32
+                }
+                Has::Dense(b) => b.count_ones_and(&self.wanted),
+                Has::AllBut(missing) => {
+                    assert!(missing.windows(2).all(|w| w[0] < w[1]));
+                    assert!(missing.iter().all(|&i| i < n));
+                    missing.iter().filter(|&&j| self.wanted.get(j)).count() as u32
+                }
+            };
+            assert_eq!(p.wcount, wc, "wanted-count of peer {k}");
+        }
+        let live_count = self.peers.iter().filter(|p| p.is_some()).count();
+        assert_eq!(live_count, self.live.len());
+    }
+}
+
+/// Appends the first `need` blocks of piece `i` (all of them if it has fewer).
+#[inline]
+fn push_piece(layout: &Layout, i: u32, need: &mut u32, out: &mut Vec<BlockRequest>) {
+    let blocks = layout.blocks(i).min(*need);
+    let len = layout.piece_len(i);
+    out.extend((0..blocks).map(|b| BlockRequest {
+        piece: PieceIndex(i),
+        begin: b * BLOCK_SIZE,
+        length: (len - b * BLOCK_SIZE).min(BLOCK_SIZE),
+    }));
+    *need -= blocks;
+}
+
+/// Moves `cursor` up to the first member of `fresh` (or the end) and returns it.
+fn advance_cursor(fresh: &Bitfield, cursor: &mut u32) -> u32 {
+    let words = fresh.words();
+    let mut c = *cursor;
+    loop {
+        let w = (c / 64) as usize;
+        let Some(&word) = words.get(w) else {
+            c = fresh.len();
+            break;
+        };
+        let x = word & (!0u64 << (c % 64));
+        if x != 0 {
+            c = w as u32 * 64 + x.trailing_zeros();
+            break;
+        }
+        c = (w as u32 + 1) * 64;
+    }
+    *cursor = c.min(fresh.len());
+    *cursor
+}
+
+/// Rarest-first selection in one class for a peer of any shape (see the module docs).
+fn rarest(sel: &mut Select<'_>, has: &Has, ord: &Order, fresh: &Bitfield, budget: u64) {
+    match has {
+        Has::AllBut(missing) => {
+            // It lacks at most a few pieces, so the walk skips at most that many.
+            sel.walk(ord, |i| missing.binary_search(&i).is_err(), u64::MAX);
+        }
+        Has::Sparse(list) => {
+            if (list.len() as u64) * 4 <= budget {
+                sel.best_of_list(list, fresh);
+            } else if let WalkEnd::Budget(_) = sel.walk(ord, |i| has.contains(i), budget) {
+                sel.best_of_list(list, fresh);
+            }
+        }
+        Has::Dense(bits) => {
+            if let WalkEnd::Budget(floor) = sel.walk(ord, |i| bits.get(i), budget) {
+                let cap = (16 * sel.pieces_wanted()).max(256);
+                sel.scan(bits, fresh, floor, cap);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
