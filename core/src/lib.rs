@@ -18,11 +18,13 @@
 
 pub mod bencode;
 pub mod bitfield;
+pub mod choker;
 pub mod create;
 pub mod magnet;
 pub mod metainfo;
 pub mod picker;
 pub mod rng;
+pub mod storage;
 mod types;
 pub mod wire;
 

@@ -1,0 +1,879 @@
+//! Choking: which interested peers of one torrent we upload to.
+//!
+//! A [`Choker`] is a pure decision module. At each rechoke the engine hands it every peer of
+//! the torrent as a [`PeerInfo`] (interest, snubbing, rates, whether we unchoke it now) and
+//! gets back a [`Decision`]: the peers to unchoke and to choke. It keeps what the rates
+//! cannot tell it: who holds which slot since when, which peer is the optimistic one, and
+//! when each choked peer last had a turn. It reads no clock (time is an argument) and
+//! draws randomness from its own [`Rng`] seeded by the caller, so the same seed and the same
+//! calls give the same decisions.
+//!
+//! # Slots
+//!
+//! There are `unchoke_slots` regular slots and one optimistic slot. Only interested peers
+//! are unchoked: a peer that loses interest keeps its unchoke until the next rechoke (of
+//! either kind, below) and is choked then, freeing its slot. So right after every rechoke,
+//! at most `unchoke_slots + 1` peers are unchoked, all of them interested.
+//!
+//! **Leeching**, regular slots go to the interested, non-snubbed peers that give us the
+//! most (`download_rate`): tit for tat. Equal rates keep the current holder (no churn for
+//! nothing); remaining ties are broken by the seeded generator. A snubbed peer never holds
+//! a regular slot, but may be the optimistic one.
+//!
+//! **Seeding**, nobody gives us anything, so slots are shared out in turns (snubbing, a
+//! measure of what a peer sends us, does not apply). The rule, applied at each scheduled
+//! rechoke to the interested peers:
+//!
+//! 1. a holder whose turn (time in its regular slot) is shorter than `seed_turn` keeps it;
+//! 2. free slots go to the waiting peers (interested, no regular slot), the one that has
+//!    waited longest first: waiting since its last unchoke ended, regular or optimistic,
+//!    or since it connected if we never unchoked it; ties by upload rate, then at random;
+//! 3. slots still free go back to holders whose turn is over, fastest `upload_rate` first,
+//!    so when no one waits the fastest transfers go on; their turn stays over, so each
+//!    leaves as soon as someone waits, and the slowest of them leave first.
+//!
+//! So in a stable swarm of `n` interested peers each one holds a regular slot within about
+//! `ceil(n / unchoke_slots) + 1` turns (the extra turn because a peer just served by the
+//! optimistic slot queues behind those never served); a test checks this bound.
+//!
+//! **Optimistic unchoke**: one peer chosen at random among the interested peers without a
+//! regular slot (snubbed ones included), a peer connected less than `new_peer_window` ago
+//! weighing `new_peer_weight` times as much as the others, because a new peer has nothing
+//! to offer yet and this is how it gets its first pieces. It keeps the slot until the
+//! first scheduled rechoke at or after `optimistic_interval` from its choice, even if its
+//! rate would earn it a regular slot; at that rotation it competes for regular slots like
+//! everyone else, and a different peer is chosen where there is one.
+//!
+//! # When to call
+//!
+//! [`Choker::poll_timeout`] says when the next scheduled rechoke is due; calling
+//! [`Choker::rechoke`] at or after it re-ranks every slot and moves the schedule on by
+//! `rechoke_interval`. The engine may also call it early, when a peer leaves, loses or gains
+//! interest, or becomes snubbed: such a call only drops holders that no longer qualify and
+//! fills free slots (a free optimistic slot too, the newcomer getting a full
+//! `optimistic_interval`). It neither re-ranks the holders nor moves the schedule, so calling
+//! it on every interest change cannot cause churn.
+//!
+//! Peers are told apart by [`PeerKey`] and `connected_at` together: the engine reuses keys,
+//! and a new connection under an old key starts afresh.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::rng::Rng;
+use crate::PeerKey;
+
+/// Tuning of a [`Choker`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChokerConfig {
+    /// Regular slots; one optimistic slot comes on top.
+    pub unchoke_slots: usize,
+    /// Time between scheduled rechokes.
+    pub rechoke_interval: Duration,
+    /// How long an optimistic unchoke lasts (rounded up to a scheduled rechoke).
+    pub optimistic_interval: Duration,
+    /// Peers connected more recently than this count as new for the optimistic draw.
+    pub new_peer_window: Duration,
+    /// How many times a new peer's chance of the optimistic slot is an old peer's.
+    pub new_peer_weight: u32,
+    /// Seeding: how long a peer holds a regular slot before it yields to one that waits.
+    pub seed_turn: Duration,
+}
+
+impl Default for ChokerConfig {
+    fn default() -> Self {
+        ChokerConfig {
+            unchoke_slots: 4,
+            rechoke_interval: Duration::from_secs(10),
+            optimistic_interval: Duration::from_secs(30),
+            new_peer_window: Duration::from_secs(60),
+            new_peer_weight: 3,
+            seed_turn: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the choker needs to know of one peer at a rechoke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub key: PeerKey,
+    /// The peer is interested in our pieces.
+    pub interested: bool,
+    /// The peer has sent us nothing for a while although we asked.
+    pub snubbed: bool,
+    /// Bytes per second the peer gives us.
+    pub download_rate: u64,
+    /// Bytes per second we give the peer.
+    pub upload_rate: u64,
+    pub connected_at: Instant,
+    /// We unchoke the peer now.
+    pub unchoked: bool,
+}
+
+/// The changes a rechoke asks for, each list in key order. A key never appears in both.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// Peers to unchoke (they are choked now).
+    pub unchoke: Vec<PeerKey>,
+    /// Peers to choke (they are unchoked now).
+    pub choke: Vec<PeerKey>,
+}
+
+impl Decision {
+    pub fn is_empty(&self) -> bool {
+        self.unchoke.is_empty() && self.choke.is_empty()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Choked,
+    Regular { since: Instant },
+    Optimistic,
+}
+
+/// A peer competing for a regular slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Ranked {
+    /// Lower is better: (class, then up to three tie-breakers, the last one random).
+    rank: (u8, u64, u64, u64),
+    key: PeerKey,
+    holder: bool,
+}
+
+/// The choker's memory of one connection.
+#[derive(Clone, Copy, Debug)]
+struct Track {
+    connected_at: Instant,
+    role: Role,
+    /// When its last unchoke ended, or when it connected; read only while it is choked.
+    waiting_since: Instant,
+}
+
+/// Tit-for-tat unchoking for one torrent. See the module docs for the rules.
+#[derive(Clone, Debug)]
+pub struct Choker {
+    config: ChokerConfig,
+    rng: Rng,
+    next_rechoke: Instant,
+    /// The optimistic slot rotates at the first scheduled rechoke at or after this.
+    next_optimistic: Instant,
+    peers: BTreeMap<PeerKey, Track>,
+}
+
+/// `now + d`, saturating instead of panicking for absurd durations.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(1 << 32)))
+        .unwrap_or(now)
+}
+
+fn duration_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Choker {
+    /// A choker whose first rechoke is due at `now`; `seed` drives every random choice.
+    pub fn new(config: ChokerConfig, seed: u64, now: Instant) -> Choker {
+        Choker {
+            config,
+            rng: Rng::new(seed),
+            next_rechoke: now,
+            next_optimistic: now,
+            peers: BTreeMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> &ChokerConfig {
+        &self.config
+    }
+
+    /// When the next scheduled rechoke is due.
+    pub fn poll_timeout(&self) -> Instant {
+        self.next_rechoke
+    }
+
+    /// The peer in the optimistic slot, as of the last rechoke.
+    pub fn optimistic(&self) -> Option<PeerKey> {
+        self.peers
+            .iter()
+            .find(|(_, t)| t.role == Role::Optimistic)
+            .map(|(&k, _)| k)
+    }
+
+    /// Decides who is unchoked, given every peer of the torrent (peers left out are
+    /// forgotten; a repeated key counts once, at its first appearance). A full rechoke if
+    /// one is due, else only the refill described in the module docs.
+    pub fn rechoke(&mut self, now: Instant, seeding: bool, peers: &[PeerInfo]) -> Decision {
+        let mut peers: Vec<&PeerInfo> = peers.iter().collect();
+        // Stable: of repeated keys, the first one given stays.
+        peers.sort_by_key(|p| p.key);
+        peers.dedup_by_key(|p| p.key);
+        self.sync(&peers);
+
+        let full = now >= self.next_rechoke;
+        if full {
+            self.next_rechoke = later(now, self.config.rechoke_interval);
+        }
+        let rotate = full && now >= self.next_optimistic;
+
+        // Unchokes that end now, whatever the ranking below says.
+        let mut outgoing_optimistic = None;
+        for p in &peers {
+            let Some(t) = self.peers.get_mut(&p.key) else {
+                continue;
+            };
+            let keep = match t.role {
+                Role::Choked => true,
+                Role::Regular { .. } => p.interested && (seeding || !p.snubbed),
+                Role::Optimistic => {
+                    if rotate && p.interested {
+                        outgoing_optimistic = Some(p.key);
+                    }
+                    p.interested && !rotate
+                }
+            };
+            if !keep {
+                t.role = Role::Choked;
+                t.waiting_since = now;
+            }
+        }
+
+        self.fill_regular(now, seeding, full, &peers);
+        self.fill_optimistic(now, &peers, outgoing_optimistic);
+
+        let mut decision = Decision::default();
+        for p in &peers {
+            let target = self.peers[&p.key].role != Role::Choked;
+            if target && !p.unchoked {
+                decision.unchoke.push(p.key);
+            } else if !target && p.unchoked {
+                decision.choke.push(p.key);
+            }
+        }
+        decision
+    }
+
+    /// Keeps a track for exactly the peers given, fresh for a key whose connection is new.
+    fn sync(&mut self, peers: &[&PeerInfo]) {
+        let mut old = std::mem::take(&mut self.peers);
+        for p in peers {
+            let track = match old.remove(&p.key) {
+                Some(t) if t.connected_at == p.connected_at => t,
+                _ => Track {
+                    connected_at: p.connected_at,
+                    role: Role::Choked,
+                    waiting_since: p.connected_at,
+                },
+            };
+            self.peers.insert(p.key, track);
+        }
+    }
+
+    /// Fills the regular slots: all of them by rank on a full rechoke, the free ones only
+    /// otherwise. Holders that no longer qualify were choked by the caller.
+    fn fill_regular(&mut self, now: Instant, seeding: bool, full: bool, peers: &[&PeerInfo]) {
+        let slots = self.config.unchoke_slots;
+        let mut ranked: Vec<Ranked> = Vec::new();
+        let mut holders = 0;
+        for p in peers {
+            let t = &self.peers[&p.key];
+            let eligible = p.interested && (seeding || !p.snubbed);
+            // The optimistic peer keeps its own slot until it rotates out.
+            if !eligible || t.role == Role::Optimistic {
+                continue;
+            }
+            // Drawn for every eligible peer in key order, so the stream stays reproducible.
+            let tie = self.rng.next_u64();
+            let holder = matches!(t.role, Role::Regular { .. });
+            holders += usize::from(holder);
+            let rank = if !seeding {
+                (0, u64::MAX - p.download_rate, u64::from(!holder), tie)
+            } else if let Role::Regular { since } = t.role {
+                let class = if now.saturating_duration_since(since) < self.config.seed_turn {
+                    0
+                } else {
+                    2
+                };
+                (class, u64::MAX - p.upload_rate, 0, tie)
+            } else {
+                let waited = duration_nanos(now.saturating_duration_since(t.waiting_since));
+                (1, u64::MAX - waited, u64::MAX - p.upload_rate, tie)
+            };
+            ranked.push(Ranked {
+                rank,
+                key: p.key,
+                holder,
+            });
+        }
+        ranked.sort_unstable();
+
+        let mut chosen: Vec<PeerKey> = Vec::with_capacity(slots);
+        if full {
+            chosen.extend(ranked.iter().take(slots).map(|r| r.key));
+        } else {
+            chosen.extend(ranked.iter().filter(|r| r.holder).map(|r| r.key));
+            let free = slots.saturating_sub(holders);
+            chosen.extend(
+                ranked
+                    .iter()
+                    .filter(|r| !r.holder)
+                    .take(free)
+                    .map(|r| r.key),
+            );
+        }
+        chosen.sort_unstable();
+
+        for (key, t) in self.peers.iter_mut() {
+            let picked = chosen.binary_search(key).is_ok();
+            match t.role {
+                Role::Regular { .. } if !picked => {
+                    t.role = Role::Choked;
+                    t.waiting_since = now;
+                }
+                Role::Choked if picked => t.role = Role::Regular { since: now },
+                _ => {}
+            }
+        }
+    }
+
+    /// Fills a free optimistic slot by the weighted draw, avoiding the peer that just
+    /// rotated out unless it is the only one left.
+    fn fill_optimistic(&mut self, now: Instant, peers: &[&PeerInfo], outgoing: Option<PeerKey>) {
+        if self.optimistic().is_some() {
+            return;
+        }
+        let mut candidates: Vec<(PeerKey, u64)> = Vec::new();
+        for p in peers {
+            if !p.interested || Some(p.key) == outgoing || self.peers[&p.key].role != Role::Choked {
+                continue;
+            }
+            let new = now.saturating_duration_since(p.connected_at) < self.config.new_peer_window;
+            let weight = if new {
+                u64::from(self.config.new_peer_weight)
+            } else {
+                1
+            };
+            candidates.push((p.key, weight));
+        }
+        let mut total: u64 = candidates.iter().map(|c| c.1).sum();
+        if total == 0 {
+            // Only new peers, weighted 0: draw evenly rather than not at all.
+            candidates.iter_mut().for_each(|c| c.1 = 1);
+            total = candidates.len() as u64;
+        }
+        let pick = if total > 0 {
+            let mut x = self.rng.below_u64(total);
+            candidates
+                .iter()
+                .find(|&&(_, w)| {
+                    if x < w {
+                        return true;
+                    }
+                    x -= w;
+                    false
+                })
+                .map(|c| c.0)
+        } else {
+            outgoing.filter(|k| self.peers.get(k).is_some_and(|t| t.role == Role::Choked))
+        };
+        if let Some(key) = pick {
+            if let Some(t) = self.peers.get_mut(&key) {
+                t.role = Role::Optimistic;
+            }
+            self.next_optimistic = later(now, self.config.optimistic_interval);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quickcheck::{quickcheck, TestResult};
+
+    fn peer(key: u32, start: Instant) -> PeerInfo {
+        PeerInfo {
+            key: PeerKey(key),
+            interested: true,
+            snubbed: false,
+            download_rate: 0,
+            upload_rate: 0,
+            connected_at: start,
+            unchoked: false,
+        }
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// Applies a decision to the peers, as the engine would.
+    fn apply(peers: &mut [PeerInfo], d: &Decision) {
+        for p in peers {
+            if d.unchoke.contains(&p.key) {
+                p.unchoked = true;
+            }
+            if d.choke.contains(&p.key) {
+                p.unchoked = false;
+            }
+        }
+    }
+
+    fn unchoked(peers: &[PeerInfo]) -> Vec<u32> {
+        peers
+            .iter()
+            .filter(|p| p.unchoked)
+            .map(|p| p.key.0)
+            .collect()
+    }
+
+    fn regular(c: &Choker) -> Vec<u32> {
+        c.peers
+            .iter()
+            .filter(|(_, t)| matches!(t.role, Role::Regular { .. }))
+            .map(|(k, _)| k.0)
+            .collect()
+    }
+
+    #[test]
+    fn leeching_unchokes_the_best_givers() {
+        let t0 = Instant::now();
+        let mut peers: Vec<PeerInfo> = (0..10).map(|k| peer(k, t0)).collect();
+        for (k, rate) in [(2, 500), (5, 900), (7, 100), (8, 800), (9, 300)] {
+            peers[k].download_rate = rate;
+        }
+        // Uninterested peers are never unchoked, however much they give.
+        peers[1].download_rate = 10_000;
+        peers[1].interested = false;
+        let mut c = Choker::new(ChokerConfig::default(), 1, t0);
+        let d = c.rechoke(t0, false, &peers);
+        apply(&mut peers, &d);
+        assert_eq!(regular(&c), [2, 5, 8, 9]);
+        let opt = c.optimistic().unwrap();
+        assert!(![1, 2, 5, 8, 9].contains(&opt.0));
+        let mut all = regular(&c);
+        all.push(opt.0);
+        all.sort_unstable();
+        assert_eq!(unchoked(&peers), all);
+        assert_eq!(d.unchoke.len(), 5);
+        assert!(d.choke.is_empty());
+    }
+
+    #[test]
+    fn snubbed_peers_take_no_regular_slot() {
+        let t0 = Instant::now();
+        let mut peers: Vec<PeerInfo> = (0..6).map(|k| peer(k, t0)).collect();
+        for (i, p) in peers.iter_mut().enumerate() {
+            p.download_rate = 1000 * (i as u64 + 1);
+        }
+        peers[5].snubbed = true;
+        peers[4].snubbed = true;
+        let mut c = Choker::new(ChokerConfig::default(), 1, t0);
+        let d = c.rechoke(t0, false, &peers);
+        apply(&mut peers, &d);
+        assert_eq!(regular(&c), [0, 1, 2, 3]);
+        // A holder that becomes snubbed loses its slot at the next call, early or not.
+        peers[3].snubbed = true;
+        let d = c.rechoke(t0 + secs(1), false, &peers);
+        assert!(d.choke.contains(&PeerKey(3)) || c.optimistic() == Some(PeerKey(3)));
+        assert!(!regular(&c).contains(&3));
+        // Seeding, snubbing means nothing.
+        let mut c = Choker::new(ChokerConfig::default(), 1, t0);
+        peers.iter_mut().for_each(|p| p.unchoked = false);
+        c.rechoke(t0, true, &peers);
+        assert_eq!(regular(&c).len() + usize::from(c.optimistic().is_some()), 5);
+    }
+
+    #[test]
+    fn ties_are_deterministic_for_a_seed_and_keep_holders() {
+        let t0 = Instant::now();
+        let peers: Vec<PeerInfo> = (0..20).map(|k| peer(k, t0)).collect();
+        let run = |seed| {
+            let mut c = Choker::new(ChokerConfig::default(), seed, t0);
+            let d = c.rechoke(t0, false, &peers);
+            (d, regular(&c), c.optimistic())
+        };
+        assert_eq!(run(7), run(7));
+        let picks: std::collections::BTreeSet<Vec<u32>> = (0..20).map(|s| run(s).1).collect();
+        assert!(picks.len() > 1, "ties are not always broken by key");
+        // Equal rates keep the current holders through later rechokes.
+        let mut c = Choker::new(ChokerConfig::default(), 3, t0);
+        let mut ps = peers.clone();
+        let d = c.rechoke(t0, false, &ps);
+        apply(&mut ps, &d);
+        let first = regular(&c);
+        for round in 1..10 {
+            let d = c.rechoke(t0 + secs(10 * round), false, &ps);
+            apply(&mut ps, &d);
+            assert_eq!(regular(&c), first);
+        }
+    }
+
+    #[test]
+    fn optimistic_rotates_every_interval_only() {
+        let t0 = Instant::now();
+        let mut peers: Vec<PeerInfo> = (0..10).map(|k| peer(k, t0)).collect();
+        let mut c = Choker::new(ChokerConfig::default(), 5, t0);
+        let mut last = None;
+        let mut changes = Vec::new();
+        for round in 0..31u64 {
+            let now = t0 + secs(10 * round);
+            assert!(c.poll_timeout() <= now);
+            let d = c.rechoke(now, false, &peers);
+            apply(&mut peers, &d);
+            assert_eq!(c.poll_timeout(), now + secs(10));
+            let opt = c.optimistic();
+            assert!(opt.is_some());
+            if opt != last {
+                changes.push(round);
+            }
+            last = opt;
+            assert_eq!(unchoked(&peers).len(), 5);
+        }
+        assert_eq!(changes, (0..31).step_by(3).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn early_rechokes_refill_without_moving_the_schedule() {
+        let t0 = Instant::now();
+        let mut peers: Vec<PeerInfo> = (0..8).map(|k| peer(k, t0)).collect();
+        for p in &mut peers {
+            p.download_rate = 100 * u64::from(p.key.0);
+        }
+        let mut c = Choker::new(ChokerConfig::default(), 9, t0);
+        let d = c.rechoke(t0, false, &peers);
+        apply(&mut peers, &d);
+        assert_eq!(regular(&c), [4, 5, 6, 7]);
+        let opt = c.optimistic().unwrap();
+
+        // Peer 7 leaves and peer 1 becomes much faster: the early call fills 7's slot by
+        // rank (so with 1) but does not re-rank the other holders.
+        peers.retain(|p| p.key.0 != 7);
+        peers[1].download_rate = 10_000;
+        let d = c.rechoke(t0 + secs(3), false, &peers);
+        apply(&mut peers, &d);
+        assert_eq!(c.poll_timeout(), t0 + secs(10));
+        assert_eq!(c.optimistic(), Some(opt));
+        if opt.0 == 1 {
+            // The optimistic peer keeps its own slot; the next best fills the gap.
+            assert_eq!(regular(&c), [3, 4, 5, 6]);
+        } else {
+            assert_eq!(regular(&c), [1, 4, 5, 6]);
+        }
+
+        // Losing interest frees a slot at once; the optimistic one is refilled with a fresh
+        // interval.
+        let opt_idx = peers.iter().position(|p| p.key == opt).unwrap();
+        peers[opt_idx].interested = false;
+        let d = c.rechoke(t0 + secs(4), false, &peers);
+        apply(&mut peers, &d);
+        assert!(d.choke.contains(&opt));
+        let new_opt = c.optimistic().unwrap();
+        assert_ne!(new_opt, opt);
+        // The scheduled rechokes at 10 s and 30 s keep it; the one at 40 s (the first at
+        // or after 4 + 30 s) rotates it.
+        for s in [10, 20, 30] {
+            let d = c.rechoke(t0 + secs(s), false, &peers);
+            apply(&mut peers, &d);
+            assert_eq!(c.optimistic(), Some(new_opt), "at {s} s");
+        }
+        let d = c.rechoke(t0 + secs(40), false, &peers);
+        apply(&mut peers, &d);
+        assert_ne!(c.optimistic(), Some(new_opt));
+    }
+
+    #[test]
+    fn optimistic_moves_to_regular_at_rotation_when_it_earns_it() {
+        let t0 = Instant::now();
+        let mut peers: Vec<PeerInfo> = (0..8).map(|k| peer(k, t0)).collect();
+        for p in &mut peers {
+            p.download_rate = 100 * u64::from(p.key.0);
+        }
+        let mut c = Choker::new(ChokerConfig::default(), 2, t0);
+        let d = c.rechoke(t0, false, &peers);
+        apply(&mut peers, &d);
+        let opt = c.optimistic().unwrap();
+        assert!(opt.0 < 4);
+        peers[opt.0 as usize].download_rate = 1_000_000;
+        for s in [10, 20] {
+            let d = c.rechoke(t0 + secs(s), false, &peers);
+            apply(&mut peers, &d);
+            assert_eq!(c.optimistic(), Some(opt), "kept until its rotation");
+            assert!(!regular(&c).contains(&opt.0));
+        }
+        let d = c.rechoke(t0 + secs(30), false, &peers);
+        apply(&mut peers, &d);
+        assert!(regular(&c).contains(&opt.0));
+        assert_ne!(c.optimistic(), Some(opt));
+        assert!(c.optimistic().is_some());
+        assert!(peers[opt.0 as usize].unchoked);
+    }
+
+    #[test]
+    fn optimistic_draw_favours_new_peers() {
+        // Three old peers and one new, no regular slots: the new one should win 3/6 of the
+        // draws (weight 3 against 1 + 1 + 1), not the 1/4 of an even draw.
+        let t0 = Instant::now();
+        let now = t0 + secs(3600);
+        let mut peers: Vec<PeerInfo> = (0..4).map(|k| peer(k, t0)).collect();
+        peers[2].connected_at = now - secs(5);
+        let config = ChokerConfig {
+            unchoke_slots: 0,
+            ..ChokerConfig::default()
+        };
+        let n = 4000;
+        let new_wins = (0..n)
+            .filter(|&seed| {
+                let mut c = Choker::new(config.clone(), seed, now);
+                c.rechoke(now, false, &peers);
+                c.optimistic() == Some(PeerKey(2))
+            })
+            .count();
+        let share = new_wins as f64 / n as f64;
+        // The standard deviation of the share is ~0.008; 0.04 is five of them.
+        assert!((share - 0.5).abs() < 0.04, "new peer won {share}");
+    }
+
+    #[test]
+    fn seeding_gives_every_interested_peer_a_turn() {
+        let t0 = Instant::now();
+        let n = 14u32;
+        let mut peers: Vec<PeerInfo> = (0..n).map(|k| peer(k, t0)).collect();
+        for p in &mut peers {
+            // Rates that would starve the slow peers if they decided alone.
+            p.upload_rate = 1000 * u64::from(p.key.0);
+        }
+        peers[3].interested = false;
+        let config = ChokerConfig::default();
+        let mut c = Choker::new(config.clone(), 4, t0);
+        let mut turns = vec![0u32; n as usize];
+        // 13 interested peers over 4 slots: 4 turns of 3 rounds, plus one more turn for the
+        // optimistic rotation.
+        let rounds = (13u64.div_ceil(4) + 1) * 3;
+        for round in 0..rounds {
+            let now = t0 + secs(10 * round);
+            let d = c.rechoke(now, true, &peers);
+            apply(&mut peers, &d);
+            assert!(unchoked(&peers).len() <= 5);
+            for k in regular(&c) {
+                turns[k as usize] += 1;
+            }
+        }
+        for (k, &t) in turns.iter().enumerate() {
+            assert_eq!(t > 0, k != 3, "peer {k} had {t} rounds: {turns:?}");
+        }
+        // No one hogs a slot: a turn lasts 3 rounds, and holders whose turn is over rotate
+        // out while others wait.
+        assert!(turns.iter().all(|&t| t <= 6), "{turns:?}");
+    }
+
+    #[test]
+    fn seeding_keeps_the_fastest_when_few_wait() {
+        // Six interested peers, four slots: after the first turn, two waiters replace the two
+        // slowest holders; the two fastest holders stay.
+        let t0 = Instant::now();
+        let mut peers: Vec<PeerInfo> = (0..6).map(|k| peer(k, t0)).collect();
+        let config = ChokerConfig::default();
+        let mut c = Choker::new(config, 8, t0);
+        let d = c.rechoke(t0, true, &peers);
+        apply(&mut peers, &d);
+        let holders = regular(&c);
+        let opt = c.optimistic().unwrap();
+        for (rank, &k) in holders.iter().enumerate() {
+            peers[k as usize].upload_rate = 1000 * (rank as u64 + 1);
+        }
+        for s in [10, 20] {
+            let d = c.rechoke(t0 + secs(s), true, &peers);
+            apply(&mut peers, &d);
+            assert_eq!(regular(&c), holders);
+        }
+        let d = c.rechoke(t0 + secs(30), true, &peers);
+        apply(&mut peers, &d);
+        let now_regular = regular(&c);
+        // The fastest two holders stay; the waiter (not the outgoing optimistic, which was
+        // just served) and then the outgoing optimistic take the other two.
+        let waiter = (0..6)
+            .find(|k| !holders.contains(k) && *k != opt.0)
+            .unwrap();
+        let mut expected = vec![holders[2], holders[3], waiter, opt.0];
+        expected.sort_unstable();
+        assert_eq!(now_regular, expected);
+    }
+
+    #[test]
+    fn a_reused_key_is_a_new_peer() {
+        let t0 = Instant::now();
+        let mut peers: Vec<PeerInfo> = (0..3).map(|k| peer(k, t0)).collect();
+        let config = ChokerConfig {
+            unchoke_slots: 0,
+            ..ChokerConfig::default()
+        };
+        let mut c = Choker::new(config, 1, t0);
+        let d = c.rechoke(t0, false, &peers);
+        apply(&mut peers, &d);
+        let opt = c.optimistic().unwrap();
+        // The optimistic peer's connection closes and a new one gets its key, choked.
+        let i = opt.0 as usize;
+        peers[i].connected_at = t0 + secs(1);
+        peers[i].unchoked = false;
+        let d = c.rechoke(t0 + secs(2), false, &peers);
+        apply(&mut peers, &d);
+        assert_eq!(unchoked(&peers).len(), 1);
+        assert!(c.optimistic().is_some());
+    }
+
+    #[test]
+    fn nothing_to_do_without_interest() {
+        let t0 = Instant::now();
+        let mut peers: Vec<PeerInfo> = (0..3).map(|k| peer(k, t0)).collect();
+        let mut c = Choker::new(ChokerConfig::default(), 1, t0);
+        assert!(c.rechoke(t0, false, &[]).is_empty());
+        for p in &mut peers {
+            p.interested = false;
+        }
+        peers[1].unchoked = true;
+        let d = c.rechoke(t0 + secs(1), false, &peers);
+        assert_eq!(d.choke, [PeerKey(1)]);
+        assert!(d.unchoke.is_empty());
+        assert_eq!(c.optimistic(), None);
+        // Duplicated keys count once.
+        let dup = [peer(4, t0), peer(4, t0), peer(4, t0)];
+        let d = c.rechoke(t0 + secs(2), false, &dup);
+        assert_eq!(d.unchoke, [PeerKey(4)]);
+    }
+
+    /// One step of a random scenario: time passes, one peer changes, the choker runs.
+    #[derive(Clone, Debug)]
+    struct Step {
+        advance_ms: u16,
+        seeding: bool,
+        what: u8,
+        who: u8,
+        value: u16,
+    }
+
+    impl quickcheck::Arbitrary for Step {
+        fn arbitrary(g: &mut quickcheck::Gen) -> Self {
+            Step {
+                advance_ms: u16::arbitrary(g) % 25_000,
+                seeding: bool::arbitrary(g),
+                what: u8::arbitrary(g),
+                who: u8::arbitrary(g),
+                value: u16::arbitrary(g),
+            }
+        }
+    }
+
+    /// Runs a scenario, checking the invariants after every rechoke; returns every
+    /// decision, or `None` if an invariant broke.
+    fn run(
+        seed: u64,
+        slots: usize,
+        start: &[(u8, bool, bool, u16)],
+        steps: &[Step],
+    ) -> Option<Vec<Decision>> {
+        let t0 = Instant::now();
+        let config = ChokerConfig {
+            unchoke_slots: slots,
+            ..ChokerConfig::default()
+        };
+        let mut c = Choker::new(config, seed, t0);
+        let mut peers: Vec<PeerInfo> = Vec::new();
+        for &(key, interested, snubbed, rate) in start {
+            let mut p = peer(u32::from(key % 32), t0);
+            p.interested = interested;
+            p.snubbed = snubbed;
+            p.download_rate = u64::from(rate);
+            p.upload_rate = u64::from(rate.rotate_left(5));
+            peers.push(p);
+        }
+        let mut now = t0;
+        let mut decisions = Vec::new();
+        for step in steps {
+            now += Duration::from_millis(u64::from(step.advance_ms));
+            if !peers.is_empty() {
+                let i = usize::from(step.who) % peers.len();
+                let p = &mut peers[i];
+                match step.what % 8 {
+                    0 => p.interested = !p.interested,
+                    1 => p.snubbed = !p.snubbed,
+                    2 => p.download_rate = u64::from(step.value),
+                    3 => p.upload_rate = u64::from(step.value),
+                    4 => {
+                        peers.swap_remove(i);
+                    }
+                    5 => {
+                        // A new connection, perhaps under a key in use.
+                        let mut p = peer(u32::from(step.value % 40), now);
+                        p.interested = step.value % 3 != 0;
+                        peers.push(p);
+                    }
+                    _ => {}
+                }
+            }
+            let d = c.rechoke(now, step.seeding, &peers);
+            let mut keys: Vec<PeerKey> = d.unchoke.iter().chain(&d.choke).copied().collect();
+            keys.sort_unstable();
+            let repeats = keys.windows(2).any(|w| w[0] == w[1]);
+            let first = |peers: &[PeerInfo], k: PeerKey| peers.iter().find(|p| p.key == k).copied();
+            let wrong_direction = d
+                .unchoke
+                .iter()
+                .any(|&k| first(&peers, k).is_none_or(|p| p.unchoked))
+                || d.choke
+                    .iter()
+                    .any(|&k| first(&peers, k).is_none_or(|p| !p.unchoked));
+            if repeats || wrong_direction {
+                return None;
+            }
+            // Apply to the first peer of each key, as the choker reads them.
+            let mut seen = std::collections::BTreeSet::new();
+            for p in &mut peers {
+                if seen.insert(p.key) {
+                    if d.unchoke.contains(&p.key) {
+                        p.unchoked = true;
+                    } else if d.choke.contains(&p.key) {
+                        p.unchoked = false;
+                    }
+                }
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            let unchoked: Vec<&PeerInfo> = peers
+                .iter()
+                .filter(|p| seen.insert(p.key) && p.unchoked)
+                .collect();
+            let regulars = regular(&c);
+            if unchoked.len() > slots + 1
+                || unchoked.iter().any(|p| !p.interested)
+                || regulars.len() > slots
+                || (!step.seeding
+                    && regulars
+                        .iter()
+                        .any(|&k| first(&peers, PeerKey(k)).is_some_and(|p| p.snubbed)))
+            {
+                return None;
+            }
+            decisions.push(d);
+        }
+        Some(decisions)
+    }
+
+    quickcheck! {
+        fn never_more_than_configured_and_only_interested(
+            seed: u64,
+            slots: u8,
+            start: Vec<(u8, bool, bool, u16)>,
+            steps: Vec<Step>
+        ) -> TestResult {
+            TestResult::from_bool(run(seed, usize::from(slots % 6), &start, &steps).is_some())
+        }
+
+        fn same_seed_same_decisions(
+            seed: u64,
+            start: Vec<(u8, bool, bool, u16)>,
+            steps: Vec<Step>
+        ) -> bool {
+            run(seed, 4, &start, &steps) == run(seed, 4, &start, &steps)
+        }
+    }
+}
