@@ -25,6 +25,7 @@ pub mod metainfo;
 pub mod picker;
 pub mod rng;
 pub mod storage;
+pub mod tracker;
 mod types;
 pub mod wire;
 

@@ -1,0 +1,948 @@
+//! One torrent's announce schedule: which tracker to ask, when, and with which event.
+//!
+//! [`Announcer`] owns the torrent's trackers in BEP 12 tiers and the timing of its
+//! announces; the engine carries each announce out (over HTTP or UDP) and reports the
+//! outcome. It never sees bytes or sockets.
+//!
+//! The rules it keeps:
+//!
+//! - **Tiers (BEP 12).** Each tier is shuffled once, with the seed given. An announce round
+//!   tries the trackers of tier 0 in order, then those of tier 1, and so on, until one
+//!   answers; the one that answers moves to the front of its tier, and the next round
+//!   starts again at tier 0. Only one announce is under way at a time. URLs that do not
+//!   parse or that no transport here can reach are left out, and a URL named twice is
+//!   kept where it first appears.
+//! - **Events.** The first announce a tracker gets is `started`; `completed` goes out once,
+//!   after [`Announcer::on_completed`], to whichever tracker answers it (never for a
+//!   torrent complete from the start: its `started` carries `left = 0`); `stopped` goes out
+//!   once after [`Announcer::stop`], to the tracker that answered last, with `numwant = 0`,
+//!   and is not retried. Regular announces carry no event.
+//! - **Timing.** After an answer the next announce is due after the tracker's `interval`,
+//!   clamped to [`AnnouncerConfig::min_interval`]`..=`[`AnnouncerConfig::max_interval`]
+//!   (an interval of 0 means the tracker did not say: [`AnnouncerConfig::default_interval`]).
+//!   Early announces (`completed`, [`Announcer::reannounce`]) wait for the tracker's
+//!   `min interval` since the last answer; `stopped` never waits.
+//! - **Failures.** A failed tracker passes the announce to the next one at once. When the
+//!   whole list has failed, the next round waits a backoff that starts at
+//!   [`AnnouncerConfig::initial_backoff`] and doubles up to
+//!   [`AnnouncerConfig::max_backoff`]; any answer resets it.
+//! - **Stale answers.** An outcome for an announce that is no longer awaited (superseded by
+//!   [`Announcer::stop`]) is ignored.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use super::{
+    AnnounceEvent, AnnounceParams, AnnounceResponse, SplitMix64, TrackerError, TrackerUrl,
+};
+use crate::types::{InfoHash, PeerId};
+
+/// Settings of an [`Announcer`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnnouncerConfig {
+    /// Peers asked for in each announce but `stopped` (50).
+    pub numwant: u32,
+    /// The interval used when a tracker gives 0 (30 min).
+    pub default_interval: Duration,
+    /// The shortest interval honoured: a tracker asking for announces every few seconds is
+    /// broken or hostile (60 s).
+    pub min_interval: Duration,
+    /// The longest interval honoured, so peers keep coming (2 h).
+    pub max_interval: Duration,
+    /// The wait after the first round in which every tracker failed (15 s).
+    pub initial_backoff: Duration,
+    /// The longest wait between failed rounds (30 min).
+    pub max_backoff: Duration,
+    /// An address to announce instead of the one trackers see (none).
+    pub ip: Option<IpAddr>,
+}
+
+impl Default for AnnouncerConfig {
+    fn default() -> Self {
+        AnnouncerConfig {
+            numwant: 50,
+            default_interval: Duration::from_secs(30 * 60),
+            min_interval: Duration::from_secs(60),
+            max_interval: Duration::from_secs(2 * 60 * 60),
+            initial_backoff: Duration::from_secs(15),
+            max_backoff: Duration::from_secs(30 * 60),
+            ip: None,
+        }
+    }
+}
+
+/// The transfer counts of an announce, read by the caller when the announce goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct AnnounceStats {
+    pub uploaded: u64,
+    pub downloaded: u64,
+    pub left: u64,
+}
+
+/// Names one announce of one [`Announcer`], to match its outcome. Ids count up from 0 per
+/// announcer: they are unique within a torrent, not across torrents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AnnounceId(pub u64);
+
+/// What an announce came to, for the engine and its user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrackerEvent {
+    /// A tracker answered.
+    Announced {
+        url: String,
+        /// The event the announce carried.
+        event: AnnounceEvent,
+        peers: Vec<SocketAddr>,
+        /// Seeders, if the tracker said.
+        complete: Option<u32>,
+        /// Leechers, if the tracker said.
+        incomplete: Option<u32>,
+        warning: Option<String>,
+    },
+    /// A tracker failed; the announce moves on to the next one (or waits for the next
+    /// round).
+    Failed {
+        url: String,
+        event: AnnounceEvent,
+        error: TrackerError,
+        /// Failures of this tracker in a row, this one included.
+        failures: u32,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Tracker {
+    url: TrackerUrl,
+    tracker_id: Option<Vec<u8>>,
+    /// Whether it answered an announce of ours, so it knows us and needs no `started`.
+    knows_us: bool,
+    failures: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Completion {
+    NotYet,
+    Pending,
+    Reported,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// `stopped` is due to the tracker at (tier, index), from `at` on.
+    StopPending {
+        tier: usize,
+        index: usize,
+        at: Instant,
+    },
+    /// `stopped` went out; its outcome ends it all.
+    StopSent,
+    Finished,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    id: AnnounceId,
+    tier: usize,
+    index: usize,
+    event: AnnounceEvent,
+}
+
+/// One torrent's announce schedule over its trackers (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Announcer {
+    info_hash: InfoHash,
+    peer_id: PeerId,
+    port: u16,
+    key: u32,
+    config: AnnouncerConfig,
+    tiers: Vec<Vec<Tracker>>,
+    /// The tracker the current round tries next.
+    cursor: (usize, usize),
+    /// When the next announce of the current phase is due.
+    next_at: Instant,
+    in_flight: Option<InFlight>,
+    next_id: u64,
+    completion: Completion,
+    phase: Phase,
+    /// The tier whose first tracker answered last.
+    last_good_tier: Option<usize>,
+    /// When the last answer came and the tracker's `min interval` then.
+    last_answer: Option<(Instant, Duration)>,
+    /// Whether the last outcome was a failure (then early announces do not cut the wait).
+    failing: bool,
+    backoff: Duration,
+}
+
+impl Announcer {
+    /// An announcer for one torrent whose first announce (`started`) is due at `now`.
+    /// `tiers` is the torrent's announce list (or its single announce URL as one tier);
+    /// `seed` shuffles the tiers and picks the `key` sent to trackers.
+    pub fn new(
+        info_hash: InfoHash,
+        peer_id: PeerId,
+        port: u16,
+        tiers: Vec<Vec<String>>,
+        config: AnnouncerConfig,
+        seed: u64,
+        now: Instant,
+    ) -> Self {
+        let mut rng = SplitMix64::new(seed);
+        let mut seen: Vec<TrackerUrl> = Vec::new();
+        let mut kept = Vec::with_capacity(tiers.len());
+        for tier in tiers {
+            let mut trackers = Vec::with_capacity(tier.len());
+            for url in tier {
+                let Ok(url) = TrackerUrl::parse(&url) else {
+                    continue;
+                };
+                if seen.iter().any(|s| same_tracker(s, &url)) {
+                    continue;
+                }
+                seen.push(url.clone());
+                trackers.push(Tracker {
+                    url,
+                    tracker_id: None,
+                    knows_us: false,
+                    failures: 0,
+                });
+            }
+            // Fisher–Yates, so that every client of this torrent does not start with the
+            // same tracker of a tier.
+            for i in (1..trackers.len()).rev() {
+                trackers.swap(i, rng.below(i + 1));
+            }
+            if !trackers.is_empty() {
+                kept.push(trackers);
+            }
+        }
+        let backoff = config.initial_backoff;
+        Announcer {
+            info_hash,
+            peer_id,
+            port,
+            key: rng.next_u32(),
+            config,
+            tiers: kept,
+            cursor: (0, 0),
+            next_at: now,
+            in_flight: None,
+            next_id: 0,
+            completion: Completion::NotYet,
+            phase: Phase::Running,
+            last_good_tier: None,
+            last_answer: None,
+            failing: false,
+            backoff,
+        }
+    }
+
+    /// The trackers kept, tier by tier, in the order they are tried now.
+    pub fn trackers(&self) -> impl Iterator<Item = (usize, &TrackerUrl)> + '_ {
+        self.tiers
+            .iter()
+            .enumerate()
+            .flat_map(|(tier, trackers)| trackers.iter().map(move |t| (tier, &t.url)))
+    }
+
+    /// The `key` sent with every announce of this torrent.
+    pub fn key(&self) -> u32 {
+        self.key
+    }
+
+    /// Sets the number of peers asked for from the next announce on (0 when the engine has
+    /// all the peers it wants).
+    pub fn set_numwant(&mut self, numwant: u32) {
+        self.config.numwant = numwant;
+    }
+
+    /// Sets the port announced from the next announce on.
+    pub fn set_port(&mut self, port: u16) {
+        self.port = port;
+    }
+
+    /// The announce to carry out now, if one is due: its id, the tracker and what to tell
+    /// it. `stats` are the torrent's counts at this moment. Nothing else is due until its
+    /// outcome comes back through [`on_response`](Self::on_response).
+    pub fn poll_announce(
+        &mut self,
+        now: Instant,
+        stats: AnnounceStats,
+    ) -> Option<(AnnounceId, TrackerUrl, AnnounceParams)> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        let (tier, index, event) = match self.phase {
+            Phase::Running => {
+                if now < self.next_at {
+                    return None;
+                }
+                let (tier, index) = self.cursor;
+                let tracker = self.tiers.get(tier)?.get(index)?;
+                let event = if self.completion == Completion::Pending {
+                    AnnounceEvent::Completed
+                } else if !tracker.knows_us {
+                    AnnounceEvent::Started
+                } else {
+                    AnnounceEvent::None
+                };
+                (tier, index, event)
+            }
+            Phase::StopPending { tier, index, .. } => {
+                self.phase = Phase::StopSent;
+                (tier, index, AnnounceEvent::Stopped)
+            }
+            Phase::StopSent | Phase::Finished => return None,
+        };
+        let tracker = self.tiers.get(tier)?.get(index)?;
+        let id = AnnounceId(self.next_id);
+        self.next_id += 1;
+        self.in_flight = Some(InFlight {
+            id,
+            tier,
+            index,
+            event,
+        });
+        let params = AnnounceParams {
+            info_hash: self.info_hash,
+            peer_id: self.peer_id,
+            port: self.port,
+            uploaded: stats.uploaded,
+            downloaded: stats.downloaded,
+            left: stats.left,
+            event,
+            numwant: if event == AnnounceEvent::Stopped {
+                0
+            } else {
+                self.config.numwant
+            },
+            compact: true,
+            key: self.key,
+            tracker_id: tracker.tracker_id.clone(),
+            ip: self.config.ip,
+        };
+        Some((id, tracker.url.clone(), params))
+    }
+
+    /// The outcome of announce `id`. Returns what to tell the user, or `None` if `id` is
+    /// not the announce awaited.
+    pub fn on_response(
+        &mut self,
+        id: AnnounceId,
+        result: Result<AnnounceResponse, TrackerError>,
+        now: Instant,
+    ) -> Option<TrackerEvent> {
+        let flight = self.in_flight.filter(|f| f.id == id)?;
+        self.in_flight = None;
+        let event = flight.event;
+        if event == AnnounceEvent::Stopped {
+            self.phase = Phase::Finished;
+        }
+        let tracker = self.tiers.get_mut(flight.tier)?.get_mut(flight.index)?;
+        let url = tracker.url.as_str().to_string();
+        match result {
+            Ok(response) => {
+                tracker.failures = 0;
+                tracker.knows_us = true;
+                if response.tracker_id.is_some() {
+                    tracker.tracker_id = response.tracker_id;
+                }
+                if event != AnnounceEvent::Stopped {
+                    self.answered(flight, response.interval, response.min_interval, now);
+                }
+                Some(TrackerEvent::Announced {
+                    url,
+                    event,
+                    peers: response.peers,
+                    complete: response.complete,
+                    incomplete: response.incomplete,
+                    warning: response.warning,
+                })
+            }
+            Err(error) => {
+                tracker.failures = tracker.failures.saturating_add(1);
+                let failures = tracker.failures;
+                if event != AnnounceEvent::Stopped {
+                    self.failed(flight, now);
+                }
+                Some(TrackerEvent::Failed {
+                    url,
+                    event,
+                    error,
+                    failures,
+                })
+            }
+        }
+    }
+
+    fn answered(
+        &mut self,
+        flight: InFlight,
+        interval: Duration,
+        min_interval: Option<Duration>,
+        now: Instant,
+    ) {
+        if flight.event == AnnounceEvent::Completed {
+            self.completion = Completion::Reported;
+        }
+        // BEP 12: the tracker that answered goes to the front of its tier.
+        if let Some(tier) = self.tiers.get_mut(flight.tier) {
+            if flight.index < tier.len() {
+                let tracker = tier.remove(flight.index);
+                tier.insert(0, tracker);
+            }
+        }
+        self.last_good_tier = Some(flight.tier);
+        self.cursor = (0, 0);
+        self.backoff = self.config.initial_backoff;
+        self.failing = false;
+        let interval = if interval.is_zero() {
+            self.config.default_interval
+        } else {
+            interval.clamp(self.config.min_interval, self.config.max_interval)
+        };
+        let min_interval = min_interval.unwrap_or(Duration::ZERO).min(interval);
+        self.last_answer = Some((now, min_interval));
+        self.next_at = if self.completion == Completion::Pending {
+            now + min_interval
+        } else {
+            now + interval
+        };
+    }
+
+    fn failed(&mut self, flight: InFlight, now: Instant) {
+        self.failing = true;
+        let (tier, index) = (flight.tier, flight.index);
+        let tier_len = self.tiers.get(tier).map_or(0, Vec::len);
+        if index + 1 < tier_len {
+            self.cursor = (tier, index + 1);
+            self.next_at = now;
+        } else if tier + 1 < self.tiers.len() {
+            self.cursor = (tier + 1, 0);
+            self.next_at = now;
+        } else {
+            // Every tracker failed this round: wait, then start over from the first.
+            self.cursor = (0, 0);
+            self.next_at = now + self.backoff;
+            self.backoff = (self.backoff * 2).min(self.config.max_backoff);
+        }
+    }
+
+    /// The torrent has just completed: `completed` goes out once, as soon as the tracker's
+    /// `min interval` allows (or with the next announce while trackers are failing).
+    pub fn on_completed(&mut self, now: Instant) {
+        if self.phase != Phase::Running || self.completion != Completion::NotYet {
+            return;
+        }
+        self.completion = Completion::Pending;
+        self.announce_early(now, Duration::ZERO);
+    }
+
+    /// Asks for an announce sooner than the interval (say, to get more peers): at once if
+    /// the tracker's `min interval` and [`AnnouncerConfig::min_interval`] since the last
+    /// answer allow, else when they do. Ignored while trackers are failing.
+    pub fn reannounce(&mut self, now: Instant) {
+        if self.phase == Phase::Running {
+            self.announce_early(now, self.config.min_interval);
+        }
+    }
+
+    fn announce_early(&mut self, now: Instant, floor: Duration) {
+        if self.failing {
+            return;
+        }
+        if let Some((at, min_interval)) = self.last_answer {
+            let earliest = (at + min_interval.max(floor)).max(now);
+            self.next_at = self.next_at.min(earliest);
+        }
+    }
+
+    /// The torrent is being removed: one best-effort `stopped` goes to the tracker that
+    /// answered last (or, if none did yet, the one being asked now), and nothing after it.
+    /// An announce under way is abandoned. Without such a tracker there is nothing to say,
+    /// and the announcer is finished at once.
+    pub fn stop(&mut self, now: Instant) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let target = match (self.last_good_tier, self.in_flight) {
+            (Some(tier), _) => Some((tier, 0)),
+            (None, Some(flight)) => Some((flight.tier, flight.index)),
+            (None, None) => None,
+        };
+        self.in_flight = None;
+        self.phase = match target {
+            Some((tier, index)) => Phase::StopPending {
+                tier,
+                index,
+                at: now,
+            },
+            None => Phase::Finished,
+        };
+    }
+
+    /// Whether nothing more will be announced: after `stopped` went out and its outcome
+    /// came back, or after a [`stop`](Self::stop) with nothing to say.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    /// When the next announce is due, if one is scheduled and none is under way.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        match self.phase {
+            Phase::Running if !self.tiers.is_empty() => Some(self.next_at),
+            Phase::StopPending { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+}
+
+fn same_tracker(a: &TrackerUrl, b: &TrackerUrl) -> bool {
+    a.scheme() == b.scheme()
+        && a.host() == b.host()
+        && a.port() == b.port()
+        && a.path_and_query() == b.path_and_query()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+    fn announcer(tiers: &[&[&str]], now: Instant) -> Announcer {
+        let tiers = tiers
+            .iter()
+            .map(|t| t.iter().map(|s| s.to_string()).collect())
+            .collect();
+        Announcer::new(
+            InfoHash([1; 20]),
+            PeerId([2; 20]),
+            6881,
+            tiers,
+            AnnouncerConfig::default(),
+            42,
+            now,
+        )
+    }
+
+    fn stats(left: u64) -> AnnounceStats {
+        AnnounceStats {
+            uploaded: 10,
+            downloaded: 20,
+            left,
+        }
+    }
+
+    fn answer(interval: u64) -> AnnounceResponse {
+        let mut r = AnnounceResponse::new(SECS(interval));
+        r.peers = vec!["10.0.0.1:6881".parse().unwrap()];
+        r
+    }
+
+    /// Polls one announce at `now` and returns its id, URL and event.
+    fn poll(a: &mut Announcer, now: Instant) -> (AnnounceId, String, AnnounceEvent) {
+        let (id, url, params) = a.poll_announce(now, stats(5)).expect("an announce is due");
+        (id, url.as_str().to_string(), params.event)
+    }
+
+    fn order(a: &Announcer) -> Vec<String> {
+        a.trackers().map(|(_, u)| u.as_str().to_string()).collect()
+    }
+
+    #[test]
+    fn started_periodic_completed_stopped() {
+        let t0 = Instant::now();
+        let mut a = announcer(&[&["http://a.example/announce"]], t0);
+        assert_eq!(a.poll_timeout(), Some(t0));
+        let (id, params) = {
+            let (id, url, params) = a.poll_announce(t0, stats(100)).unwrap();
+            assert_eq!(url.as_str(), "http://a.example/announce");
+            (id, params)
+        };
+        assert_eq!(params.event, AnnounceEvent::Started);
+        assert_eq!(
+            (params.uploaded, params.downloaded, params.left),
+            (10, 20, 100)
+        );
+        assert_eq!(
+            (params.numwant, params.port, params.key),
+            (50, 6881, a.key())
+        );
+        assert!(params.compact);
+        // One at a time.
+        assert!(a.poll_announce(t0, stats(100)).is_none());
+        assert_eq!(a.poll_timeout(), None);
+
+        let mut r = answer(1800);
+        r.tracker_id = Some(b"tid".to_vec());
+        r.complete = Some(3);
+        r.warning = Some("be nice".into());
+        let event = a.on_response(id, Ok(r), t0).unwrap();
+        assert_eq!(
+            event,
+            TrackerEvent::Announced {
+                url: "http://a.example/announce".into(),
+                event: AnnounceEvent::Started,
+                peers: vec!["10.0.0.1:6881".parse().unwrap()],
+                complete: Some(3),
+                incomplete: None,
+                warning: Some("be nice".into()),
+            }
+        );
+        // A second outcome for the same id is stale.
+        assert_eq!(a.on_response(id, Ok(answer(1800)), t0), None);
+
+        // Periodic, by the interval, echoing the tracker id.
+        let t1 = t0 + SECS(1800);
+        assert_eq!(a.poll_timeout(), Some(t1));
+        assert!(a.poll_announce(t1 - SECS(1), stats(50)).is_none());
+        let (id, _, params) = a.poll_announce(t1, stats(50)).unwrap();
+        assert_eq!(params.event, AnnounceEvent::None);
+        assert_eq!(params.tracker_id.as_deref(), Some(&b"tid"[..]));
+        a.on_response(id, Ok(answer(1800)), t1);
+
+        // Completed: at once (no min interval), once.
+        let t2 = t1 + SECS(100);
+        a.on_completed(t2);
+        assert_eq!(a.poll_timeout(), Some(t2));
+        let (id, _, event) = poll(&mut a, t2);
+        assert_eq!(event, AnnounceEvent::Completed);
+        a.on_completed(t2);
+        a.on_response(id, Ok(answer(1800)), t2);
+        a.on_completed(t2);
+        assert_eq!(a.poll_timeout(), Some(t2 + SECS(1800)));
+        let (id, _, event) = poll(&mut a, t2 + SECS(1800));
+        assert_eq!(event, AnnounceEvent::None);
+        a.on_response(id, Ok(answer(1800)), t2 + SECS(1800));
+
+        // Stopped: at once, numwant 0, once; then finished.
+        let t3 = t2 + SECS(1900);
+        a.stop(t3);
+        assert_eq!(a.poll_timeout(), Some(t3));
+        let (id, _, params) = a.poll_announce(t3, stats(0)).unwrap();
+        assert_eq!((params.event, params.numwant), (AnnounceEvent::Stopped, 0));
+        assert!(!a.is_finished());
+        assert!(a.poll_announce(t3, stats(0)).is_none());
+        let event = a.on_response(id, Err(TrackerError::Timeout), t3).unwrap();
+        assert!(matches!(
+            event,
+            TrackerEvent::Failed {
+                event: AnnounceEvent::Stopped,
+                ..
+            }
+        ));
+        assert!(a.is_finished());
+        assert_eq!(a.poll_timeout(), None);
+        assert!(a.poll_announce(t3 + SECS(10_000), stats(0)).is_none());
+    }
+
+    #[test]
+    fn min_interval_is_respected_for_early_announces() {
+        let t0 = Instant::now();
+        let mut a = announcer(&[&["http://a.example/announce"]], t0);
+        let (id, _, _) = poll(&mut a, t0);
+        let mut r = answer(1800);
+        r.min_interval = Some(SECS(300));
+        a.on_response(id, Ok(r), t0);
+        a.on_completed(t0 + SECS(10));
+        assert_eq!(a.poll_timeout(), Some(t0 + SECS(300)));
+        assert!(a.poll_announce(t0 + SECS(299), stats(0)).is_none());
+        let (id, _, event) = poll(&mut a, t0 + SECS(300));
+        assert_eq!(event, AnnounceEvent::Completed);
+        a.on_response(id, Ok(answer(1800)), t0 + SECS(300));
+
+        // reannounce: the config's 60 s floor applies when the tracker gives no min interval.
+        let t1 = t0 + SECS(310);
+        a.reannounce(t1);
+        assert_eq!(a.poll_timeout(), Some(t0 + SECS(360)));
+        // Past the floor, at once.
+        let (id, _, _) = poll(&mut a, t0 + SECS(360));
+        a.on_response(id, Ok(answer(1800)), t0 + SECS(360));
+        a.reannounce(t0 + SECS(1000));
+        assert_eq!(a.poll_timeout(), Some(t0 + SECS(1000)));
+    }
+
+    #[test]
+    fn a_completion_during_an_announce_goes_out_after_it() {
+        let t0 = Instant::now();
+        let mut a = announcer(&[&["http://a.example/announce"]], t0);
+        let (id, _, _) = poll(&mut a, t0);
+        a.on_completed(t0);
+        let mut r = answer(1800);
+        r.min_interval = Some(SECS(120));
+        a.on_response(id, Ok(r), t0 + SECS(1));
+        assert_eq!(a.poll_timeout(), Some(t0 + SECS(121)));
+        assert_eq!(poll(&mut a, t0 + SECS(121)).2, AnnounceEvent::Completed);
+    }
+
+    #[test]
+    fn intervals_are_clamped() {
+        let t0 = Instant::now();
+        for (given, used) in [(0, 1800), (5, 60), (60, 60), (7200, 7200), (1 << 40, 7200)] {
+            let mut a = announcer(&[&["http://a.example/announce"]], t0);
+            let (id, _, _) = poll(&mut a, t0);
+            a.on_response(id, Ok(answer(given)), t0);
+            assert_eq!(a.poll_timeout(), Some(t0 + SECS(used)), "interval {given}");
+        }
+        // A min interval above the interval is cut to it.
+        let mut a = announcer(&[&["http://a.example/announce"]], t0);
+        let (id, _, _) = poll(&mut a, t0);
+        let mut r = answer(600);
+        r.min_interval = Some(SECS(100_000));
+        a.on_response(id, Ok(r), t0);
+        a.on_completed(t0);
+        assert_eq!(a.poll_timeout(), Some(t0 + SECS(600)));
+    }
+
+    #[test]
+    fn tier_failover_and_promotion() {
+        let t0 = Instant::now();
+        let tiers: &[&[&str]] = &[
+            &[
+                "http://a1.example/announce",
+                "http://a2.example/announce",
+                "http://a3.example/announce",
+            ],
+            &["udp://b1.example:80", "udp://b2.example:80"],
+        ];
+        let mut a = announcer(tiers, t0);
+        let initial = order(&a);
+        // Tier 0 first, whatever the shuffle; tier 1 after.
+        assert!(initial[..3].iter().all(|u| u.contains("://a")));
+        assert!(initial[3..].iter().all(|u| u.contains("://b")));
+
+        // Everything in tier 0 fails, then the second of tier 1 is tried after the first.
+        let mut tried = Vec::new();
+        for failures in 0..4 {
+            let (id, url, event) = poll(&mut a, t0);
+            assert_eq!(event, AnnounceEvent::Started);
+            tried.push(url.clone());
+            let e = a
+                .on_response(id, Err(TrackerError::HttpStatus(500)), t0)
+                .unwrap();
+            assert_eq!(
+                e,
+                TrackerEvent::Failed {
+                    url,
+                    event: AnnounceEvent::Started,
+                    error: TrackerError::HttpStatus(500),
+                    failures: 1,
+                },
+                "failure {failures}"
+            );
+        }
+        assert_eq!(tried, initial[..4]);
+        let (id, url, _) = poll(&mut a, t0);
+        assert_eq!(url, initial[4]);
+        assert!(matches!(
+            a.on_response(id, Ok(answer(1800)), t0),
+            Some(TrackerEvent::Announced { .. })
+        ));
+        // The tracker that answered leads its tier now; tier 0's order is unchanged.
+        let after = order(&a);
+        assert_eq!(after[..3], initial[..3]);
+        assert_eq!(after[3], initial[4]);
+        assert_eq!(after[4], initial[3]);
+
+        // The next round starts at tier 0 again; once a tier-0 tracker answers it leads.
+        let t1 = t0 + SECS(1800);
+        let (id, url, _) = poll(&mut a, t1);
+        assert_eq!(url, initial[0]);
+        a.on_response(id, Err(TrackerError::Timeout), t1);
+        let (id, url, event) = poll(&mut a, t1);
+        assert_eq!(url, initial[1]);
+        assert_eq!(event, AnnounceEvent::Started, "a2 never saw us");
+        a.on_response(id, Ok(answer(1800)), t1);
+        let after = order(&a);
+        assert_eq!(after[0], initial[1]);
+        assert_eq!(after[1], initial[0]);
+
+        // The promoted tracker is asked first from now on.
+        let t2 = t1 + SECS(1800);
+        let (_, url, event) = poll(&mut a, t2);
+        assert_eq!(url, initial[1]);
+        assert_eq!(event, AnnounceEvent::None);
+    }
+
+    #[test]
+    fn backoff_doubles_and_resets() {
+        let t0 = Instant::now();
+        let mut a = announcer(
+            &[
+                &["http://a.example/announce"],
+                &["http://b.example/announce"],
+            ],
+            t0,
+        );
+        let mut now = t0;
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            for _ in 0..2 {
+                let (id, _, _) = poll(&mut a, now);
+                a.on_response(id, Err(TrackerError::Timeout), now);
+            }
+            let next = a.poll_timeout().unwrap();
+            waits.push((next - now).as_secs());
+            now = next;
+        }
+        assert_eq!(waits, [15, 30, 60, 120, 240, 480, 960, 1800, 1800, 1800]);
+        // Early announces do not cut a backoff short.
+        a.on_completed(now - SECS(1));
+        assert_eq!(a.poll_timeout(), Some(now));
+        // An answer resets it.
+        let (id, _, event) = poll(&mut a, now);
+        assert_eq!(event, AnnounceEvent::Completed);
+        a.on_response(id, Ok(answer(1800)), now);
+        now += SECS(1800);
+        for _ in 0..2 {
+            let (id, _, _) = poll(&mut a, now);
+            a.on_response(id, Err(TrackerError::Timeout), now);
+        }
+        assert_eq!(a.poll_timeout(), Some(now + SECS(15)));
+    }
+
+    #[test]
+    fn failure_counts_per_tracker() {
+        let t0 = Instant::now();
+        let mut a = announcer(&[&["http://a.example/announce"]], t0);
+        let mut now = t0;
+        for expected in 1..=3 {
+            let (id, _, _) = poll(&mut a, now);
+            let e = a.on_response(id, Err(TrackerError::Failure("no".into())), now);
+            let Some(TrackerEvent::Failed {
+                failures, error, ..
+            }) = e
+            else {
+                panic!("{e:?}");
+            };
+            assert_eq!(
+                (failures, error),
+                (expected, TrackerError::Failure("no".into()))
+            );
+            now = a.poll_timeout().unwrap();
+        }
+        let (id, _, _) = poll(&mut a, now);
+        a.on_response(id, Ok(answer(1800)), now);
+        now += SECS(1800);
+        let (id, _, _) = poll(&mut a, now);
+        let e = a.on_response(id, Err(TrackerError::Timeout), now);
+        assert!(matches!(e, Some(TrackerEvent::Failed { failures: 1, .. })));
+    }
+
+    #[test]
+    fn stop_goes_to_the_last_good_tracker_and_abandons_the_one_under_way() {
+        let t0 = Instant::now();
+        let mut a = announcer(
+            &[
+                &["http://a.example/announce"],
+                &["http://b.example/announce"],
+            ],
+            t0,
+        );
+        let (id, _, _) = poll(&mut a, t0);
+        a.on_response(id, Err(TrackerError::Timeout), t0);
+        let (id, url, _) = poll(&mut a, t0);
+        assert_eq!(url, "http://b.example/announce");
+        a.on_response(id, Ok(answer(1800)), t0);
+        let t1 = t0 + SECS(1800);
+        let (abandoned, url, _) = poll(&mut a, t1);
+        assert_eq!(url, "http://a.example/announce");
+        a.stop(t1);
+        let (id, url, params) = a.poll_announce(t1, stats(0)).unwrap();
+        assert_eq!(url.as_str(), "http://b.example/announce");
+        assert_eq!(params.event, AnnounceEvent::Stopped);
+        assert_eq!(a.on_response(abandoned, Ok(answer(1800)), t1), None);
+        assert!(a.on_response(id, Ok(answer(1800)), t1).is_some());
+        assert!(a.is_finished());
+    }
+
+    #[test]
+    fn stop_before_any_answer() {
+        let t0 = Instant::now();
+        // Nothing announced yet: nothing to stop.
+        let mut a = announcer(&[&["http://a.example/announce"]], t0);
+        a.stop(t0);
+        assert!(a.is_finished());
+        assert!(a.poll_announce(t0, stats(0)).is_none());
+
+        // A started under way may have registered us: stopped goes to the same tracker.
+        let mut a = announcer(&[&["http://a.example/announce"]], t0);
+        let (started, _, _) = poll(&mut a, t0);
+        a.stop(t0);
+        let (id, _, event) = poll(&mut a, t0);
+        assert_eq!(event, AnnounceEvent::Stopped);
+        assert_ne!(id, started);
+        a.on_response(id, Ok(answer(1)), t0);
+        assert!(a.is_finished());
+        a.on_completed(t0);
+        a.stop(t0);
+        assert!(a.poll_announce(t0, stats(0)).is_none());
+    }
+
+    #[test]
+    fn urls_are_checked_and_deduplicated() {
+        let t0 = Instant::now();
+        let a = announcer(
+            &[
+                &[
+                    "wss://x.example/announce",
+                    "not a url",
+                    "http://a.example/announce",
+                ],
+                &[],
+                &["HTTP://A.example:80/announce", "udp://b.example:6969"],
+            ],
+            t0,
+        );
+        let kept: Vec<(usize, String)> = a
+            .trackers()
+            .map(|(t, u)| (t, u.as_str().to_string()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (0, "http://a.example/announce".to_string()),
+                (1, "udp://b.example:6969".to_string())
+            ]
+        );
+        let mut none = announcer(&[], t0);
+        assert_eq!(none.poll_timeout(), None);
+        assert!(none.poll_announce(t0, stats(0)).is_none());
+        none.stop(t0);
+        assert!(none.is_finished());
+    }
+
+    #[test]
+    fn shuffle_is_seeded() {
+        let t0 = Instant::now();
+        let urls: Vec<String> = (0..8)
+            .map(|i| format!("http://t{i}.example/announce"))
+            .collect();
+        let make = |seed| {
+            Announcer::new(
+                InfoHash([1; 20]),
+                PeerId([2; 20]),
+                1,
+                vec![urls.clone()],
+                AnnouncerConfig::default(),
+                seed,
+                t0,
+            )
+        };
+        let order_of = |a: &Announcer| order(a);
+        assert_eq!(order_of(&make(1)), order_of(&make(1)));
+        assert_eq!(make(1).key(), make(1).key());
+        let mut sorted = order_of(&make(1));
+        sorted.sort();
+        assert_eq!(sorted, {
+            let mut u = urls.clone();
+            u.sort();
+            u
+        });
+        assert!((2..10).any(|seed| order_of(&make(seed)) != order_of(&make(1))));
+    }
+}
