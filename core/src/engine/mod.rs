@@ -1,0 +1,2157 @@
+//! The engine: every torrent and every peer connection of one client, as one sans-IO state
+//! machine.
+//!
+//! # The loop
+//!
+//! Whoever embeds the engine (a runtime, the simulator, a test) runs one loop:
+//!
+//! ```text
+//! engine.handle(input, now)            for every fact from outside
+//! while let Some(out) = engine.poll_output() { carry it out }
+//! sleep until engine.poll_timeout(), then engine.handle(Input::Timer, now)
+//! ```
+//!
+//! The rule: after every call that changes the engine (`handle`, `add_torrent`,
+//! `add_peer`, `accept`, …), drain [`Engine::poll_output`] until it returns `None`, then
+//! ask [`Engine::poll_timeout`] again. Nothing happens between calls; time passes only
+//! through the `now` arguments, which must never go backwards.
+//!
+//! # What the engine asks of its runtime
+//!
+//! - [`Output::Connect`]: open a TCP connection, answer [`Input::Connected`] or
+//!   [`Input::ConnectFailed`]. Inbound connections are announced with [`Engine::accept`].
+//! - [`Output::Send`]: write bytes in order; report progress with [`Input::Sent`] (the
+//!   engine stops reading blocks for a peer whose unsent bytes pass
+//!   [`EngineConfig::send_buffer`]). [`Output::Close`]: close; no input for that connection
+//!   is expected afterwards (late ones are ignored).
+//! - [`Output::ReadBlock`], [`Output::WriteBlock`], [`Output::HashPiece`]: disk and SHA-1
+//!   work, answered with [`Input::BlockRead`], [`Input::BlockWritten`],
+//!   [`Input::PieceHashed`]. A piece is hashed only after all its writes are reported done.
+//! - [`Output::Event`]: things a user wants to know.
+//!
+//! # Determinism
+//!
+//! All randomness comes from [`EngineConfig::rng_seed`]; all collections iterate in an
+//! order fixed by the inputs. The same seed and the same inputs give the same outputs.
+
+mod peer;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use smallvec::SmallVec;
+
+use crate::bitfield::Bitfield;
+use crate::choker::{Choker, ChokerConfig, PeerInfo};
+use crate::metainfo::Metainfo;
+use crate::picker::{Picker, PickerConfig, Priority};
+use crate::rate::RateMeter;
+use crate::rng::Rng;
+use crate::storage::{Layout, LayoutError, PieceStore};
+use crate::tracker::udp::{response_transaction_id, UdpConfig, UdpEvent, UdpTrackerClient};
+use crate::tracker::{
+    AnnounceId, AnnounceStats, Announcer, AnnouncerConfig, HttpProgress, HttpResponseReader,
+    Scheme, TrackerError, TrackerEvent, TrackerUrl,
+};
+use crate::wire::{
+    encode_piece_header, ExtendedHandshake, Handshake, Message, Reserved, WireError,
+};
+use crate::{BlockRequest, InfoHash, PeerId, PeerKey, PieceIndex};
+use peer::{Outstanding, Peer, Phase};
+
+/// A connection's handle: a slot and a generation, so inputs that arrive for a closed
+/// connection are recognised even after its slot is reused.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct ConnId {
+    slot: u32,
+    generation: u32,
+}
+
+impl ConnId {
+    /// The connection's dense key (its slot).
+    pub fn key(self) -> PeerKey {
+        PeerKey(self.slot)
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}.{}", self.slot, self.generation)
+    }
+}
+
+/// A torrent's handle in one engine.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct TorrentId(pub u32);
+
+/// Settings of an engine. `Default` gives what a desktop client would use.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Our peer id (the runtime makes it, e.g. `-SH0100-` and 12 random bytes).
+    pub peer_id: PeerId,
+    /// The port we accept connections on, told to peers and trackers.
+    pub listen_port: u16,
+    /// Seed of every random choice the engine makes.
+    pub rng_seed: u64,
+    /// Connections we open or accept per torrent.
+    pub max_peers_per_torrent: usize,
+    /// Connections in all.
+    pub max_connections: usize,
+    /// Cap on requests in flight to one peer.
+    pub max_pipeline: u32,
+    /// Requests from one peer we queue to serve (our `reqq`); more are rejected.
+    pub max_serve_queue: usize,
+    /// Block reads in flight for one peer.
+    pub max_reads_per_peer: usize,
+    /// Unsent bytes per connection above which no more blocks are read for it.
+    pub send_buffer: usize,
+    /// Largest message accepted from a peer.
+    pub max_message_len: u32,
+    pub handshake_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// A connection with nothing received for this long is closed.
+    pub idle_timeout: Duration,
+    /// We send a keep-alive after this long without sending anything.
+    pub keepalive_interval: Duration,
+    /// A peer that sends none of the blocks we asked for in this long is snubbed: its
+    /// requests go to others and the choker stops counting it.
+    pub request_timeout: Duration,
+    /// Hash failures a peer may take part in before it is banned.
+    pub ban_strikes: u32,
+    /// How long before an address that failed is dialled again.
+    pub redial_after: Duration,
+    /// Choker settings.
+    pub choker: ChokerConfig,
+    /// Announce settings.
+    pub announcer: AnnouncerConfig,
+    /// UDP tracker retransmissions before giving up (BEP 15 allows 8, over an hour; fewer
+    /// lets the next tracker of the list take over sooner).
+    pub udp_max_retransmits: u32,
+    /// Client name and version in the extended handshake.
+    pub client_name: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            peer_id: PeerId(*b"-SH0010-000000000000"),
+            listen_port: 6881,
+            rng_seed: 0,
+            max_peers_per_torrent: 50,
+            max_connections: 500,
+            max_pipeline: 500,
+            max_serve_queue: 500,
+            max_reads_per_peer: 16,
+            send_buffer: 4 << 20,
+            max_message_len: crate::wire::DEFAULT_MAX_MESSAGE_LEN,
+            handshake_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(180),
+            keepalive_interval: Duration::from_secs(90),
+            request_timeout: Duration::from_secs(30),
+            ban_strikes: 3,
+            redial_after: Duration::from_secs(60),
+            choker: ChokerConfig::default(),
+            announcer: AnnouncerConfig::default(),
+            udp_max_retransmits: 2,
+            client_name: concat!("shoal ", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+/// Per-torrent options given to [`Engine::add_torrent`].
+#[derive(Clone, Debug, Default)]
+pub struct TorrentOptions {
+    /// Pieces already on disk and verified (a resumed download); never requested again.
+    pub verified: Option<Bitfield>,
+    /// Download pieces in order, for streaming.
+    pub sequential: bool,
+}
+
+/// Every fact the engine learns from outside.
+#[derive(Debug)]
+pub enum Input {
+    /// An outbound connection from [`Output::Connect`] is established.
+    Connected { conn: ConnId },
+    /// It could not be established.
+    ConnectFailed { conn: ConnId },
+    /// Bytes arrived on a connection. Give a buffer the engine may keep: when it holds no
+    /// partial message, the engine adopts it without copying.
+    Received { conn: ConnId, data: BytesMut },
+    /// The connection closed or failed.
+    Closed { conn: ConnId },
+    /// `bytes` of what was given in [`Output::Send`] for `conn` have been written out.
+    Sent { conn: ConnId, bytes: usize },
+    /// The answer to [`Output::ReadBlock`].
+    BlockRead {
+        torrent: TorrentId,
+        conn: ConnId,
+        block: BlockRequest,
+        result: Result<Bytes, String>,
+    },
+    /// The answer to [`Output::WriteBlock`].
+    BlockWritten {
+        torrent: TorrentId,
+        block: BlockRequest,
+        result: Result<(), String>,
+    },
+    /// The answer to [`Output::HashPiece`]: whether the piece's data matches its hash.
+    PieceHashed {
+        torrent: TorrentId,
+        piece: PieceIndex,
+        ok: bool,
+    },
+    /// The answer to [`Output::TrackerHttp`]: every byte the tracker sent until it closed
+    /// the connection, or why the exchange failed (connect error, timeout, TLS error).
+    TrackerHttp {
+        torrent: TorrentId,
+        id: AnnounceId,
+        result: Result<Vec<u8>, String>,
+    },
+    /// A datagram arrived on the engine's UDP socket (tracker answers).
+    UdpReceived { from: SocketAddr, data: Vec<u8> },
+    /// The time from [`Engine::poll_timeout`] has come.
+    Timer,
+}
+
+/// Every action the engine asks of the outside.
+#[derive(Debug)]
+pub enum Output {
+    Connect {
+        conn: ConnId,
+        addr: SocketAddr,
+    },
+    Send {
+        conn: ConnId,
+        data: Bytes,
+    },
+    Close {
+        conn: ConnId,
+    },
+    ReadBlock {
+        torrent: TorrentId,
+        conn: ConnId,
+        block: BlockRequest,
+    },
+    WriteBlock {
+        torrent: TorrentId,
+        block: BlockRequest,
+        data: Bytes,
+    },
+    HashPiece {
+        torrent: TorrentId,
+        piece: PieceIndex,
+        expected: [u8; 20],
+    },
+    /// Ask a tracker over HTTP(S): connect to `url.host()`:`url.port()` (TLS when the scheme
+    /// is https), send `request` as is, read until the server closes (the request says
+    /// `Connection: close`), and answer [`Input::TrackerHttp`].
+    TrackerHttp {
+        torrent: TorrentId,
+        id: AnnounceId,
+        url: TrackerUrl,
+        request: Vec<u8>,
+    },
+    /// Send a datagram from the engine's UDP socket.
+    UdpSend {
+        to: SocketAddr,
+        data: Vec<u8>,
+    },
+    Event(Event),
+}
+
+/// Why a connection was closed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The remote side closed, or the socket failed.
+    Remote,
+    ConnectFailed,
+    /// The peer broke the protocol.
+    Protocol(String),
+    /// The handshake named a torrent we don't have.
+    UnknownTorrent,
+    /// The peer is us (same peer id).
+    SelfConnection,
+    /// We are already connected to this peer id.
+    Duplicate,
+    Timeout(&'static str),
+    /// Both sides have everything.
+    BothSeeds,
+    Banned,
+    TorrentRemoved,
+    TooManyConnections,
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Remote => f.write_str("closed by the peer"),
+            CloseReason::ConnectFailed => f.write_str("connection failed"),
+            CloseReason::Protocol(why) => write!(f, "protocol violation: {why}"),
+            CloseReason::UnknownTorrent => f.write_str("unknown torrent"),
+            CloseReason::SelfConnection => f.write_str("connected to ourselves"),
+            CloseReason::Duplicate => f.write_str("already connected to this peer"),
+            CloseReason::Timeout(what) => write!(f, "{what} timed out"),
+            CloseReason::BothSeeds => f.write_str("both sides are seeds"),
+            CloseReason::Banned => f.write_str("banned"),
+            CloseReason::TorrentRemoved => f.write_str("torrent removed"),
+            CloseReason::TooManyConnections => f.write_str("too many connections"),
+        }
+    }
+}
+
+/// A torrent's figures, as in [`Event::Progress`] and [`Engine::stats`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TorrentStats {
+    pub pieces_verified: u32,
+    pub piece_count: u32,
+    pub bytes_verified: u64,
+    pub total_length: u64,
+    /// Payload bytes received / sent.
+    pub downloaded: u64,
+    pub uploaded: u64,
+    /// Bytes per second, payload.
+    pub download_rate: u64,
+    pub upload_rate: u64,
+    pub peers: usize,
+    pub complete: bool,
+}
+
+/// What users want to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Once a second per torrent.
+    Progress {
+        torrent: TorrentId,
+        stats: TorrentStats,
+    },
+    PieceVerified {
+        torrent: TorrentId,
+        piece: PieceIndex,
+    },
+    HashFailed {
+        torrent: TorrentId,
+        piece: PieceIndex,
+    },
+    /// Every piece covering file `file` (its index in the metainfo) is verified: the runtime
+    /// may now give it its final name.
+    FileCompleted {
+        torrent: TorrentId,
+        file: usize,
+    },
+    /// Every piece is verified.
+    Completed {
+        torrent: TorrentId,
+    },
+    PeerConnected {
+        torrent: TorrentId,
+        conn: ConnId,
+        addr: SocketAddr,
+        peer_id: PeerId,
+    },
+    PeerClosed {
+        torrent: Option<TorrentId>,
+        conn: ConnId,
+        addr: SocketAddr,
+        reason: CloseReason,
+    },
+    PeerBanned {
+        torrent: TorrentId,
+        ip: IpAddr,
+    },
+    /// A tracker answered an announce.
+    TrackerAnswer {
+        torrent: TorrentId,
+        url: String,
+        peers: usize,
+        seeders: Option<u32>,
+        leechers: Option<u32>,
+        warning: Option<String>,
+    },
+    /// A tracker could not be reached or refused the announce (`failures` in a row).
+    TrackerError {
+        torrent: TorrentId,
+        url: String,
+        error: String,
+        failures: u32,
+    },
+    /// A disk read or write failed: the torrent stops asking for more data until it is
+    /// re-added.
+    StorageError {
+        torrent: TorrentId,
+        message: String,
+    },
+}
+
+/// Why [`Engine::add_torrent`] refused a torrent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AddTorrentError {
+    /// The metainfo's layout is inconsistent (only possible for a hand-built `Info`).
+    Layout(LayoutError),
+    Picker(crate::picker::PickerError),
+    /// The resume bitfield has the wrong number of pieces.
+    ResumeLength {
+        got: u32,
+        expected: u32,
+    },
+}
+
+impl fmt::Display for AddTorrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddTorrentError::Layout(e) => write!(f, "bad torrent layout: {e}"),
+            AddTorrentError::Picker(e) => write!(f, "bad torrent layout: {e}"),
+            AddTorrentError::ResumeLength { got, expected } => write!(
+                f,
+                "resume data covers {got} pieces, the torrent has {expected}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AddTorrentError {}
+
+/// What the engine remembers about an address it may dial.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    connected: bool,
+    failed_at: Option<Instant>,
+}
+
+struct Torrent {
+    meta: Arc<Metainfo>,
+    store: PieceStore,
+    picker: Picker,
+    choker: Choker,
+    peers: Vec<ConnId>,
+    /// Addresses to dial, in the order they were learnt.
+    candidates: BTreeMap<SocketAddr, Candidate>,
+    dial_queue: VecDeque<SocketAddr>,
+    /// Writes not yet confirmed, per piece.
+    pending_writes: BTreeMap<u32, u32>,
+    /// Pieces whose blocks have all arrived, waiting for their writes before hashing.
+    awaiting_hash: BTreeSet<u32>,
+    hashing: BTreeSet<u32>,
+    /// Who sent blocks of each piece in progress (for strikes on a hash failure).
+    contributors: BTreeMap<u32, SmallVec<[IpAddr; 4]>>,
+    strikes: BTreeMap<IpAddr, u32>,
+    banned: BTreeSet<IpAddr>,
+    down: RateMeter,
+    up: RateMeter,
+    completed_reported: bool,
+    storage_error: bool,
+    /// Interest or a departure may have freed an unchoke slot: run the choker early.
+    rechoke_wanted: bool,
+    trackers: Trackers,
+}
+
+/// A torrent's tracker state: the schedule, and the UDP exchange under way if any.
+struct Trackers {
+    announcer: Announcer,
+    /// One client per UDP tracker address, kept to reuse its connection id.
+    udp: BTreeMap<SocketAddr, UdpTrackerClient>,
+    /// The UDP tracker answering the announce under way.
+    udp_pending: Option<(AnnounceId, SocketAddr)>,
+}
+
+impl Torrent {
+    fn is_complete(&self) -> bool {
+        self.store.is_complete()
+    }
+}
+
+struct Slot {
+    generation: u32,
+    peer: Option<Peer>,
+}
+
+/// The engine. See the module docs for how to drive it.
+pub struct Engine {
+    config: EngineConfig,
+    rng: Rng,
+    torrents: Vec<Option<Torrent>>,
+    by_info_hash: BTreeMap<InfoHash, TorrentId>,
+    slots: Vec<Slot>,
+    free_slots: Vec<u32>,
+    connections: usize,
+    outputs: VecDeque<Output>,
+    /// Connections with bytes in their write buffer, in the order they got them.
+    dirty: Vec<ConnId>,
+    next_tick: Option<Instant>,
+    scratch: Vec<BlockRequest>,
+    /// Removed torrents' trackers, kept until their `stopped` announce is done.
+    stopping: Vec<(TorrentId, Trackers, Instant)>,
+}
+
+const TICK: Duration = Duration::from_secs(1);
+
+/// How long a removed torrent's `stopped` announce may take.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Peers taken from one tracker answer.
+const MAX_PEERS_PER_ANSWER: usize = 200;
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Engine {
+        Engine {
+            rng: Rng::new(config.rng_seed),
+            config,
+            torrents: Vec::new(),
+            by_info_hash: BTreeMap::new(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            connections: 0,
+            outputs: VecDeque::new(),
+            dirty: Vec::new(),
+            next_tick: None,
+            scratch: Vec::new(),
+            stopping: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Adds a torrent. Its data must already be checked: `opts.verified` says which pieces
+    /// are on disk and good. Returns the existing id if the torrent is already added.
+    pub fn add_torrent(
+        &mut self,
+        meta: Arc<Metainfo>,
+        opts: TorrentOptions,
+        now: Instant,
+    ) -> Result<TorrentId, AddTorrentError> {
+        if let Some(&id) = self.by_info_hash.get(&meta.info_hash) {
+            return Ok(id);
+        }
+        let id = TorrentId(self.torrents.len() as u32);
+        let layout = Layout::new(&meta.info).map_err(AddTorrentError::Layout)?;
+        let piece_count = meta.info.piece_count();
+        let verified = match opts.verified {
+            Some(b) if b.len() != piece_count => {
+                return Err(AddTorrentError::ResumeLength {
+                    got: b.len(),
+                    expected: piece_count,
+                })
+            }
+            Some(b) => b,
+            None => Bitfield::new(piece_count),
+        };
+        let mut picker = Picker::new(
+            piece_count,
+            meta.info.piece_length,
+            meta.info.total_length,
+            PickerConfig {
+                seed: self.rng.next_u64(),
+                sequential: opts.sequential,
+                ..PickerConfig::default()
+            },
+        )
+        .map_err(AddTorrentError::Picker)?;
+        picker
+            .set_have(&verified)
+            .map_err(AddTorrentError::Picker)?;
+        let store = PieceStore::from_resume(layout, verified.iter_ones().map(PieceIndex));
+        let choker = Choker::new(self.config.choker.clone(), self.rng.next_u64(), now);
+        let announcer = Announcer::new(
+            meta.info_hash,
+            self.config.peer_id,
+            self.config.listen_port,
+            meta.trackers(),
+            self.config.announcer.clone(),
+            self.rng.next_u64(),
+            now,
+        );
+        let complete = store.is_complete();
+        // Zero-length files, and after a resume whole files, are complete from the start:
+        // report them, so the runtime can give them their final names.
+        for file in store.complete_files() {
+            self.outputs
+                .push_back(Output::Event(Event::FileCompleted { torrent: id, file }));
+        }
+        self.torrents.push(Some(Torrent {
+            meta: meta.clone(),
+            store,
+            picker,
+            choker,
+            peers: Vec::new(),
+            candidates: BTreeMap::new(),
+            dial_queue: VecDeque::new(),
+            pending_writes: BTreeMap::new(),
+            awaiting_hash: BTreeSet::new(),
+            hashing: BTreeSet::new(),
+            contributors: BTreeMap::new(),
+            strikes: BTreeMap::new(),
+            banned: BTreeSet::new(),
+            down: RateMeter::new(now),
+            up: RateMeter::new(now),
+            completed_reported: complete,
+            storage_error: false,
+            rechoke_wanted: false,
+            trackers: Trackers {
+                announcer,
+                udp: BTreeMap::new(),
+                udp_pending: None,
+            },
+        }));
+        self.by_info_hash.insert(meta.info_hash, id);
+        self.schedule_tick(now);
+        self.announce(id, now);
+        Ok(id)
+    }
+
+    /// Removes a torrent: closes its connections and tells its tracker `stopped` (the
+    /// announce goes out in the following outputs; its answer is awaited for
+    /// [`STOP_GRACE`] at most). Its id is not reused. Returns the pieces verified by then,
+    /// for a resume record.
+    pub fn remove_torrent(&mut self, id: TorrentId, now: Instant) -> Option<Bitfield> {
+        let mut t = self
+            .torrents
+            .get_mut(id.0 as usize)
+            .and_then(Option::take)?;
+        let verified = t.store.verified().clone();
+        self.by_info_hash.remove(&t.meta.info_hash);
+        for conn in std::mem::take(&mut t.peers) {
+            self.close(conn, CloseReason::TorrentRemoved);
+        }
+        t.trackers.announcer.stop(now);
+        self.stopping.push((id, t.trackers, now + STOP_GRACE));
+        self.announce_stopping(now);
+        Some(verified)
+    }
+
+    /// Removes every torrent (see [`Engine::remove_torrent`]): the way to shut down. Keep
+    /// driving the engine until [`Engine::is_idle`] or your patience runs out. Returns each
+    /// torrent's verified pieces.
+    pub fn shutdown(&mut self, now: Instant) -> Vec<(TorrentId, Bitfield)> {
+        (0..self.torrents.len())
+            .filter_map(|i| {
+                let id = TorrentId(i as u32);
+                self.remove_torrent(id, now).map(|v| (id, v))
+            })
+            .collect()
+    }
+
+    /// No torrent, no connection, no `stopped` announce still waiting for its answer.
+    pub fn is_idle(&self) -> bool {
+        self.connections == 0
+            && self.stopping.is_empty()
+            && self.torrents.iter().all(Option::is_none)
+            && self.outputs.is_empty()
+    }
+
+    /// Tells the engine of a peer address for a torrent (from a tracker, the user, …); it
+    /// is dialled when a connection slot is free.
+    pub fn add_peer(&mut self, id: TorrentId, addr: SocketAddr, now: Instant) {
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        if t.banned.contains(&addr.ip()) || t.candidates.contains_key(&addr) {
+            return;
+        }
+        t.candidates.insert(
+            addr,
+            Candidate {
+                connected: false,
+                failed_at: None,
+            },
+        );
+        t.dial_queue.push_back(addr);
+        self.dial(id, now);
+    }
+
+    /// A connection was accepted by the runtime. Returns its id, or `None` when the
+    /// engine is at its connection limit (close the socket).
+    pub fn accept(&mut self, addr: SocketAddr, now: Instant) -> Option<ConnId> {
+        if self.connections >= self.config.max_connections {
+            return None;
+        }
+        let conn = self.new_conn(addr, false, None, now);
+        self.schedule_tick(now);
+        Some(conn)
+    }
+
+    /// Sets the download priority of each file (`priorities[i]` for file `i` of the
+    /// metainfo; missing entries stay as they are). A piece shared by two files takes the
+    /// higher of their priorities, so skipping a file never loses a neighbour's bytes.
+    pub fn set_file_priorities(&mut self, id: TorrentId, priorities: &[Priority]) {
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        let layout = t.store.layout();
+        let mut per_piece: BTreeMap<u32, Priority> = BTreeMap::new();
+        for (file, &priority) in priorities.iter().enumerate().take(layout.file_count()) {
+            for piece in layout.pieces_of_file(file) {
+                let e = per_piece.entry(piece).or_insert(Priority::Skip);
+                if rank(priority) > rank(*e) {
+                    *e = priority;
+                }
+            }
+        }
+        for (piece, priority) in per_piece {
+            consistent(t.picker.set_piece_priority(PieceIndex(piece), priority));
+        }
+        let peers = t.peers.clone();
+        for conn in peers {
+            self.update_interest(conn);
+        }
+    }
+
+    /// A torrent's figures now.
+    pub fn stats(&self, id: TorrentId) -> Option<TorrentStats> {
+        let t = self.torrents.get(id.0 as usize)?.as_ref()?;
+        Some(TorrentStats {
+            pieces_verified: t.store.verified_count(),
+            piece_count: t.meta.info.piece_count(),
+            bytes_verified: t.store.bytes_verified(),
+            total_length: t.meta.info.total_length,
+            downloaded: t.down.total(),
+            uploaded: t.up.total(),
+            download_rate: t.down.rate(),
+            upload_rate: t.up.rate(),
+            peers: t.peers.len(),
+            complete: t.is_complete(),
+        })
+    }
+
+    /// The torrent's metainfo.
+    pub fn metainfo(&self, id: TorrentId) -> Option<&Arc<Metainfo>> {
+        Some(&self.torrents.get(id.0 as usize)?.as_ref()?.meta)
+    }
+
+    /// Which pieces are verified (for a resume record).
+    pub fn verified(&self, id: TorrentId) -> Option<&Bitfield> {
+        Some(self.torrents.get(id.0 as usize)?.as_ref()?.store.verified())
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if self.outputs.is_empty() {
+            self.flush_all();
+        }
+        self.outputs.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_tick
+    }
+
+    pub fn handle(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Connected { conn } => self.on_connected(conn, now),
+            Input::ConnectFailed { conn } => {
+                if let Some(p) = self.peer(conn) {
+                    let (addr, torrent) = (p.addr, p.torrent);
+                    if let Some(t) = torrent.and_then(|id| self.torrent_mut(id)) {
+                        if let Some(c) = t.candidates.get_mut(&addr) {
+                            c.failed_at = Some(now);
+                        }
+                    }
+                    self.close(conn, CloseReason::ConnectFailed);
+                }
+            }
+            Input::Received { conn, data } => self.on_received(conn, data, now),
+            Input::Closed { conn } => {
+                if self.peer(conn).is_some() {
+                    self.close_inner(conn, CloseReason::Remote, false);
+                }
+            }
+            Input::Sent { conn, bytes } => {
+                if let Some(p) = self.peer_mut(conn) {
+                    p.unsent = p.unsent.saturating_sub(bytes);
+                    self.pump_reads(conn);
+                }
+            }
+            Input::BlockRead {
+                torrent,
+                conn,
+                block,
+                result,
+            } => self.on_block_read(torrent, conn, block, result),
+            Input::BlockWritten {
+                torrent,
+                block,
+                result,
+            } => self.on_block_written(torrent, block, result),
+            Input::PieceHashed { torrent, piece, ok } => {
+                self.on_piece_hashed(torrent, piece, ok, now)
+            }
+            Input::TrackerHttp {
+                torrent,
+                id,
+                result,
+            } => {
+                let result = result
+                    .map_err(TrackerError::Transport)
+                    .and_then(|bytes| {
+                        let mut reader = HttpResponseReader::new();
+                        match reader.feed(&bytes)? {
+                            HttpProgress::Done(response) => Ok(response),
+                            HttpProgress::Incomplete => reader.finish(),
+                        }
+                    })
+                    .and_then(|response| response.announce());
+                self.on_tracker_result(torrent, id, result, now);
+            }
+            Input::UdpReceived { from, data } => self.on_udp(from, &data, now),
+            Input::Timer => {
+                if self.next_tick.is_some_and(|t| now >= t) {
+                    self.next_tick = Some(now + TICK);
+                    self.tick(now);
+                }
+            }
+        }
+        for i in 0..self.torrents.len() {
+            let id = TorrentId(i as u32);
+            if let Some(t) = self.torrent_mut(id) {
+                if std::mem::take(&mut t.rechoke_wanted) {
+                    self.rechoke(id, now);
+                }
+            }
+        }
+        self.flush_all();
+    }
+
+    // ---- connections ----
+
+    fn torrent_mut(&mut self, id: TorrentId) -> Option<&mut Torrent> {
+        self.torrents.get_mut(id.0 as usize)?.as_mut()
+    }
+
+    fn peer(&self, conn: ConnId) -> Option<&Peer> {
+        let slot = self.slots.get(conn.slot as usize)?;
+        if slot.generation != conn.generation {
+            return None;
+        }
+        slot.peer.as_ref()
+    }
+
+    fn peer_mut(&mut self, conn: ConnId) -> Option<&mut Peer> {
+        peer_in(&mut self.slots, conn)
+    }
+
+    /// The peer and its torrent, both mutable.
+    fn both(&mut self, conn: ConnId) -> Option<(&mut Peer, &mut Torrent)> {
+        let slot = self.slots.get_mut(conn.slot as usize)?;
+        if slot.generation != conn.generation {
+            return None;
+        }
+        let peer = slot.peer.as_mut()?;
+        let torrent = self.torrents.get_mut(peer.torrent?.0 as usize)?.as_mut()?;
+        Some((peer, torrent))
+    }
+
+    fn schedule_tick(&mut self, now: Instant) {
+        if self.next_tick.is_none() {
+            self.next_tick = Some(now + TICK);
+        }
+    }
+
+    fn new_conn(
+        &mut self,
+        addr: SocketAddr,
+        outbound: bool,
+        torrent: Option<TorrentId>,
+        now: Instant,
+    ) -> ConnId {
+        let slot = match self.free_slots.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    peer: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let s = &mut self.slots[slot as usize];
+        s.generation = s.generation.wrapping_add(1);
+        let conn = ConnId {
+            slot,
+            generation: s.generation,
+        };
+        s.peer = Some(Peer::new(
+            conn,
+            addr,
+            outbound,
+            torrent,
+            self.config.max_message_len,
+            now,
+        ));
+        self.connections += 1;
+        conn
+    }
+
+    /// Dials queued candidates of a torrent while it has room.
+    fn dial(&mut self, id: TorrentId, now: Instant) {
+        loop {
+            if self.connections >= self.config.max_connections {
+                return;
+            }
+            let max = self.config.max_peers_per_torrent;
+            let redial = self.config.redial_after;
+            let Some(t) = self.torrent_mut(id) else {
+                return;
+            };
+            if t.peers.len() >= max || t.storage_error {
+                return;
+            }
+            let Some(addr) = t.dial_queue.pop_front() else {
+                return;
+            };
+            let Some(c) = t.candidates.get_mut(&addr) else {
+                continue;
+            };
+            if c.connected || t.banned.contains(&addr.ip()) {
+                continue;
+            }
+            if c.failed_at
+                .is_some_and(|at| now.saturating_duration_since(at) < redial)
+            {
+                // Not yet: it goes back in line and is retried on a later tick.
+                t.dial_queue.push_back(addr);
+                return;
+            }
+            c.connected = true;
+            let conn = self.new_conn(addr, true, Some(id), now);
+            if let Some(t) = self.torrent_mut(id) {
+                t.peers.push(conn);
+            }
+            self.outputs.push_back(Output::Connect { conn, addr });
+        }
+    }
+
+    fn on_connected(&mut self, conn: ConnId, now: Instant) {
+        let Some(p) = self.peer_mut(conn) else {
+            return;
+        };
+        if p.phase != Phase::Connecting {
+            return;
+        }
+        p.phase = Phase::Handshake;
+        p.phase_since = now;
+        p.connected_at = now;
+        p.last_received = now;
+        self.send_handshake(conn, now);
+    }
+
+    fn send_handshake(&mut self, conn: ConnId, now: Instant) {
+        let peer_id = self.config.peer_id;
+        let Some(p) = self.peer(conn) else {
+            return;
+        };
+        let Some(id) = p.torrent else {
+            return;
+        };
+        let Some(info_hash) = self
+            .torrents
+            .get(id.0 as usize)
+            .and_then(Option::as_ref)
+            .map(|t| t.meta.info_hash)
+        else {
+            return;
+        };
+        let Some(p) = self.peer_mut(conn) else {
+            return;
+        };
+        Handshake {
+            reserved: Reserved::ours(),
+            info_hash,
+            peer_id,
+        }
+        .encode(&mut p.write_buf);
+        p.sent_handshake = true;
+        p.last_sent = now;
+        self.mark_dirty(conn);
+    }
+
+    fn mark_dirty(&mut self, conn: ConnId) {
+        if !self.dirty.contains(&conn) {
+            self.dirty.push(conn);
+        }
+    }
+
+    /// Hands a connection's buffered bytes to the runtime.
+    fn flush(&mut self, conn: ConnId) {
+        let Some(p) = self.peer_mut(conn) else {
+            return;
+        };
+        if p.write_buf.is_empty() {
+            return;
+        }
+        let data = p.write_buf.split().freeze();
+        p.unsent += data.len();
+        self.outputs.push_back(Output::Send { conn, data });
+    }
+
+    fn flush_all(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for conn in &dirty {
+            self.flush(*conn);
+        }
+        self.dirty = dirty;
+        self.dirty.clear();
+    }
+
+    /// Closes a connection and tells the runtime to.
+    fn close(&mut self, conn: ConnId, reason: CloseReason) {
+        self.close_inner(conn, reason, true);
+    }
+
+    fn close_inner(&mut self, conn: ConnId, reason: CloseReason, tell_runtime: bool) {
+        let Some(slot) = self.slots.get_mut(conn.slot as usize) else {
+            return;
+        };
+        if slot.generation != conn.generation {
+            return;
+        }
+        let Some(peer) = slot.peer.take() else {
+            return;
+        };
+        self.free_slots.push(conn.slot);
+        self.connections -= 1;
+        self.dirty.retain(|c| *c != conn);
+        if let Some(id) = peer.torrent {
+            if let Some(t) = self.torrent_mut(id) {
+                t.peers.retain(|c| *c != conn);
+                t.rechoke_wanted |= !peer.am_choking;
+                if peer.phase == Phase::Active {
+                    // Also aborts its requests: the blocks become free for others.
+                    consistent(t.picker.remove_peer(conn.key()));
+                }
+                if let Some(c) = t.candidates.get_mut(&peer.addr) {
+                    c.connected = false;
+                    if !matches!(reason, CloseReason::Remote | CloseReason::BothSeeds) {
+                        c.failed_at = Some(peer.phase_since);
+                    }
+                }
+            }
+        }
+        if tell_runtime {
+            self.outputs.push_back(Output::Close { conn });
+        }
+        self.outputs.push_back(Output::Event(Event::PeerClosed {
+            torrent: peer.torrent,
+            conn,
+            addr: peer.addr,
+            reason,
+        }));
+    }
+
+    // ---- receiving ----
+
+    fn on_received(&mut self, conn: ConnId, data: BytesMut, now: Instant) {
+        let Some(p) = self.peer_mut(conn) else {
+            return;
+        };
+        p.last_received = now;
+        if p.read_buf.is_empty() {
+            p.read_buf = data;
+        } else {
+            p.read_buf.extend_from_slice(&data);
+        }
+        if p.phase == Phase::Handshake {
+            match self.read_handshake(conn, now) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(reason) => {
+                    self.close(conn, reason);
+                    return;
+                }
+            }
+        }
+        loop {
+            let Some(p) = self.peer_mut(conn) else {
+                return;
+            };
+            let message = match p.decoder.decode(&mut p.read_buf) {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(e) => {
+                    self.close(conn, CloseReason::Protocol(e.to_string()));
+                    return;
+                }
+            };
+            if let Err(reason) = self.on_message(conn, message, now) {
+                self.close(conn, reason);
+                return;
+            }
+        }
+        self.after_messages(conn, now);
+    }
+
+    /// Reads the peer's handshake once it is whole. `Ok(true)`: done, messages may follow.
+    fn read_handshake(&mut self, conn: ConnId, now: Instant) -> Result<bool, CloseReason> {
+        let our_id = self.config.peer_id;
+        let p = self.peer_mut(conn).ok_or(CloseReason::Remote)?;
+        // Route an inbound connection as soon as the info-hash is in.
+        if p.torrent.is_none() {
+            let info_hash = match crate::wire::Handshake::peek_info_hash(&p.read_buf) {
+                Ok(Some(h)) => h,
+                Ok(None) => return Ok(false),
+                Err(e) => return Err(CloseReason::Protocol(e.to_string())),
+            };
+            let id = *self
+                .by_info_hash
+                .get(&info_hash)
+                .ok_or(CloseReason::UnknownTorrent)?;
+            let max = self.config.max_peers_per_torrent;
+            let t = self.torrent_mut(id).ok_or(CloseReason::UnknownTorrent)?;
+            if t.peers.len() >= max {
+                return Err(CloseReason::TooManyConnections);
+            }
+            let addr = self.peer(conn).map(|p| p.addr).ok_or(CloseReason::Remote)?;
+            let t = self.torrent_mut(id).ok_or(CloseReason::UnknownTorrent)?;
+            if t.banned.contains(&addr.ip()) {
+                return Err(CloseReason::Banned);
+            }
+            t.peers.push(conn);
+            if let Some(p) = self.peer_mut(conn) {
+                p.torrent = Some(id);
+            }
+        }
+        let p = self.peer_mut(conn).ok_or(CloseReason::Remote)?;
+        let hs = match Handshake::decode(&mut p.read_buf) {
+            Ok(Some(hs)) => hs,
+            Ok(None) => return Ok(false),
+            Err(e) => return Err(CloseReason::Protocol(e.to_string())),
+        };
+        let id = p.torrent.ok_or(CloseReason::UnknownTorrent)?;
+        if hs.peer_id == our_id {
+            return Err(CloseReason::SelfConnection);
+        }
+        let t = self
+            .torrents
+            .get(id.0 as usize)
+            .and_then(Option::as_ref)
+            .ok_or(CloseReason::UnknownTorrent)?;
+        if hs.info_hash != t.meta.info_hash {
+            return Err(CloseReason::Protocol(
+                "handshake for another torrent".into(),
+            ));
+        }
+        let duplicate = t.peers.iter().any(|&other| {
+            other != conn && self.peer(other).and_then(|o| o.peer_id) == Some(hs.peer_id)
+        });
+        if duplicate {
+            return Err(CloseReason::Duplicate);
+        }
+        let piece_count = t.meta.info.piece_count();
+        let p = self.peer_mut(conn).ok_or(CloseReason::Remote)?;
+        p.peer_id = Some(hs.peer_id);
+        p.fast = hs.reserved.supports_fast();
+        p.extensions = hs.reserved.supports_extensions();
+        p.phase = Phase::Active;
+        p.phase_since = now;
+        p.decoder.set_piece_count(piece_count);
+        let addr = p.addr;
+        if !p.sent_handshake {
+            self.send_handshake(conn, now);
+        }
+        self.start_session(conn, id, now);
+        self.outputs.push_back(Output::Event(Event::PeerConnected {
+            torrent: id,
+            conn,
+            addr,
+            peer_id: hs.peer_id,
+        }));
+        Ok(true)
+    }
+
+    /// After both handshakes: tell the peer what we have, register it with the picker.
+    fn start_session(&mut self, conn: ConnId, id: TorrentId, now: Instant) {
+        let client = self.config.client_name.clone();
+        let port = self.config.listen_port;
+        let reqq = self.config.max_serve_queue;
+        let Some((p, t)) = self.both(conn) else {
+            return;
+        };
+        consistent(t.picker.add_peer(conn.key()));
+        let verified = t.store.verified();
+        let message = if p.fast && verified.is_full() {
+            Message::HaveAll
+        } else if p.fast && verified.count_ones() == 0 {
+            Message::HaveNone
+        } else if verified.count_ones() > 0 {
+            Message::Bitfield(Bytes::from(verified.to_wire()))
+        } else {
+            // Without the fast extension, an empty bitfield may simply be left out.
+            Message::KeepAlive
+        };
+        if message != Message::KeepAlive {
+            p.send(&message);
+        }
+        if p.extensions {
+            let hs = ExtendedHandshake {
+                listen_port: Some(port),
+                client: Some(client),
+                reqq: Some(reqq as u32),
+                ..ExtendedHandshake::default()
+            };
+            p.send(&Message::Extended {
+                id: 0,
+                payload: hs.encode(),
+            });
+        }
+        p.last_sent = now;
+        self.mark_dirty(conn);
+        let _ = id;
+    }
+
+    /// Handles one message; `Err` closes the connection with that reason.
+    fn on_message(
+        &mut self,
+        conn: ConnId,
+        message: Message,
+        now: Instant,
+    ) -> Result<(), CloseReason> {
+        let (p, t) = self.both(conn).ok_or(CloseReason::Remote)?;
+        // The bitfield comes first, but the extended handshake may precede it (libtorrent
+        // sends it straight after the handshake) and keep-alives mean nothing.
+        let first = !p.got_message;
+        if !matches!(message, Message::Extended { .. } | Message::KeepAlive) {
+            p.got_message = true;
+        }
+        let key = conn.key();
+        let piece_count = t.meta.info.piece_count();
+        let fast_only = |p: &Peer, what: &str| {
+            if p.fast {
+                Ok(())
+            } else {
+                Err(CloseReason::Protocol(format!(
+                    "{what} without the fast extension"
+                )))
+            }
+        };
+        match message {
+            Message::KeepAlive => {}
+            Message::Choke => {
+                p.peer_choking = true;
+                if !p.fast {
+                    // Without BEP 6, a choke drops every pending request.
+                    for o in p.requests.drain(..) {
+                        consistent(t.picker.abort_request(key, o.block));
+                    }
+                }
+            }
+            Message::Unchoke => {
+                p.peer_choking = false;
+                p.last_block = now;
+            }
+            Message::Interested => {
+                p.peer_interested = true;
+                // A free unchoke slot goes to it now rather than at the next rechoke.
+                t.rechoke_wanted = true;
+            }
+            Message::NotInterested => {
+                p.peer_interested = false;
+            }
+            Message::Have(piece) => {
+                if piece.0 >= piece_count {
+                    return Err(CloseReason::Protocol("have out of range".into()));
+                }
+                if t.picker.peer_have(key, piece) == Ok(true) {
+                    p.have_count += 1;
+                }
+            }
+            Message::Bitfield(bytes) => {
+                let field = Bitfield::from_wire(&bytes, piece_count)
+                    .map_err(|e| CloseReason::Protocol(e.to_string()))?;
+                if first {
+                    p.have_count = field.count_ones();
+                    consistent(t.picker.peer_bitfield(key, &field));
+                } else {
+                    // aria2 sends a bitfield mid-connection; most clients read it as a
+                    // batch of haves, and so do we (never as a loss of pieces).
+                    for piece in field.iter_ones() {
+                        if t.picker.peer_have(key, PieceIndex(piece)) == Ok(true) {
+                            p.have_count += 1;
+                        }
+                    }
+                }
+            }
+            Message::HaveAll => {
+                fast_only(p, "have all")?;
+                // Like a late bitfield, a late have-all is read for what it says.
+                p.have_count = piece_count;
+                consistent(t.picker.peer_have_all(key));
+            }
+            Message::HaveNone => {
+                fast_only(p, "have none")?;
+            }
+            Message::Request(block) => {
+                self.on_request(conn, block)?;
+            }
+            Message::Cancel(block) => {
+                p.serve_queue.retain(|b| *b != block);
+                if let Some(r) = p.reading.iter_mut().find(|b| **b == block) {
+                    // Still being read: mark it so the data is dropped when it comes.
+                    r.length = 0;
+                }
+            }
+            Message::Piece { piece, begin, data } => {
+                self.on_piece(conn, piece, begin, data, now)?;
+            }
+            Message::Reject(block) => {
+                fast_only(p, "reject")?;
+                if let Some(at) = p.requests.iter().position(|o| o.block == block) {
+                    p.requests.remove(at);
+                    consistent(t.picker.abort_request(key, block));
+                }
+            }
+            Message::AllowedFast(piece) => {
+                fast_only(p, "allowed fast")?;
+                if p.allowed_fast.len() < 64 && !p.allowed_fast.contains(&piece) {
+                    p.allowed_fast.push(piece);
+                }
+            }
+            Message::Suggest(_) => fast_only(p, "suggest")?,
+            Message::Port(_) => {}
+            Message::Extended { id, payload } => {
+                if id == 0 {
+                    // An unreadable extended handshake is not worth a disconnect: we use
+                    // nothing from it but `reqq`.
+                    if let Ok(hs) = ExtendedHandshake::decode(&payload) {
+                        if let Some(reqq) = hs.reqq {
+                            p.peer_reqq = reqq.clamp(1, 2000);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Work that follows a batch of messages: interest, requests, serving.
+    fn after_messages(&mut self, conn: ConnId, now: Instant) {
+        self.update_interest(conn);
+        self.fill_requests(conn, now);
+        self.pump_reads(conn);
+        if self.peer(conn).is_some() {
+            self.mark_dirty(conn);
+            self.close_if_both_seeds(conn);
+        }
+    }
+
+    fn close_if_both_seeds(&mut self, conn: ConnId) {
+        let Some((p, t)) = self.both(conn) else {
+            return;
+        };
+        if p.phase == Phase::Active && t.is_complete() && p.is_seed(t.meta.info.piece_count()) {
+            self.close(conn, CloseReason::BothSeeds);
+        }
+    }
+
+    fn update_interest(&mut self, conn: ConnId) {
+        let Some((p, t)) = self.both(conn) else {
+            return;
+        };
+        if p.phase != Phase::Active {
+            return;
+        }
+        let want = !t.is_complete() && !t.storage_error && t.picker.is_interesting(conn.key());
+        if want != p.am_interested {
+            p.am_interested = want;
+            p.send(if want {
+                &Message::Interested
+            } else {
+                &Message::NotInterested
+            });
+            self.mark_dirty(conn);
+        }
+    }
+
+    /// Requests blocks from a peer up to its pipeline size.
+    fn fill_requests(&mut self, conn: ConnId, now: Instant) {
+        let cap = self.config.max_pipeline;
+        let mut picked = std::mem::take(&mut self.scratch);
+        let Some((p, t)) = self.both(conn) else {
+            self.scratch = picked;
+            return;
+        };
+        if p.phase != Phase::Active || p.peer_choking || !p.am_interested {
+            self.scratch = picked;
+            return;
+        }
+        // A snubbed peer keeps one request going, to notice when it recovers.
+        let want = if p.snubbed {
+            1
+        } else {
+            p.pipeline.min(cap) as usize
+        };
+        if p.requests.len() >= want {
+            self.scratch = picked;
+            return;
+        }
+        picked.clear();
+        t.picker
+            .pick(conn.key(), (want - p.requests.len()) as u32, &mut picked);
+        for block in &picked {
+            consistent(t.picker.mark_requested(conn.key(), *block));
+            p.requests.push_back(Outstanding {
+                block: *block,
+                sent_at: now,
+            });
+            p.send(&Message::Request(*block));
+        }
+        if !picked.is_empty() {
+            p.last_sent = now;
+            self.mark_dirty(conn);
+        }
+        self.scratch = picked;
+    }
+
+    fn on_piece(
+        &mut self,
+        conn: ConnId,
+        piece: PieceIndex,
+        begin: u32,
+        data: Bytes,
+        now: Instant,
+    ) -> Result<(), CloseReason> {
+        let cap = self.config.max_pipeline;
+        let (p, t) = self.both(conn).ok_or(CloseReason::Remote)?;
+        let block = BlockRequest {
+            piece,
+            begin,
+            length: data.len() as u32,
+        };
+        if t.store.layout().block_index(&block).is_none() {
+            return Err(CloseReason::Protocol(format!(
+                "piece message for a block that does not exist: {block:?}"
+            )));
+        }
+        let Some(at) = p.requests.iter().position(|o| o.block == block) else {
+            // Not asked for (or given up on after a timeout or cancel): ignore it. A peer
+            // may legally send a block it had queued before our cancel arrived.
+            return Ok(());
+        };
+        p.requests.remove(at);
+        p.down.add(block.length.into());
+        p.last_block = now;
+        p.snubbed = false;
+        p.grow_pipeline(cap);
+        t.down.add(block.length.into());
+        let Ok(received) = t.picker.block_received(conn.key(), block) else {
+            return Ok(());
+        };
+        if received.duplicate {
+            // Already had it (an endgame duplicate that crossed our cancel).
+            return Ok(());
+        }
+        let ip = p.addr.ip();
+        let contributors = t.contributors.entry(piece.0).or_default();
+        if !contributors.contains(&ip) {
+            contributors.push(ip);
+        }
+        *t.pending_writes.entry(piece.0).or_default() += 1;
+        if received.piece_complete {
+            t.awaiting_hash.insert(piece.0);
+        }
+        let id = p.torrent.ok_or(CloseReason::Remote)?;
+        self.outputs.push_back(Output::WriteBlock {
+            torrent: id,
+            block,
+            data,
+        });
+        for (other, dup) in received.cancel {
+            let other_conn = self.conn_of_key(other);
+            if let Some(o) = other_conn.and_then(|c| self.peer_mut(c)) {
+                if let Some(at) = o.requests.iter().position(|r| r.block == dup) {
+                    o.requests.remove(at);
+                    o.send(&Message::Cancel(dup));
+                }
+            }
+            if let Some(c) = other_conn {
+                self.mark_dirty(c);
+            }
+        }
+        Ok(())
+    }
+
+    /// The live connection in slot `key`, if any.
+    fn conn_of_key(&self, key: PeerKey) -> Option<ConnId> {
+        let slot = self.slots.get(key.0 as usize)?;
+        slot.peer.as_ref().map(|p| p.id)
+    }
+
+    fn on_request(&mut self, conn: ConnId, block: BlockRequest) -> Result<(), CloseReason> {
+        let max_queue = self.config.max_serve_queue;
+        let (p, t) = self.both(conn).ok_or(CloseReason::Remote)?;
+        // Any range inside a piece is served (the wire decoder already bounds its length);
+        // only one outside the piece breaks the protocol.
+        let piece_size = t.store.layout().piece_size(block.piece);
+        let inside = block.piece.0 < t.meta.info.piece_count()
+            && u64::from(block.begin) + u64::from(block.length) <= u64::from(piece_size);
+        if !inside {
+            return Err(CloseReason::Protocol(format!(
+                "request outside the piece: {block:?}"
+            )));
+        }
+        let allowed = !p.am_choking;
+        let have = t.store.is_verified(block.piece);
+        if !allowed || !have || p.serve_queue.len() >= max_queue {
+            // Choked peers' requests are dropped (BEP 3) or rejected (BEP 6).
+            if p.fast {
+                p.send(&Message::Reject(block));
+            }
+            return Ok(());
+        }
+        if !p.serve_queue.contains(&block) {
+            p.serve_queue.push_back(block);
+        }
+        Ok(())
+    }
+
+    /// Asks the runtime to read queued blocks while the connection has room.
+    fn pump_reads(&mut self, conn: ConnId) {
+        let max_reads = self.config.max_reads_per_peer;
+        let send_buffer = self.config.send_buffer;
+        let Some(p) = peer_in(&mut self.slots, conn) else {
+            return;
+        };
+        let Some(id) = p.torrent else {
+            return;
+        };
+        while p.reading.len() < max_reads && p.unsent + p.reading.len() * 16384 < send_buffer {
+            let Some(block) = p.serve_queue.pop_front() else {
+                break;
+            };
+            p.reading.push(block);
+            self.outputs.push_back(Output::ReadBlock {
+                torrent: id,
+                conn,
+                block,
+            });
+        }
+    }
+
+    fn on_block_read(
+        &mut self,
+        id: TorrentId,
+        conn: ConnId,
+        block: BlockRequest,
+        result: Result<Bytes, String>,
+    ) {
+        let data = match result {
+            Ok(data) => data,
+            Err(message) => {
+                if let Some(t) = self.torrent_mut(id) {
+                    t.storage_error = true;
+                }
+                self.outputs.push_back(Output::Event(Event::StorageError {
+                    torrent: id,
+                    message,
+                }));
+                return;
+            }
+        };
+        let Some((p, t)) = self.both(conn) else {
+            return;
+        };
+        let Some(at) = p
+            .reading
+            .iter()
+            .position(|b| b.piece == block.piece && b.begin == block.begin)
+        else {
+            return;
+        };
+        let cancelled = p.reading[at].length == 0;
+        p.reading.remove(at);
+        if cancelled || p.am_choking || data.len() != block.length as usize {
+            self.pump_reads(conn);
+            return;
+        }
+        // Header into the connection's buffer, payload as its own buffer: no copy.
+        encode_piece_header(block.piece, block.begin, block.length, &mut p.write_buf);
+        p.up.add(block.length.into());
+        t.up.add(block.length.into());
+        self.flush(conn);
+        if let Some(p) = self.peer_mut(conn) {
+            p.unsent += data.len();
+        }
+        self.outputs.push_back(Output::Send { conn, data });
+        self.pump_reads(conn);
+    }
+
+    fn on_block_written(&mut self, id: TorrentId, block: BlockRequest, result: Result<(), String>) {
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        if let Err(message) = result {
+            t.storage_error = true;
+            // The piece cannot be trusted: fetch it again later.
+            consistent(t.picker.hash_failed(block.piece));
+            t.awaiting_hash.remove(&block.piece.0);
+            t.pending_writes.remove(&block.piece.0);
+            self.outputs.push_back(Output::Event(Event::StorageError {
+                torrent: id,
+                message,
+            }));
+            return;
+        }
+        let piece = block.piece.0;
+        let left = match t.pending_writes.get_mut(&piece) {
+            Some(n) => {
+                *n = n.saturating_sub(1);
+                *n
+            }
+            None => return,
+        };
+        if left == 0 {
+            t.pending_writes.remove(&piece);
+            if t.awaiting_hash.remove(&piece) {
+                t.hashing.insert(piece);
+                let expected = t.meta.info.pieces[piece as usize];
+                self.outputs.push_back(Output::HashPiece {
+                    torrent: id,
+                    piece: PieceIndex(piece),
+                    expected,
+                });
+            }
+        }
+    }
+
+    fn on_piece_hashed(&mut self, id: TorrentId, piece: PieceIndex, ok: bool, now: Instant) {
+        let strikes_to_ban = self.config.ban_strikes;
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        if !t.hashing.remove(&piece.0) {
+            return;
+        }
+        let contributors = t.contributors.remove(&piece.0).unwrap_or_default();
+        if !ok {
+            consistent(t.picker.hash_failed(piece));
+            let mut newly_banned = Vec::new();
+            for ip in contributors {
+                let s = t.strikes.entry(ip).or_default();
+                *s += 1;
+                if *s >= strikes_to_ban && t.banned.insert(ip) {
+                    newly_banned.push(ip);
+                }
+            }
+            self.outputs
+                .push_back(Output::Event(Event::HashFailed { torrent: id, piece }));
+            for ip in newly_banned {
+                self.outputs
+                    .push_back(Output::Event(Event::PeerBanned { torrent: id, ip }));
+                let peers = self
+                    .torrent_mut(id)
+                    .map(|t| t.peers.clone())
+                    .unwrap_or_default();
+                for conn in peers {
+                    if self.peer(conn).is_some_and(|p| p.addr.ip() == ip) {
+                        self.close(conn, CloseReason::Banned);
+                    }
+                }
+            }
+            return;
+        }
+        consistent(t.picker.piece_verified(piece));
+        let files = t.store.mark_verified(piece);
+        let complete = t.is_complete();
+        let peers = t.peers.clone();
+        self.outputs
+            .push_back(Output::Event(Event::PieceVerified { torrent: id, piece }));
+        for file in files {
+            self.outputs
+                .push_back(Output::Event(Event::FileCompleted { torrent: id, file }));
+        }
+        for conn in &peers {
+            if let Some(p) = self.peer_mut(*conn) {
+                if p.phase == Phase::Active {
+                    p.send(&Message::Have(piece));
+                    self.mark_dirty(*conn);
+                }
+            }
+            self.update_interest(*conn);
+        }
+        if complete {
+            let report = self.torrent_mut(id).is_some_and(|t| {
+                let first = !t.completed_reported;
+                t.completed_reported = true;
+                first
+            });
+            if report {
+                self.outputs
+                    .push_back(Output::Event(Event::Completed { torrent: id }));
+                if let Some(t) = self.torrent_mut(id) {
+                    t.trackers.announcer.on_completed(now);
+                }
+                self.announce(id, now);
+            }
+            for conn in peers {
+                self.close_if_both_seeds(conn);
+            }
+        } else {
+            for conn in peers {
+                self.fill_requests(conn, now);
+            }
+        }
+    }
+
+    // ---- choking ----
+
+    /// Runs the choker now for the torrent of `conn` if a slot may be free.
+    fn rechoke(&mut self, id: TorrentId, now: Instant) {
+        let Some(t) = self.torrents.get(id.0 as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        let seeding = t.is_complete();
+        let mut infos = Vec::with_capacity(t.peers.len());
+        for &conn in &t.peers {
+            let Some(p) = self.peer(conn) else { continue };
+            if p.phase != Phase::Active {
+                continue;
+            }
+            infos.push(PeerInfo {
+                key: conn.key(),
+                interested: p.peer_interested,
+                snubbed: p.snubbed,
+                download_rate: p.down.rate(),
+                upload_rate: p.up.rate(),
+                connected_at: p.connected_at,
+                unchoked: !p.am_choking,
+            });
+        }
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        let decision = t.choker.rechoke(now, seeding, &infos);
+        let changes = decision
+            .unchoke
+            .into_iter()
+            .map(|k| (k, true))
+            .chain(decision.choke.into_iter().map(|k| (k, false)));
+        for (key, unchoke) in changes {
+            let Some(conn) = self.conn_of_key(key) else {
+                continue;
+            };
+            let Some(p) = self.peer_mut(conn) else {
+                continue;
+            };
+            if p.am_choking != unchoke {
+                continue;
+            }
+            p.am_choking = !unchoke;
+            if unchoke {
+                p.send(&Message::Unchoke);
+            } else {
+                p.send(&Message::Choke);
+                // Queued requests die with the choke; with BEP 6 they are rejected.
+                let dropped: Vec<BlockRequest> = p.serve_queue.drain(..).collect();
+                if p.fast {
+                    for block in dropped {
+                        p.send(&Message::Reject(block));
+                    }
+                }
+            }
+            self.mark_dirty(conn);
+        }
+    }
+
+    // ---- trackers ----
+
+    /// Sends the torrent's next announce if one is due.
+    fn announce(&mut self, id: TorrentId, now: Instant) {
+        let udp_retransmits = self.config.udp_max_retransmits;
+        let Some(t) = self
+            .torrents
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+        else {
+            return;
+        };
+        let stats = AnnounceStats {
+            uploaded: t.up.total(),
+            downloaded: t.down.total(),
+            left: t.meta.info.total_length - t.store.bytes_verified(),
+        };
+        let outputs = &mut self.outputs;
+        let failed = t
+            .trackers
+            .poll(id, now, stats, udp_retransmits, &mut self.rng, outputs);
+        for (announce_id, error) in failed {
+            self.on_tracker_result(id, announce_id, Err(error), now);
+        }
+    }
+
+    /// Announces `stopped` for removed torrents and forgets them once done.
+    fn announce_stopping(&mut self, now: Instant) {
+        let udp_retransmits = self.config.udp_max_retransmits;
+        let stats = AnnounceStats::default();
+        let mut i = 0;
+        while i < self.stopping.len() {
+            let (id, trackers, deadline) = &mut self.stopping[i];
+            let id = *id;
+            for e in trackers.udp.values_mut() {
+                if e.poll_timeout().is_some_and(|t| now >= t) {
+                    if let Some(UdpEvent::Failed(_)) = e.handle_timeout(now) {
+                        trackers.udp_pending = None;
+                    }
+                }
+            }
+            // A stopped announce that fails is not retried: nothing to do with the errors.
+            let _ = trackers.poll(
+                id,
+                now,
+                stats,
+                udp_retransmits,
+                &mut self.rng,
+                &mut self.outputs,
+            );
+            if trackers.announcer.is_finished() || now >= *deadline {
+                self.stopping.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn on_tracker_result(
+        &mut self,
+        id: TorrentId,
+        announce_id: AnnounceId,
+        result: Result<crate::tracker::AnnounceResponse, TrackerError>,
+        now: Instant,
+    ) {
+        if let Some((_, trackers, _)) = self.stopping.iter_mut().find(|(s, _, _)| *s == id) {
+            trackers.announcer.on_response(announce_id, result, now);
+            return;
+        }
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        let event = t.trackers.announcer.on_response(announce_id, result, now);
+        match event {
+            Some(TrackerEvent::Announced {
+                url,
+                peers,
+                complete,
+                incomplete,
+                warning,
+                ..
+            }) => {
+                self.outputs.push_back(Output::Event(Event::TrackerAnswer {
+                    torrent: id,
+                    url,
+                    peers: peers.len(),
+                    seeders: complete,
+                    leechers: incomplete,
+                    warning,
+                }));
+                for addr in peers.into_iter().take(MAX_PEERS_PER_ANSWER) {
+                    self.add_peer(id, addr, now);
+                }
+            }
+            Some(TrackerEvent::Failed {
+                url,
+                error,
+                failures,
+                ..
+            }) => {
+                self.outputs.push_back(Output::Event(Event::TrackerError {
+                    torrent: id,
+                    url,
+                    error: error.to_string(),
+                    failures,
+                }));
+            }
+            None => {}
+        }
+        // A failure passes the announce to the next tracker at once.
+        self.announce(id, now);
+    }
+
+    fn on_udp(&mut self, from: SocketAddr, data: &[u8], now: Instant) {
+        let Some(tid) = response_transaction_id(data) else {
+            return;
+        };
+        let mut answer = None;
+        let live = self
+            .torrents
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, t)| Some((TorrentId(i as u32), &mut t.as_mut()?.trackers)));
+        let stopping = self.stopping.iter_mut().map(|(id, t, _)| (*id, t));
+        for (id, trackers) in live.chain(stopping) {
+            let Some((announce_id, addr)) = trackers.udp_pending else {
+                continue;
+            };
+            if addr != from {
+                continue;
+            }
+            let Some(client) = trackers.udp.get_mut(&addr) else {
+                continue;
+            };
+            if client.awaited_transaction_id() != Some(tid) {
+                continue;
+            }
+            if let Some(event) = client.handle_datagram(data, now) {
+                trackers.udp_pending = None;
+                answer = Some((id, announce_id, event));
+            } else {
+                // A connect answer: the announce itself goes out now.
+                while let Some(datagram) = client.poll_transmit(now) {
+                    self.outputs.push_back(Output::UdpSend {
+                        to: addr,
+                        data: datagram,
+                    });
+                }
+            }
+            break;
+        }
+        if let Some((id, announce_id, event)) = answer {
+            let result = match event {
+                UdpEvent::Announced(r) => Ok(r),
+                UdpEvent::Failed(e) => Err(e),
+                UdpEvent::Scraped(_) => return,
+            };
+            self.on_tracker_result(id, announce_id, result, now);
+        }
+    }
+
+    fn udp_timeouts(&mut self, id: TorrentId, now: Instant) {
+        let Some(t) = self
+            .torrents
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+        else {
+            return;
+        };
+        let Some((announce_id, addr)) = t.trackers.udp_pending else {
+            return;
+        };
+        let Some(client) = t.trackers.udp.get_mut(&addr) else {
+            return;
+        };
+        if client.poll_timeout().is_none_or(|at| now < at) {
+            return;
+        }
+        match client.handle_timeout(now) {
+            Some(UdpEvent::Failed(e)) => {
+                t.trackers.udp_pending = None;
+                self.on_tracker_result(id, announce_id, Err(e), now);
+            }
+            _ => {
+                while let Some(datagram) = client.poll_transmit(now) {
+                    self.outputs.push_back(Output::UdpSend {
+                        to: addr,
+                        data: datagram,
+                    });
+                }
+            }
+        }
+    }
+
+    // ---- time ----
+
+    fn tick(&mut self, now: Instant) {
+        self.announce_stopping(now);
+        let cfg = self.config.clone();
+        // Connections, in slot order.
+        for slot in 0..self.slots.len() {
+            let Some(conn) = self.slots[slot].peer.as_ref().map(|p| p.id) else {
+                continue;
+            };
+            if let Some(reason) = self.check_timeouts(conn, now, &cfg) {
+                self.close(conn, reason);
+                continue;
+            }
+            self.fill_requests(conn, now);
+            self.pump_reads(conn);
+        }
+        for i in 0..self.torrents.len() {
+            let id = TorrentId(i as u32);
+            let Some(t) = self.torrent_mut(id) else {
+                continue;
+            };
+            t.down.tick(now);
+            t.up.tick(now);
+            if now >= t.choker.poll_timeout() {
+                self.rechoke(id, now);
+            }
+            self.dial(id, now);
+            self.udp_timeouts(id, now);
+            self.announce(id, now);
+            if let Some(stats) = self.stats(id) {
+                self.outputs
+                    .push_back(Output::Event(Event::Progress { torrent: id, stats }));
+            }
+        }
+    }
+
+    fn check_timeouts(
+        &mut self,
+        conn: ConnId,
+        now: Instant,
+        cfg: &EngineConfig,
+    ) -> Option<CloseReason> {
+        let (p, t) = match self.both(conn) {
+            Some(x) => x,
+            None => {
+                // An inbound connection not yet routed to a torrent.
+                let p = self.peer_mut(conn)?;
+                if now.saturating_duration_since(p.phase_since) > cfg.handshake_timeout {
+                    return Some(CloseReason::Timeout("handshake"));
+                }
+                return None;
+            }
+        };
+        let since = now.saturating_duration_since(p.phase_since);
+        match p.phase {
+            Phase::Connecting if since > cfg.connect_timeout => {
+                return Some(CloseReason::Timeout("connect"))
+            }
+            Phase::Handshake if since > cfg.handshake_timeout => {
+                return Some(CloseReason::Timeout("handshake"))
+            }
+            Phase::Active => {}
+            _ => return None,
+        }
+        if now.saturating_duration_since(p.last_received) > cfg.idle_timeout {
+            return Some(CloseReason::Timeout("idle connection"));
+        }
+        if now.saturating_duration_since(p.last_sent) >= cfg.keepalive_interval {
+            p.send(&Message::KeepAlive);
+            p.last_sent = now;
+            self.dirty.push(conn);
+            let (p, t) = self.both(conn)?;
+            return Self::check_snub(p, t, conn, now, cfg);
+        }
+        Self::check_snub(p, t, conn, now, cfg)
+    }
+
+    fn check_snub(
+        p: &mut Peer,
+        t: &mut Torrent,
+        conn: ConnId,
+        now: Instant,
+        cfg: &EngineConfig,
+    ) -> Option<CloseReason> {
+        p.down.tick(now);
+        p.up.tick(now);
+        p.trim_pipeline(cfg.max_pipeline);
+        let stalled = p.requests.front().is_some_and(|o| {
+            now.saturating_duration_since(o.sent_at.max(p.last_block)) > cfg.request_timeout
+        });
+        if stalled {
+            // Give its blocks to others; it may still serve us later.
+            p.snubbed = true;
+            for o in p.requests.drain(..) {
+                consistent(t.picker.abort_request(conn.key(), o.block));
+            }
+            p.pipeline = 1;
+        }
+        None
+    }
+}
+
+/// The live peer of `conn` in `slots` (a free function so the borrow of the slots stays
+/// apart from the engine's other fields).
+fn peer_in(slots: &mut [Slot], conn: ConnId) -> Option<&mut Peer> {
+    let slot = slots.get_mut(conn.slot as usize)?;
+    if slot.generation != conn.generation {
+        return None;
+    }
+    slot.peer.as_mut()
+}
+
+fn rank(p: Priority) -> u8 {
+    match p {
+        Priority::Skip => 0,
+        Priority::Normal => 1,
+        Priority::High => 2,
+    }
+}
+
+impl Trackers {
+    /// Starts the announce that is due, if any: an HTTP request for the runtime, or a UDP
+    /// exchange. Returns announces that failed before leaving (a UDP tracker named by a
+    /// host name, which needs resolving the engine cannot do).
+    fn poll(
+        &mut self,
+        id: TorrentId,
+        now: Instant,
+        stats: AnnounceStats,
+        udp_retransmits: u32,
+        rng: &mut Rng,
+        outputs: &mut VecDeque<Output>,
+    ) -> SmallVec<[(AnnounceId, TrackerError); 1]> {
+        let mut failed = SmallVec::new();
+        if self.udp_pending.is_some() {
+            return failed;
+        }
+        let Some((announce_id, url, params)) = self.announcer.poll_announce(now, stats) else {
+            return failed;
+        };
+        match url.scheme() {
+            Scheme::Http | Scheme::Https => {
+                let request = crate::tracker::http_announce_request(&url, &params);
+                outputs.push_back(Output::TrackerHttp {
+                    torrent: id,
+                    id: announce_id,
+                    url,
+                    request,
+                });
+            }
+            Scheme::Udp => {
+                let addr = match url.ip() {
+                    Some(ip) => SocketAddr::new(ip, url.port()),
+                    None if url.host().eq_ignore_ascii_case("localhost") => {
+                        SocketAddr::from(([127, 0, 0, 1], url.port()))
+                    }
+                    None => {
+                        failed.push((
+                            announce_id,
+                            TrackerError::Transport(format!(
+                                "UDP tracker {} is named by host name; only IP addresses are \
+                                 supported for UDP trackers so far",
+                                url.as_str()
+                            )),
+                        ));
+                        return failed;
+                    }
+                };
+                let client = self.udp.entry(addr).or_insert_with(|| {
+                    UdpTrackerClient::with_config(
+                        addr,
+                        rng.next_u64(),
+                        UdpConfig {
+                            max_retransmits: udp_retransmits,
+                            ..UdpConfig::default()
+                        },
+                    )
+                });
+                client.announce(params);
+                while let Some(datagram) = client.poll_transmit(now) {
+                    outputs.push_back(Output::UdpSend {
+                        to: addr,
+                        data: datagram,
+                    });
+                }
+                self.udp_pending = Some((announce_id, addr));
+            }
+        }
+        failed
+    }
+}
+
+/// The engine keeps the picker in step with its own records, so the picker refusing a
+/// call is a bug in the engine: loud in tests, harmless (the call is a no-op) in release.
+fn consistent<T>(result: Result<T, crate::picker::PickerError>) {
+    if let Err(e) = result {
+        debug_assert!(false, "engine and picker disagree: {e}");
+    }
+}
+
+/// Errors from the wire show up as close reasons.
+impl From<WireError> for CloseReason {
+    fn from(e: WireError) -> Self {
+        CloseReason::Protocol(e.to_string())
+    }
+}

@@ -1,0 +1,167 @@
+//! One peer connection's state: what the engine knows and has promised on it.
+//!
+//! The engine drives it; this file holds the data and the small rules that concern one
+//! connection alone (the request pipeline's size, its write buffer, its timers).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use smallvec::SmallVec;
+
+use super::{ConnId, TorrentId};
+use crate::rate::RateMeter;
+use crate::wire::{Decoder, DecoderConfig, Message};
+use crate::{BlockRequest, PeerId, PieceIndex, BLOCK_SIZE};
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// We asked the runtime to connect; no answer yet.
+    Connecting,
+    /// Connected; the handshakes are not both done.
+    Handshake,
+    /// Handshakes done: messages flow.
+    Active,
+}
+
+/// A request we sent and its time, for timeouts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Outstanding {
+    pub block: BlockRequest,
+    pub sent_at: Instant,
+}
+
+pub(crate) struct Peer {
+    pub id: ConnId,
+    pub addr: SocketAddr,
+    pub torrent: Option<TorrentId>,
+    pub phase: Phase,
+    pub phase_since: Instant,
+    pub read_buf: BytesMut,
+    pub decoder: Decoder,
+    /// Small messages waiting to be handed to the runtime in one `Send`.
+    pub write_buf: BytesMut,
+    pub sent_handshake: bool,
+    pub peer_id: Option<PeerId>,
+    pub fast: bool,
+    pub extensions: bool,
+    pub am_choking: bool,
+    pub am_interested: bool,
+    pub peer_choking: bool,
+    pub peer_interested: bool,
+    /// Whether any message has come after the handshake (a bitfield may only be first).
+    pub got_message: bool,
+    /// Pieces the peer has (mirrors what the picker was told), for "is it a seed".
+    pub have_count: u32,
+    /// Requests we sent and are waiting on, oldest first.
+    pub requests: VecDeque<Outstanding>,
+    /// How many requests we keep in flight to this peer.
+    pub pipeline: u32,
+    /// The peer's `reqq` from its extended handshake: the most requests it queues.
+    pub peer_reqq: u32,
+    /// Requests the peer made that we will serve, oldest first.
+    pub serve_queue: VecDeque<BlockRequest>,
+    /// Blocks we asked the runtime to read for this peer and not yet sent.
+    pub reading: SmallVec<[BlockRequest; 8]>,
+    /// Bytes handed to the runtime to send that it has not reported written.
+    pub unsent: usize,
+    pub last_received: Instant,
+    pub last_sent: Instant,
+    pub connected_at: Instant,
+    /// When the peer last sent us a block we asked for (snub detection).
+    pub last_block: Instant,
+    pub snubbed: bool,
+    pub down: RateMeter,
+    pub up: RateMeter,
+    pub allowed_fast: SmallVec<[PieceIndex; 8]>,
+}
+
+/// Requests kept in flight before the rate is known: enough to fill a slow link quickly,
+/// few enough not to hog a peer we know nothing about.
+pub(crate) const INITIAL_PIPELINE: u32 = 8;
+/// Seconds of data at the measured rate to keep requested: covers the round trip and the
+/// peer's disk with margin.
+pub(crate) const PIPELINE_SECONDS: u64 = 2;
+/// What we assume a peer queues when it does not say (libtorrent's and most clients').
+pub(crate) const DEFAULT_PEER_REQQ: u32 = 250;
+
+impl Peer {
+    pub fn new(
+        id: ConnId,
+        addr: SocketAddr,
+        outbound: bool,
+        torrent: Option<TorrentId>,
+        max_message_len: u32,
+        now: Instant,
+    ) -> Peer {
+        Peer {
+            id,
+            addr,
+            torrent,
+            phase: if outbound {
+                Phase::Connecting
+            } else {
+                Phase::Handshake
+            },
+            phase_since: now,
+            read_buf: BytesMut::new(),
+            decoder: Decoder::new(DecoderConfig {
+                max_message_len,
+                ..DecoderConfig::default()
+            }),
+            write_buf: BytesMut::new(),
+            sent_handshake: false,
+            peer_id: None,
+            fast: false,
+            extensions: false,
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            got_message: false,
+            have_count: 0,
+            requests: VecDeque::new(),
+            pipeline: INITIAL_PIPELINE,
+            peer_reqq: DEFAULT_PEER_REQQ,
+            serve_queue: VecDeque::new(),
+            reading: SmallVec::new(),
+            unsent: 0,
+            last_received: now,
+            last_sent: now,
+            connected_at: now,
+            last_block: now,
+            snubbed: false,
+            down: RateMeter::new(now),
+            up: RateMeter::new(now),
+            allowed_fast: SmallVec::new(),
+        }
+    }
+
+    /// Queues a message for sending.
+    pub fn send(&mut self, message: &Message) {
+        message.encode(&mut self.write_buf);
+    }
+
+    /// Grows the pipeline by one for a block received (TCP-like slow start: it doubles
+    /// each round trip while blocks keep coming), up to what the peer queues and our cap.
+    pub fn grow_pipeline(&mut self, cap: u32) {
+        if self.pipeline < cap.min(self.peer_reqq) {
+            self.pipeline += 1;
+        }
+    }
+
+    /// Shrinks the pipeline to what the measured rate justifies: `PIPELINE_SECONDS` of data,
+    /// never below the initial size. Called once a tick, after the rate is updated.
+    pub fn trim_pipeline(&mut self, cap: u32) {
+        let by_rate = self.down.rate() * PIPELINE_SECONDS / u64::from(BLOCK_SIZE);
+        let floor = INITIAL_PIPELINE.min(cap.min(self.peer_reqq)).max(1);
+        let by_rate = u32::try_from(by_rate).unwrap_or(u32::MAX).max(floor);
+        self.pipeline = self.pipeline.min(by_rate).max(floor);
+    }
+
+    pub fn is_seed(&self, piece_count: u32) -> bool {
+        self.have_count >= piece_count
+    }
+}

@@ -1,0 +1,391 @@
+//! An in-memory swarm harness: engines wired together on virtual time, no sockets.
+//!
+//! Each node is an [`Engine`] with a listen address, an in-memory copy of the torrent's
+//! bytes and an upload capacity. The harness plays the runtime: it carries out every
+//! [`Output`] (connections between nodes, sends, disk reads and writes, hashing) and feeds
+//! the answers back as [`Input`]s, delivering bytes after a latency and no faster than the
+//! sender's upload capacity allows (one FIFO uplink per node). Time jumps to the next
+//! delivery or engine timeout, so a swarm that would take minutes runs in milliseconds.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use sha1::{Digest, Sha1};
+use shoal_core::create::TorrentBuilder;
+use shoal_core::engine::{
+    ConnId, Engine, EngineConfig, Event, Input, Output, TorrentId, TorrentOptions,
+};
+use shoal_core::metainfo::Metainfo;
+use shoal_core::{PeerId, PieceIndex};
+
+/// Makes a torrent of `files` (name, length) with deterministic content; returns the
+/// metainfo and the content.
+pub fn make_torrent(files: &[(&str, u64)], piece_length: u32) -> (Arc<Metainfo>, Vec<u8>) {
+    let total: u64 = files.iter().map(|f| f.1).sum();
+    let data: Vec<u8> = (0..total)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut b = TorrentBuilder::multi_file("swarm");
+    for (name, len) in files {
+        b.add_file(vec![name.to_string()], *len);
+    }
+    b.piece_length(piece_length);
+    let mut h = b.start().unwrap();
+    h.update(&data);
+    let meta = Metainfo::parse(&h.finish().unwrap()).unwrap();
+    (Arc::new(meta), data)
+}
+
+/// What a node does with the data it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    Honest,
+    /// Serves blocks with every byte flipped.
+    Corrupt,
+}
+
+pub struct Node {
+    pub engine: Engine,
+    pub addr: SocketAddr,
+    pub torrent: TorrentId,
+    pub data: Vec<u8>,
+    pub meta: Arc<Metainfo>,
+    /// Upload capacity, bytes per second.
+    pub upload: u64,
+    uplink_free: Instant,
+    pub behaviour: Behaviour,
+    pub events: Vec<Event>,
+    pub completed_at: Option<Instant>,
+    pub sent_payload: u64,
+}
+
+#[derive(Debug)]
+enum Delivery {
+    Input { node: usize, input: Input },
+}
+
+pub struct Swarm {
+    pub nodes: Vec<Node>,
+    pub now: Instant,
+    pub start: Instant,
+    pub latency: Duration,
+    queue: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    pending: BTreeMap<u64, Delivery>,
+    seq: u64,
+    /// (node, conn) -> (node, conn) of the other end.
+    links: BTreeMap<(usize, ConnId), (usize, ConnId)>,
+    /// A running hash of every output, for determinism checks.
+    pub trace: Sha1,
+    pub outputs: u64,
+}
+
+impl Swarm {
+    pub fn new() -> Swarm {
+        let start = Instant::now();
+        Swarm {
+            nodes: Vec::new(),
+            now: start,
+            start,
+            latency: Duration::from_millis(20),
+            queue: BinaryHeap::new(),
+            pending: BTreeMap::new(),
+            seq: 0,
+            links: BTreeMap::new(),
+            trace: Sha1::new(),
+            outputs: 0,
+        }
+    }
+
+    /// Adds a node holding `data` (all of it for a seed, zeros for a leecher) with the
+    /// pieces in `verified` already checked.
+    pub fn add_node(
+        &mut self,
+        meta: &Arc<Metainfo>,
+        data: Vec<u8>,
+        verified: Option<shoal_core::bitfield::Bitfield>,
+        upload: u64,
+        seed: u64,
+        config: impl FnOnce(&mut EngineConfig),
+    ) -> usize {
+        let index = self.nodes.len();
+        let addr = SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(
+                10,
+                0,
+                (index / 250) as u8,
+                (index % 250) as u8 + 1,
+            )),
+            6881,
+        );
+        let mut peer_id = *b"-SH0010-000000000000";
+        peer_id[8..].copy_from_slice(format!("{index:012}").as_bytes());
+        let mut cfg = EngineConfig {
+            peer_id: PeerId(peer_id),
+            listen_port: 6881,
+            rng_seed: seed.wrapping_mul(1_000_003).wrapping_add(index as u64),
+            ..EngineConfig::default()
+        };
+        config(&mut cfg);
+        let mut engine = Engine::new(cfg);
+        let torrent = engine
+            .add_torrent(
+                meta.clone(),
+                TorrentOptions {
+                    verified,
+                    ..TorrentOptions::default()
+                },
+                self.now,
+            )
+            .unwrap();
+        self.nodes.push(Node {
+            engine,
+            addr,
+            torrent,
+            data,
+            meta: meta.clone(),
+            upload,
+            uplink_free: self.now,
+            behaviour: Behaviour::Honest,
+            events: Vec::new(),
+            completed_at: None,
+            sent_payload: 0,
+        });
+        self.drain(index);
+        index
+    }
+
+    /// Tells node `from` about node `to`'s address.
+    pub fn introduce(&mut self, from: usize, to: usize) {
+        let (id, addr) = (self.nodes[from].torrent, self.nodes[to].addr);
+        let now = self.now;
+        self.nodes[from].engine.add_peer(id, addr, now);
+        self.drain(from);
+    }
+
+    fn schedule(&mut self, at: Instant, node: usize, input: Input) {
+        self.seq += 1;
+        self.pending
+            .insert(self.seq, Delivery::Input { node, input });
+        self.queue.push(Reverse((at, self.seq, node)));
+    }
+
+    /// Carries out everything node `i` has to say.
+    fn drain(&mut self, i: usize) {
+        while let Some(out) = self.nodes[i].engine.poll_output() {
+            self.outputs += 1;
+            // Payload bytes go into the trace raw: formatting them would dominate the run.
+            match &out {
+                Output::Send { conn, data } => {
+                    self.trace.update(format!("{i}:send:{conn}:").as_bytes());
+                    self.trace.update(data);
+                }
+                Output::WriteBlock { block, data, .. } => {
+                    self.trace
+                        .update(format!("{i}:write:{block:?}:").as_bytes());
+                    self.trace.update(data);
+                }
+                other => self.trace.update(format!("{i}:{other:?}").as_bytes()),
+            }
+            self.carry_out(i, out);
+        }
+    }
+
+    fn carry_out(&mut self, i: usize, out: Output) {
+        let now = self.now;
+        match out {
+            Output::Connect { conn, addr } => {
+                let target = self.nodes.iter().position(|n| n.addr == addr);
+                match target {
+                    Some(j) if j != i => {
+                        let from_addr =
+                            SocketAddr::new(self.nodes[i].addr.ip(), 40000 + conn.key().0 as u16);
+                        match self.nodes[j].engine.accept(from_addr, now) {
+                            Some(remote) => {
+                                self.links.insert((i, conn), (j, remote));
+                                self.links.insert((j, remote), (i, conn));
+                                self.schedule(now + self.latency, i, Input::Connected { conn });
+                                self.drain(j);
+                            }
+                            None => {
+                                self.schedule(now + self.latency, i, Input::ConnectFailed { conn })
+                            }
+                        }
+                    }
+                    _ => self.schedule(now + self.latency, i, Input::ConnectFailed { conn }),
+                }
+            }
+            Output::Send { conn, data } => {
+                let len = data.len();
+                let node = &mut self.nodes[i];
+                let start = node.uplink_free.max(now);
+                let wire_time =
+                    Duration::from_nanos(len as u64 * 1_000_000_000 / node.upload.max(1));
+                node.uplink_free = start + wire_time;
+                let sent_at = node.uplink_free;
+                self.schedule(sent_at, i, Input::Sent { conn, bytes: len });
+                if let Some(&(j, remote)) = self.links.get(&(i, conn)) {
+                    self.schedule(
+                        sent_at + self.latency,
+                        j,
+                        Input::Received {
+                            conn: remote,
+                            data: BytesMut::from(&data[..]),
+                        },
+                    );
+                }
+            }
+            Output::Close { conn } => {
+                if let Some((j, remote)) = self.links.remove(&(i, conn)) {
+                    self.links.remove(&(j, remote));
+                    self.schedule(now + self.latency, j, Input::Closed { conn: remote });
+                }
+            }
+            Output::ReadBlock {
+                torrent,
+                conn,
+                block,
+            } => {
+                let node = &mut self.nodes[i];
+                let offset = u64::from(block.piece.0) * u64::from(node.meta.info.piece_length)
+                    + u64::from(block.begin);
+                let range = offset as usize..offset as usize + block.length as usize;
+                let mut bytes = node.data[range].to_vec();
+                if node.behaviour == Behaviour::Corrupt {
+                    for b in &mut bytes {
+                        *b = !*b;
+                    }
+                }
+                node.sent_payload += u64::from(block.length);
+                self.schedule(
+                    now,
+                    i,
+                    Input::BlockRead {
+                        torrent,
+                        conn,
+                        block,
+                        result: Ok(Bytes::from(bytes)),
+                    },
+                );
+            }
+            Output::WriteBlock {
+                torrent,
+                block,
+                data,
+            } => {
+                let node = &mut self.nodes[i];
+                let offset = u64::from(block.piece.0) * u64::from(node.meta.info.piece_length)
+                    + u64::from(block.begin);
+                node.data[offset as usize..offset as usize + data.len()].copy_from_slice(&data);
+                self.schedule(
+                    now,
+                    i,
+                    Input::BlockWritten {
+                        torrent,
+                        block,
+                        result: Ok(()),
+                    },
+                );
+            }
+            Output::HashPiece {
+                torrent,
+                piece,
+                expected,
+            } => {
+                let node = &self.nodes[i];
+                let plen = u64::from(node.meta.info.piece_length);
+                let start = u64::from(piece.0) * plen;
+                let end = (start + plen).min(node.meta.info.total_length);
+                let digest: [u8; 20] =
+                    Sha1::digest(&node.data[start as usize..end as usize]).into();
+                self.schedule(
+                    now,
+                    i,
+                    Input::PieceHashed {
+                        torrent,
+                        piece,
+                        ok: digest == expected,
+                    },
+                );
+            }
+            // The in-memory swarm has no tracker: peers are introduced directly.
+            Output::TrackerHttp { .. } | Output::UdpSend { .. } => {}
+            Output::Event(e) => {
+                if matches!(e, Event::Completed { .. }) {
+                    self.nodes[i].completed_at = Some(now);
+                }
+                self.nodes[i].events.push(e);
+            }
+        }
+    }
+
+    /// Runs until `done` holds or virtual time passes `limit`. Returns whether `done` held.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Swarm) -> bool) -> bool {
+        let deadline = self.start + limit;
+        loop {
+            if done(self) {
+                return true;
+            }
+            // The next moment anything happens: a delivery or an engine timeout.
+            let next_delivery = self.queue.peek().map(|Reverse((t, _, _))| *t);
+            let next_timer = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| n.engine.poll_timeout().map(|t| (t, i)))
+                .min();
+            let next = match (next_delivery, next_timer) {
+                (Some(d), Some((t, _))) => d.min(t),
+                (Some(d), None) => d,
+                (None, Some((t, _))) => t,
+                (None, None) => return done(self),
+            };
+            if next > deadline {
+                return done(self);
+            }
+            self.now = self.now.max(next);
+            if next_delivery == Some(next) {
+                let Reverse((_, seq, node)) = self.queue.pop().unwrap();
+                let Some(Delivery::Input { input, .. }) = self.pending.remove(&seq) else {
+                    continue;
+                };
+                self.nodes[node].engine.handle(input, self.now);
+                self.drain(node);
+            } else if let Some((_, i)) = next_timer {
+                self.nodes[i].engine.handle(Input::Timer, self.now);
+                self.drain(i);
+            }
+        }
+    }
+
+    pub fn is_complete(&self, i: usize) -> bool {
+        self.nodes[i]
+            .engine
+            .stats(self.nodes[i].torrent)
+            .is_some_and(|s| s.complete)
+    }
+
+    pub fn piece_count(&self) -> u32 {
+        self.nodes[0].meta.info.piece_count()
+    }
+}
+
+impl Default for Swarm {
+    fn default() -> Self {
+        Swarm::new()
+    }
+}
+
+/// All pieces verified.
+pub fn full_bitfield(meta: &Metainfo) -> shoal_core::bitfield::Bitfield {
+    shoal_core::bitfield::Bitfield::full(meta.info.piece_count())
+}
+
+pub fn piece(i: u32) -> PieceIndex {
+    PieceIndex(i)
+}
