@@ -5,8 +5,20 @@
 //! function here blocks: runtimes call them from a worker thread, never from their event
 //! loop.
 //!
-//! Today: reading `.torrent` files ([`read_torrent`]) and making them from files on disk
-//! ([`create_torrent`]).
+//! Modules, each owning one kind of file work:
+//!
+//! - this root: reading `.torrent` files ([`read_torrent`]) and making them from files on
+//!   disk ([`create_torrent`]), and the crate's [`Error`];
+//! - [`storage`]: one torrent's files on disk ([`Storage`]): block writes and reads across
+//!   file boundaries, piece hashing, `.part` names until a file is complete, padding files
+//!   never written;
+//! - [`resume`]: resume records, trusted only while the files are as they were left, and
+//!   the startup check ([`check_existing`]) that falls back to hashing what is on disk;
+//! - [`fetch`]: a `.torrent` by `http(s)://` URL ([`fetch_torrent`]) or path
+//!   ([`load_torrent`]).
+//!
+//! Every error names what it concerns (a path or a URL) and displays as one line, e.g.
+//! `/data/t/a.bin.part: No space left on device (os error 28)`, fit for the user as it is.
 
 use std::fmt;
 use std::fs::{self, File};
@@ -15,13 +27,26 @@ use std::path::{Path, PathBuf};
 
 use shoal_core::create::{CreateError, TorrentBuilder};
 use shoal_core::metainfo::{Metainfo, MetainfoError};
+use shoal_core::storage::LayoutError;
+
+pub mod fetch;
+pub mod resume;
+pub mod storage;
+
+pub use fetch::{
+    fetch_torrent, fetch_torrent_with, is_url, load_torrent, FetchError, FetchOptions,
+};
+pub use resume::check_existing;
+pub use storage::Storage;
 
 /// The largest `.torrent` read: real ones stay under a few MiB even for 100,000 files.
 pub const MAX_TORRENT_FILE: u64 = 64 * 1024 * 1024;
 
-/// An IO or format failure, with the path it concerns.
+/// An IO or format failure, with the path (or URL) it concerns.
 #[derive(Debug)]
 pub enum Error {
+    /// A file operation failed: a full disk on a block write comes out as
+    /// `<path>: No space left on device (os error 28)`.
     Io {
         path: PathBuf,
         source: io::Error,
@@ -37,6 +62,34 @@ pub enum Error {
     },
     NotUtf8 {
         path: PathBuf,
+    },
+    /// A file path of a hand-built `Metainfo` that could leave the download folder (parsed
+    /// torrents never have one).
+    UnsafePath {
+        path: String,
+    },
+    /// A hand-built `Info` whose fields disagree (parsed torrents never have one).
+    Layout(LayoutError),
+    /// A block or piece that is not inside the torrent (a caller's bug, never a peer's:
+    /// the engine validates what peers name).
+    OutOfRange {
+        piece: u32,
+        begin: u32,
+        len: u64,
+    },
+    /// A file index that the torrent does not have.
+    NoSuchFile {
+        file: usize,
+    },
+    /// Fetching a `.torrent` by URL failed.
+    Fetch {
+        url: String,
+        source: FetchError,
+    },
+    /// A `.torrent` fetched by URL does not parse.
+    MetainfoUrl {
+        url: String,
+        source: MetainfoError,
     },
 }
 
@@ -54,6 +107,17 @@ impl fmt::Display for Error {
             Error::NotUtf8 { path } => {
                 write!(f, "{}: file name is not valid UTF-8", path.display())
             }
+            Error::UnsafePath { path } => {
+                write!(f, "{path}: unsafe file path in the torrent")
+            }
+            Error::Layout(e) => write!(f, "inconsistent torrent: {e}"),
+            Error::OutOfRange { piece, begin, len } => write!(
+                f,
+                "piece {piece}, offset {begin}, length {len} is outside the torrent"
+            ),
+            Error::NoSuchFile { file } => write!(f, "the torrent has no file {file}"),
+            Error::Fetch { url, source } => write!(f, "{url}: {source}"),
+            Error::MetainfoUrl { url, source } => write!(f, "{url}: {source}"),
         }
     }
 }
@@ -64,6 +128,9 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             Error::Metainfo { source, .. } => Some(source),
             Error::Create(e) => Some(e),
+            Error::Layout(e) => Some(e),
+            Error::Fetch { source, .. } => Some(source),
+            Error::MetainfoUrl { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -78,6 +145,15 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
 
 /// Reads and parses a `.torrent` file.
 pub fn read_torrent(path: &Path) -> Result<Metainfo, Error> {
+    let bytes = read_torrent_bytes(path)?;
+    Metainfo::parse(&bytes).map_err(|source| Error::Metainfo {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The bytes of a `.torrent` file, at most [`MAX_TORRENT_FILE`] of them.
+pub(crate) fn read_torrent_bytes(path: &Path) -> Result<Vec<u8>, Error> {
     let file = File::open(path).map_err(io_err(path))?;
     let mut bytes = Vec::new();
     file.take(MAX_TORRENT_FILE + 1)
@@ -89,10 +165,7 @@ pub fn read_torrent(path: &Path) -> Result<Metainfo, Error> {
             len: bytes.len() as u64,
         });
     }
-    Metainfo::parse(&bytes).map_err(|source| Error::Metainfo {
-        path: path.to_path_buf(),
-        source,
-    })
+    Ok(bytes)
 }
 
 /// What [`create_torrent`] puts in the torrent besides the files.

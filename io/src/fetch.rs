@@ -1,0 +1,197 @@
+//! Getting a `.torrent` from where the user points: an `http://` or `https://` URL, or a path.
+//!
+//! Fetching is a one-shot blocking download done through `ureq` (HTTP/1.1, TLS by rustls
+//! with the webpki root certificates), rather than a second hand-written HTTP/TLS client:
+//! the runtimes' own tracker transport is non-blocking and lives in their event loops, while
+//! this runs once, before any torrent exists, on a plain thread.
+//!
+//! Bounds, so a hostile or broken server cannot hold us or fill memory: at most
+//! [`FetchOptions::max_redirects`] redirects, [`FetchOptions::timeout`] for name lookup,
+//! connecting and each read (a stalled server), [`FetchOptions::total_timeout`] for the whole
+//! exchange, and at most [`FetchOptions::max_len`] bytes of body. A status outside 2xx is
+//! an error that names it; the body of an error page is never parsed as a torrent.
+//! Proxies named in the usual environment variables (`HTTP_PROXY`, `HTTPS_PROXY`,
+//! `ALL_PROXY`, `NO_PROXY`) are honoured, as users of a command-line tool expect.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use shoal_core::metainfo::Metainfo;
+use ureq::http::StatusCode;
+
+use crate::{read_torrent_bytes, Error, MAX_TORRENT_FILE};
+
+/// How a `.torrent` is fetched.
+#[derive(Clone, Debug)]
+pub struct FetchOptions {
+    /// For name lookup, connecting, and each read from the server.
+    pub timeout: Duration,
+    /// For the whole exchange, redirects and body included.
+    pub total_timeout: Duration,
+    pub max_redirects: u32,
+    /// The largest body accepted.
+    pub max_len: u64,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            timeout: Duration::from_secs(30),
+            // Generous: a 64 MiB torrent over a slow link still arrives.
+            total_timeout: Duration::from_secs(600),
+            max_redirects: 5,
+            max_len: MAX_TORRENT_FILE,
+        }
+    }
+}
+
+/// Why fetching a URL failed.
+#[derive(Debug)]
+pub enum FetchError {
+    /// Not an `http://` or `https://` URL.
+    UnsupportedScheme,
+    /// The server answered with a status outside 2xx.
+    Status(u16),
+    /// The body is larger than the limit.
+    TooLarge { limit: u64 },
+    /// The server did not answer, or stopped sending, in time.
+    Timeout,
+    /// More redirects than the limit.
+    TooManyRedirects { limit: u32 },
+    /// Name lookup, connection, TLS or protocol failure, as the HTTP client words it.
+    Transport(String),
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::UnsupportedScheme => f.write_str("only http:// and https:// URLs"),
+            FetchError::Status(code) => {
+                let reason = StatusCode::from_u16(*code)
+                    .ok()
+                    .and_then(|s| s.canonical_reason());
+                match reason {
+                    Some(r) => write!(f, "server answered HTTP {code} {r}"),
+                    None => write!(f, "server answered HTTP {code}"),
+                }
+            }
+            FetchError::TooLarge { limit } => {
+                write!(f, "larger than {limit} bytes, too large for a torrent file")
+            }
+            FetchError::Timeout => f.write_str("timed out"),
+            FetchError::TooManyRedirects { limit } => {
+                write!(f, "more than {limit} redirects")
+            }
+            FetchError::Transport(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {}
+
+/// Whether `arg` is an `http://` or `https://` URL (the scheme in any case).
+pub fn is_url(arg: &str) -> bool {
+    let lower = |n: usize| arg.get(..n).map(str::to_ascii_lowercase);
+    lower(7).as_deref() == Some("http://") || lower(8).as_deref() == Some("https://")
+}
+
+/// Downloads the bytes of a `.torrent` from an `http://` or `https://` URL, with the
+/// default [`FetchOptions`]. The bytes are not parsed (see [`load_torrent`]).
+pub fn fetch_torrent(url: &str) -> Result<Vec<u8>, Error> {
+    fetch_torrent_with(url, &FetchOptions::default())
+}
+
+/// [`fetch_torrent`] with explicit bounds.
+pub fn fetch_torrent_with(url: &str, opts: &FetchOptions) -> Result<Vec<u8>, Error> {
+    let fail = |source| Error::Fetch {
+        url: url.to_string(),
+        source,
+    };
+    if !is_url(url) {
+        return Err(fail(FetchError::UnsupportedScheme));
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(opts.total_timeout))
+        .timeout_resolve(Some(opts.timeout))
+        .timeout_connect(Some(opts.timeout))
+        .timeout_per_read(Some(opts.timeout))
+        .max_redirects(opts.max_redirects)
+        .max_redirects_will_error(true)
+        // A 404 is read as a response so the error can name the status.
+        .http_status_as_error(false)
+        .user_agent(concat!("shoal/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let translate = |e: ureq::Error| {
+        fail(match e {
+            ureq::Error::Timeout(_) => FetchError::Timeout,
+            ureq::Error::TooManyRedirects => FetchError::TooManyRedirects {
+                limit: opts.max_redirects,
+            },
+            ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge {
+                limit: opts.max_len,
+            },
+            ureq::Error::StatusCode(code) => FetchError::Status(code),
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => FetchError::Timeout,
+            other => FetchError::Transport(other.to_string()),
+        })
+    };
+    let mut response = agent.get(url).call().map_err(translate)?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(fail(FetchError::Status(status.as_u16())));
+    }
+    response
+        .body_mut()
+        .with_config()
+        .limit(opts.max_len)
+        .read_to_vec()
+        .map_err(translate)
+}
+
+/// The torrent the user named: an `http(s)://` URL is fetched, anything else is read as a
+/// path. Returns it parsed, with its bytes (to store or serve unchanged).
+pub fn load_torrent(arg: &str) -> Result<(Metainfo, Vec<u8>), Error> {
+    if is_url(arg) {
+        let bytes = fetch_torrent(arg)?;
+        let meta = Metainfo::parse(&bytes).map_err(|source| Error::MetainfoUrl {
+            url: arg.to_string(),
+            source,
+        })?;
+        Ok((meta, bytes))
+    } else {
+        let path = Path::new(arg);
+        let bytes = read_torrent_bytes(path)?;
+        let meta = Metainfo::parse(&bytes).map_err(|source| Error::Metainfo {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok((meta, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_told_from_paths() {
+        assert!(is_url("http://a/t.torrent"));
+        assert!(is_url("HTTPS://a/t.torrent"));
+        assert!(!is_url("https:/a"));
+        assert!(!is_url("ftp://a/t.torrent"));
+        assert!(!is_url("./http://x"));
+        assert!(!is_url("t.torrent"));
+        assert!(!is_url("é"));
+    }
+
+    #[test]
+    fn other_schemes_are_refused_without_network() {
+        let e = fetch_torrent("ftp://example.invalid/t.torrent").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ftp://example.invalid/t.torrent: only http:// and https:// URLs"
+        );
+    }
+}

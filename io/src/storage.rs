@@ -1,0 +1,541 @@
+//! One torrent's files on disk: block writes and reads, piece hashing, `.part` names.
+//!
+//! [`Storage`] owns the files of one torrent below a download folder `DIR`: a single-file
+//! torrent is `DIR/<name>`, a multi-file one `DIR/<name>/<path…>`. It maps the engine's
+//! piece/offset requests onto those files through [`Layout::spans`] and does the IO with
+//! positional calls (`pread`/`pwrite`), so any number of worker threads can share one
+//! `Storage` (`&self` everywhere) with no seek position between them.
+//!
+//! Invariants and rules:
+//!
+//! - **Incomplete files never look finished.** A file is written under `<final name>.part`
+//!   until the engine says every piece covering it is verified ([`Storage::file_completed`]);
+//!   then it is fsynced and renamed. A file already present under its final name when the
+//!   storage is opened (a seed's data, or a file completed in an earlier run) is used as it
+//!   is, under that name. Zero-length files hold no piece data and get their final names at
+//!   once.
+//! - **Padding files (BEP 47) are never on disk.** Writes to them are dropped, reads of them
+//!   give zeros, and their folders (`.pad/`) are not created.
+//! - **Paths stay inside `DIR`.** The metainfo parser already refuses unsafe components;
+//!   paths are still joined one checked component at a time, so a hand-built `Metainfo`
+//!   cannot name `..`, an absolute path or a separator inside a component either.
+//! - **Files are sparse and opened once.** A missing file is created at [`Storage::open`]
+//!   with `set_len` to its full length (no bytes written), then closed; each file is
+//!   (re)opened on its first read or write and kept open for the life of the `Storage`. A
+//!   rename does not disturb an open handle, and the lazy open and the rename hold the same
+//!   per-file lock, so a handle is never opened under a name that is being replaced.
+//!   A torrent of N files can so hold up to N descriptors: a runtime serving torrents of
+//!   thousands of files raises its `RLIMIT_NOFILE` soft limit to the hard one at start.
+//! - **Only real data is hashed.** [`Storage::verify_all`] skips pieces touching a file that
+//!   is missing, has the wrong size, or was created empty by this `open` and not written
+//!   since, so checking a fresh download does not read gigabytes of holes.
+//!
+//! Every method blocks on disk IO: call them from worker threads, never an event loop.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use sha1::{Digest, Sha1};
+use shoal_core::bitfield::Bitfield;
+use shoal_core::metainfo::Metainfo;
+use shoal_core::storage::Layout;
+use shoal_core::PieceIndex;
+
+use crate::Error;
+
+/// The suffix an incomplete file carries on disk.
+pub const PART_SUFFIX: &str = ".part";
+
+/// The files of one torrent on disk. `Send + Sync`: share it between worker threads behind
+/// an `Arc`.
+#[derive(Debug)]
+pub struct Storage {
+    dir: PathBuf,
+    meta: Arc<Metainfo>,
+    layout: Layout,
+    files: Vec<Slot>,
+}
+
+/// One entry of `Info::files`.
+#[derive(Debug)]
+struct Slot {
+    final_path: PathBuf,
+    part_path: PathBuf,
+    length: u64,
+    padding: bool,
+    /// Whether the file is under its final name. The lock also serialises the lazy open
+    /// with the rename, so an open never looks for a name that has just gone.
+    is_final: Mutex<bool>,
+    handle: OnceLock<Handle>,
+    /// Created empty by `open` and not written since: it holds no data yet.
+    fresh: AtomicBool,
+    /// Written since the last `sync`.
+    dirty: AtomicBool,
+}
+
+#[derive(Debug)]
+struct Handle {
+    file: File,
+    /// False when the file could only be opened read-only (a seed's data on a read-only
+    /// folder or file): seeding works, a write reports the path and "permission denied".
+    writable: bool,
+}
+
+impl Slot {
+    fn lock(&self) -> MutexGuard<'_, bool> {
+        // The guarded bool is written only after the rename succeeded; a panic elsewhere
+        // cannot leave it half-changed.
+        self.is_final.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn path_for(&self, is_final: bool) -> &Path {
+        if is_final {
+            &self.final_path
+        } else {
+            &self.part_path
+        }
+    }
+
+    /// The file's name on disk right now.
+    fn current_path(&self) -> PathBuf {
+        self.path_for(*self.lock()).to_path_buf()
+    }
+
+    fn io_error(&self, source: io::Error) -> Error {
+        Error::Io {
+            path: self.current_path(),
+            source,
+        }
+    }
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Whether something exists at `path` (following links); other errors than "not found"
+/// (permission, IO) are errors, not absence.
+fn exists(path: &Path) -> Result<bool, Error> {
+    match fs::metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_at(path)(e)),
+    }
+}
+
+/// `dir` joined with `components`, each of which must be one plain file name.
+fn join_safe(dir: &Path, components: &[String]) -> Result<PathBuf, Error> {
+    let mut path = dir.to_path_buf();
+    for c in components {
+        let mut parts = Path::new(c).components();
+        let plain = matches!(
+            (parts.next(), parts.next()),
+            (Some(Component::Normal(n)), None) if n == OsStr::new(c)
+        );
+        if !plain || c.contains('\0') {
+            return Err(Error::UnsafePath {
+                path: components.join("/"),
+            });
+        }
+        path.push(c);
+    }
+    Ok(path)
+}
+
+fn part_name(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(PART_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// fsyncs a folder so a rename or a creation inside it survives a crash. Best effort: some
+/// file systems refuse to fsync folders, and the data itself is already safe.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+impl Storage {
+    /// Opens (creating as needed) the files of `meta` below `dir`.
+    ///
+    /// For each file, in order: its final name if something is there, else its `.part` name
+    /// if that exists, else a new sparse `.part` of the file's length. Zero-length files are
+    /// created under their final names; padding files are skipped. Folders are created.
+    pub fn open(dir: &Path, meta: Arc<Metainfo>) -> Result<Storage, Error> {
+        let layout = Layout::new(&meta.info).map_err(Error::Layout)?;
+        let mut files = Vec::with_capacity(meta.info.files.len());
+        let mut made_dir: Option<PathBuf> = None;
+        for entry in &meta.info.files {
+            let final_path = join_safe(dir, &entry.path)?;
+            let part_path = part_name(&final_path);
+            let padding = entry.attr.padding;
+            let mut is_final = false;
+            let mut fresh = false;
+            if !padding {
+                if let Some(parent) = final_path.parent() {
+                    // Files of one folder come together in torrent order: one check each.
+                    if made_dir.as_deref() != Some(parent) {
+                        fs::create_dir_all(parent).map_err(io_at(parent))?;
+                        made_dir = Some(parent.to_path_buf());
+                    }
+                }
+                if exists(&final_path)? {
+                    is_final = true;
+                } else if entry.length == 0 {
+                    OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .open(&final_path)
+                        .map_err(io_at(&final_path))?;
+                    is_final = true;
+                } else if !exists(&part_path)? {
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&part_path)
+                        .map_err(io_at(&part_path))?;
+                    f.set_len(entry.length).map_err(io_at(&part_path))?;
+                    fresh = true;
+                }
+            }
+            files.push(Slot {
+                final_path,
+                part_path,
+                length: entry.length,
+                padding,
+                is_final: Mutex::new(is_final),
+                handle: OnceLock::new(),
+                fresh: AtomicBool::new(fresh),
+                dirty: AtomicBool::new(false),
+            });
+        }
+        Ok(Storage {
+            dir: dir.to_path_buf(),
+            meta,
+            layout,
+            files,
+        })
+    }
+
+    /// The download folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn meta(&self) -> &Arc<Metainfo> {
+        &self.meta
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Where `file` lives on disk now: its final name or its `.part` name. `None` for a
+    /// padding file (never on disk) or a file the torrent does not have.
+    pub fn path(&self, file: usize) -> Option<PathBuf> {
+        self.files
+            .get(file)
+            .filter(|s| !s.padding)
+            .map(Slot::current_path)
+    }
+
+    /// Whether `file` is under its final name (`false` for padding and unknown files).
+    pub fn is_file_final(&self, file: usize) -> bool {
+        self.files
+            .get(file)
+            .is_some_and(|s| !s.padding && *s.lock())
+    }
+
+    fn handle(&self, file: usize) -> Result<&Handle, Error> {
+        let slot = &self.files[file];
+        if let Some(h) = slot.handle.get() {
+            return Ok(h);
+        }
+        let is_final = slot.lock();
+        if let Some(h) = slot.handle.get() {
+            return Ok(h);
+        }
+        let path = slot.path_for(*is_final);
+        let handle = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(file) => Handle {
+                file,
+                writable: true,
+            },
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                let file = File::open(path).map_err(io_at(path))?;
+                Handle {
+                    file,
+                    writable: false,
+                }
+            }
+            Err(e) => return Err(io_at(path)(e)),
+        };
+        // Only this thread can set it: the lock is held.
+        Ok(slot.handle.get_or_init(|| handle))
+    }
+
+    /// Refuses a range that is not inside one existing piece.
+    fn check_range(&self, piece: PieceIndex, begin: u32, len: usize) -> Result<u32, Error> {
+        let size = self.layout.piece_size(piece);
+        let ok =
+            piece.0 < self.layout.piece_count() && u64::from(begin) + len as u64 <= u64::from(size);
+        if ok {
+            // Inside a piece, so it fits a u32.
+            Ok(len as u32)
+        } else {
+            Err(Error::OutOfRange {
+                piece: piece.0,
+                begin,
+                len: len as u64,
+            })
+        }
+    }
+
+    /// Writes `data` at byte `begin` of `piece`, across as many files as it covers. The
+    /// range must lie inside the piece. Bytes that fall in padding files are dropped.
+    pub fn write_block(&self, piece: PieceIndex, begin: u32, data: &[u8]) -> Result<(), Error> {
+        let len = self.check_range(piece, begin, data.len())?;
+        let mut at = 0usize;
+        for span in self.layout.spans(piece, begin, len) {
+            let chunk = &data[at..at + span.len as usize];
+            at += span.len as usize;
+            if span.padding {
+                continue;
+            }
+            let slot = &self.files[span.file];
+            let h = self.handle(span.file)?;
+            if !h.writable {
+                return Err(slot.io_error(io::Error::from(io::ErrorKind::PermissionDenied)));
+            }
+            // Cleared before the write: a concurrent verify must not skip a file that
+            // may already hold data.
+            slot.fresh.store(false, Ordering::Relaxed);
+            let written = h.file.write_all_at(chunk, span.file_offset);
+            // Marked after the write: a `sync` that clears the mark before this point
+            // leaves it set for the next one, so no write is ever missed.
+            slot.dirty.store(true, Ordering::Release);
+            written.map_err(|e| slot.io_error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Reads `buf.len()` bytes at byte `begin` of `piece` into `buf` (zeros for padding).
+    /// The range must lie inside the piece.
+    pub fn read_block_into(
+        &self,
+        piece: PieceIndex,
+        begin: u32,
+        buf: &mut [u8],
+    ) -> Result<(), Error> {
+        let len = self.check_range(piece, begin, buf.len())?;
+        let mut at = 0usize;
+        for span in self.layout.spans(piece, begin, len) {
+            let chunk = &mut buf[at..at + span.len as usize];
+            at += span.len as usize;
+            if span.padding {
+                chunk.fill(0);
+                continue;
+            }
+            let slot = &self.files[span.file];
+            let h = self.handle(span.file)?;
+            h.file.read_exact_at(chunk, span.file_offset).map_err(|e| {
+                slot.io_error(if e.kind() == io::ErrorKind::UnexpectedEof {
+                    io::Error::new(e.kind(), "the file is shorter than the torrent says")
+                } else {
+                    e
+                })
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Reads `len` bytes at byte `begin` of `piece` (`bytes::Bytes::from` takes the vector
+    /// without copying).
+    pub fn read_block(&self, piece: PieceIndex, begin: u32, len: u32) -> Result<Vec<u8>, Error> {
+        self.check_range(piece, begin, len as usize)?;
+        let mut buf = vec![0u8; len as usize];
+        self.read_block_into(piece, begin, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// The SHA-1 of a piece as it is on disk now.
+    pub fn hash_piece(&self, piece: PieceIndex) -> Result<[u8; 20], Error> {
+        let mut buf = Vec::new();
+        self.hash_piece_with(piece, &mut buf)
+    }
+
+    /// Whether the piece on disk matches the torrent's hash for it.
+    pub fn verify_piece(&self, piece: PieceIndex) -> Result<bool, Error> {
+        let hash = self.hash_piece(piece)?;
+        Ok(self.meta.info.piece_hash(piece) == Some(&hash))
+    }
+
+    fn hash_piece_with(&self, piece: PieceIndex, buf: &mut Vec<u8>) -> Result<[u8; 20], Error> {
+        let size = self.layout.piece_size(piece);
+        self.check_range(piece, 0, size as usize)?;
+        buf.resize(size as usize, 0);
+        self.read_block_into(piece, 0, buf)?;
+        Ok(Sha1::digest(&buf[..]).into())
+    }
+
+    /// Whether a non-padding `file` can hold its data: it exists with exactly its length and
+    /// is not one this storage created empty.
+    fn holds_data(&self, file: usize) -> bool {
+        let slot = &self.files[file];
+        if slot.padding || slot.length == 0 {
+            return true;
+        }
+        if slot.fresh.load(Ordering::Relaxed) {
+            return false;
+        }
+        fs::metadata(slot.current_path()).is_ok_and(|m| m.len() == slot.length)
+    }
+
+    /// Hashes every piece whose files are all present with the right sizes and returns the
+    /// pieces that match the torrent. Pieces touching a missing, wrongly sized or freshly
+    /// created file, and pieces that cannot be read, are simply not in the result: missing
+    /// data is never an error here. `progress(done, total)` is called after each piece.
+    pub fn verify_all(&self, mut progress: impl FnMut(u32, u32)) -> Bitfield {
+        let total = self.layout.piece_count();
+        let mut verified = Bitfield::new(total);
+        let usable: Vec<bool> = (0..self.files.len()).map(|f| self.holds_data(f)).collect();
+        let mut buf = Vec::new();
+        for piece in 0..total {
+            let p = PieceIndex(piece);
+            if self.layout.files_of_piece(p).all(|f| usable[f]) {
+                if let Ok(hash) = self.hash_piece_with(p, &mut buf) {
+                    if self.meta.info.piece_hash(p) == Some(&hash) {
+                        verified.set(piece);
+                    }
+                }
+            }
+            progress(piece + 1, total);
+        }
+        verified
+    }
+
+    /// Makes a complete file final: fsyncs its data, gives it the exact length, renames it
+    /// from `.part` to its final name and fsyncs the folder. Call it when every piece
+    /// covering the file is verified (the engine's FileCompleted). A file already final is
+    /// only fsynced; padding files are ignored.
+    pub fn file_completed(&self, file: usize) -> Result<(), Error> {
+        let Some(slot) = self.files.get(file) else {
+            return Err(Error::NoSuchFile { file });
+        };
+        if slot.padding {
+            return Ok(());
+        }
+        let mut is_final = slot.lock();
+        let path = slot.path_for(*is_final).to_path_buf();
+        if let Some(h) = slot.handle.get() {
+            // Cleared before the fsync, as in `sync`: a write landing meanwhile keeps it set.
+            slot.dirty.store(false, Ordering::Release);
+            if let Err(e) = h.file.sync_all() {
+                slot.dirty.store(true, Ordering::Release);
+                return Err(io_at(&path)(e));
+            }
+            if h.writable {
+                // A final-named file found at open may have been longer than the torrent
+                // says; its verified content is exactly the first `length` bytes.
+                let len = h.file.metadata().map_err(io_at(&path))?.len();
+                if len != slot.length {
+                    h.file.set_len(slot.length).map_err(io_at(&path))?;
+                    h.file.sync_all().map_err(io_at(&path))?;
+                }
+            }
+        } else if !*is_final {
+            // Written in an earlier run, perhaps never synced: the data must be durable
+            // before the name says it is complete.
+            File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(io_at(&path))?;
+        }
+        if *is_final {
+            return Ok(());
+        }
+        fs::rename(&slot.part_path, &slot.final_path).map_err(io_at(&slot.part_path))?;
+        *is_final = true;
+        if let Some(parent) = slot.final_path.parent() {
+            sync_dir(parent);
+        }
+        Ok(())
+    }
+
+    /// fsyncs every file written since the last `sync` (data and metadata, so the sizes and
+    /// modification times a resume record notes are the ones on disk).
+    pub fn sync(&self) -> Result<(), Error> {
+        for slot in &self.files {
+            if !slot.dirty.swap(false, Ordering::AcqRel) {
+                continue;
+            }
+            if let Some(h) = slot.handle.get() {
+                if let Err(e) = h.file.sync_all() {
+                    slot.dirty.store(true, Ordering::Release);
+                    return Err(slot.io_error(e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The files as the resume record notes them: index, on-disk path relative to
+    /// [`dir`](Self::dir) (final or `.part`), for every file that holds piece data (not
+    /// padding, not zero-length).
+    pub(crate) fn data_files(&self) -> impl Iterator<Item = (usize, Vec<String>, u64)> + '_ {
+        self.meta
+            .info
+            .files
+            .iter()
+            .zip(&self.files)
+            .enumerate()
+            .filter(|(_, (_, s))| !s.padding && s.length > 0)
+            .map(|(i, (entry, slot))| {
+                let mut path = entry.path.clone();
+                if !*slot.lock() {
+                    if let Some(last) = path.last_mut() {
+                        last.push_str(PART_SUFFIX);
+                    }
+                }
+                (i, path, slot.length)
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_is_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Storage>();
+    }
+
+    #[test]
+    fn unsafe_components_are_refused() {
+        let dir = Path::new("/tmp/x");
+        for bad in ["..", ".", "", "a/b", "/etc", "a\0b"] {
+            let e = join_safe(dir, &["t".into(), bad.into()]).unwrap_err();
+            assert!(matches!(e, Error::UnsafePath { .. }), "{bad:?}: {e}");
+        }
+        assert_eq!(
+            join_safe(dir, &["t".into(), "a b".into(), "c.txt".into()]).unwrap(),
+            Path::new("/tmp/x/t/a b/c.txt")
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! `Storage` against real files: block writes in any order across file boundaries,
+//! padding, `.part` names, hashing, verification of complete, partial and missing data,
+//! and the error a full disk gives.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use shoal_core::bitfield::Bitfield;
+use shoal_core::PieceIndex;
+use shoal_io::{Error, Storage};
+
+fn p(i: u32) -> PieceIndex {
+    PieceIndex(i)
+}
+
+fn all_pieces(t: &Torrent) -> Vec<u32> {
+    (0..t.meta.info.piece_count()).collect()
+}
+
+fn ones(b: &Bitfield) -> Vec<u32> {
+    b.iter_ones().collect()
+}
+
+#[test]
+fn blocks_in_random_order_land_exactly_and_hash_right() {
+    let t = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    let root = dir.path().join("t");
+
+    // Created at open: sparse `.part` files of full length, the empty file under its final
+    // name, no padding and no `.pad` folder.
+    assert_eq!(fs::metadata(root.join("a.bin.part")).unwrap().len(), 50_001);
+    assert_eq!(
+        fs::metadata(root.join("sub/dir/c.bin.part")).unwrap().len(),
+        70_003
+    );
+    assert_eq!(fs::metadata(root.join("empty")).unwrap().len(), 0);
+    assert!(!root.join(".pad").exists());
+    assert!(s.is_file_final(1) && !s.is_file_final(0) && !s.is_file_final(3));
+
+    // Every block, shuffled, written from two threads at once.
+    let mut all = blocks(&t);
+    shuffle(&mut all, 42);
+    let (left, right) = all.split_at(all.len() / 2);
+    std::thread::scope(|scope| {
+        for half in [left, right] {
+            let s = &s;
+            let t = &t;
+            scope.spawn(move || {
+                for &(piece, begin, len) in half {
+                    s.write_block(p(piece), begin, slice(t, piece, begin, len))
+                        .unwrap();
+                }
+            });
+        }
+    });
+
+    for piece in 0..t.meta.info.piece_count() {
+        assert_eq!(
+            &s.hash_piece(p(piece)).unwrap(),
+            &t.meta.info.pieces[piece as usize]
+        );
+        assert!(s.verify_piece(p(piece)).unwrap());
+    }
+    s.sync().unwrap();
+    for f in &t.meta.info.files {
+        if f.attr.padding || f.length == 0 {
+            continue;
+        }
+        let part = PathBuf::from(format!("{}.part", f.path.join("/")));
+        let got = fs::read(dir.path().join(part)).unwrap();
+        let at = f.offset as usize;
+        assert_eq!(
+            got,
+            &t.data[at..at + f.length as usize],
+            "{}",
+            f.display_path()
+        );
+    }
+    assert!(!root.join(".pad").exists());
+}
+
+#[test]
+fn reads_cross_file_boundaries_and_padding_reads_as_zeros() {
+    let t = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    write_pieces(&t, &s, &all_pieces(&t));
+    // Piece 1 holds the end of a.bin, small.txt and the start of the padding; piece 4 is
+    // the short last piece, the end of c.bin and all of d.bin.
+    let ranges = [
+        (1, 0, 32_768),
+        (1, 50_001 - 32_768 - 10, 20),
+        (1, 50_001 - 32_768, 1_000),
+        (1, 51_001 - 32_768 - 3, 6),
+        (1, 51_001 - 32_768, 32_768 - (51_001 - 32_768)),
+        (2, 0, 100),
+        (4, 0, 4_472),
+        (4, 4_465, 7),
+        (0, 32_767, 1),
+    ];
+    for (piece, begin, len) in ranges {
+        let got = s.read_block(p(piece), begin, len).unwrap();
+        assert_eq!(got, slice(&t, piece, begin, len), "{piece} {begin} {len}");
+    }
+    // The padding (51,001..65,536) reads as zeros, even after non-zero bytes were
+    // written there: they are dropped, and nothing appears on disk.
+    s.write_block(p(1), 51_001 - 32_768, &[0xaa; 300]).unwrap();
+    let pad = s
+        .read_block(p(1), 51_001 - 32_768, 65_536 - 51_001)
+        .unwrap();
+    assert!(pad.iter().all(|&b| b == 0));
+    assert!(!dir.path().join("t/.pad").exists());
+    assert_eq!(s.path(3), None);
+    assert!(s.verify_piece(p(1)).unwrap());
+    let mut buf = vec![1u8; 4_472];
+    s.read_block_into(p(4), 0, &mut buf).unwrap();
+    assert_eq!(buf, slice(&t, 4, 0, 4_472));
+}
+
+#[test]
+fn ranges_outside_the_torrent_are_errors_not_panics() {
+    let t = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    for (piece, begin, len) in [(5, 0, 1), (4, 4_472, 1), (4, 0, 4_473), (0, u32::MAX, 2)] {
+        assert!(matches!(
+            s.read_block(p(piece), begin, len),
+            Err(Error::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            s.write_block(p(piece), begin, &vec![0; len as usize]),
+            Err(Error::OutOfRange { .. })
+        ));
+    }
+    assert!(matches!(s.hash_piece(p(99)), Err(Error::OutOfRange { .. })));
+    assert!(matches!(
+        s.file_completed(99),
+        Err(Error::NoSuchFile { file: 99 })
+    ));
+    let e = s.read_block(p(5), 0, 1).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "piece 5, offset 0, length 1 is outside the torrent"
+    );
+}
+
+#[test]
+fn part_names_until_completed_then_final_names() {
+    let t = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    let root = dir.path().join("t");
+    // Piece 0 and 1 cover a.bin and small.txt (and the padding, which completes with
+    // piece 1 too).
+    write_pieces(&t, &s, &[0, 1]);
+    for file in [0, 2] {
+        s.file_completed(file).unwrap();
+    }
+    assert!(root.join("a.bin").is_file() && !root.join("a.bin.part").exists());
+    assert!(root.join("small.txt").is_file() && !root.join("small.txt.part").exists());
+    assert!(root.join("sub/dir/c.bin.part").is_file() && !root.join("sub/dir/c.bin").exists());
+    assert!(s.is_file_final(0) && s.is_file_final(2) && !s.is_file_final(4));
+    assert_eq!(s.path(0).unwrap(), root.join("a.bin"));
+    assert_eq!(s.path(4).unwrap(), root.join("sub/dir/c.bin.part"));
+
+    // Writes and reads keep working through the handles opened before the rename, and
+    // files opened after it.
+    write_pieces(&t, &s, &[2, 3, 4]);
+    assert_eq!(s.read_block(p(0), 0, 100).unwrap(), slice(&t, 0, 0, 100));
+    for file in [4, 5] {
+        s.file_completed(file).unwrap();
+    }
+    // Repeats, the zero-length file and padding are no-ops.
+    for file in [0, 1, 3, 5] {
+        s.file_completed(file).unwrap();
+    }
+    assert_eq!(
+        fs::read(root.join("sub/dir/c.bin")).unwrap(),
+        &t.data[65_536..65_536 + 70_003]
+    );
+    assert_eq!(fs::read(root.join("d.bin")).unwrap(), &t.data[135_539..]);
+    let mut names: Vec<String> = walk(&root);
+    names.sort();
+    assert_eq!(
+        names,
+        ["a.bin", "d.bin", "empty", "small.txt", "sub/dir/c.bin"]
+    );
+    assert!(s.verify_all(|_, _| {}).is_full());
+}
+
+/// Every regular file below `root`, relative, `/`-separated.
+fn walk(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(root).unwrap();
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn single_file_torrent_lives_directly_in_the_folder() {
+    let t = torrent("movie.bin", 16 * 1024, &[F("", 40_000, false)]);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    assert!(dir.path().join("movie.bin.part").is_file());
+    write_pieces(&t, &s, &all_pieces(&t));
+    assert!(s.verify_all(|_, _| {}).is_full());
+    s.file_completed(0).unwrap();
+    assert_eq!(fs::read(dir.path().join("movie.bin")).unwrap(), t.data);
+    assert!(!dir.path().join("movie.bin.part").exists());
+}
+
+#[test]
+fn verify_all_on_complete_partial_and_missing_data() {
+    let t = sample();
+    let n = t.meta.info.piece_count();
+
+    // A fresh download: nothing verified, and the sparse files are not even read.
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    let mut calls = Vec::new();
+    let v = s.verify_all(|done, total| calls.push((done, total)));
+    assert!(v.is_empty());
+    assert_eq!(v.len(), n);
+    assert_eq!(calls, (1..=n).map(|d| (d, n)).collect::<Vec<_>>());
+
+    // Partial: pieces 0, 2 and 4 whole, piece 3 half written.
+    write_pieces(&t, &s, &[0, 2, 4]);
+    let (piece, begin, len) = blocks(&t).into_iter().find(|b| b.0 == 3).unwrap();
+    s.write_block(p(piece), begin, slice(&t, piece, begin, len))
+        .unwrap();
+    assert_eq!(ones(&s.verify_all(|_, _| {})), [0, 2, 4]);
+    drop(s);
+    // The same after a restart, from the `.part` files on disk.
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    assert_eq!(ones(&s.verify_all(|_, _| {})), [0, 2, 4]);
+
+    // Complete data in a seed's layout (final names, written by someone else).
+    let seed = tempfile::tempdir().unwrap();
+    write_seed_files(&t, seed.path());
+    let s = Storage::open(seed.path(), t.meta.clone()).unwrap();
+    assert!((0..6).filter(|&f| f != 3).all(|f| s.is_file_final(f)));
+    assert!(s.verify_all(|_, _| {}).is_full());
+    assert!(walk(seed.path()).iter().all(|n| !n.ends_with(".part")));
+    drop(s);
+
+    // Missing and short files: their pieces are unverified, the rest still verified, and
+    // nothing is an error. small.txt is gone (piece 1); c.bin is one byte short (2..=4).
+    fs::remove_file(seed.path().join("t/small.txt")).unwrap();
+    let c = seed.path().join("t/sub/dir/c.bin");
+    let f = fs::OpenOptions::new().write(true).open(&c).unwrap();
+    f.set_len(70_002).unwrap();
+    drop(f);
+    let s = Storage::open(seed.path(), t.meta.clone()).unwrap();
+    assert_eq!(ones(&s.verify_all(|_, _| {})), [0]);
+    // The missing file came back as a `.part`, to be downloaded again.
+    assert!(seed.path().join("t/small.txt.part").is_file());
+    assert!(!s.is_file_final(2));
+
+    // Corrupt data is found by its hash.
+    let seed2 = tempfile::tempdir().unwrap();
+    write_seed_files(&t, seed2.path());
+    let a = seed2.path().join("t/a.bin");
+    let mut bytes = fs::read(&a).unwrap();
+    bytes[40_000] ^= 0xff;
+    fs::write(&a, bytes).unwrap();
+    let s = Storage::open(seed2.path(), t.meta.clone()).unwrap();
+    assert_eq!(ones(&s.verify_all(|_, _| {})), [0, 2, 3, 4]);
+}
+
+#[test]
+fn a_full_disk_on_write_names_the_file() {
+    // /dev/full answers every write with ENOSPC, as a full file system does. A seed's
+    // file that is a link to it stands for a file on a full disk.
+    let t = torrent("big.bin", 16 * 1024, &[F("", 40_000, false)]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.bin");
+    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    let e = s.write_block(p(0), 0, slice(&t, 0, 0, 16_384)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{}: No space left on device (os error 28)", path.display())
+    );
+    assert!(matches!(&e, Error::Io { source, .. } if source.raw_os_error() == Some(28)));
+}
+
+/// A 1 MiB tmpfs mounted for one test, unmounted when dropped.
+struct TinyFs {
+    dir: tempfile::TempDir,
+}
+
+impl TinyFs {
+    fn mount() -> Option<TinyFs> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(TinyFs { dir })
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_real_full_file_system_gives_the_same_error() {
+    // Needs the right to mount (root in the CI container); without it, the /dev/full test
+    // above still covers the error path.
+    let Some(fs) = TinyFs::mount() else {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    };
+    let t = torrent("big.bin", 256 * 1024, &[F("", 2 * 1024 * 1024, false)]);
+    // Sparse: a 2 MiB `.part` fits in a 1 MiB file system until it is written.
+    let s = Storage::open(fs.dir.path(), t.meta.clone()).unwrap();
+    let part = fs.dir.path().join("big.bin.part");
+    let e = blocks(&t)
+        .into_iter()
+        .find_map(|(piece, begin, len)| {
+            s.write_block(p(piece), begin, slice(&t, piece, begin, len))
+                .err()
+        })
+        .expect("a 1 MiB file system cannot hold 2 MiB");
+    assert_eq!(
+        e.to_string(),
+        format!("{}: No space left on device (os error 28)", part.display())
+    );
+    drop(s);
+}
