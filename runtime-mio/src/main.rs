@@ -1,7 +1,7 @@
 //! `shoal`: the command-line BitTorrent client.
 //!
-//! Subcommands that exist today: `info` (show a torrent) and `create` (make one). The
-//! download, seed, tracker and demo commands come with the mio runtime.
+//! `download` and `seed` run the mio runtime (see `shoal_mio::client`), `demo` a whole swarm
+//! on loopback, `info` and `create` read and make torrents.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -25,6 +25,47 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Make a sample torrent, a seed and a few leechers on loopback, and download it: a
+    /// look at shoal with no setup and no network.
+    Demo {
+        /// How many leechers.
+        #[arg(long, default_value_t = 3)]
+        leechers: usize,
+        /// Payload size in MiB.
+        #[arg(long, default_value_t = 64)]
+        size: u64,
+        /// Keep the temporary files.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Download a torrent (a .torrent file or an http(s) URL to one), then seed it.
+    Download {
+        /// The .torrent file or URL.
+        torrent: String,
+        /// The folder to download into (the content goes in DIR/<name>).
+        #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        net: NetArgs,
+        /// Stop seeding once uploaded / size reaches this (0: no ratio limit).
+        #[arg(long, value_name = "R", default_value_t = 1.0)]
+        seed_ratio: f64,
+        /// Stop seeding after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        seed_time: Option<u64>,
+        /// Exit as soon as the download is complete.
+        #[arg(long)]
+        no_seed: bool,
+    },
+    /// Seed a torrent whose content is in DIR (as `download -o DIR` leaves it), until stopped.
+    Seed {
+        /// The .torrent file or URL.
+        torrent: String,
+        /// The folder holding DIR/<name>.
+        dir: PathBuf,
+        #[command(flatten)]
+        net: NetArgs,
+    },
     /// Show what a .torrent file holds: name, info-hash, pieces, files, trackers.
     Info {
         /// The .torrent file.
@@ -59,6 +100,30 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct NetArgs {
+    /// TCP port to accept peers on (0: any free port).
+    #[arg(short, long, default_value_t = 6881)]
+    port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: std::net::IpAddr,
+    /// A peer to connect to; repeatable.
+    #[arg(long = "peer", value_name = "HOST:PORT", value_parser = parse_peer)]
+    peers: Vec<std::net::SocketAddr>,
+    /// Progress as plain lines even on a terminal.
+    #[arg(long)]
+    plain: bool,
+}
+
+fn parse_peer(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .map_err(|e| format!("{s:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{s:?}: no address"))
+}
+
 fn parse_size(s: &str) -> Result<u32, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -80,6 +145,30 @@ fn parse_size(s: &str) -> Result<u32, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo {
+            leechers,
+            size,
+            keep,
+        } => shoal_mio::demo::run(&shoal_mio::demo::DemoOptions {
+            leechers: leechers.max(1),
+            size_mib: size,
+            keep,
+        }),
+        Command::Download {
+            torrent,
+            dir,
+            net,
+            seed_ratio,
+            seed_time,
+            no_seed,
+        } => {
+            let opts = client_options(torrent, dir, net, seed_ratio, seed_time, no_seed);
+            return exit(shoal_mio::client::run(&opts, false));
+        }
+        Command::Seed { torrent, dir, net } => {
+            let opts = client_options(torrent, dir, net, 0.0, None, false);
+            return exit(shoal_mio::client::run(&opts, true));
+        }
         Command::Info { torrent } => info(&torrent),
         Command::Create {
             path,
@@ -105,6 +194,39 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("shoal: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn client_options(
+    torrent: String,
+    dir: PathBuf,
+    net: NetArgs,
+    seed_ratio: f64,
+    seed_time: Option<u64>,
+    no_seed: bool,
+) -> shoal_mio::client::Options {
+    shoal_mio::client::Options {
+        torrent,
+        dir,
+        port: net.port,
+        bind: net.bind,
+        peers: net.peers,
+        seed_ratio,
+        seed_time: seed_time.map(std::time::Duration::from_secs),
+        no_seed,
+        plain: net.plain,
+    }
+}
+
+/// 0: done; 1: failed (the message says why); 130: interrupted before completion.
+fn exit(result: Result<shoal_mio::client::Outcome, String>) -> ExitCode {
+    match result {
+        Ok(shoal_mio::client::Outcome::Done) => ExitCode::SUCCESS,
+        Ok(shoal_mio::client::Outcome::Interrupted) => ExitCode::from(130),
         Err(message) => {
             eprintln!("shoal: error: {message}");
             ExitCode::FAILURE

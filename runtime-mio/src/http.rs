@@ -1,0 +1,166 @@
+//! One HTTP(S) exchange with a tracker over a non-blocking mio socket.
+//!
+//! The engine builds the request bytes and parses the answer (HTTP/1.1 framing is protocol,
+//! so it lives in the core); this side only moves bytes: connect, TLS through rustls for
+//! `https://`, write the request, read until the server closes, with a size cap. Each call
+//! of [`Exchange::drive`] does what the socket allows without blocking and says whether the
+//! exchange is over.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use mio::net::TcpStream;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
+
+/// The most a tracker answer may hold.
+pub const MAX_RESPONSE: usize = 2 << 20;
+
+pub struct Exchange {
+    pub stream: TcpStream,
+    tls: Option<ClientConnection>,
+    request: Vec<u8>,
+    written: usize,
+    pub response: Vec<u8>,
+}
+
+/// How an exchange ended.
+pub enum Finished {
+    /// The server closed the connection: `response` holds its answer.
+    Closed,
+    Failed(String),
+}
+
+fn tls_config() -> Arc<ClientConfig> {
+    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let roots = RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            Arc::new(
+                ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+            )
+        })
+        .clone()
+}
+
+impl Exchange {
+    /// Starts connecting to `addr`; `tls_host` names the server for TLS (https) or is
+    /// `None` for plain HTTP.
+    pub fn start(
+        addr: SocketAddr,
+        tls_host: Option<&str>,
+        request: Vec<u8>,
+    ) -> Result<Exchange, String> {
+        let stream = TcpStream::connect(addr).map_err(|e| format!("{addr}: {e}"))?;
+        let tls = match tls_host {
+            Some(host) => {
+                let name =
+                    ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
+                Some(
+                    ClientConnection::new(tls_config(), name)
+                        .map_err(|e| format!("{host}: {e}"))?,
+                )
+            }
+            None => None,
+        };
+        Ok(Exchange {
+            stream,
+            tls,
+            request,
+            written: 0,
+            response: Vec::new(),
+        })
+    }
+
+    /// Moves bytes both ways until the socket would block. `Some` when the exchange is over.
+    pub fn drive(&mut self) -> Option<Finished> {
+        match self.pump() {
+            Ok(true) => Some(Finished::Closed),
+            Ok(false) => None,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            Err(e) => Some(Finished::Failed(e.to_string())),
+        }
+    }
+
+    fn pump(&mut self) -> io::Result<bool> {
+        // A connect in progress reports its failure as a socket error.
+        if let Some(e) = self.stream.take_error()? {
+            return Err(e);
+        }
+        match &mut self.tls {
+            None => {
+                while self.written < self.request.len() {
+                    match self.stream.write(&self.request[self.written..]) {
+                        Ok(n) => self.written += n,
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                            return Err(io::ErrorKind::WouldBlock.into())
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                read_to_close(&mut self.stream, &mut self.response)
+            }
+            Some(tls) => {
+                if self.written == 0 {
+                    tls.writer().write_all(&self.request)?;
+                    self.written = self.request.len();
+                }
+                loop {
+                    while tls.wants_write() {
+                        match tls.write_tls(&mut self.stream) {
+                            Ok(_) => {}
+                            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                                return Err(io::ErrorKind::WouldBlock.into())
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    match tls.read_tls(&mut self.stream) {
+                        Ok(0) => return Ok(true),
+                        Ok(_) => {
+                            tls.process_new_packets()
+                                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                            match read_to_close(&mut tls.reader(), &mut self.response) {
+                                Ok(true) => return Ok(true),
+                                Ok(false) => {}
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                                Err(e) => return Err(e),
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads until end of stream (`Ok(true)`) or until it would block.
+fn read_to_close(src: &mut impl Read, out: &mut Vec<u8>) -> io::Result<bool> {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match src.read(&mut buf) {
+            Ok(0) => return Ok(true),
+            Ok(n) => {
+                if out.len() + n > MAX_RESPONSE {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("tracker answer larger than {MAX_RESPONSE} bytes"),
+                    ));
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}

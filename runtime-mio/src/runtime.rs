@@ -1,0 +1,785 @@
+//! The mio runtime: shoal-core's engine driven by one event loop.
+//!
+//! One thread owns the [`Engine`], a TCP listener, a UDP socket (tracker datagrams), every
+//! peer connection and every HTTP tracker exchange, all non-blocking and registered with
+//! one [`mio::Poll`]. Disk reads, writes, SHA-1 and host-name lookups go to a
+//! [`worker::Pool`]; results come back over a channel that wakes the poll. The loop is the
+//! core's: feed the engine what happened, carry out what it asks, sleep until its timeout
+//! or the next event. There is no protocol logic here.
+//!
+//! Backpressure: bytes the engine asks to send wait in a per-connection queue; the engine
+//! learns through [`Input::Sent`] what has left, and stops reading blocks for a peer whose
+//! queue is full. Reads from a socket are capped per wake-up so one fast peer cannot
+//! starve the others.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use mio::net::{TcpListener, TcpStream, UdpSocket};
+use mio::{Events, Interest, Poll, Token, Waker};
+use shoal_core::bitfield::Bitfield;
+use shoal_core::engine::{
+    AddTorrentError, ConnId, Engine, EngineConfig, Event, Input, Output, TorrentId, TorrentOptions,
+};
+use shoal_core::metainfo::Metainfo;
+use shoal_core::tracker::{AnnounceId, Scheme, TrackerUrl};
+use shoal_io::Storage;
+
+use crate::http::{Exchange, Finished};
+use crate::worker::{Done, Job, Pool};
+
+const LISTENER: Token = Token(0);
+const UDP: Token = Token(1);
+const WAKER: Token = Token(2);
+const SIGNALS: Token = Token(3);
+const FIRST_PEER: usize = 16;
+/// HTTP exchanges take tokens from here up.
+const FIRST_HTTP: usize = 1 << 30;
+
+/// Most bytes read from one connection per wake-up.
+const READ_BUDGET: usize = 4 << 20;
+/// Room reserved in a connection's read buffer before each read.
+const READ_CHUNK: usize = 256 * 1024;
+/// An HTTP tracker exchange that takes longer fails.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Settings of a [`Runtime`].
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Where to accept peer connections (and receive UDP tracker answers).
+    pub listen: SocketAddr,
+    /// Worker threads for disk and hashing.
+    pub workers: usize,
+    pub engine: EngineConfig,
+}
+
+struct Conn {
+    id: ConnId,
+    stream: TcpStream,
+    connecting: bool,
+    /// Bytes waiting to be written, oldest first.
+    out: VecDeque<Bytes>,
+    read_buf: BytesMut,
+}
+
+struct Http {
+    torrent: TorrentId,
+    id: AnnounceId,
+    url: TrackerUrl,
+    request: Vec<u8>,
+    exchange: Option<Exchange>,
+    deadline: Instant,
+}
+
+/// The engine and its sockets; see the module docs.
+pub struct Runtime {
+    poll: Poll,
+    events: Events,
+    pub engine: Engine,
+    listener: TcpListener,
+    udp: UdpSocket,
+    local_addr: SocketAddr,
+    pool: Pool,
+    conns: Vec<Option<Conn>>,
+    free_conns: Vec<usize>,
+    by_conn: BTreeMap<ConnId, usize>,
+    https: Vec<Option<Http>>,
+    storages: BTreeMap<TorrentId, Arc<Storage>>,
+    /// Events for the caller, in order.
+    pending_events: Vec<Event>,
+    signals: Option<signal_hook_mio::v1_0::Signals>,
+    interrupted: bool,
+    /// Failures of background jobs that stop nothing (a resume record not saved).
+    warnings: Vec<String>,
+}
+
+impl Runtime {
+    pub fn new(mut config: RuntimeConfig) -> io::Result<Runtime> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(config.listen)?;
+        let local_addr = listener.local_addr()?;
+        let mut udp = UdpSocket::bind(local_addr)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut udp, UDP, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        config.engine.listen_port = local_addr.port();
+        Ok(Runtime {
+            events: Events::with_capacity(1024),
+            engine: Engine::new(config.engine),
+            listener,
+            udp,
+            local_addr,
+            pool: Pool::new(config.workers, waker),
+            poll,
+            conns: Vec::new(),
+            free_conns: Vec::new(),
+            by_conn: BTreeMap::new(),
+            https: Vec::new(),
+            storages: BTreeMap::new(),
+            pending_events: Vec::new(),
+            signals: None,
+            interrupted: false,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// The address peers reach us at.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Makes Ctrl-C (SIGINT) and SIGTERM visible through [`Runtime::interrupted`] instead of
+    /// killing the process, so a download can stop cleanly.
+    pub fn catch_signals(&mut self) -> io::Result<()> {
+        let mut signals = signal_hook_mio::v1_0::Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+        ])?;
+        self.poll
+            .registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        self.signals = Some(signals);
+        Ok(())
+    }
+
+    /// Runs `job` on a worker thread; a failure shows up in [`Runtime::take_warnings`].
+    pub fn spawn(&mut self, job: impl FnOnce() -> Result<(), String> + Send + 'static) {
+        self.pool.submit(Job::Run(Box::new(job)));
+    }
+
+    /// Failures of background jobs since the last call.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// Whether a signal asked us to stop since the last call.
+    pub fn interrupted(&mut self) -> bool {
+        std::mem::take(&mut self.interrupted)
+    }
+
+    pub fn add_torrent(
+        &mut self,
+        meta: Arc<Metainfo>,
+        storage: Arc<Storage>,
+        verified: Bitfield,
+    ) -> Result<TorrentId, AddTorrentError> {
+        let id = self.engine.add_torrent(
+            meta,
+            TorrentOptions {
+                verified: Some(verified),
+                ..TorrentOptions::default()
+            },
+            Instant::now(),
+        )?;
+        self.storages.insert(id, storage);
+        self.drain();
+        Ok(id)
+    }
+
+    pub fn add_peer(&mut self, torrent: TorrentId, addr: SocketAddr) {
+        self.engine.add_peer(torrent, addr, Instant::now());
+        self.drain();
+    }
+
+    /// Removes every torrent (announcing `stopped`) and runs until the engine is idle or
+    /// `grace` has passed. Returns each torrent's verified pieces.
+    pub fn shutdown(&mut self, grace: Duration) -> io::Result<Vec<(TorrentId, Bitfield)>> {
+        let verified = self.engine.shutdown(Instant::now());
+        self.drain();
+        let deadline = Instant::now() + grace;
+        while !self.engine.is_idle() && Instant::now() < deadline {
+            self.turn(Some(deadline.saturating_duration_since(Instant::now())))?;
+        }
+        Ok(verified)
+    }
+
+    /// Runs the loop once: waits for something to happen (at most `max_wait`, and never
+    /// past the engine's timeout), handles it, and returns the user events it produced.
+    pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<Vec<Event>> {
+        let now = Instant::now();
+        let mut wait = self
+            .engine
+            .poll_timeout()
+            .map(|t| t.saturating_duration_since(now));
+        if let Some(cap) = max_wait {
+            wait = Some(wait.map_or(cap, |w| w.min(cap)));
+        }
+        if let Some(deadline) = self.https.iter().flatten().map(|h| h.deadline).min() {
+            let until = deadline.saturating_duration_since(now);
+            wait = Some(wait.map_or(until, |w| w.min(until)));
+        }
+        match self.poll.poll(&mut self.events, wait) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let tokens: Vec<(Token, bool, bool)> = self
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.token(),
+                    e.is_readable() || e.is_read_closed() || e.is_error(),
+                    e.is_writable(),
+                )
+            })
+            .collect();
+        for (token, readable, writable) in tokens {
+            match token {
+                LISTENER => self.accept()?,
+                UDP => self.receive_udp(),
+                WAKER => {}
+                SIGNALS => {
+                    if let Some(signals) = &mut self.signals {
+                        if signals.pending().next().is_some() {
+                            self.interrupted = true;
+                        }
+                    }
+                }
+                Token(t) if t >= FIRST_HTTP => self.drive_http(t - FIRST_HTTP),
+                Token(t) => self.conn_event(t - FIRST_PEER, readable, writable),
+            }
+        }
+        self.worker_results();
+        self.http_timeouts();
+        let now = Instant::now();
+        if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+            self.engine.handle(Input::Timer, now);
+        }
+        self.drain();
+        Ok(std::mem::take(&mut self.pending_events))
+    }
+
+    fn accept(&mut self) -> io::Result<()> {
+        loop {
+            let (stream, addr) = match self.listener.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A failed accept (the peer left, out of descriptors) loses that one.
+                Err(_) => return Ok(()),
+            };
+            let Some(id) = self.engine.accept(addr, Instant::now()) else {
+                continue; // dropped: over the connection limit
+            };
+            let _ = stream.set_nodelay(true);
+            self.insert_conn(id, stream, false);
+            self.drain();
+        }
+    }
+
+    fn insert_conn(&mut self, id: ConnId, mut stream: TcpStream, connecting: bool) {
+        let slot = self.free_conns.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        let registered = self.poll.registry().register(
+            &mut stream,
+            Token(FIRST_PEER + slot),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if registered.is_err() {
+            self.free_conns.push(slot);
+            self.engine.handle(
+                if connecting {
+                    Input::ConnectFailed { conn: id }
+                } else {
+                    Input::Closed { conn: id }
+                },
+                Instant::now(),
+            );
+            return;
+        }
+        self.conns[slot] = Some(Conn {
+            id,
+            stream,
+            connecting,
+            out: VecDeque::new(),
+            read_buf: BytesMut::new(),
+        });
+        self.by_conn.insert(id, slot);
+    }
+
+    fn remove_conn(&mut self, slot: usize) -> Option<Conn> {
+        let mut conn = self.conns.get_mut(slot)?.take()?;
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.by_conn.remove(&conn.id);
+        self.free_conns.push(slot);
+        Some(conn)
+    }
+
+    fn conn_event(&mut self, slot: usize, readable: bool, writable: bool) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let id = conn.id;
+        if conn.connecting {
+            if !(readable || writable) {
+                return;
+            }
+            let failed = matches!(conn.stream.take_error(), Ok(Some(_)) | Err(_))
+                || conn.stream.peer_addr().is_err();
+            if failed {
+                self.remove_conn(slot);
+                self.engine
+                    .handle(Input::ConnectFailed { conn: id }, Instant::now());
+                return;
+            }
+            conn.connecting = false;
+            let _ = conn.stream.set_nodelay(true);
+            self.engine
+                .handle(Input::Connected { conn: id }, Instant::now());
+            self.drain();
+        }
+        if writable {
+            self.flush_conn(slot);
+        }
+        if readable {
+            self.read_conn(slot);
+        }
+    }
+
+    fn read_conn(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let id = conn.id;
+        let mut total = 0;
+        let mut closed = false;
+        while total < READ_BUDGET {
+            let filled = conn.read_buf.len();
+            if conn.read_buf.capacity() - filled < READ_CHUNK / 4 {
+                conn.read_buf.reserve(READ_CHUNK);
+            }
+            let room = conn.read_buf.capacity() - filled;
+            conn.read_buf.resize(filled + room, 0);
+            match conn.stream.read(&mut conn.read_buf[filled..]) {
+                Ok(0) => {
+                    conn.read_buf.truncate(filled);
+                    closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    conn.read_buf.truncate(filled + n);
+                    total += n;
+                }
+                Err(e) => {
+                    conn.read_buf.truncate(filled);
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => break,
+                        io::ErrorKind::Interrupted => continue,
+                        _ => {
+                            closed = true;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let data = conn.read_buf.split();
+        let now = Instant::now();
+        if !data.is_empty() {
+            self.engine.handle(Input::Received { conn: id, data }, now);
+        }
+        if closed {
+            self.remove_conn(slot);
+            self.engine.handle(Input::Closed { conn: id }, now);
+        } else if total >= READ_BUDGET {
+            // More may be waiting and mio is edge-triggered: come back to it next turn.
+            let _ = self.poll.registry().reregister(
+                &mut self.conns[slot].as_mut().expect("present").stream,
+                Token(FIRST_PEER + slot),
+                Interest::READABLE | Interest::WRITABLE,
+            );
+        }
+        self.drain();
+    }
+
+    /// Writes what the socket takes; reports it to the engine.
+    fn flush_conn(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if conn.connecting {
+            return;
+        }
+        let id = conn.id;
+        let mut sent = 0;
+        let mut failed = false;
+        while !conn.out.is_empty() {
+            let slices: Vec<IoSlice<'_>> =
+                conn.out.iter().take(64).map(|b| IoSlice::new(b)).collect();
+            match conn.stream.write_vectored(&slices) {
+                Ok(0) => {
+                    failed = true;
+                    break;
+                }
+                Ok(mut n) => {
+                    sent += n;
+                    while n > 0 {
+                        let front = conn.out.front_mut().expect("wrote from it");
+                        if n >= front.len() {
+                            n -= front.len();
+                            conn.out.pop_front();
+                        } else {
+                            front.advance(n);
+                            n = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        let now = Instant::now();
+        if sent > 0 {
+            self.engine.handle(
+                Input::Sent {
+                    conn: id,
+                    bytes: sent,
+                },
+                now,
+            );
+        }
+        if failed {
+            self.remove_conn(slot);
+            self.engine.handle(Input::Closed { conn: id }, now);
+        }
+    }
+
+    fn receive_udp(&mut self) {
+        let mut buf = [0u8; 2048];
+        loop {
+            match self.udp.recv_from(&mut buf) {
+                Ok((n, from)) => self.engine.handle(
+                    Input::UdpReceived {
+                        from,
+                        data: buf[..n].to_vec(),
+                    },
+                    Instant::now(),
+                ),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        self.drain();
+    }
+
+    fn worker_results(&mut self) {
+        while let Ok(done) = self.pool.done.try_recv() {
+            let now = Instant::now();
+            let input = match done {
+                Done::Read {
+                    torrent,
+                    conn,
+                    block,
+                    result,
+                } => Input::BlockRead {
+                    torrent,
+                    conn,
+                    block,
+                    result,
+                },
+                Done::Written {
+                    torrent,
+                    block,
+                    result,
+                } => Input::BlockWritten {
+                    torrent,
+                    block,
+                    result,
+                },
+                Done::Hashed { torrent, piece, ok } => match ok {
+                    Ok(ok) => Input::PieceHashed { torrent, piece, ok },
+                    Err(message) => {
+                        // The piece could not be read back: a storage failure, reported as
+                        // such; the hash counts as failed so the piece is fetched again.
+                        self.pending_events
+                            .push(Event::StorageError { torrent, message });
+                        Input::PieceHashed {
+                            torrent,
+                            piece,
+                            ok: false,
+                        }
+                    }
+                },
+                Done::FileCompleted {
+                    torrent,
+                    file,
+                    result,
+                } => {
+                    if let Err(message) = result {
+                        self.pending_events
+                            .push(Event::StorageError { torrent, message });
+                    } else {
+                        self.pending_events
+                            .push(Event::FileCompleted { torrent, file });
+                    }
+                    continue;
+                }
+                Done::Resolved {
+                    torrent,
+                    id,
+                    result,
+                } => {
+                    self.resolved(torrent, id, result);
+                    continue;
+                }
+                Done::Ran(result) => {
+                    if let Err(e) = result {
+                        self.warnings.push(e);
+                    }
+                    continue;
+                }
+            };
+            self.engine.handle(input, now);
+        }
+        self.drain();
+    }
+
+    /// Carries out everything the engine asks for now, until it asks nothing more
+    /// (writing reports `Sent`, which can free room for more block reads).
+    fn drain(&mut self) {
+        loop {
+            let mut touched: Vec<usize> = Vec::new();
+            let mut any = false;
+            while let Some(out) = self.engine.poll_output() {
+                any = true;
+                self.carry_out(out, &mut touched);
+            }
+            for slot in touched {
+                self.flush_conn(slot);
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    fn carry_out(&mut self, out: Output, touched: &mut Vec<usize>) {
+        match out {
+            Output::Connect { conn, addr } => match TcpStream::connect(addr) {
+                Ok(stream) => self.insert_conn(conn, stream, true),
+                Err(_) => self
+                    .engine
+                    .handle(Input::ConnectFailed { conn }, Instant::now()),
+            },
+            Output::Send { conn, data } => {
+                if let Some(&slot) = self.by_conn.get(&conn) {
+                    if let Some(c) = self.conns[slot].as_mut() {
+                        c.out.push_back(data);
+                        if !touched.contains(&slot) {
+                            touched.push(slot);
+                        }
+                    }
+                }
+            }
+            Output::Close { conn } => {
+                if let Some(&slot) = self.by_conn.get(&conn) {
+                    // Say what is queued (a reject, a last have) before closing.
+                    self.flush_conn(slot);
+                    self.remove_conn(slot);
+                }
+            }
+            Output::ReadBlock {
+                torrent,
+                conn,
+                block,
+            } => {
+                if let Some(storage) = self.storages.get(&torrent) {
+                    self.pool.submit(Job::Read {
+                        torrent,
+                        conn,
+                        block,
+                        storage: storage.clone(),
+                    });
+                }
+            }
+            Output::WriteBlock {
+                torrent,
+                block,
+                data,
+            } => {
+                if let Some(storage) = self.storages.get(&torrent) {
+                    self.pool.submit(Job::Write {
+                        torrent,
+                        block,
+                        data,
+                        storage: storage.clone(),
+                    });
+                }
+            }
+            Output::HashPiece {
+                torrent,
+                piece,
+                expected,
+            } => {
+                if let Some(storage) = self.storages.get(&torrent) {
+                    self.pool.submit(Job::Hash {
+                        torrent,
+                        piece,
+                        expected,
+                        storage: storage.clone(),
+                    });
+                }
+            }
+            Output::TrackerHttp {
+                torrent,
+                id,
+                url,
+                request,
+            } => self.start_http(torrent, id, url, request),
+            Output::UdpSend { to, data } => {
+                // A lost datagram is retransmitted by the engine's UDP tracker client.
+                let _ = self.udp.send_to(&data, to);
+            }
+            Output::Event(Event::FileCompleted { torrent, file }) => {
+                // The final rename happens on a worker (it syncs the file first); the
+                // event reaches the caller once the file has its final name.
+                match self.storages.get(&torrent) {
+                    Some(storage) => self.pool.submit(Job::FileCompleted {
+                        torrent,
+                        file,
+                        storage: storage.clone(),
+                    }),
+                    None => self
+                        .pending_events
+                        .push(Event::FileCompleted { torrent, file }),
+                }
+            }
+            Output::Event(e) => self.pending_events.push(e),
+        }
+    }
+
+    // ---- HTTP trackers ----
+
+    fn start_http(
+        &mut self,
+        torrent: TorrentId,
+        id: AnnounceId,
+        url: TrackerUrl,
+        request: Vec<u8>,
+    ) {
+        let slot = match self.https.iter().position(Option::is_none) {
+            Some(s) => s,
+            None => {
+                self.https.push(None);
+                self.https.len() - 1
+            }
+        };
+        let ip = url.ip();
+        let (host, port) = (url.host().to_string(), url.port());
+        self.https[slot] = Some(Http {
+            torrent,
+            id,
+            url,
+            request,
+            exchange: None,
+            deadline: Instant::now() + HTTP_TIMEOUT,
+        });
+        match ip {
+            Some(ip) => self.connect_http(slot, SocketAddr::new(ip, port)),
+            // Name lookups block: a worker does them.
+            None => self.pool.submit(Job::Resolve {
+                torrent,
+                id,
+                host,
+                port,
+            }),
+        }
+    }
+
+    fn resolved(&mut self, torrent: TorrentId, id: AnnounceId, result: Result<SocketAddr, String>) {
+        let Some(slot) = self.https.iter().position(|h| {
+            h.as_ref()
+                .is_some_and(|h| h.torrent == torrent && h.id == id)
+        }) else {
+            return;
+        };
+        match result {
+            Ok(addr) => self.connect_http(slot, addr),
+            Err(e) => self.finish_http(slot, Err(e)),
+        }
+    }
+
+    fn connect_http(&mut self, slot: usize, addr: SocketAddr) {
+        let Some(h) = self.https[slot].as_mut() else {
+            return;
+        };
+        let tls_host = (h.url.scheme() == Scheme::Https).then(|| h.url.host().to_string());
+        match Exchange::start(addr, tls_host.as_deref(), std::mem::take(&mut h.request)) {
+            Ok(mut exchange) => {
+                let registered = self.poll.registry().register(
+                    &mut exchange.stream,
+                    Token(FIRST_HTTP + slot),
+                    Interest::READABLE | Interest::WRITABLE,
+                );
+                match registered {
+                    Ok(()) => h.exchange = Some(exchange),
+                    Err(e) => self.finish_http(slot, Err(e.to_string())),
+                }
+            }
+            Err(e) => self.finish_http(slot, Err(e)),
+        }
+    }
+
+    fn drive_http(&mut self, slot: usize) {
+        let Some(exchange) = self
+            .https
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .and_then(|h| h.exchange.as_mut())
+        else {
+            return;
+        };
+        match exchange.drive() {
+            None => {}
+            Some(Finished::Closed) => {
+                let response = std::mem::take(&mut exchange.response);
+                self.finish_http(slot, Ok(response));
+            }
+            Some(Finished::Failed(e)) => self.finish_http(slot, Err(e)),
+        }
+    }
+
+    fn http_timeouts(&mut self) {
+        let now = Instant::now();
+        for slot in 0..self.https.len() {
+            if self.https[slot].as_ref().is_some_and(|h| now >= h.deadline) {
+                self.finish_http(
+                    slot,
+                    Err(format!("no answer in {} s", HTTP_TIMEOUT.as_secs())),
+                );
+            }
+        }
+    }
+
+    fn finish_http(&mut self, slot: usize, result: Result<Vec<u8>, String>) {
+        let Some(mut h) = self.https.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        if let Some(exchange) = &mut h.exchange {
+            let _ = self.poll.registry().deregister(&mut exchange.stream);
+        }
+        let result = result.map_err(|e| format!("{}: {e}", h.url.as_str()));
+        self.engine.handle(
+            Input::TrackerHttp {
+                torrent: h.torrent,
+                id: h.id,
+                result,
+            },
+            Instant::now(),
+        );
+        self.drain();
+    }
+}

@@ -1,0 +1,221 @@
+//! The worker pool: disk reads and writes, SHA-1 of pieces, renames and name lookups, done
+//! off the event loop so it never waits on a disk or a hash.
+//!
+//! Jobs go in through a shared queue; each result goes back through a channel and wakes the
+//! loop with its [`mio::Waker`]. Jobs of one torrent may finish in any order: the engine
+//! never asks for a hash before the piece's writes are reported done, so nothing here
+//! needs ordering.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+
+use bytes::Bytes;
+use mio::Waker;
+use shoal_core::engine::{ConnId, TorrentId};
+use shoal_core::tracker::AnnounceId;
+use shoal_core::{BlockRequest, PieceIndex};
+use shoal_io::Storage;
+
+/// Work for a worker thread.
+pub enum Job {
+    Read {
+        torrent: TorrentId,
+        conn: ConnId,
+        block: BlockRequest,
+        storage: Arc<Storage>,
+    },
+    Write {
+        torrent: TorrentId,
+        block: BlockRequest,
+        data: Bytes,
+        storage: Arc<Storage>,
+    },
+    Hash {
+        torrent: TorrentId,
+        piece: PieceIndex,
+        expected: [u8; 20],
+        storage: Arc<Storage>,
+    },
+    /// A file's pieces are all verified: give it its final name.
+    FileCompleted {
+        torrent: TorrentId,
+        file: usize,
+        storage: Arc<Storage>,
+    },
+    /// Anything else that may block (saving a resume record).
+    Run(Box<dyn FnOnce() -> Result<(), String> + Send>),
+    /// Look up a tracker's host name.
+    Resolve {
+        torrent: TorrentId,
+        id: AnnounceId,
+        host: String,
+        port: u16,
+    },
+}
+
+/// What a job came to.
+pub enum Done {
+    Read {
+        torrent: TorrentId,
+        conn: ConnId,
+        block: BlockRequest,
+        result: Result<Bytes, String>,
+    },
+    Written {
+        torrent: TorrentId,
+        block: BlockRequest,
+        result: Result<(), String>,
+    },
+    Hashed {
+        torrent: TorrentId,
+        piece: PieceIndex,
+        ok: Result<bool, String>,
+    },
+    FileCompleted {
+        torrent: TorrentId,
+        file: usize,
+        result: Result<(), String>,
+    },
+    Resolved {
+        torrent: TorrentId,
+        id: AnnounceId,
+        result: Result<SocketAddr, String>,
+    },
+    Ran(Result<(), String>),
+}
+
+pub struct Pool {
+    jobs: Option<Sender<Job>>,
+    pub done: Receiver<Done>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    pub fn new(threads: usize, waker: Arc<Waker>) -> Pool {
+        let (job_tx, job_rx) = mpsc::channel::<Job>();
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let threads = (0..threads.max(1))
+            .map(|n| {
+                let job_rx = job_rx.clone();
+                let done_tx = done_tx.clone();
+                let waker = waker.clone();
+                thread::Builder::new()
+                    .name(format!("shoal-worker-{n}"))
+                    .spawn(move || work(&job_rx, &done_tx, &waker))
+                    .expect("spawn a worker thread")
+            })
+            .collect();
+        Pool {
+            jobs: Some(job_tx),
+            done: done_rx,
+            threads,
+        }
+    }
+
+    pub fn submit(&self, job: Job) {
+        if let Some(jobs) = &self.jobs {
+            // The workers outlive the sender: a send can only fail after `drop`.
+            let _ = jobs.send(job);
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn work(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else {
+            return;
+        };
+        let result = run(job);
+        if done.send(result).is_err() {
+            return;
+        }
+        let _ = waker.wake();
+    }
+}
+
+fn run(job: Job) -> Done {
+    match job {
+        Job::Read {
+            torrent,
+            conn,
+            block,
+            storage,
+        } => Done::Read {
+            torrent,
+            conn,
+            block,
+            result: storage
+                .read_block(block.piece, block.begin, block.length)
+                .map(Bytes::from)
+                .map_err(|e| e.to_string()),
+        },
+        Job::Write {
+            torrent,
+            block,
+            data,
+            storage,
+        } => Done::Written {
+            torrent,
+            block,
+            result: storage
+                .write_block(block.piece, block.begin, &data)
+                .map_err(|e| e.to_string()),
+        },
+        Job::Hash {
+            torrent,
+            piece,
+            expected,
+            storage,
+        } => Done::Hashed {
+            torrent,
+            piece,
+            ok: storage
+                .hash_piece(piece)
+                .map(|h| h == expected)
+                .map_err(|e| e.to_string()),
+        },
+        Job::FileCompleted {
+            torrent,
+            file,
+            storage,
+        } => Done::FileCompleted {
+            torrent,
+            file,
+            result: storage.file_completed(file).map_err(|e| e.to_string()),
+        },
+        Job::Run(f) => Done::Ran(f()),
+        Job::Resolve {
+            torrent,
+            id,
+            host,
+            port,
+        } => Done::Resolved {
+            torrent,
+            id,
+            result: (host.as_str(), port)
+                .to_socket_addrs()
+                .map_err(|e| format!("{host}: {e}"))
+                .and_then(|mut addrs| {
+                    addrs
+                        .next()
+                        .ok_or_else(|| format!("{host}: no address found"))
+                }),
+        },
+    }
+}
