@@ -45,6 +45,8 @@ pub struct Options {
     pub no_seed: bool,
     /// Plain progress lines even on a terminal.
     pub plain: bool,
+    /// The first wait after every tracker failed (doubling after each failed round).
+    pub tracker_backoff: Duration,
 }
 
 /// How a run ended, for the exit code.
@@ -85,6 +87,10 @@ pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
         engine: shoal_core::engine::EngineConfig {
             peer_id: random_peer_id(),
             rng_seed: random_u64(),
+            announcer: shoal_core::tracker::AnnouncerConfig {
+                initial_backoff: opts.tracker_backoff,
+                ..Default::default()
+            },
             ..Default::default()
         },
     })
@@ -98,7 +104,9 @@ pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
     }
     ui.started(rt.local_addr());
 
+    let started = Instant::now();
     let result = drive(&mut rt, torrent, &meta, opts, &ui, &storage);
+    let stats = rt.engine.stats(torrent);
     // However it ended: say `stopped`, let the writes finish, save the resume record.
     let verified = rt
         .shutdown(Duration::from_secs(5))
@@ -113,6 +121,17 @@ pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
         shoal_io::resume::save(&opts.dir, &meta, &verified, &storage).map_err(|e| e.to_string())?;
     }
     ui.finish();
+    if let Some(s) = stats {
+        // One line a script can read: what this run moved.
+        eprintln!(
+            "summary: downloaded {} bytes, uploaded {} bytes, {}/{} pieces verified, {:.1} s",
+            s.downloaded,
+            s.uploaded,
+            s.pieces_verified,
+            s.piece_count,
+            started.elapsed().as_secs_f64()
+        );
+    }
     result
 }
 

@@ -114,6 +114,9 @@ struct NetArgs {
     /// Progress as plain lines even on a terminal.
     #[arg(long)]
     plain: bool,
+    /// Seconds to wait after every tracker failed before asking again (doubles each round).
+    #[arg(long, value_name = "SECS", default_value_t = 15, hide = true)]
+    tracker_backoff: u64,
 }
 
 fn parse_peer(s: &str) -> Result<std::net::SocketAddr, String> {
@@ -219,6 +222,7 @@ fn client_options(
         seed_time: seed_time.map(std::time::Duration::from_secs),
         no_seed,
         plain: net.plain,
+        tracker_backoff: std::time::Duration::from_secs(net.tracker_backoff.max(1)),
     }
 }
 

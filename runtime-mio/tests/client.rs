@@ -1,0 +1,219 @@
+//! `shoal download` as a user meets it: clear failures, and a download interrupted with
+//! Ctrl-C that resumes without fetching verified pieces again.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn shoal() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_shoal"))
+}
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn make_torrent(dir: &Path, size: usize, tracker: Option<&str>) -> std::path::PathBuf {
+    let content = dir.join("content");
+    std::fs::create_dir_all(&content).unwrap();
+    let data: Vec<u8> = (0..size).map(|i| (i * 7 + i / 1013) as u8).collect();
+    std::fs::write(content.join("data.bin"), data).unwrap();
+    let torrent = dir.join("t.torrent");
+    let mut cmd = shoal();
+    cmd.arg("create").arg(&content).arg("-o").arg(&torrent).args(["--piece-size", "32K"]);
+    if let Some(t) = tracker {
+        cmd.args(["-t", t]);
+    }
+    assert!(cmd.output().unwrap().status.success());
+    torrent
+}
+
+#[test]
+fn a_bad_torrent_fails_with_one_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.torrent");
+    std::fs::write(&bad, b"d4:infod4:name1:x12:piece lengthi0eee").unwrap();
+    let out = shoal()
+        .arg("download")
+        .arg(&bad)
+        .arg("-o")
+        .arg(dir.path())
+        .args(["--port", "0", "--plain"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("shoal: error: ") && err.contains("piece length"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn an_unreachable_tracker_ends_the_download_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens there: every announce is refused.
+    let url = format!("http://127.0.0.1:{}/announce", free_port());
+    let torrent = make_torrent(dir.path(), 100_000, Some(&url));
+    let start = Instant::now();
+    let out = shoal()
+        .arg("download")
+        .arg(&torrent)
+        .arg("-o")
+        .arg(dir.path().join("dl"))
+        .args(["--port", "0", "--plain", "--tracker-backoff", "1"])
+        .output()
+        .unwrap();
+    assert!(start.elapsed() < Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shoal: error: no tracker reachable"), "{err}");
+}
+
+#[test]
+fn a_full_disk_ends_the_download_with_an_error() {
+    // A 1 MiB tmpfs cannot hold a 4 MiB download.
+    let dir = tempfile::tempdir().unwrap();
+    let torrent = make_torrent(dir.path(), 4 << 20, None);
+    let disk = dir.path().join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&disk)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mounting a tmpfs needs root (scripts/test runs as root)");
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&disk);
+    let seed_port = free_port();
+    let _seed = Kill(
+        shoal()
+            .arg("seed")
+            .arg(&torrent)
+            .arg(dir.path())
+            .args(["--bind", "127.0.0.1", "--port", &seed_port.to_string(), "--plain"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = shoal()
+        .arg("download")
+        .arg(&torrent)
+        .arg("-o")
+        .arg(&disk)
+        .args(["--port", "0", "--plain", "--no-seed"])
+        .args(["--peer", &format!("127.0.0.1:{seed_port}")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("No space left on device"), "{err}");
+}
+
+#[test]
+fn an_interrupted_download_resumes_without_fetching_verified_pieces_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 8 << 20;
+    let torrent = make_torrent(dir.path(), size, None);
+    // A libtorrent seed held to 2 MiB/s, so the download takes seconds.
+    let port = free_port();
+    let script = r#"
+import sys, time, libtorrent as lt
+ses = lt.session({"listen_interfaces": "127.0.0.1:%s" % sys.argv[3], "enable_dht": False,
+    "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+    "enable_outgoing_utp": False, "enable_incoming_utp": False,
+    "upload_rate_limit": 2 * 1024 * 1024, "ignore_limits_on_local_network": False,
+    "alert_mask": 0})
+h = ses.add_torrent({"ti": lt.torrent_info(sys.argv[1]), "save_path": sys.argv[2]})
+end = time.time() + 60
+while time.time() < end:
+    if h.status().is_seeding:
+        print("seeding", flush=True)
+        break
+    time.sleep(0.05)
+time.sleep(60)
+"#;
+    let mut seed = Kill(
+        Command::new("/usr/bin/python3")
+            .args(["-c", script])
+            .arg(&torrent)
+            .arg(dir.path())
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3-libtorrent (run scripts/test to install it)"),
+    );
+    let mut line = String::new();
+    BufReader::new(seed.0.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "seeding");
+
+    let out_dir = dir.path().join("dl");
+    let download = || {
+        shoal()
+            .arg("download")
+            .arg(&torrent)
+            .arg("-o")
+            .arg(&out_dir)
+            .args(["--port", "0", "--plain", "--no-seed"])
+            .args(["--peer", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = download();
+    std::thread::sleep(Duration::from_millis(2500));
+    // Ctrl-C.
+    assert!(Command::new("kill")
+        .args(["-INT", &first.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let first = first.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(first.status.code(), Some(130), "{err}");
+    let summary = |text: &str| -> (u64, u32) {
+        let line = text.lines().find(|l| l.starts_with("summary:")).expect("a summary line");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let downloaded = words[2].parse().unwrap();
+        let verified = words[7].split('/').next().unwrap().parse().unwrap();
+        (downloaded, verified)
+    };
+    let (_, verified_first) = summary(&err);
+    let pieces = (size / 32768) as u32;
+    assert!(verified_first > 0 && verified_first < pieces, "{err}");
+    // Interrupted: the file is still a .part, and a resume record exists.
+    assert!(out_dir.join("content/data.bin.part").exists());
+    assert!(!out_dir.join("content/data.bin").exists());
+    assert!(out_dir.join(".shoal").read_dir().unwrap().count() == 1);
+
+    let second = download().wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{err}");
+    let (downloaded_second, verified_second) = summary(&err);
+    assert_eq!(verified_second, pieces);
+    // Only what the first run had not verified was fetched again.
+    let left = size as u64 - u64::from(verified_first) * 32768;
+    assert!(downloaded_second <= left, "{downloaded_second} > {left}\n{err}");
+    let data = std::fs::read(out_dir.join("content/data.bin")).unwrap();
+    assert_eq!(data, std::fs::read(dir.path().join("content/data.bin")).unwrap());
+}
