@@ -104,16 +104,19 @@ fn a_full_disk_ends_the_download_with_an_error() {
     }
     let _unmount = Unmount(&disk);
     let seed_port = free_port();
-    let _seed = Kill(
+    let mut seed = Kill(
         shoal()
             .arg("seed")
             .arg(&torrent)
             .arg(dir.path())
             .args(["--bind", "127.0.0.1", "--port", &seed_port.to_string(), "--plain"])
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
+    // Dial only once the seed listens (a refused dial is retried only a minute later).
+    let mut lines = BufReader::new(seed.0.stderr.take().unwrap()).lines();
+    assert!(lines.any(|l| l.is_ok_and(|l| l.starts_with("listening on"))));
     let out = shoal()
         .arg("download")
         .arg(&torrent)

@@ -1,15 +1,31 @@
 #!/usr/bin/python3
-"""libtorrent-rasterbar as a reference for shoal's interop tests.
+"""libtorrent-rasterbar as a reference for shoal's interop tests and benchmarks.
 
   lt.py make PATH OUT [--v1-only] [--tracker URL] [--piece-size N]
       make a .torrent of PATH with libtorrent
   lt.py info TORRENT
       print what libtorrent reads from a .torrent, a `key<TAB>value` a line
+  lt.py seed TORRENT DIR PORT SECONDS [--peer HOST:PORT]... [--upload-limit BYTES_PER_S]
+      seed TORRENT (its content in DIR/<name>) on 127.0.0.1:PORT for SECONDS, TCP only.
+      Prints `seeding` once its data is checked. Reads commands on stdin, one a line:
+      `connect HOST:PORT` dials a peer (for leechers that only take peers that dial them).
+  lt.py download TORRENT DIR PORT SECONDS [--peer HOST:PORT]... [--keep-seeding]
+      download TORRENT into DIR/<name>, listening on 127.0.0.1:PORT, TCP only; dials each
+      --peer (again every few seconds while it has no peer). Prints `complete` when every
+      piece is verified and exits 0 then (or, with --keep-seeding, seeds until SECONDS are
+      up and exits 0). Exits 1 if SECONDS pass before it completes.
+
+All sessions: DHT, LSD, UPnP, NAT-PMP and uTP off; several connections per IP allowed, so
+many peers can share 127.0.0.1. Progress goes to stdout once a second. With
+--upload-limit, the limit also applies to peers on loopback (libtorrent exempts local
+networks by default).
 
 Run with Debian's /usr/bin/python3 (python3-libtorrent).
 """
 import os
 import sys
+import threading
+import time
 
 import libtorrent as lt
 
@@ -52,5 +68,118 @@ def info(args):
         print("web_seed\t" + w["url"])
 
 
+def session(port, upload_limit=0):
+    ses = lt.session({
+        "listen_interfaces": "127.0.0.1:%d" % port,
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+        "enable_outgoing_utp": False, "enable_incoming_utp": False,
+        "allow_multiple_connections_per_ip": True,
+        "upload_rate_limit": upload_limit,
+        "alert_mask": 0,
+    })
+    if upload_limit:
+        # Every address in the global class only, so the limit holds on loopback too.
+        f = lt.ip_filter()
+        f.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+        ses.set_peer_class_filter(f)
+    return ses
+
+
+def options(args):
+    """(positional arguments, --peer addresses, other --flags with their values)."""
+    positional, peers, flags = [], [], {}
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--peer":
+            host, port = args[i + 1].rsplit(":", 1)
+            peers.append((host, int(port)))
+            i += 2
+        elif a == "--upload-limit":
+            flags[a] = int(args[i + 1])
+            i += 2
+        elif a.startswith("--"):
+            flags[a] = True
+            i += 1
+        else:
+            positional.append(a)
+            i += 1
+    return positional, peers, flags
+
+
+def report(h, label):
+    st = h.status()
+    print("%s %5.1f%% peers %d down %d kB/s up %d kB/s uploaded %d" % (
+        label, st.progress * 100, st.num_peers, st.download_rate // 1000,
+        st.upload_rate // 1000, st.all_time_upload), flush=True)
+    return st
+
+
+def listen_for_commands(h):
+    """`connect HOST:PORT` lines on stdin dial that peer; EOF ends the listening."""
+    def loop():
+        for line in sys.stdin:
+            words = line.split()
+            if len(words) == 2 and words[0] == "connect":
+                host, port = words[1].rsplit(":", 1)
+                h.connect_peer((host, int(port)))
+                print("dialing %s" % words[1], flush=True)
+    threading.Thread(target=loop, daemon=True).start()
+
+
+def seed(args):
+    (torrent, directory, port, seconds), peers, flags = options(args)
+    ses = session(int(port), flags.get("--upload-limit", 0))
+    h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": directory})
+    listen_for_commands(h)
+    deadline = time.time() + float(seconds)
+    said = False
+    next_report = 0
+    while time.time() < deadline:
+        if not said and h.status().is_seeding:
+            print("seeding", flush=True)
+            said = True
+            for p in peers:
+                h.connect_peer(p)
+        if time.time() >= next_report:
+            next_report = time.time() + 1
+            report(h, "seed")
+        time.sleep(0.05)
+
+
+def download(args):
+    (torrent, directory, port, seconds), peers, flags = options(args)
+    ses = session(int(port))
+    h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": directory})
+    start = time.time()
+    deadline = start + float(seconds)
+    next_dial = 0
+    next_report = 0
+    complete = False
+    while time.time() < deadline:
+        st = h.status()
+        if not complete and st.is_seeding:
+            complete = True
+            report(h, "leech")
+            print("complete in %.2f s" % (time.time() - start), flush=True)
+            if "--keep-seeding" not in flags:
+                return 0
+        if not complete and st.num_peers == 0 and time.time() >= next_dial and \
+                st.state == lt.torrent_status.downloading:
+            next_dial = time.time() + 3
+            for p in peers:
+                h.connect_peer(p)
+        if time.time() >= next_report:
+            next_report = time.time() + 1
+            report(h, "leech")
+        time.sleep(0.02)
+    if complete:
+        return 0
+    report(h, "leech")
+    print("timeout: not complete after %s s" % seconds, flush=True)
+    return 1
+
+
 if __name__ == "__main__":
-    {"make": make, "info": info}[sys.argv[1]](sys.argv[2:])
+    commands = {"make": make, "info": info, "seed": seed, "download": download}
+    sys.exit(commands[sys.argv[1]](sys.argv[2:]) or 0)
