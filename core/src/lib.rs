@@ -23,6 +23,7 @@ pub mod create;
 pub mod engine;
 pub mod magnet;
 pub mod metainfo;
+pub mod percent;
 pub mod picker;
 pub mod rate;
 pub mod rng;

@@ -234,30 +234,13 @@ fn decode_string(key: &str, value: &str, plus_is_space: bool) -> Result<String, 
     })
 }
 
-/// Percent-decodes `value`; `None` if a `%` is not followed by two hex digits.
+/// Percent-decodes `value`; `None` if a `%` is not followed by two hex digits. A raw `+`
+/// is a space where `plus_is_space` (an escaped `%2B` stays a `+`).
 fn percent_decode(value: &str, plus_is_space: bool) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(value.len());
-    let mut bytes = value.bytes();
-    while let Some(b) = bytes.next() {
-        match b {
-            b'%' => {
-                let hi = bytes.next().and_then(hex_value)?;
-                let lo = bytes.next().and_then(hex_value)?;
-                out.push(hi << 4 | lo);
-            }
-            b'+' if plus_is_space => out.push(b' '),
-            _ => out.push(b),
-        }
-    }
-    Some(out)
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+    if plus_is_space && value.contains('+') {
+        crate::percent::percent_decode(value.replace('+', "%20").as_bytes())
+    } else {
+        crate::percent::percent_decode(value.as_bytes())
     }
 }
 
@@ -304,25 +287,7 @@ fn base32_value(c: u8) -> Option<u8> {
 /// Encoding this much (`:` and `/` included) is what most clients emit for `tr`, and it is
 /// what keeps `+`, `&` and `=` inside a value from being read as syntax.
 fn write_encoded(f: &mut fmt::Formatter<'_>, value: &str) -> fmt::Result {
-    let bytes = value.as_bytes();
-    // Unreserved characters are written in runs; a run is all ASCII, so it is valid UTF-8.
-    let mut run_start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            continue;
-        }
-        if run_start < i {
-            f.write_str(ascii_run(bytes.get(run_start..i)))?;
-        }
-        write!(f, "%{b:02X}")?;
-        run_start = i + 1;
-    }
-    f.write_str(ascii_run(bytes.get(run_start..)))
-}
-
-fn ascii_run(run: Option<&[u8]>) -> &str {
-    run.and_then(|run| std::str::from_utf8(run).ok())
-        .unwrap_or("")
+    f.write_str(&crate::percent::percent_encode(value.as_bytes()))
 }
 
 /// Removes later duplicates, keeping the first occurrence and the order. A `BTreeSet` rather

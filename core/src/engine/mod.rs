@@ -1896,12 +1896,7 @@ impl Engine {
                 answer = Some((id, announce_id, event));
             } else {
                 // A connect answer: the announce itself goes out now.
-                while let Some(datagram) = client.poll_transmit(now) {
-                    self.outputs.push_back(Output::UdpSend {
-                        to: addr,
-                        data: datagram,
-                    });
-                }
+                send_datagrams(client, addr, now, &mut self.outputs);
             }
             break;
         }
@@ -1938,12 +1933,7 @@ impl Engine {
                 self.on_tracker_result(id, announce_id, Err(e), now);
             }
             _ => {
-                while let Some(datagram) = client.poll_transmit(now) {
-                    self.outputs.push_back(Output::UdpSend {
-                        to: addr,
-                        data: datagram,
-                    });
-                }
+                send_datagrams(client, addr, now, &mut self.outputs);
             }
         }
     }
@@ -2128,16 +2118,23 @@ impl Trackers {
                     )
                 });
                 client.announce(params);
-                while let Some(datagram) = client.poll_transmit(now) {
-                    outputs.push_back(Output::UdpSend {
-                        to: addr,
-                        data: datagram,
-                    });
-                }
+                send_datagrams(client, addr, now, outputs);
                 self.udp_pending = Some((announce_id, addr));
             }
         }
         failed
+    }
+}
+
+/// Queues every datagram a UDP tracker client has to send now.
+fn send_datagrams(
+    client: &mut UdpTrackerClient,
+    addr: SocketAddr,
+    now: Instant,
+    outputs: &mut VecDeque<Output>,
+) {
+    while let Some(data) = client.poll_transmit(now) {
+        outputs.push_back(Output::UdpSend { to: addr, data });
     }
 }
 
