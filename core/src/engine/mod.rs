@@ -1287,9 +1287,8 @@ impl Engine {
             }
             Message::Cancel(block) => {
                 p.serve_queue.retain(|b| *b != block);
-                if let Some(r) = p.reading.iter_mut().find(|b| **b == block) {
-                    // Still being read: mark it so the data is dropped when it comes.
-                    r.length = 0;
+                if let Some(r) = p.reading.iter_mut().find(|(b, _)| *b == block) {
+                    r.1 = true;
                 }
             }
             Message::Piece { piece, begin, data } => {
@@ -1520,7 +1519,7 @@ impl Engine {
             let Some(block) = p.serve_queue.pop_front() else {
                 break;
             };
-            p.reading.push(block);
+            p.reading.push((block, false));
             self.outputs.push_back(Output::ReadBlock {
                 torrent: id,
                 conn,
@@ -1552,15 +1551,10 @@ impl Engine {
         let Some((p, t)) = self.both(conn) else {
             return;
         };
-        let Some(at) = p
-            .reading
-            .iter()
-            .position(|b| b.piece == block.piece && b.begin == block.begin)
-        else {
+        let Some(at) = p.reading.iter().position(|(b, _)| *b == block) else {
             return;
         };
-        let cancelled = p.reading[at].length == 0;
-        p.reading.remove(at);
+        let (_, cancelled) = p.reading.remove(at);
         if cancelled || p.am_choking || data.len() != block.length as usize {
             self.pump_reads(conn);
             return;

@@ -63,8 +63,9 @@ pub(crate) struct Peer {
     pub peer_reqq: u32,
     /// Requests the peer made that we will serve, oldest first.
     pub serve_queue: VecDeque<BlockRequest>,
-    /// Blocks we asked the runtime to read for this peer and not yet sent.
-    pub reading: SmallVec<[BlockRequest; 8]>,
+    /// Blocks we asked the runtime to read for this peer and not yet sent, each with
+    /// whether the peer cancelled it meanwhile (its data is then dropped when it comes).
+    pub reading: SmallVec<[(BlockRequest, bool); 8]>,
     /// Bytes handed to the runtime to send that it has not reported written.
     pub unsent: usize,
     pub last_received: Instant,
