@@ -887,12 +887,16 @@ impl Engine {
 
     /// Dials queued candidates of a torrent while it has room.
     fn dial(&mut self, id: TorrentId, now: Instant) {
-        loop {
+        let max = self.config.max_peers_per_torrent;
+        let redial = self.config.redial_after;
+        let Some(queued) = self.torrent_mut(id).map(|t| t.dial_queue.len()) else {
+            return;
+        };
+        // One pass over the queue: addresses not due yet go back to its end.
+        for _ in 0..queued {
             if self.connections >= self.config.max_connections {
                 return;
             }
-            let max = self.config.max_peers_per_torrent;
-            let redial = self.config.redial_after;
             let Some(t) = self.torrent_mut(id) else {
                 return;
             };
@@ -911,9 +915,8 @@ impl Engine {
             if c.failed_at
                 .is_some_and(|at| now.saturating_duration_since(at) < redial)
             {
-                // Not yet: it goes back in line and is retried on a later tick.
                 t.dial_queue.push_back(addr);
-                return;
+                continue;
             }
             c.connected = true;
             let conn = self.new_conn(addr, true, Some(id), now);
@@ -1024,8 +1027,16 @@ impl Engine {
                 }
                 if let Some(c) = t.candidates.get_mut(&peer.addr) {
                     c.connected = false;
-                    if !matches!(reason, CloseReason::Remote | CloseReason::BothSeeds) {
-                        c.failed_at = Some(peer.phase_since);
+                    // Whatever ended it, wait before dialling again, so a peer that drops
+                    // us at once is not hammered; a seed while we seed, or a peer we
+                    // banned, is not dialled again at all.
+                    c.failed_at = Some(peer.phase_since.max(peer.last_received));
+                    let again = !matches!(
+                        reason,
+                        CloseReason::BothSeeds | CloseReason::Banned | CloseReason::TorrentRemoved
+                    );
+                    if again && !t.dial_queue.contains(&peer.addr) {
+                        t.dial_queue.push_back(peer.addr);
                     }
                 }
             }
