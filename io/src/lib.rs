@@ -32,12 +32,14 @@ use shoal_core::storage::LayoutError;
 pub mod fetch;
 pub mod resume;
 pub mod storage;
+pub mod writeback;
 
 pub use fetch::{
     fetch_torrent, fetch_torrent_with, is_url, load_torrent, FetchError, FetchOptions,
 };
 pub use resume::check_existing;
 pub use storage::Storage;
+pub use writeback::WriteBack;
 
 /// The largest `.torrent` read: real ones stay under a few MiB even for 100,000 files.
 pub const MAX_TORRENT_FILE: u64 = 64 * 1024 * 1024;

@@ -34,12 +34,13 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use bytes::Bytes;
 use sha1::{Digest, Sha1};
 use shoal_core::bitfield::Bitfield;
 use shoal_core::metainfo::Metainfo;
@@ -162,6 +163,26 @@ fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
+}
+
+/// `pwritev` until every slice is written (a short write is resumed, not an error).
+fn write_all_vectored_at(
+    file: &File,
+    mut slices: &mut [IoSlice<'_>],
+    mut offset: u64,
+) -> io::Result<()> {
+    while !slices.is_empty() {
+        match rustix::io::pwritev(file, slices, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                offset += n as u64;
+                IoSlice::advance_slices(&mut slices, n);
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 impl Storage {
@@ -328,6 +349,54 @@ impl Storage {
             let written = h.file.write_all_at(chunk, span.file_offset);
             // Marked after the write: a `sync` that clears the mark before this point
             // leaves it set for the next one, so no write is ever missed.
+            slot.dirty.store(true, Ordering::Release);
+            written.map_err(|e| slot.io_error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes consecutive blocks of `piece` (sorted, each starting where the previous
+    /// ended) with one vectored write per file they span, instead of one write per block.
+    pub fn write_blocks(&self, piece: PieceIndex, blocks: &[(u32, Bytes)]) -> Result<(), Error> {
+        let Some(&(start, _)) = blocks.first() else {
+            return Ok(());
+        };
+        let total: usize = blocks.iter().map(|(_, b)| b.len()).sum();
+        let len = self.check_range(piece, start, total)?;
+        let contiguous = blocks
+            .windows(2)
+            .all(|w| w[0].0 as usize + w[0].1.len() == w[1].0 as usize);
+        if !contiguous {
+            for (begin, data) in blocks {
+                self.write_block(piece, *begin, data)?;
+            }
+            return Ok(());
+        }
+        // `cursor` walks the blocks as the spans consume them: (block index, offset in it).
+        let mut cursor = (0usize, 0usize);
+        for span in self.layout.spans(piece, start, len) {
+            let mut slices: Vec<IoSlice<'_>> = Vec::new();
+            let mut need = span.len as usize;
+            while need > 0 {
+                let data = &blocks[cursor.0].1;
+                let take = need.min(data.len() - cursor.1);
+                slices.push(IoSlice::new(&data[cursor.1..cursor.1 + take]));
+                need -= take;
+                cursor.1 += take;
+                if cursor.1 == data.len() {
+                    cursor = (cursor.0 + 1, 0);
+                }
+            }
+            if span.padding {
+                continue;
+            }
+            let slot = &self.files[span.file];
+            let h = self.handle(span.file)?;
+            if !h.writable {
+                return Err(slot.io_error(io::Error::from(io::ErrorKind::PermissionDenied)));
+            }
+            slot.fresh.store(false, Ordering::Relaxed);
+            let written = write_all_vectored_at(&h.file, &mut slices, span.file_offset);
             slot.dirty.store(true, Ordering::Release);
             written.map_err(|e| slot.io_error(e))?;
         }

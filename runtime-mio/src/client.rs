@@ -83,7 +83,7 @@ pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
 
     let mut rt = Runtime::new(RuntimeConfig {
         listen: SocketAddr::new(opts.bind, opts.port),
-        workers: 4,
+        workers: 2,
         engine: shoal_core::engine::EngineConfig {
             peer_id: random_peer_id(),
             rng_seed: random_u64(),

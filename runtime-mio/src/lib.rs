@@ -8,6 +8,7 @@ pub mod client;
 pub mod demo;
 pub mod http;
 pub mod runtime;
+pub mod tracker;
 pub mod worker;
 
 pub use runtime::{Runtime, RuntimeConfig};

@@ -98,6 +98,9 @@ enum Command {
         #[arg(long)]
         no_date: bool,
     },
+    /// Run a tracker (HTTP and UDP announces and scrapes) that also serves the .torrent
+    /// files of a folder and an index page of them.
+    Tracker(shoal_mio::tracker::TrackerArgs),
 }
 
 #[derive(clap::Args)]
@@ -173,6 +176,7 @@ fn main() -> ExitCode {
             return exit(shoal_mio::client::run(&opts, true));
         }
         Command::Info { torrent } => info(&torrent),
+        Command::Tracker(args) => shoal_mio::tracker::run(&args),
         Command::Create {
             path,
             output,

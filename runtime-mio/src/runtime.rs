@@ -27,7 +27,7 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::tracker::{AnnounceId, Scheme, TrackerUrl};
-use shoal_io::Storage;
+use shoal_io::{Storage, WriteBack};
 
 use crate::http::{Exchange, Finished};
 use crate::worker::{Done, Job, Pool};
@@ -42,8 +42,11 @@ const FIRST_HTTP: usize = 1 << 30;
 
 /// Most bytes read from one connection per wake-up.
 const READ_BUDGET: usize = 4 << 20;
-/// Room reserved in a connection's read buffer before each read.
-const READ_CHUNK: usize = 256 * 1024;
+/// Bounds of the room made in a connection's read buffer when it runs low.
+const MIN_READ_CHUNK: usize = 16 * 1024;
+const MAX_READ_CHUNK: usize = 1 << 20;
+/// Bytes of downloaded blocks held in memory per torrent until their piece is hashed.
+const WRITE_BACK_LIMIT: usize = 64 << 20;
 /// An HTTP tracker exchange that takes longer fails.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -64,6 +67,10 @@ struct Conn {
     /// Bytes waiting to be written, oldest first.
     out: VecDeque<Bytes>,
     read_buf: BytesMut,
+    /// Room made in `read_buf` when it runs low: doubles while reads fill it, so a fast
+    /// peer gets big buffers (few copies of partial messages between them) and an idle
+    /// one keeps a small one.
+    chunk: usize,
 }
 
 struct Http {
@@ -88,7 +95,7 @@ pub struct Runtime {
     free_conns: Vec<usize>,
     by_conn: BTreeMap<ConnId, usize>,
     https: Vec<Option<Http>>,
-    storages: BTreeMap<TorrentId, Arc<Storage>>,
+    storages: BTreeMap<TorrentId, (Arc<Storage>, Arc<WriteBack>)>,
     /// Events for the caller, in order.
     pending_events: Vec<Event>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
@@ -177,7 +184,8 @@ impl Runtime {
             },
             Instant::now(),
         )?;
-        self.storages.insert(id, storage);
+        self.storages
+            .insert(id, (storage, Arc::new(WriteBack::new(WRITE_BACK_LIMIT))));
         self.drain();
         Ok(id)
     }
@@ -302,6 +310,7 @@ impl Runtime {
             connecting,
             out: VecDeque::new(),
             read_buf: BytesMut::new(),
+            chunk: MIN_READ_CHUNK,
         });
         self.by_conn.insert(id, slot);
     }
@@ -350,39 +359,39 @@ impl Runtime {
             return;
         };
         let id = conn.id;
-        let mut total = 0;
+        let mut filled = 0;
         let mut closed = false;
-        while total < READ_BUDGET {
-            let filled = conn.read_buf.len();
-            if conn.read_buf.capacity() - filled < READ_CHUNK / 4 {
-                conn.read_buf.reserve(READ_CHUNK);
+        // `read_buf` is kept as zeroed free space between calls (its length is the room),
+        // so each byte of it is zeroed once, not before every read. What is read is split
+        // off its front; the engine joins consecutive chunks of one buffer without copying.
+        while filled < READ_BUDGET {
+            if conn.read_buf.len() - filled < conn.chunk / 4 {
+                conn.read_buf.resize(filled + conn.chunk, 0);
             }
-            let room = conn.read_buf.capacity() - filled;
-            conn.read_buf.resize(filled + room, 0);
+            let room = conn.read_buf.len() - filled;
             match conn.stream.read(&mut conn.read_buf[filled..]) {
                 Ok(0) => {
-                    conn.read_buf.truncate(filled);
                     closed = true;
                     break;
                 }
                 Ok(n) => {
-                    conn.read_buf.truncate(filled + n);
-                    total += n;
-                }
-                Err(e) => {
-                    conn.read_buf.truncate(filled);
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock => break,
-                        io::ErrorKind::Interrupted => continue,
-                        _ => {
-                            closed = true;
-                            break;
-                        }
+                    filled += n;
+                    if n == room {
+                        conn.chunk = (conn.chunk * 2).min(MAX_READ_CHUNK);
                     }
                 }
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => break,
+                    io::ErrorKind::Interrupted => continue,
+                    _ => {
+                        closed = true;
+                        break;
+                    }
+                },
             }
         }
-        let data = conn.read_buf.split();
+        let total = filled;
+        let data = conn.read_buf.split_to(filled);
         let now = Instant::now();
         if !data.is_empty() {
             self.engine.handle(Input::Received { conn: id, data }, now);
@@ -596,7 +605,7 @@ impl Runtime {
                 conn,
                 block,
             } => {
-                if let Some(storage) = self.storages.get(&torrent) {
+                if let Some((storage, _)) = self.storages.get(&torrent) {
                     self.pool.submit(Job::Read {
                         torrent,
                         conn,
@@ -610,13 +619,27 @@ impl Runtime {
                 block,
                 data,
             } => {
-                if let Some(storage) = self.storages.get(&torrent) {
-                    self.pool.submit(Job::Write {
+                let Some((storage, cache)) = self.storages.get(&torrent) else {
+                    return;
+                };
+                // Staged in memory until the piece is hashed: no disk work on the loop,
+                // and the block counts as written at once. Past the cache's limit, a
+                // worker writes it.
+                match cache.stage(block.piece, block.begin, data) {
+                    Ok(()) => self.engine.handle(
+                        Input::BlockWritten {
+                            torrent,
+                            block,
+                            result: Ok(()),
+                        },
+                        Instant::now(),
+                    ),
+                    Err(data) => self.pool.submit(Job::Write {
                         torrent,
                         block,
                         data,
                         storage: storage.clone(),
-                    });
+                    }),
                 }
             }
             Output::HashPiece {
@@ -624,12 +647,13 @@ impl Runtime {
                 piece,
                 expected,
             } => {
-                if let Some(storage) = self.storages.get(&torrent) {
+                if let Some((storage, cache)) = self.storages.get(&torrent) {
                     self.pool.submit(Job::Hash {
                         torrent,
                         piece,
                         expected,
                         storage: storage.clone(),
+                        cache: cache.clone(),
                     });
                 }
             }
@@ -647,7 +671,7 @@ impl Runtime {
                 // The final rename happens on a worker (it syncs the file first); the
                 // event reaches the caller once the file has its final name.
                 match self.storages.get(&torrent) {
-                    Some(storage) => self.pool.submit(Job::FileCompleted {
+                    Some((storage, _)) => self.pool.submit(Job::FileCompleted {
                         torrent,
                         file,
                         storage: storage.clone(),

@@ -16,7 +16,7 @@ use mio::Waker;
 use shoal_core::engine::{ConnId, TorrentId};
 use shoal_core::tracker::AnnounceId;
 use shoal_core::{BlockRequest, PieceIndex};
-use shoal_io::Storage;
+use shoal_io::{Storage, WriteBack};
 
 /// Work for a worker thread.
 pub enum Job {
@@ -32,11 +32,13 @@ pub enum Job {
         data: Bytes,
         storage: Arc<Storage>,
     },
+    /// Hash a piece (from the write-back cache if it holds all of it) and write it if good.
     Hash {
         torrent: TorrentId,
         piece: PieceIndex,
         expected: [u8; 20],
         storage: Arc<Storage>,
+        cache: Arc<WriteBack>,
     },
     /// A file's pieces are all verified: give it its final name.
     FileCompleted {
@@ -182,12 +184,12 @@ fn run(job: Job) -> Done {
             piece,
             expected,
             storage,
+            cache,
         } => Done::Hashed {
             torrent,
             piece,
-            ok: storage
-                .hash_piece(piece)
-                .map(|h| h == expected)
+            ok: cache
+                .hash_and_write(&storage, piece, &expected)
                 .map_err(|e| e.to_string()),
         },
         Job::FileCompleted {

@@ -1062,7 +1062,9 @@ impl Engine {
         if p.read_buf.is_empty() {
             p.read_buf = data;
         } else {
-            p.read_buf.extend_from_slice(&data);
+            // O(1) when `data` follows the partial message in the same allocation (a
+            // runtime reading into one buffer and splitting chunks off it); a copy otherwise.
+            p.read_buf.unsplit(data);
         }
         if p.phase == Phase::Handshake {
             match self.read_handshake(conn, now) {

@@ -1,0 +1,206 @@
+//! Write-back of downloaded blocks: keep a piece's blocks in memory until it is hashed.
+//!
+//! Written naively, every downloaded byte crosses the disk path three times: written block
+//! by block, then read back whole to be hashed. [`WriteBack`] holds the blocks of pieces
+//! in progress (as the `Bytes` they arrived in: no copy), hashes a complete piece from
+//! memory, and writes it only if the hash matches, so a verified piece costs one write and
+//! a corrupt one costs nothing on disk. Staging is only memory work, so a runtime can do it
+//! on its event loop and report the block written at once.
+//!
+//! Memory is bounded: past [`WriteBack::new`]'s limit a block is refused and the caller
+//! writes it to disk itself; a piece whose blocks are not all in memory is hashed from disk
+//! after its staged blocks are written. Either way the hash decides what counts as
+//! verified, so nothing unverified is ever trusted.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use sha1::{Digest, Sha1};
+use shoal_core::PieceIndex;
+
+use crate::storage::Storage;
+use crate::Error;
+
+/// Blocks of pieces not yet hashed, bounded in bytes.
+#[derive(Debug)]
+pub struct WriteBack {
+    limit: usize,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Per piece, its blocks by offset.
+    pieces: BTreeMap<u32, BTreeMap<u32, Bytes>>,
+    bytes: usize,
+}
+
+impl WriteBack {
+    /// Holds at most `limit` bytes of blocks.
+    pub fn new(limit: usize) -> WriteBack {
+        WriteBack {
+            limit,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Keeps a block in memory until its piece is hashed. Gives the block back when that
+    /// would pass the limit: the caller writes it to disk instead.
+    pub fn stage(&self, piece: PieceIndex, begin: u32, data: Bytes) -> Result<(), Bytes> {
+        let Ok(mut state) = self.state.lock() else {
+            return Err(data);
+        };
+        if state.bytes + data.len() > self.limit {
+            return Err(data);
+        }
+        state.bytes += data.len();
+        let old = state.pieces.entry(piece.0).or_default().insert(begin, data);
+        if let Some(old) = old {
+            state.bytes -= old.len();
+        }
+        Ok(())
+    }
+
+    /// Bytes held now.
+    pub fn staged_bytes(&self) -> usize {
+        self.state.lock().map_or(0, |s| s.bytes)
+    }
+
+    /// Decides whether `piece` matches `expected`, and makes it durable-in-waiting (written
+    /// to its files) if it does. From memory when all its blocks are staged; otherwise the
+    /// staged ones are written and the piece is hashed from disk.
+    pub fn hash_and_write(
+        &self,
+        storage: &Storage,
+        piece: PieceIndex,
+        expected: &[u8; 20],
+    ) -> Result<bool, Error> {
+        let blocks = match self.state.lock() {
+            Ok(mut state) => {
+                let blocks = state.pieces.remove(&piece.0).unwrap_or_default();
+                state.bytes -= blocks.values().map(Bytes::len).sum::<usize>();
+                blocks
+            }
+            Err(_) => BTreeMap::new(),
+        };
+        let size = storage.layout().piece_size(piece) as usize;
+        let mut at = 0usize;
+        let whole = blocks.iter().all(|(&begin, data)| {
+            let contiguous = begin as usize == at;
+            at += data.len();
+            contiguous
+        }) && at == size;
+        if whole {
+            let mut sha = Sha1::new();
+            for data in blocks.values() {
+                sha.update(data);
+            }
+            let digest: [u8; 20] = sha.finalize().into();
+            if &digest != expected {
+                return Ok(false);
+            }
+            let blocks: Vec<(u32, Bytes)> = blocks.into_iter().collect();
+            storage.write_blocks(piece, &blocks)?;
+            return Ok(true);
+        }
+        for (&begin, data) in &blocks {
+            storage.write_block(piece, begin, data)?;
+        }
+        Ok(&storage.hash_piece(piece)? == expected)
+    }
+
+    /// Forgets the staged blocks of a piece (its download was abandoned).
+    pub fn discard(&self, piece: PieceIndex) {
+        if let Ok(mut state) = self.state.lock() {
+            if let Some(blocks) = state.pieces.remove(&piece.0) {
+                state.bytes -= blocks.values().map(Bytes::len).sum::<usize>();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_core::create::TorrentBuilder;
+    use shoal_core::metainfo::Metainfo;
+    use std::sync::Arc;
+
+    fn setup(dir: &std::path::Path) -> (Arc<Metainfo>, Vec<u8>, Storage) {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let mut b = TorrentBuilder::single_file("f.bin", data.len() as u64);
+        b.piece_length(32 * 1024);
+        let mut h = b.start().unwrap();
+        h.update(&data);
+        let meta = Arc::new(Metainfo::parse(&h.finish().unwrap()).unwrap());
+        let storage = Storage::open(dir, meta.clone()).unwrap();
+        (meta, data, storage)
+    }
+
+    fn blocks(data: &[u8], piece: u32) -> Vec<(u32, Bytes)> {
+        let start = piece as usize * 32768;
+        let end = (start + 32768).min(data.len());
+        data[start..end]
+            .chunks(16384)
+            .enumerate()
+            .map(|(i, c)| (i as u32 * 16384, Bytes::copy_from_slice(c)))
+            .collect()
+    }
+
+    #[test]
+    fn a_whole_piece_is_hashed_from_memory_and_written_only_if_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let (meta, data, storage) = setup(dir.path());
+        let wb = WriteBack::new(1 << 20);
+        for piece in 0..meta.info.piece_count() {
+            for (begin, b) in blocks(&data, piece).into_iter().rev() {
+                wb.stage(PieceIndex(piece), begin, b).unwrap();
+            }
+        }
+        // A corrupt piece 1: not written.
+        wb.stage(PieceIndex(1), 0, Bytes::from(vec![0u8; 16384]))
+            .unwrap();
+        for piece in 0..meta.info.piece_count() {
+            let expected = meta.info.pieces[piece as usize];
+            let ok = wb
+                .hash_and_write(&storage, PieceIndex(piece), &expected)
+                .unwrap();
+            assert_eq!(ok, piece != 1, "piece {piece}");
+        }
+        assert_eq!(wb.staged_bytes(), 0);
+        let on_disk = storage.read_block(PieceIndex(1), 0, 16384).unwrap();
+        assert_eq!(
+            on_disk,
+            vec![0u8; 16384],
+            "a corrupt piece never reaches the disk"
+        );
+        let on_disk = storage.read_block(PieceIndex(2), 0, 16384).unwrap();
+        assert_eq!(on_disk, &data[65536..65536 + 16384]);
+    }
+
+    #[test]
+    fn past_the_limit_blocks_are_refused_and_the_piece_is_hashed_from_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (meta, data, storage) = setup(dir.path());
+        let wb = WriteBack::new(16384);
+        let mut bs = blocks(&data, 0).into_iter();
+        let (b0, d0) = bs.next().unwrap();
+        let (b1, d1) = bs.next().unwrap();
+        wb.stage(PieceIndex(0), b0, d0).unwrap();
+        let refused = wb.stage(PieceIndex(0), b1, d1).unwrap_err();
+        storage.write_block(PieceIndex(0), b1, &refused).unwrap();
+        let expected = meta.info.pieces[0];
+        assert!(wb
+            .hash_and_write(&storage, PieceIndex(0), &expected)
+            .unwrap());
+        assert_eq!(
+            storage.read_block(PieceIndex(0), 0, 32768).unwrap(),
+            &data[..32768]
+        );
+        wb.stage(PieceIndex(1), 0, Bytes::from_static(&[1; 10]))
+            .unwrap();
+        wb.discard(PieceIndex(1));
+        assert_eq!(wb.staged_bytes(), 0);
+    }
+}

@@ -1,0 +1,772 @@
+//! `shoal tracker`: core's [`TrackerServer`] and a small torrent web server on one mio
+//! event loop.
+//!
+//! One thread owns the tracker state machine, an HTTP listener, a UDP socket and every
+//! HTTP connection, all non-blocking and registered with one [`mio::Poll`]. It carries bytes
+//! and time: request heads are parsed, announces and scrapes answered and UDP datagrams
+//! handled by core ([`shoal_core::tracker::server`]); what is here is sockets, the torrent
+//! folder, and the index page.
+//!
+//! HTTP, per connection: read the request head (at most
+//! [`MAX_REQUEST_HEAD`] bytes, else 431), answer, write, close (`Connection: close`, no
+//! keep-alive, a body never read). Paths: `/announce` and `/scrape` (the tracker),
+//! `/` (an HTML index of the torrent folder: name, size, seeders, leechers, downloads,
+//! magnet link), `/<file>.torrent` (a file of the folder, found by its exact listed name,
+//! so no path can reach outside it), anything else 404.
+//!
+//! Bounds: at most `max_connections` open connections (more are answered 503 and closed at
+//! once); each must send its whole head within `http_timeout` of being accepted and is
+//! closed when that passes (slow or silent clients), and a response must keep making
+//! progress (each write resets the clock). A connection holds at most one head buffer and
+//! one response; `.torrent` bytes are shared, not copied, between connections. UDP: one
+//! datagram answered at a time, from a fixed buffer; work per wake-up is capped so neither
+//! side starves the other.
+//!
+//! The torrent folder (and an `--allow` file) is read at start and again on SIGHUP; SIGINT
+//! and SIGTERM stop the tracker.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mio::net::{TcpListener, TcpStream, UdpSocket};
+use mio::{Events, Interest, Poll, Token};
+use shoal_core::metainfo::Metainfo;
+use shoal_core::tracker::percent_encode;
+use shoal_core::tracker::server::http::{error_response, response, response_head};
+use shoal_core::tracker::server::{
+    parse_request_head, Method, RequestHead, ServerConfig, TrackerServer, MAX_REQUEST_HEAD,
+};
+use shoal_core::InfoHash;
+
+use crate::client::{human, random_u64};
+
+const HTTP: Token = Token(0);
+const UDP: Token = Token(1);
+const SIGNALS: Token = Token(2);
+const FIRST_CONN: usize = 16;
+
+/// Connections accepted per wake-up before the others get a turn.
+const ACCEPT_BUDGET: usize = 256;
+/// Datagrams answered per wake-up before the others get a turn.
+const UDP_BUDGET: usize = 1024;
+/// The largest datagram read; a BEP 15 request is at most a few hundred bytes (a scrape
+/// of 74 torrents is 1,496), so anything longer is cut and then refused by the decoder.
+const UDP_BUFFER: usize = 2048;
+/// Most torrents read from the folder.
+const MAX_TORRENTS: usize = 100_000;
+
+/// Where to listen: an address, or nowhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listen(pub Option<SocketAddr>);
+
+fn parse_listen(s: &str) -> Result<Listen, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Listen(None));
+    }
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .map_err(|e| format!("{s:?}: {e}"))?
+        .next()
+        .map(|a| Listen(Some(a)))
+        .ok_or_else(|| format!("{s:?}: no address"))
+}
+
+/// The options of `shoal tracker`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TrackerArgs {
+    /// Serve HTTP announces, scrapes and the torrent pages at this address ("off": no HTTP).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:6969", value_parser = parse_listen)]
+    pub http: Listen,
+    /// Serve UDP announces and scrapes (BEP 15) at this address ("off": no UDP).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:6969", value_parser = parse_listen)]
+    pub udp: Listen,
+    /// Serve the .torrent files of DIR (and an index page) and track only them, unless
+    /// --open.
+    #[arg(long, value_name = "DIR")]
+    pub torrents: Option<PathBuf>,
+    /// Also track only these info-hashes (a file of 40-digit hex, one a line), unless --open.
+    #[arg(long, value_name = "FILE")]
+    pub allow: Option<PathBuf>,
+    /// Track any torrent, even with --torrents or --allow.
+    #[arg(long)]
+    pub open: bool,
+    /// Seconds between a client's announces.
+    #[arg(long, value_name = "SECS", default_value_t = 1800)]
+    pub interval: u64,
+    /// Most torrents tracked at once (the least recently announced go first).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_torrents: usize,
+    /// Most peers of one torrent (the least recently seen go first).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_peers_per_torrent: usize,
+    /// Most peers in all.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_peers: usize,
+    /// Most HTTP connections open at once.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds an HTTP client has to send its request (and to keep reading the answer).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub http_timeout: u64,
+    /// Record the address a client names in its announce (`ip`) instead of the one it
+    /// connects from.
+    #[arg(long)]
+    pub allow_ip_param: bool,
+}
+
+/// Runs `shoal tracker` until SIGINT or SIGTERM.
+pub fn run(args: &TrackerArgs) -> Result<(), String> {
+    let mut service = TrackerService::new(args)?;
+    let mut said = String::from("shoal tracker: listening on");
+    if let Some(a) = service.http_addr() {
+        let _ = write!(said, " http://{a}/announce");
+    }
+    if let Some(a) = service.udp_addr() {
+        let _ = write!(said, " udp://{a}/announce");
+    }
+    println!("{said}");
+    println!("{}", service.describe_scope());
+    service.run().map_err(|e| format!("event loop: {e}"))
+}
+
+/// A `.torrent` of the folder.
+struct Listed {
+    /// Its file name in the folder, the one its URL names.
+    file: String,
+    bytes: Bytes,
+    meta: Metainfo,
+}
+
+/// The folder's torrents, by file name.
+#[derive(Default)]
+struct Folder {
+    torrents: Vec<Listed>,
+    by_file: BTreeMap<String, usize>,
+}
+
+impl Folder {
+    /// Reads every `*.torrent` of `dir` that parses; the others are reported and skipped.
+    fn read(dir: &Path) -> Result<Folder, String> {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut names: Vec<(String, PathBuf)> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+            .filter(|(name, _)| name.ends_with(".torrent"))
+            .collect();
+        names.sort();
+        let mut folder = Folder::default();
+        for (file, path) in names.into_iter().take(MAX_TORRENTS) {
+            let read = std::fs::File::open(&path).and_then(|f| {
+                let mut bytes = Vec::new();
+                f.take(shoal_io::MAX_TORRENT_FILE + 1)
+                    .read_to_end(&mut bytes)
+                    .map(|_| bytes)
+            });
+            let bytes = match read {
+                Ok(b) if b.len() as u64 <= shoal_io::MAX_TORRENT_FILE => b,
+                Ok(_) => {
+                    eprintln!("shoal tracker: skipping {}: too large", path.display());
+                    continue;
+                }
+                Err(e) => {
+                    eprintln!("shoal tracker: skipping {}: {e}", path.display());
+                    continue;
+                }
+            };
+            match Metainfo::parse(&bytes) {
+                Ok(meta) => {
+                    folder.by_file.insert(file.clone(), folder.torrents.len());
+                    folder.torrents.push(Listed {
+                        file,
+                        bytes: Bytes::from(bytes),
+                        meta,
+                    });
+                }
+                Err(e) => eprintln!("shoal tracker: skipping {}: {e}", path.display()),
+            }
+        }
+        Ok(folder)
+    }
+
+    fn get(&self, file: &str) -> Option<&Listed> {
+        self.by_file.get(file).map(|&i| &self.torrents[i])
+    }
+}
+
+/// Reads an allow file: 40-digit hex info-hashes, one a line; blank lines and `#` comments
+/// are skipped.
+fn read_allow_file(path: &Path) -> Result<Vec<InfoHash>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let hash =
+            InfoHash::from_hex(line).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+        out.push(hash);
+    }
+    Ok(out)
+}
+
+/// A response being written.
+struct Outgoing {
+    head: Vec<u8>,
+    body: Bytes,
+    written: usize,
+}
+
+impl Outgoing {
+    fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    remote: SocketAddr,
+    buf: Vec<u8>,
+    out: Option<Outgoing>,
+    deadline: Instant,
+    registered: Option<Interest>,
+}
+
+/// The tracker, its sockets and its connections.
+pub struct TrackerService {
+    poll: Poll,
+    events: Events,
+    tracker: TrackerServer,
+    http: Option<TcpListener>,
+    udp: Option<UdpSocket>,
+    signals: signal_hook_mio::v1_0::Signals,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    live: usize,
+    /// Connection deadlines, earliest first.
+    deadlines: BTreeSet<(Instant, usize)>,
+    folder: Folder,
+    torrents_dir: Option<PathBuf>,
+    allow_file: Option<PathBuf>,
+    max_connections: usize,
+    http_timeout: Duration,
+    /// Work left over from a wake-up that hit its budget.
+    accept_pending: bool,
+    udp_pending: bool,
+    stop: bool,
+}
+
+impl TrackerService {
+    pub fn new(args: &TrackerArgs) -> Result<TrackerService, String> {
+        let poll = Poll::new().map_err(|e| e.to_string())?;
+        let interval = Duration::from_secs(args.interval.max(1));
+        let mut secret = [0u8; 32];
+        for chunk in secret.chunks_mut(8) {
+            chunk.copy_from_slice(&random_u64().to_le_bytes());
+        }
+        let config = ServerConfig {
+            interval,
+            min_interval: interval / 2,
+            peer_timeout: interval * 2 + Duration::from_secs(300),
+            max_swarms: args.max_torrents,
+            max_peers_per_swarm: args.max_peers_per_torrent,
+            max_peers: args.max_peers,
+            open: args.open || (args.torrents.is_none() && args.allow.is_none()),
+            allow_ip_param: args.allow_ip_param,
+            rng_seed: random_u64(),
+            secret,
+            ..ServerConfig::default()
+        };
+        let mut http = match args.http.0 {
+            Some(addr) => Some(TcpListener::bind(addr).map_err(|e| format!("HTTP {addr}: {e}"))?),
+            None => None,
+        };
+        let mut udp = match args.udp.0 {
+            Some(addr) => Some(UdpSocket::bind(addr).map_err(|e| format!("UDP {addr}: {e}"))?),
+            None => None,
+        };
+        if http.is_none() && udp.is_none() {
+            return Err("nothing to serve: both --http and --udp are off".into());
+        }
+        let registry = poll.registry();
+        if let Some(l) = &mut http {
+            registry
+                .register(l, HTTP, Interest::READABLE)
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(u) = &mut udp {
+            registry
+                .register(u, UDP, Interest::READABLE)
+                .map_err(|e| e.to_string())?;
+        }
+        let mut signals = signal_hook_mio::v1_0::Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+        ])
+        .map_err(|e| e.to_string())?;
+        registry
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .map_err(|e| e.to_string())?;
+        let mut service = TrackerService {
+            events: Events::with_capacity(1024),
+            tracker: TrackerServer::new(config, Instant::now()),
+            poll,
+            http,
+            udp,
+            signals,
+            conns: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            deadlines: BTreeSet::new(),
+            folder: Folder::default(),
+            torrents_dir: args.torrents.clone(),
+            allow_file: args.allow.clone(),
+            max_connections: args.max_connections.max(1),
+            http_timeout: Duration::from_secs(args.http_timeout.max(1)),
+            accept_pending: false,
+            udp_pending: false,
+            stop: false,
+        };
+        service.reload()?;
+        Ok(service)
+    }
+
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp.as_ref().and_then(|u| u.local_addr().ok())
+    }
+
+    fn describe_scope(&self) -> String {
+        let mut s = match &self.torrents_dir {
+            Some(dir) => format!(
+                "serving {} torrent(s) from {}",
+                self.folder.torrents.len(),
+                dir.display()
+            ),
+            None => "no torrent folder".to_string(),
+        };
+        if self.tracker.config().open {
+            s.push_str("; open: tracking any info-hash");
+        } else {
+            s.push_str("; tracking only the listed info-hashes");
+        }
+        s
+    }
+
+    /// Reads the torrent folder and the allow file (again), and sets the allow-list.
+    fn reload(&mut self) -> Result<(), String> {
+        let folder = match &self.torrents_dir {
+            Some(dir) => Folder::read(dir)?,
+            None => Folder::default(),
+        };
+        let mut allowed: Vec<InfoHash> = folder.torrents.iter().map(|t| t.meta.info_hash).collect();
+        if let Some(file) = &self.allow_file {
+            allowed.extend(read_allow_file(file)?);
+        }
+        self.folder = folder;
+        self.tracker.set_allowed(allowed);
+        Ok(())
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub fn run(&mut self) -> io::Result<()> {
+        while !self.stop {
+            self.turn()?;
+        }
+        Ok(())
+    }
+
+    fn turn(&mut self) -> io::Result<()> {
+        let now = Instant::now();
+        let mut wake = self.tracker.poll_timeout();
+        if let Some(&(deadline, _)) = self.deadlines.first() {
+            wake = Some(wake.map_or(deadline, |w| w.min(deadline)));
+        }
+        let timeout = if self.accept_pending || self.udp_pending {
+            Some(Duration::ZERO)
+        } else {
+            wake.map(|w| w.saturating_duration_since(now))
+        };
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let ready: Vec<Token> = self.events.iter().map(|e| e.token()).collect();
+        for token in ready {
+            match token {
+                HTTP => self.accept_pending = true,
+                UDP => self.udp_pending = true,
+                SIGNALS => self.signals(),
+                Token(t) => self.drive(t - FIRST_CONN),
+            }
+        }
+        if self.accept_pending {
+            self.accept();
+        }
+        if self.udp_pending {
+            self.receive_udp();
+        }
+        let now = Instant::now();
+        while let Some(&(deadline, slot)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            // Silent, slow or stuck: no answer is owed.
+            self.close(slot);
+        }
+        if self.tracker.poll_timeout().is_some_and(|t| t <= now) {
+            self.tracker.handle_timeout(now);
+        }
+        Ok(())
+    }
+
+    fn signals(&mut self) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        for signal in pending {
+            if signal == signal_hook::consts::SIGHUP {
+                match self.reload() {
+                    Ok(()) => println!("shoal tracker: reloaded; {}", self.describe_scope()),
+                    Err(e) => eprintln!("shoal tracker: reload failed, keeping the old list: {e}"),
+                }
+            } else {
+                self.stop = true;
+            }
+        }
+    }
+
+    // ---- HTTP ----
+
+    fn accept(&mut self) {
+        for _ in 0..ACCEPT_BUDGET {
+            let accepted = match &self.http {
+                Some(listener) => listener.accept(),
+                None => Err(io::ErrorKind::WouldBlock.into()),
+            };
+            let (mut stream, remote) = match accepted {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.accept_pending = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Out of descriptors or the like: try again on the next wake-up, which
+                // closed connections or timeouts will bring.
+                Err(_) => {
+                    self.accept_pending = false;
+                    return;
+                }
+            };
+            if self.live >= self.max_connections {
+                // Best effort: the answer fits any socket buffer, and the client is gone if
+                // it does not.
+                let _ = stream.write(&error_response(503));
+                continue;
+            }
+            let slot = self.free.pop().unwrap_or_else(|| {
+                self.conns.push(None);
+                self.conns.len() - 1
+            });
+            let deadline = Instant::now() + self.http_timeout;
+            self.conns[slot] = Some(Conn {
+                stream,
+                remote,
+                buf: Vec::new(),
+                out: None,
+                deadline,
+                registered: None,
+            });
+            self.deadlines.insert((deadline, slot));
+            self.live += 1;
+            // Under load the request is often there already: try before registering.
+            self.drive(slot);
+        }
+        // Budget spent: come back after the others had their turn.
+    }
+
+    fn close(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        self.deadlines.remove(&(conn.deadline, slot));
+        self.free.push(slot);
+        self.live -= 1;
+        // Dropping the socket closes it, which also takes it out of the poll (epoll forgets
+        // a closed descriptor): no deregister call needed on the way out.
+        drop(conn);
+    }
+
+    /// Moves a connection on as far as it goes without blocking: read the head, answer,
+    /// write, close.
+    fn drive(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if conn.out.is_none() {
+            match read_head(conn) {
+                HeadRead::Closed => return self.close(slot),
+                HeadRead::More => return self.want(slot, Interest::READABLE),
+                HeadRead::Head => {}
+            }
+            let conn = self.conns[slot].as_mut().expect("present");
+            let remote = conn.remote;
+            let buf = std::mem::take(&mut conn.buf);
+            let out = match parse_request_head(&buf, MAX_REQUEST_HEAD) {
+                Ok(Some(head)) => self.respond(&head, remote),
+                Ok(None) => Outgoing {
+                    // read_head stops at the limit; a partial head that reached it is too
+                    // large.
+                    head: error_response(431),
+                    body: Bytes::new(),
+                    written: 0,
+                },
+                Err(e) => Outgoing {
+                    head: error_response(e.status()),
+                    body: Bytes::new(),
+                    written: 0,
+                },
+            };
+            let conn = self.conns[slot].as_mut().expect("present");
+            conn.out = Some(out);
+        }
+        let conn = self.conns[slot].as_mut().expect("present");
+        let out = conn.out.as_mut().expect("set above");
+        let mut progressed = false;
+        loop {
+            if out.written >= out.len() {
+                return self.close(slot);
+            }
+            let (head_rest, body_rest) = if out.written < out.head.len() {
+                (&out.head[out.written..], &out.body[..])
+            } else {
+                (&[][..], &out.body[out.written - out.head.len()..])
+            };
+            let slices = [IoSlice::new(head_rest), IoSlice::new(body_rest)];
+            match conn.stream.write_vectored(&slices) {
+                Ok(0) => return self.close(slot),
+                Ok(n) => {
+                    out.written += n;
+                    progressed = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close(slot),
+            }
+        }
+        if progressed {
+            // A reader that keeps reading keeps its connection.
+            let deadline = Instant::now() + self.http_timeout;
+            self.deadlines.remove(&(conn.deadline, slot));
+            conn.deadline = deadline;
+            self.deadlines.insert((deadline, slot));
+        }
+        self.want(slot, Interest::WRITABLE);
+    }
+
+    /// Makes sure the connection is registered for `interest`.
+    fn want(&mut self, slot: usize, interest: Interest) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let registry = self.poll.registry();
+        let result = match conn.registered {
+            Some(i) if i == interest => return,
+            Some(_) => registry.reregister(&mut conn.stream, Token(FIRST_CONN + slot), interest),
+            None => registry.register(&mut conn.stream, Token(FIRST_CONN + slot), interest),
+        };
+        match result {
+            Ok(()) => conn.registered = Some(interest),
+            Err(_) => self.close(slot),
+        }
+    }
+
+    /// The response to a complete request head.
+    fn respond(&mut self, head: &RequestHead<'_>, remote: SocketAddr) -> Outgoing {
+        let now = Instant::now();
+        let simple = |head: Vec<u8>| Outgoing {
+            head,
+            body: Bytes::new(),
+            written: 0,
+        };
+        if let Some(answer) = self.tracker.serve_http(head, remote.ip(), now) {
+            return simple(answer);
+        }
+        if head.method == Method::Other {
+            return simple(error_response(405));
+        }
+        if head.path == b"/" || head.path == b"/index.html" {
+            let page = self.index_page();
+            return simple(response(
+                200,
+                "text/html; charset=utf-8",
+                page.as_bytes(),
+                head.method,
+            ));
+        }
+        let file = head
+            .path
+            .strip_prefix(b"/")
+            .and_then(shoal_core::tracker::percent_decode)
+            .and_then(|name| String::from_utf8(name).ok());
+        match file.as_deref().and_then(|f| self.folder.get(f)) {
+            Some(listed) => Outgoing {
+                head: response_head(200, "application/x-bittorrent", listed.bytes.len()),
+                body: if head.method == Method::Head {
+                    Bytes::new()
+                } else {
+                    listed.bytes.clone()
+                },
+                written: 0,
+            },
+            None => simple(error_response(404)),
+        }
+    }
+
+    fn index_page(&self) -> String {
+        let mut page = String::with_capacity(1024 + self.folder.torrents.len() * 512);
+        page.push_str(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>shoal tracker</title>\n\
+             <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
+             th,td{padding:.3em .8em;text-align:left;border-bottom:1px solid #ddd}\
+             td.n{text-align:right}</style></head>\n<body>\n<h1>shoal tracker</h1>\n",
+        );
+        if self.folder.torrents.is_empty() {
+            page.push_str("<p>No torrents are listed here.</p>\n");
+        } else {
+            page.push_str(
+                "<table>\n<tr><th>Name</th><th>Size</th><th>Seeders</th><th>Leechers</th>\
+                 <th>Downloads</th><th>Links</th></tr>\n",
+            );
+            for t in &self.folder.torrents {
+                let stats = self.tracker.stats(&t.meta.info_hash);
+                let _ = writeln!(
+                    page,
+                    "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+                     <td class=\"n\">{}</td><td class=\"n\">{}</td>\
+                     <td><a href=\"/{}\">torrent</a> <a href=\"{}\">magnet</a></td></tr>",
+                    html_escape(&t.meta.info.name),
+                    human(t.meta.info.total_length),
+                    stats.complete,
+                    stats.incomplete,
+                    stats.downloaded,
+                    html_escape(&percent_encode(t.file.as_bytes())),
+                    html_escape(&t.meta.magnet().to_uri()),
+                );
+            }
+            page.push_str("</table>\n");
+        }
+        page.push_str(
+            "<p>Announce at <code>/announce</code>, scrape at <code>/scrape</code> \
+             (HTTP and UDP).</p>\n</body></html>\n",
+        );
+        page
+    }
+
+    // ---- UDP ----
+
+    fn receive_udp(&mut self) {
+        let Some(udp) = &self.udp else {
+            self.udp_pending = false;
+            return;
+        };
+        let mut buf = [0u8; UDP_BUFFER];
+        let now = Instant::now();
+        for _ in 0..UDP_BUDGET {
+            match udp.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    if let Some(answer) = self.tracker.handle_udp(from, &buf[..n], now) {
+                        // A full send buffer loses the answer; the client asks again.
+                        let _ = udp.send_to(&answer, from);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.udp_pending = false;
+                    return;
+                }
+                // Errors queued by ICMP (a client's port unreachable) concern one datagram.
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+enum HeadRead {
+    /// The peer closed or failed before sending a whole head.
+    Closed,
+    /// Need more bytes.
+    More,
+    /// A whole head, a bad one, or the limit reached: time to answer.
+    Head,
+}
+
+/// Reads what is available of a request head, at most [`MAX_REQUEST_HEAD`] + 1 bytes.
+fn read_head(conn: &mut Conn) -> HeadRead {
+    let mut chunk = [0u8; 4096];
+    loop {
+        let room = MAX_REQUEST_HEAD + 1 - conn.buf.len();
+        if room == 0 {
+            return HeadRead::Head;
+        }
+        let want = room.min(chunk.len());
+        match conn.stream.read(&mut chunk[..want]) {
+            Ok(0) => return HeadRead::Closed,
+            Ok(n) => {
+                conn.buf.extend_from_slice(&chunk[..n]);
+                if !matches!(parse_request_head(&conn.buf, MAX_REQUEST_HEAD), Ok(None)) {
+                    return HeadRead::Head;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return HeadRead::More,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return HeadRead::Closed,
+        }
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        assert_eq!(
+            html_escape("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(parse_listen("off"), Ok(Listen(None)));
+        assert_eq!(
+            parse_listen("127.0.0.1:1"),
+            Ok(Listen(Some("127.0.0.1:1".parse().unwrap())))
+        );
+        assert!(parse_listen("nope").is_err());
+    }
+}
