@@ -1,0 +1,368 @@
+#!/usr/bin/python3
+"""Loopback download race: shoal against libtorrent, transmission and aria2.
+
+Makes a torrent of one file of random bytes (1 GiB, 256 KiB pieces, by default), starts a
+libtorrent seed on 127.0.0.1 (TCP only, uTP off), then has each downloader fetch it from
+that seed, one after another, each into a fresh folder. For each it measures wall time, CPU
+time (user + sys) and peak RSS of the downloader's process (`/usr/bin/time`), checks the
+data with `cmp`, and prints a table with the ratios to shoal.
+
+Run from anywhere, as root (to drop the page cache between runs; without root it says so
+and goes on):
+
+    /usr/bin/python3 benches/compare/compare.py             # 1 GiB
+    /usr/bin/python3 benches/compare/compare.py --size 64   # a quick check
+
+See benches/compare/README.md for what exactly is measured and how.
+"""
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LT_PY = os.path.join(REPO, "runtime-mio", "tests", "support", "lt.py")
+PYTHON = "/usr/bin/python3"  # Debian's: the one that can import libtorrent
+TIME = "/usr/bin/time"
+CLIENTS = ["shoal", "libtorrent", "transmission", "aria2"]
+# How long one download may take before the run is declared failed.
+DOWNLOAD_TIMEOUT = 600
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def die(msg):
+    log("compare.py: error: " + msg)
+    sys.exit(1)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    """Whether something listens on TCP `port` (any address), from /proc/net/tcp{,6}."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        except FileNotFoundError:
+            pass
+    return False
+
+
+def wait_for(pred, what, timeout):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            die("timed out waiting for " + what)
+        time.sleep(0.02)
+
+
+def check_tools(clients):
+    if not os.path.exists(TIME):
+        log("installing Debian's `time` package for /usr/bin/time")
+        subprocess.run(["apt-get", "install", "-y", "-qq", "time"], check=False,
+                       stdout=subprocess.DEVNULL)
+        if not os.path.exists(TIME):
+            die("/usr/bin/time is missing: apt-get install time")
+    need = {"mktorrent": "mktorrent", "stdbuf": "coreutils", "cmp": "diffutils"}
+    if "transmission" in clients:
+        need["transmission-cli"] = "transmission-cli"
+    if "aria2" in clients:
+        need["aria2c"] = "aria2"
+    for tool, package in need.items():
+        if shutil.which(tool) is None:
+            die("%s is missing: run scripts/test (or apt-get install %s)" % (tool, package))
+    if subprocess.run([PYTHON, "-c", "import libtorrent"], stderr=subprocess.DEVNULL).returncode:
+        die("python3-libtorrent is missing: run scripts/test")
+
+
+def drop_caches():
+    """sync, then drop the page cache if allowed. Returns whether it was dropped."""
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def prewarm(path):
+    """Reads `path` so the seed serves it from the page cache, the same for every run."""
+    with open(path, "rb") as f:
+        while f.read(8 << 20):
+            pass
+
+
+class Seed:
+    """The libtorrent seed, alive for the whole comparison. It dials peers on request."""
+
+    def __init__(self, torrent, directory, log_path):
+        self.port = free_port()
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(
+            [PYTHON, LT_PY, "seed", torrent, directory, str(self.port), "86400"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        for line in self.proc.stdout:
+            self.log.write(line)
+            if line.strip() == "seeding":
+                break
+        else:
+            die("the libtorrent seed exited before seeding; see " + log_path)
+        # Keep draining its progress lines into the log.
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self.log.write(line)
+
+    def dial(self, port):
+        self.proc.stdin.write("connect 127.0.0.1:%d\n" % port)
+        self.proc.stdin.flush()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+
+def timed(cmd, time_file, log_file, **kw):
+    """Starts `cmd` under /usr/bin/time; returns the Popen of /usr/bin/time."""
+    return subprocess.Popen([TIME, "-f", "%e %U %S %M", "-o", time_file] + cmd,
+                            stdout=log_file, stderr=subprocess.STDOUT, **kw)
+
+
+def child_of(pid):
+    """The (single) child process of `pid`: the downloader under /usr/bin/time."""
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    kids = out.split()
+    return int(kids[0]) if kids else None
+
+
+def read_time(time_file):
+    """(user, sys, max RSS KiB) from /usr/bin/time's last line (after any
+    'Command terminated by signal' line)."""
+    with open(time_file) as f:
+        last = f.read().strip().splitlines()[-1]
+    _, user, sys_, rss = last.split()
+    return float(user), float(sys_), int(rss)
+
+
+def run_one(name, args, torrent, seed, work, run_index):
+    """Downloads with one client; returns (wall s, user s, sys s, max RSS KiB)."""
+    out = os.path.join(work, "%s-%d" % (name, run_index))
+    os.makedirs(out)
+    port = free_port()
+    time_file = os.path.join(work, "%s-%d.time" % (name, run_index))
+    log_path = os.path.join(work, "%s-%d.log" % (name, run_index))
+    logf = open(log_path, "w")
+    peer = "127.0.0.1:%d" % seed.port
+
+    if name == "shoal":
+        cmd = [args.shoal, "download", torrent, "-o", out, "--no-seed", "--plain",
+               "--bind", "127.0.0.1", "--port", str(port), "--peer", peer]
+    elif name == "libtorrent":
+        cmd = [PYTHON, LT_PY, "download", torrent, out, str(port), str(DOWNLOAD_TIMEOUT),
+               "--peer", peer]
+    elif name == "transmission":
+        config = os.path.join(work, "transmission-config-%d" % run_index)
+        os.makedirs(config)
+        with open(os.path.join(config, "settings.json"), "w") as f:
+            f.write('{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false,'
+                    ' "utp-enabled": false, "port-forwarding-enabled": false,'
+                    ' "rpc-enabled": false, "bind-address-ipv4": "127.0.0.1",'
+                    ' "bind-address-ipv6": "::1", "peer-port": %d,'
+                    ' "peer-port-random-on-start": false}\n' % port)
+        # stdbuf execs transmission-cli in place: /usr/bin/time measures transmission itself.
+        cmd = ["stdbuf", "-o0", "transmission-cli", "-g", config, "-w", out, "-p", str(port),
+               torrent]
+    elif name == "aria2":
+        cmd = ["aria2c", "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
+               "--enable-peer-exchange=false", "--seed-time=0", "--check-integrity=true",
+               "--interface=127.0.0.1", "--disable-ipv6=true", "--enable-color=false",
+               "--dir=" + out, "--listen-port=%d" % port, torrent]
+    else:
+        raise ValueError(name)
+
+    start = time.monotonic()
+    proc = timed(cmd, time_file, logf)
+    deadline = start + DOWNLOAD_TIMEOUT
+    if name in ("transmission", "aria2"):
+        # Neither dials a loopback seed it was not told of: the seed dials it.
+        wait_for(lambda: listening(port) or proc.poll() is not None, name + " listening", 60)
+        seed.dial(port)
+    done_at = None
+    if name == "transmission":
+        # It never exits on its own: done when it says it is seeding; then stop it (SIGINT,
+        # as Ctrl-C: it flushes and closes cleanly).
+        while done_at is None:
+            if proc.poll() is not None:
+                die("transmission exited early; see " + log_path)
+            if time.monotonic() > deadline:
+                die("transmission did not finish; see " + log_path)
+            time.sleep(0.05)
+            logf.flush()
+            with open(log_path, "rb") as f:
+                f.seek(max(0, os.path.getsize(log_path) - 4096))
+                if b"Seeding" in f.read():
+                    done_at = time.monotonic()
+        kid = child_of(proc.pid)
+        if kid:
+            os.kill(kid, signal.SIGINT)
+    try:
+        rc = proc.wait(timeout=max(1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        die("%s did not finish in %d s; see %s" % (name, DOWNLOAD_TIMEOUT, log_path))
+    if done_at is None:
+        done_at = time.monotonic()
+        if rc != 0:
+            die("%s failed (exit %d); see %s" % (name, rc, log_path))
+    logf.close()
+    wall = done_at - start
+    user, sys_, rss = read_time(time_file)
+
+    got = os.path.join(out, os.path.basename(args.content))
+    if subprocess.run(["cmp", "-s", got, args.content]).returncode != 0:
+        die("%s: the downloaded data differs from the original (%s); see %s"
+            % (name, got, log_path))
+    if not args.keep:
+        shutil.rmtree(out)
+    return wall, user, sys_, rss
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", type=int, default=1024, help="payload size in MiB (1024)")
+    p.add_argument("--piece-size", type=int, default=256, help="piece size in KiB (256)")
+    p.add_argument("--clients", default=",".join(CLIENTS),
+                   help="comma-separated subset of " + ",".join(CLIENTS))
+    p.add_argument("--runs", type=int, default=1,
+                   help="downloads per client; the table shows medians (1)")
+    p.add_argument("--shoal", help="the shoal binary (default: build and use target/release/shoal)")
+    p.add_argument("--work", help="working folder (default: a new temp folder, removed after)")
+    p.add_argument("--keep", action="store_true", help="keep downloads and the working folder")
+    args = p.parse_args()
+    clients = [c.strip() for c in args.clients.split(",") if c.strip()]
+    for c in clients:
+        if c not in CLIENTS:
+            die("unknown client %r (choose from %s)" % (c, ", ".join(CLIENTS)))
+    if args.piece_size & (args.piece_size - 1):
+        die("--piece-size must be a power of two (KiB)")
+    check_tools(clients)
+
+    if args.shoal is None:
+        log("building shoal (cargo build --release -p shoal-mio)")
+        subprocess.run(["cargo", "build", "--release", "-p", "shoal-mio"], cwd=REPO, check=True)
+        args.shoal = os.path.join(REPO, "target", "release", "shoal")
+
+    work = args.work or tempfile.mkdtemp(prefix="shoal-compare-")
+    os.makedirs(work, exist_ok=True)
+    seed = None
+    try:
+        src = os.path.join(work, "src")
+        os.makedirs(src, exist_ok=True)
+        args.content = os.path.join(src, "payload-%dM.bin" % args.size)
+        if not os.path.exists(args.content) or os.path.getsize(args.content) != args.size << 20:
+            log("writing %d MiB of random data to %s" % (args.size, args.content))
+            with open(args.content, "wb") as f:
+                for _ in range(args.size):
+                    f.write(os.urandom(1 << 20))
+        torrent = os.path.join(work, "payload-%dM.torrent" % args.size)
+        if os.path.exists(torrent):
+            os.remove(torrent)
+        log("making the torrent (mktorrent, %d KiB pieces)" % args.piece_size)
+        subprocess.run(["mktorrent", "-l", str(args.piece_size.bit_length() + 9), "-o", torrent,
+                        args.content], check=True, stdout=subprocess.DEVNULL)
+
+        log("starting the libtorrent seed (it checks its data first)")
+        seed = Seed(torrent, src, os.path.join(work, "seed.log"))
+
+        results = {c: [] for c in clients}
+        dropped = True
+        for r in range(args.runs):
+            for c in clients:
+                dropped = drop_caches() and dropped
+                prewarm(args.content)
+                log("run %d/%d: %s" % (r + 1, args.runs, c))
+                results[c].append(run_one(c, args, torrent, seed, work, r))
+                w, u, s, m = results[c][-1]
+                log("  %.2f s wall, %.2f s CPU, %.0f MiB peak RSS" % (w, u + s, m / 1024))
+    finally:
+        if seed is not None:
+            seed.stop()
+        if not args.keep and not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+
+    print_table(args, clients, results, dropped)
+
+
+def print_table(args, clients, results, dropped):
+    med = {}
+    for c in clients:
+        runs = results[c]
+        med[c] = (statistics.median(x[0] for x in runs),
+                  statistics.median(x[1] + x[2] for x in runs),
+                  statistics.median(x[1] for x in runs),
+                  statistics.median(x[2] for x in runs),
+                  statistics.median(x[3] for x in runs) / 1024)
+    base = med.get("shoal")
+    print()
+    print("%d MiB, %d KiB pieces, libtorrent seed on 127.0.0.1 (TCP), %d run(s) per client%s"
+          % (args.size, args.piece_size, args.runs, ", medians" if args.runs > 1 else ""))
+    print("page cache: %s; the seed's file re-read into the cache before every download"
+          % ("synced and dropped before every download" if dropped
+             else "NOT dropped (needs root); synced before every download"))
+    print("%d CPUs: %s" % (os.cpu_count(), cpu_model()))
+    print()
+    head = ("client", "wall s", "MiB/s", "CPU s", "user s", "sys s", "RSS MiB",
+            "wall/shoal", "CPU/shoal", "RSS/shoal")
+    rows = []
+    for c in clients:
+        wall, cpu, user, sys_, rss = med[c]
+        ratio = lambda a, b: "%.2f" % (a / b) if base and b > 0 else "-"
+        rows.append((c, "%.2f" % wall, "%.0f" % (args.size / wall), "%.2f" % cpu,
+                     "%.2f" % user, "%.2f" % sys_, "%.1f" % rss,
+                     ratio(wall, base[0]) if base else "-",
+                     ratio(cpu, base[1]) if base else "-",
+                     ratio(rss, base[4]) if base else "-"))
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print("| " + " | ".join(v.ljust(w) if i == 0 else v.rjust(w)
+                                for i, (v, w) in enumerate(zip(r, widths))) + " |")
+    print()
+    print("ratios are client / shoal: above 1 means shoal is faster, uses less CPU or memory.")
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+if __name__ == "__main__":
+    main()
