@@ -79,6 +79,31 @@ fn shoal_downloads_from_libtorrent_found_through_opentracker() {
     shoal_downloads(&scene, &torrent, &[], &mut seed);
 }
 
+/// The same through opentracker's UDP side (BEP 15): shoal's UDP tracker client finds the
+/// libtorrent seed (which announces over UDP too).
+#[test]
+fn shoal_downloads_from_libtorrent_found_through_a_udp_tracker() {
+    let scene = Scene::new();
+    let hash = {
+        let probe = scene.torrent(None);
+        info_hash(&probe)
+    };
+    let mut tracker = Tracker::start(&scene.path("tracker"), &[&hash], scene.deadline);
+    let torrent = scene.torrent(Some(&tracker.udp_announce_url()));
+    assert_eq!(info_hash(&torrent), hash);
+    let mut seed = lt_seed(
+        "libtorrent-seed",
+        &torrent,
+        &scene.src(),
+        free_port(),
+        &[],
+        scene.dir(),
+    );
+    seed.wait_for("seeding", scene.deadline);
+    tracker.wait_seeders(&hash, 1, scene.deadline);
+    shoal_downloads(&scene, &torrent, &[], &mut seed);
+}
+
 /// libtorrent 2's default torrent: hybrid v1+v2, whose v1 side has BEP 47 padding files
 /// aligning every file to a piece. shoal downloads it as v1 and writes no padding file.
 #[test]

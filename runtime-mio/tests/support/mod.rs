@@ -530,6 +530,11 @@ impl Tracker {
         format!("http://127.0.0.1:{}/announce", self.port)
     }
 
+    /// The same tracker over UDP (opentracker serves both on one port number).
+    pub fn udp_announce_url(&self) -> String {
+        format!("udp://127.0.0.1:{}/announce", self.port)
+    }
+
     /// (seeders, leechers) the tracker knows for `info_hash` (hex), by an HTTP scrape.
     pub fn scrape(&self, info_hash: &str) -> Result<(u64, u64), String> {
         scrape(self.port, info_hash)
