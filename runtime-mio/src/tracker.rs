@@ -1,11 +1,16 @@
-//! `shoal tracker`: core's [`TrackerServer`] and a small torrent web server on one mio
-//! event loop.
+//! `shoal tracker`: core's [`TrackerServer`] and a small torrent web server, on a mio event
+//! loop and a few UDP threads.
 //!
-//! One thread owns the tracker state machine, an HTTP listener, a UDP socket and every
-//! HTTP connection, all non-blocking and registered with one [`mio::Poll`]. It carries bytes
-//! and time: request heads are parsed, announces and scrapes answered and UDP datagrams
-//! handled by core ([`shoal_core::tracker::server`]); what is here is sockets, the torrent
-//! folder, and the index page.
+//! One thread runs the event loop: the HTTP listener and every HTTP connection,
+//! non-blocking and registered with one [`mio::Poll`], the signals, and the tracker's
+//! timer. UDP datagrams are served by `--udp-threads` threads blocked in `recv_from` on
+//! the one socket, as opentracker does: a datagram costs two system calls and about a
+//! microsecond of tracker work, so a single thread would cap the tracker at one core. The
+//! threads share the [`TrackerServer`] behind a mutex, held only for the core's call, never
+//! across a system call. Everything is carried as bytes and time: request heads are
+//! parsed, announces and scrapes answered and datagrams handled by core
+//! ([`shoal_core::tracker::server`]); what is here is sockets, threads, the torrent folder
+//! and the index page.
 //!
 //! HTTP, per connection: read the request head (at most
 //! [`MAX_REQUEST_HEAD`] bytes, else 431), answer, write, close (`Connection: close`, no
@@ -18,9 +23,9 @@
 //! once); each must send its whole head within `http_timeout` of being accepted and is
 //! closed when that passes (slow or silent clients), and a response must keep making
 //! progress (each write resets the clock). A connection holds at most one head buffer and
-//! one response; `.torrent` bytes are shared, not copied, between connections. UDP: one
-//! datagram answered at a time, from a fixed buffer; work per wake-up is capped so neither
-//! side starves the other.
+//! one response; `.torrent` bytes are shared, not copied, between connections. Accepts
+//! per wake-up are capped so a flood of connections cannot starve the rest of the loop.
+//! UDP: each thread answers one datagram at a time from a fixed buffer.
 //!
 //! The torrent folder (and an `--allow` file) is read at start and again on SIGHUP; SIGINT
 //! and SIGTERM stop the tracker.
@@ -30,10 +35,13 @@ use std::fmt::Write as _;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mio::net::{TcpListener, TcpStream, UdpSocket};
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use shoal_core::metainfo::Metainfo;
 use shoal_core::tracker::percent_encode;
@@ -46,14 +54,15 @@ use shoal_core::InfoHash;
 use crate::client::{human, random_u64};
 
 const HTTP: Token = Token(0);
-const UDP: Token = Token(1);
-const SIGNALS: Token = Token(2);
+const SIGNALS: Token = Token(1);
 const FIRST_CONN: usize = 16;
 
 /// Connections accepted per wake-up before the others get a turn.
 const ACCEPT_BUDGET: usize = 256;
-/// Datagrams answered per wake-up before the others get a turn.
-const UDP_BUDGET: usize = 1024;
+/// The longest the event loop sleeps without looking at the tracker's timer.
+const TICK: Duration = Duration::from_secs(1);
+/// How often a UDP thread blocked in `recv_from` looks whether it should stop.
+const UDP_STOP_CHECK: Duration = Duration::from_millis(200);
 /// The largest datagram read; a BEP 15 request is at most a few hundred bytes (a scrape
 /// of 74 torrents is 1,496), so anything longer is cut and then refused by the decoder.
 const UDP_BUFFER: usize = 2048;
@@ -89,7 +98,8 @@ pub struct TrackerArgs {
     /// --open.
     #[arg(long, value_name = "DIR")]
     pub torrents: Option<PathBuf>,
-    /// Also track only these info-hashes (a file of 40-digit hex, one a line), unless --open.
+    /// Track the info-hashes of FILE (40 hex digits a line); with it or --torrents, only the
+    /// listed torrents are tracked, unless --open.
     #[arg(long, value_name = "FILE")]
     pub allow: Option<PathBuf>,
     /// Track any torrent, even with --torrents or --allow.
@@ -99,7 +109,7 @@ pub struct TrackerArgs {
     #[arg(long, value_name = "SECS", default_value_t = 1800)]
     pub interval: u64,
     /// Most torrents tracked at once (the least recently announced go first).
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    #[arg(long, value_name = "N", default_value_t = 250_000)]
     pub max_torrents: usize,
     /// Most peers of one torrent (the least recently seen go first).
     #[arg(long, value_name = "N", default_value_t = 100_000)]
@@ -117,6 +127,9 @@ pub struct TrackerArgs {
     /// connects from.
     #[arg(long)]
     pub allow_ip_param: bool,
+    /// Threads answering UDP (default: one per core, at most 4).
+    #[arg(long, value_name = "N")]
+    pub udp_threads: Option<usize>,
 }
 
 /// Runs `shoal tracker` until SIGINT or SIGTERM.
@@ -238,13 +251,25 @@ struct Conn {
     registered: Option<Interest>,
 }
 
+/// The tracker, shared by the event loop and the UDP threads.
+type Shared = Arc<Mutex<TrackerServer>>;
+
+/// The tracker's state, whoever held the lock before: the core does not panic on input, and
+/// a panic elsewhere leaves the table consistent between calls.
+fn lock(tracker: &Mutex<TrackerServer>) -> MutexGuard<'_, TrackerServer> {
+    tracker
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The tracker, its sockets and its connections.
 pub struct TrackerService {
     poll: Poll,
     events: Events,
-    tracker: TrackerServer,
+    tracker: Shared,
     http: Option<TcpListener>,
-    udp: Option<UdpSocket>,
+    udp: Option<std::net::UdpSocket>,
+    udp_threads: usize,
     signals: signal_hook_mio::v1_0::Signals,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
@@ -256,9 +281,8 @@ pub struct TrackerService {
     allow_file: Option<PathBuf>,
     max_connections: usize,
     http_timeout: Duration,
-    /// Work left over from a wake-up that hit its budget.
+    /// Accepts left over from a wake-up that hit its budget.
     accept_pending: bool,
-    udp_pending: bool,
     stop: bool,
 }
 
@@ -287,8 +311,15 @@ impl TrackerService {
             Some(addr) => Some(TcpListener::bind(addr).map_err(|e| format!("HTTP {addr}: {e}"))?),
             None => None,
         };
-        let mut udp = match args.udp.0 {
-            Some(addr) => Some(UdpSocket::bind(addr).map_err(|e| format!("UDP {addr}: {e}"))?),
+        let udp = match args.udp.0 {
+            Some(addr) => {
+                let socket =
+                    std::net::UdpSocket::bind(addr).map_err(|e| format!("UDP {addr}: {e}"))?;
+                socket
+                    .set_read_timeout(Some(UDP_STOP_CHECK))
+                    .map_err(|e| e.to_string())?;
+                Some(socket)
+            }
             None => None,
         };
         if http.is_none() && udp.is_none() {
@@ -298,11 +329,6 @@ impl TrackerService {
         if let Some(l) = &mut http {
             registry
                 .register(l, HTTP, Interest::READABLE)
-                .map_err(|e| e.to_string())?;
-        }
-        if let Some(u) = &mut udp {
-            registry
-                .register(u, UDP, Interest::READABLE)
                 .map_err(|e| e.to_string())?;
         }
         let mut signals = signal_hook_mio::v1_0::Signals::new([
@@ -316,10 +342,13 @@ impl TrackerService {
             .map_err(|e| e.to_string())?;
         let mut service = TrackerService {
             events: Events::with_capacity(1024),
-            tracker: TrackerServer::new(config, Instant::now()),
+            tracker: Arc::new(Mutex::new(TrackerServer::new(config, Instant::now()))),
             poll,
             http,
             udp,
+            udp_threads: args.udp_threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+            }),
             signals,
             conns: Vec::new(),
             free: Vec::new(),
@@ -331,7 +360,6 @@ impl TrackerService {
             max_connections: args.max_connections.max(1),
             http_timeout: Duration::from_secs(args.http_timeout.max(1)),
             accept_pending: false,
-            udp_pending: false,
             stop: false,
         };
         service.reload()?;
@@ -355,7 +383,7 @@ impl TrackerService {
             ),
             None => "no torrent folder".to_string(),
         };
-        if self.tracker.config().open {
+        if lock(&self.tracker).config().open {
             s.push_str("; open: tracking any info-hash");
         } else {
             s.push_str("; tracking only the listed info-hashes");
@@ -374,30 +402,50 @@ impl TrackerService {
             allowed.extend(read_allow_file(file)?);
         }
         self.folder = folder;
-        self.tracker.set_allowed(allowed);
+        lock(&self.tracker).set_allowed(allowed);
         Ok(())
     }
 
     /// Serves until SIGINT or SIGTERM.
     pub fn run(&mut self) -> io::Result<()> {
-        while !self.stop {
-            self.turn()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut workers: Vec<JoinHandle<()>> = Vec::new();
+        if let Some(socket) = &self.udp {
+            for n in 0..self.udp_threads.max(1) {
+                let socket = socket.try_clone()?;
+                let (tracker, stop) = (self.tracker.clone(), stop.clone());
+                workers.push(
+                    std::thread::Builder::new()
+                        .name(format!("udp-{n}"))
+                        .spawn(move || serve_udp(&socket, &tracker, &stop))?,
+                );
+            }
         }
-        Ok(())
+        let mut result = Ok(());
+        while !self.stop && result.is_ok() {
+            result = self.turn();
+        }
+        stop.store(true, Ordering::Relaxed);
+        for w in workers {
+            let _ = w.join();
+        }
+        result
     }
 
     fn turn(&mut self) -> io::Result<()> {
         let now = Instant::now();
-        let mut wake = self.tracker.poll_timeout();
+        let mut wake = lock(&self.tracker).poll_timeout();
         if let Some(&(deadline, _)) = self.deadlines.first() {
             wake = Some(wake.map_or(deadline, |w| w.min(deadline)));
         }
-        let timeout = if self.accept_pending || self.udp_pending {
-            Some(Duration::ZERO)
+        // The UDP threads change the table behind the loop's back (a first swarm makes the
+        // timer due where there was none): look at it again at least every `TICK`.
+        let timeout = if self.accept_pending {
+            Duration::ZERO
         } else {
-            wake.map(|w| w.saturating_duration_since(now))
+            wake.map_or(TICK, |w| w.saturating_duration_since(now).min(TICK))
         };
-        match self.poll.poll(&mut self.events, timeout) {
+        match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -406,16 +454,13 @@ impl TrackerService {
         for token in ready {
             match token {
                 HTTP => self.accept_pending = true,
-                UDP => self.udp_pending = true,
                 SIGNALS => self.signals(),
-                Token(t) => self.drive(t - FIRST_CONN),
+                Token(t) if t >= FIRST_CONN => self.drive(t - FIRST_CONN),
+                Token(_) => {}
             }
         }
         if self.accept_pending {
             self.accept();
-        }
-        if self.udp_pending {
-            self.receive_udp();
         }
         let now = Instant::now();
         while let Some(&(deadline, slot)) = self.deadlines.first() {
@@ -425,8 +470,9 @@ impl TrackerService {
             // Silent, slow or stuck: no answer is owed.
             self.close(slot);
         }
-        if self.tracker.poll_timeout().is_some_and(|t| t <= now) {
-            self.tracker.handle_timeout(now);
+        let mut tracker = lock(&self.tracker);
+        if tracker.poll_timeout().is_some_and(|t| t <= now) {
+            tracker.handle_timeout(now);
         }
         Ok(())
     }
@@ -598,7 +644,8 @@ impl TrackerService {
             body: Bytes::new(),
             written: 0,
         };
-        if let Some(answer) = self.tracker.serve_http(head, remote.ip(), now) {
+        let answer = lock(&self.tracker).serve_http(head, remote.ip(), now);
+        if let Some(answer) = answer {
             return simple(answer);
         }
         if head.method == Method::Other {
@@ -647,8 +694,9 @@ impl TrackerService {
                 "<table>\n<tr><th>Name</th><th>Size</th><th>Seeders</th><th>Leechers</th>\
                  <th>Downloads</th><th>Links</th></tr>\n",
             );
+            let tracker = lock(&self.tracker);
             for t in &self.folder.torrents {
-                let stats = self.tracker.stats(&t.meta.info_hash);
+                let stats = tracker.stats(&t.meta.info_hash);
                 let _ = writeln!(
                     page,
                     "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
@@ -671,30 +719,19 @@ impl TrackerService {
         );
         page
     }
+}
 
-    // ---- UDP ----
-
-    fn receive_udp(&mut self) {
-        let Some(udp) = &self.udp else {
-            self.udp_pending = false;
-            return;
-        };
-        let mut buf = [0u8; UDP_BUFFER];
-        let now = Instant::now();
-        for _ in 0..UDP_BUDGET {
-            match udp.recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    if let Some(answer) = self.tracker.handle_udp(from, &buf[..n], now) {
-                        // A full send buffer loses the answer; the client asks again.
-                        let _ = udp.send_to(&answer, from);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.udp_pending = false;
-                    return;
-                }
-                // Errors queued by ICMP (a client's port unreachable) concern one datagram.
-                Err(_) => {}
+/// One UDP thread: answers datagrams until `stop`.
+fn serve_udp(socket: &std::net::UdpSocket, tracker: &Mutex<TrackerServer>, stop: &AtomicBool) {
+    let mut buf = [0u8; UDP_BUFFER];
+    while !stop.load(Ordering::Relaxed) {
+        // An error is the read timeout (time to look at `stop`) or one queued by ICMP (a
+        // client's port unreachable), which concerns one datagram: either way, go on.
+        if let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let answer = lock(tracker).handle_udp(from, &buf[..n], Instant::now());
+            if let Some(answer) = answer {
+                // A failed send loses the answer; the client asks again.
+                let _ = socket.send_to(&answer, from);
             }
         }
     }
@@ -722,7 +759,12 @@ fn read_head(conn: &mut Conn) -> HeadRead {
             Ok(0) => return HeadRead::Closed,
             Ok(n) => {
                 conn.buf.extend_from_slice(&chunk[..n]);
-                if !matches!(parse_request_head(&conn.buf, MAX_REQUEST_HEAD), Ok(None)) {
+                // The usual case, a whole head in: parsed once, by the caller. Otherwise a
+                // parse tells garbage (answered 400 now) from a head still coming.
+                let from = conn.buf.len().saturating_sub(n + 3);
+                if conn.buf[from..].windows(4).any(|w| w == b"\r\n\r\n")
+                    || !matches!(parse_request_head(&conn.buf, MAX_REQUEST_HEAD), Ok(None))
+                {
                     return HeadRead::Head;
                 }
             }

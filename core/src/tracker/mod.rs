@@ -27,6 +27,7 @@ pub mod answer;
 mod error;
 pub mod http;
 pub mod query;
+pub mod server;
 pub mod udp;
 pub mod url;
 

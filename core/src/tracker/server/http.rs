@@ -1,0 +1,331 @@
+//! HTTP/1.1 for the tracker server, sans-IO: request heads read, responses written, and
+//! `/announce` and `/scrape` answered.
+//!
+//! The runtime reads bytes into a buffer and calls [`parse_request_head`] after each read
+//! until it has a head; it then asks [`TrackerServer::serve_http`] for the tracker's
+//! answer, or serves other paths itself (the web server's pages and files), writing
+//! responses built by [`response`]. A caller that holds whole requests (the simulator)
+//! uses [`TrackerServer::handle_http`]: request bytes in, response bytes out. Bounds and
+//! choices:
+//!
+//! - A head is at most [`MAX_REQUEST_HEAD`] bytes and [`MAX_HEADERS`] headers; past either,
+//!   [`HeadError::TooLarge`] (answer 431 and close). Anything `httparse` refuses is
+//!   [`HeadError::Malformed`] (400).
+//! - A request body is never read: announces and scrapes are `GET`s, and a server that
+//!   answers and closes has no use for one.
+//! - Every response says `Connection: close`; the runtime closes once it is written. Clients
+//!   announce every half hour, so keeping connections open would buy nothing.
+//! - Refusals of announces and scrapes are `200 OK` with a bencoded `failure reason`: that
+//!   is what clients show to users; some ignore the body of an error status.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use super::request::{encode_announce_answer, parse_announce_query, parse_scrape_query};
+use super::TrackerServer;
+use crate::tracker::answer::{encode_failure_response, encode_scrape_response};
+
+/// The longest request head accepted, in bytes.
+pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
+
+/// The most header lines accepted in a request head.
+pub const MAX_HEADERS: usize = 64;
+
+/// A request's method, as far as the server cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    /// Like `GET`, without the body in the answer.
+    Head,
+    /// Anything else: answered 405.
+    Other,
+}
+
+/// A complete request head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestHead<'a> {
+    pub method: Method,
+    /// The target's path, still percent-encoded (`/announce`).
+    pub path: &'a [u8],
+    /// The target's query without the `?` (empty if none).
+    pub query: &'a [u8],
+    /// The head's length in bytes, empty line included.
+    pub len: usize,
+}
+
+/// Why a request head is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadError {
+    /// Longer than the limit, or too many headers: 431.
+    TooLarge,
+    /// Not HTTP/1.x: 400.
+    Malformed,
+}
+
+impl HeadError {
+    /// The status to answer with.
+    pub fn status(self) -> u16 {
+        match self {
+            HeadError::TooLarge => 431,
+            HeadError::Malformed => 400,
+        }
+    }
+}
+
+/// Reads the request head at the start of `buf`: `Ok(None)` while it is incomplete (and
+/// still within `max_len` bytes).
+pub fn parse_request_head(
+    buf: &[u8],
+    max_len: usize,
+) -> Result<Option<RequestHead<'_>>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            if len > max_len {
+                return Err(HeadError::TooLarge);
+            }
+            let method = match req.method {
+                Some("GET") => Method::Get,
+                Some("HEAD") => Method::Head,
+                _ => Method::Other,
+            };
+            let target = req.path.unwrap_or("/").as_bytes();
+            let (path, query) = split_target(target);
+            Ok(Some(RequestHead {
+                method,
+                path,
+                query,
+                len,
+            }))
+        }
+        Ok(httparse::Status::Partial) if buf.len() > max_len => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
+        Err(_) => Err(HeadError::Malformed),
+    }
+}
+
+/// Path and query of a request target; an absolute-form target (`http://host/path?q`, as
+/// sent to proxies) loses its scheme and authority, and a fragment is dropped.
+fn split_target(target: &[u8]) -> (&[u8], &[u8]) {
+    let mut target = target;
+    for scheme in [&b"http://"[..], b"https://"] {
+        if target.len() >= scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            let rest = &target[scheme.len()..];
+            target = match rest.iter().position(|&b| b == b'/' || b == b'?') {
+                Some(at) => &rest[at..],
+                None => b"/",
+            };
+        }
+    }
+    if let Some(hash) = target.iter().position(|&b| b == b'#') {
+        target = &target[..hash];
+    }
+    match target.iter().position(|&b| b == b'?') {
+        Some(q) => (&target[..q], &target[q + 1..]),
+        None => (target, b""),
+    }
+}
+
+/// The reason phrase of the statuses the server uses.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+/// A response head for a body of `content_length` bytes, with `Connection: close`.
+pub fn response_head(status: u16, content_type: &str, content_length: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    write_head(&mut out, status, content_type, content_length);
+    out
+}
+
+fn write_head(out: &mut Vec<u8>, status: u16, content_type: &str, content_length: usize) {
+    use std::io::Write as _;
+    // Writing to a Vec cannot fail.
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {content_length}\r\nConnection: close\r\n\r\n",
+        reason(status)
+    );
+}
+
+/// A whole response: head and `body` (left out, with its length still announced, when
+/// answering a `HEAD`).
+pub fn response(status: u16, content_type: &str, body: &[u8], method: Method) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + body.len());
+    write_head(&mut out, status, content_type, body.len());
+    if method != Method::Head {
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+/// A short plain-text response for an error status.
+pub fn error_response(status: u16) -> Vec<u8> {
+    let body = format!("{status} {}\n", reason(status));
+    response(status, "text/plain", body.as_bytes(), Method::Get)
+}
+
+impl TrackerServer {
+    /// The whole response to a request for `/announce` or `/scrape`; `None` for any other
+    /// path (not the tracker's to answer).
+    pub fn serve_http(
+        &mut self,
+        head: &RequestHead<'_>,
+        remote: IpAddr,
+        now: Instant,
+    ) -> Option<Vec<u8>> {
+        let announce = match head.path {
+            b"/announce" => true,
+            b"/scrape" => false,
+            _ => return None,
+        };
+        if head.method == Method::Other {
+            return Some(error_response(405));
+        }
+        let body = if announce {
+            self.http_announce(head.query, remote, now)
+        } else {
+            self.http_scrape(head.query, now)
+        };
+        Some(response(200, "text/plain", &body, head.method))
+    }
+
+    /// A whole request in, the whole response out, for callers that hold complete
+    /// requests (the simulator, tests): the tracker's paths answered, other paths 404, a
+    /// malformed or incomplete head 400, an oversized one 431.
+    pub fn handle_http(&mut self, request: &[u8], remote: IpAddr, now: Instant) -> Vec<u8> {
+        match parse_request_head(request, MAX_REQUEST_HEAD) {
+            Ok(Some(head)) => self
+                .serve_http(&head, remote, now)
+                .unwrap_or_else(|| error_response(404)),
+            Ok(None) => error_response(400),
+            Err(e) => error_response(e.status()),
+        }
+    }
+
+    /// The bencoded answer to an announce query from `remote`: peers, or a failure reason.
+    pub fn http_announce(&mut self, query: &[u8], remote: IpAddr, now: Instant) -> Vec<u8> {
+        let answer =
+            parse_announce_query(query, remote, self.config.allow_ip_param).and_then(|req| {
+                let answer = self.announce(&req, now)?;
+                Ok(encode_announce_answer(&answer, req.compact, req.no_peer_id))
+            });
+        answer.unwrap_or_else(|failure| encode_failure_response(&failure.to_string()))
+    }
+
+    /// The bencoded answer to a scrape query (BEP 48): counts of the torrents named, or of
+    /// every torrent (up to [`ServerConfig::max_scrape`](super::ServerConfig::max_scrape)).
+    pub fn http_scrape(&mut self, query: &[u8], now: Instant) -> Vec<u8> {
+        match parse_scrape_query(query, self.config.max_scrape) {
+            Ok(hashes) => encode_scrape_response(&self.scrape(&hashes, now)),
+            Err(failure) => encode_failure_response(&failure.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quickcheck::quickcheck;
+
+    #[test]
+    fn heads_are_read_when_complete() {
+        let req = b"GET /announce?info_hash=x&port=1 HTTP/1.1\r\nHost: t\r\n\r\nbody";
+        for end in 0..req.len() - 4 {
+            assert_eq!(parse_request_head(&req[..end], MAX_REQUEST_HEAD), Ok(None));
+        }
+        let head = parse_request_head(req, MAX_REQUEST_HEAD).unwrap().unwrap();
+        assert_eq!(head.method, Method::Get);
+        assert_eq!(head.path, b"/announce");
+        assert_eq!(head.query, b"info_hash=x&port=1");
+        assert_eq!(head.len, req.len() - 4);
+
+        let head = parse_request_head(b"HEAD http://t:80/scrape#f HTTP/1.0\r\n\r\n", 100)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (head.method, head.path, head.query),
+            (Method::Head, &b"/scrape"[..], &b""[..])
+        );
+        let head = parse_request_head(b"POST / HTTP/1.1\r\n\r\n", 100)
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.method, Method::Other);
+    }
+
+    #[test]
+    fn oversized_and_malformed_heads_are_refused() {
+        let mut long = b"GET /".to_vec();
+        long.extend(std::iter::repeat_n(b'a', MAX_REQUEST_HEAD));
+        assert_eq!(
+            parse_request_head(&long, MAX_REQUEST_HEAD),
+            Err(HeadError::TooLarge)
+        );
+        let mut complete = long.clone();
+        complete.extend_from_slice(b" HTTP/1.1\r\n\r\n");
+        assert_eq!(
+            parse_request_head(&complete, MAX_REQUEST_HEAD),
+            Err(HeadError::TooLarge)
+        );
+        let many = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            "a: b\r\n".repeat(MAX_HEADERS + 1)
+        );
+        assert_eq!(
+            parse_request_head(many.as_bytes(), MAX_REQUEST_HEAD),
+            Err(HeadError::TooLarge)
+        );
+        assert_eq!(
+            parse_request_head(b"\x16\x03\x01\x02\x00garbage\r\n\r\n", 100),
+            Err(HeadError::Malformed)
+        );
+        assert_eq!(HeadError::TooLarge.status(), 431);
+    }
+
+    #[test]
+    fn responses() {
+        let r = response(200, "text/plain", b"d5:filesdee", Method::Get);
+        assert_eq!(
+            r,
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\nd5:filesdee"
+        );
+        let r = response(200, "text/plain", b"d5:filesdee", Method::Head);
+        assert!(r.ends_with(b"Content-Length: 11\r\nConnection: close\r\n\r\n"));
+        assert!(error_response(404).starts_with(b"HTTP/1.1 404 Not Found\r\n"));
+    }
+
+    #[test]
+    fn whole_requests() {
+        let now = Instant::now();
+        let mut t = TrackerServer::new(super::super::ServerConfig::default(), now);
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        let r = t.handle_http(b"GET /scrape HTTP/1.1\r\n\r\n", ip, now);
+        assert!(r.starts_with(b"HTTP/1.1 200 OK\r\n") && r.ends_with(b"d5:filesdee"));
+        let r = t.handle_http(b"GET /elsewhere HTTP/1.1\r\n\r\n", ip, now);
+        assert!(r.starts_with(b"HTTP/1.1 404 "));
+        let r = t.handle_http(b"GET /scrape HTTP/1.1\r\n", ip, now);
+        assert!(r.starts_with(b"HTTP/1.1 400 "));
+    }
+
+    quickcheck! {
+        fn arbitrary_heads_never_panic(buf: Vec<u8>) -> bool {
+            let _ = parse_request_head(&buf, 64);
+            let mut req = b"GET /".to_vec();
+            req.extend_from_slice(&buf);
+            let _ = parse_request_head(&req, MAX_REQUEST_HEAD);
+            true
+        }
+    }
+}
