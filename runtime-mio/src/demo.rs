@@ -1,10 +1,12 @@
 //! `shoal demo`: a whole swarm in one process, on loopback, with no setup and no network.
 //!
-//! It makes a sample payload (a few files of pseudo-random bytes) and its torrent in a
-//! temporary folder, starts a seed and a few leechers, each a full [`Runtime`] on its own
-//! thread and port, shows their progress, and checks every leecher's files against the
-//! payload byte for byte. The leechers learn each other's addresses directly, so they
-//! trade pieces among themselves as well as with the seed.
+//! It makes a sample payload (a few files of pseudo-random bytes) in a temporary folder,
+//! starts a tracker ([`TrackerService`], as `shoal tracker` runs it), makes a torrent that
+//! names it and puts it on the tracker's web server, then starts a seed and a few leechers,
+//! each a full [`Runtime`] on its own thread and port. The leechers fetch the `.torrent`
+//! by URL from the tracker and find each other and the seed through its announces, so they
+//! trade pieces among themselves as well as with the seed. It shows their progress and
+//! checks every leecher's files against the payload byte for byte.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use shoal_io::Storage;
 
 use crate::client::{human, random_peer_id, random_u64};
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::tracker::{TrackerArgs, TrackerService};
 
 pub struct DemoOptions {
     pub leechers: usize,
@@ -71,11 +74,35 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
             .collect();
         std::fs::write(content.join(name), bytes).map_err(io)?;
     }
-    let torrent_bytes = shoal_io::create_torrent(&content, &shoal_io::CreateOptions::default())
-        .map_err(|e| e.to_string())?;
+    // The tracker, and the torrent on its web server.
+    let torrents = tmp.join("torrents");
+    std::fs::create_dir_all(&torrents).map_err(io)?;
+    let mut tracker = TrackerService::embedded(&TrackerArgs::local(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        Some(torrents.clone()),
+    ))?;
+    let tracker_addr = tracker
+        .http_addr()
+        .ok_or("the demo tracker has no HTTP address")?;
+    let torrent_bytes = shoal_io::create_torrent(
+        &content,
+        &shoal_io::CreateOptions {
+            trackers: vec![format!("http://{tracker_addr}/announce")],
+            ..shoal_io::CreateOptions::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(torrents.join("sample.torrent"), &torrent_bytes).map_err(io)?;
+    tracker.rescan()?;
+    let tracker_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tracker_thread = {
+        let stop = tracker_stop.clone();
+        thread::spawn(move || tracker.run_until(&stop))
+    };
+    let url = format!("http://{tracker_addr}/sample.torrent");
     let meta = Arc::new(Metainfo::parse(&torrent_bytes).map_err(|e| e.to_string())?);
     eprintln!(
-        "demo: {} ({}, {} pieces of {}), 1 seed and {} leechers on 127.0.0.1",
+        "demo: {} ({}, {} pieces of {}); tracker and web server at http://{tracker_addr}/; 1 seed and {} leechers fetching {url}",
         meta.info.name,
         human(meta.info.total_length),
         meta.info.piece_count(),
@@ -86,7 +113,6 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
     let states: Arc<Mutex<Vec<NodeState>>> =
         Arc::new(Mutex::new(vec![NodeState::default(); opts.leechers + 1]));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut addrs: Vec<SocketAddr> = Vec::new();
     let mut threads = Vec::new();
     for node in 0..=opts.leechers {
         let dir = if node == 0 {
@@ -95,6 +121,12 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
             tmp.join(format!("leecher-{node}"))
         };
         std::fs::create_dir_all(&dir).map_err(io)?;
+        // Leechers get the torrent the way a user would: by its URL on the tracker.
+        let meta = if node == 0 {
+            meta.clone()
+        } else {
+            Arc::new(shoal_io::load_torrent(&url).map_err(|e| e.to_string())?.0)
+        };
         let storage = Arc::new(Storage::open(&dir, meta.clone()).map_err(|e| e.to_string())?);
         let verified = if node == 0 {
             storage.verify_all(|_, _| {})
@@ -114,11 +146,8 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
         let torrent = rt
             .add_torrent(meta.clone(), storage.clone(), verified)
             .map_err(|e| e.to_string())?;
-        // Everyone dials everyone who started before: a full mesh, as a tracker would give.
-        for &addr in &addrs {
-            rt.add_peer(torrent, addr);
-        }
-        addrs.push(rt.local_addr());
+        // Peers come from the tracker: no addresses are given.
+        let _ = torrent;
         let (states, stop) = (states.clone(), stop.clone());
         threads.push(thread::spawn(move || {
             let set = |f: &dyn Fn(&mut NodeState)| {
@@ -198,6 +227,8 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
     for t in threads {
         let _ = t.join();
     }
+    tracker_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = tracker_thread.join();
     outcome?;
     // Every leecher must hold exactly the seed's files under their final names.
     for node in 1..=opts.leechers {

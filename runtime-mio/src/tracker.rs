@@ -132,6 +132,28 @@ pub struct TrackerArgs {
     pub udp_threads: Option<usize>,
 }
 
+impl TrackerArgs {
+    /// `shoal tracker`'s defaults, serving HTTP only on `http` with the torrents of
+    /// `torrents` (for an embedded tracker).
+    pub fn local(http: SocketAddr, torrents: Option<PathBuf>) -> TrackerArgs {
+        TrackerArgs {
+            http: Listen(Some(http)),
+            udp: Listen(None),
+            torrents,
+            allow: None,
+            open: false,
+            interval: 1800,
+            max_torrents: 250_000,
+            max_peers_per_torrent: 100_000,
+            max_peers: 1_000_000,
+            max_connections: 1024,
+            http_timeout: 10,
+            allow_ip_param: false,
+            udp_threads: None,
+        }
+    }
+}
+
 /// Runs `shoal tracker` until SIGINT or SIGTERM.
 pub fn run(args: &TrackerArgs) -> Result<(), String> {
     let mut service = TrackerService::new(args)?;
@@ -270,7 +292,9 @@ pub struct TrackerService {
     http: Option<TcpListener>,
     udp: Option<std::net::UdpSocket>,
     udp_threads: usize,
-    signals: signal_hook_mio::v1_0::Signals,
+    /// SIGINT/SIGTERM stop it and SIGHUP reloads, when run as `shoal tracker`; none when
+    /// embedded (see [`TrackerService::embedded`]).
+    signals: Option<signal_hook_mio::v1_0::Signals>,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     live: usize,
@@ -287,7 +311,23 @@ pub struct TrackerService {
 }
 
 impl TrackerService {
+    /// A tracker that owns SIGINT, SIGTERM and SIGHUP, for `shoal tracker`.
     pub fn new(args: &TrackerArgs) -> Result<TrackerService, String> {
+        Self::build(args, true)
+    }
+
+    /// A tracker inside another program (the demo): it leaves the signals alone and runs
+    /// until told to stop ([`TrackerService::run_until`]).
+    pub fn embedded(args: &TrackerArgs) -> Result<TrackerService, String> {
+        Self::build(args, false)
+    }
+
+    /// Reads the torrent folder again (after a new `.torrent` was put there).
+    pub fn rescan(&mut self) -> Result<(), String> {
+        self.reload()
+    }
+
+    fn build(args: &TrackerArgs, own_signals: bool) -> Result<TrackerService, String> {
         let poll = Poll::new().map_err(|e| e.to_string())?;
         let interval = Duration::from_secs(args.interval.max(1));
         let mut secret = [0u8; 32];
@@ -331,15 +371,20 @@ impl TrackerService {
                 .register(l, HTTP, Interest::READABLE)
                 .map_err(|e| e.to_string())?;
         }
-        let mut signals = signal_hook_mio::v1_0::Signals::new([
-            signal_hook::consts::SIGINT,
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGHUP,
-        ])
-        .map_err(|e| e.to_string())?;
-        registry
-            .register(&mut signals, SIGNALS, Interest::READABLE)
+        let signals = if own_signals {
+            let mut signals = signal_hook_mio::v1_0::Signals::new([
+                signal_hook::consts::SIGINT,
+                signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGHUP,
+            ])
             .map_err(|e| e.to_string())?;
+            registry
+                .register(&mut signals, SIGNALS, Interest::READABLE)
+                .map_err(|e| e.to_string())?;
+            Some(signals)
+        } else {
+            None
+        };
         let mut service = TrackerService {
             events: Events::with_capacity(1024),
             tracker: Arc::new(Mutex::new(TrackerServer::new(config, Instant::now()))),
@@ -408,6 +453,11 @@ impl TrackerService {
 
     /// Serves until SIGINT or SIGTERM.
     pub fn run(&mut self) -> io::Result<()> {
+        self.run_until(&AtomicBool::new(false))
+    }
+
+    /// Serves until `stop` is set (checked at least every `TICK`), or a signal says so.
+    pub fn run_until(&mut self, halt: &AtomicBool) -> io::Result<()> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers: Vec<JoinHandle<()>> = Vec::new();
         if let Some(socket) = &self.udp {
@@ -422,7 +472,7 @@ impl TrackerService {
             }
         }
         let mut result = Ok(());
-        while !self.stop && result.is_ok() {
+        while !self.stop && !halt.load(Ordering::Relaxed) && result.is_ok() {
             result = self.turn();
         }
         stop.store(true, Ordering::Relaxed);
@@ -478,7 +528,10 @@ impl TrackerService {
     }
 
     fn signals(&mut self) {
-        let pending: Vec<i32> = self.signals.pending().collect();
+        let pending: Vec<i32> = match &mut self.signals {
+            Some(signals) => signals.pending().collect(),
+            None => return,
+        };
         for signal in pending {
             if signal == signal_hook::consts::SIGHUP {
                 match self.reload() {
