@@ -35,7 +35,11 @@ fn make_torrent(dir: &Path, size: usize, tracker: Option<&str>) -> std::path::Pa
     std::fs::write(content.join("data.bin"), data).unwrap();
     let torrent = dir.join("t.torrent");
     let mut cmd = shoal();
-    cmd.arg("create").arg(&content).arg("-o").arg(&torrent).args(["--piece-size", "32K"]);
+    cmd.arg("create")
+        .arg(&content)
+        .arg("-o")
+        .arg(&torrent)
+        .args(["--piece-size", "32K"]);
     if let Some(t) = tracker {
         cmd.args(["-t", t]);
     }
@@ -58,7 +62,10 @@ fn a_bad_torrent_fails_with_one_clear_message() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("shoal: error: ") && err.contains("piece length"), "{err}");
+    assert!(
+        err.starts_with("shoal: error: ") && err.contains("piece length"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
@@ -95,7 +102,10 @@ fn a_full_disk_ends_the_download_with_an_error() {
         .arg(&disk)
         .status()
         .unwrap();
-    assert!(mounted.success(), "mounting a tmpfs needs root (scripts/test runs as root)");
+    assert!(
+        mounted.success(),
+        "mounting a tmpfs needs root (scripts/test runs as root)"
+    );
     struct Unmount<'a>(&'a Path);
     impl Drop for Unmount<'_> {
         fn drop(&mut self) {
@@ -109,7 +119,13 @@ fn a_full_disk_ends_the_download_with_an_error() {
             .arg("seed")
             .arg(&torrent)
             .arg(dir.path())
-            .args(["--bind", "127.0.0.1", "--port", &seed_port.to_string(), "--plain"])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &seed_port.to_string(),
+                "--plain",
+            ])
             .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
@@ -195,7 +211,10 @@ time.sleep(60)
     let err = String::from_utf8_lossy(&first.stderr);
     assert_eq!(first.status.code(), Some(130), "{err}");
     let summary = |text: &str| -> (u64, u32) {
-        let line = text.lines().find(|l| l.starts_with("summary:")).expect("a summary line");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("summary:"))
+            .expect("a summary line");
         let words: Vec<&str> = line.split_whitespace().collect();
         let downloaded = words[2].parse().unwrap();
         let verified = words[7].split('/').next().unwrap().parse().unwrap();
@@ -216,7 +235,13 @@ time.sleep(60)
     assert_eq!(verified_second, pieces);
     // Only what the first run had not verified was fetched again.
     let left = size as u64 - u64::from(verified_first) * 32768;
-    assert!(downloaded_second <= left, "{downloaded_second} > {left}\n{err}");
+    assert!(
+        downloaded_second <= left,
+        "{downloaded_second} > {left}\n{err}"
+    );
     let data = std::fs::read(out_dir.join("content/data.bin")).unwrap();
-    assert_eq!(data, std::fs::read(dir.path().join("content/data.bin")).unwrap());
+    assert_eq!(
+        data,
+        std::fs::read(dir.path().join("content/data.bin")).unwrap()
+    );
 }
