@@ -25,8 +25,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// libtorrent helper (see its docstring), run with Debian's python3.
-pub const LT_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/lt.py");
-pub const SHOAL: &str = env!("CARGO_BIN_EXE_shoal");
+pub const LT_PY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../runtime-mio/tests/support/lt.py"
+);
+/// The `shoal` binary: set in runtime-mio's own tests; other crates that include this
+/// module (runtime-async-std's) drive their own client and never run it.
+pub const SHOAL: &str = match option_env!("CARGO_BIN_EXE_shoal") {
+    Some(path) => path,
+    None => "shoal",
+};
 pub const PYTHON: &str = "/usr/bin/python3";
 
 /// The bound on every test: generous, because transmission waits ~10 s before its first

@@ -1,0 +1,1031 @@
+//! The engine's task: the one place the [`Engine`] lives.
+//!
+//! It waits for the first of three things: a command from a [`Session`](crate::Session)
+//! handle, a message in its inbox (from the socket tasks, the tracker exchanges and the
+//! disk workers), or the engine's timeout. It hands what happened to the engine, then
+//! carries out every output the engine has, until it has none (the core's rule), and waits
+//! again. There is no protocol logic here: only bookkeeping of which task or file belongs
+//! to which connection or torrent.
+//!
+//! Nothing here ever waits on another task: the inbox is bounded (a reader that gets ahead
+//! of the engine waits, which is TCP's own backpressure), but the engine's task only takes
+//! from it; writers' queues are filled with `try_send`, disk jobs go to an unbounded queue
+//! (the engine bounds them), events are `force_send` (the oldest is dropped for a reader
+//! that does not keep up). So no cycle of waits can form.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_channel::{Receiver, Sender, TrySendError};
+use async_io::{Async, Timer};
+use bytes::Bytes;
+use futures_lite::future;
+use shoal_core::bitfield::Bitfield;
+use shoal_core::engine::{
+    ConnId, Engine, Event as EngineEvent, Input, Output, TorrentId, TorrentOptions, TorrentStats,
+};
+use shoal_core::metainfo::Metainfo;
+use shoal_core::{InfoHash, PieceIndex};
+use shoal_io::{Storage, WriteBack};
+
+use crate::disk::{Done, Job, Pool};
+use crate::executor::Executor;
+use crate::session::{AddOptions, Error, Event, SessionConfig, State, Stats, TorrentKey};
+use crate::{http, net};
+
+/// Messages waiting for the engine's task; a reader that gets this far ahead waits.
+const INBOX: usize = 1024;
+/// Buffers queued for one connection's writer. The engine bounds the bytes it queues (its
+/// `send_buffer`); a peer that lets this many messages pile up is not reading at all and
+/// is closed.
+const WRITE_QUEUE: usize = 4096;
+/// Inbox messages handled before commands and the timer get a look again.
+const BATCH: usize = 128;
+
+/// What the tasks tell the engine's task.
+pub enum Msg {
+    /// An engine input as it is.
+    Input(Input),
+    /// An outbound connection is up.
+    Connected {
+        conn: ConnId,
+        stream: Async<TcpStream>,
+    },
+    Accepted {
+        stream: Async<TcpStream>,
+        addr: SocketAddr,
+    },
+    /// A disk job of torrent `key` is done.
+    Disk(TorrentKey, Done),
+}
+
+/// What a [`Session`](crate::Session) handle asks; each carries where the answer goes.
+pub enum Command {
+    Find {
+        info_hash: InfoHash,
+        reply: Sender<Option<TorrentKey>>,
+    },
+    Add {
+        key: TorrentKey,
+        storage: Arc<Storage>,
+        verified: Bitfield,
+        options: AddOptions,
+        reply: Sender<Result<TorrentKey, Error>>,
+    },
+    AddPeer {
+        key: TorrentKey,
+        addr: SocketAddr,
+        reply: Sender<Result<(), Error>>,
+    },
+    Pause {
+        key: TorrentKey,
+        reply: Sender<Result<(), Error>>,
+    },
+    Resume {
+        key: TorrentKey,
+        reply: Sender<Result<(), Error>>,
+    },
+    Remove {
+        key: TorrentKey,
+        reply: Sender<Result<(), Error>>,
+    },
+    Stats {
+        key: TorrentKey,
+        reply: Sender<Result<Stats, Error>>,
+    },
+    List {
+        reply: Sender<Vec<TorrentKey>>,
+    },
+    Metainfo {
+        key: TorrentKey,
+        reply: Sender<Result<Arc<Metainfo>, Error>>,
+    },
+    Shutdown {
+        reply: Sender<()>,
+    },
+}
+
+/// A connection's tasks, as the engine's task holds them: dropping this closes it.
+struct Conn {
+    queue: Sender<Bytes>,
+    /// Closed (never sent on) to stop the connection's tasks.
+    _kill: Sender<()>,
+    kill: Receiver<()>,
+    /// An outbound connection's queue until it is connected and has a writer.
+    pending: Option<Receiver<Bytes>>,
+}
+
+enum Run {
+    Running(TorrentId),
+    Paused(Bitfield),
+}
+
+struct Entry {
+    storage: Arc<Storage>,
+    /// Downloaded blocks held until their piece is hashed; a new one for every run.
+    cache: Arc<WriteBack>,
+    run: Run,
+    options: AddOptions,
+    /// Disk jobs in flight.
+    jobs: usize,
+    /// Save the resume record once no job is in flight (after a pause, a removal, the
+    /// completion or the shutdown).
+    save_pending: bool,
+    /// Removed: dropped (and these told) once the record is saved.
+    removed: Option<Vec<Sender<Result<(), Error>>>>,
+    last_save: Instant,
+    saved_pieces: Option<u32>,
+    complete_since: Option<Instant>,
+    /// Payload totals of earlier runs (the engine counts from zero after a resume).
+    carried_down: u64,
+    carried_up: u64,
+}
+
+impl Entry {
+    fn settled(&self) -> bool {
+        self.jobs == 0 && !self.save_pending
+    }
+}
+
+enum Wake {
+    Command(Option<Command>),
+    Msg(Option<Msg>),
+    Timer,
+}
+
+pub struct Driver {
+    engine: Engine,
+    config: SessionConfig,
+    executor: Executor,
+    commands: Receiver<Command>,
+    commands_open: bool,
+    inbox: Receiver<Msg>,
+    inbox_tx: Sender<Msg>,
+    events: Sender<Event>,
+    /// Closed when the driver ends, which stops the listener and the UDP reader.
+    _stop: Sender<()>,
+    udp: Arc<Async<UdpSocket>>,
+    pool: Pool,
+    conns: BTreeMap<ConnId, Conn>,
+    torrents: BTreeMap<TorrentKey, Entry>,
+    /// Every engine id a torrent has had (ids are never reused by the engine).
+    by_engine: BTreeMap<TorrentId, TorrentKey>,
+    /// Shutting down: who to tell when done, and until when the network may take.
+    shutdown: Option<(Vec<Sender<()>>, Option<Instant>)>,
+}
+
+impl Driver {
+    pub fn new(
+        config: SessionConfig,
+        executor: Executor,
+        listener: Async<TcpListener>,
+        udp: Async<UdpSocket>,
+        commands: Receiver<Command>,
+        events: Sender<Event>,
+    ) -> Driver {
+        let (inbox_tx, inbox) = async_channel::bounded(INBOX);
+        let (stop, stopped) = async_channel::bounded(1);
+        let udp = Arc::new(udp);
+        executor.spawn(net::listen(listener, inbox_tx.clone(), stopped.clone()));
+        executor.spawn(net::receive_udp(udp.clone(), inbox_tx.clone(), stopped));
+        Driver {
+            engine: Engine::new(config.engine.clone()),
+            pool: Pool::new(config.workers, inbox_tx.clone()),
+            config,
+            executor,
+            commands,
+            commands_open: true,
+            inbox,
+            inbox_tx,
+            events,
+            _stop: stop,
+            udp,
+            conns: BTreeMap::new(),
+            torrents: BTreeMap::new(),
+            by_engine: BTreeMap::new(),
+            shutdown: None,
+        }
+    }
+
+    /// The task: runs until the session has shut down.
+    pub async fn run(mut self) {
+        let mut timer = Timer::never();
+        // What `timer` is set to: re-arming it costs the reactor a wake-up, so it is done
+        // only when the deadline changes (the engine's moves about once a second).
+        let mut armed = None;
+        loop {
+            let now = Instant::now();
+            if self.finished(now) {
+                break;
+            }
+            let wake_at = self.next_wake(now);
+            if wake_at != armed {
+                armed = wake_at;
+                match wake_at {
+                    Some(at) => timer.set_at(at),
+                    None => timer = Timer::never(),
+                }
+            }
+            let wake = {
+                let (commands, open, inbox) = (&self.commands, self.commands_open, &self.inbox);
+                let command = async move {
+                    if open {
+                        Wake::Command(commands.recv().await.ok())
+                    } else {
+                        future::pending().await
+                    }
+                };
+                let msg = async { Wake::Msg(inbox.recv().await.ok()) };
+                let tick = async {
+                    (&mut timer).await;
+                    Wake::Timer
+                };
+                future::or(command, future::or(msg, tick)).await
+            };
+            match wake {
+                Wake::Command(Some(command)) => self.command(command),
+                Wake::Command(None) => {
+                    // Every handle is gone: shut down with nobody to tell.
+                    self.commands_open = false;
+                    self.start_shutdown(None);
+                }
+                Wake::Msg(Some(msg)) => {
+                    self.message(msg);
+                    for _ in 0..BATCH {
+                        match self.inbox.try_recv() {
+                            Ok(msg) => self.message(msg),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                // A fired timer is spent: arm it again whatever the next deadline is.
+                Wake::Timer => armed = None,
+                Wake::Msg(None) => {}
+            }
+            let now = Instant::now();
+            if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+                self.engine.handle(Input::Timer, now);
+                self.drain();
+            }
+        }
+        if let Some((waiting, _)) = self.shutdown.take() {
+            for reply in waiting {
+                let _ = reply.try_send(());
+            }
+        }
+        // Dropping `self` closes every connection, the listener, the UDP reader and the
+        // disk workers' queue, and the event channel (readers see its end).
+    }
+
+    fn next_wake(&mut self, now: Instant) -> Option<Instant> {
+        let engine = self.engine.poll_timeout();
+        let grace = match &mut self.shutdown {
+            Some((_, deadline)) => {
+                if deadline.is_some_and(|d| d <= now) {
+                    *deadline = None;
+                }
+                *deadline
+            }
+            None => None,
+        };
+        match (engine, grace) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Shutting down and done: the network is quiet (or out of time) and every torrent's
+    /// writes and record are done.
+    fn finished(&self, now: Instant) -> bool {
+        let Some((_, deadline)) = &self.shutdown else {
+            return false;
+        };
+        let network_done = self.engine.is_idle() || deadline.is_none_or(|d| now >= d);
+        network_done && self.torrents.values().all(Entry::settled)
+    }
+
+    fn emit(&self, event: Event) {
+        // Never waits: a reader that does not keep up loses the oldest events.
+        let _ = self.events.force_send(event);
+    }
+
+    // ---- commands ----
+
+    fn command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Find { info_hash, reply } => {
+                let _ = reply.try_send(self.find(info_hash));
+            }
+            Command::Add {
+                key,
+                storage,
+                verified,
+                options,
+                reply,
+            } => {
+                let result = self.add(key, storage, verified, options, now);
+                let _ = reply.try_send(result);
+            }
+            Command::AddPeer { key, addr, reply } => {
+                let result = self.entry(key).map(|e| {
+                    if !e.options.peers.contains(&addr) {
+                        e.options.peers.push(addr);
+                    }
+                    match e.run {
+                        Run::Running(id) => Some(id),
+                        Run::Paused(_) => None,
+                    }
+                });
+                if let Ok(Some(id)) = result {
+                    self.engine.add_peer(id, addr, now);
+                }
+                let _ = reply.try_send(result.map(drop));
+            }
+            Command::Pause { key, reply } => {
+                let result = self.pause(key, now);
+                let _ = reply.try_send(result);
+            }
+            Command::Resume { key, reply } => {
+                let result = self.resume(key, now);
+                let _ = reply.try_send(result);
+            }
+            Command::Remove { key, reply } => match self.pause(key, now) {
+                Ok(()) => {
+                    let e = self.torrents.get_mut(&key).expect("just paused");
+                    e.removed = Some(vec![reply]);
+                    e.save_pending = true;
+                    self.settle(key);
+                }
+                Err(e) => {
+                    let _ = reply.try_send(Err(e));
+                }
+            },
+            Command::Stats { key, reply } => {
+                let _ = reply.try_send(self.stats(key));
+            }
+            Command::List { reply } => {
+                let keys = self
+                    .torrents
+                    .iter()
+                    .filter(|(_, e)| e.removed.is_none())
+                    .map(|(k, _)| *k)
+                    .collect();
+                let _ = reply.try_send(keys);
+            }
+            Command::Metainfo { key, reply } => {
+                let meta = self.entry(key).map(|e| e.storage.meta().clone());
+                let _ = reply.try_send(meta);
+            }
+            Command::Shutdown { reply } => self.start_shutdown(Some(reply)),
+        }
+        self.drain();
+    }
+
+    fn find(&self, info_hash: InfoHash) -> Option<TorrentKey> {
+        self.torrents
+            .iter()
+            .find(|(_, e)| e.storage.meta().info_hash == info_hash)
+            .map(|(k, _)| *k)
+    }
+
+    /// A torrent that is in the session and not being removed.
+    fn entry(&mut self, key: TorrentKey) -> Result<&mut Entry, Error> {
+        entry_in(&mut self.torrents, key)
+    }
+
+    fn add(
+        &mut self,
+        key: TorrentKey,
+        storage: Arc<Storage>,
+        verified: Bitfield,
+        options: AddOptions,
+        now: Instant,
+    ) -> Result<TorrentKey, Error> {
+        if self.shutdown.is_some() {
+            return Err(Error::Closed);
+        }
+        if let Some(existing) = self.find(storage.meta().info_hash) {
+            return Err(Error::AlreadyAdded(existing));
+        }
+        let complete = verified.is_full();
+        let saved_pieces = verified.count_ones();
+        let id = self.engine.add_torrent(
+            storage.meta().clone(),
+            TorrentOptions {
+                verified: Some(verified),
+                sequential: options.sequential,
+            },
+            now,
+        )?;
+        for &peer in &options.peers {
+            self.engine.add_peer(id, peer, now);
+        }
+        self.by_engine.insert(id, key);
+        self.torrents.insert(
+            key,
+            Entry {
+                storage,
+                cache: Arc::new(WriteBack::new(self.config.write_back)),
+                run: Run::Running(id),
+                options,
+                jobs: 0,
+                save_pending: false,
+                removed: None,
+                last_save: now,
+                saved_pieces: Some(saved_pieces),
+                complete_since: complete.then_some(now),
+                carried_down: 0,
+                carried_up: 0,
+            },
+        );
+        Ok(key)
+    }
+
+    fn pause(&mut self, key: TorrentKey, now: Instant) -> Result<(), Error> {
+        let entry = self.entry(key)?;
+        let Run::Running(id) = entry.run else {
+            return Ok(());
+        };
+        if let Some(s) = self.engine.stats(id) {
+            let entry = self.torrents.get_mut(&key).expect("looked up");
+            entry.carried_down += s.downloaded;
+            entry.carried_up += s.uploaded;
+        }
+        let entry = self.torrents.get_mut(&key).expect("looked up");
+        let pieces = entry.storage.meta().info.piece_count();
+        let verified = self
+            .engine
+            .remove_torrent(id, now)
+            .unwrap_or_else(|| Bitfield::new(pieces));
+        entry.run = Run::Paused(verified);
+        // Blocks of pieces not yet verified are dropped with the run; hash jobs in flight
+        // keep the old cache alive until they are done.
+        entry.cache = Arc::new(WriteBack::new(self.config.write_back));
+        entry.complete_since = None;
+        entry.save_pending = true;
+        self.settle(key);
+        self.emit(Event::Paused { torrent: key });
+        Ok(())
+    }
+
+    fn resume(&mut self, key: TorrentKey, now: Instant) -> Result<(), Error> {
+        if self.shutdown.is_some() {
+            return Err(Error::Closed);
+        }
+        let entry = entry_in(&mut self.torrents, key)?;
+        let Run::Paused(verified) = &entry.run else {
+            return Ok(());
+        };
+        let complete = verified.is_full();
+        let id = self.engine.add_torrent(
+            entry.storage.meta().clone(),
+            TorrentOptions {
+                verified: Some(verified.clone()),
+                sequential: entry.options.sequential,
+            },
+            now,
+        )?;
+        entry.run = Run::Running(id);
+        entry.complete_since = complete.then_some(now);
+        for &peer in &entry.options.peers {
+            self.engine.add_peer(id, peer, now);
+        }
+        self.by_engine.insert(id, key);
+        self.emit(Event::Resumed { torrent: key });
+        Ok(())
+    }
+
+    fn stats(&mut self, key: TorrentKey) -> Result<Stats, Error> {
+        let entry = self.torrents.get(&key).filter(|e| e.removed.is_none());
+        let entry = entry.ok_or(Error::NoSuchTorrent(key))?;
+        let meta = entry.storage.meta();
+        let (state, mut progress) = match &entry.run {
+            Run::Running(id) => (
+                State::Running,
+                self.engine.stats(*id).ok_or(Error::NoSuchTorrent(key))?,
+            ),
+            Run::Paused(verified) => (State::Paused, paused_stats(entry, verified)),
+        };
+        progress.downloaded += entry.carried_down;
+        progress.uploaded += entry.carried_up;
+        Ok(Stats {
+            state,
+            name: meta.info.name.clone(),
+            info_hash: meta.info_hash,
+            progress,
+        })
+    }
+
+    fn start_shutdown(&mut self, reply: Option<Sender<()>>) {
+        let now = Instant::now();
+        match &mut self.shutdown {
+            Some((waiting, _)) => waiting.extend(reply),
+            None => {
+                let keys: Vec<TorrentKey> = self.torrents.keys().copied().collect();
+                for key in keys {
+                    // Every running torrent: `stopped` to its trackers, record saved.
+                    let _ = self.pause(key, now);
+                }
+                let deadline = now + self.config.shutdown_grace;
+                self.shutdown = Some((reply.into_iter().collect(), Some(deadline)));
+            }
+        }
+    }
+
+    // ---- the disk ----
+
+    fn submit(&mut self, key: TorrentKey, job: Job) {
+        if let Some(e) = self.torrents.get_mut(&key) {
+            e.jobs += 1;
+            self.pool.submit(key, job);
+        }
+    }
+
+    /// Starts the record save a torrent waits for once its jobs are done; drops a removed
+    /// torrent once that is done too.
+    fn settle(&mut self, key: TorrentKey) {
+        let Some(e) = self.torrents.get_mut(&key) else {
+            return;
+        };
+        if e.jobs > 0 {
+            return;
+        }
+        if e.save_pending {
+            e.save_pending = false;
+            let verified = match &e.run {
+                Run::Paused(v) => v.clone(),
+                Run::Running(id) => match self.engine.verified(*id) {
+                    Some(v) => v.clone(),
+                    None => return,
+                },
+            };
+            e.saved_pieces = Some(verified.count_ones());
+            let storage = e.storage.clone();
+            self.submit(key, Job::Save { verified, storage });
+            return;
+        }
+        if e.removed.is_some() {
+            let e = self.torrents.remove(&key).expect("looked up");
+            self.by_engine.retain(|_, k| *k != key);
+            for reply in e.removed.into_iter().flatten() {
+                let _ = reply.try_send(Ok(()));
+            }
+            self.emit(Event::Removed { torrent: key });
+        }
+    }
+
+    fn disk_done(&mut self, key: TorrentKey, done: Done) {
+        let now = Instant::now();
+        if let Some(e) = self.torrents.get_mut(&key) {
+            e.jobs = e.jobs.saturating_sub(1);
+        }
+        match done {
+            Done::Input(input) => self.engine.handle(input, now),
+            Done::Hashed {
+                torrent,
+                piece,
+                result,
+            } => {
+                let ok = match result {
+                    Ok(ok) => ok,
+                    Err(message) => {
+                        // The piece could not be read back: a storage failure, reported
+                        // as such; the hash counts as failed so the piece is fetched again.
+                        self.emit(Event::StorageError {
+                            torrent: key,
+                            message,
+                        });
+                        false
+                    }
+                };
+                self.engine
+                    .handle(Input::PieceHashed { torrent, piece, ok }, now);
+            }
+            Done::FileCompleted { file, result } => match result {
+                Ok(()) => {
+                    let path = self.torrents.get(&key).and_then(|e| e.storage.path(file));
+                    if let Some(path) = path {
+                        self.emit(Event::FileCompleted {
+                            torrent: key,
+                            file,
+                            path,
+                        });
+                    }
+                }
+                Err(message) => self.emit(Event::StorageError {
+                    torrent: key,
+                    message,
+                }),
+            },
+            Done::Saved(result) => {
+                if let Err(e) = result {
+                    self.emit(Event::Warning {
+                        torrent: key,
+                        message: format!("resume record not saved: {e}"),
+                    });
+                }
+            }
+        }
+        self.settle(key);
+        self.drain();
+    }
+
+    // ---- messages from the tasks ----
+
+    fn message(&mut self, msg: Msg) {
+        let now = Instant::now();
+        match msg {
+            Msg::Input(input) => {
+                if let Input::Closed { conn } | Input::ConnectFailed { conn } = &input {
+                    self.conns.remove(conn);
+                }
+                self.engine.handle(input, now);
+            }
+            Msg::Connected { conn, stream } => {
+                let Some(pending) = self.conns.get_mut(&conn).and_then(|c| c.pending.take()) else {
+                    return; // closed meanwhile
+                };
+                let _ = stream.get_ref().set_nodelay(true);
+                self.engine.handle(Input::Connected { conn }, now);
+                self.start_io(conn, stream, pending);
+            }
+            Msg::Accepted { stream, addr } => {
+                if self.shutdown.is_some() {
+                    return;
+                }
+                let Some(conn) = self.engine.accept(addr, now) else {
+                    return; // over the connection limit: dropped
+                };
+                let _ = stream.get_ref().set_nodelay(true);
+                let queue = self.new_conn(conn);
+                self.start_io(conn, stream, queue);
+            }
+            Msg::Disk(key, done) => return self.disk_done(key, done),
+        }
+        self.drain();
+    }
+
+    /// Registers a connection; returns its writer's end of the queue.
+    fn new_conn(&mut self, conn: ConnId) -> Receiver<Bytes> {
+        let (queue, rx) = async_channel::bounded(WRITE_QUEUE);
+        let (kill_tx, kill) = async_channel::bounded(1);
+        self.conns.insert(
+            conn,
+            Conn {
+                queue,
+                _kill: kill_tx,
+                kill,
+                pending: None,
+            },
+        );
+        rx
+    }
+
+    fn start_io(&mut self, conn: ConnId, stream: Async<TcpStream>, queue: Receiver<Bytes>) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let stream = Arc::new(stream);
+        let inbox = &self.inbox_tx;
+        self.executor.spawn(net::read(
+            conn,
+            stream.clone(),
+            inbox.clone(),
+            c.kill.clone(),
+        ));
+        self.executor.spawn(net::write(
+            conn,
+            stream,
+            queue,
+            inbox.clone(),
+            c.kill.clone(),
+        ));
+    }
+
+    // ---- the engine's outputs ----
+
+    /// Carries out everything the engine asks for now, until it asks nothing more.
+    fn drain(&mut self) {
+        while let Some(out) = self.engine.poll_output() {
+            self.carry_out(out);
+        }
+    }
+
+    fn storage_of(&self, torrent: TorrentId) -> Option<(TorrentKey, Arc<Storage>)> {
+        let key = *self.by_engine.get(&torrent)?;
+        Some((key, self.torrents.get(&key)?.storage.clone()))
+    }
+
+    fn cache_of(&self, torrent: TorrentId) -> Option<(TorrentKey, Arc<Storage>, Arc<WriteBack>)> {
+        let key = *self.by_engine.get(&torrent)?;
+        let e = self.torrents.get(&key)?;
+        Some((key, e.storage.clone(), e.cache.clone()))
+    }
+
+    fn carry_out(&mut self, out: Output) {
+        let now = Instant::now();
+        match out {
+            Output::Connect { conn, addr } => {
+                let queue = self.new_conn(conn);
+                let c = self.conns.get_mut(&conn).expect("just added");
+                c.pending = Some(queue);
+                let kill = c.kill.clone();
+                self.executor
+                    .spawn(net::connect(conn, addr, self.inbox_tx.clone(), kill));
+            }
+            Output::Send { conn, data } => {
+                let Some(c) = self.conns.get(&conn) else {
+                    return;
+                };
+                if let Err(TrySendError::Full(_)) = c.queue.try_send(data) {
+                    self.conns.remove(&conn);
+                    self.engine.handle(Input::Closed { conn }, now);
+                }
+                // Closed: the writer failed and its `Closed` is on the way.
+            }
+            Output::Close { conn } => {
+                // The writer sends what is queued, then shuts the socket.
+                self.conns.remove(&conn);
+            }
+            Output::ReadBlock {
+                torrent,
+                conn,
+                block,
+            } => {
+                if let Some((key, storage)) = self.storage_of(torrent) {
+                    let job = Job::Read {
+                        torrent,
+                        conn,
+                        block,
+                        storage,
+                    };
+                    self.submit(key, job);
+                }
+            }
+            Output::WriteBlock {
+                torrent,
+                block,
+                data,
+            } => {
+                let Some((key, storage, cache)) = self.cache_of(torrent) else {
+                    return;
+                };
+                // Staged in memory until the piece is hashed: no disk work here, and the
+                // block counts as written at once. Past the cache's limit, the pool
+                // writes it.
+                match cache.stage(block.piece, block.begin, data) {
+                    Ok(()) => {
+                        let result = Ok(());
+                        let input = Input::BlockWritten {
+                            torrent,
+                            block,
+                            result,
+                        };
+                        self.engine.handle(input, now);
+                    }
+                    Err(data) => {
+                        let job = Job::Write {
+                            torrent,
+                            block,
+                            data,
+                            storage,
+                        };
+                        self.submit(key, job);
+                    }
+                }
+            }
+            Output::HashPiece {
+                torrent,
+                piece,
+                expected,
+            } => {
+                if let Some((key, storage, cache)) = self.cache_of(torrent) {
+                    let job = Job::Hash {
+                        torrent,
+                        piece,
+                        expected,
+                        storage,
+                        cache,
+                    };
+                    self.submit(key, job);
+                }
+            }
+            Output::TrackerHttp {
+                torrent,
+                id,
+                url,
+                request,
+            } => {
+                let inbox = self.inbox_tx.clone();
+                self.executor.spawn(async move {
+                    let result = http::exchange(&url, &request).await;
+                    let input = Input::TrackerHttp {
+                        torrent,
+                        id,
+                        result,
+                    };
+                    let _ = inbox.send(Msg::Input(input)).await;
+                });
+            }
+            Output::UdpSend { to, data } => {
+                // A lost datagram is retransmitted by the engine's UDP tracker client.
+                let _ = self.udp.get_ref().send_to(&data, to);
+            }
+            Output::Event(EngineEvent::FileCompleted { torrent, file }) => {
+                // The final rename happens on the pool (it syncs the file first); the
+                // event goes out once the file has its final name.
+                if let Some((key, storage)) = self.storage_of(torrent) {
+                    self.submit(key, Job::FileCompleted { file, storage });
+                }
+            }
+            Output::Event(event) => self.engine_event(event, now),
+        }
+    }
+
+    /// Passes an engine event on under the torrent's key, and applies the session's own
+    /// rules: resume records saved now and then and on completion, seeding limits.
+    fn engine_event(&mut self, event: EngineEvent, now: Instant) {
+        let key_of = |id: TorrentId| self.by_engine.get(&id).copied();
+        let event = match event {
+            EngineEvent::Progress { torrent, stats } => {
+                let Some(key) = key_of(torrent) else { return };
+                match self.progress(key, torrent, stats, now) {
+                    Some(event) => event,
+                    None => return,
+                }
+            }
+            EngineEvent::PieceVerified { torrent, piece } => {
+                let Some(key) = key_of(torrent) else { return };
+                Event::PieceVerified {
+                    torrent: key,
+                    piece,
+                }
+            }
+            EngineEvent::HashFailed { torrent, piece } => {
+                let Some(key) = key_of(torrent) else { return };
+                Event::HashFailed {
+                    torrent: key,
+                    piece,
+                }
+            }
+            EngineEvent::FileCompleted { .. } => return, // see `carry_out`
+            EngineEvent::Completed { torrent } => {
+                let Some(key) = key_of(torrent) else { return };
+                if let Some(e) = self.torrents.get_mut(&key) {
+                    e.complete_since = Some(now);
+                    // A record saying "complete" makes the next start instant; it waits for
+                    // the last writes and renames.
+                    e.save_pending = true;
+                }
+                self.settle(key);
+                Event::Completed { torrent: key }
+            }
+            EngineEvent::PeerConnected {
+                torrent,
+                addr,
+                peer_id,
+                ..
+            } => {
+                let Some(key) = key_of(torrent) else { return };
+                Event::PeerConnected {
+                    torrent: key,
+                    addr,
+                    peer_id,
+                }
+            }
+            EngineEvent::PeerClosed {
+                torrent,
+                addr,
+                reason,
+                ..
+            } => Event::PeerClosed {
+                torrent: torrent.and_then(key_of),
+                addr,
+                reason,
+            },
+            EngineEvent::PeerBanned { torrent, ip } => {
+                let Some(key) = key_of(torrent) else { return };
+                Event::PeerBanned { torrent: key, ip }
+            }
+            EngineEvent::TrackerAnswer {
+                torrent,
+                url,
+                peers,
+                seeders,
+                leechers,
+                warning,
+            } => {
+                let Some(key) = key_of(torrent) else { return };
+                Event::TrackerAnswer {
+                    torrent: key,
+                    url,
+                    peers,
+                    seeders,
+                    leechers,
+                    warning,
+                }
+            }
+            EngineEvent::TrackerError {
+                torrent,
+                url,
+                error,
+                failures,
+            } => {
+                let Some(key) = key_of(torrent) else { return };
+                Event::TrackerError {
+                    torrent: key,
+                    url,
+                    error,
+                    failures,
+                }
+            }
+            EngineEvent::StorageError { torrent, message } => {
+                let Some(key) = key_of(torrent) else { return };
+                Event::StorageError {
+                    torrent: key,
+                    message,
+                }
+            }
+        };
+        self.emit(event);
+    }
+
+    /// A running torrent's once-a-second figures: the periodic record save and the
+    /// seeding limit. Returns the event to pass on.
+    fn progress(
+        &mut self,
+        key: TorrentKey,
+        torrent: TorrentId,
+        mut stats: TorrentStats,
+        now: Instant,
+    ) -> Option<Event> {
+        let e = self.torrents.get_mut(&key)?;
+        stats.downloaded += e.carried_down;
+        stats.uploaded += e.carried_up;
+        let due = now.saturating_duration_since(e.last_save) >= self.config.resume_interval;
+        if due && e.saved_pieces != Some(stats.pieces_verified) {
+            // Writes still queued may be left out of the record: they are re-fetched or
+            // re-verified next time, never trusted unverified.
+            e.last_save = now;
+            e.saved_pieces = Some(stats.pieces_verified);
+            if let Some(verified) = self.engine.verified(torrent).cloned() {
+                let storage = e.storage.clone();
+                self.submit(key, Job::Save { verified, storage });
+            }
+        }
+        let e = self.torrents.get(&key)?;
+        let limit_reached = e.complete_since.is_some_and(|since| {
+            stats.complete
+                && e.options
+                    .seed_limit
+                    .reached(&stats, now.saturating_duration_since(since))
+        });
+        let event = Event::Progress {
+            torrent: key,
+            stats,
+        };
+        if limit_reached {
+            self.emit(event);
+            self.emit(Event::SeedingDone { torrent: key });
+            let _ = self.pause(key, now);
+            return None;
+        }
+        Some(event)
+    }
+}
+
+/// A torrent that is in the session and not being removed (a free function, so the borrow
+/// stays apart from the driver's other fields).
+fn entry_in(
+    torrents: &mut BTreeMap<TorrentKey, Entry>,
+    key: TorrentKey,
+) -> Result<&mut Entry, Error> {
+    torrents
+        .get_mut(&key)
+        .filter(|e| e.removed.is_none())
+        .ok_or(Error::NoSuchTorrent(key))
+}
+
+/// A paused torrent's figures, from its verified pieces.
+fn paused_stats(entry: &Entry, verified: &Bitfield) -> TorrentStats {
+    let info = &entry.storage.meta().info;
+    let bytes_verified = verified
+        .iter_ones()
+        .map(|i| u64::from(info.piece_size(PieceIndex(i))))
+        .sum();
+    TorrentStats {
+        pieces_verified: verified.count_ones(),
+        piece_count: info.piece_count(),
+        bytes_verified,
+        total_length: info.total_length,
+        downloaded: 0,
+        uploaded: 0,
+        download_rate: 0,
+        upload_rate: 0,
+        peers: 0,
+        complete: verified.is_full(),
+    }
+}

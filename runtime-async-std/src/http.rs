@@ -1,0 +1,120 @@
+//! One HTTP(S) exchange with a tracker, as a task.
+//!
+//! The engine builds the request bytes and parses the answer (HTTP/1.1 framing is protocol,
+//! so it lives in the core); this side only moves bytes: resolve the host (on the blocking
+//! pool), connect, TLS through rustls for `https://`, write the request, read until the
+//! server closes, with a size cap and an overall deadline.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_io::{Async, Timer};
+use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures_rustls::TlsConnector;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, RootCertStore};
+use shoal_core::tracker::{Scheme, TrackerUrl};
+
+/// The most a tracker answer may hold (as the mio runtime).
+pub const MAX_RESPONSE: usize = 2 << 20;
+/// An exchange that takes longer fails (as the mio runtime).
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// rustls with the ring provider and the webpki roots, built once.
+fn tls_config() -> Arc<ClientConfig> {
+    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let roots = RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            Arc::new(
+                ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+            )
+        })
+        .clone()
+}
+
+/// Sends `request` to the tracker of `url` and returns every byte of its answer, or why
+/// the exchange failed (the error names the URL).
+pub async fn exchange(url: &TrackerUrl, request: &[u8]) -> Result<Vec<u8>, String> {
+    let attempt = async { run(url, request).await.map_err(|e| e.to_string()) };
+    let timeout = async {
+        Timer::after(HTTP_TIMEOUT).await;
+        Err(format!("no answer in {} s", HTTP_TIMEOUT.as_secs()))
+    };
+    future::or(attempt, timeout)
+        .await
+        .map_err(|e| format!("{}: {e}", url.as_str()))
+}
+
+async fn run(url: &TrackerUrl, request: &[u8]) -> io::Result<Vec<u8>> {
+    let port = url.port();
+    let addr = match url.ip() {
+        Some(ip) => SocketAddr::new(ip, port),
+        None => {
+            // Name lookups block: the blocking pool does them.
+            let host = url.host().to_string();
+            blocking::unblock(move || {
+                (host.as_str(), port)
+                    .to_socket_addrs()?
+                    .next()
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address found"))
+                    })
+            })
+            .await?
+        }
+    };
+    let mut stream = Async::<TcpStream>::connect(addr).await?;
+    match url.scheme() {
+        Scheme::Https => {
+            let name = ServerName::try_from(url.host().to_string())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let mut tls = TlsConnector::from(tls_config())
+                .connect(name, stream)
+                .await?;
+            talk(&mut tls, request).await
+        }
+        _ => talk(&mut stream, request).await,
+    }
+}
+
+/// Writes the request, reads to the end.
+async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    request: &[u8],
+) -> io::Result<Vec<u8>> {
+    stream.write_all(request).await?;
+    stream.flush().await?;
+    let mut response = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) => return Ok(response),
+            Ok(n) => {
+                if response.len() + n > MAX_RESPONSE {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("tracker answer larger than {MAX_RESPONSE} bytes"),
+                    ));
+                }
+                response.extend_from_slice(&buf[..n]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A TLS server that closes without `close_notify` (common with `Connection:
+            // close`): the end of the answer, as the mio runtime reads it too; the core's
+            // parser tells a truncated answer by its framing.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(response),
+            Err(e) => return Err(e),
+        }
+    }
+}

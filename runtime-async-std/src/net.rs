@@ -1,0 +1,208 @@
+//! The socket tasks: a reader and a writer per peer connection, the outbound connect, the
+//! listener and the UDP socket. Each turns what its socket does into a [`Msg`] for the
+//! engine's task and never decides anything itself.
+//!
+//! Lifetimes: every task of a connection also watches the connection's `kill` channel,
+//! whose only sender the engine's task holds; dropping it (the engine closed the
+//! connection, or the session ended) stops the reader and the connect at once and gives
+//! the writer [`LINGER`] to send what is queued (a last `have`, a reject) before the socket
+//! is shut. Nothing is ever sent on a `kill` channel: its closing is the signal.
+
+use std::io::{self, IoSlice};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_channel::{Receiver, Sender};
+use async_io::{Async, Timer};
+use bytes::{Buf, Bytes, BytesMut};
+use futures_lite::future;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use shoal_core::engine::{ConnId, Input};
+
+use crate::driver::Msg;
+
+/// Bounds of the room made in a connection's read buffer when it runs low: it doubles
+/// while reads fill it, so a fast peer gets big buffers (few partial messages to join
+/// across them) and an idle one keeps a small one.
+const MIN_READ_CHUNK: usize = 16 * 1024;
+const MAX_READ_CHUNK: usize = 1 << 20;
+/// Most queued buffers written in one vectored write.
+const WRITE_BATCH: usize = 64;
+/// How long a closed connection may take to write out what was queued before it.
+pub const LINGER: Duration = Duration::from_secs(5);
+/// After a failed accept (out of descriptors), wait before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Resolves when `kill`'s sender is dropped.
+async fn killed(kill: &Receiver<()>) {
+    let _ = kill.recv().await;
+}
+
+/// Dials `addr` for `conn`: [`Msg::Connected`] with the stream, or `ConnectFailed`.
+pub async fn connect(conn: ConnId, addr: SocketAddr, inbox: Sender<Msg>, kill: Receiver<()>) {
+    let attempt = async { Some(Async::<TcpStream>::connect(addr).await) };
+    let msg = match future::or(attempt, async {
+        killed(&kill).await;
+        None
+    })
+    .await
+    {
+        // Closed meanwhile (the engine's connect timeout): nobody waits for an answer.
+        None => return,
+        Some(Ok(stream)) => Msg::Connected { conn, stream },
+        Some(Err(_)) => Msg::Input(Input::ConnectFailed { conn }),
+    };
+    let _ = inbox.send(msg).await;
+}
+
+/// Reads until the peer closes or the connection is killed, handing every chunk to the
+/// engine as `Received` and the end as `Closed`.
+pub async fn read(
+    conn: ConnId,
+    stream: Arc<Async<TcpStream>>,
+    inbox: Sender<Msg>,
+    kill: Receiver<()>,
+) {
+    let reading = async {
+        let mut socket = &*stream;
+        // Zeroed free space (its length is the room), so each byte is zeroed once, not
+        // before every read. What is read is split off its front: consecutive chunks of one
+        // allocation, which the engine joins without copying.
+        let mut buf = BytesMut::new();
+        let mut chunk = MIN_READ_CHUNK;
+        loop {
+            if buf.len() < chunk / 4 {
+                buf.resize(chunk, 0);
+            }
+            let room = buf.len();
+            match socket.read(&mut buf[..]).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    if n == room {
+                        chunk = (chunk * 2).min(MAX_READ_CHUNK);
+                    }
+                    let data = buf.split_to(n);
+                    let msg = Msg::Input(Input::Received { conn, data });
+                    if inbox.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let _ = inbox.send(Msg::Input(Input::Closed { conn })).await;
+    };
+    future::or(reading, killed(&kill)).await;
+}
+
+/// Writes what the engine queues for `conn`, in order, reporting `Sent` as bytes leave.
+/// When the queue's sender is dropped (the engine closed the connection) it writes what is
+/// left, for at most [`LINGER`], and shuts the socket, which also ends the reader.
+pub async fn write(
+    conn: ConnId,
+    stream: Arc<Async<TcpStream>>,
+    queue: Receiver<Bytes>,
+    inbox: Sender<Msg>,
+    kill: Receiver<()>,
+) {
+    let writing = async {
+        let mut socket = &*stream;
+        let mut batch: Vec<Bytes> = Vec::with_capacity(WRITE_BATCH);
+        while let Ok(first) = queue.recv().await {
+            batch.push(first);
+            while batch.len() < WRITE_BATCH {
+                match queue.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
+            }
+            let mut at = 0;
+            while at < batch.len() {
+                let slices: Vec<IoSlice<'_>> =
+                    batch[at..].iter().map(|b| IoSlice::new(b)).collect();
+                let mut n = match socket.write_vectored(&slices).await {
+                    Ok(0) => return false,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => return false,
+                };
+                drop(slices);
+                let sent = n;
+                while n > 0 {
+                    let front = &mut batch[at];
+                    if n >= front.len() {
+                        n -= front.len();
+                        at += 1;
+                    } else {
+                        front.advance(n);
+                        n = 0;
+                    }
+                }
+                let msg = Msg::Input(Input::Sent { conn, bytes: sent });
+                if inbox.send(msg).await.is_err() {
+                    return true;
+                }
+            }
+            batch.clear();
+        }
+        true
+    };
+    let linger = async {
+        killed(&kill).await;
+        Timer::after(LINGER).await;
+        true
+    };
+    let clean = future::or(writing, linger).await;
+    if !clean {
+        let _ = inbox.send(Msg::Input(Input::Closed { conn })).await;
+    }
+    let _ = stream.get_ref().shutdown(Shutdown::Both);
+}
+
+/// Accepts peers until `stop`'s sender is dropped.
+pub async fn listen(listener: Async<TcpListener>, inbox: Sender<Msg>, stop: Receiver<()>) {
+    let accepting = async {
+        loop {
+            match listener.accept().await {
+                Ok((stream, addr)) => {
+                    if inbox.send(Msg::Accepted { stream, addr }).await.is_err() {
+                        return;
+                    }
+                }
+                // The peer left before we took it, or we are out of descriptors: that one
+                // is lost; pause so a persistent failure does not spin.
+                Err(_) => {
+                    Timer::after(ACCEPT_BACKOFF).await;
+                }
+            }
+        }
+    };
+    future::or(accepting, killed(&stop)).await;
+}
+
+/// Hands every datagram to the engine (tracker answers) until `stop`'s sender is dropped.
+pub async fn receive_udp(socket: Arc<Async<UdpSocket>>, inbox: Sender<Msg>, stop: Receiver<()>) {
+    let receiving = async {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            match socket.recv_from(&mut buf).await {
+                Ok((n, from)) => {
+                    let data = buf[..n].to_vec();
+                    let msg = Msg::Input(Input::UdpReceived { from, data });
+                    if inbox.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+                // ICMP errors of earlier sends show up here on some systems: not ours to
+                // act on (the engine retransmits); pause so a persistent failure does not
+                // spin.
+                Err(_) => {
+                    Timer::after(ACCEPT_BACKOFF).await;
+                }
+            }
+        }
+    };
+    future::or(receiving, killed(&stop)).await;
+}
