@@ -30,15 +30,19 @@ use shoal_core::metainfo::{Metainfo, MetainfoError};
 use shoal_core::storage::LayoutError;
 
 pub mod fetch;
+pub mod random;
 pub mod resume;
 pub mod storage;
+pub mod tls;
 pub mod writeback;
 
 pub use fetch::{
     fetch_torrent, fetch_torrent_with, is_url, load_torrent, FetchError, FetchOptions,
 };
 pub use resume::check_existing;
+pub use random::{random_peer_id, random_u64};
 pub use storage::Storage;
+pub use tls::tls_client_config;
 pub use writeback::WriteBack;
 
 /// The largest `.torrent` read: real ones stay under a few MiB even for 100,000 files.

@@ -7,14 +7,12 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures_rustls::TlsConnector;
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, RootCertStore};
 use shoal_core::tracker::{Scheme, TrackerUrl};
 
 /// The most a tracker answer may hold (as the mio runtime).
@@ -22,26 +20,6 @@ pub const MAX_RESPONSE: usize = 2 << 20;
 /// An exchange that takes longer fails (as the mio runtime).
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// rustls with the ring provider and the webpki roots, built once.
-fn tls_config() -> Arc<ClientConfig> {
-    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            Arc::new(
-                ClientConfig::builder_with_provider(Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default TLS versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-            )
-        })
-        .clone()
-}
 
 /// Sends `request` to the tracker of `url` and returns every byte of its answer, or why
 /// the exchange failed (the error names the URL).
@@ -79,7 +57,7 @@ async fn run(url: &TrackerUrl, request: &[u8]) -> io::Result<Vec<u8>> {
         Scheme::Https => {
             let name = ServerName::try_from(url.host().to_string())
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            let mut tls = TlsConnector::from(tls_config())
+            let mut tls = TlsConnector::from(shoal_io::tls_client_config())
                 .connect(name, stream)
                 .await?;
             talk(&mut tls, request).await

@@ -37,7 +37,6 @@ mod driver;
 mod executor;
 mod http;
 mod net;
-mod random;
 pub mod session;
 
 pub use executor::{Executor, Task};

@@ -193,8 +193,8 @@ impl Default for SessionConfig {
             shutdown_grace: Duration::from_secs(5),
             event_capacity: 4096,
             engine: EngineConfig {
-                peer_id: crate::random::peer_id(),
-                rng_seed: crate::random::u64(),
+                peer_id: shoal_io::random_peer_id(),
+                rng_seed: shoal_io::random_u64(),
                 ..EngineConfig::default()
             },
         }

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use shoal_core::engine::{Event, TorrentId, TorrentStats};
 use shoal_core::metainfo::Metainfo;
-use shoal_core::PeerId;
 use shoal_io::Storage;
 
 use crate::runtime::{Runtime, RuntimeConfig};
@@ -251,35 +250,7 @@ fn seeding_done(stats: &TorrentStats, since: Instant, opts: &Options) -> bool {
     by_ratio || by_time
 }
 
-/// `-SH0010-` and 12 random bytes.
-pub fn random_peer_id() -> PeerId {
-    let mut id = *b"-SH0010-000000000000";
-    let r = random_u64().to_le_bytes();
-    let s = random_u64().to_le_bytes();
-    id[8..16].copy_from_slice(&r);
-    id[16..20].copy_from_slice(&s[..4]);
-    PeerId(id)
-}
-
-/// Randomness for the engine's seed and our peer id, from the OS.
-pub fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut bytes = [0u8; 8];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .is_ok()
-    {
-        return u64::from_le_bytes(bytes);
-    }
-    // No /dev/urandom: the standard library's per-process random hash keys.
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
-}
+pub use shoal_io::{random_peer_id, random_u64};
 
 /// Progress on a terminal (a bar) or in a log (a line every few seconds).
 struct Ui {

@@ -8,11 +8,10 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
 
 use mio::net::TcpStream;
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, RootCertStore};
+use rustls::ClientConnection;
 
 /// The most a tracker answer may hold.
 pub const MAX_RESPONSE: usize = 2 << 20;
@@ -32,26 +31,6 @@ pub enum Finished {
     Failed(String),
 }
 
-fn tls_config() -> Arc<ClientConfig> {
-    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            Arc::new(
-                ClientConfig::builder_with_provider(Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default TLS versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-            )
-        })
-        .clone()
-}
-
 impl Exchange {
     /// Starts connecting to `addr`; `tls_host` names the server for TLS (https) or is
     /// `None` for plain HTTP.
@@ -66,7 +45,7 @@ impl Exchange {
                 let name =
                     ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
                 Some(
-                    ClientConnection::new(tls_config(), name)
+                    ClientConnection::new(shoal_io::tls_client_config(), name)
                         .map_err(|e| format!("{host}: {e}"))?,
                 )
             }
