@@ -39,8 +39,8 @@ pub mod writeback;
 pub use fetch::{
     fetch_torrent, fetch_torrent_with, is_url, load_torrent, FetchError, FetchOptions,
 };
-pub use resume::check_existing;
 pub use random::{random_peer_id, random_u64};
+pub use resume::check_existing;
 pub use storage::Storage;
 pub use tls::tls_client_config;
 pub use writeback::WriteBack;

@@ -20,7 +20,6 @@ pub const MAX_RESPONSE: usize = 2 << 20;
 /// An exchange that takes longer fails (as the mio runtime).
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-
 /// Sends `request` to the tracker of `url` and returns every byte of its answer, or why
 /// the exchange failed (the error names the URL).
 pub async fn exchange(url: &TrackerUrl, request: &[u8]) -> Result<Vec<u8>, String> {
