@@ -31,7 +31,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LT_PY = os.path.join(REPO, "runtime-mio", "tests", "support", "lt.py")
 PYTHON = "/usr/bin/python3"  # Debian's: the one that can import libtorrent
 TIME = "/usr/bin/time"
-CLIENTS = ["shoal", "libtorrent", "transmission", "aria2"]
+CLIENTS = ["shoal", "shoal-async-std", "libtorrent", "transmission", "aria2"]
 # How long one download may take before the run is declared failed.
 DOWNLOAD_TIMEOUT = 600
 
@@ -178,6 +178,10 @@ def run_one(name, args, torrent, seed, work, run_index):
     if name == "shoal":
         cmd = [args.shoal, "download", torrent, "-o", out, "--no-seed", "--plain",
                "--bind", "127.0.0.1", "--port", str(port), "--peer", peer]
+    elif name == "shoal-async-std":
+        # The same engine on the async-std runtime (runtime-async-std/examples/download.rs).
+        cmd = [args.shoal_async, torrent, "-o", out, "--no-seed", "--bind", "127.0.0.1",
+               "--port", str(port), "--peer", peer]
     elif name == "libtorrent":
         cmd = [PYTHON, LT_PY, "download", torrent, out, str(port), str(DOWNLOAD_TIMEOUT),
                "--peer", peer]
@@ -272,6 +276,12 @@ def main():
         log("building shoal (cargo build --release -p shoal-mio)")
         subprocess.run(["cargo", "build", "--release", "-p", "shoal-mio"], cwd=REPO, check=True)
         args.shoal = os.path.join(REPO, "target", "release", "shoal")
+
+    if "shoal-async-std" in clients:
+        log("building the async-std runtime's downloader (cargo build --release -p shoal-async-std --example download)")
+        subprocess.run(["cargo", "build", "--release", "-p", "shoal-async-std", "--example",
+                        "download"], cwd=REPO, check=True)
+        args.shoal_async = os.path.join(REPO, "target", "release", "examples", "download")
 
     work = args.work or tempfile.mkdtemp(prefix="shoal-compare-")
     os.makedirs(work, exist_ok=True)
