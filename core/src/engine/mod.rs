@@ -146,7 +146,9 @@ impl Default for EngineConfig {
             max_pipeline: 500,
             max_serve_queue: 500,
             max_reads_per_peer: 16,
-            send_buffer: 4 << 20,
+            // Blocks handed to the runtime can no longer be cancelled or choked away: keep
+            // it to what a fast link needs between two writable events.
+            send_buffer: 1 << 20,
             max_message_len: crate::wire::DEFAULT_MAX_MESSAGE_LEN,
             handshake_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(15),
@@ -1093,6 +1095,12 @@ impl Engine {
                 return;
             }
         }
+        if let Some(p) = self.peer_mut(conn) {
+            if p.read_buf.is_empty() {
+                // Let go of the read buffer's memory until the next bytes come.
+                p.read_buf = BytesMut::new();
+            }
+        }
         self.after_messages(conn, now);
     }
 
@@ -1112,8 +1120,13 @@ impl Engine {
                 .get(&info_hash)
                 .ok_or(CloseReason::UnknownTorrent)?;
             let max = self.config.max_peers_per_torrent;
-            let t = self.torrent_mut(id).ok_or(CloseReason::UnknownTorrent)?;
-            if t.peers.len() >= max {
+            let full = self
+                .torrent_mut(id)
+                .ok_or(CloseReason::UnknownTorrent)?
+                .peers
+                .len()
+                >= max;
+            if full && !self.evict_useless_peer(id) {
                 return Err(CloseReason::TooManyConnections);
             }
             let addr = self.peer(conn).map(|p| p.addr).ok_or(CloseReason::Remote)?;
@@ -1172,6 +1185,27 @@ impl Engine {
             peer_id: hs.peer_id,
         }));
         Ok(true)
+    }
+
+    /// Makes room for a newcomer by closing a connection that is useless both ways (we
+    /// want nothing from it and it wants nothing from us). Without this, the first peers
+    /// of a swarm fill each other's slots and later ones form groups cut off from the seed.
+    fn evict_useless_peer(&mut self, id: TorrentId) -> bool {
+        let Some(t) = self.torrents.get(id.0 as usize).and_then(Option::as_ref) else {
+            return false;
+        };
+        let useless = t.peers.iter().copied().find(|&c| {
+            self.peer(c).is_some_and(|p| {
+                p.phase == Phase::Active && !p.am_interested && !p.peer_interested
+            })
+        });
+        match useless {
+            Some(conn) => {
+                self.close(conn, CloseReason::TooManyConnections);
+                true
+            }
+            None => false,
+        }
     }
 
     /// After both handshakes: tell the peer what we have, register it with the picker.
@@ -1261,6 +1295,8 @@ impl Engine {
             }
             Message::NotInterested => {
                 p.peer_interested = false;
+                // Its unchoke slot may go to someone who wants it.
+                t.rechoke_wanted |= !p.am_choking;
             }
             Message::Have(piece) => {
                 if piece.0 >= piece_count {
@@ -1385,6 +1421,12 @@ impl Engine {
             return;
         };
         if p.phase != Phase::Active || p.peer_choking || !p.am_interested {
+            self.scratch = picked;
+            return;
+        }
+        // A snubbed peer takes no endgame duplicates: it would hold the last blocks'
+        // duplicate slots and stall the end of the download.
+        if p.snubbed && t.picker.in_endgame() {
             self.scratch = picked;
             return;
         }
