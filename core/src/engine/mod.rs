@@ -1195,9 +1195,8 @@ impl Engine {
             return false;
         };
         let useless = t.peers.iter().copied().find(|&c| {
-            self.peer(c).is_some_and(|p| {
-                p.phase == Phase::Active && !p.am_interested && !p.peer_interested
-            })
+            self.peer(c)
+                .is_some_and(|p| p.phase == Phase::Active && !p.am_interested && !p.peer_interested)
         });
         match useless {
             Some(conn) => {
