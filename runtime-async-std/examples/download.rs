@@ -77,9 +77,6 @@ enum Outcome {
     Interrupted,
 }
 
-/// Consecutive tracker failures, with no peer at all, after which a download gives up.
-const TRACKER_GIVE_UP: u32 = 4;
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.executor {
@@ -151,8 +148,7 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
         ));
     }
     let mut last_line: Option<Instant> = None;
-    let mut tracker_failures = 0u32;
-    let mut ever_connected = false;
+    let mut trackers = shoal_core::engine::TrackerWatch::new(!args.peers.is_empty());
     while outcome.is_none() {
         let next = future::or(async { events.recv().await.ok() }, async {
             let _ = stop.recv().await;
@@ -187,20 +183,16 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
                 outcome = Some(Ok(Outcome::Done));
             }
             Event::StorageError { message, .. } => outcome = Some(Err(message)),
-            Event::PeerConnected { .. } => ever_connected = true,
+            Event::PeerConnected { .. } => trackers.peer_connected(),
             Event::TrackerAnswer { url, warning, .. } => {
-                tracker_failures = 0;
+                trackers.answered();
                 if let Some(w) = warning {
                     eprintln!("tracker warning from {url}: {w}");
                 }
             }
             Event::TrackerError { url, error, .. } => {
-                tracker_failures += 1;
-                let alone = !ever_connected && args.peers.is_empty();
-                if alone && !complete && tracker_failures >= TRACKER_GIVE_UP {
-                    outcome = Some(Err(format!(
-                        "no tracker reachable after {tracker_failures} tries; last error from {url}: {error}"
-                    )));
+                if let (false, Some(give_up)) = (complete, trackers.failed(&url, &error)) {
+                    outcome = Some(Err(give_up));
                 }
             }
             Event::PeerBanned { ip, .. } => {

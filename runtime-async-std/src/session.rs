@@ -111,42 +111,23 @@ impl From<Vec<u8>> for TorrentSource {
     }
 }
 
-/// When a complete torrent stops seeding. Both unset (the default): it seeds until paused
-/// or removed.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct SeedLimit {
-    /// Stop once uploaded ≥ `ratio` × the torrent's size.
-    pub ratio: Option<f64>,
-    /// Stop once it has been complete for this long.
-    pub time: Option<Duration>,
-}
-
-impl SeedLimit {
-    /// Whether a torrent with these figures, complete for `seeding_for`, has seeded enough.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use shoal_async_std::{SeedLimit, TorrentStats};
-    ///
-    /// let stats = TorrentStats {
-    ///     pieces_verified: 4, piece_count: 4, bytes_verified: 1000, total_length: 1000,
-    ///     downloaded: 1000, uploaded: 1500, download_rate: 0, upload_rate: 0, peers: 1,
-    ///     complete: true,
-    /// };
-    /// let ratio = SeedLimit { ratio: Some(1.0), time: None };
-    /// assert!(ratio.reached(&stats, Duration::ZERO));
-    /// let hour = SeedLimit { ratio: None, time: Some(Duration::from_secs(3600)) };
-    /// assert!(!hour.reached(&stats, Duration::from_secs(60)));
-    /// assert!(!SeedLimit::default().reached(&stats, Duration::MAX)); // seeds forever
-    /// ```
-    pub fn reached(&self, stats: &TorrentStats, seeding_for: Duration) -> bool {
-        let by_ratio = self
-            .ratio
-            .is_some_and(|r| r > 0.0 && stats.uploaded as f64 >= r * stats.total_length as f64);
-        let by_time = self.time.is_some_and(|t| seeding_for >= t);
-        by_ratio || by_time
-    }
-}
+/// When a complete torrent stops seeding (the rule both runtimes share, from the core).
+/// Both unset (the default): it seeds until paused or removed.
+///
+/// ```
+/// use std::time::Duration;
+/// use shoal_async_std::{SeedLimit, TorrentStats};
+///
+/// let stats = TorrentStats {
+///     pieces_verified: 4, piece_count: 4, bytes_verified: 1000, total_length: 1000,
+///     downloaded: 1000, uploaded: 1500, download_rate: 0, upload_rate: 0, peers: 1,
+///     complete: true,
+/// };
+/// let ratio = SeedLimit { ratio: Some(1.0), time: None };
+/// assert!(ratio.reached(&stats, Duration::ZERO));
+/// assert!(!SeedLimit::default().reached(&stats, Duration::MAX)); // seeds forever
+/// ```
+pub use shoal_core::engine::SeedLimit;
 
 /// How a torrent is added.
 #[derive(Clone, Debug, Default)]

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use shoal_core::engine::{Event, TorrentId, TorrentStats};
+use shoal_core::engine::{Event, SeedLimit, TorrentId, TorrentStats, TrackerWatch};
 use shoal_core::metainfo::Metainfo;
 use shoal_io::Storage;
 
@@ -57,8 +57,6 @@ pub enum Outcome {
     Interrupted,
 }
 
-/// Consecutive tracker failures, with no peer at all, after which a download gives up.
-const TRACKER_GIVE_UP: u32 = 4;
 /// How often the resume record is saved while running.
 const RESUME_EVERY: Duration = Duration::from_secs(30);
 
@@ -153,8 +151,11 @@ fn drive(
             return Ok(Outcome::Done);
         }
     }
-    let mut tracker_failures = 0u32;
-    let mut ever_connected = false;
+    let mut trackers = TrackerWatch::new(!opts.peers.is_empty());
+    let seed_limit = SeedLimit {
+        ratio: Some(opts.seed_ratio),
+        time: opts.seed_time,
+    };
     let mut last_save = Instant::now();
     let has_trackers = !meta.trackers().is_empty();
     loop {
@@ -162,11 +163,16 @@ fn drive(
             .turn(Some(Duration::from_millis(250)))
             .map_err(|e| e.to_string())?;
         for event in events {
+            if complete_at.is_none() {
+                if let Some(give_up) = trackers.observe(&event) {
+                    return Err(give_up);
+                }
+            }
             match event {
                 Event::Progress { stats, .. } => {
                     ui.progress(&stats, complete_at.is_some());
                     if let Some(at) = complete_at {
-                        if seeding_done(&stats, at, opts) {
+                        if seed_limit.reached(&stats, at.elapsed()) {
                             ui.message("seeding limit reached");
                             return Ok(Outcome::Done);
                         }
@@ -183,26 +189,19 @@ fn drive(
                     }
                 }
                 Event::StorageError { message, .. } => return Err(message),
-                Event::PeerConnected { .. } => ever_connected = true,
                 Event::TrackerAnswer {
                     url,
                     peers,
                     warning,
                     ..
                 } => {
-                    tracker_failures = 0;
                     ui.verbose(&format!("{url}: {peers} peers"));
                     if let Some(w) = warning {
                         ui.message(&format!("tracker warning from {url}: {w}"));
                     }
                 }
                 Event::TrackerError { url, error, .. } => {
-                    tracker_failures += 1;
                     ui.verbose(&format!("{url}: {error}"));
-                    let alone = !ever_connected && opts.peers.is_empty();
-                    if alone && complete_at.is_none() && tracker_failures >= TRACKER_GIVE_UP {
-                        return Err(format!("no tracker reachable after {tracker_failures} tries; last error: {error}"));
-                    }
                 }
                 Event::HashFailed { piece, .. } => {
                     ui.verbose(&format!("piece {piece} failed its hash check"))
@@ -241,13 +240,6 @@ fn drive(
             }
         }
     }
-}
-
-fn seeding_done(stats: &TorrentStats, since: Instant, opts: &Options) -> bool {
-    let by_ratio = opts.seed_ratio > 0.0
-        && stats.uploaded as f64 >= opts.seed_ratio * stats.total_length as f64;
-    let by_time = opts.seed_time.is_some_and(|t| since.elapsed() >= t);
-    by_ratio || by_time
 }
 
 pub use shoal_io::{random_peer_id, random_u64};

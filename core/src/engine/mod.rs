@@ -35,6 +35,9 @@
 //! order fixed by the inputs. The same seed and the same inputs give the same outputs.
 
 mod peer;
+mod policy;
+
+pub use policy::{SeedLimit, TrackerWatch};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
