@@ -30,6 +30,7 @@ use shoal_core::metainfo::{Metainfo, MetainfoError};
 use shoal_core::storage::LayoutError;
 
 pub mod fetch;
+pub mod jobs;
 pub mod random;
 pub mod resume;
 pub mod storage;
@@ -39,6 +40,7 @@ pub mod writeback;
 pub use fetch::{
     fetch_torrent, fetch_torrent_with, is_url, load_torrent, FetchError, FetchOptions,
 };
+pub use jobs::{PieceDone, PieceJob};
 pub use random::{random_peer_id, random_u64};
 pub use resume::check_existing;
 pub use storage::Storage;

@@ -16,37 +16,16 @@
 use std::sync::Arc;
 
 use async_channel::{Receiver, Sender};
-use bytes::Bytes;
 use shoal_core::bitfield::Bitfield;
-use shoal_core::engine::{ConnId, Input, TorrentId};
-use shoal_core::{BlockRequest, PieceIndex};
-use shoal_io::{Storage, WriteBack};
+use shoal_io::{PieceDone, PieceJob, Storage};
 
 use crate::driver::Msg;
 use crate::session::TorrentKey;
 
 /// Work for the pool.
 pub enum Job {
-    Read {
-        torrent: TorrentId,
-        conn: ConnId,
-        block: BlockRequest,
-        storage: Arc<Storage>,
-    },
-    Write {
-        torrent: TorrentId,
-        block: BlockRequest,
-        data: Bytes,
-        storage: Arc<Storage>,
-    },
-    /// Hash a piece (from the write-back cache if it holds all of it) and write it if good.
-    Hash {
-        torrent: TorrentId,
-        piece: PieceIndex,
-        expected: [u8; 20],
-        storage: Arc<Storage>,
-        cache: Arc<WriteBack>,
-    },
+    /// A block read, a block write or a piece hash (shared with the mio runtime).
+    Piece(PieceJob),
     /// Every piece of a file is verified: give it its final name.
     FileCompleted { file: usize, storage: Arc<Storage> },
     /// Sync the files, then write the resume record for `verified` in the download folder.
@@ -58,14 +37,7 @@ pub enum Job {
 
 /// What a job came to.
 pub enum Done {
-    /// An answer for the engine as it is.
-    Input(Input),
-    /// A hash, or the failure to read the piece back.
-    Hashed {
-        torrent: TorrentId,
-        piece: PieceIndex,
-        result: Result<bool, String>,
-    },
+    Piece(PieceDone),
     FileCompleted {
         file: usize,
         result: Result<(), String>,
@@ -106,45 +78,7 @@ fn work(queue: &Receiver<(TorrentKey, Job)>, inbox: &Sender<Msg>) {
 
 fn run(job: Job) -> Done {
     match job {
-        Job::Read {
-            torrent,
-            conn,
-            block,
-            storage,
-        } => Done::Input(Input::BlockRead {
-            torrent,
-            conn,
-            block,
-            result: storage
-                .read_block(block.piece, block.begin, block.length)
-                .map(Bytes::from)
-                .map_err(|e| e.to_string()),
-        }),
-        Job::Write {
-            torrent,
-            block,
-            data,
-            storage,
-        } => Done::Input(Input::BlockWritten {
-            torrent,
-            block,
-            result: storage
-                .write_block(block.piece, block.begin, &data)
-                .map_err(|e| e.to_string()),
-        }),
-        Job::Hash {
-            torrent,
-            piece,
-            expected,
-            storage,
-            cache,
-        } => Done::Hashed {
-            torrent,
-            piece,
-            result: cache
-                .hash_and_write(&storage, piece, &expected)
-                .map_err(|e| e.to_string()),
-        },
+        Job::Piece(job) => Done::Piece(job.run()),
         Job::FileCompleted { file, storage } => Done::FileCompleted {
             file,
             result: storage.file_completed(file).map_err(|e| e.to_string()),

@@ -28,7 +28,7 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::{InfoHash, PieceIndex};
-use shoal_io::{Storage, WriteBack};
+use shoal_io::{PieceJob, Storage, WriteBack};
 
 use crate::disk::{Done, Job, Pool};
 use crate::executor::Executor;
@@ -583,26 +583,17 @@ impl Driver {
             e.jobs = e.jobs.saturating_sub(1);
         }
         match done {
-            Done::Input(input) => self.engine.handle(input, now),
-            Done::Hashed {
-                torrent,
-                piece,
-                result,
-            } => {
-                let ok = match result {
-                    Ok(ok) => ok,
-                    Err(message) => {
-                        // The piece could not be read back: a storage failure, reported
-                        // as such; the hash counts as failed so the piece is fetched again.
-                        self.emit(Event::StorageError {
-                            torrent: key,
-                            message,
-                        });
-                        false
-                    }
-                };
-                self.engine
-                    .handle(Input::PieceHashed { torrent, piece, ok }, now);
+            Done::Piece(done) => {
+                let (input, error) = done.into_input();
+                if let Some((_, message)) = error {
+                    // The piece could not be read back or written: a storage failure,
+                    // reported as such; it counts as failed and is fetched again.
+                    self.emit(Event::StorageError {
+                        torrent: key,
+                        message,
+                    });
+                }
+                self.engine.handle(input, now);
             }
             Done::FileCompleted { file, result } => match result {
                 Ok(()) => {
@@ -756,12 +747,12 @@ impl Driver {
                 block,
             } => {
                 if let Some((key, storage)) = self.storage_of(torrent) {
-                    let job = Job::Read {
+                    let job = Job::Piece(PieceJob::Read {
                         torrent,
                         conn,
                         block,
                         storage,
-                    };
+                    });
                     self.submit(key, job);
                 }
             }
@@ -787,12 +778,12 @@ impl Driver {
                         self.engine.handle(input, now);
                     }
                     Err(data) => {
-                        let job = Job::Write {
+                        let job = Job::Piece(PieceJob::Write {
                             torrent,
                             block,
                             data,
                             storage,
-                        };
+                        });
                         self.submit(key, job);
                     }
                 }
@@ -803,13 +794,13 @@ impl Driver {
                 expected,
             } => {
                 if let Some((key, storage, cache)) = self.cache_of(torrent) {
-                    let job = Job::Hash {
+                    let job = Job::Piece(PieceJob::Hash {
                         torrent,
                         piece,
                         expected,
                         storage,
                         cache,
-                    };
+                    });
                     self.submit(key, job);
                 }
             }

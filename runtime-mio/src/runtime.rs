@@ -27,7 +27,7 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::tracker::{AnnounceId, Scheme, TrackerUrl};
-use shoal_io::{Storage, WriteBack};
+use shoal_io::{PieceJob, Storage, WriteBack};
 
 use crate::http::{Exchange, Finished};
 use crate::worker::{Done, Job, Pool};
@@ -488,40 +488,16 @@ impl Runtime {
         while let Ok(done) = self.pool.done.try_recv() {
             let now = Instant::now();
             let input = match done {
-                Done::Read {
-                    torrent,
-                    conn,
-                    block,
-                    result,
-                } => Input::BlockRead {
-                    torrent,
-                    conn,
-                    block,
-                    result,
-                },
-                Done::Written {
-                    torrent,
-                    block,
-                    result,
-                } => Input::BlockWritten {
-                    torrent,
-                    block,
-                    result,
-                },
-                Done::Hashed { torrent, piece, ok } => match ok {
-                    Ok(ok) => Input::PieceHashed { torrent, piece, ok },
-                    Err(message) => {
-                        // The piece could not be read back: a storage failure, reported as
-                        // such; the hash counts as failed so the piece is fetched again.
+                Done::Piece(done) => {
+                    let (input, error) = done.into_input();
+                    if let Some((torrent, message)) = error {
+                        // The piece could not be read back or written: a storage failure,
+                        // reported as such; it counts as failed and is fetched again.
                         self.pending_events
                             .push(Event::StorageError { torrent, message });
-                        Input::PieceHashed {
-                            torrent,
-                            piece,
-                            ok: false,
-                        }
                     }
-                },
+                    input
+                }
                 Done::FileCompleted {
                     torrent,
                     file,
@@ -606,12 +582,12 @@ impl Runtime {
                 block,
             } => {
                 if let Some((storage, _)) = self.storages.get(&torrent) {
-                    self.pool.submit(Job::Read {
+                    self.pool.submit(Job::Piece(PieceJob::Read {
                         torrent,
                         conn,
                         block,
                         storage: storage.clone(),
-                    });
+                    }));
                 }
             }
             Output::WriteBlock {
@@ -634,12 +610,12 @@ impl Runtime {
                         },
                         Instant::now(),
                     ),
-                    Err(data) => self.pool.submit(Job::Write {
+                    Err(data) => self.pool.submit(Job::Piece(PieceJob::Write {
                         torrent,
                         block,
                         data,
                         storage: storage.clone(),
-                    }),
+                    })),
                 }
             }
             Output::HashPiece {
@@ -648,13 +624,13 @@ impl Runtime {
                 expected,
             } => {
                 if let Some((storage, cache)) = self.storages.get(&torrent) {
-                    self.pool.submit(Job::Hash {
+                    self.pool.submit(Job::Piece(PieceJob::Hash {
                         torrent,
                         piece,
                         expected,
                         storage: storage.clone(),
                         cache: cache.clone(),
-                    });
+                    }));
                 }
             }
             Output::TrackerHttp {

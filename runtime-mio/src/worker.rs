@@ -11,35 +11,15 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
-use bytes::Bytes;
 use mio::Waker;
-use shoal_core::engine::{ConnId, TorrentId};
+use shoal_core::engine::TorrentId;
 use shoal_core::tracker::AnnounceId;
-use shoal_core::{BlockRequest, PieceIndex};
-use shoal_io::{Storage, WriteBack};
+use shoal_io::{PieceDone, PieceJob, Storage};
 
 /// Work for a worker thread.
 pub enum Job {
-    Read {
-        torrent: TorrentId,
-        conn: ConnId,
-        block: BlockRequest,
-        storage: Arc<Storage>,
-    },
-    Write {
-        torrent: TorrentId,
-        block: BlockRequest,
-        data: Bytes,
-        storage: Arc<Storage>,
-    },
-    /// Hash a piece (from the write-back cache if it holds all of it) and write it if good.
-    Hash {
-        torrent: TorrentId,
-        piece: PieceIndex,
-        expected: [u8; 20],
-        storage: Arc<Storage>,
-        cache: Arc<WriteBack>,
-    },
+    /// A block read, a block write or a piece hash (shared with the async runtime).
+    Piece(PieceJob),
     /// A file's pieces are all verified: give it its final name.
     FileCompleted {
         torrent: TorrentId,
@@ -59,22 +39,7 @@ pub enum Job {
 
 /// What a job came to.
 pub enum Done {
-    Read {
-        torrent: TorrentId,
-        conn: ConnId,
-        block: BlockRequest,
-        result: Result<Bytes, String>,
-    },
-    Written {
-        torrent: TorrentId,
-        block: BlockRequest,
-        result: Result<(), String>,
-    },
-    Hashed {
-        torrent: TorrentId,
-        piece: PieceIndex,
-        ok: Result<bool, String>,
-    },
+    Piece(PieceDone),
     FileCompleted {
         torrent: TorrentId,
         file: usize,
@@ -153,45 +118,7 @@ fn work(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
 
 fn run(job: Job) -> Done {
     match job {
-        Job::Read {
-            torrent,
-            conn,
-            block,
-            storage,
-        } => Done::Read {
-            torrent,
-            conn,
-            block,
-            result: storage
-                .read_block(block.piece, block.begin, block.length)
-                .map(Bytes::from)
-                .map_err(|e| e.to_string()),
-        },
-        Job::Write {
-            torrent,
-            block,
-            data,
-            storage,
-        } => Done::Written {
-            torrent,
-            block,
-            result: storage
-                .write_block(block.piece, block.begin, &data)
-                .map_err(|e| e.to_string()),
-        },
-        Job::Hash {
-            torrent,
-            piece,
-            expected,
-            storage,
-            cache,
-        } => Done::Hashed {
-            torrent,
-            piece,
-            ok: cache
-                .hash_and_write(&storage, piece, &expected)
-                .map_err(|e| e.to_string()),
-        },
+        Job::Piece(job) => Done::Piece(job.run()),
         Job::FileCompleted {
             torrent,
             file,
