@@ -39,9 +39,9 @@ mod policy;
 
 pub use policy::{SeedLimit, TrackerWatch};
 
+use core::net::{IpAddr, SocketAddr};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

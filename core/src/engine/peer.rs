@@ -3,8 +3,8 @@
 //! The engine drives it; this file holds the data and the small rules that concern one
 //! connection alone (the request pipeline's size, its write buffer, its timers).
 
+use core::net::SocketAddr;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::BytesMut;

@@ -29,7 +29,7 @@
 //! - **Stale answers.** An outcome for an announce that is no longer awaited (superseded by
 //!   [`Announcer::stop`]) is ignored.
 
-use std::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::{

@@ -21,7 +21,7 @@
 //! Writing is by hand, canonical (keys sorted, no duplicates), so that the tracker server's
 //! answers are byte-identical for the same state and cheap to produce.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use super::{message_text, AnnounceResponse, ScrapeStats, TrackerError};

@@ -31,7 +31,7 @@ pub mod server;
 pub mod udp;
 pub mod url;
 
-use std::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::types::{InfoHash, PeerId};

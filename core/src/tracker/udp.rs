@@ -14,7 +14,7 @@
 
 mod client;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 pub use client::{UdpConfig, UdpEvent, UdpTrackerClient};
 

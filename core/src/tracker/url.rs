@@ -18,8 +18,8 @@
 //!
 //! The path of a `udp://` URL is kept but not sent (BEP 41's URL data is not implemented).
 
+use core::net::{IpAddr, Ipv6Addr};
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
 
 use super::TrackerError;

@@ -1,6 +1,6 @@
 //! The BEP 10 extended handshake: the bencoded dictionary in extended message 0.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bytes::Bytes;
 use smallvec::SmallVec;

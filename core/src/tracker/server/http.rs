@@ -18,7 +18,7 @@
 //! - Refusals of announces and scrapes are `200 OK` with a bencoded `failure reason`: that
 //!   is what clients show to users; some ignore the body of an error status.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 use std::time::Instant;
 
 use super::request::{encode_announce_answer, parse_announce_query, parse_scrape_query};

@@ -57,9 +57,9 @@ pub mod request;
 mod table;
 pub mod udp;
 
+use core::net::{IpAddr, SocketAddr};
 use std::collections::HashSet;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};

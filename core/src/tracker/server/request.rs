@@ -15,7 +15,7 @@
 //!
 //! The answers are canonical bencode (keys sorted), so the same state gives the same bytes.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 
 use super::{AnnounceAnswer, AnnounceRequest, Failure};
 use crate::tracker::AnnounceEvent;

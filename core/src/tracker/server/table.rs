@@ -19,8 +19,8 @@
 //! Slots freed by removals are reused, so the slabs grow to the high-water mark of live
 //! entries and no further; the server's caps bound that mark.
 
+use core::net::{IpAddr, SocketAddr};
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use super::hash::KeyedState;
@@ -585,7 +585,7 @@ impl Table {
             let slot = match segment {
                 Segment::V4(addrs, slots) if Some(addrs[i]) != me4 => {
                     let a = addrs[i];
-                    let ip = std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]);
+                    let ip = core::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]);
                     peers.push(SocketAddr::new(ip.into(), u16::from_be_bytes([a[4], a[5]])));
                     Some(slots[i])
                 }
@@ -593,7 +593,7 @@ impl Table {
                     let a = &addrs[i];
                     let mut octets = [0u8; 16];
                     octets.copy_from_slice(&a[..16]);
-                    let ip = std::net::Ipv6Addr::from(octets);
+                    let ip = core::net::Ipv6Addr::from(octets);
                     peers.push(SocketAddr::new(
                         ip.into(),
                         u16::from_be_bytes([a[16], a[17]]),

@@ -1,7 +1,7 @@
 //! The tracker server's behaviour, on virtual time.
 
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use quickcheck::{quickcheck, TestResult};

@@ -16,7 +16,7 @@
 //! A scrape is answered for its first [`MAX_SCRAPE_HASHES`] info-hashes, unknown ones as
 //! zeros (BEP 15 answers by position).
 
-use std::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use super::table::family_of;

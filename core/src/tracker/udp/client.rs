@@ -22,7 +22,7 @@
 //!   a different action than the one awaited are ignored: on UDP anyone can send us
 //!   anything, and only an answer that names our transaction id is from the tracker.
 
-use std::net::SocketAddr;
+use core::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::{
