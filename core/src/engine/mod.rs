@@ -976,9 +976,14 @@ impl Engine {
         self.mark_dirty(conn);
     }
 
+    /// Queues the connection for a flush at the end of this call (once, however many
+    /// messages it gets: a flag on the peer, not a search of the list).
     fn mark_dirty(&mut self, conn: ConnId) {
-        if !self.dirty.contains(&conn) {
-            self.dirty.push(conn);
+        if let Some(p) = peer_in(&mut self.slots, conn) {
+            if !p.flush_queued {
+                p.flush_queued = true;
+                self.dirty.push(conn);
+            }
         }
     }
 
@@ -998,6 +1003,9 @@ impl Engine {
     fn flush_all(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
         for conn in &dirty {
+            if let Some(p) = self.peer_mut(*conn) {
+                p.flush_queued = false;
+            }
             self.flush(*conn);
         }
         self.dirty = dirty;
@@ -2060,7 +2068,7 @@ impl Engine {
         if now.saturating_duration_since(p.last_sent) >= cfg.keepalive_interval {
             p.send(&Message::KeepAlive);
             p.last_sent = now;
-            self.dirty.push(conn);
+            self.mark_dirty(conn);
             let (p, t) = self.both(conn)?;
             return Self::check_snub(p, t, conn, now, cfg);
         }

@@ -43,6 +43,8 @@ pub(crate) struct Peer {
     pub decoder: Decoder,
     /// Small messages waiting to be handed to the runtime in one `Send`.
     pub write_buf: BytesMut,
+    /// Whether the connection is in the engine's list of buffers to flush.
+    pub flush_queued: bool,
     pub sent_handshake: bool,
     pub peer_id: Option<PeerId>,
     pub fast: bool,
@@ -113,6 +115,7 @@ impl Peer {
                 ..DecoderConfig::default()
             }),
             write_buf: BytesMut::new(),
+            flush_queued: false,
             sent_handshake: false,
             peer_id: None,
             fast: false,
