@@ -57,6 +57,19 @@ fn shoal_downloads_from_libtorrent() {
 
 #[test]
 fn shoal_downloads_from_libtorrent_found_through_opentracker() {
+    through_opentracker(Tracker::announce_url);
+}
+
+/// The same through opentracker's UDP side (BEP 15): shoal's UDP tracker client finds the
+/// libtorrent seed (which announces over UDP too).
+#[test]
+fn shoal_downloads_from_libtorrent_found_through_a_udp_tracker() {
+    through_opentracker(Tracker::udp_announce_url);
+}
+
+/// A libtorrent seed and shoal find each other only through opentracker, at the URL
+/// `url` gives (HTTP or UDP).
+fn through_opentracker(url: fn(&Tracker) -> String) {
     let scene = Scene::new();
     // The torrent names the tracker, so make it with the tracker's port known.
     let hash = {
@@ -64,32 +77,7 @@ fn shoal_downloads_from_libtorrent_found_through_opentracker() {
         info_hash(&probe)
     };
     let mut tracker = Tracker::start(&scene.path("tracker"), &[&hash], scene.deadline);
-    let torrent = scene.torrent(Some(&tracker.announce_url()));
-    assert_eq!(info_hash(&torrent), hash);
-    let mut seed = lt_seed(
-        "libtorrent-seed",
-        &torrent,
-        &scene.src(),
-        free_port(),
-        &[],
-        scene.dir(),
-    );
-    seed.wait_for("seeding", scene.deadline);
-    tracker.wait_seeders(&hash, 1, scene.deadline);
-    shoal_downloads(&scene, &torrent, &[], &mut seed);
-}
-
-/// The same through opentracker's UDP side (BEP 15): shoal's UDP tracker client finds the
-/// libtorrent seed (which announces over UDP too).
-#[test]
-fn shoal_downloads_from_libtorrent_found_through_a_udp_tracker() {
-    let scene = Scene::new();
-    let hash = {
-        let probe = scene.torrent(None);
-        info_hash(&probe)
-    };
-    let mut tracker = Tracker::start(&scene.path("tracker"), &[&hash], scene.deadline);
-    let torrent = scene.torrent(Some(&tracker.udp_announce_url()));
+    let torrent = scene.torrent(Some(&url(&tracker)));
     assert_eq!(info_hash(&torrent), hash);
     let mut seed = lt_seed(
         "libtorrent-seed",
