@@ -8,7 +8,7 @@ use std::time::Duration;
 use sha1::{Digest, Sha1};
 use shoal_core::bitfield::Bitfield;
 use shoal_core::engine::{CloseReason, Event};
-use support::{full_bitfield, make_torrent, Behaviour, Swarm};
+use support::{make_torrent, Behaviour, Swarm};
 
 const MB: u64 = 1 << 20;
 
@@ -28,14 +28,7 @@ fn one_seed_one_leecher_complete_a_multi_file_torrent() {
     let (meta, data) = make_torrent(&odd_files(), 32 * 1024);
     assert_ne!(meta.info.total_length % 32768, 0, "the last piece is short");
     let mut swarm = Swarm::new();
-    let seed = swarm.add_node(
-        &meta,
-        data.clone(),
-        Some(full_bitfield(&meta)),
-        10 * MB,
-        1,
-        |_| {},
-    );
+    let seed = swarm.add_seed(&meta, &data, 10 * MB, 1);
     let leech = swarm.add_node(&meta, vec![0; data.len()], None, 10 * MB, 1, |_| {});
     swarm.introduce(leech, seed);
     assert!(swarm.run_until(Duration::from_secs(120), |s| s.is_complete(leech)));
@@ -73,14 +66,7 @@ fn twenty_leechers_trade_among_themselves() {
     let mut swarm = Swarm::new();
     // A slow seed: 20 leechers × 8 MiB through 1 MiB/s would take 160 s from the seed
     // alone; trading between leechers is the only way to finish fast.
-    let seed = swarm.add_node(
-        &meta,
-        data.clone(),
-        Some(full_bitfield(&meta)),
-        MB,
-        7,
-        |_| {},
-    );
+    let seed = swarm.add_seed(&meta, &data, MB, 7);
     let mut leechers = Vec::new();
     for _ in 0..20 {
         let l = swarm.add_node(&meta, vec![0; data.len()], None, 2 * MB, 7, |_| {});
@@ -132,22 +118,8 @@ fn twenty_leechers_trade_among_themselves() {
 fn a_peer_sending_corrupt_data_is_banned_and_the_download_completes() {
     let (meta, data) = make_torrent(&[("payload.bin", 2 * MB)], 32 * 1024);
     let mut swarm = Swarm::new();
-    let good = swarm.add_node(
-        &meta,
-        data.clone(),
-        Some(full_bitfield(&meta)),
-        MB,
-        3,
-        |_| {},
-    );
-    let bad = swarm.add_node(
-        &meta,
-        data.clone(),
-        Some(full_bitfield(&meta)),
-        8 * MB,
-        3,
-        |_| {},
-    );
+    let good = swarm.add_seed(&meta, &data, MB, 3);
+    let bad = swarm.add_seed(&meta, &data, 8 * MB, 3);
     swarm.nodes[bad].behaviour = Behaviour::Corrupt;
     let leech = swarm.add_node(&meta, vec![0; data.len()], None, MB, 3, |c| {
         c.ban_strikes = 2
@@ -189,14 +161,7 @@ fn a_restarted_leecher_fetches_only_what_it_lacks() {
         }
     }
     let mut swarm = Swarm::new();
-    let seed = swarm.add_node(
-        &meta,
-        data.clone(),
-        Some(full_bitfield(&meta)),
-        10 * MB,
-        5,
-        |_| {},
-    );
+    let seed = swarm.add_seed(&meta, &data, 10 * MB, 5);
     let leech = swarm.add_node(&meta, have, Some(verified), 10 * MB, 5, |_| {});
     swarm.introduce(leech, seed);
     assert!(swarm.run_until(Duration::from_secs(120), |s| s.is_complete(leech)));
@@ -218,14 +183,7 @@ fn a_restarted_leecher_fetches_only_what_it_lacks() {
 fn trace(seed: u64) -> ([u8; 20], u64) {
     let (meta, data) = make_torrent(&[("payload.bin", 3 * MB)], 32 * 1024);
     let mut swarm = Swarm::new();
-    let s = swarm.add_node(
-        &meta,
-        data.clone(),
-        Some(full_bitfield(&meta)),
-        MB,
-        seed,
-        |_| {},
-    );
+    let s = swarm.add_seed(&meta, &data, MB, seed);
     let leechers: Vec<usize> = (0..5)
         .map(|_| swarm.add_node(&meta, vec![0; data.len()], None, MB, seed, |_| {}))
         .collect();

@@ -160,6 +160,18 @@ impl Swarm {
         index
     }
 
+    /// Adds a seed: all of `data`, every piece verified, default settings.
+    pub fn add_seed(&mut self, meta: &Arc<Metainfo>, data: &[u8], upload: u64, seed: u64) -> usize {
+        self.add_node(
+            meta,
+            data.to_vec(),
+            Some(full_bitfield(meta)),
+            upload,
+            seed,
+            |_| {},
+        )
+    }
+
     /// Tells node `from` about node `to`'s address.
     pub fn introduce(&mut self, from: usize, to: usize) {
         let (id, addr) = (self.nodes[from].torrent, self.nodes[to].addr);
