@@ -57,7 +57,6 @@
 //! Peers are told apart by [`PeerKey`] and `connected_at` together: the engine reuses keys,
 //! and a new connection under an old key starts afresh.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::rng::Rng;
@@ -158,7 +157,21 @@ pub struct Choker {
     next_rechoke: Instant,
     /// The optimistic slot rotates at the first scheduled rechoke at or after this.
     next_optimistic: Instant,
-    peers: BTreeMap<PeerKey, Track>,
+    /// One track per peer of the last call, in key order: after `sync`, entry `i` is the
+    /// track of the `i`-th peer of the sorted list the call was given.
+    peers: Vec<(PeerKey, Track)>,
+    /// Buffers kept between calls (an early rechoke may come with every interest change).
+    scratch: Scratch,
+}
+
+/// Reused allocations of [`Choker::rechoke`].
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    sorted: Vec<PeerInfo>,
+    old: Vec<(PeerKey, Track)>,
+    ranked: Vec<Ranked>,
+    chosen: Vec<PeerKey>,
+    candidates: Vec<(usize, u64)>,
 }
 
 /// `now + d`, saturating instead of panicking for absurd durations.
@@ -180,7 +193,8 @@ impl Choker {
             rng: Rng::new(seed),
             next_rechoke: now,
             next_optimistic: now,
-            peers: BTreeMap::new(),
+            peers: Vec::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -198,18 +212,26 @@ impl Choker {
         self.peers
             .iter()
             .find(|(_, t)| t.role == Role::Optimistic)
-            .map(|(&k, _)| k)
+            .map(|&(k, _)| k)
     }
 
     /// Decides who is unchoked, given every peer of the torrent (peers left out are
     /// forgotten; a repeated key counts once, at its first appearance). A full rechoke if
     /// one is due, else only the refill described in the module docs.
     pub fn rechoke(&mut self, now: Instant, seeding: bool, peers: &[PeerInfo]) -> Decision {
-        let mut peers: Vec<&PeerInfo> = peers.iter().collect();
+        let mut sorted = std::mem::take(&mut self.scratch.sorted);
+        sorted.clear();
+        sorted.extend_from_slice(peers);
         // Stable: of repeated keys, the first one given stays.
-        peers.sort_by_key(|p| p.key);
-        peers.dedup_by_key(|p| p.key);
-        self.sync(&peers);
+        sorted.sort_by_key(|p| p.key);
+        sorted.dedup_by_key(|p| p.key);
+        let decision = self.rechoke_sorted(now, seeding, &sorted);
+        self.scratch.sorted = sorted;
+        decision
+    }
+
+    fn rechoke_sorted(&mut self, now: Instant, seeding: bool, peers: &[PeerInfo]) -> Decision {
+        self.sync(peers);
 
         let full = now >= self.next_rechoke;
         if full {
@@ -219,10 +241,7 @@ impl Choker {
 
         // Unchokes that end now, whatever the ranking below says.
         let mut outgoing_optimistic = None;
-        for p in &peers {
-            let Some(t) = self.peers.get_mut(&p.key) else {
-                continue;
-            };
+        for (p, (_, t)) in peers.iter().zip(self.peers.iter_mut()) {
             let keep = match t.role {
                 Role::Choked => true,
                 Role::Regular { .. } => p.interested && (seeding || !p.snubbed),
@@ -239,12 +258,12 @@ impl Choker {
             }
         }
 
-        self.fill_regular(now, seeding, full, &peers);
-        self.fill_optimistic(now, &peers, outgoing_optimistic);
+        self.fill_regular(now, seeding, full, peers);
+        self.fill_optimistic(now, peers, outgoing_optimistic);
 
         let mut decision = Decision::default();
-        for p in &peers {
-            let target = self.peers[&p.key].role != Role::Choked;
+        for (p, (_, t)) in peers.iter().zip(&self.peers) {
+            let target = t.role != Role::Choked;
             if target && !p.unchoked {
                 decision.unchoke.push(p.key);
             } else if !target && p.unchoked {
@@ -254,30 +273,39 @@ impl Choker {
         decision
     }
 
-    /// Keeps a track for exactly the peers given, fresh for a key whose connection is new.
-    fn sync(&mut self, peers: &[&PeerInfo]) {
-        let mut old = std::mem::take(&mut self.peers);
+    /// Keeps a track for exactly the peers given (sorted by key, no repeats), fresh for a
+    /// key whose connection is new: a merge of two sorted lists.
+    fn sync(&mut self, peers: &[PeerInfo]) {
+        let mut old = std::mem::take(&mut self.scratch.old);
+        std::mem::swap(&mut old, &mut self.peers);
+        self.peers.clear();
+        let mut j = 0;
         for p in peers {
-            let track = match old.remove(&p.key) {
-                Some(t) if t.connected_at == p.connected_at => t,
+            while old.get(j).is_some_and(|(k, _)| *k < p.key) {
+                j += 1;
+            }
+            let track = match old.get(j) {
+                Some(&(k, t)) if k == p.key && t.connected_at == p.connected_at => t,
                 _ => Track {
                     connected_at: p.connected_at,
                     role: Role::Choked,
                     waiting_since: p.connected_at,
                 },
             };
-            self.peers.insert(p.key, track);
+            self.peers.push((p.key, track));
         }
+        old.clear();
+        self.scratch.old = old;
     }
 
     /// Fills the regular slots: all of them by rank on a full rechoke, the free ones only
     /// otherwise. Holders that no longer qualify were choked by the caller.
-    fn fill_regular(&mut self, now: Instant, seeding: bool, full: bool, peers: &[&PeerInfo]) {
+    fn fill_regular(&mut self, now: Instant, seeding: bool, full: bool, peers: &[PeerInfo]) {
         let slots = self.config.unchoke_slots;
-        let mut ranked: Vec<Ranked> = Vec::new();
+        let mut ranked = std::mem::take(&mut self.scratch.ranked);
+        ranked.clear();
         let mut holders = 0;
-        for p in peers {
-            let t = &self.peers[&p.key];
+        for (p, (_, t)) in peers.iter().zip(&self.peers) {
             let eligible = p.interested && (seeding || !p.snubbed);
             // The optimistic peer keeps its own slot until it rotates out.
             if !eligible || t.role == Role::Optimistic {
@@ -308,7 +336,8 @@ impl Choker {
         }
         ranked.sort_unstable();
 
-        let mut chosen: Vec<PeerKey> = Vec::with_capacity(slots);
+        let mut chosen = std::mem::take(&mut self.scratch.chosen);
+        chosen.clear();
         if full {
             chosen.extend(ranked.iter().take(slots).map(|r| r.key));
         } else {
@@ -335,17 +364,20 @@ impl Choker {
                 _ => {}
             }
         }
+        self.scratch.ranked = ranked;
+        self.scratch.chosen = chosen;
     }
 
     /// Fills a free optimistic slot by the weighted draw, avoiding the peer that just
     /// rotated out unless it is the only one left.
-    fn fill_optimistic(&mut self, now: Instant, peers: &[&PeerInfo], outgoing: Option<PeerKey>) {
+    fn fill_optimistic(&mut self, now: Instant, peers: &[PeerInfo], outgoing: Option<PeerKey>) {
         if self.optimistic().is_some() {
             return;
         }
-        let mut candidates: Vec<(PeerKey, u64)> = Vec::new();
-        for p in peers {
-            if !p.interested || Some(p.key) == outgoing || self.peers[&p.key].role != Role::Choked {
+        let mut candidates = std::mem::take(&mut self.scratch.candidates);
+        candidates.clear();
+        for (i, (p, (_, t))) in peers.iter().zip(&self.peers).enumerate() {
+            if !p.interested || Some(p.key) == outgoing || t.role != Role::Choked {
                 continue;
             }
             let new = now.saturating_duration_since(p.connected_at) < self.config.new_peer_window;
@@ -354,7 +386,7 @@ impl Choker {
             } else {
                 1
             };
-            candidates.push((p.key, weight));
+            candidates.push((i, weight));
         }
         let mut total: u64 = candidates.iter().map(|c| c.1).sum();
         if total == 0 {
@@ -375,12 +407,13 @@ impl Choker {
                 })
                 .map(|c| c.0)
         } else {
-            outgoing.filter(|k| self.peers.get(k).is_some_and(|t| t.role == Role::Choked))
+            outgoing
+                .and_then(|k| self.peers.binary_search_by_key(&k, |e| e.0).ok())
+                .filter(|&i| self.peers[i].1.role == Role::Choked)
         };
-        if let Some(key) = pick {
-            if let Some(t) = self.peers.get_mut(&key) {
-                t.role = Role::Optimistic;
-            }
+        self.scratch.candidates = candidates;
+        if let Some(i) = pick {
+            self.peers[i].1.role = Role::Optimistic;
             self.next_optimistic = later(now, self.config.optimistic_interval);
         }
     }

@@ -488,6 +488,8 @@ pub struct Engine {
     dirty: Vec<ConnId>,
     next_tick: Option<Instant>,
     scratch: Vec<BlockRequest>,
+    /// Reused by `rechoke` for the choker's view of the peers.
+    choke_infos: Vec<PeerInfo>,
     /// Removed torrents' trackers, kept until their `stopped` announce is done.
     stopping: Vec<(TorrentId, Trackers, Instant)>,
 }
@@ -514,6 +516,7 @@ impl Engine {
             dirty: Vec::new(),
             next_tick: None,
             scratch: Vec::new(),
+            choke_infos: Vec::new(),
             stopping: Vec::new(),
         }
     }
@@ -1761,7 +1764,8 @@ impl Engine {
             return;
         };
         let seeding = t.is_complete();
-        let mut infos = Vec::with_capacity(t.peers.len());
+        let mut infos = std::mem::take(&mut self.choke_infos);
+        infos.clear();
         for &conn in &t.peers {
             let Some(p) = self.peer(conn) else { continue };
             if p.phase != Phase::Active {
@@ -1778,9 +1782,11 @@ impl Engine {
             });
         }
         let Some(t) = self.torrent_mut(id) else {
+            self.choke_infos = infos;
             return;
         };
         let decision = t.choker.rechoke(now, seeding, &infos);
+        self.choke_infos = infos;
         let changes = decision
             .unchoke
             .into_iter()
