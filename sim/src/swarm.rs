@@ -1024,6 +1024,8 @@ impl Sim {
         p.queue.clear();
         p.queued = 0;
         self.net.stop(flow, self.now);
+        // The other flows of both nodes changed rate: their new ends are due now.
+        self.schedule_wakeups();
     }
 
     /// Node closes its end: detach it and tell the other end, behind the data already
