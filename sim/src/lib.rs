@@ -21,9 +21,12 @@
 //!   bytes nears its `send_buffer`, the one thing it uses that count for.
 //! - **Payloads** ([`swarm`]): blocks are slices of one static zero-filled buffer, passed as
 //!   `Bytes` without copies; disk reads, writes and piece hashes are answered at once by
-//!   the simulator, inside the same drain of the engine's outputs (no event, no disk). The
-//!   one copy left is at delivery: `Input::Received` takes a `BytesMut` the engine may
-//!   keep, so each arriving unit is copied into a fresh buffer. A corrupt node's blocks come from another static buffer, which the
+//!   the simulator, inside the same drain of the engine's outputs (no event, no disk).
+//!   `Input::Received` takes a `BytesMut` the engine may keep, so a block arrives as two
+//!   reads: the small messages and the piece header (copied, a few bytes), then the data in
+//!   a block-sized buffer of zeros from a pool, which the engine takes without copying
+//!   ([`Decoder::decode_across`](shoal_core::wire::Decoder::decode_across)) and which comes
+//!   back to the pool with the block's write. A corrupt node's blocks come from another static buffer, which the
 //!   receiver's write recognises: the piece then fails its hash check, and the engine's
 //!   strikes and bans run as they would. Small swarms can use real content and real SHA-1
 //!   instead (`real_data`).

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use sha1::{Digest, Sha1};
 use smallvec::SmallVec;
 
@@ -23,7 +23,7 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::rng::Rng;
-use shoal_core::{BlockRequest, PeerId, PieceIndex};
+use shoal_core::{BlockRequest, PeerId, PieceIndex, BLOCK_SIZE};
 
 use crate::net::{Flow, LinkId, Net, Unit};
 use crate::report::{NodeReport, Report, Sample, Totals};
@@ -50,6 +50,9 @@ const ACK_MARGIN: usize = 2 * 16384 + 64;
 
 /// Length of a `piece` message header (length prefix, id, index, begin).
 const PIECE_HEADER_LEN: usize = 13;
+
+/// Most block buffers kept for reuse, per fill byte.
+const POOL_MAX: usize = 4096;
 
 /// Everything the simulator schedules.
 #[derive(Clone, Copy, Debug, Hash)]
@@ -163,6 +166,9 @@ pub struct Sim {
     free_answers: Vec<u32>,
     /// Copies of each piece among online nodes.
     avail: Vec<u32>,
+    /// Zero-payload mode: block-sized buffers of zeros (0) and of the corrupt byte (1),
+    /// handed to receivers as the data of a block and taken back from their writes.
+    pools: [Vec<BytesMut>; 2],
     samples: Vec<Sample>,
     /// Leechers not yet done: still to arrive, or online and incomplete.
     pending_leechers: usize,
@@ -314,6 +320,7 @@ impl Sim {
             answers: Vec::new(),
             free_answers: Vec::new(),
             avail: vec![0; piece_count as usize],
+            pools: [Vec::new(), Vec::new()],
             samples: Vec::new(),
             pending_leechers: 0,
             leechers: 0,
@@ -755,9 +762,13 @@ impl Sim {
                 } else if data.first().is_some_and(|&b| b != 0) {
                     node.tainted.set(block.piece.0);
                 }
-                drop(data);
+                if self.content.is_none() {
+                    self.recycle(data);
+                } else {
+                    drop(data);
+                }
                 self.t.calls.block_written += 1;
-                let e = node.engine.as_mut().unwrap();
+                let e = self.nodes[i as usize].engine.as_mut().unwrap();
                 e.handle(
                     Input::BlockWritten {
                         torrent,
@@ -1250,18 +1261,58 @@ impl Sim {
         r.bytes_down += u64::from(unit.len);
         r.payload_down += u64::from(unit.payload);
         if to.open && self.nodes[to.node as usize].state == State::Online {
-            let data = unit.into_bytes_mut();
-            self.call(
-                to.node,
-                Input::Received {
-                    conn: to.conn.unwrap(),
-                    data,
-                },
-            );
+            let conn = to.conn.unwrap();
+            if unit.payload > 0 && self.content.is_none() {
+                self.deliver_block(to.node, conn, unit);
+            } else {
+                let data = unit.into_bytes_mut();
+                self.call(to.node, Input::Received { conn, data });
+            }
         } else {
             self.t.payload_to_closed += u64::from(unit.payload);
         }
         self.net.maybe_free(flow.link);
+    }
+
+    /// Hands a unit ending in a block to its receiver as two reads: the messages before
+    /// the block's data, then the data in a buffer of the pool (the same bytes: zeros, or
+    /// the corrupt byte). The engine takes the data without copying it (the header ended
+    /// the first read), and the buffer comes back to the pool with the engine's write.
+    fn deliver_block(&mut self, node: u32, conn: ConnId, mut unit: Unit) {
+        let block = unit.parts.pop().expect("a unit with a payload ends in it");
+        unit.len -= block.len() as u32;
+        let head = unit.into_bytes_mut();
+        let fill = usize::from(block.first().is_some_and(|&b| b != 0));
+        let data = match self.pools[fill].pop() {
+            Some(buf) if buf.len() == block.len() => buf,
+            _ => BytesMut::from(&block[..]),
+        };
+        let now = self.instant(self.now);
+        let Some(e) = self.nodes[node as usize].engine.as_mut() else {
+            return;
+        };
+        for data in [head, data] {
+            if data.is_empty() {
+                continue;
+            }
+            let input = Input::Received { conn, data };
+            self.t.calls.count(&input);
+            e.handle(input, now);
+        }
+        self.drain(node);
+    }
+
+    /// Takes a written block's buffer back into the pool if nothing else holds it.
+    fn recycle(&mut self, data: Bytes) {
+        if data.len() != BLOCK_SIZE as usize {
+            return;
+        }
+        let fill = usize::from(data[0] != 0);
+        if self.pools[fill].len() < POOL_MAX {
+            if let Ok(buf) = data.try_into_mut() {
+                self.pools[fill].push(buf);
+            }
+        }
     }
 
     // ---- results ----

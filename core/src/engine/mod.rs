@@ -1070,19 +1070,38 @@ impl Engine {
 
     // ---- receiving ----
 
-    fn on_received(&mut self, conn: ConnId, data: BytesMut, now: Instant) {
+    fn on_received(&mut self, conn: ConnId, mut data: BytesMut, now: Instant) {
         let Some(p) = self.peer_mut(conn) else {
             return;
         };
         p.last_received = now;
+        let mut across = None;
         if p.read_buf.is_empty() {
             p.read_buf = data;
         } else {
+            let contiguous =
+                p.read_buf.as_ptr() as usize + p.read_buf.len() == data.as_ptr() as usize;
+            if !contiguous && p.phase == Phase::Active {
+                // A block whose header ended the last chunk and whose data starts this one
+                // is taken without joining (which would copy the block).
+                match p.decoder.decode_across(&mut p.read_buf, &mut data) {
+                    Ok(message) => across = message,
+                    Err(e) => {
+                        self.close(conn, CloseReason::Protocol(e.to_string()));
+                        return;
+                    }
+                }
+            }
             // O(1) when `data` follows the partial message in the same allocation (a
             // runtime reading into one buffer and splitting chunks off it); a copy otherwise.
             p.read_buf.unsplit(data);
         }
-        if p.phase == Phase::Handshake {
+        if let Some(message) = across {
+            if let Err(reason) = self.on_message(conn, message, now) {
+                self.close(conn, reason);
+                return;
+            }
+        } else if p.phase == Phase::Handshake {
             match self.read_handshake(conn, now) {
                 Ok(true) => {}
                 Ok(false) => return,

@@ -165,6 +165,46 @@ impl Decoder {
         Ok(Some(message))
     }
 
+    /// Takes a piece message whose header is all of `head` and whose data starts `next`,
+    /// without copying the data: it comes out as a slice of `next`'s memory.
+    ///
+    /// For runtimes whose reads do not land in one contiguous buffer (a simulator handing
+    /// over shared buffers, a transport with its own buffer pool): joining the two would
+    /// copy the block. `head` must hold exactly the 13 bytes of a piece header and `next`
+    /// at least the rest of the message; otherwise nothing is consumed and `Ok(None)` says
+    /// to join the buffers and [`decode`](Self::decode) as usual (which then reports any
+    /// protocol error, as it would have). On `Ok(Some(_))`, `head` is empty and the data
+    /// has been split off the front of `next`.
+    pub fn decode_across(
+        &mut self,
+        head: &mut BytesMut,
+        next: &mut BytesMut,
+    ) -> Result<Option<Message>, WireError> {
+        if head.len() != PIECE_HEADER_LEN || head[4] != PIECE {
+            return Ok(None);
+        }
+        let len = u32_at(head, 0);
+        if len > self.config.max_message_len || self.check_len(PIECE, len).is_err() {
+            return Ok(None);
+        }
+        let length = len - (PIECE_HEADER_LEN as u32 - 4);
+        if next.len() < length as usize {
+            return Ok(None);
+        }
+        let piece = self.piece_index(PIECE, u32_at(head, 5))?;
+        let begin = u32_at(head, 9);
+        if begin.checked_add(length).is_none() {
+            return Err(WireError::BlockOverflow {
+                id: PIECE,
+                begin,
+                length,
+            });
+        }
+        head.clear();
+        let data = next.split_to(length as usize).freeze();
+        Ok(Some(Message::Piece { piece, begin, data }))
+    }
+
     /// Checks a length prefix against what message `id` allows, before its body arrives.
     fn check_len(&self, id: u8, len: u32) -> Result<(), WireError> {
         let exact = |expected: u32| {

@@ -340,6 +340,46 @@ fn payloads_share_the_read_buffer() {
     assert!(src.is_empty());
 }
 
+/// A piece whose header and data come in separate buffers: taken without a copy, the same
+/// message as decoding the joined bytes; anything else is left alone for `decode`.
+#[test]
+fn a_piece_across_two_buffers_is_not_copied() {
+    let mut d = decoder(Some(10));
+    let mut head = BytesMut::new();
+    encode_piece_header(PieceIndex(3), 16384, 100, &mut head);
+    let mut next = BytesMut::new();
+    next.put_bytes(0xcd, 100);
+    Message::Have(PieceIndex(2)).encode(&mut next);
+    let data_at = next.as_ptr() as usize;
+    let Ok(Some(Message::Piece { piece, begin, data })) = d.decode_across(&mut head, &mut next)
+    else {
+        panic!("expected a piece");
+    };
+    assert_eq!((piece, begin, data.len()), (PieceIndex(3), 16384, 100));
+    assert_eq!(data.as_ptr() as usize, data_at, "piece data was copied");
+    assert!(data.iter().all(|&b| b == 0xcd));
+    assert!(head.is_empty());
+    assert_eq!(d.decode(&mut next), Ok(Some(Message::Have(PieceIndex(2)))));
+
+    // Not applicable: data short of the block, header incomplete or with data after it,
+    // another message: nothing consumed.
+    let cases: [(&[u8], usize); 4] = [
+        (&[0, 0, 0, 109, 7, 0, 0, 0, 3, 0, 0, 0, 0], 99),
+        (&[0, 0, 0, 109, 7, 0, 0, 0, 3, 0, 0, 0], 100),
+        (&[0, 0, 0, 109, 7, 0, 0, 0, 3, 0, 0, 0, 0, 1], 100),
+        (&[0, 0, 0, 5, 4, 0, 0, 0, 3, 0, 0, 0, 0], 100),
+    ];
+    for (h, n) in cases {
+        let (mut head, mut next) = (frame(h), BytesMut::from(&vec![0u8; n][..]));
+        assert_eq!(d.decode_across(&mut head, &mut next), Ok(None), "{h:?}");
+        assert_eq!((&head[..], next.len()), (h, n));
+    }
+    // The decoder's own errors still apply: a piece index out of range.
+    let mut head = frame(&[0, 0, 0, 109, 7, 0, 0, 0, 10, 0, 0, 0, 0]);
+    let mut next = BytesMut::from(&[0u8; 100][..]);
+    assert!(d.decode_across(&mut head, &mut next).is_err());
+}
+
 #[test]
 fn errors_display() {
     let errors = [
