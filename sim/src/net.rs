@@ -74,10 +74,15 @@ pub struct Flow {
     pub dir: u8,
 }
 
-/// Bytes the sender handed over in one go, travelling as one.
+/// Bytes the sender handed over in one go, travelling as one: protocol messages,
+/// possibly ending in one block's data.
 #[derive(Debug, Default)]
 pub struct Unit {
-    pub parts: SmallVec<[Bytes; 2]>,
+    /// The protocol bytes, copied in when sent (while the sender's buffer is still in
+    /// cache; the unit is read again only on arrival, thousands of events later).
+    pub head: SmallVec<[u8; 48]>,
+    /// The block data that ends the unit, as the sender's engine handed it over.
+    pub block: Option<Bytes>,
     pub len: u32,
     /// Of `len`, the bytes of block data.
     pub payload: u32,
@@ -89,8 +94,9 @@ impl Unit {
     /// The unit's bytes as one buffer the receiving engine may keep.
     pub fn into_bytes_mut(self) -> BytesMut {
         let mut out = BytesMut::with_capacity(self.len as usize);
-        for p in &self.parts {
-            out.extend_from_slice(p);
+        out.extend_from_slice(&self.head);
+        if let Some(b) = &self.block {
+            out.extend_from_slice(b);
         }
         out
     }
@@ -390,7 +396,8 @@ mod tests {
 
     fn unit(len: u32) -> Unit {
         Unit {
-            parts: SmallVec::from_iter([Bytes::from(vec![0; len as usize])]),
+            head: SmallVec::new(),
+            block: Some(Bytes::from(vec![0; len as usize])),
             len,
             payload: len,
             batch: 0,

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use sha1::{Digest, Sha1};
-use smallvec::SmallVec;
 
 use shoal_core::bitfield::Bitfield;
 use shoal_core::create::TorrentBuilder;
@@ -1072,20 +1071,22 @@ impl Sim {
         let p = self.net.pipe(flow);
         p.queued += len as usize;
         let head_busy = p.busy && p.queue.len() == 1;
-        match p.queue.back_mut() {
-            Some(tail) if tail.batch == batch && tail.payload == 0 && !head_busy => {
-                tail.parts.push(data);
-                tail.len += len;
-                if payload {
-                    tail.payload += len;
-                }
+        let tail = match p.queue.back_mut() {
+            Some(tail) if tail.batch == batch && tail.block.is_none() && !head_busy => tail,
+            _ => {
+                p.queue.push_back(Unit {
+                    batch,
+                    ..Unit::default()
+                });
+                p.queue.back_mut().expect("just pushed")
             }
-            _ => p.queue.push_back(Unit {
-                parts: SmallVec::from_iter([data]),
-                len,
-                payload: if payload { len } else { 0 },
-                batch,
-            }),
+        };
+        tail.len += len;
+        if payload {
+            tail.payload = len;
+            tail.block = Some(data);
+        } else {
+            tail.head.extend_from_slice(&data);
         }
         if !p.touched {
             p.touched = true;
@@ -1104,15 +1105,13 @@ impl Sim {
             .back_mut()
             .filter(|t| t.batch == batch && !head_busy)
         {
-            if let Some(last) = tail.parts.last_mut() {
-                debug_assert!(last.len() >= PIECE_HEADER_LEN && last[last.len() - 9] == 7);
-                last.truncate(last.len() - PIECE_HEADER_LEN);
+            let n = tail.head.len();
+            if n >= PIECE_HEADER_LEN {
+                debug_assert_eq!(tail.head[n - 9], 7, "a piece header ends the unit");
+                tail.head.truncate(n - PIECE_HEADER_LEN);
                 tail.len -= PIECE_HEADER_LEN as u32;
                 p.queued -= PIECE_HEADER_LEN;
-                if last.is_empty() {
-                    tail.parts.pop();
-                }
-                if tail.parts.is_empty() {
+                if tail.head.is_empty() {
                     p.queue.pop_back();
                 }
             }
@@ -1157,8 +1156,8 @@ impl Sim {
             let at = (now + ser + lat).max(p.last_arrival);
             p.last_arrival = at;
             let merged = match p.in_flight.back_mut() {
-                Some((t, last)) if *t == at => {
-                    last.parts.extend(unit.parts);
+                Some((t, last)) if *t == at && last.block.is_none() => {
+                    last.head.extend_from_slice(&unit.head);
                     last.len += len;
                     true
                 }
@@ -1279,9 +1278,8 @@ impl Sim {
     /// the corrupt byte). The engine takes the data without copying it (the header ended
     /// the first read), and the buffer comes back to the pool with the engine's write.
     fn deliver_block(&mut self, node: u32, conn: ConnId, mut unit: Unit) {
-        let block = unit.parts.pop().expect("a unit with a payload ends in it");
-        unit.len -= block.len() as u32;
-        let head = unit.into_bytes_mut();
+        let block = unit.block.take().expect("a unit with a payload ends in it");
+        let head = BytesMut::from(&unit.head[..]);
         let fill = usize::from(block.first().is_some_and(|&b| b != 0));
         let data = match self.pools[fill].pop() {
             Some(buf) if buf.len() == block.len() => buf,
