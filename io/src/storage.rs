@@ -19,13 +19,18 @@
 //! - **Paths stay inside `DIR`.** The metainfo parser already refuses unsafe components;
 //!   paths are still joined one checked component at a time, so a hand-built `Metainfo`
 //!   cannot name `..`, an absolute path or a separator inside a component either.
-//! - **Files are sparse and opened once.** A missing file is created at [`Storage::open`]
-//!   with `set_len` to its full length (no bytes written), then closed; each file is
-//!   (re)opened on its first read or write and kept open for the life of the `Storage`. A
-//!   rename does not disturb an open handle, and the lazy open and the rename hold the same
-//!   per-file lock, so a handle is never opened under a name that is being replaced.
-//!   A torrent of N files can so hold up to N descriptors: a runtime serving torrents of
-//!   thousands of files raises its `RLIMIT_NOFILE` soft limit to the hard one at start.
+//! - **Files are sparse, and at most [`DEFAULT_MAX_OPEN`] are open at once.** A missing
+//!   file is created at [`Storage::open`] with `set_len` to its full length (no bytes
+//!   written), then closed; each file is (re)opened on its next read or write and kept
+//!   open until the least recently used handle must make room for another
+//!   ([`Storage::set_max_open`]), or until the process runs out of descriptors (an open
+//!   failing with EMFILE closes the least recently used handle, lowers the bound and
+//!   retries), so a torrent of tens of thousands of files works within any descriptor
+//!   limit. A handle closed while IO through it is still running closes
+//!   when that IO ends. A rename does not disturb an open handle, and opens and renames
+//!   hold the same per-file lock, so a handle is never opened under a name that is being
+//!   replaced. Written data lives in the page cache whether or not its handle stays open:
+//!   `sync` and `file_completed` reopen a closed file to fsync it.
 //! - **Only real data is hashed.** [`Storage::verify_all`] skips pieces touching a file that
 //!   is missing, has the wrong size, or was created empty by this `open` and not written
 //!   since, so checking a fresh download does not read gigabytes of holes.
@@ -37,8 +42,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use sha1::{Digest, Sha1};
@@ -52,6 +57,35 @@ use crate::Error;
 /// The suffix an incomplete file carries on disk.
 pub const PART_SUFFIX: &str = ".part";
 
+/// How many files of one torrent a [`Storage`] keeps open by default, at most a quarter of
+/// the process's descriptor limit (the rest is for sockets and other torrents): far above
+/// what a download touches at once (the pieces in flight span a few files each).
+pub const DEFAULT_MAX_OPEN: usize = 128;
+
+/// [`DEFAULT_MAX_OPEN`], or a quarter of the soft `RLIMIT_NOFILE` if that is less (at
+/// least 4).
+fn default_max_open() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    limit.map_or(DEFAULT_MAX_OPEN, |l| {
+        usize::try_from(l / 4).map_or(DEFAULT_MAX_OPEN, |q| q.clamp(4, DEFAULT_MAX_OPEN))
+    })
+}
+
+/// Raises the process's soft descriptor limit to its hard limit (what a program serving
+/// many peers and files wants; the usual soft limit is 1,024). Returns the new soft limit.
+pub fn raise_fd_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if let (Some(soft), Some(hard)) = (limit.current, limit.maximum) {
+        if soft < hard {
+            limit.current = Some(hard);
+            // Refused by a sandbox: keep the limit there is.
+            let _ = setrlimit(Resource::Nofile, limit);
+        }
+    }
+    getrlimit(Resource::Nofile).current
+}
+
 /// The files of one torrent on disk. `Send + Sync`: share it between worker threads behind
 /// an `Arc`.
 #[derive(Debug)]
@@ -60,6 +94,16 @@ pub struct Storage {
     meta: Arc<Metainfo>,
     layout: Layout,
     files: Vec<Slot>,
+    /// The files holding a handle, and the bound on their number.
+    open: Mutex<OpenSet>,
+    /// Ticks on every handle use; a slot's `used` is the tick of its last use.
+    clock: AtomicU64,
+}
+
+#[derive(Debug)]
+struct OpenSet {
+    files: Vec<usize>,
+    max: usize,
 }
 
 /// One entry of `Info::files`.
@@ -69,10 +113,14 @@ struct Slot {
     part_path: PathBuf,
     length: u64,
     padding: bool,
-    /// Whether the file is under its final name. The lock also serialises the lazy open
-    /// with the rename, so an open never looks for a name that has just gone.
+    /// Whether the file is under its final name. The lock also serialises opens with the
+    /// rename, so an open never looks for a name that has just gone.
     is_final: Mutex<bool>,
-    handle: OnceLock<Handle>,
+    /// The open handle, if any. Locked only for a moment (to clone or replace it), never
+    /// across IO.
+    handle: Mutex<Option<Arc<Handle>>>,
+    /// `Storage::clock` at the last use of the handle (for closing the least recent).
+    used: AtomicU64,
     /// Created empty by `open` and not written since: it holds no data yet.
     fresh: AtomicBool,
     /// Written since the last `sync`.
@@ -92,6 +140,15 @@ impl Slot {
         // The guarded bool is written only after the rename succeeded; a panic elsewhere
         // cannot leave it half-changed.
         self.is_final.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn handle_slot(&self) -> MutexGuard<'_, Option<Arc<Handle>>> {
+        // Holds an Option replaced whole: never half-changed either.
+        self.handle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cached(&self) -> Option<Arc<Handle>> {
+        self.handle_slot().clone()
     }
 
     fn path_for(&self, is_final: bool) -> &Path {
@@ -120,6 +177,37 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Opens a file for reading and writing, or for reading only where writing is refused (a
+/// seed's data on a read-only folder or file: seeding works, a write reports the path and
+/// "permission denied").
+fn open_handle(path: &Path) -> Result<Handle, Error> {
+    let handle = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(file) => Handle {
+            file,
+            writable: true,
+        },
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            let file = File::open(path).map_err(io_at(path))?;
+            Handle {
+                file,
+                writable: false,
+            }
+        }
+        Err(e) => return Err(io_at(path)(e)),
+    };
+    Ok(handle)
+}
+
+/// EMFILE or ENFILE: the process or the system has no descriptor left.
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::MFILE.raw_os_error() || code == rustix::io::Errno::NFILE.raw_os_error())
 }
 
 /// Whether something exists at `path` (following links); other errors than "not found"
@@ -235,7 +323,8 @@ impl Storage {
                 length: entry.length,
                 padding,
                 is_final: Mutex::new(is_final),
-                handle: OnceLock::new(),
+                handle: Mutex::new(None),
+                used: AtomicU64::new(0),
                 fresh: AtomicBool::new(fresh),
                 dirty: AtomicBool::new(false),
             });
@@ -245,7 +334,27 @@ impl Storage {
             meta,
             layout,
             files,
+            open: Mutex::new(OpenSet {
+                files: Vec::new(),
+                max: default_max_open(),
+            }),
+            clock: AtomicU64::new(0),
         })
+    }
+
+    /// Sets how many of the torrent's files may be open at once (at least 1). Handles
+    /// beyond the new bound close as other files are opened.
+    pub fn set_max_open(&self, max: usize) {
+        self.open_set().max = max.max(1);
+    }
+
+    /// How many files hold an open handle now.
+    pub fn open_files(&self) -> usize {
+        self.open_set().files.len()
+    }
+
+    fn open_set(&self) -> MutexGuard<'_, OpenSet> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The download folder.
@@ -277,37 +386,76 @@ impl Storage {
             .is_some_and(|s| !s.padding && *s.lock())
     }
 
-    fn handle(&self, file: usize) -> Result<&Handle, Error> {
+    /// The file's handle, opened if it is not (closing the least recently used one if
+    /// that makes one too many).
+    fn handle(&self, file: usize) -> Result<Arc<Handle>, Error> {
         let slot = &self.files[file];
-        if let Some(h) = slot.handle.get() {
+        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
+        slot.used.store(tick, Ordering::Relaxed);
+        if let Some(h) = slot.cached() {
             return Ok(h);
         }
         let is_final = slot.lock();
-        if let Some(h) = slot.handle.get() {
+        self.handle_locked(file, *is_final)
+    }
+
+    /// [`handle`](Self::handle) for a caller holding the file's name lock (`is_final` is
+    /// what it guards).
+    fn handle_locked(&self, file: usize, is_final: bool) -> Result<Arc<Handle>, Error> {
+        let slot = &self.files[file];
+        if let Some(h) = slot.cached() {
             return Ok(h);
         }
-        let path = slot.path_for(*is_final);
-        let handle = match OpenOptions::new().read(true).write(true).open(path) {
-            Ok(file) => Handle {
-                file,
-                writable: true,
-            },
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
-                ) =>
-            {
-                let file = File::open(path).map_err(io_at(path))?;
-                Handle {
-                    file,
-                    writable: false,
-                }
+        let path = slot.path_for(is_final);
+        let handle = loop {
+            match open_handle(path) {
+                // The process is out of descriptors (a low `ulimit -n`, or other torrents
+                // and sockets hold them): give back one of ours and lower our bound.
+                Err(Error::Io { source, .. })
+                    if is_out_of_descriptors(&source) && self.close_one(file) => {}
+                result => break Arc::new(result?),
             }
-            Err(e) => return Err(io_at(path)(e)),
         };
-        // Only this thread can set it: the lock is held.
-        Ok(slot.handle.get_or_init(|| handle))
+        *slot.handle_slot() = Some(handle.clone());
+        self.opened(file);
+        Ok(handle)
+    }
+
+    /// Closes the least recently used handle other than `file`'s and bounds the open set
+    /// to what is left. False when there is none to close.
+    fn close_one(&self, file: usize) -> bool {
+        let mut set = self.open_set();
+        let Some(at) = self.least_recent(&set.files, file) else {
+            return false;
+        };
+        let victim = set.files.swap_remove(at);
+        self.files[victim].handle_slot().take();
+        set.max = set.files.len().max(1);
+        true
+    }
+
+    /// The position in `open` of the file used least recently, `except` aside.
+    fn least_recent(&self, open: &[usize], except: usize) -> Option<usize> {
+        open.iter()
+            .enumerate()
+            .filter(|&(_, &f)| f != except)
+            .min_by_key(|&(_, &f)| self.files[f].used.load(Ordering::Relaxed))
+            .map(|(at, _)| at)
+    }
+
+    /// Notes that `file` holds a handle now, and closes the least recently used others
+    /// beyond the bound (lock order: the open set, then a slot's handle; `handle_locked`
+    /// never holds a slot's handle lock while it takes the open set's).
+    fn opened(&self, file: usize) {
+        let mut set = self.open_set();
+        set.files.push(file);
+        while set.files.len() > set.max {
+            let Some(at) = self.least_recent(&set.files, file) else {
+                break;
+            };
+            let victim = set.files.swap_remove(at);
+            self.files[victim].handle_slot().take();
+        }
     }
 
     /// Refuses a range that is not inside one existing piece.
@@ -511,28 +659,23 @@ impl Storage {
         }
         let mut is_final = slot.lock();
         let path = slot.path_for(*is_final).to_path_buf();
-        if let Some(h) = slot.handle.get() {
-            // Cleared before the fsync, as in `sync`: a write landing meanwhile keeps it set.
-            slot.dirty.store(false, Ordering::Release);
-            if let Err(e) = h.file.sync_all() {
-                slot.dirty.store(true, Ordering::Release);
-                return Err(io_at(&path)(e));
+        // Written in this run or an earlier one, through a handle still open or since
+        // closed: the data must be durable before the name says it is complete.
+        let h = self.handle_locked(file, *is_final)?;
+        // Cleared before the fsync, as in `sync`: a write landing meanwhile keeps it set.
+        slot.dirty.store(false, Ordering::Release);
+        if let Err(e) = h.file.sync_all() {
+            slot.dirty.store(true, Ordering::Release);
+            return Err(io_at(&path)(e));
+        }
+        if h.writable {
+            // A final-named file found at open may have been longer than the torrent
+            // says; its verified content is exactly the first `length` bytes.
+            let len = h.file.metadata().map_err(io_at(&path))?.len();
+            if len != slot.length {
+                h.file.set_len(slot.length).map_err(io_at(&path))?;
+                h.file.sync_all().map_err(io_at(&path))?;
             }
-            if h.writable {
-                // A final-named file found at open may have been longer than the torrent
-                // says; its verified content is exactly the first `length` bytes.
-                let len = h.file.metadata().map_err(io_at(&path))?.len();
-                if len != slot.length {
-                    h.file.set_len(slot.length).map_err(io_at(&path))?;
-                    h.file.sync_all().map_err(io_at(&path))?;
-                }
-            }
-        } else if !*is_final {
-            // Written in an earlier run, perhaps never synced: the data must be durable
-            // before the name says it is complete.
-            File::open(&path)
-                .and_then(|f| f.sync_all())
-                .map_err(io_at(&path))?;
         }
         if *is_final {
             return Ok(());
@@ -548,15 +691,25 @@ impl Storage {
     /// fsyncs every file written since the last `sync` (data and metadata, so the sizes and
     /// modification times a resume record notes are the ones on disk).
     pub fn sync(&self) -> Result<(), Error> {
-        for slot in &self.files {
+        for (file, slot) in self.files.iter().enumerate() {
             if !slot.dirty.swap(false, Ordering::AcqRel) {
                 continue;
             }
-            if let Some(h) = slot.handle.get() {
-                if let Err(e) = h.file.sync_all() {
-                    slot.dirty.store(true, Ordering::Release);
-                    return Err(slot.io_error(e));
-                }
+            // Its handle may have been closed since the write; the data is in the page
+            // cache all the same, and an fsync through a new handle flushes it.
+            let synced = slot
+                .cached()
+                .map_or_else(
+                    || {
+                        let is_final = slot.lock();
+                        self.handle_locked(file, *is_final)
+                    },
+                    Ok,
+                )
+                .and_then(|h| h.file.sync_all().map_err(|e| slot.io_error(e)));
+            if let Err(e) = synced {
+                slot.dirty.store(true, Ordering::Release);
+                return Err(e);
             }
         }
         Ok(())

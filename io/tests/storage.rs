@@ -346,3 +346,63 @@ fn a_real_full_file_system_gives_the_same_error() {
     );
     drop(s);
 }
+
+/// More files than handles allowed: writes from two threads, reads, syncs and renames all
+/// work, and no more than the bound are ever open (the least recently used ones close, and
+/// `sync` and `file_completed` reopen what they need).
+#[test]
+fn more_files_than_open_handles() {
+    let files: Vec<F> = (0..40)
+        .map(|i| {
+            let name: &'static str = Box::leak(format!("d{}/f{i}.bin", i % 3).into_boxed_str());
+            F(name, 1000 + 37 * i, false)
+        })
+        .collect();
+    let t = torrent("many", 16384, &files);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    s.set_max_open(3);
+    let mut all = blocks(&t);
+    shuffle(&mut all, 7);
+    let (left, right) = all.split_at(all.len() / 2);
+    std::thread::scope(|scope| {
+        for half in [left, right] {
+            let (s, t) = (&s, &t);
+            scope.spawn(move || {
+                for &(piece, begin, len) in half {
+                    s.write_block(p(piece), begin, slice(t, piece, begin, len))
+                        .unwrap();
+                    assert!(s.open_files() <= 3, "{} open", s.open_files());
+                }
+            });
+        }
+    });
+    assert_eq!(s.open_files(), 3);
+    s.sync().unwrap();
+    for piece in all_pieces(&t) {
+        assert!(s.verify_piece(p(piece)).unwrap(), "piece {piece}");
+        assert!(s.open_files() <= 3);
+    }
+    for file in 0..files.len() {
+        s.file_completed(file).unwrap();
+        assert!(s.open_files() <= 3);
+    }
+    let root = dir.path();
+    for f in &t.meta.info.files {
+        let got = fs::read(root.join(f.path.join("/"))).unwrap();
+        let at = f.offset as usize;
+        assert_eq!(
+            got,
+            &t.data[at..at + f.length as usize],
+            "{}",
+            f.display_path()
+        );
+        assert!(!root.join(format!("{}.part", f.path.join("/"))).exists());
+    }
+    // A second storage over the finished files, allowed two handles, verifies them all.
+    let s2 = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    s2.set_max_open(2);
+    let verified = s2.verify_all(|_, _| {});
+    assert!(verified.is_full());
+    assert!(s2.open_files() <= 2);
+}

@@ -150,6 +150,9 @@ fn parse_size(s: &str) -> Result<u32, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Peers and files each take a descriptor; the usual soft limit (1,024) is far below
+    // the hard one. Storage still keeps its open files bounded by whatever limit there is.
+    shoal_io::storage::raise_fd_limit();
     let result = match cli.command {
         Command::Demo {
             leechers,

@@ -245,3 +245,103 @@ time.sleep(60)
         std::fs::read(dir.path().join("content/data.bin")).unwrap()
     );
 }
+
+/// `sh -c 'ulimit -n LIMIT; exec shoal ARGS…'`: shoal under a descriptor limit.
+fn shoal_limited(limit: u32, args: &[&std::ffi::OsStr]) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_shoal"))
+        .args(args);
+    cmd
+}
+
+/// A torrent of 300 files, each process allowed 64 descriptors: the seed verifies and
+/// serves every file and the leecher writes and renames every file, both keeping only a
+/// bounded number open (with one descriptor per file kept open, both would fail with
+/// "Too many open files").
+#[test]
+fn a_torrent_of_more_files_than_descriptors_seeds_and_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("seed/many");
+    let mut expected = Vec::new();
+    for i in 0..300usize {
+        let rel = format!("d{}/file {i}.bin", i % 7);
+        let data: Vec<u8> = (0..1000 + 97 * i).map(|k| (k * 31 + i) as u8).collect();
+        let path = content.join(&rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &data).unwrap();
+        expected.push((rel, data));
+    }
+    let torrent = dir.path().join("many.torrent");
+    let made = shoal()
+        .arg("create")
+        .arg(&content)
+        .arg("-o")
+        .arg(&torrent)
+        .args(["--piece-size", "16K"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+
+    let port = free_port().to_string();
+    let seed_dir = dir.path().join("seed");
+    let _seed = Kill(
+        shoal_limited(
+            64,
+            &[
+                "seed".as_ref(),
+                torrent.as_os_str(),
+                seed_dir.as_os_str(),
+                "--plain".as_ref(),
+                "--bind".as_ref(),
+                "127.0.0.1".as_ref(),
+                "--port".as_ref(),
+                port.as_ref(),
+            ],
+        )
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    let out = dir.path().join("dl");
+    let peer = format!("127.0.0.1:{port}");
+    let mut download = shoal_limited(
+        64,
+        &[
+            "download".as_ref(),
+            torrent.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+            "--plain".as_ref(),
+            "--no-seed".as_ref(),
+            "--port".as_ref(),
+            "0".as_ref(),
+            "--peer".as_ref(),
+            peer.as_ref(),
+        ],
+    );
+    // The seed may still be verifying its files when the leecher first dials it: the
+    // leecher redials, and the whole exchange is bounded by the timeout below.
+    let child = download.stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut child = Kill(child);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the download did not finish in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{status:?}\n{err}");
+    for (rel, data) in &expected {
+        let got = std::fs::read(out.join("many").join(rel)).unwrap();
+        assert!(got == *data, "{rel} differs");
+        assert!(!out.join("many").join(format!("{rel}.part")).exists());
+    }
+}
