@@ -688,6 +688,43 @@ impl Storage {
         Ok(())
     }
 
+    /// Gives the `.part` name back to every file under its final name whose pieces are not
+    /// all in `verified`: a damaged or truncated copy found at open, or a file of that name
+    /// that is not this torrent's. Its missing pieces are about to be written into it, and
+    /// until they are its name must not say it is complete; `file_completed` names it
+    /// again. Call it with the startup check's result before downloading. Returns the files
+    /// renamed.
+    pub fn demote_incomplete(&self, verified: &Bitfield) -> Result<Vec<usize>, Error> {
+        let mut demoted = Vec::new();
+        for (file, slot) in self.files.iter().enumerate() {
+            if slot.padding || slot.length == 0 {
+                continue;
+            }
+            let complete = self.layout.pieces_of_file(file).all(|p| verified.get(p));
+            let mut is_final = slot.lock();
+            if complete || !*is_final {
+                continue;
+            }
+            if exists(&slot.part_path)? {
+                // Both names on disk: the `.part` would be silently replaced.
+                return Err(Error::Io {
+                    path: slot.part_path.clone(),
+                    source: io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "both this and the complete name exist; move one away",
+                    ),
+                });
+            }
+            fs::rename(&slot.final_path, &slot.part_path).map_err(io_at(&slot.final_path))?;
+            *is_final = false;
+            if let Some(parent) = slot.final_path.parent() {
+                sync_dir(parent);
+            }
+            demoted.push(file);
+        }
+        Ok(demoted)
+    }
+
     /// fsyncs every file written since the last `sync` (data and metadata, so the sizes and
     /// modification times a resume record notes are the ones on disk).
     pub fn sync(&self) -> Result<(), Error> {

@@ -406,3 +406,57 @@ fn more_files_than_open_handles() {
     assert!(verified.is_full());
     assert!(s2.open_files() <= 2);
 }
+
+/// A damaged copy under the final names: the files the unverified piece touches get their
+/// `.part` names back until the piece is written again, the whole ones keep theirs, and a
+/// file under both names is refused rather than overwritten.
+#[test]
+fn final_names_of_incomplete_files_are_given_back() {
+    let t = sample();
+    let dir = tempfile::tempdir().unwrap();
+    write_seed_files(&t, dir.path());
+    let a = dir.path().join("t/a.bin");
+    let mut bytes = fs::read(&a).unwrap();
+    bytes[40_000] ^= 0xff; // piece 1: the end of a.bin, small.txt, padding
+    fs::write(&a, bytes).unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    let verified = s.verify_all(|_, _| {});
+    assert_eq!(ones(&verified), [0, 2, 3, 4]);
+    assert_eq!(s.demote_incomplete(&verified).unwrap(), [0, 2]);
+    let root = dir.path().join("t");
+    for (name, final_name) in [
+        ("a.bin", false),
+        ("small.txt", false),
+        ("empty", true),
+        ("sub/dir/c.bin", true),
+        ("d.bin", true),
+    ] {
+        assert_eq!(root.join(name).exists(), final_name, "{name}");
+        assert_eq!(
+            root.join(format!("{name}.part")).exists(),
+            !final_name,
+            "{name}"
+        );
+    }
+    // Nothing more to give back; then the piece comes and the names with it.
+    assert!(s.demote_incomplete(&verified).unwrap().is_empty());
+    write_pieces(&t, &s, &[1]);
+    assert!(s.verify_piece(p(1)).unwrap());
+    s.file_completed(0).unwrap();
+    s.file_completed(2).unwrap();
+    assert!(walk(dir.path()).iter().all(|n| !n.ends_with(".part")));
+    assert!(Storage::open(dir.path(), t.meta.clone())
+        .unwrap()
+        .verify_all(|_, _| {})
+        .is_full());
+
+    // Both names on disk for an incomplete file: an error naming the `.part`.
+    fs::write(root.join("d.bin"), b"wrong").unwrap();
+    fs::write(root.join("d.bin.part"), b"other").unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    let verified = s.verify_all(|_, _| {});
+    assert!(!verified.get(4));
+    let e = s.demote_incomplete(&verified).unwrap_err();
+    assert!(e.to_string().contains("d.bin.part"), "{e}");
+    assert_eq!(fs::read(root.join("d.bin.part")).unwrap(), b"other");
+}

@@ -518,6 +518,8 @@ impl Session {
                         }
                     }
                 });
+            // A final-named file that is not whole gets its `.part` name back until it is.
+            storage.demote_incomplete(&verified).map_err(Error::Io)?;
             Ok::<_, Error>((Arc::new(storage), verified))
         })
         .await?;

@@ -77,6 +77,13 @@ pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
             meta.info.piece_count()
         ));
     }
+    // A final-named file that is not whole (damaged, truncated, or another file of that
+    // name) gets its `.part` name back until its pieces are in.
+    if !seed_only {
+        storage
+            .demote_incomplete(&verified)
+            .map_err(|e| e.to_string())?;
+    }
 
     let mut rt = Runtime::new(RuntimeConfig {
         listen: SocketAddr::new(opts.bind, opts.port),
