@@ -1,7 +1,8 @@
 //! Getting a `.torrent` from where the user points: an `http://` or `https://` URL, or a path.
 //!
 //! Fetching is a one-shot blocking download done through `ureq` (HTTP/1.1, TLS by rustls
-//! with the webpki root certificates), rather than a second hand-written HTTP/TLS client:
+//! trusting the certificates of [`crate::tls`]), rather than a second hand-written HTTP/TLS
+//! client:
 //! the runtimes' own tracker transport is non-blocking and lives in their event loops, while
 //! this runs once, before any torrent exists, on a plain thread.
 //!
@@ -121,6 +122,11 @@ pub fn fetch_torrent_with(url: &str, opts: &FetchOptions) -> Result<Vec<u8>, Err
         // A 404 is read as a response so the error can name the status.
         .http_status_as_error(false)
         .user_agent(concat!("shoal/", env!("CARGO_PKG_VERSION")))
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(crate::tls::ureq_roots())
+                .build(),
+        )
         .build()
         .into();
     let translate = |e: ureq::Error| {
