@@ -85,13 +85,29 @@ impl ShoalTracker {
         leechers: u32,
         deadline: Instant,
     ) {
+        self.wait_for_swarm(info_hash, seeders, seeders + leechers, leechers, deadline);
+    }
+
+    /// Waits until the tracker counts at least `peers` peers, `seeders` of them seeds and
+    /// `leechers` leechers. A leecher on loopback may finish (and count as a seed) before
+    /// slower peers announce: ask for the total, not for it to still be leeching.
+    pub fn wait_for_swarm(
+        &mut self,
+        info_hash: &InfoHash,
+        seeders: u32,
+        peers: u32,
+        leechers: u32,
+        deadline: Instant,
+    ) {
         wait_until(
-            &format!("{seeders} seeder(s) and {leechers} leecher(s) announced"),
+            &format!(
+                "{peers} peers announced, {seeders} seeder(s) and {leechers} leecher(s) among them"
+            ),
             deadline,
             || {
                 self.assert_running();
                 match self.scrape(info_hash) {
-                    (s, l, _) if s >= seeders && l >= leechers => Ok(()),
+                    (s, l, _) if s >= seeders && l >= leechers && s + l >= peers => Ok(()),
                     (s, l, _) => Err(format!("{s} seeders, {l} leechers")),
                 }
             },
