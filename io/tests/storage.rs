@@ -10,6 +10,7 @@ use std::process::Command;
 
 use common::*;
 use shoal_core::bitfield::Bitfield;
+use shoal_core::metainfo::FileEntry;
 use shoal_core::PieceIndex;
 use shoal_io::{Error, Storage};
 
@@ -23,6 +24,17 @@ fn all_pieces(t: &Torrent) -> Vec<u32> {
 
 fn ones(b: &Bitfield) -> Vec<u32> {
     b.iter_ones().collect()
+}
+
+/// The file at `path` holds exactly `f`'s bytes of the torrent.
+fn assert_holds(t: &Torrent, f: &FileEntry, path: &Path) {
+    let got = fs::read(path).unwrap();
+    let at = f.offset as usize;
+    assert!(
+        got == t.data[at..at + f.length as usize],
+        "{} differs",
+        f.display_path()
+    );
 }
 
 #[test]
@@ -73,14 +85,7 @@ fn blocks_in_random_order_land_exactly_and_hash_right() {
             continue;
         }
         let part = PathBuf::from(format!("{}.part", f.path.join("/")));
-        let got = fs::read(dir.path().join(part)).unwrap();
-        let at = f.offset as usize;
-        assert_eq!(
-            got,
-            &t.data[at..at + f.length as usize],
-            "{}",
-            f.display_path()
-        );
+        assert_holds(&t, f, &dir.path().join(part));
     }
     assert!(!root.join(".pad").exists());
 }
@@ -389,14 +394,7 @@ fn more_files_than_open_handles() {
     }
     let root = dir.path();
     for f in &t.meta.info.files {
-        let got = fs::read(root.join(f.path.join("/"))).unwrap();
-        let at = f.offset as usize;
-        assert_eq!(
-            got,
-            &t.data[at..at + f.length as usize],
-            "{}",
-            f.display_path()
-        );
+        assert_holds(&t, f, &root.join(f.path.join("/")));
         assert!(!root.join(format!("{}.part", f.path.join("/"))).exists());
     }
     // A second storage over the finished files, allowed two handles, verifies them all.
