@@ -2,10 +2,12 @@
 //! events per second (criterion's element throughput: one element is one event taken from
 //! the simulator's queue).
 //!
-//! The reference run (1,000 leechers, 64 MiB in 256 KiB pieces) takes about a minute per
-//! iteration, too long for criterion's sampling; it is timed by the `shoal-sim` binary:
-//! `cargo run --release -p shoal-sim -- sim/scenarios/flash-crowd-1000.toml`. Here the
-//! same swarm shape runs smaller: 100 leechers × 16 MiB, and 1,000 leechers × 4 MiB.
+//! The reference run (1,000 leechers, 64 MiB in 256 KiB pieces) takes most of a minute
+//! per iteration, too long for criterion's sampling; it is timed by the `shoal-sim` binary
+//! built like these benches:
+//! `cargo run --profile sim -p shoal-sim -- sim/scenarios/flash-crowd-1000.toml`
+//! (figures and where the time goes: sim/README.md, "Speed"). Here the same swarm shape
+//! runs smaller: 100 leechers × 16 MiB, and 1,000 leechers × 4 MiB.
 
 use std::time::Duration;
 
