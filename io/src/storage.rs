@@ -207,7 +207,9 @@ fn open_handle(path: &Path) -> Result<Handle, Error> {
 
 /// EMFILE or ENFILE: the process or the system has no descriptor left.
 fn is_out_of_descriptors(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::MFILE.raw_os_error() || code == rustix::io::Errno::NFILE.raw_os_error())
+    let code = e.raw_os_error();
+    code == Some(rustix::io::Errno::MFILE.raw_os_error())
+        || code == Some(rustix::io::Errno::NFILE.raw_os_error())
 }
 
 /// Whether something exists at `path` (following links); other errors than "not found"
@@ -658,6 +660,11 @@ impl Storage {
             return Ok(());
         }
         let mut is_final = slot.lock();
+        if *is_final && !slot.dirty.load(Ordering::Acquire) && slot.cached().is_none() {
+            // Complete under its name when opened, not written since (a seed's file): no
+            // reason to open it now.
+            return Ok(());
+        }
         let path = slot.path_for(*is_final).to_path_buf();
         // Written in this run or an earlier one, through a handle still open or since
         // closed: the data must be durable before the name says it is complete.
