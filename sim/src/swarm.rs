@@ -1281,10 +1281,12 @@ impl Sim {
         let block = unit.block.take().expect("a unit with a payload ends in it");
         let head = BytesMut::from(&unit.head[..]);
         let fill = usize::from(block.first().is_some_and(|&b| b != 0));
-        let data = match self.pools[fill].pop() {
-            Some(buf) if buf.len() == block.len() => buf,
-            _ => BytesMut::from(&block[..]),
+        let pooled = if block.len() == BLOCK_SIZE as usize {
+            self.pools[fill].pop()
+        } else {
+            None
         };
+        let data = pooled.unwrap_or_else(|| BytesMut::from(&block[..]));
         let now = self.instant(self.now);
         let Some(e) = self.nodes[node as usize].engine.as_mut() else {
             return;
