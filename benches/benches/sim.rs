@@ -3,9 +3,7 @@
 //! the simulator's queue).
 //!
 //! The reference run (1,000 leechers, 64 MiB in 256 KiB pieces) takes most of a minute
-//! per iteration, too long for criterion's sampling; it is timed by the `shoal-sim` binary
-//! built like these benches:
-//! `cargo run --profile sim -p shoal-sim -- sim/scenarios/flash-crowd-1000.toml`
+//! per iteration, too long for criterion's sampling; `sim_reference.rs` times it once
 //! (figures and where the time goes: sim/README.md, "Speed"). Here the same swarm shape
 //! runs smaller: 100 leechers × 16 MiB, and 1,000 leechers × 4 MiB.
 
