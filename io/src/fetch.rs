@@ -159,6 +159,15 @@ pub fn fetch_torrent_with(url: &str, opts: &FetchOptions) -> Result<Vec<u8>, Err
 /// The torrent the user named: an `http(s)://` URL is fetched, anything else is read as a
 /// path. Returns it parsed, with its bytes (to store or serve unchanged).
 pub fn load_torrent(arg: &str) -> Result<(Metainfo, Vec<u8>), Error> {
+    let magnet = arg
+        .get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("magnet:"));
+    // (A file of that name, however unlikely, is still read.)
+    if magnet && !Path::new(arg).exists() {
+        return Err(Error::Magnet {
+            link: arg.to_string(),
+        });
+    }
     if is_url(arg) {
         let bytes = fetch_torrent(arg)?;
         let meta = Metainfo::parse(&bytes).map_err(|source| Error::MetainfoUrl {
@@ -180,6 +189,21 @@ pub fn load_torrent(arg: &str) -> Result<(Metainfo, Vec<u8>), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_magnet_link_is_refused_by_name() {
+        let link = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567";
+        let e = load_torrent(link).unwrap_err();
+        assert!(matches!(e, Error::Magnet { .. }), "{e:?}");
+        assert!(
+            e.to_string().contains("magnet links are not supported"),
+            "{e}"
+        );
+        assert!(matches!(
+            load_torrent("MAGNET:?xt=x"),
+            Err(Error::Magnet { .. })
+        ));
+    }
 
     #[test]
     fn urls_are_told_from_paths() {

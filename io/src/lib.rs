@@ -99,6 +99,11 @@ pub enum Error {
         url: String,
         source: MetainfoError,
     },
+    /// A magnet link where a `.torrent` was expected: getting the metadata from peers
+    /// (BEP 9) is not implemented.
+    Magnet {
+        link: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -126,6 +131,10 @@ impl fmt::Display for Error {
             Error::NoSuchFile { file } => write!(f, "the torrent has no file {file}"),
             Error::Fetch { url, source } => write!(f, "{url}: {source}"),
             Error::MetainfoUrl { url, source } => write!(f, "{url}: {source}"),
+            Error::Magnet { link } => write!(
+                f,
+                "{link}: magnet links are not supported; give the .torrent file or an http(s):// URL to it"
+            ),
         }
     }
 }
