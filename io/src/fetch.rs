@@ -168,6 +168,19 @@ pub fn load_torrent(arg: &str) -> Result<(Metainfo, Vec<u8>), Error> {
             link: arg.to_string(),
         });
     }
+    // `ftp://…` and the like: a URL shoal cannot fetch, not a missing file.
+    let other_scheme = arg.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    if !is_url(arg) && other_scheme && !Path::new(arg).exists() {
+        return Err(Error::Fetch {
+            url: arg.to_string(),
+            source: FetchError::UnsupportedScheme,
+        });
+    }
     if is_url(arg) {
         let bytes = fetch_torrent(arg)?;
         let meta = Metainfo::parse(&bytes).map_err(|source| Error::MetainfoUrl {
@@ -191,7 +204,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_magnet_link_is_refused_by_name() {
+    fn magnet_links_and_other_urls_are_refused_by_name() {
         let link = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567";
         let e = load_torrent(link).unwrap_err();
         assert!(matches!(e, Error::Magnet { .. }), "{e:?}");
@@ -203,6 +216,11 @@ mod tests {
             load_torrent("MAGNET:?xt=x"),
             Err(Error::Magnet { .. })
         ));
+        let e = load_torrent("ftp://example.org/t.torrent").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ftp://example.org/t.torrent: only http:// and https:// URLs"
+        );
     }
 
     #[test]

@@ -66,10 +66,10 @@ enum Command {
         #[command(flatten)]
         net: NetArgs,
     },
-    /// Show what a .torrent file holds: name, info-hash, pieces, files, trackers.
+    /// Show what a .torrent holds: name, info-hash, pieces, files, trackers.
     Info {
-        /// The .torrent file.
-        torrent: PathBuf,
+        /// The .torrent file or an http(s):// URL to one.
+        torrent: String,
     },
     /// Make a .torrent of a file or a folder.
     Create {
@@ -251,8 +251,8 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn info(path: &std::path::Path) -> Result<(), String> {
-    let m = shoal_io::read_torrent(path).map_err(|e| e.to_string())?;
+fn info(torrent: &str) -> Result<(), String> {
+    let (m, _) = shoal_io::load_torrent(torrent).map_err(|e| e.to_string())?;
     print!("{}", describe(&m));
     Ok(())
 }

@@ -554,6 +554,15 @@ fn a_torrent_and_its_tracker_over_https_with_a_locally_trusted_ca() {
     let (status, err) = wait_for_exit(&mut download, Duration::from_secs(60));
     assert!(status.success(), "{status:?}\n{err}");
     assert!(std::fs::read(out.join("payload/data.bin")).unwrap() == data);
+    // `shoal info` takes the URL too.
+    let info = shoal()
+        .args(["info", &format!("{base}/t.torrent")])
+        .env("SSL_CERT_FILE", d.join("ca.pem"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(info.status.success(), "{info:?}");
+    assert!(text.lines().any(|l| l == "name:         payload"), "{text}");
     // The torrent and the leecher's announce (any port but the seed's) went over TLS.
     let mut seen = Vec::new();
     server.0.kill().unwrap();
