@@ -10,15 +10,15 @@
 //!
 //! # A radix heap
 //!
-//! A simulation never schedules into the past: every push is at or after the time of the
+//! The simulator never schedules into the past: every push is at or after the time of the
 //! last pop. That is what a radix heap needs. Bucket `b > 0` holds the events whose time
 //! first differs from the last popped time `last` in bit `b - 1` (counting from the low
 //! end); bucket 0 holds those at `last` itself. A pop takes from bucket 0; when it is empty,
 //! the lowest non-empty bucket is emptied into the lower ones around its earliest time,
 //! which becomes `last`. An event moves down at most 64 times and in practice once or
 //! twice, and every bucket is a plain vector walked in order: where a binary heap's pop
-//! chases pointers through a megabyte-sized array of a few hundred thousand pending
-//! events, this touches a handful of cache lines.
+//! sifts down through some twenty scattered levels of a megabyte-sized array of pending
+//! events, this reads and writes a few vectors front to back.
 //!
 //! Ties: a bucket's vector is in push order (pushes append; a bucket is refilled only
 //! when every lower bucket is empty, by a stable pass over a higher one), so bucket 0, all
@@ -79,8 +79,9 @@ impl<E> EventQueue<E> {
         }
     }
 
-    /// Schedules `event` at `at`. A time before the last pop is taken as that time (the
-    /// simulator never asks for one; this keeps the order total if it did).
+    /// Schedules `event` at `at`. A time before the last pop is a caller's bug (a debug
+    /// assertion); in a release build it is taken as the last pop's time, which keeps the
+    /// order total.
     pub fn push(&mut self, at: Nanos, event: E) {
         self.pushed += 1;
         self.len += 1;
