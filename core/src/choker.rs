@@ -470,7 +470,7 @@ mod tests {
 
     #[test]
     fn leeching_unchokes_the_best_givers() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let mut peers: Vec<PeerInfo> = (0..10).map(|k| peer(k, t0)).collect();
         for (k, rate) in [(2, 500), (5, 900), (7, 100), (8, 800), (9, 300)] {
             peers[k].download_rate = rate;
@@ -494,7 +494,7 @@ mod tests {
 
     #[test]
     fn snubbed_peers_take_no_regular_slot() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let mut peers: Vec<PeerInfo> = (0..6).map(|k| peer(k, t0)).collect();
         for (i, p) in peers.iter_mut().enumerate() {
             p.download_rate = 1000 * (i as u64 + 1);
@@ -519,7 +519,7 @@ mod tests {
 
     #[test]
     fn ties_are_deterministic_for_a_seed_and_keep_holders() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let peers: Vec<PeerInfo> = (0..20).map(|k| peer(k, t0)).collect();
         let run = |seed| {
             let mut c = Choker::new(ChokerConfig::default(), seed, t0);
@@ -544,7 +544,7 @@ mod tests {
 
     #[test]
     fn optimistic_rotates_every_interval_only() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let mut peers: Vec<PeerInfo> = (0..10).map(|k| peer(k, t0)).collect();
         let mut c = Choker::new(ChokerConfig::default(), 5, t0);
         let mut last = None;
@@ -568,7 +568,7 @@ mod tests {
 
     #[test]
     fn early_rechokes_refill_without_moving_the_schedule() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let mut peers: Vec<PeerInfo> = (0..8).map(|k| peer(k, t0)).collect();
         for p in &mut peers {
             p.download_rate = 100 * u64::from(p.key.0);
@@ -617,7 +617,7 @@ mod tests {
 
     #[test]
     fn optimistic_moves_to_regular_at_rotation_when_it_earns_it() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let mut peers: Vec<PeerInfo> = (0..8).map(|k| peer(k, t0)).collect();
         for p in &mut peers {
             p.download_rate = 100 * u64::from(p.key.0);
@@ -646,7 +646,7 @@ mod tests {
     fn optimistic_draw_favours_new_peers() {
         // Three old peers and one new, no regular slots: the new one should win 3/6 of the
         // draws (weight 3 against 1 + 1 + 1), not the 1/4 of an even draw.
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let now = t0 + secs(3600);
         let mut peers: Vec<PeerInfo> = (0..4).map(|k| peer(k, t0)).collect();
         peers[2].connected_at = now - secs(5);
@@ -669,7 +669,7 @@ mod tests {
 
     #[test]
     fn seeding_gives_every_interested_peer_a_turn() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let n = 14u32;
         let mut peers: Vec<PeerInfo> = (0..n).map(|k| peer(k, t0)).collect();
         for p in &mut peers {
@@ -704,7 +704,7 @@ mod tests {
     fn seeding_keeps_the_fastest_when_few_wait() {
         // Six interested peers, four slots: after the first turn, two waiters replace the two
         // slowest holders; the two fastest holders stay.
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let mut peers: Vec<PeerInfo> = (0..6).map(|k| peer(k, t0)).collect();
         let config = ChokerConfig::default();
         let mut c = Choker::new(config, 8, t0);
@@ -735,7 +735,7 @@ mod tests {
 
     #[test]
     fn a_reused_key_is_a_new_peer() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let mut peers: Vec<PeerInfo> = (0..3).map(|k| peer(k, t0)).collect();
         let config = ChokerConfig {
             unchoke_slots: 0,
@@ -757,7 +757,7 @@ mod tests {
 
     #[test]
     fn nothing_to_do_without_interest() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let mut peers: Vec<PeerInfo> = (0..3).map(|k| peer(k, t0)).collect();
         let mut c = Choker::new(ChokerConfig::default(), 1, t0);
         assert!(c.rechoke(t0, false, &[]).is_empty());
@@ -805,7 +805,7 @@ mod tests {
         start: &[(u8, bool, bool, u16)],
         steps: &[Step],
     ) -> Option<Vec<Decision>> {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let config = ChokerConfig {
             unchoke_slots: slots,
             ..ChokerConfig::default()

@@ -33,11 +33,3 @@ mod types;
 pub mod wire;
 
 pub use types::{BlockRequest, InfoHash, ParseHexError, PeerId, PeerKey, PieceIndex, BLOCK_SIZE};
-
-/// The one clock read in this crate, and only in its tests: virtual time has to start at
-/// some `Instant`, and `std` offers no other way to make one. Library code never reads a
-/// clock; `now` is always an argument.
-#[cfg(test)]
-pub(crate) fn test_epoch() -> std::time::Instant {
-    std::time::Instant::now()
-}

@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn converges_to_a_steady_rate_whatever_the_tick_spacing() {
         for step_ms in [100u64, 1000, 2500] {
-            let start = crate::test_epoch();
+            let start = shoal_test_clock::epoch();
             let mut m = RateMeter::new(start);
             let mut t = start;
             for _ in 0..(60_000 / step_ms) {
@@ -97,7 +97,7 @@ mod tests {
 
     #[test]
     fn decays_when_idle() {
-        let start = crate::test_epoch();
+        let start = shoal_test_clock::epoch();
         let mut m = RateMeter::new(start);
         m.add(3_000_000);
         m.tick(start + Duration::from_secs(1));

@@ -555,7 +555,7 @@ mod tests {
 
     #[test]
     fn started_periodic_completed_stopped() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let mut a = announcer(&[&["http://a.example/announce"]], t0);
         assert_eq!(a.poll_timeout(), Some(t0));
         let (id, params) = {
@@ -642,7 +642,7 @@ mod tests {
 
     #[test]
     fn min_interval_is_respected_for_early_announces() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let mut a = announcer(&[&["http://a.example/announce"]], t0);
         let (id, _, _) = poll(&mut a, t0);
         let mut r = answer(1800);
@@ -668,7 +668,7 @@ mod tests {
 
     #[test]
     fn a_completion_during_an_announce_goes_out_after_it() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let mut a = announcer(&[&["http://a.example/announce"]], t0);
         let (id, _, _) = poll(&mut a, t0);
         a.on_completed(t0);
@@ -681,7 +681,7 @@ mod tests {
 
     #[test]
     fn intervals_are_clamped() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         for (given, used) in [(0, 1800), (5, 60), (60, 60), (7200, 7200), (1 << 40, 7200)] {
             let mut a = announcer(&[&["http://a.example/announce"]], t0);
             let (id, _, _) = poll(&mut a, t0);
@@ -700,7 +700,7 @@ mod tests {
 
     #[test]
     fn tier_failover_and_promotion() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let tiers: &[&[&str]] = &[
             &[
                 "http://a1.example/announce",
@@ -770,7 +770,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_resets() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let mut a = announcer(
             &[
                 &["http://a.example/announce"],
@@ -807,7 +807,7 @@ mod tests {
 
     #[test]
     fn failure_counts_per_tracker() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let mut a = announcer(&[&["http://a.example/announce"]], t0);
         let mut now = t0;
         for expected in 1..=3 {
@@ -835,7 +835,7 @@ mod tests {
 
     #[test]
     fn stop_goes_to_the_last_good_tracker_and_abandons_the_one_under_way() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let mut a = announcer(
             &[
                 &["http://a.example/announce"],
@@ -862,7 +862,7 @@ mod tests {
 
     #[test]
     fn stop_before_any_answer() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         // Nothing announced yet: nothing to stop.
         let mut a = announcer(&[&["http://a.example/announce"]], t0);
         a.stop(t0);
@@ -885,7 +885,7 @@ mod tests {
 
     #[test]
     fn urls_are_checked_and_deduplicated() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let a = announcer(
             &[
                 &[
@@ -918,7 +918,7 @@ mod tests {
 
     #[test]
     fn shuffle_is_seeded() {
-        let t0 = crate::test_epoch();
+        let t0 = shoal_test_clock::epoch();
         let urls: Vec<String> = (0..8)
             .map(|i| format!("http://t{i}.example/announce"))
             .collect();

@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn whole_requests() {
-        let now = crate::test_epoch();
+        let now = shoal_test_clock::epoch();
         let mut t = TrackerServer::new(super::super::ServerConfig::default(), now);
         let ip = IpAddr::from([10, 0, 0, 1]);
         let r = t.handle_http(b"GET /scrape HTTP/1.1\r\n\r\n", ip, now);

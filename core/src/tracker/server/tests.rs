@@ -22,7 +22,7 @@ fn config() -> ServerConfig {
 }
 
 fn server() -> (TrackerServer, Instant) {
-    let now = crate::test_epoch();
+    let now = shoal_test_clock::epoch();
     (TrackerServer::new(config(), now), now)
 }
 
@@ -171,7 +171,7 @@ fn numwant_is_defaulted_and_capped() {
 #[test]
 fn peer_choice_is_seeded_and_spread() {
     let run = |seed: u64| {
-        let now = crate::test_epoch();
+        let now = shoal_test_clock::epoch();
         let mut t = TrackerServer::new(
             ServerConfig {
                 rng_seed: seed,
@@ -318,7 +318,7 @@ fn the_sweep_is_bounded_per_call() {
 
 #[test]
 fn ten_thousand_info_hashes_stay_within_the_swarm_cap() {
-    let now = crate::test_epoch();
+    let now = shoal_test_clock::epoch();
     let mut t = TrackerServer::new(
         ServerConfig {
             max_swarms: 100,
@@ -349,7 +349,7 @@ fn ten_thousand_info_hashes_stay_within_the_swarm_cap() {
 
 #[test]
 fn full_swarms_and_a_full_table_evict_the_stalest_peer() {
-    let now = crate::test_epoch();
+    let now = shoal_test_clock::epoch();
     let mut t = TrackerServer::new(
         ServerConfig {
             max_peers_per_swarm: 10,
@@ -588,7 +588,7 @@ fn udp_exchanges() {
 
 #[test]
 fn connection_ids_depend_on_the_secret() {
-    let now = crate::test_epoch();
+    let now = shoal_test_clock::epoch();
     let a = TrackerServer::new(config(), now);
     let b = TrackerServer::new(
         ServerConfig {
@@ -627,7 +627,7 @@ impl quickcheck::Arbitrary for Op {
 
 quickcheck! {
     fn random_workloads_keep_the_table_consistent_and_bounded(ops: Vec<Op>) -> TestResult {
-        let start = crate::test_epoch();
+        let start = shoal_test_clock::epoch();
         let mut t = TrackerServer::new(
             ServerConfig {
                 max_swarms: 5,

@@ -336,7 +336,7 @@ mod tests {
 
     #[test]
     fn connect_then_announce() {
-        let now = crate::test_epoch();
+        let now = shoal_test_clock::epoch();
         let mut c = UdpTrackerClient::new(tracker(), 1);
         assert_eq!(c.poll_transmit(now), None);
         c.announce(params());
@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn wrong_transaction_ids_and_junk_are_ignored() {
-        let now = crate::test_epoch();
+        let now = shoal_test_clock::epoch();
         let mut c = UdpTrackerClient::new(tracker(), 9);
         c.announce(params());
         let tid = connect_tid(&c.poll_transmit(now).unwrap());
@@ -416,7 +416,7 @@ mod tests {
 
     #[test]
     fn error_message_fails_the_operation() {
-        let now = crate::test_epoch();
+        let now = shoal_test_clock::epoch();
         let (mut c, announce) = connected(now);
         let tid = announce_of(&announce).transaction_id;
         let error = UdpResponse::Error {
@@ -435,7 +435,7 @@ mod tests {
 
     #[test]
     fn retransmit_schedule_then_give_up() {
-        let start = crate::test_epoch();
+        let start = shoal_test_clock::epoch();
         let mut c = UdpTrackerClient::new(tracker(), 3);
         c.announce(params());
         let first = c.poll_transmit(start).unwrap();
@@ -469,7 +469,7 @@ mod tests {
 
     #[test]
     fn a_late_answer_to_an_earlier_copy_counts() {
-        let now = crate::test_epoch();
+        let now = shoal_test_clock::epoch();
         let mut c = UdpTrackerClient::new(tracker(), 4);
         c.announce(params());
         let tid = connect_tid(&c.poll_transmit(now).unwrap());
@@ -485,7 +485,7 @@ mod tests {
 
     #[test]
     fn connection_id_expires_after_a_minute() {
-        let now = crate::test_epoch();
+        let now = shoal_test_clock::epoch();
         let (mut c, announce) = connected(now);
         let tid = announce_of(&announce).transaction_id;
         assert!(c.handle_datagram(&announce_answer(tid), now).is_some());
@@ -521,7 +521,7 @@ mod tests {
 
     #[test]
     fn scrape_exchange() {
-        let now = crate::test_epoch();
+        let now = shoal_test_clock::epoch();
         let mut c = UdpTrackerClient::new(tracker(), 5);
         c.scrape(vec![InfoHash([3; 20]); 100]);
         let tid = connect_tid(&c.poll_transmit(now).unwrap());
@@ -554,7 +554,7 @@ mod tests {
 
     #[test]
     fn a_new_announce_replaces_the_one_under_way() {
-        let now = crate::test_epoch();
+        let now = shoal_test_clock::epoch();
         let (mut c, announce) = connected(now);
         let old = announce_of(&announce).transaction_id;
         let mut stop = params();
@@ -573,7 +573,7 @@ mod tests {
     #[test]
     fn same_seed_same_packets() {
         let run = |seed| {
-            let now = crate::test_epoch();
+            let now = shoal_test_clock::epoch();
             let mut c = UdpTrackerClient::new(tracker(), seed);
             c.announce(params());
             c.poll_transmit(now).unwrap()
@@ -584,7 +584,7 @@ mod tests {
 
     #[test]
     fn ipv6_trackers_get_18_byte_peers() {
-        let now = crate::test_epoch();
+        let now = shoal_test_clock::epoch();
         let addr: SocketAddr = "[2001:db8::9]:6969".parse().unwrap();
         let mut c = UdpTrackerClient::new(addr, 6);
         c.announce(params());
