@@ -488,21 +488,31 @@ impl Storage {
             if span.padding {
                 continue;
             }
-            let slot = &self.files[span.file];
-            let h = self.handle(span.file)?;
-            if !h.writable {
-                return Err(slot.io_error(io::Error::from(io::ErrorKind::PermissionDenied)));
-            }
-            // Cleared before the write: a concurrent verify must not skip a file that
-            // may already hold data.
-            slot.fresh.store(false, Ordering::Relaxed);
-            let written = h.file.write_all_at(chunk, span.file_offset);
-            // Marked after the write: a `sync` that clears the mark before this point
-            // leaves it set for the next one, so no write is ever missed.
-            slot.dirty.store(true, Ordering::Release);
-            written.map_err(|e| slot.io_error(e))?;
+            self.write_file(span.file, |f| f.write_all_at(chunk, span.file_offset))?;
         }
         Ok(())
+    }
+
+    /// One write into `file` (through `write`), with the bookkeeping every write needs:
+    /// refused on a read-only handle, the file no longer fresh, marked for `sync`.
+    fn write_file(
+        &self,
+        file: usize,
+        write: impl FnOnce(&File) -> io::Result<()>,
+    ) -> Result<(), Error> {
+        let slot = &self.files[file];
+        let h = self.handle(file)?;
+        if !h.writable {
+            return Err(slot.io_error(io::Error::from(io::ErrorKind::PermissionDenied)));
+        }
+        // Cleared before the write: a concurrent verify must not skip a file that may
+        // already hold data.
+        slot.fresh.store(false, Ordering::Relaxed);
+        let written = write(&h.file);
+        // Marked after the write: a `sync` that clears the mark before this point leaves
+        // it set for the next one, so no write is ever missed.
+        slot.dirty.store(true, Ordering::Release);
+        written.map_err(|e| slot.io_error(e))
     }
 
     /// Writes consecutive blocks of `piece` (sorted, each starting where the previous
@@ -540,15 +550,9 @@ impl Storage {
             if span.padding {
                 continue;
             }
-            let slot = &self.files[span.file];
-            let h = self.handle(span.file)?;
-            if !h.writable {
-                return Err(slot.io_error(io::Error::from(io::ErrorKind::PermissionDenied)));
-            }
-            slot.fresh.store(false, Ordering::Relaxed);
-            let written = write_all_vectored_at(&h.file, &mut slices, span.file_offset);
-            slot.dirty.store(true, Ordering::Release);
-            written.map_err(|e| slot.io_error(e))?;
+            self.write_file(span.file, |f| {
+                write_all_vectored_at(f, &mut slices, span.file_offset)
+            })?;
         }
         Ok(())
     }
