@@ -826,7 +826,7 @@ impl Engine {
     // ---- connections ----
 
     fn torrent_mut(&mut self, id: TorrentId) -> Option<&mut Torrent> {
-        self.torrents.get_mut(id.0 as usize)?.as_mut()
+        torrent_in(&mut self.torrents, id)
     }
 
     fn peer(&self, conn: ConnId) -> Option<&Peer> {
@@ -1843,11 +1843,7 @@ impl Engine {
     /// Sends the torrent's next announce if one is due.
     fn announce(&mut self, id: TorrentId, now: Instant) {
         let udp_retransmits = self.config.udp_max_retransmits;
-        let Some(t) = self
-            .torrents
-            .get_mut(id.0 as usize)
-            .and_then(Option::as_mut)
-        else {
+        let Some(t) = torrent_in(&mut self.torrents, id) else {
             return;
         };
         let stats = AnnounceStats {
@@ -1995,11 +1991,7 @@ impl Engine {
     }
 
     fn udp_timeouts(&mut self, id: TorrentId, now: Instant) {
-        let Some(t) = self
-            .torrents
-            .get_mut(id.0 as usize)
-            .and_then(Option::as_mut)
-        else {
+        let Some(t) = torrent_in(&mut self.torrents, id) else {
             return;
         };
         let Some((announce_id, addr)) = t.trackers.udp_pending else {
@@ -2123,6 +2115,12 @@ impl Engine {
         }
         None
     }
+}
+
+/// The torrent `id` in `torrents` (a free function, like [`peer_in`], for callers that
+/// also need the engine's other fields).
+fn torrent_in(torrents: &mut [Option<Torrent>], id: TorrentId) -> Option<&mut Torrent> {
+    torrents.get_mut(id.0 as usize)?.as_mut()
 }
 
 /// The live peer of `conn` in `slots` (a free function so the borrow of the slots stays
