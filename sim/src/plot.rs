@@ -8,7 +8,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::report::Report;
+use crate::report::{Report, Sample};
 
 type Result = std::result::Result<(), String>;
 
@@ -17,6 +17,70 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
 }
 
 const SIZE: (u32, u32) = (900, 540);
+
+/// One line of a figure: its legend, its style, its points.
+struct Line {
+    label: String,
+    style: ShapeStyle,
+    points: Vec<(f64, f64)>,
+}
+
+impl Line {
+    fn new(
+        label: impl Into<String>,
+        style: impl Into<ShapeStyle>,
+        points: Vec<(f64, f64)>,
+    ) -> Line {
+        Line {
+            label: label.into(),
+            style: style.into(),
+            points,
+        }
+    }
+}
+
+/// Axes, the lines and their legend: what every figure here is made of.
+fn line_chart(
+    path: &Path,
+    caption: String,
+    x_max: f64,
+    y_max: f64,
+    (x_desc, y_desc): (&str, &str),
+    legend: SeriesLabelPosition,
+    lines: Vec<Line>,
+) -> Result {
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(err)?;
+    for line in lines {
+        let style = line.style;
+        chart
+            .draw_series(LineSeries::new(line.points, style))
+            .map_err(err)?
+            .label(line.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    }
+    chart
+        .configure_series_labels()
+        .position(legend)
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
 
 /// The completion-time CDF of the leechers, with the Kumar–Ross bound as a vertical line.
 pub fn completion_cdf(r: &Report, path: &Path) -> Result {
@@ -30,150 +94,90 @@ pub fn completion_cdf(r: &Report, path: &Path) -> Result {
     let n = r.summary.leechers.max(1) as f64;
     let bound = r.summary.kumar_ross.bound_s;
     let x_max = times.last().copied().unwrap_or(1.0).max(bound) * 1.05;
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{}: completion-time CDF", r.scenario),
-            ("sans-serif", 20),
-        )
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0f64..x_max, 0f64..1.0f64)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("download time (s)")
-        .y_desc("fraction of leechers done")
-        .draw()
-        .map_err(err)?;
     let mut pts = vec![(0.0, 0.0)];
     for (k, &t) in times.iter().enumerate() {
         pts.push((t, k as f64 / n));
         pts.push((t, (k + 1) as f64 / n));
     }
-    chart
-        .draw_series(LineSeries::new(pts, BLUE.stroke_width(2)))
-        .map_err(err)?
-        .label("leechers")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new(vec![(bound, 0.0), (bound, 1.0)], RED))
-        .map_err(err)?
-        .label(format!("Kumar-Ross bound {bound:.1} s"))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE)
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    line_chart(
+        path,
+        format!("{}: completion-time CDF", r.scenario),
+        x_max,
+        1.0,
+        ("download time (s)", "fraction of leechers done"),
+        SeriesLabelPosition::LowerRight,
+        vec![
+            Line::new("leechers", BLUE.stroke_width(2), pts),
+            Line::new(
+                format!("Kumar-Ross bound {bound:.1} s"),
+                RED,
+                vec![(bound, 0.0), (bound, 1.0)],
+            ),
+        ],
+    )
+}
+
+/// One value of every sample, over time.
+fn over_time(r: &Report, f: impl Fn(&Sample) -> f64) -> Vec<(f64, f64)> {
+    r.timeline.iter().map(|s| (s.t_s, f(s))).collect()
+}
+
+fn t_max(r: &Report) -> f64 {
+    r.timeline.last().map_or(1.0, |s| s.t_s).max(1e-3)
 }
 
 /// Swarm progress over time: pieces held by the leechers and leechers done, as fractions.
 pub fn progress(r: &Report, path: &Path) -> Result {
     let n = r.summary.leechers.max(1) as f64;
-    let t_max = r.timeline.last().map_or(1.0, |s| s.t_s).max(1e-3);
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{}: swarm progress", r.scenario),
-            ("sans-serif", 20),
-        )
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0f64..t_max, 0f64..1.0f64)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("fraction")
-        .draw()
-        .map_err(err)?;
-    chart
-        .draw_series(LineSeries::new(
-            r.timeline.iter().map(|s| (s.t_s, s.progress)),
-            BLUE.stroke_width(2),
-        ))
-        .map_err(err)?
-        .label("pieces held by arrived leechers")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new(
-            r.timeline
-                .iter()
-                .map(|s| (s.t_s, f64::from(s.completed) / n)),
-            GREEN.stroke_width(2),
-        ))
-        .map_err(err)?
-        .label("leechers done")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE)
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    line_chart(
+        path,
+        format!("{}: swarm progress", r.scenario),
+        t_max(r),
+        1.0,
+        ("time (s)", "fraction"),
+        SeriesLabelPosition::UpperLeft,
+        vec![
+            Line::new(
+                "pieces held by arrived leechers",
+                BLUE.stroke_width(2),
+                over_time(r, |s| s.progress),
+            ),
+            Line::new(
+                "leechers done",
+                GREEN.stroke_width(2),
+                over_time(r, |s| f64::from(s.completed) / n),
+            ),
+        ],
+    )
 }
 
 /// Piece availability over time: the normalised entropy, and the rarest piece's copies
 /// relative to the average piece's.
 pub fn availability(r: &Report, path: &Path) -> Result {
-    let t_max = r.timeline.last().map_or(1.0, |s| s.t_s).max(1e-3);
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{}: piece availability", r.scenario),
-            ("sans-serif", 20),
-        )
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0f64..t_max, 0f64..1.05f64)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("")
-        .draw()
-        .map_err(err)?;
-    chart
-        .draw_series(LineSeries::new(
-            r.timeline.iter().map(|s| (s.t_s, s.entropy)),
-            MAGENTA.stroke_width(2),
-        ))
-        .map_err(err)?
-        .label("normalised entropy of piece copies")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], MAGENTA.stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new(
-            r.timeline.iter().map(|s| {
-                let ratio = if s.availability_mean > 0.0 {
-                    f64::from(s.availability_min) / s.availability_mean
-                } else {
-                    0.0
-                };
-                (s.t_s, ratio)
-            }),
-            CYAN.stroke_width(2),
-        ))
-        .map_err(err)?
-        .label("rarest piece / mean piece copies")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], CYAN.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE)
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    line_chart(
+        path,
+        format!("{}: piece availability", r.scenario),
+        t_max(r),
+        1.05,
+        ("time (s)", ""),
+        SeriesLabelPosition::LowerRight,
+        vec![
+            Line::new(
+                "normalised entropy of piece copies",
+                MAGENTA.stroke_width(2),
+                over_time(r, |s| s.entropy),
+            ),
+            Line::new(
+                "rarest piece / mean piece copies",
+                CYAN.stroke_width(2),
+                over_time(r, |s| {
+                    if s.availability_mean > 0.0 {
+                        f64::from(s.availability_min) / s.availability_mean
+                    } else {
+                        0.0
+                    }
+                }),
+            ),
+        ],
+    )
 }
