@@ -427,37 +427,36 @@ impl Storage {
     /// to what is left. False when there is none to close.
     fn close_one(&self, file: usize) -> bool {
         let mut set = self.open_set();
-        let Some(at) = self.least_recent(&set.files, file) else {
-            return false;
-        };
-        let victim = set.files.swap_remove(at);
-        self.files[victim].handle_slot().take();
+        let closed = self.close_least_recent(&mut set, file);
         set.max = set.files.len().max(1);
-        true
+        closed
     }
 
-    /// The position in `open` of the file used least recently, `except` aside.
-    fn least_recent(&self, open: &[usize], except: usize) -> Option<usize> {
-        open.iter()
+    /// Closes the handle of the file in `set` used least recently, `except` aside (lock
+    /// order: the open set, then a slot's handle; `handle_locked` never holds a slot's
+    /// handle lock while it takes the open set's). False when there is none.
+    fn close_least_recent(&self, set: &mut OpenSet, except: usize) -> bool {
+        let victim = set
+            .files
+            .iter()
             .enumerate()
             .filter(|&(_, &f)| f != except)
             .min_by_key(|&(_, &f)| self.files[f].used.load(Ordering::Relaxed))
-            .map(|(at, _)| at)
+            .map(|(at, _)| at);
+        let Some(at) = victim else {
+            return false;
+        };
+        let file = set.files.swap_remove(at);
+        self.files[file].handle_slot().take();
+        true
     }
 
     /// Notes that `file` holds a handle now, and closes the least recently used others
-    /// beyond the bound (lock order: the open set, then a slot's handle; `handle_locked`
-    /// never holds a slot's handle lock while it takes the open set's).
+    /// beyond the bound.
     fn opened(&self, file: usize) {
         let mut set = self.open_set();
         set.files.push(file);
-        while set.files.len() > set.max {
-            let Some(at) = self.least_recent(&set.files, file) else {
-                break;
-            };
-            let victim = set.files.swap_remove(at);
-            self.files[victim].handle_slot().take();
-        }
+        while set.files.len() > set.max && self.close_least_recent(&mut set, file) {}
     }
 
     /// Refuses a range that is not inside one existing piece.
