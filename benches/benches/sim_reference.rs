@@ -10,6 +10,7 @@
 use shoal_sim::{Scenario, Sim};
 
 fn main() {
+    shoal_sim::thp::restart_with_huge_pages();
     let full = std::env::args().any(|a| a == "--bench");
     let mut sc = Scenario::from_toml(include_str!("../../sim/scenarios/flash-crowd-1000.toml"))
         .expect("the reference scenario parses");

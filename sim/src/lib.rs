@@ -64,6 +64,7 @@ pub mod report;
 pub mod scenario;
 pub mod sched;
 pub mod swarm;
+pub mod thp;
 pub mod trace;
 pub mod tracker;
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use shoal_sim::{Scenario, Sim};
 
 fn main() -> ExitCode {
+    shoal_sim::thp::restart_with_huge_pages();
     let mut args = std::env::args().skip(1);
     let mut file = None;
     let mut out = None;
