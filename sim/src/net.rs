@@ -120,8 +120,11 @@ pub struct Pipe {
     pub active: bool,
     pos_up: u32,
     pos_down: u32,
-    /// Units through the uplink, travelling, with their arrival times (in order).
+    /// Units through the uplink, travelling, with their arrival times (in order), except
+    /// those small enough to travel inside their arrival event.
     pub in_flight: VecDeque<(Nanos, Unit)>,
+    /// Units travelling, in `in_flight` or in their events.
+    pub travelling: u32,
     /// Arrival time of the last unit sent (arrivals never overtake each other).
     pub last_arrival: Nanos,
     /// Bytes of `queue`.
@@ -248,7 +251,7 @@ impl Net {
         if !l.live || l.ends[0].open || l.ends[1].open {
             return;
         }
-        if l.pipes.iter().any(|p| !p.in_flight.is_empty() || p.active) {
+        if l.pipes.iter().any(|p| p.travelling > 0 || p.active) {
             return;
         }
         l.live = false;
@@ -449,12 +452,10 @@ mod tests {
         net.maybe_free(l);
         assert!(net.link(l).live);
         net.link_mut(l).ends[0].open = false;
-        net.pipe(Flow { link: l, dir: 0 })
-            .in_flight
-            .push_back((9, unit(1)));
+        net.pipe(Flow { link: l, dir: 0 }).travelling = 1;
         net.maybe_free(l);
         assert!(net.link(l).live);
-        net.pipe(Flow { link: l, dir: 0 }).in_flight.clear();
+        net.pipe(Flow { link: l, dir: 0 }).travelling = 0;
         let gen = net.link(l).gen;
         net.maybe_free(l);
         assert!(!net.link(l).live);

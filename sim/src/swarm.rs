@@ -53,6 +53,44 @@ const PIECE_HEADER_LEN: usize = 13;
 /// Most block buffers kept for reuse, per fill byte.
 const POOL_MAX: usize = 4096;
 
+/// Protocol bytes that travel inside their arrival event, up to [`Small::CAP`]: the
+/// `have`s, `request`s and `interested`s that are most of a swarm's deliveries. Kept in
+/// the pipe's `in_flight` queue instead, such a unit would cost a cache miss when sent and
+/// another when it arrives, thousands of events later; the event queue is read front to
+/// back. Left out of the trace hash (as the unit in `in_flight` is): the engines' outputs
+/// cover the bytes.
+#[derive(Clone, Copy, Debug)]
+struct Small {
+    len: u8,
+    bytes: [u8; Small::CAP],
+}
+
+impl Small {
+    /// A `have` is 9 bytes, a `request` 17, and a pair of them 18 to 34.
+    const CAP: usize = 22;
+    const NONE: Small = Small {
+        len: 0,
+        bytes: [0; Small::CAP],
+    };
+
+    fn of(unit: &Unit) -> Option<Small> {
+        let len = unit.head.len();
+        if unit.block.is_some() || len == 0 || len > Small::CAP {
+            return None;
+        }
+        let mut bytes = [0; Small::CAP];
+        bytes[..len].copy_from_slice(&unit.head);
+        Some(Small {
+            len: len as u8,
+            bytes,
+        })
+    }
+}
+
+impl std::hash::Hash for Small {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
 /// Everything the simulator schedules.
 #[derive(Clone, Copy, Debug, Hash)]
 enum Ev {
@@ -65,8 +103,9 @@ enum Ev {
         flow: Flow,
         version: u32,
     },
-    /// The oldest travelling unit of a pipe arrives.
-    Deliver(Flow),
+    /// A unit arrives: the one in `small`, or if that is empty the oldest in the pipe's
+    /// `in_flight`.
+    Deliver(Flow, Small),
     /// A connection attempt reaches its target.
     Syn {
         link: LinkId,
@@ -497,7 +536,7 @@ impl Sim {
                 }
             }
             Ev::PipeDone { flow, version } => self.pipe_done(flow, version),
-            Ev::Deliver(flow) => self.deliver(flow),
+            Ev::Deliver(flow, small) => self.deliver(flow, small),
             Ev::Ack(flow) => self.ack(flow, true),
             Ev::Syn { link, gen } => self.syn(link, gen),
             Ev::Connected { link, gen } => {
@@ -1147,37 +1186,40 @@ impl Sim {
         let up = self.net.nodes[i as usize].up;
         let lat = self.net.link(flow.link).latency;
         let now = self.now;
-        let p = self.net.pipe(flow);
-        while let Some(unit) = p.queue.pop_front() {
+        let mut sent = 0;
+        while let Some(unit) = self.net.pipe(flow).queue.pop_front() {
             let len = unit.len;
+            let p = self.net.pipe(flow);
             p.queued -= len as usize;
             p.owed_sent += len as usize;
             let ser = (f64::from(len) / up).ceil() as Nanos;
-            let at = (now + ser + lat).max(p.last_arrival);
-            p.last_arrival = at;
-            let merged = match p.in_flight.back_mut() {
-                Some((t, last)) if *t == at && last.block.is_none() => {
-                    last.head.extend_from_slice(&unit.head);
-                    last.len += len;
-                    true
-                }
-                _ => {
-                    p.in_flight.push_back((at, unit));
-                    false
-                }
-            };
-            if !merged {
-                self.queue.push(at, Ev::Deliver(flow));
-            }
-            self.in_flight_bytes += u64::from(len);
-            let r = &mut self.nodes[i as usize].r;
-            r.bytes_up += u64::from(len);
+            self.dispatch_unit(flow, now + ser + lat, unit);
+            sent += u64::from(len);
         }
         let p = self.net.pipe(flow);
         if p.owed_sent + p.queued + ACK_MARGIN >= self.send_buffer {
             // Only small messages, megabytes of them: rare enough for an event of its own.
             self.queue.push(self.now, Ev::Ack(flow));
         }
+        self.in_flight_bytes += sent;
+        self.nodes[i as usize].r.bytes_up += sent;
+    }
+
+    /// Sends a unit through the uplink on its way: it arrives at `at`, or after the unit
+    /// sent before it on the pipe.
+    fn dispatch_unit(&mut self, flow: Flow, at: Nanos, unit: Unit) {
+        let p = self.net.pipe(flow);
+        let at = at.max(p.last_arrival);
+        p.last_arrival = at;
+        p.travelling += 1;
+        let small = match Small::of(&unit) {
+            Some(small) => small,
+            None => {
+                p.in_flight.push_back((at, unit));
+                Small::NONE
+            }
+        };
+        self.queue.push(at, Ev::Deliver(flow, small));
     }
 
     /// Tells the sender's engine how much of what it handed over has left, if it needs to
@@ -1223,12 +1265,8 @@ impl Sim {
         let (i, _) = self.net.ends_of(flow);
         let unit = self.net.finish_head(flow);
         let (len, payload) = (unit.len, unit.payload);
-        let p = self.net.pipe(flow);
-        let at = (self.now + lat).max(p.last_arrival);
-        p.last_arrival = at;
-        p.in_flight.push_back((at, unit));
-        p.owed_sent += len as usize;
-        self.queue.push(at, Ev::Deliver(flow));
+        self.net.pipe(flow).owed_sent += len as usize;
+        self.dispatch_unit(flow, self.now + lat, unit);
         self.in_flight_bytes += u64::from(len);
         self.in_flight_payload += u64::from(payload);
         let r = &mut self.nodes[i as usize].r;
@@ -1248,27 +1286,44 @@ impl Sim {
         }
     }
 
-    fn deliver(&mut self, flow: Flow) {
-        let l = self.net.link(flow.link);
+    fn deliver(&mut self, flow: Flow, small: Small) {
+        let l = self.net.link_mut(flow.link);
         let to = l.ends[1 - flow.dir as usize];
-        let p = self.net.pipe(flow);
-        let (at, unit) = p.in_flight.pop_front().expect("a delivery has its unit");
-        debug_assert_eq!(at, self.now);
-        self.in_flight_bytes -= u64::from(unit.len);
-        self.in_flight_payload -= u64::from(unit.payload);
+        let p = &mut l.pipes[flow.dir as usize];
+        p.travelling -= 1;
+        let unit = if small.len > 0 {
+            None
+        } else {
+            let (at, unit) = p.in_flight.pop_front().expect("a delivery has its unit");
+            debug_assert_eq!(at, self.now);
+            Some(unit)
+        };
+        let (len, payload) = match &unit {
+            Some(u) => (u.len, u.payload),
+            None => (u32::from(small.len), 0),
+        };
+        self.in_flight_bytes -= u64::from(len);
+        self.in_flight_payload -= u64::from(payload);
         let r = &mut self.nodes[to.node as usize].r;
-        r.bytes_down += u64::from(unit.len);
-        r.payload_down += u64::from(unit.payload);
+        r.bytes_down += u64::from(len);
+        r.payload_down += u64::from(payload);
         if to.open && self.nodes[to.node as usize].state == State::Online {
             let conn = to.conn.unwrap();
-            if unit.payload > 0 && self.content.is_none() {
-                self.deliver_block(to.node, conn, unit);
-            } else {
-                let data = unit.into_bytes_mut();
-                self.call(to.node, Input::Received { conn, data });
+            match unit {
+                Some(unit) if payload > 0 && self.content.is_none() => {
+                    self.deliver_block(to.node, conn, unit)
+                }
+                Some(unit) => {
+                    let data = unit.into_bytes_mut();
+                    self.call(to.node, Input::Received { conn, data });
+                }
+                None => {
+                    let data = BytesMut::from(&small.bytes[..usize::from(small.len)]);
+                    self.call(to.node, Input::Received { conn, data });
+                }
             }
         } else {
-            self.t.payload_to_closed += u64::from(unit.payload);
+            self.t.payload_to_closed += u64::from(payload);
         }
         self.net.maybe_free(flow.link);
     }
