@@ -132,8 +132,9 @@ pub struct Pipe {
     /// Bytes through the uplink (or sent without a flow) not yet reported to the sender's
     /// engine with `Input::Sent`.
     pub owed_sent: usize,
-    /// Listed in the simulator's touched pipes of the current drain.
-    pub touched: bool,
+    /// Position + 1 in the simulator's list of pipes touched by the current drain (0: not
+    /// listed).
+    pub touched: u32,
 }
 
 /// One side of a connection.
