@@ -160,6 +160,8 @@ pub struct Choker {
     /// One track per peer of the last call, in key order: after `sync`, entry `i` is the
     /// track of the `i`-th peer of the sorted list the call was given.
     peers: Vec<(PeerKey, Track)>,
+    /// The peers holding a slot after the last call: key, `connected_at`, optimistic.
+    held: Vec<(PeerKey, Instant, bool)>,
     /// Buffers kept between calls (an early rechoke may come with every interest change).
     scratch: Scratch,
 }
@@ -194,6 +196,7 @@ impl Choker {
             next_rechoke: now,
             next_optimistic: now,
             peers: Vec::new(),
+            held: Vec::new(),
             scratch: Scratch::default(),
         }
     }
@@ -205,6 +208,17 @@ impl Choker {
     /// When the next scheduled rechoke is due.
     pub fn poll_timeout(&self) -> Instant {
         self.next_rechoke
+    }
+
+    /// When every slot, regular and optimistic, has a holder (as of the last call): the
+    /// holders, as (key, `connected_at`, in the optimistic slot). An early call then
+    /// changes nothing as long as each of them is still there and still qualifies
+    /// (interested; for a regular slot while leeching, not snubbed) and no scheduled
+    /// rechoke is due, so a caller may check these few peers and skip the call instead of
+    /// describing every peer to it. (A skipped call draws no random tie-breaks: the random
+    /// stream, and so the run, differs from calling, equally valid.)
+    pub fn full_holders(&self) -> Option<&[(PeerKey, Instant, bool)]> {
+        (self.held.len() == self.config.unchoke_slots + 1).then_some(&self.held[..])
     }
 
     /// The peer in the optimistic slot, as of the last rechoke.
@@ -261,6 +275,13 @@ impl Choker {
         self.fill_regular(now, seeding, full, peers);
         self.fill_optimistic(now, peers, outgoing_optimistic);
 
+        self.held.clear();
+        self.held.extend(
+            self.peers
+                .iter()
+                .filter(|(_, t)| t.role != Role::Choked)
+                .map(|(k, t)| (*k, t.connected_at, t.role == Role::Optimistic)),
+        );
         let mut decision = Decision::default();
         for (p, (_, t)) in peers.iter().zip(&self.peers) {
             let target = t.role != Role::Choked;
@@ -540,6 +561,49 @@ mod tests {
             apply(&mut ps, &d);
             assert_eq!(regular(&c), first);
         }
+    }
+
+    #[test]
+    fn full_holders_are_the_unchoked_peers_once_every_slot_is_taken() {
+        let t0 = shoal_test_clock::epoch();
+        let mut peers: Vec<PeerInfo> = (0..8).map(|k| peer(k, t0)).collect();
+        for p in &mut peers {
+            p.download_rate = 100 * u64::from(p.key.0);
+            // Three interested peers cannot fill four regular slots and the optimistic.
+            p.interested = p.key.0 < 3;
+        }
+        let mut c = Choker::new(ChokerConfig::default(), 4, t0);
+        let d = c.rechoke(t0, false, &peers);
+        apply(&mut peers, &d);
+        assert_eq!(unchoked(&peers).len(), 3);
+        assert!(c.full_holders().is_none());
+
+        for p in &mut peers {
+            p.interested = true;
+        }
+        let d = c.rechoke(t0 + secs(1), false, &peers);
+        apply(&mut peers, &d);
+        let held = c.full_holders().expect("every slot taken");
+        let mut keys: Vec<u32> = held.iter().map(|h| h.0 .0).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, unchoked(&peers));
+        assert_eq!(held.iter().filter(|h| h.2).count(), 1);
+        assert_eq!(held.iter().find(|h| h.2).map(|h| h.0), c.optimistic());
+        assert!(held.iter().all(|h| h.1 == t0));
+
+        // While they all qualify, an early call for a newcomer's interest changes nothing:
+        // what lets the engine skip it.
+        peers.push(PeerInfo {
+            download_rate: 1 << 20,
+            ..peer(9, t0 + secs(2))
+        });
+        let d = c.rechoke(t0 + secs(2), false, &peers);
+        assert!(d.is_empty());
+        // A holder that stops qualifying is replaced at the next early call.
+        let gone = keys[0];
+        peers.retain(|p| p.key.0 != gone);
+        let d = c.rechoke(t0 + secs(3), false, &peers);
+        assert!(!d.unchoke.is_empty());
     }
 
     #[test]

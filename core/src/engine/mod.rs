@@ -1783,6 +1783,12 @@ impl Engine {
             return;
         };
         let seeding = t.is_complete();
+        if now < t.choker.poll_timeout() && self.holders_qualify(t, seeding) {
+            // An early call (an interest change) with nothing to change: every slot is
+            // held by a peer that still qualifies. Checking those few is cheaper than
+            // describing every peer to the choker.
+            return;
+        }
         let mut infos = std::mem::take(&mut self.choke_infos);
         infos.clear();
         for &conn in &t.peers {
@@ -1836,6 +1842,25 @@ impl Engine {
             }
             self.mark_dirty(conn);
         }
+    }
+
+    /// Whether every choker slot of `t` is held by a peer that is still connected,
+    /// unchoked, interested and (regular slots while leeching) not snubbed.
+    fn holders_qualify(&self, t: &Torrent, seeding: bool) -> bool {
+        let Some(held) = t.choker.full_holders() else {
+            return false;
+        };
+        held.iter().all(|&(key, connected_at, optimistic)| {
+            self.conn_of_key(key)
+                .and_then(|conn| self.peer(conn))
+                .is_some_and(|p| {
+                    p.phase == Phase::Active
+                        && p.connected_at == connected_at
+                        && !p.am_choking
+                        && p.peer_interested
+                        && (optimistic || seeding || !p.snubbed)
+                })
+        })
     }
 
     // ---- trackers ----
