@@ -57,8 +57,8 @@ const POOL_MAX: usize = 4096;
 /// `have`s, `request`s and `interested`s that are most of a swarm's deliveries. Kept in
 /// the pipe's `in_flight` queue instead, such a unit would cost a cache miss when sent and
 /// another when it arrives, thousands of events later; the event queue is read front to
-/// back. Left out of the trace hash (as the unit in `in_flight` is): the engines' outputs
-/// cover the bytes.
+/// back. Left out of the trace hash, as the unit in `in_flight` is: the sender's `Send`
+/// output hashed the bytes.
 #[derive(Clone, Copy, Debug)]
 struct Small {
     len: u8,
@@ -66,7 +66,9 @@ struct Small {
 }
 
 impl Small {
-    /// A `have` is 9 bytes, a `request` 17, and a pair of them 18 to 34.
+    /// A `have` is 9 bytes, two 18, a `request` 17, `interested` and a request 22; longer
+    /// units (a have and a request, 26; two requests, 34) are rarer than a larger event
+    /// would cost (every event in the queue has the size of the largest).
     const CAP: usize = 22;
     const NONE: Small = Small {
         len: 0,
