@@ -159,6 +159,19 @@ pub struct Link {
     pub latency: Nanos,
 }
 
+impl Link {
+    /// Empties both pipes for the slot's next connection. Their versions keep counting: a
+    /// wake-up of the old connection still in the event queue must never match a head of
+    /// the new one.
+    fn reset_pipes(&mut self) {
+        for p in &mut self.pipes {
+            let version = p.version;
+            *p = Pipe::default();
+            p.version = version;
+        }
+    }
+}
+
 /// A node as the network sees it.
 #[derive(Debug, Default)]
 pub struct NetNode {
@@ -211,7 +224,7 @@ impl Net {
                 l.live = true;
                 l.ends = ends;
                 l.latency = latency;
-                l.pipes = Default::default();
+                l.reset_pipes();
                 id
             }
             None => {
@@ -257,7 +270,7 @@ impl Net {
         }
         l.live = false;
         l.gen = l.gen.wrapping_add(1);
-        l.pipes = Default::default();
+        l.reset_pipes();
         self.free.push(id);
     }
 
@@ -450,6 +463,15 @@ mod tests {
         let a = net.add_node(1.0, 1.0);
         let b = net.add_node(1.0, 1.0);
         let l = net.open(a, conn(), b, 5);
+        // One unit through the pipe: its version moves on.
+        let f = Flow { link: l, dir: 0 };
+        net.pipe(f).queue.push_back(unit(10));
+        net.pipe(f).queued = 10;
+        net.start_head(f, 0);
+        net.finish_head(f);
+        net.stop(f, 10);
+        let version = net.pipe(f).version;
+        assert!(version > 0);
         net.maybe_free(l);
         assert!(net.link(l).live);
         net.link_mut(l).ends[0].open = false;
@@ -462,5 +484,9 @@ mod tests {
         assert!(!net.link(l).live);
         assert_eq!(net.link(l).gen, gen + 1);
         assert_eq!(net.open(b, conn(), a, 1), l);
+        // The reused slot's pipes are empty, and their versions go on from the old ones.
+        let p = net.pipe(Flow { link: l, dir: 0 });
+        assert!(p.queue.is_empty() && p.travelling == 0 && !p.active);
+        assert_eq!(p.version, version);
     }
 }
