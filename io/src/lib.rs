@@ -17,6 +17,8 @@
 //! - [`fetch`]: a `.torrent` by `http(s)://` URL ([`fetch_torrent`]) or path
 //!   ([`load_torrent`]).
 //!
+//! Also here, because both runtimes print it: [`human`], a byte count for a progress line.
+//!
 //! Every error names what it concerns (a path or a URL) and displays as one line, e.g.
 //! `/data/t/a.bin.part: No space left on device (os error 28)`, fit for the user as it is.
 
@@ -323,9 +325,30 @@ fn walk(
     Ok(())
 }
 
+/// A byte count (or rate) for people: binary units up to GiB, one decimal, e.g.
+/// `1.5 MiB`.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn human_sizes_in_binary_units_with_one_decimal() {
+        assert_eq!(human(0), "0.0 B");
+        assert_eq!(human(1023), "1023.0 B");
+        assert_eq!(human(1536 << 10), "1.5 MiB");
+        assert_eq!(human(3 << 40), "3072.0 GiB");
+    }
 
     #[test]
     fn folder_torrent_lists_files_in_path_order() {

@@ -24,6 +24,7 @@ use futures_lite::future;
 use shoal_async_std::{
     AddOptions, Event, Executor, SeedLimit, Session, SessionConfig, TorrentSource, TorrentStats,
 };
+use shoal_io::human;
 
 #[derive(Parser)]
 #[command(about = "Download a torrent (a .torrent file or an http(s) URL) with shoal-async-std")]
@@ -232,17 +233,6 @@ fn progress_line(s: &TorrentStats, seeding: bool) -> String {
         s.peers,
         s.uploaded as f64 / s.total_length.max(1) as f64,
     )
-}
-
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    format!("{v:.1} {}", UNITS[u])
 }
 
 /// A channel that closes on the first SIGINT or SIGTERM (a thread waits for them).

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use shoal_core::engine::{Event, SeedLimit, TorrentId, TorrentStats, TrackerWatch};
 use shoal_core::metainfo::Metainfo;
-use shoal_io::Storage;
+use shoal_io::{human, Storage};
 
 use crate::runtime::{Runtime, RuntimeConfig};
 
@@ -361,17 +361,6 @@ impl Ui {
 
 fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
-}
-
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    format!("{v:.1} {}", UNITS[u])
 }
 
 /// Where `download -o DIR` leaves a torrent's content.

@@ -18,9 +18,10 @@ use shoal_core::engine::{EngineConfig, Event, TorrentStats};
 use shoal_core::metainfo::Metainfo;
 use shoal_io::Storage;
 
-use crate::client::{human, random_peer_id, random_u64};
+use crate::client::{random_peer_id, random_u64};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::tracker::{TrackerArgs, TrackerService};
+use shoal_io::human;
 
 pub struct DemoOptions {
     pub leechers: usize,

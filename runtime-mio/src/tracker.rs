@@ -51,7 +51,8 @@ use shoal_core::tracker::server::{
 };
 use shoal_core::InfoHash;
 
-use crate::client::{human, random_u64};
+use crate::client::random_u64;
+use shoal_io::human;
 
 const HTTP: Token = Token(0);
 const SIGNALS: Token = Token(1);
