@@ -252,6 +252,13 @@ impl Net {
         &mut self.links[f.link as usize].pipes[f.dir as usize]
     }
 
+    /// Reads the fields of a pipe that queueing on it reads first, to bring them into
+    /// the cache ahead of time.
+    pub fn warm(&self, f: Flow) -> usize {
+        let p = &self.links[f.link as usize].pipes[f.dir as usize];
+        p.queued ^ p.touched as usize ^ p.queue.len() ^ usize::from(p.active)
+    }
+
     /// Sender and receiver of a flow.
     pub fn ends_of(&self, f: Flow) -> (u32, u32) {
         let l = &self.links[f.link as usize];
