@@ -60,6 +60,7 @@
 
 pub mod net;
 pub mod plot;
+mod prefetch;
 pub mod report;
 pub mod scenario;
 pub mod sched;

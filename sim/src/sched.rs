@@ -52,6 +52,8 @@ pub struct EventQueue<E> {
     buckets: Vec<Vec<(Nanos, E)>>,
     /// The time of the last pop (0 before the first).
     last: Nanos,
+    /// Bit `b - 1` set: bucket `b` is not empty.
+    occupied: u64,
     len: usize,
     pushed: u64,
 }
@@ -74,6 +76,7 @@ impl<E> EventQueue<E> {
             now: VecDeque::new(),
             buckets: (1..BUCKETS).map(|_| Vec::new()).collect(),
             last: 0,
+            occupied: 0,
             len: 0,
             pushed: 0,
         }
@@ -89,7 +92,10 @@ impl<E> EventQueue<E> {
         let at = at.max(self.last);
         match bucket_of(self.last, at) {
             0 => self.now.push_back(event),
-            b => self.buckets[b - 1].push((at, event)),
+            b => {
+                self.buckets[b - 1].push((at, event));
+                self.occupied |= 1 << (b - 1);
+            }
         }
     }
 
@@ -105,9 +111,11 @@ impl<E> EventQueue<E> {
     /// Moves the lowest non-empty bucket down around its earliest time. False when the
     /// queue is empty.
     fn refill(&mut self) -> bool {
-        let Some(b) = self.buckets.iter().position(|v| !v.is_empty()) else {
+        if self.occupied == 0 {
             return false;
-        };
+        }
+        let b = self.occupied.trailing_zeros() as usize;
+        self.occupied &= !(1 << b);
         let mut moving = std::mem::take(&mut self.buckets[b]);
         let min = moving.iter().map(|e| e.0).min().expect("bucket not empty");
         self.last = min;
@@ -117,6 +125,7 @@ impl<E> EventQueue<E> {
                 k => {
                     debug_assert!(k <= b);
                     self.buckets[k - 1].push((t, e));
+                    self.occupied |= 1 << (k - 1);
                 }
             }
         }
@@ -132,8 +141,25 @@ impl<E> EventQueue<E> {
         if !self.now.is_empty() {
             return Some(self.last);
         }
-        let b = self.buckets.iter().position(|v| !v.is_empty())?;
-        self.buckets[b].iter().map(|e| e.0).min()
+        self.lowest()?.iter().map(|e| e.0).min()
+    }
+
+    /// The event that would come out next if nothing were pushed before, when that is
+    /// cheap to find (it is at the front, or among the first few of the lowest bucket);
+    /// `None` otherwise. For reading ahead only: a push may still come before it.
+    pub fn peek_cheap(&self) -> Option<&E> {
+        if let Some(e) = self.now.front() {
+            return Some(e);
+        }
+        let lowest = self.lowest()?;
+        if lowest.len() > 8 {
+            return None;
+        }
+        lowest.iter().min_by_key(|e| e.0).map(|e| &e.1)
+    }
+
+    fn lowest(&self) -> Option<&Vec<(Nanos, E)>> {
+        (self.occupied != 0).then(|| &self.buckets[self.occupied.trailing_zeros() as usize])
     }
 
     pub fn len(&self) -> usize {
@@ -188,6 +214,9 @@ mod tests {
             } else {
                 model.sort_by_key(|e| e.0);
                 let want = model.remove(0);
+                if let Some(&peeked) = q.peek_cheap() {
+                    assert_eq!(peeked, want.1);
+                }
                 let got = q.pop().unwrap();
                 assert_eq!(got, want);
                 now = got.0;

@@ -25,6 +25,7 @@ use shoal_core::rng::Rng;
 use shoal_core::{BlockRequest, PeerId, PieceIndex, BLOCK_SIZE};
 
 use crate::net::{Flow, LinkId, Net, Unit};
+use crate::prefetch::prefetch;
 use crate::report::{NodeReport, Report, Sample, Totals};
 use crate::scenario::{Arrival, Scenario, TrackerKind};
 use crate::sched::{as_secs, secs, EventQueue, Nanos};
@@ -514,6 +515,10 @@ impl Sim {
             self.t.events += 1;
             self.trace.word(at);
             std::hash::Hash::hash(&ev, &mut self.trace);
+            if let Some(next) = self.queue.peek_cheap() {
+                self.read_ahead(next);
+            }
+
             self.dispatch(ev);
             if self.done {
                 break;
@@ -522,6 +527,19 @@ impl Sim {
         self.take_sample();
         let wall = wall.elapsed();
         self.finish(wall)
+    }
+
+    /// Starts loading what the event after this one will read first (see [`prefetch`]).
+    fn read_ahead(&self, ev: &Ev) {
+        match ev {
+            Ev::Deliver(flow, _) | Ev::PipeDone { flow, .. } => {
+                let link = self.net.link(flow.link);
+                prefetch(&link.pipes[flow.dir as usize]);
+                prefetch(&link.ends);
+            }
+            Ev::Timer(i) => prefetch(&self.nodes[*i as usize]),
+            _ => {}
+        }
     }
 
     fn dispatch(&mut self, ev: Ev) {
