@@ -46,15 +46,7 @@ fn downloads_from_libtorrent<E: Exec>() {
     let scene = Scene::new();
     let torrent = scene.torrent(None);
     let port = free_port();
-    let mut seed = lt_seed(
-        "libtorrent-seed",
-        &torrent,
-        &scene.src(),
-        port,
-        &[],
-        scene.dir(),
-    );
-    seed.wait_for("seeding", scene.deadline);
+    let mut seed = scene.ready_seed(Seeder::Libtorrent, &torrent, port);
     session_downloads::<E>(&scene, &torrent, &[port], &mut seed);
 }
 
@@ -80,15 +72,7 @@ fn downloads_through_opentracker<E: Exec>(udp: bool) {
     };
     let torrent = scene.torrent(Some(&url));
     assert_eq!(info_hash(&torrent), hash);
-    let mut seed = lt_seed(
-        "libtorrent-seed",
-        &torrent,
-        &scene.src(),
-        free_port(),
-        &[],
-        scene.dir(),
-    );
-    seed.wait_for("seeding", scene.deadline);
+    let mut seed = scene.ready_seed(Seeder::Libtorrent, &torrent, free_port());
     tracker.wait_seeders(&hash, 1, scene.deadline);
     session_downloads::<E>(&scene, &torrent, &[], &mut seed);
 }
@@ -108,15 +92,7 @@ fn downloads_from_transmission<E: Exec>() {
     let scene = Scene::new();
     let torrent = scene.torrent(None);
     let port = free_port();
-    let mut seed = transmission(
-        "transmission-seed",
-        &torrent,
-        &scene.src(),
-        port,
-        true,
-        scene.dir(),
-    );
-    seed.wait_for("Seeding", scene.deadline);
+    let mut seed = scene.ready_seed(Seeder::Transmission, &torrent, port);
     session_downloads::<E>(&scene, &torrent, &[port], &mut seed);
 }
 

@@ -27,14 +27,7 @@ fn shoal_downloads(scene: &Scene, torrent: &Path, peers: &[u16], seed: &mut Proc
         &["--no-seed"],
         scene.dir(),
     );
-    wait_until("shoal download", scene.deadline, || {
-        seed.assert_not_failed();
-        match shoal.try_status() {
-            Some(_) => Ok(()),
-            None => Err("shoal still running".into()),
-        }
-    });
-    shoal.wait_success(scene.deadline);
+    shoal.wait_success_watching(seed, scene.deadline);
     scene.payload.assert_exact(&dl);
 }
 
@@ -43,15 +36,7 @@ fn shoal_downloads_from_libtorrent() {
     let scene = Scene::new();
     let torrent = scene.torrent(None);
     let port = free_port();
-    let mut seed = lt_seed(
-        "libtorrent-seed",
-        &torrent,
-        &scene.src(),
-        port,
-        &[],
-        scene.dir(),
-    );
-    seed.wait_for("seeding", scene.deadline);
+    let mut seed = scene.ready_seed(Seeder::Libtorrent, &torrent, port);
     shoal_downloads(&scene, &torrent, &[port], &mut seed);
 }
 
@@ -79,15 +64,7 @@ fn through_opentracker(url: fn(&Tracker) -> String) {
     let mut tracker = Tracker::start(&scene.path("tracker"), &[&hash], scene.deadline);
     let torrent = scene.torrent(Some(&url(&tracker)));
     assert_eq!(info_hash(&torrent), hash);
-    let mut seed = lt_seed(
-        "libtorrent-seed",
-        &torrent,
-        &scene.src(),
-        free_port(),
-        &[],
-        scene.dir(),
-    );
-    seed.wait_for("seeding", scene.deadline);
+    let mut seed = scene.ready_seed(Seeder::Libtorrent, &torrent, free_port());
     tracker.wait_seeders(&hash, 1, scene.deadline);
     shoal_downloads(&scene, &torrent, &[], &mut seed);
 }
@@ -100,15 +77,7 @@ fn shoal_downloads_a_hybrid_torrent_with_padding_files_from_libtorrent() {
     let torrent = scene.path("hybrid.torrent");
     lt_make(&scene.content(), &torrent, 32 * 1024, false);
     let port = free_port();
-    let mut seed = lt_seed(
-        "libtorrent-seed",
-        &torrent,
-        &scene.src(),
-        port,
-        &[],
-        scene.dir(),
-    );
-    seed.wait_for("seeding", scene.deadline);
+    let mut seed = scene.ready_seed(Seeder::Libtorrent, &torrent, port);
     shoal_downloads(&scene, &torrent, &[port], &mut seed);
 }
 
@@ -119,15 +88,7 @@ fn shoal_downloads_from_transmission() {
     let scene = Scene::new();
     let torrent = scene.torrent(None);
     let port = free_port();
-    let mut seed = transmission(
-        "transmission-seed",
-        &torrent,
-        &scene.src(),
-        port,
-        true,
-        scene.dir(),
-    );
-    seed.wait_for("Seeding", scene.deadline);
+    let mut seed = scene.ready_seed(Seeder::Transmission, &torrent, port);
     shoal_downloads(&scene, &torrent, &[port], &mut seed);
 }
 
@@ -136,7 +97,6 @@ fn shoal_downloads_from_aria2() {
     let scene = Scene::new();
     let torrent = scene.torrent(None);
     let port = free_port();
-    let mut seed = aria2_seed("aria2-seed", &torrent, &scene.src(), port, scene.dir());
-    seed.wait_for("SEED(", scene.deadline);
+    let mut seed = scene.ready_seed(Seeder::Aria2, &torrent, port);
     shoal_downloads(&scene, &torrent, &[port], &mut seed);
 }

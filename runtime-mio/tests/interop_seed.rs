@@ -31,14 +31,7 @@ fn libtorrent_downloads_from_shoal() {
         false,
         scene.dir(),
     );
-    wait_until("libtorrent download", scene.deadline, || {
-        seed.assert_not_failed();
-        match leech.try_status() {
-            Some(_) => Ok(()),
-            None => Err("libtorrent still downloading".into()),
-        }
-    });
-    leech.wait_success(scene.deadline);
+    leech.wait_success_watching(&mut seed, scene.deadline);
     scene.payload.assert_data(&dl);
     assert!(seed.try_status().is_none(), "shoal seed stopped on its own");
 }
@@ -102,13 +95,6 @@ fn aria2_downloads_from_shoal() {
     tracker.wait_seeders(&hash, 1, scene.deadline);
     let dl = scene.path("dl");
     let mut leech = aria2_download("aria2-leech", &torrent, &dl, free_port(), scene.dir());
-    wait_until("aria2 download", scene.deadline, || {
-        seed.assert_not_failed();
-        match leech.try_status() {
-            Some(_) => Ok(()),
-            None => Err("aria2 still downloading".into()),
-        }
-    });
-    leech.wait_success(scene.deadline);
+    leech.wait_success_watching(&mut seed, scene.deadline);
     scene.payload.assert_data(&dl);
 }

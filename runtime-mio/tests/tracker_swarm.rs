@@ -184,15 +184,7 @@ fn libtorrent_and_shoal_complete_a_swarm_over_udp() {
         &["--torrents", scene.path("served").to_str().unwrap()],
         scene.deadline,
     );
-    let mut seed = lt_seed(
-        "libtorrent-seed",
-        &torrent,
-        &scene.src(),
-        free_port(),
-        &[],
-        scene.dir(),
-    );
-    seed.wait_for("seeding", scene.deadline);
+    let mut seed = scene.ready_seed(Seeder::Libtorrent, &torrent, free_port());
     tracker.wait_for_peers(&hash, 1, 0, scene.deadline);
 
     let lt_dir = scene.path("libtorrent-leech");

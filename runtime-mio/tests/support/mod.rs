@@ -148,6 +148,20 @@ impl Proc {
         );
     }
 
+    /// Waits until it exits, failing as soon as `watched` fails meanwhile (a seed it
+    /// downloads from, say), and asserts that it succeeded.
+    pub fn wait_success_watching(&mut self, watched: &mut Proc, deadline: Instant) {
+        let what = format!("{} to finish", self.name);
+        wait_until(&what, deadline, || {
+            watched.assert_not_failed();
+            match self.try_status() {
+                Some(_) => Ok(()),
+                None => Err("still running".into()),
+            }
+        });
+        self.wait_success(deadline);
+    }
+
     /// Whether a line of its output contains `needle`.
     pub fn said(&self, needle: &str) -> bool {
         self.lines
@@ -793,6 +807,14 @@ pub fn aria2_download(name: &str, torrent: &Path, dir: &Path, port: u16, log_dir
     Proc::spawn(name, cmd, log_dir)
 }
 
+/// A real client seeding a scene's payload.
+#[derive(Clone, Copy, Debug)]
+pub enum Seeder {
+    Libtorrent,
+    Transmission,
+    Aria2,
+}
+
 /// A test's scratch space: a temp dir with the standard payload written in `src/`.
 ///
 /// On a failure (or with `SHOAL_KEEP_TEST_FILES` set) the folder is kept and its path
@@ -842,6 +864,25 @@ impl Scene {
         let _ = std::fs::remove_file(&out); // mktorrent never overwrites
         mktorrent(&self.content(), &out, 15, tracker);
         out
+    }
+
+    /// A `seeder` of `torrent` over `src/` on 127.0.0.1:`port`, named `libtorrent-seed`,
+    /// `transmission-seed` or `aria2-seed`, once it says its data is checked and it seeds.
+    pub fn ready_seed(&self, seeder: Seeder, torrent: &Path, port: u16) -> Proc {
+        let (src, dir) = (self.src(), self.dir());
+        let (mut seed, ready) = match seeder {
+            Seeder::Libtorrent => (
+                lt_seed("libtorrent-seed", torrent, &src, port, &[], dir),
+                "seeding",
+            ),
+            Seeder::Transmission => (
+                transmission("transmission-seed", torrent, &src, port, true, dir),
+                "Seeding",
+            ),
+            Seeder::Aria2 => (aria2_seed("aria2-seed", torrent, &src, port, dir), "SEED("),
+        };
+        seed.wait_for(ready, self.deadline);
+        seed
     }
 }
 
