@@ -44,16 +44,7 @@ fn transmission_downloads_from_shoal() {
     let torrent = scene.torrent(None);
     let dl = scene.path("dl");
     let tr_port = free_port();
-    let mut leech = transmission(
-        "transmission-leech",
-        &torrent,
-        &dl,
-        tr_port,
-        false,
-        scene.dir(),
-    );
-    // Its status line shows once its session (and listening socket) is up.
-    leech.wait_for("Progress", scene.deadline);
+    let mut leech = scene.ready_transmission_leech(&torrent, &dl, tr_port);
     let mut seed = shoal_seed(
         "shoal-seed",
         &torrent,

@@ -25,41 +25,40 @@
 mod support;
 mod tracker_support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use shoal_core::InfoHash;
 
 use support::*;
 use tracker_support::*;
 
-/// A torrent of the scene's payload announcing to `url`, in `dir/payload.torrent`, and its
-/// info-hash.
-fn torrent_in(scene: &Scene, dir: &Path, url: &str) -> (std::path::PathBuf, InfoHash) {
-    std::fs::create_dir_all(dir).unwrap();
-    let torrent = dir.join("payload.torrent");
-    mktorrent(&scene.content(), &torrent, 15, Some(url));
+/// `shoal tracker` on a free port, serving and tracking the folder `scene/served`, which
+/// holds a torrent of the scene's payload announcing to it at `scheme://…/announce`
+/// (`http` or `udp`; the test's own scrapes go over HTTP either way). `extra`: more
+/// tracker arguments. Returns the tracker, its port, the torrent and its info-hash.
+fn served_swarm(
+    scene: &Scene,
+    scheme: &str,
+    extra: &[&str],
+) -> (ShoalTracker, u16, PathBuf, InfoHash) {
+    let port = free_port();
+    let served = scene.path("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let torrent = served.join("payload.torrent");
+    let url = format!("{scheme}://127.0.0.1:{port}/announce");
+    mktorrent(&scene.content(), &torrent, 15, Some(&url));
     let hash = InfoHash::from_hex(&info_hash(&torrent)).unwrap();
-    (torrent, hash)
+    let mut args = vec!["--torrents", served.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let tracker = ShoalTracker::start_on(port, scene.dir(), &args, scene.deadline);
+    (tracker, port, torrent, hash)
 }
 
 #[test]
 fn libtorrent_transmission_aria2_and_shoal_complete_a_swarm_over_http() {
     let scene = Scene::new();
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}/announce");
-    let (torrent, hash) = torrent_in(&scene, &scene.path("served"), &url);
     // The tracker serves the folder's torrents and tracks only them.
-    let mut tracker = ShoalTracker::start_on(
-        port,
-        scene.dir(),
-        &[
-            "--torrents",
-            scene.path("served").to_str().unwrap(),
-            "--interval",
-            "5",
-        ],
-        scene.deadline,
-    );
+    let (mut tracker, port, torrent, hash) = served_swarm(&scene, "http", &["--interval", "5"]);
 
     let tr_leech_dir = scene.path("transmission-leech");
     let mut tr_leech = transmission(
@@ -174,16 +173,8 @@ fn libtorrent_transmission_aria2_and_shoal_complete_a_swarm_over_http() {
 #[test]
 fn libtorrent_and_shoal_complete_a_swarm_over_udp() {
     let scene = Scene::new();
-    let port = free_port();
-    let url = format!("udp://127.0.0.1:{port}/announce");
-    let (torrent, hash) = torrent_in(&scene, &scene.path("served"), &url);
-    // HTTP only for the test's own scrapes: the clients know the udp:// URL alone.
-    let mut tracker = ShoalTracker::start_on(
-        port,
-        scene.dir(),
-        &["--torrents", scene.path("served").to_str().unwrap()],
-        scene.deadline,
-    );
+    // The clients know the udp:// URL alone.
+    let (mut tracker, _, torrent, hash) = served_swarm(&scene, "udp", &[]);
     let mut seed = scene.ready_seed(Seeder::Libtorrent, &torrent, free_port());
     tracker.wait_for_peers(&hash, 1, 0, scene.deadline);
 

@@ -884,6 +884,15 @@ impl Scene {
         seed.wait_for(ready, self.deadline);
         seed
     }
+
+    /// A transmission leecher of `torrent` into `dir` on 127.0.0.1:`port`, once its
+    /// session (and listening socket) is up: it prints its first status line then. It
+    /// takes only peers that dial it.
+    pub fn ready_transmission_leech(&self, torrent: &Path, dir: &Path, port: u16) -> Proc {
+        let mut leech = transmission("transmission-leech", torrent, dir, port, false, self.dir());
+        leech.wait_for("Progress", self.deadline);
+        leech
+    }
 }
 
 impl Drop for Scene {
