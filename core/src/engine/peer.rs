@@ -33,51 +33,61 @@ pub(crate) struct Outstanding {
     pub sent_at: Instant,
 }
 
+/// Fields in the order of how often they are read, hot first (`repr(C)` keeps the order;
+/// the engine's slot is cache-line aligned): what every message reads fills the slot's
+/// first three cache lines, what the choker and the tick read the next ones, the rest is
+/// read at set-up or rarely. An engine in a busy swarm usually meets a connection with a
+/// cold cache; the fields a `have` reads were spread over seven lines before. In the
+/// simulator's cache model this cut the misses to memory by a seventh (sim/README.md).
+#[repr(C)]
 pub(crate) struct Peer {
-    pub id: ConnId,
-    pub addr: SocketAddr,
+    // -- every message
     pub torrent: Option<TorrentId>,
     pub phase: Phase,
-    pub phase_since: Instant,
-    pub read_buf: BytesMut,
-    pub decoder: Decoder,
-    /// Small messages waiting to be handed to the runtime in one `Send`.
-    pub write_buf: BytesMut,
     /// Whether the connection is in the engine's list of buffers to flush.
     pub flush_queued: bool,
-    pub sent_handshake: bool,
-    pub peer_id: Option<PeerId>,
-    pub fast: bool,
-    pub extensions: bool,
     pub am_choking: bool,
     pub am_interested: bool,
     pub peer_choking: bool,
     pub peer_interested: bool,
     /// Whether any message has come after the handshake (a bitfield may only be first).
     pub got_message: bool,
+    pub snubbed: bool,
     /// Pieces the peer has (mirrors what the picker was told), for "is it a seed".
     pub have_count: u32,
-    /// Requests we sent and are waiting on, oldest first.
-    pub requests: VecDeque<Outstanding>,
     /// How many requests we keep in flight to this peer.
     pub pipeline: u32,
-    /// The peer's `reqq` from its extended handshake: the most requests it queues.
-    pub peer_reqq: u32,
-    /// Requests the peer made that we will serve, oldest first.
-    pub serve_queue: VecDeque<BlockRequest>,
-    /// Blocks we asked the runtime to read for this peer and not yet sent, each with
-    /// whether the peer cancelled it meanwhile (its data is then dropped when it comes).
-    pub reading: SmallVec<[(BlockRequest, bool); 8]>,
     /// Bytes handed to the runtime to send that it has not reported written.
     pub unsent: usize,
     pub last_received: Instant,
-    pub last_sent: Instant,
-    pub connected_at: Instant,
-    /// When the peer last sent us a block we asked for (snub detection).
-    pub last_block: Instant,
-    pub snubbed: bool,
+    pub decoder: Decoder,
+    pub read_buf: BytesMut,
+    /// Small messages waiting to be handed to the runtime in one `Send`.
+    pub write_buf: BytesMut,
+    /// Requests the peer made that we will serve, oldest first.
+    pub serve_queue: VecDeque<BlockRequest>,
+    // -- requests, the choker, the tick, blocks
+    /// Requests we sent and are waiting on, oldest first.
+    pub requests: VecDeque<Outstanding>,
     pub down: RateMeter,
     pub up: RateMeter,
+    /// When the peer last sent us a block we asked for (snub detection).
+    pub last_block: Instant,
+    pub last_sent: Instant,
+    pub connected_at: Instant,
+    /// Blocks we asked the runtime to read for this peer and not yet sent, each with
+    /// whether the peer cancelled it meanwhile (its data is then dropped when it comes).
+    pub reading: SmallVec<[(BlockRequest, bool); 8]>,
+    // -- set-up and rare
+    pub id: ConnId,
+    pub addr: SocketAddr,
+    pub phase_since: Instant,
+    pub sent_handshake: bool,
+    pub fast: bool,
+    pub extensions: bool,
+    pub peer_id: Option<PeerId>,
+    /// The peer's `reqq` from its extended handshake: the most requests it queues.
+    pub peer_reqq: u32,
     pub allowed_fast: SmallVec<[PieceIndex; 8]>,
 }
 
@@ -87,6 +97,8 @@ pub(crate) const INITIAL_PIPELINE: u32 = 8;
 /// Seconds of data at the measured rate to keep requested: covers the round trip and the
 /// peer's disk with margin.
 pub(crate) const PIPELINE_SECONDS: u64 = 2;
+/// The first allocation of a connection's write buffer after each flush.
+const WRITE_BUF_START: usize = 64;
 /// What we assume a peer queues when it does not say (libtorrent's and most clients').
 pub(crate) const DEFAULT_PEER_REQQ: u32 = 250;
 
@@ -145,6 +157,10 @@ impl Peer {
 
     /// Queues a message for sending.
     pub fn send(&mut self, message: &Message) {
+        if self.write_buf.capacity() == 0 {
+            // Room for the usual batch (a few haves, requests, interest) in one allocation.
+            self.write_buf.reserve(WRITE_BUF_START);
+        }
         message.encode(&mut self.write_buf);
     }
 
