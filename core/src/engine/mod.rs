@@ -2055,9 +2055,16 @@ impl Engine {
         let cfg = self.config.clone();
         // Connections, in slot order.
         for slot in 0..self.slots.len() {
-            let Some(conn) = self.slots[slot].peer.as_ref().map(|p| p.id) else {
-                continue;
+            // The id from the slot's first line (the peer's own copy lies on a cold one).
+            let s = &self.slots[slot];
+            let conn = ConnId {
+                slot: slot as u32,
+                generation: s.generation,
             };
+            match &s.peer {
+                Some(p) => debug_assert_eq!(p.id, conn),
+                None => continue,
+            }
             if let Some(reason) = self.check_timeouts(conn, now, &cfg) {
                 self.close(conn, reason);
                 continue;
@@ -2102,12 +2109,14 @@ impl Engine {
                 return None;
             }
         };
-        let since = now.saturating_duration_since(p.phase_since);
+        // The phase first: `phase_since` lies on a cold line, and only the set-up phases
+        // need it.
+        let since = || now.saturating_duration_since(p.phase_since);
         match p.phase {
-            Phase::Connecting if since > cfg.connect_timeout => {
+            Phase::Connecting if since() > cfg.connect_timeout => {
                 return Some(CloseReason::Timeout("connect"))
             }
-            Phase::Handshake if since > cfg.handshake_timeout => {
+            Phase::Handshake if since() > cfg.handshake_timeout => {
                 return Some(CloseReason::Timeout("handshake"))
             }
             Phase::Active => {}
@@ -2285,6 +2294,7 @@ mod layout_tests {
             end_in_slot(offset_of!(Peer, torrent), 8),
             end_in_slot(offset_of!(Peer, phase), 1),
             end_in_slot(offset_of!(Peer, have_count), 4),
+            end_in_slot(offset_of!(Peer, peer_reqq), 4),
             end_in_slot(
                 offset_of!(Peer, last_received),
                 size_of::<std::time::Instant>(),

@@ -57,6 +57,8 @@ pub(crate) struct Peer {
     pub have_count: u32,
     /// How many requests we keep in flight to this peer.
     pub pipeline: u32,
+    /// The peer's `reqq` from its extended handshake: the most requests it queues.
+    pub peer_reqq: u32,
     /// Bytes handed to the runtime to send that it has not reported written.
     pub unsent: usize,
     pub last_received: Instant,
@@ -69,12 +71,12 @@ pub(crate) struct Peer {
     // -- requests, the choker, the tick, blocks
     /// Requests we sent and are waiting on, oldest first.
     pub requests: VecDeque<Outstanding>,
+    pub connected_at: Instant,
     pub down: RateMeter,
     pub up: RateMeter,
     /// When the peer last sent us a block we asked for (snub detection).
     pub last_block: Instant,
     pub last_sent: Instant,
-    pub connected_at: Instant,
     /// Blocks we asked the runtime to read for this peer and not yet sent, each with
     /// whether the peer cancelled it meanwhile (its data is then dropped when it comes).
     pub reading: SmallVec<[(BlockRequest, bool); 8]>,
@@ -86,8 +88,6 @@ pub(crate) struct Peer {
     pub fast: bool,
     pub extensions: bool,
     pub peer_id: Option<PeerId>,
-    /// The peer's `reqq` from its extended handshake: the most requests it queues.
-    pub peer_reqq: u32,
     pub allowed_fast: SmallVec<[PieceIndex; 8]>,
 }
 
