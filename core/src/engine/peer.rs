@@ -37,8 +37,10 @@ pub(crate) struct Outstanding {
 /// the engine's slot is cache-line aligned): what every message reads fills the slot's
 /// first three cache lines, what the choker and the tick read the next ones, the rest is
 /// read at set-up or rarely. An engine in a busy swarm usually meets a connection with a
-/// cold cache; the fields a `have` reads were spread over seven lines before. In the
-/// simulator's cache model this cut the misses to memory by a seventh (sim/README.md).
+/// cold cache; the fields a `have` reads were spread over seven lines before. In
+/// cachegrind's model of a 1,000-node simulation this cut the misses to memory by a
+/// seventh; the machine, whose prefetcher fetches neighbouring lines anyway, showed a few
+/// per cent (sim/README.md).
 #[repr(C)]
 pub(crate) struct Peer {
     // -- every message
