@@ -1005,7 +1005,7 @@ impl Engine {
         // allocation is warm in the allocator's cache, where the rest of a long-lived
         // per-connection buffer would be a cache miss to write into, and another for its
         // shared header when it is split.
-        let data = std::mem::take(&mut p.write_buf).freeze();
+        let data = p.write_buf.split().freeze();
         p.unsent += data.len();
         self.outputs.push_back(Output::Send { conn, data });
     }

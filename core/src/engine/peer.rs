@@ -99,8 +99,6 @@ pub(crate) const INITIAL_PIPELINE: u32 = 8;
 /// Seconds of data at the measured rate to keep requested: covers the round trip and the
 /// peer's disk with margin.
 pub(crate) const PIPELINE_SECONDS: u64 = 2;
-/// The first allocation of a connection's write buffer after each flush.
-const WRITE_BUF_START: usize = 64;
 /// What we assume a peer queues when it does not say (libtorrent's and most clients').
 pub(crate) const DEFAULT_PEER_REQQ: u32 = 250;
 
@@ -159,10 +157,6 @@ impl Peer {
 
     /// Queues a message for sending.
     pub fn send(&mut self, message: &Message) {
-        if self.write_buf.capacity() == 0 {
-            // Room for the usual batch (a few haves, requests, interest) in one allocation.
-            self.write_buf.reserve(WRITE_BUF_START);
-        }
         message.encode(&mut self.write_buf);
     }
 
