@@ -714,7 +714,7 @@ impl Engine {
 
     /// A torrent's figures now.
     pub fn stats(&self, id: TorrentId) -> Option<TorrentStats> {
-        let t = self.torrents.get(id.0 as usize)?.as_ref()?;
+        let t = self.torrent(id)?;
         Some(TorrentStats {
             pieces_verified: t.store.verified_count(),
             piece_count: t.meta.info.piece_count(),
@@ -731,12 +731,12 @@ impl Engine {
 
     /// The torrent's metainfo.
     pub fn metainfo(&self, id: TorrentId) -> Option<&Arc<Metainfo>> {
-        Some(&self.torrents.get(id.0 as usize)?.as_ref()?.meta)
+        Some(&self.torrent(id)?.meta)
     }
 
     /// Which pieces are verified (for a resume record).
     pub fn verified(&self, id: TorrentId) -> Option<&Bitfield> {
-        Some(self.torrents.get(id.0 as usize)?.as_ref()?.store.verified())
+        Some(self.torrent(id)?.store.verified())
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -827,6 +827,10 @@ impl Engine {
     }
 
     // ---- connections ----
+
+    fn torrent(&self, id: TorrentId) -> Option<&Torrent> {
+        self.torrents.get(id.0 as usize)?.as_ref()
+    }
 
     fn torrent_mut(&mut self, id: TorrentId) -> Option<&mut Torrent> {
         torrent_in(&mut self.torrents, id)
@@ -1230,7 +1234,7 @@ impl Engine {
     /// want nothing from it and it wants nothing from us). Without this, the first peers
     /// of a swarm fill each other's slots and later ones form groups cut off from the seed.
     fn evict_useless_peer(&mut self, id: TorrentId) -> bool {
-        let Some(t) = self.torrents.get(id.0 as usize).and_then(Option::as_ref) else {
+        let Some(t) = self.torrent(id) else {
             return false;
         };
         let useless = t.peers.iter().copied().find(|&c| {
@@ -1787,6 +1791,7 @@ impl Engine {
 
     /// Runs the choker now for the torrent of `conn` if a slot may be free.
     fn rechoke(&mut self, id: TorrentId, now: Instant) {
+        // The field, not `self.torrent`: `choke_infos` is borrowed beside it.
         let Some(t) = self.torrents.get(id.0 as usize).and_then(Option::as_ref) else {
             return;
         };
@@ -2290,10 +2295,13 @@ mod layout_tests {
         assert_eq!(offset_of!(Slot, generation), 0);
         let end_in_slot = |offset: usize, size: usize| offset_of!(Slot, peer) + offset + size;
         let hot = [
-            end_in_slot(offset_of!(Peer, torrent), 8),
-            end_in_slot(offset_of!(Peer, phase), 1),
-            end_in_slot(offset_of!(Peer, have_count), 4),
-            end_in_slot(offset_of!(Peer, peer_reqq), 4),
+            end_in_slot(
+                offset_of!(Peer, torrent),
+                size_of::<Option<super::TorrentId>>(),
+            ),
+            end_in_slot(offset_of!(Peer, phase), size_of::<super::Phase>()),
+            end_in_slot(offset_of!(Peer, have_count), size_of::<u32>()),
+            end_in_slot(offset_of!(Peer, peer_reqq), size_of::<u32>()),
             end_in_slot(
                 offset_of!(Peer, last_received),
                 size_of::<std::time::Instant>(),
