@@ -457,6 +457,17 @@ mod tests {
         }
     }
 
+    /// `n` interested peers connected at `start`, each giving more than the one before
+    /// (peer `k` at 100·k bytes a second).
+    fn ranked_peers(n: u32, start: Instant) -> Vec<PeerInfo> {
+        (0..n)
+            .map(|k| PeerInfo {
+                download_rate: 100 * u64::from(k),
+                ..peer(k, start)
+            })
+            .collect()
+    }
+
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
     }
@@ -566,9 +577,8 @@ mod tests {
     #[test]
     fn full_holders_are_the_unchoked_peers_once_every_slot_is_taken() {
         let t0 = shoal_test_clock::epoch();
-        let mut peers: Vec<PeerInfo> = (0..8).map(|k| peer(k, t0)).collect();
+        let mut peers = ranked_peers(8, t0);
         for p in &mut peers {
-            p.download_rate = 100 * u64::from(p.key.0);
             // Three interested peers cannot fill four regular slots and the optimistic.
             p.interested = p.key.0 < 3;
         }
@@ -633,10 +643,7 @@ mod tests {
     #[test]
     fn early_rechokes_refill_without_moving_the_schedule() {
         let t0 = shoal_test_clock::epoch();
-        let mut peers: Vec<PeerInfo> = (0..8).map(|k| peer(k, t0)).collect();
-        for p in &mut peers {
-            p.download_rate = 100 * u64::from(p.key.0);
-        }
+        let mut peers = ranked_peers(8, t0);
         let mut c = Choker::new(ChokerConfig::default(), 9, t0);
         let d = c.rechoke(t0, false, &peers);
         apply(&mut peers, &d);
@@ -682,10 +689,7 @@ mod tests {
     #[test]
     fn optimistic_moves_to_regular_at_rotation_when_it_earns_it() {
         let t0 = shoal_test_clock::epoch();
-        let mut peers: Vec<PeerInfo> = (0..8).map(|k| peer(k, t0)).collect();
-        for p in &mut peers {
-            p.download_rate = 100 * u64::from(p.key.0);
-        }
+        let mut peers = ranked_peers(8, t0);
         let mut c = Choker::new(ChokerConfig::default(), 2, t0);
         let d = c.rechoke(t0, false, &peers);
         apply(&mut peers, &d);
