@@ -1401,12 +1401,11 @@ impl Sim {
                 Some(unit) if payload > 0 && self.content.is_none() => {
                     self.deliver_block(to.node, conn, unit)
                 }
-                Some(unit) => {
-                    let data = unit.into_bytes_mut();
-                    self.call(to.node, Input::Received { conn, data });
-                }
-                None => {
-                    let data = BytesMut::from(&small.bytes[..usize::from(small.len)]);
+                unit => {
+                    let data = match unit {
+                        Some(unit) => unit.into_bytes_mut(),
+                        None => BytesMut::from(&small.bytes[..usize::from(small.len)]),
+                    };
                     self.call(to.node, Input::Received { conn, data });
                 }
             }
