@@ -964,6 +964,15 @@ impl Picker {
         self.peers.get(peer.0 as usize)?.as_ref()
     }
 
+    /// Where the peer's entry lies in memory, as (start, bytes); null for a peer never
+    /// added. A hint for prefetching (see `Engine::memory_hint`).
+    pub(crate) fn memory_hint(&self, peer: PeerKey) -> (*const u8, usize) {
+        match self.peers.get(peer.0 as usize) {
+            Some(Some(entry)) => ((entry as *const Peer).cast(), std::mem::size_of::<Peer>()),
+            _ => (std::ptr::null(), 0),
+        }
+    }
+
     fn peer_index(&self, peer: PeerKey) -> Result<usize, PickerError> {
         match self.peers.get(peer.0 as usize) {
             Some(Some(_)) => Ok(peer.0 as usize),

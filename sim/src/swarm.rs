@@ -25,7 +25,7 @@ use shoal_core::rng::Rng;
 use shoal_core::{BlockRequest, PeerId, PieceIndex, BLOCK_SIZE};
 
 use crate::net::{Flow, LinkId, Net, Unit};
-use crate::prefetch::prefetch;
+use crate::prefetch::{prefetch, prefetch_raw};
 use crate::report::{NodeReport, Report, Sample, Totals};
 use crate::scenario::{Arrival, Scenario, TrackerKind};
 use crate::sched::{as_secs, secs, EventQueue, Nanos};
@@ -523,6 +523,9 @@ impl Sim {
             if self.done {
                 break;
             }
+            if let Some(next) = self.queue.peek_cheap() {
+                self.warm_receiver(next);
+            }
         }
         self.take_sample();
         let wall = wall.elapsed();
@@ -538,6 +541,34 @@ impl Sim {
                 prefetch(&link.ends);
             }
             Ev::Timer(i) => prefetch(&self.nodes[*i as usize]),
+            _ => {}
+        }
+    }
+
+    /// Starts loading the engine state the next event will read. Its link, prefetched
+    /// when the current event began, is in the cache by now; through it the receiving
+    /// engine names its connection's slot and picker entry.
+    fn warm_receiver(&self, ev: &Ev) {
+        match ev {
+            Ev::PipeDone { flow, .. } => {
+                let p = &self.net.link(flow.link).pipes[flow.dir as usize];
+                if let Some(front) = p.queue.front() {
+                    prefetch(front);
+                }
+            }
+            Ev::Deliver(flow, small) => {
+                let l = self.net.link(flow.link);
+                let to = &l.ends[1 - flow.dir as usize];
+                if small.len == 0 {
+                    if let Some(front) = l.pipes[flow.dir as usize].in_flight.front() {
+                        prefetch(front);
+                    }
+                }
+                prefetch(&self.nodes[to.node as usize]);
+                for (start, len) in to.hint {
+                    prefetch_raw(start as *const u8, len);
+                }
+            }
             _ => {}
         }
     }
@@ -1408,6 +1439,10 @@ impl Sim {
                     };
                     self.call(to.node, Input::Received { conn, data });
                 }
+            }
+            if let Some(e) = self.nodes[to.node as usize].engine.as_deref() {
+                let hint = e.memory_hint(conn).map(|(at, len)| (at as usize, len));
+                self.net.link_mut(flow.link).ends[1 - flow.dir as usize].hint = hint;
             }
         } else {
             self.t.payload_to_closed += u64::from(payload);

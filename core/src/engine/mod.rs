@@ -499,6 +499,9 @@ pub struct Engine {
 
 const TICK: Duration = Duration::from_secs(1);
 
+/// The bytes at the start of a slot that every message reads (see [`Peer`]).
+const HOT_SLOT_BYTES: usize = 192;
+
 /// How long a removed torrent's `stopped` announce may take.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -737,6 +740,27 @@ impl Engine {
     /// Which pieces are verified (for a resume record).
     pub fn verified(&self, id: TorrentId) -> Option<&Bitfield> {
         Some(self.torrent(id)?.store.verified())
+    }
+
+    /// Where in memory the state that an input for `conn` reads first lies, as (start,
+    /// bytes): the engine itself, the connection's slot and, when the engine holds one
+    /// torrent, the peer's entry in that torrent's piece picker. Nothing needs to read
+    /// through these pointers; they are for an embedder that runs many engines and asks
+    /// the processor to prefetch the next input's state while it works on the current
+    /// one (the simulator, whose engines share no cache). Null where there is nothing.
+    pub fn memory_hint(&self, conn: ConnId) -> [(*const u8, usize); 3] {
+        let mut out = [(std::ptr::null(), 0); 3];
+        out[0] = (
+            (self as *const Engine).cast(),
+            std::mem::size_of::<Engine>(),
+        );
+        if let Some(slot) = self.slots.get(conn.slot as usize) {
+            out[1] = ((slot as *const Slot).cast(), HOT_SLOT_BYTES);
+        }
+        if let [Some(t)] = self.torrents.as_slice() {
+            out[2] = t.picker.memory_hint(conn.key());
+        }
+        out
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -2315,7 +2339,55 @@ mod layout_tests {
             ),
         ];
         for end in hot {
-            assert!(end <= 3 * 64, "a hot field ends at byte {end} of the slot");
+            assert!(
+                end <= super::HOT_SLOT_BYTES,
+                "a hot field ends at byte {end} of the slot"
+            );
         }
+    }
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::*;
+
+    fn one_piece_torrent() -> Arc<Metainfo> {
+        let mut t = b"d8:announce14:http://t/annce4:infod6:lengthi100e4:name1:f12:piece lengthi16384e6:pieces20:".to_vec();
+        t.extend_from_slice(&[7; 20]);
+        t.extend_from_slice(b"ee");
+        Arc::new(Metainfo::parse(&t).expect("a valid torrent"))
+    }
+
+    /// The hint names the engine, the connection's own slot and its picker entry, so a
+    /// prefetch through it loads what the next input for that connection reads.
+    #[test]
+    fn the_memory_hint_names_the_connections_slot_and_picker_entry() {
+        let now = shoal_test_clock::epoch();
+        let mut e = Engine::new(EngineConfig::default());
+        let id = e
+            .add_torrent(one_piece_torrent(), TorrentOptions::default(), now)
+            .expect("added");
+        for port in [1, 2] {
+            e.add_peer(id, SocketAddr::from(([10, 0, 0, 1], port)), now);
+        }
+        let conns: Vec<ConnId> = std::iter::from_fn(|| e.poll_output())
+            .filter_map(|o| match o {
+                Output::Connect { conn, .. } => Some(conn),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(conns.len(), 2);
+        for &conn in &conns {
+            let t = e.torrent_mut(id).expect("torrent");
+            consistent(t.picker.add_peer(conn.key()));
+            let hint = e.memory_hint(conn);
+            assert_eq!(hint[0].0, (&e as *const Engine).cast());
+            let slot = &e.slots[conn.slot as usize];
+            assert_eq!(hint[1], ((slot as *const Slot).cast(), HOT_SLOT_BYTES));
+            let picker = &e.torrent(id).expect("torrent").picker;
+            assert_eq!(hint[2], picker.memory_hint(conn.key()));
+            assert!(!hint[2].0.is_null() && hint[2].1 > 0);
+        }
+        assert_ne!(e.memory_hint(conns[0])[2], e.memory_hint(conns[1])[2]);
     }
 }
