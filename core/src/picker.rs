@@ -964,13 +964,25 @@ impl Picker {
         self.peers.get(peer.0 as usize)?.as_ref()
     }
 
-    /// Where the peer's entry lies in memory, as (start, bytes); null for a peer never
-    /// added. A hint for prefetching (see `Engine::memory_hint`).
-    pub(crate) fn memory_hint(&self, peer: PeerKey) -> (*const u8, usize) {
-        match self.peers.get(peer.0 as usize) {
-            Some(Some(entry)) => ((entry as *const Peer).cast(), std::mem::size_of::<Peer>()),
-            _ => (std::ptr::null(), 0),
-        }
+    /// Where the peer's entry and what it owns lie in memory, as (start, bytes): the
+    /// entry, then its list or bitfield of pieces (read at every `have`); null for a peer
+    /// never added or an empty list. A hint for prefetching (see `Engine::memory_hint`).
+    pub(crate) fn memory_hint(&self, peer: PeerKey) -> [(*const u8, usize); 2] {
+        let none = (std::ptr::null(), 0);
+        let Some(Some(entry)) = self.peers.get(peer.0 as usize) else {
+            return [none; 2];
+        };
+        let pieces = match &entry.has {
+            Has::Sparse(list) | Has::AllBut(list) if !list.is_empty() => {
+                (list.as_ptr().cast(), std::mem::size_of_val(list.as_slice()))
+            }
+            Has::Dense(b) => (b.words().as_ptr().cast(), std::mem::size_of_val(b.words())),
+            _ => none,
+        };
+        [
+            ((entry as *const Peer).cast(), std::mem::size_of::<Peer>()),
+            pieces,
+        ]
     }
 
     fn peer_index(&self, peer: PeerKey) -> Result<usize, PickerError> {

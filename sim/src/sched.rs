@@ -70,6 +70,22 @@ fn bucket_of(last: Nanos, t: Nanos) -> usize {
     (64 - (t ^ last).leading_zeros()) as usize
 }
 
+/// The events of `v` that come out first and second: earliest first, ties in push order
+/// (the first of equal times in the vector).
+fn two_smallest<E>(v: &[(Nanos, E)]) -> (Option<&E>, Option<&E>) {
+    let mut first: Option<usize> = None;
+    let mut second: Option<usize> = None;
+    for (k, e) in v.iter().enumerate() {
+        if first.is_none_or(|f| e.0 < v[f].0) {
+            second = first;
+            first = Some(k);
+        } else if second.is_none_or(|s| e.0 < v[s].0) {
+            second = Some(k);
+        }
+    }
+    (first.map(|k| &v[k].1), second.map(|k| &v[k].1))
+}
+
 impl<E> EventQueue<E> {
     pub fn new() -> Self {
         EventQueue {
@@ -144,18 +160,35 @@ impl<E> EventQueue<E> {
         self.lowest()?.iter().map(|e| e.0).min()
     }
 
-    /// The event that would come out next if nothing were pushed before, when that is
-    /// cheap to find (it is at the front, or among the first few of the lowest bucket);
-    /// `None` otherwise. For reading ahead only: a push may still come before it.
-    pub fn peek_cheap(&self) -> Option<&E> {
-        if let Some(e) = self.now.front() {
-            return Some(e);
+    /// The two events that would come out next if nothing were pushed before, each when
+    /// that is cheap to find (at the front, or among the first few of a bucket); `None`
+    /// otherwise. For reading ahead only: a push may still come before them.
+    pub fn peek_two_cheap(&self) -> (Option<&E>, Option<&E>) {
+        const CHEAP: usize = 8;
+        let mut buckets = self.occupied;
+        let mut next_bucket = || -> Option<&Vec<(Nanos, E)>> {
+            if buckets == 0 {
+                return None;
+            }
+            let b = buckets.trailing_zeros() as usize;
+            buckets &= buckets - 1;
+            Some(&self.buckets[b]).filter(|v| v.len() <= CHEAP)
+        };
+        match self.now.len() {
+            0 => {}
+            1 => {
+                let second = next_bucket().and_then(|v| two_smallest(v).0);
+                return (self.now.front(), second);
+            }
+            _ => return (self.now.front(), self.now.get(1)),
         }
-        let lowest = self.lowest()?;
-        if lowest.len() > 8 {
-            return None;
+        let Some(v) = next_bucket() else {
+            return (None, None);
+        };
+        match two_smallest(v) {
+            (first, Some(second)) => (first, Some(second)),
+            (first, None) => (first, next_bucket().and_then(|w| two_smallest(w).0)),
         }
-        lowest.iter().min_by_key(|e| e.0).map(|e| &e.1)
     }
 
     fn lowest(&self) -> Option<&Vec<(Nanos, E)>> {
@@ -213,10 +246,14 @@ mod tests {
                 id += 1;
             } else {
                 model.sort_by_key(|e| e.0);
-                let want = model.remove(0);
-                if let Some(&peeked) = q.peek_cheap() {
-                    assert_eq!(peeked, want.1);
+                let (first, second) = q.peek_two_cheap();
+                if let Some(&peeked) = first {
+                    assert_eq!(peeked, model[0].1);
                 }
+                if let Some(&peeked) = second {
+                    assert_eq!(peeked, model[1].1);
+                }
+                let want = model.remove(0);
                 let got = q.pop().unwrap();
                 assert_eq!(got, want);
                 now = got.0;

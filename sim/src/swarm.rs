@@ -515,16 +515,20 @@ impl Sim {
             self.t.events += 1;
             self.trace.word(at);
             std::hash::Hash::hash(&ev, &mut self.trace);
-            if let Some(next) = self.queue.peek_cheap() {
-                self.read_ahead(next);
+            // Reading ahead in two stages, one event apart: the link of the event after
+            // next, and through the next event's link (loaded as this stage a round ago)
+            // the engine state it will read. Each then has an event's time to arrive.
+            let (next, after) = self.queue.peek_two_cheap();
+            if let Some(after) = after {
+                self.read_ahead(after);
             }
-
+            if let Some(next) = next {
+                self.read_ahead(next);
+                self.warm_receiver(next);
+            }
             self.dispatch(ev);
             if self.done {
                 break;
-            }
-            if let Some(next) = self.queue.peek_cheap() {
-                self.warm_receiver(next);
             }
         }
         self.take_sample();
@@ -532,7 +536,8 @@ impl Sim {
         self.finish(wall)
     }
 
-    /// Starts loading what the event after this one will read first (see [`prefetch`]).
+    /// Starts loading the link an event will read first (see [`prefetch`]); for a timer,
+    /// the node.
     fn read_ahead(&self, ev: &Ev) {
         match ev {
             Ev::Deliver(flow, _) | Ev::PipeDone { flow, .. } => {
@@ -545,9 +550,10 @@ impl Sim {
         }
     }
 
-    /// Starts loading the engine state the next event will read. Its link, prefetched
-    /// when the current event began, is in the cache by now; through it the receiving
-    /// engine names its connection's slot and picker entry.
+    /// Starts loading the state the next event will read beyond its link: the unit it
+    /// carries or finishes, and for a delivery the receiving node and what its engine
+    /// named in its last `memory_hint` for the connection (stored in the link's end, so
+    /// no pointer is chased through cold memory to find it).
     fn warm_receiver(&self, ev: &Ev) {
         match ev {
             Ev::PipeDone { flow, .. } => {

@@ -744,12 +744,14 @@ impl Engine {
 
     /// Where in memory the state that an input for `conn` reads first lies, as (start,
     /// bytes): the engine itself, the connection's slot and, when the engine holds one
-    /// torrent, the peer's entry in that torrent's piece picker. Nothing needs to read
-    /// through these pointers; they are for an embedder that runs many engines and asks
-    /// the processor to prefetch the next input's state while it works on the current
-    /// one (the simulator, whose engines share no cache). Null where there is nothing.
-    pub fn memory_hint(&self, conn: ConnId) -> [(*const u8, usize); 3] {
-        let mut out = [(std::ptr::null(), 0); 3];
+    /// torrent, the peer's entry in that torrent's piece picker and the entry's record of
+    /// the peer's pieces. Nothing needs to read through these pointers; they are for an
+    /// embedder that runs many engines and asks the processor to prefetch the next
+    /// input's state while it works on the current one (the simulator, whose engines
+    /// share no cache). Null where there is nothing. A hint taken after an input stays
+    /// good until the connection's next input, unless the engine grows its tables.
+    pub fn memory_hint(&self, conn: ConnId) -> [(*const u8, usize); 4] {
+        let mut out = [(std::ptr::null(), 0); 4];
         out[0] = (
             (self as *const Engine).cast(),
             std::mem::size_of::<Engine>(),
@@ -758,7 +760,9 @@ impl Engine {
             out[1] = ((slot as *const Slot).cast(), HOT_SLOT_BYTES);
         }
         if let [Some(t)] = self.torrents.as_slice() {
-            out[2] = t.picker.memory_hint(conn.key());
+            let [entry, pieces] = t.picker.memory_hint(conn.key());
+            out[2] = entry;
+            out[3] = pieces;
         }
         out
     }
@@ -2385,7 +2389,7 @@ mod hint_tests {
             let slot = &e.slots[conn.slot as usize];
             assert_eq!(hint[1], ((slot as *const Slot).cast(), HOT_SLOT_BYTES));
             let picker = &e.torrent(id).expect("torrent").picker;
-            assert_eq!(hint[2], picker.memory_hint(conn.key()));
+            assert_eq!(hint[2..], picker.memory_hint(conn.key()));
             assert!(!hint[2].0.is_null() && hint[2].1 > 0);
         }
         assert_ne!(e.memory_hint(conns[0])[2], e.memory_hint(conns[1])[2]);
