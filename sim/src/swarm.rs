@@ -207,6 +207,9 @@ pub struct Sim {
     touched: Vec<(Flow, Option<Unit>)>,
     /// A drain's outputs (kept for its allocation).
     outs: Vec<Output>,
+    /// While a delivery is handled: the receiving node and its connection's entry, which
+    /// most of what the engine sends in reply goes to (saves a miss in the node's table).
+    replying: Option<(u32, ConnEntry)>,
     answers: Vec<Option<PendingAnswer>>,
     free_answers: Vec<u32>,
     /// Copies of each piece among online nodes.
@@ -363,6 +366,7 @@ impl Sim {
             batch: 0,
             touched: Vec::new(),
             outs: Vec::new(),
+            replying: None,
             answers: Vec::new(),
             free_answers: Vec::new(),
             avail: vec![0; piece_count as usize],
@@ -1030,11 +1034,19 @@ impl Sim {
     }
 
     fn conn_entry(&self, i: u32, conn: ConnId) -> Option<ConnEntry> {
+        if let Some((node, c)) = self.replying {
+            if node == i && c.conn == conn {
+                return Some(c);
+            }
+        }
         let c = (*self.nodes[i as usize].conns.get(conn.key().0 as usize)?)?;
         (c.conn == conn).then_some(c)
     }
 
     fn set_conn(&mut self, i: u32, conn: ConnId, entry: Option<ConnEntry>) {
+        if self.replying.is_some_and(|(node, c)| node == i && c.conn == conn) {
+            self.replying = None;
+        }
         let conns = &mut self.nodes[i as usize].conns;
         let k = conn.key().0 as usize;
         if conns.len() <= k {
@@ -1434,6 +1446,12 @@ impl Sim {
         r.payload_down += u64::from(payload);
         if to.open && self.nodes[to.node as usize].state == State::Online {
             let conn = to.conn.unwrap();
+            let entry = ConnEntry {
+                conn,
+                link: flow.link,
+                side: 1 - flow.dir,
+            };
+            self.replying = Some((to.node, entry));
             match unit {
                 Some(unit) if payload > 0 && self.content.is_none() => {
                     self.deliver_block(to.node, conn, unit)
@@ -1446,6 +1464,7 @@ impl Sim {
                     self.call(to.node, Input::Received { conn, data });
                 }
             }
+            self.replying = None;
             if let Some(e) = self.nodes[to.node as usize].engine.as_deref() {
                 let hint = e.memory_hint(conn).map(|(at, len)| (at as usize, len));
                 self.net.link_mut(flow.link).ends[1 - flow.dir as usize].hint = hint;
