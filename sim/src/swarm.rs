@@ -784,7 +784,7 @@ impl Sim {
             }
         }
         self.outs = outs;
-        self.flush_touched();
+        self.flush_touched(i);
         let timeout = self.nodes[i as usize]
             .engine
             .as_ref()
@@ -1044,7 +1044,10 @@ impl Sim {
     }
 
     fn set_conn(&mut self, i: u32, conn: ConnId, entry: Option<ConnEntry>) {
-        if self.replying.is_some_and(|(node, c)| node == i && c.conn == conn) {
+        if self
+            .replying
+            .is_some_and(|(node, c)| node == i && c.conn == conn)
+        {
             self.replying = None;
         }
         let conns = &mut self.nodes[i as usize].conns;
@@ -1288,22 +1291,22 @@ impl Sim {
         }
     }
 
-    /// After a drain: pipes that got bytes and were idle start a flow, or, with small
-    /// messages only, send them at once.
-    fn flush_touched(&mut self) {
+    /// After node `i`'s drain: pipes that got bytes and were idle start a flow, or, with
+    /// small messages only, send them at once.
+    fn flush_touched(&mut self, i: u32) {
         let mut touched = std::mem::take(&mut self.touched);
         for (flow, scratch) in touched.drain(..) {
             let p = self.net.pipe(flow);
             p.touched = 0;
             if let Some(unit) = scratch {
-                self.express(flow, Some(unit));
+                self.express(i, flow, Some(unit));
                 continue;
             }
             if p.active || p.queue.is_empty() {
                 continue;
             }
             if p.queue.iter().all(|u| u.payload == 0) {
-                self.express(flow, None);
+                self.express(i, flow, None);
             } else {
                 self.net.start_head(flow, self.now);
                 self.schedule_wakeups();
@@ -1313,10 +1316,10 @@ impl Sim {
     }
 
     /// Sends an idle pipe's small messages without a flow: they arrive after the latency
-    /// plus their serialisation at the sender's full uplink. `first` is the drain's unit
-    /// for a pipe that had nothing queued (kept out of the queue: one cache miss less).
-    fn express(&mut self, flow: Flow, mut first: Option<Unit>) {
-        let (i, _) = self.net.ends_of(flow);
+    /// plus their serialisation at the sender's (node `i`'s) full uplink. `first` is the
+    /// drain's unit for a pipe that had nothing queued (kept out of the queue: one cache
+    /// miss less).
+    fn express(&mut self, i: u32, flow: Flow, mut first: Option<Unit>) {
         let up = self.net.nodes[i as usize].up;
         let lat = self.net.link(flow.link).latency;
         let now = self.now;
