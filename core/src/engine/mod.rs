@@ -499,6 +499,9 @@ pub struct Engine {
 
 const TICK: Duration = Duration::from_secs(1);
 
+/// Flushes of up to this many bytes are copied out of the write buffer (see `flush`).
+const COPY_FLUSH_MAX: usize = 256;
+
 /// The bytes at the start of a slot that every message reads (see [`Peer`]).
 const HOT_SLOT_BYTES: usize = 192;
 
@@ -1033,10 +1036,19 @@ impl Engine {
         if p.write_buf.is_empty() {
             return;
         }
-        // Split, not taken: a fresh buffer per flush saves a cache miss or two but costs
-        // an allocation, and a piece's `have` to every peer makes dozens at once (measured
-        // slower in the simulator).
-        let data = p.write_buf.split().freeze();
+        // A few small messages are copied out and the buffer kept for the next ones:
+        // splitting them off would share the buffer, and the share's count, on a line of
+        // its own, is written at the split and read again before the next write (a cache
+        // miss each in a busy simulator). Longer runs are split off, not copied. (Taking
+        // the buffer and starting a fresh one per flush was measured slower: a piece's
+        // `have` to every peer makes dozens of growing buffers at once.)
+        let data = if p.write_buf.len() <= COPY_FLUSH_MAX {
+            let data = Bytes::copy_from_slice(&p.write_buf);
+            p.write_buf.clear();
+            data
+        } else {
+            p.write_buf.split().freeze()
+        };
         p.unsent += data.len();
         self.outputs.push_back(Output::Send { conn, data });
     }
