@@ -528,7 +528,7 @@ impl Sim {
             }
             if let Some(next) = next {
                 self.read_ahead(next);
-                self.warm_receiver(next);
+                self.warm_next(next);
             }
             self.dispatch(ev);
             if self.done {
@@ -555,16 +555,20 @@ impl Sim {
     }
 
     /// Starts loading the state the next event will read beyond its link: the unit it
-    /// carries or finishes, and for a delivery the receiving node and what its engine
+    /// carries or finishes; for a flow's end the sending node (its report and its
+    /// uplink's flows); for a delivery the receiving node and what its engine
     /// named in its last `memory_hint` for the connection (stored in the link's end, so
     /// no pointer is chased through cold memory to find it).
-    fn warm_receiver(&self, ev: &Ev) {
+    fn warm_next(&self, ev: &Ev) {
         match ev {
             Ev::PipeDone { flow, .. } => {
-                let p = &self.net.link(flow.link).pipes[flow.dir as usize];
-                if let Some(front) = p.queue.front() {
+                let l = self.net.link(flow.link);
+                if let Some(front) = l.pipes[flow.dir as usize].queue.front() {
                     prefetch(front);
                 }
+                let from = l.ends[flow.dir as usize].node as usize;
+                prefetch(&self.nodes[from]);
+                prefetch(&self.net.nodes[from]);
             }
             Ev::Deliver(flow, small) => {
                 let l = self.net.link(flow.link);
