@@ -11,23 +11,12 @@
 /// program's results, only on its speed; a no-op off x86-64.
 #[inline(always)]
 pub fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let start = (value as *const T).cast::<i8>();
-        let lines = std::mem::size_of::<T>().div_ceil(64).clamp(1, 4);
-        for line in 0..lines {
-            // SAFETY: a prefetch never faults and changes no state the program can see;
-            // the addresses lie within `value` anyway. SSE is part of the x86-64 baseline.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(line * 64)) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
+    prefetch_raw((value as *const T).cast(), std::mem::size_of::<T>());
 }
 
 /// Asks for the cache lines of `len` bytes from `start` (at most four lines) to be loaded;
-/// a null `start` does nothing. For memory an engine names in `Engine::memory_hint`.
+/// a null `start` does nothing. For memory an engine names in `Engine::memory_hint`, and
+/// under [`prefetch`].
 #[inline(always)]
 pub fn prefetch_raw(start: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
@@ -38,8 +27,9 @@ pub fn prefetch_raw(start: *const u8, len: usize) {
         }
         let lines = len.div_ceil(64).clamp(1, 4);
         for line in 0..lines {
-            // SAFETY: as in `prefetch`: a prefetch never faults, even at an address the
-            // program could not read, and changes nothing the program can see.
+            // SAFETY: a prefetch never faults, even at an address the program could not
+            // read, and changes no state the program can see. SSE is part of the x86-64
+            // baseline.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(start.cast::<i8>().wrapping_add(line * 64)) };
         }
     }
