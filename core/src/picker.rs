@@ -90,6 +90,9 @@
 //!
 //! # Invariants (checked by `check_invariants` in the tests)
 //!
+//! (`raw[i]`, `pos[i]`: the fields of piece `i`'s entry in `pieces`, which keeps what the
+//! picker knows of a piece side by side.)
+//!
 //! - `base + raw[i]` equals the number of live peers that have piece `i`.
 //! - A piece is in its class's order exactly when it is wanted and has no partial; it sits
 //!   in bucket `raw[i] - lo` at position `pos[i]`; the first and last buckets of an order
@@ -311,6 +314,21 @@ impl Layout {
     }
 }
 
+/// What the picker keeps of one piece, side by side: a `have` reads and writes `raw` and
+/// `pos` and reads `prio` of one piece, a pick reads `slot` or `raw` of the pieces it
+/// considers. In four arrays, each of those was a cache miss of its own when an engine of a
+/// busy simulation came back to its picker.
+#[derive(Clone, Copy, Debug)]
+struct PieceState {
+    /// Availability is `Picker::base + raw`.
+    raw: i32,
+    /// Position in its order bucket, or NONE when not in the order.
+    pos: u32,
+    /// The partial slot of the piece while in progress, or NONE.
+    slot: u32,
+    prio: Priority,
+}
+
 /// The wanted, unstarted pieces of one priority class, bucketed by `raw` availability.
 #[derive(Clone, Debug, Default)]
 struct Order {
@@ -358,32 +376,32 @@ impl Order {
     }
 
     #[inline]
-    fn insert(&mut self, piece: u32, key: i32, pos: &mut [u32]) {
+    fn insert(&mut self, piece: u32, key: i32, pieces: &mut [PieceState]) {
         let idx = self.bucket_for(key);
         let bucket = &mut self.buckets[idx];
-        pos[piece as usize] = bucket.len() as u32;
+        pieces[piece as usize].pos = bucket.len() as u32;
         bucket.push(piece);
         self.len += 1;
     }
 
     /// Takes `piece` out of bucket `idx`; says whether that left the bucket empty.
     #[inline]
-    fn take_out(&mut self, piece: u32, idx: usize, pos: &mut [u32]) -> bool {
+    fn take_out(&mut self, piece: u32, idx: usize, pieces: &mut [PieceState]) -> bool {
         let bucket = &mut self.buckets[idx];
-        let at = pos[piece as usize] as usize;
+        let at = pieces[piece as usize].pos as usize;
         debug_assert_eq!(bucket[at], piece);
         bucket.swap_remove(at);
         if let Some(&moved) = bucket.get(at) {
-            pos[moved as usize] = at as u32;
+            pieces[moved as usize].pos = at as u32;
         }
         bucket.is_empty()
     }
 
     #[inline]
-    fn remove(&mut self, piece: u32, key: i32, pos: &mut [u32]) {
+    fn remove(&mut self, piece: u32, key: i32, pieces: &mut [PieceState]) {
         let idx = (key - self.lo) as usize;
-        let emptied = self.take_out(piece, idx, pos);
-        pos[piece as usize] = NONE;
+        let emptied = self.take_out(piece, idx, pieces);
+        pieces[piece as usize].pos = NONE;
         self.len -= 1;
         if emptied {
             self.trim();
@@ -392,13 +410,13 @@ impl Order {
 
     /// Moves `piece` from the bucket of `from` to the bucket of `to`: O(1).
     #[inline]
-    fn shift(&mut self, piece: u32, from: i32, to: i32, pos: &mut [u32]) {
+    fn shift(&mut self, piece: u32, from: i32, to: i32, pieces: &mut [PieceState]) {
         // Make the target bucket first: it may shift the indexes.
         let ti = self.bucket_for(to);
         let fi = (from - self.lo) as usize;
-        let emptied = self.take_out(piece, fi, pos);
+        let emptied = self.take_out(piece, fi, pieces);
         let dst = &mut self.buckets[ti];
-        pos[piece as usize] = dst.len() as u32;
+        pieces[piece as usize].pos = dst.len() as u32;
         dst.push(piece);
         if emptied {
             self.trim();
@@ -537,7 +555,7 @@ fn raw_key(r: i32) -> u64 {
 /// The selection of new pieces for one pick, over one priority class.
 struct Select<'a> {
     layout: &'a Layout,
-    raw: &'a [i32],
+    pieces: &'a [PieceState],
     rng: &'a mut Rng,
     scratch: &'a mut Vec<(u64, u32)>,
     collected: &'a mut Vec<u32>,
@@ -617,7 +635,7 @@ impl Select<'_> {
         let (head, tail) = list.split_at(start);
         for (j, &i) in tail.iter().chain(head).enumerate() {
             if fresh.get(i) && !self.already(i, upto) {
-                let key = (raw_key(self.raw[i as usize]) << 32) | j as u64;
+                let key = (raw_key(self.pieces[i as usize].raw) << 32) | j as u64;
                 self.scratch.push((key, i));
             }
         }
@@ -671,7 +689,7 @@ impl Select<'_> {
                 if self.already(i, upto) {
                     continue;
                 }
-                let r = self.raw[i as usize];
+                let r = self.pieces[i as usize].raw;
                 if r <= floor {
                     at_floor += 1;
                 }
@@ -778,14 +796,9 @@ pub struct Picker {
     config: PickerConfig,
     rng: Rng,
 
-    /// Availability of piece `i` is `base + raw[i]`.
+    /// Availability of piece `i` is `base + pieces[i].raw`.
     base: i32,
-    raw: Vec<i32>,
-    prio: Vec<Priority>,
-    /// Position in its order bucket, or NONE when not in the order.
-    pos: Vec<u32>,
-    /// The partial slot of a piece in progress, or NONE.
-    slot: Vec<u32>,
+    pieces: Vec<PieceState>,
     have: Bitfield,
     have_count: u32,
     /// Not verified and not Skip.
@@ -829,9 +842,17 @@ impl Picker {
         let mut rng = Rng::new(config.seed);
         let mut all: Vec<u32> = (0..num_pieces).collect();
         rng.shuffle(&mut all);
-        let mut pos = vec![0u32; n];
+        let mut pieces = vec![
+            PieceState {
+                raw: 0,
+                pos: 0,
+                slot: NONE,
+                prio: Priority::Normal,
+            };
+            n
+        ];
         for (j, &i) in all.iter().enumerate() {
-            pos[i as usize] = j as u32;
+            pieces[i as usize].pos = j as u32;
         }
         let normal = Order {
             lo: 0,
@@ -844,10 +865,7 @@ impl Picker {
             config,
             rng,
             base: 0,
-            raw: vec![0; n],
-            prio: vec![Priority::Normal; n],
-            pos,
-            slot: vec![NONE; n],
+            pieces,
             have: Bitfield::new(num_pieces),
             have_count: 0,
             wanted: Bitfield::full(num_pieces),
@@ -891,8 +909,8 @@ impl Picker {
 
     /// How many connected peers have `piece` (0 for an index out of range).
     pub fn availability(&self, piece: PieceIndex) -> u32 {
-        match self.raw.get(piece.0 as usize) {
-            Some(&r) => (self.base + r).max(0) as u32,
+        match self.pieces.get(piece.0 as usize) {
+            Some(p) => (self.base + p.raw).max(0) as u32,
             None => 0,
         }
     }
@@ -924,10 +942,9 @@ impl Picker {
 
     /// The priority of `piece` (Skip for an index out of range).
     pub fn priority(&self, piece: PieceIndex) -> Priority {
-        self.prio
+        self.pieces
             .get(piece.0 as usize)
-            .copied()
-            .unwrap_or(Priority::Skip)
+            .map_or(Priority::Skip, |p| p.prio)
     }
 
     /// True once every wanted block is requested or received (and something is in
@@ -1043,13 +1060,13 @@ impl Picker {
 
     fn set_priority_inner(&mut self, i: u32, priority: Priority, count_peers: bool) {
         let iu = i as usize;
-        if self.prio[iu] == priority {
+        if self.pieces[iu].prio == priority {
             return;
         }
-        if self.pos[iu] != NONE {
+        if self.pieces[iu].pos != NONE {
             self.order_remove(i);
         }
-        self.prio[iu] = priority;
+        self.pieces[iu].prio = priority;
         self.refresh_wanted(i, count_peers);
         self.sync_order(i);
     }
@@ -1084,7 +1101,7 @@ impl Picker {
         }
         self.have_count += 1;
         self.refresh_wanted(i, count_peers);
-        let s = self.slot[i as usize];
+        let s = self.pieces[i as usize].slot;
         if s != NONE {
             self.partial_destroy(s);
         }
@@ -1103,7 +1120,7 @@ impl Picker {
             return Err(PickerError::AlreadyHave(piece));
         }
         let mut senders = SmallVec::new();
-        let s = self.slot[i as usize];
+        let s = self.pieces[i as usize].slot;
         if s == NONE {
             return Ok(senders);
         }
@@ -1160,7 +1177,7 @@ impl Picker {
             None => return Err(PickerError::UnknownPeer(peer)),
         };
         for piece in links {
-            let s = self.slot[piece as usize];
+            let s = self.pieces[piece as usize].slot;
             if s == NONE {
                 continue;
             }
@@ -1455,16 +1472,16 @@ impl Picker {
     #[inline]
     fn raw_add(&mut self, i: u32, d: i32) {
         let iu = i as usize;
-        let old = self.raw[iu];
-        self.raw[iu] = old + d;
-        if self.pos[iu] != NONE {
-            self.order[class_of(self.prio[iu])].shift(i, old, old + d, &mut self.pos);
+        let old = self.pieces[iu].raw;
+        self.pieces[iu].raw = old + d;
+        if self.pieces[iu].pos != NONE {
+            self.order[class_of(self.pieces[iu].prio)].shift(i, old, old + d, &mut self.pieces);
         }
     }
 
     fn order_insert(&mut self, i: u32) {
-        let c = class_of(self.prio[i as usize]);
-        self.order[c].insert(i, self.raw[i as usize], &mut self.pos);
+        let c = class_of(self.pieces[i as usize].prio);
+        self.order[c].insert(i, self.pieces[i as usize].raw, &mut self.pieces);
         self.fresh[c].set(i);
         if i < self.cursor[c] {
             self.cursor[c] = i;
@@ -1472,16 +1489,16 @@ impl Picker {
     }
 
     fn order_remove(&mut self, i: u32) {
-        let c = class_of(self.prio[i as usize]);
-        self.order[c].remove(i, self.raw[i as usize], &mut self.pos);
+        let c = class_of(self.pieces[i as usize].prio);
+        self.order[c].remove(i, self.pieces[i as usize].raw, &mut self.pieces);
         self.fresh[c].clear(i);
     }
 
     /// Puts the piece in or out of the order as its state says.
     fn sync_order(&mut self, i: u32) {
         let iu = i as usize;
-        let belongs = self.wanted.get(i) && self.slot[iu] == NONE;
-        let is_in = self.pos[iu] != NONE;
+        let belongs = self.wanted.get(i) && self.pieces[iu].slot == NONE;
+        let is_in = self.pieces[iu].pos != NONE;
         if belongs && !is_in {
             self.order_insert(i);
         } else if !belongs && is_in {
@@ -1493,7 +1510,7 @@ impl Picker {
     /// list and (if `count_peers`) every peer's wanted-count.
     fn refresh_wanted(&mut self, i: u32, count_peers: bool) {
         let iu = i as usize;
-        let now = !self.have.get(i) && self.prio[iu] != Priority::Skip;
+        let now = !self.have.get(i) && self.pieces[iu].prio != Priority::Skip;
         if now == self.wanted.get(i) {
             return;
         }
@@ -1523,7 +1540,7 @@ impl Picker {
             }
         }
         self.sync_order(i);
-        let s = self.slot[iu];
+        let s = self.pieces[iu].slot;
         if s != NONE {
             self.sync_open(s);
         }
@@ -1557,9 +1574,9 @@ impl Picker {
         part.owner = NONE;
         part.open_pos = NONE;
         part.links.clear();
-        self.slot[i as usize] = s;
+        self.pieces[i as usize].slot = s;
         self.partial_count += 1;
-        if self.pos[i as usize] != NONE {
+        if self.pieces[i as usize].pos != NONE {
             self.order_remove(i);
         }
         s
@@ -1580,7 +1597,7 @@ impl Picker {
         part.blocks.clear();
         part.links = links;
         part.links.clear();
-        self.slot[i as usize] = NONE;
+        self.pieces[i as usize].slot = NONE;
         self.partial_count -= 1;
         self.free_slots.push(s);
         self.sync_order(i);
@@ -1628,7 +1645,7 @@ impl Picker {
         };
         p.links.swap_remove(idx as usize);
         if let Some(&moved) = p.links.get(idx as usize) {
-            let ms = self.slot[moved as usize];
+            let ms = self.pieces[moved as usize].slot;
             if ms != NONE {
                 for l in &mut self.partials[ms as usize].links {
                     if l.peer == k {
@@ -1689,7 +1706,7 @@ impl Picker {
         if self.have.get(i) {
             return Err(PickerError::AlreadyHave(block.piece));
         }
-        let s = match self.slot[i as usize] {
+        let s = match self.pieces[i as usize].slot {
             NONE => self.partial_create(i),
             s => {
                 let blk = &self.partials[s as usize].blocks[b];
@@ -1729,7 +1746,7 @@ impl Picker {
             // Requests in a piece are dropped when it is verified: nothing left to undo.
             return Ok(());
         }
-        let s = self.slot[i as usize];
+        let s = self.pieces[i as usize].slot;
         if s == NONE {
             return Err(PickerError::NotRequested(block));
         }
@@ -1764,7 +1781,7 @@ impl Picker {
             out.duplicate = true;
             return Ok(out);
         }
-        let s = match self.slot[i as usize] {
+        let s = match self.pieces[i as usize].slot {
             NONE => self.partial_create(i),
             s => s,
         };
@@ -1869,7 +1886,7 @@ impl Picker {
                 return;
             }
             if self.wanted.get(piece) && p.has.contains(piece) {
-                let s = self.slot[piece as usize];
+                let s = self.pieces[piece as usize].slot;
                 if s != NONE {
                     self.push_free(s, need, out);
                 }
@@ -2013,7 +2030,7 @@ impl Picker {
     ) -> u32 {
         let Picker {
             layout,
-            raw,
+            pieces,
             rng,
             scratch,
             peers,
@@ -2032,7 +2049,7 @@ impl Picker {
         let from = collected.len();
         let mut sel = Select {
             layout,
-            raw,
+            pieces,
             rng,
             scratch,
             collected,
@@ -2110,14 +2127,14 @@ impl Picker {
                 .filter(|&&k| self.peers[k as usize].as_ref().unwrap().has.contains(i))
                 .count() as i32;
             assert_eq!(
-                self.base + self.raw[i as usize],
+                self.base + self.pieces[i as usize].raw,
                 count,
                 "availability of {i}"
             );
         }
         // Wanted.
         for i in 0..n {
-            let w = !self.have.get(i) && self.prio[i as usize] != Priority::Skip;
+            let w = !self.have.get(i) && self.pieces[i as usize].prio != Priority::Skip;
             assert_eq!(self.wanted.get(i), w, "wanted {i}");
         }
         assert_eq!(self.have.count_ones(), self.have_count);
@@ -2136,10 +2153,13 @@ impl Picker {
             for (bi, bucket) in ord.buckets.iter().enumerate() {
                 for (j, &i) in bucket.iter().enumerate() {
                     let iu = i as usize;
-                    assert_eq!(self.pos[iu], j as u32, "pos of {i}");
-                    assert_eq!(self.raw[iu], ord.lo + bi as i32, "bucket of {i}");
-                    assert_eq!(class_of(self.prio[iu]), c, "class of {i}");
-                    assert!(self.wanted.get(i) && self.slot[iu] == NONE, "{i} in order");
+                    assert_eq!(self.pieces[iu].pos, j as u32, "pos of {i}");
+                    assert_eq!(self.pieces[iu].raw, ord.lo + bi as i32, "bucket of {i}");
+                    assert_eq!(class_of(self.pieces[iu].prio), c, "class of {i}");
+                    assert!(
+                        self.wanted.get(i) && self.pieces[iu].slot == NONE,
+                        "{i} in order"
+                    );
                     assert!(self.fresh[c].get(i));
                     len += 1;
                 }
@@ -2154,8 +2174,8 @@ impl Picker {
         let mut should = 0;
         for i in 0..n {
             let iu = i as usize;
-            let belongs = self.wanted.get(i) && self.slot[iu] == NONE;
-            assert_eq!(belongs, self.pos[iu] != NONE, "membership of {i}");
+            let belongs = self.wanted.get(i) && self.pieces[iu].slot == NONE;
+            assert_eq!(belongs, self.pieces[iu].pos != NONE, "membership of {i}");
             should += u32::from(belongs);
         }
         assert_eq!(members, should);
@@ -2167,7 +2187,7 @@ impl Picker {
                 continue;
             }
             used += 1;
-            assert_eq!(self.slot[part.piece as usize], s as u32);
+            assert_eq!(self.pieces[part.piece as usize].slot, s as u32);
             assert_eq!(part.blocks.len() as u32, self.layout.blocks(part.piece));
             let free = part
                 .blocks
@@ -2224,7 +2244,7 @@ impl Picker {
             let p = self.peers[k as usize].as_ref().expect("live peer");
             assert_eq!(p.live_pos as usize, pos);
             for (idx, &piece) in p.links.iter().enumerate() {
-                let s = self.slot[piece as usize];
+                let s = self.pieces[piece as usize].slot;
                 assert_ne!(s, NONE, "peer linked to a piece not in progress");
                 let l = self.partials[s as usize]
                     .links
