@@ -52,7 +52,11 @@
 //! interest, or becomes snubbed: such a call only drops holders that no longer qualify and
 //! fills free slots (a free optimistic slot too, the newcomer getting a full
 //! `optimistic_interval`). It neither re-ranks the holders nor moves the schedule, so calling
-//! it on every interest change cannot cause churn.
+//! it on every interest change cannot cause churn. For such a call the engine may use
+//! [`Choker::refill`] instead and describe only the interested peers and the holders
+//! ([`Choker::holders`]): the others cannot gain or lose a slot then, so the decision is
+//! the same. The choker then keeps what it knows of the peers left out, and must be told
+//! of each peer that leaves ([`Choker::forget`]).
 //!
 //! Peers are told apart by [`PeerKey`] and `connected_at` together: the engine reuses keys,
 //! and a new connection under an old key starts afresh.
@@ -171,6 +175,8 @@ pub struct Choker {
 struct Scratch {
     sorted: Vec<PeerInfo>,
     old: Vec<(PeerKey, Track)>,
+    /// `refill`: the tracks of the peers it was not given.
+    rest: Vec<(PeerKey, Track)>,
     ranked: Vec<Ranked>,
     chosen: Vec<PeerKey>,
     candidates: Vec<(usize, u64)>,
@@ -221,6 +227,22 @@ impl Choker {
         (self.held.len() == self.config.unchoke_slots + 1).then_some(&self.held[..])
     }
 
+    /// The peers holding a slot (key, `connected_at`, in the optimistic slot), as of the
+    /// last call, less those forgotten since.
+    pub fn holders(&self) -> &[(PeerKey, Instant, bool)] {
+        &self.held
+    }
+
+    /// Forgets a peer that left (its slot, if it held one, is free for the next call). A
+    /// caller that uses [`Choker::refill`] must forget every peer that leaves; for
+    /// [`Choker::rechoke`] leaving a peer out does the same.
+    pub fn forget(&mut self, key: PeerKey) {
+        if let Ok(at) = self.peers.binary_search_by_key(&key, |&(k, _)| k) {
+            self.peers.remove(at);
+        }
+        self.held.retain(|h| h.0 != key);
+    }
+
     /// The peer in the optimistic slot, as of the last rechoke.
     pub fn optimistic(&self) -> Option<PeerKey> {
         self.peers
@@ -242,6 +264,71 @@ impl Choker {
         let decision = self.rechoke_sorted(now, seeding, &sorted);
         self.scratch.sorted = sorted;
         decision
+    }
+
+    /// An early call (no scheduled rechoke due) given only some of the peers: at least
+    /// every interested one and every holder ([`Choker::holders`]). The peers left out
+    /// keep what the choker remembers of them, so peers that left must have been
+    /// [`forget`](Choker::forget)-ten. In an early call only those peers can gain or lose
+    /// a slot, and only the eligible ones (interested) draw tie-breaks, so the decision and
+    /// the random draws are those of [`Choker::rechoke`] given every peer — for a caller
+    /// that keeps a list of the interested peers, without describing all of them. If a
+    /// scheduled rechoke is due, it needs every peer: use `rechoke`.
+    pub fn refill(&mut self, now: Instant, seeding: bool, peers: &[PeerInfo]) -> Decision {
+        debug_assert!(
+            now < self.next_rechoke,
+            "a scheduled rechoke needs every peer"
+        );
+        let mut sorted = std::mem::take(&mut self.scratch.sorted);
+        sorted.clear();
+        sorted.extend_from_slice(peers);
+        sorted.sort_by_key(|p| p.key);
+        sorted.dedup_by_key(|p| p.key);
+        // Set the tracks of the peers not given aside; the call sees only the others.
+        let mut rest = std::mem::take(&mut self.scratch.rest);
+        rest.clear();
+        self.peers.retain(|&(k, t)| {
+            let given = sorted.binary_search_by_key(&k, |p| p.key).is_ok();
+            if !given {
+                rest.push((k, t));
+            }
+            given
+        });
+        let decision = self.rechoke_sorted(now, seeding, &sorted);
+        if !rest.is_empty() {
+            // Both in key order: merge them back.
+            let mut merged = std::mem::take(&mut self.scratch.old);
+            merged.clear();
+            let (mut a, mut b) = (self.peers.iter().peekable(), rest.iter().peekable());
+            while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+                if x.0 < y.0 {
+                    merged.push(*a.next().unwrap());
+                } else {
+                    merged.push(*b.next().unwrap());
+                }
+            }
+            merged.extend(a.chain(b));
+            std::mem::swap(&mut merged, &mut self.peers);
+            self.scratch.old = merged;
+            // Normally none of them holds a slot (holders must be given); if one does,
+            // it still counts.
+            if rest.iter().any(|(_, t)| t.role != Role::Choked) {
+                self.collect_held();
+            }
+        }
+        self.scratch.rest = rest;
+        self.scratch.sorted = sorted;
+        decision
+    }
+
+    fn collect_held(&mut self) {
+        self.held.clear();
+        self.held.extend(
+            self.peers
+                .iter()
+                .filter(|(_, t)| t.role != Role::Choked)
+                .map(|(k, t)| (*k, t.connected_at, t.role == Role::Optimistic)),
+        );
     }
 
     fn rechoke_sorted(&mut self, now: Instant, seeding: bool, peers: &[PeerInfo]) -> Decision {
@@ -275,13 +362,7 @@ impl Choker {
         self.fill_regular(now, seeding, full, peers);
         self.fill_optimistic(now, peers, outgoing_optimistic);
 
-        self.held.clear();
-        self.held.extend(
-            self.peers
-                .iter()
-                .filter(|(_, t)| t.role != Role::Choked)
-                .map(|(k, t)| (*k, t.connected_at, t.role == Role::Optimistic)),
-        );
+        self.collect_held();
         let mut decision = Decision::default();
         for (p, (_, t)) in peers.iter().zip(&self.peers) {
             let target = t.role != Role::Choked;
@@ -959,7 +1040,102 @@ mod tests {
         Some(decisions)
     }
 
+    /// Runs a scenario twice in step: one choker given every peer at every call, the
+    /// other, in early calls, only the interested peers and its holders (`refill`), told
+    /// of every peer that leaves (`forget`). Returns whether every decision agreed.
+    fn refill_agrees(seed: u64, start: &[(u8, bool, bool, u16)], steps: &[Step]) -> bool {
+        let t0 = shoal_test_clock::epoch();
+        let mut all = Choker::new(ChokerConfig::default(), seed, t0);
+        let mut some = Choker::new(ChokerConfig::default(), seed, t0);
+        let mut peers: Vec<PeerInfo> = Vec::new();
+        let add = |peers: &mut Vec<PeerInfo>, some: &mut Choker, p: PeerInfo| {
+            // One connection per key, as in the engine: an old one under the key left.
+            if let Some(i) = peers.iter().position(|q| q.key == p.key) {
+                peers.swap_remove(i);
+                some.forget(p.key);
+            }
+            peers.push(p);
+        };
+        for &(key, interested, snubbed, rate) in start {
+            let mut p = peer(u32::from(key % 32), t0);
+            p.interested = interested;
+            p.snubbed = snubbed;
+            p.download_rate = u64::from(rate);
+            p.upload_rate = u64::from(rate.rotate_left(5));
+            add(&mut peers, &mut some, p);
+        }
+        let mut now = t0;
+        for step in steps {
+            now += Duration::from_millis(u64::from(step.advance_ms));
+            if !peers.is_empty() {
+                let i = usize::from(step.who) % peers.len();
+                let p = &mut peers[i];
+                match step.what % 8 {
+                    0 => p.interested = !p.interested,
+                    1 => p.snubbed = !p.snubbed,
+                    2 => p.download_rate = u64::from(step.value),
+                    3 => p.upload_rate = u64::from(step.value),
+                    4 => {
+                        let key = p.key;
+                        peers.swap_remove(i);
+                        some.forget(key);
+                    }
+                    5 => {
+                        let mut p = peer(u32::from(step.value % 40), now);
+                        p.interested = step.value % 3 != 0;
+                        add(&mut peers, &mut some, p);
+                    }
+                    _ => {}
+                }
+            }
+            let early = now < all.poll_timeout();
+            let d = all.rechoke(now, step.seeding, &peers);
+            let e = if early {
+                let given: Vec<PeerInfo> = peers
+                    .iter()
+                    .filter(|p| p.interested || some.holders().iter().any(|h| h.0 == p.key))
+                    .copied()
+                    .collect();
+                some.refill(now, step.seeding, &given)
+            } else {
+                some.rechoke(now, step.seeding, &peers)
+            };
+            if d != e || all.holders() != some.holders() {
+                return false;
+            }
+            apply(&mut peers, &d);
+        }
+        true
+    }
+
+    #[test]
+    fn refill_agrees_on_a_busy_run() {
+        // Many early calls between scheduled ones, peers coming and going: a fixed case
+        // beside the property below, which also runs every test.
+        let start: Vec<(u8, bool, bool, u16)> = (0..24)
+            .map(|k| (k, k % 3 != 0, k % 7 == 0, 100 * u16::from(k)))
+            .collect();
+        let steps: Vec<Step> = (0..400u16)
+            .map(|n| Step {
+                advance_ms: 300 + (n * 37) % 900,
+                seeding: n > 300,
+                what: (n % 7) as u8,
+                who: (n * 11 % 256) as u8,
+                value: n.wrapping_mul(2654),
+            })
+            .collect();
+        assert!(refill_agrees(7, &start, &steps));
+    }
+
     quickcheck! {
+        fn refill_gives_the_decisions_of_a_full_description(
+            seed: u64,
+            start: Vec<(u8, bool, bool, u16)>,
+            steps: Vec<Step>
+        ) -> bool {
+            refill_agrees(seed, &start, &steps)
+        }
+
         fn never_more_than_configured_and_only_interested(
             seed: u64,
             slots: u8,

@@ -451,6 +451,9 @@ struct Torrent {
     storage_error: bool,
     /// Interest or a departure may have freed an unchoke slot: run the choker early.
     rechoke_wanted: bool,
+    /// The peers interested in us, in the order they said so: with the choker's holders,
+    /// all an early rechoke needs to describe (see `rechoke`).
+    interested: Vec<ConnId>,
     trackers: Trackers,
 }
 
@@ -609,6 +612,7 @@ impl Engine {
             completed_reported: complete,
             storage_error: false,
             rechoke_wanted: false,
+            interested: Vec::new(),
             trackers: Trackers {
                 announcer,
                 udp: BTreeMap::new(),
@@ -1086,6 +1090,10 @@ impl Engine {
         if let Some(id) = peer.torrent {
             if let Some(t) = self.torrent_mut(id) {
                 t.peers.retain(|c| *c != conn);
+                if peer.peer_interested {
+                    t.interested.retain(|c| *c != conn);
+                }
+                t.choker.forget(conn.key());
                 t.rechoke_wanted |= !peer.am_choking;
                 if peer.phase == Phase::Active {
                     // Also aborts its requests: the blocks become free for others.
@@ -1371,12 +1379,18 @@ impl Engine {
                 p.last_block = now;
             }
             Message::Interested => {
-                p.peer_interested = true;
+                if !p.peer_interested {
+                    p.peer_interested = true;
+                    t.interested.push(conn);
+                }
                 // A free unchoke slot goes to it now rather than at the next rechoke.
                 t.rechoke_wanted = true;
             }
             Message::NotInterested => {
-                p.peer_interested = false;
+                if p.peer_interested {
+                    p.peer_interested = false;
+                    t.interested.retain(|c| *c != conn);
+                }
                 // Its unchoke slot may go to someone who wants it.
                 t.rechoke_wanted |= !p.am_choking;
             }
@@ -1844,10 +1858,10 @@ impl Engine {
         }
         let mut infos = std::mem::take(&mut self.choke_infos);
         infos.clear();
-        for &conn in &t.peers {
-            let Some(p) = self.peer(conn) else { continue };
+        let describe = |infos: &mut Vec<PeerInfo>, conn: ConnId| {
+            let Some(p) = self.peer(conn) else { return };
             if p.phase != Phase::Active {
-                continue;
+                return;
             }
             infos.push(PeerInfo {
                 key: conn.key(),
@@ -1858,12 +1872,34 @@ impl Engine {
                 connected_at: p.connected_at,
                 unchoked: !p.am_choking,
             });
+        };
+        // An early call can only give slots to interested peers and take them from
+        // holders: the choker's `refill` needs only those (the same decision and random
+        // draws as describing every peer, without reading every peer's state).
+        let early = now < t.choker.poll_timeout();
+        if early {
+            for &conn in &t.interested {
+                describe(&mut infos, conn);
+            }
+            for &(key, _, _) in t.choker.holders() {
+                if let Some(conn) = self.conn_of_key(key) {
+                    describe(&mut infos, conn);
+                }
+            }
+        } else {
+            for &conn in &t.peers {
+                describe(&mut infos, conn);
+            }
         }
         let Some(t) = self.torrent_mut(id) else {
             self.choke_infos = infos;
             return;
         };
-        let decision = t.choker.rechoke(now, seeding, &infos);
+        let decision = if early {
+            t.choker.refill(now, seeding, &infos)
+        } else {
+            t.choker.rechoke(now, seeding, &infos)
+        };
         self.choke_infos = infos;
         let changes = decision
             .unchoke
