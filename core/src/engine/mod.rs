@@ -502,6 +502,31 @@ pub struct Engine {
 
 const TICK: Duration = Duration::from_secs(1);
 
+/// What the tick's per-connection checks read of the configuration, copied out of it
+/// (the configuration holds a string; cloning it every tick allocated).
+#[derive(Clone, Copy)]
+struct Limits {
+    handshake: Duration,
+    connect: Duration,
+    idle: Duration,
+    keepalive: Duration,
+    request: Duration,
+    max_pipeline: u32,
+}
+
+impl Limits {
+    fn of(c: &EngineConfig) -> Limits {
+        Limits {
+            handshake: c.handshake_timeout,
+            connect: c.connect_timeout,
+            idle: c.idle_timeout,
+            keepalive: c.keepalive_interval,
+            request: c.request_timeout,
+            max_pipeline: c.max_pipeline,
+        }
+    }
+}
+
 /// Flushes of up to this many bytes are copied out of the write buffer (see `flush`).
 const COPY_FLUSH_MAX: usize = 256;
 
@@ -2132,7 +2157,7 @@ impl Engine {
 
     fn tick(&mut self, now: Instant) {
         self.announce_stopping(now);
-        let cfg = self.config.clone();
+        let limits = Limits::of(&self.config);
         // Connections, in slot order.
         for slot in 0..self.slots.len() {
             // The id from the slot's first line (the peer's own copy lies on a cold one).
@@ -2145,7 +2170,7 @@ impl Engine {
                 Some(p) => debug_assert_eq!(p.id, conn),
                 None => continue,
             }
-            if let Some(reason) = self.check_timeouts(conn, now, &cfg) {
+            if let Some(reason) = self.check_timeouts(conn, now, &limits) {
                 self.close(conn, reason);
                 continue;
             }
@@ -2172,18 +2197,13 @@ impl Engine {
         }
     }
 
-    fn check_timeouts(
-        &mut self,
-        conn: ConnId,
-        now: Instant,
-        cfg: &EngineConfig,
-    ) -> Option<CloseReason> {
+    fn check_timeouts(&mut self, conn: ConnId, now: Instant, cfg: &Limits) -> Option<CloseReason> {
         let (p, t) = match self.both(conn) {
             Some(x) => x,
             None => {
                 // An inbound connection not yet routed to a torrent.
                 let p = self.peer_mut(conn)?;
-                if now.saturating_duration_since(p.phase_since) > cfg.handshake_timeout {
+                if now.saturating_duration_since(p.phase_since) > cfg.handshake {
                     return Some(CloseReason::Timeout("handshake"));
                 }
                 return None;
@@ -2193,19 +2213,19 @@ impl Engine {
         // need it.
         let since = || now.saturating_duration_since(p.phase_since);
         match p.phase {
-            Phase::Connecting if since() > cfg.connect_timeout => {
+            Phase::Connecting if since() > cfg.connect => {
                 return Some(CloseReason::Timeout("connect"))
             }
-            Phase::Handshake if since() > cfg.handshake_timeout => {
+            Phase::Handshake if since() > cfg.handshake => {
                 return Some(CloseReason::Timeout("handshake"))
             }
             Phase::Active => {}
             _ => return None,
         }
-        if now.saturating_duration_since(p.last_received) > cfg.idle_timeout {
+        if now.saturating_duration_since(p.last_received) > cfg.idle {
             return Some(CloseReason::Timeout("idle connection"));
         }
-        if now.saturating_duration_since(p.last_sent) >= cfg.keepalive_interval {
+        if now.saturating_duration_since(p.last_sent) >= cfg.keepalive {
             p.send(&Message::KeepAlive);
             p.last_sent = now;
             self.mark_dirty(conn);
@@ -2220,13 +2240,13 @@ impl Engine {
         t: &mut Torrent,
         conn: ConnId,
         now: Instant,
-        cfg: &EngineConfig,
+        cfg: &Limits,
     ) -> Option<CloseReason> {
         p.down.tick(now);
         p.up.tick(now);
         p.trim_pipeline(cfg.max_pipeline);
         let stalled = p.requests.front().is_some_and(|o| {
-            now.saturating_duration_since(o.sent_at.max(p.last_block)) > cfg.request_timeout
+            now.saturating_duration_since(o.sent_at.max(p.last_block)) > cfg.request
         });
         if stalled {
             // Give its blocks to others; it may still serve us later.
