@@ -946,6 +946,51 @@ mod tests {
         }
     }
 
+    /// A peer of a scenario's start: (key, interested, snubbed, rate).
+    fn start_peer(
+        t0: Instant,
+        &(key, interested, snubbed, rate): &(u8, bool, bool, u16),
+    ) -> PeerInfo {
+        let mut p = peer(u32::from(key % 32), t0);
+        p.interested = interested;
+        p.snubbed = snubbed;
+        p.download_rate = u64::from(rate);
+        p.upload_rate = u64::from(rate.rotate_left(5));
+        p
+    }
+
+    /// A change a step makes to the set of peers.
+    enum Churn {
+        /// This peer left (already taken out of the list).
+        Left(PeerKey),
+        /// A new connection, perhaps under a key in use (not yet in the list).
+        Joined(PeerInfo),
+    }
+
+    /// Applies a step's change to one peer: interest, snubbing, rates, or a departure or
+    /// a new connection (returned).
+    fn step_peers(peers: &mut Vec<PeerInfo>, step: &Step, now: Instant) -> Option<Churn> {
+        if peers.is_empty() {
+            return None;
+        }
+        let i = usize::from(step.who) % peers.len();
+        let p = &mut peers[i];
+        match step.what % 8 {
+            0 => p.interested = !p.interested,
+            1 => p.snubbed = !p.snubbed,
+            2 => p.download_rate = u64::from(step.value),
+            3 => p.upload_rate = u64::from(step.value),
+            4 => return Some(Churn::Left(peers.swap_remove(i).key)),
+            5 => {
+                let mut p = peer(u32::from(step.value % 40), now);
+                p.interested = !step.value.is_multiple_of(3);
+                return Some(Churn::Joined(p));
+            }
+            _ => {}
+        }
+        None
+    }
+
     /// Runs a scenario, checking the invariants after every rechoke; returns every
     /// decision, or `None` if an invariant broke.
     fn run(
@@ -961,37 +1006,14 @@ mod tests {
         };
         let mut c = Choker::new(config, seed, t0);
         let mut peers: Vec<PeerInfo> = Vec::new();
-        for &(key, interested, snubbed, rate) in start {
-            let mut p = peer(u32::from(key % 32), t0);
-            p.interested = interested;
-            p.snubbed = snubbed;
-            p.download_rate = u64::from(rate);
-            p.upload_rate = u64::from(rate.rotate_left(5));
-            peers.push(p);
-        }
+        peers.extend(start.iter().map(|s| start_peer(t0, s)));
         let mut now = t0;
         let mut decisions = Vec::new();
         for step in steps {
             now += Duration::from_millis(u64::from(step.advance_ms));
-            if !peers.is_empty() {
-                let i = usize::from(step.who) % peers.len();
-                let p = &mut peers[i];
-                match step.what % 8 {
-                    0 => p.interested = !p.interested,
-                    1 => p.snubbed = !p.snubbed,
-                    2 => p.download_rate = u64::from(step.value),
-                    3 => p.upload_rate = u64::from(step.value),
-                    4 => {
-                        peers.swap_remove(i);
-                    }
-                    5 => {
-                        // A new connection, perhaps under a key in use.
-                        let mut p = peer(u32::from(step.value % 40), now);
-                        p.interested = step.value % 3 != 0;
-                        peers.push(p);
-                    }
-                    _ => {}
-                }
+            // Repeated keys stay: the choker must take the first of each.
+            if let Some(Churn::Joined(p)) = step_peers(&mut peers, step, now) {
+                peers.push(p);
             }
             let d = c.rechoke(now, step.seeding, &peers);
             let mut keys: Vec<PeerKey> = d.unchoke.iter().chain(&d.choke).copied().collect();
@@ -1056,37 +1078,16 @@ mod tests {
             }
             peers.push(p);
         };
-        for &(key, interested, snubbed, rate) in start {
-            let mut p = peer(u32::from(key % 32), t0);
-            p.interested = interested;
-            p.snubbed = snubbed;
-            p.download_rate = u64::from(rate);
-            p.upload_rate = u64::from(rate.rotate_left(5));
-            add(&mut peers, &mut some, p);
+        for s in start {
+            add(&mut peers, &mut some, start_peer(t0, s));
         }
         let mut now = t0;
         for step in steps {
             now += Duration::from_millis(u64::from(step.advance_ms));
-            if !peers.is_empty() {
-                let i = usize::from(step.who) % peers.len();
-                let p = &mut peers[i];
-                match step.what % 8 {
-                    0 => p.interested = !p.interested,
-                    1 => p.snubbed = !p.snubbed,
-                    2 => p.download_rate = u64::from(step.value),
-                    3 => p.upload_rate = u64::from(step.value),
-                    4 => {
-                        let key = p.key;
-                        peers.swap_remove(i);
-                        some.forget(key);
-                    }
-                    5 => {
-                        let mut p = peer(u32::from(step.value % 40), now);
-                        p.interested = step.value % 3 != 0;
-                        add(&mut peers, &mut some, p);
-                    }
-                    _ => {}
-                }
+            match step_peers(&mut peers, step, now) {
+                Some(Churn::Left(key)) => some.forget(key),
+                Some(Churn::Joined(p)) => add(&mut peers, &mut some, p),
+                None => {}
             }
             let early = now < all.poll_timeout();
             let d = all.rechoke(now, step.seeding, &peers);
