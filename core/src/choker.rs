@@ -144,6 +144,19 @@ struct Ranked {
     holder: bool,
 }
 
+/// The `n` best-ranked of `ranked` (all of them if fewer), in no particular order: a
+/// selection, not a sort (the caller wants the set). `Ranked` is totally ordered (the key
+/// decides what the rank does not), so the set is the one a sort would give.
+fn best(ranked: &mut [Ranked], n: usize) -> &[Ranked] {
+    if n == 0 {
+        return &[];
+    }
+    if n < ranked.len() {
+        ranked.select_nth_unstable(n - 1);
+    }
+    &ranked[..n.min(ranked.len())]
+}
+
 /// The choker's memory of one connection.
 #[derive(Clone, Copy, Debug)]
 struct Track {
@@ -436,22 +449,15 @@ impl Choker {
                 holder,
             });
         }
-        ranked.sort_unstable();
-
         let mut chosen = std::mem::take(&mut self.scratch.chosen);
         chosen.clear();
         if full {
-            chosen.extend(ranked.iter().take(slots).map(|r| r.key));
+            chosen.extend(best(&mut ranked, slots).iter().map(|r| r.key));
         } else {
             chosen.extend(ranked.iter().filter(|r| r.holder).map(|r| r.key));
             let free = slots.saturating_sub(holders);
-            chosen.extend(
-                ranked
-                    .iter()
-                    .filter(|r| !r.holder)
-                    .take(free)
-                    .map(|r| r.key),
-            );
+            ranked.retain(|r| !r.holder);
+            chosen.extend(best(&mut ranked, free).iter().map(|r| r.key));
         }
         chosen.sort_unstable();
 
@@ -1152,6 +1158,26 @@ mod tests {
             steps: Vec<Step>
         ) -> bool {
             run(seed, 4, &start, &steps) == run(seed, 4, &start, &steps)
+        }
+
+        // Small values, so that ranks often tie and the key decides.
+        fn best_is_the_head_of_the_sorted_list(peers: Vec<(u8, u8, u8, bool)>, n: u8) -> bool {
+            let mut ranked: Vec<Ranked> = peers
+                .iter()
+                .enumerate()
+                .map(|(k, &(class, rate, tie, holder))| Ranked {
+                    rank: (class % 3, u64::from(rate % 4), 0, u64::from(tie % 2)),
+                    key: PeerKey(k as u32),
+                    holder,
+                })
+                .collect();
+            let n = usize::from(n % 12);
+            let mut sorted = ranked.clone();
+            sorted.sort_unstable();
+            sorted.truncate(n);
+            let mut picked = best(&mut ranked, n).to_vec();
+            picked.sort_unstable();
+            picked == sorted
         }
     }
 }
