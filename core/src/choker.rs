@@ -268,12 +268,7 @@ impl Choker {
     /// forgotten; a repeated key counts once, at its first appearance). A full rechoke if
     /// one is due, else only the refill described in the module docs.
     pub fn rechoke(&mut self, now: Instant, seeding: bool, peers: &[PeerInfo]) -> Decision {
-        let mut sorted = std::mem::take(&mut self.scratch.sorted);
-        sorted.clear();
-        sorted.extend_from_slice(peers);
-        // Stable: of repeated keys, the first one given stays.
-        sorted.sort_by_key(|p| p.key);
-        sorted.dedup_by_key(|p| p.key);
+        let sorted = self.sorted_unique(peers);
         let decision = self.rechoke_sorted(now, seeding, &sorted);
         self.scratch.sorted = sorted;
         decision
@@ -292,11 +287,7 @@ impl Choker {
             now < self.next_rechoke,
             "a scheduled rechoke needs every peer"
         );
-        let mut sorted = std::mem::take(&mut self.scratch.sorted);
-        sorted.clear();
-        sorted.extend_from_slice(peers);
-        sorted.sort_by_key(|p| p.key);
-        sorted.dedup_by_key(|p| p.key);
+        let sorted = self.sorted_unique(peers);
         // Set the tracks of the peers not given aside; the call sees only the others.
         let mut rest = std::mem::take(&mut self.scratch.rest);
         rest.clear();
@@ -332,6 +323,18 @@ impl Choker {
         self.scratch.rest = rest;
         self.scratch.sorted = sorted;
         decision
+    }
+
+    /// `peers` in key order, each key once (the first given), in the scratch list (the
+    /// caller puts it back).
+    fn sorted_unique(&mut self, peers: &[PeerInfo]) -> Vec<PeerInfo> {
+        let mut sorted = std::mem::take(&mut self.scratch.sorted);
+        sorted.clear();
+        sorted.extend_from_slice(peers);
+        // Stable: of repeated keys, the first one given stays.
+        sorted.sort_by_key(|p| p.key);
+        sorted.dedup_by_key(|p| p.key);
+        sorted
     }
 
     fn collect_held(&mut self) {
