@@ -1179,6 +1179,9 @@ impl Engine {
             // runtime reading into one buffer and splitting chunks off it); a copy otherwise.
             p.read_buf.unsplit(data);
         }
+        // Whether anything was read: bytes that only add to a partial message change nothing
+        // the follow-up work looks at.
+        let mut read = across.is_some();
         if let Some(message) = across {
             if let Err(reason) = self.on_message(conn, message, now) {
                 self.close(conn, reason);
@@ -1186,7 +1189,7 @@ impl Engine {
             }
         } else if p.phase == Phase::Handshake {
             match self.read_handshake(conn, now) {
-                Ok(true) => {}
+                Ok(true) => read = true,
                 Ok(false) => return,
                 Err(reason) => {
                     self.close(conn, reason);
@@ -1206,6 +1209,7 @@ impl Engine {
                     return;
                 }
             };
+            read = true;
             if let Err(reason) = self.on_message(conn, message, now) {
                 self.close(conn, reason);
                 return;
@@ -1217,7 +1221,9 @@ impl Engine {
                 p.read_buf = BytesMut::new();
             }
         }
-        self.after_messages(conn, now);
+        if read {
+            self.after_messages(conn, now);
+        }
     }
 
     /// Reads the peer's handshake once it is whole. `Ok(true)`: done, messages may follow.
