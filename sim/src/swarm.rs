@@ -217,8 +217,6 @@ pub struct Sim {
     /// Zero-payload mode: block-sized buffers of zeros (0) and of the corrupt byte (1),
     /// handed to receivers as the data of a block and taken back from their writes.
     pools: [Vec<BytesMut>; 2],
-    /// Where the protocol bytes handed to receivers are copied (see `received_bytes`).
-    rx_arena: BytesMut,
     samples: Vec<Sample>,
     /// Leechers not yet done: still to arrive, or online and incomplete.
     pending_leechers: usize,
@@ -373,7 +371,6 @@ impl Sim {
             free_answers: Vec::new(),
             avail: vec![0; piece_count as usize],
             pools: [Vec::new(), Vec::new()],
-            rx_arena: BytesMut::new(),
             samples: Vec::new(),
             pending_leechers: 0,
             leechers: 0,
@@ -1468,9 +1465,8 @@ impl Sim {
                 }
                 unit => {
                     let data = match unit {
-                        Some(unit) if unit.block.is_some() => unit.into_bytes_mut(),
-                        Some(unit) => self.received_bytes(&unit.head),
-                        None => self.received_bytes(&small.bytes[..usize::from(small.len)]),
+                        Some(unit) => unit.into_bytes_mut(),
+                        None => BytesMut::from(&small.bytes[..usize::from(small.len)]),
                     };
                     self.call(to.node, Input::Received { conn, data });
                 }
@@ -1492,7 +1488,7 @@ impl Sim {
     /// the first read), and the buffer comes back to the pool with the engine's write.
     fn deliver_block(&mut self, node: u32, conn: ConnId, mut unit: Unit) {
         let block = unit.block.take().expect("a unit with a payload ends in it");
-        let head = self.received_bytes(&unit.head);
+        let head = BytesMut::from(&unit.head[..]);
         let fill = usize::from(block.first().is_some_and(|&b| b != 0));
         let pooled = if block.len() == BLOCK_SIZE as usize {
             self.pools[fill].pop()
@@ -1513,19 +1509,6 @@ impl Sim {
             e.handle(input, now);
         }
         self.drain(node);
-    }
-
-    /// Protocol bytes as a buffer a receiving engine may keep, cut from one arena rather
-    /// than allocated each: the engine lets go of it once the messages are read (a
-    /// partial message keeps its part), so when the arena is full its allocation is
-    /// usually free to be reused from the start.
-    fn received_bytes(&mut self, bytes: &[u8]) -> BytesMut {
-        const ARENA: usize = 64 * 1024;
-        if self.rx_arena.capacity() < bytes.len() {
-            self.rx_arena.reserve(ARENA.max(bytes.len()));
-        }
-        self.rx_arena.extend_from_slice(bytes);
-        self.rx_arena.split()
     }
 
     /// Takes a written block's buffer back into the pool if nothing else holds it.
