@@ -1,7 +1,8 @@
-//! A small, zero-copy bencode reader.
+//! A small, zero-copy bencode reader, and the few writers for documents made on hot paths.
 //!
-//! shoal encodes with `bendy`, whose encoder sorts dictionary keys for us. For reading it uses
-//! this module where `bendy`'s decoder does not fit:
+//! shoal encodes with `bendy`, whose encoder sorts dictionary keys for us, except for the
+//! BEP 10 handshake and tracker answers, written with `put_bytes` and `put_int` (see
+//! there). For reading it uses this module where `bendy`'s decoder does not fit:
 //!
 //! - on per-message hot paths (the BEP 10 extended handshake, tracker answers): every
 //!   `bendy::decoding::Decoder::new` reserves room for 2,048 nesting levels (~147 KB), while
@@ -393,6 +394,40 @@ impl<'a> Reader<'a> {
     }
 }
 
+// ---------------------------------------------------------------- writing by hand
+
+/// Appends a byte string, `<length>:<bytes>`. With [`put_int`], for the documents written
+/// on hot paths (the BEP 10 handshake every connection sends, tracker answers), where
+/// `bendy`'s encoder would reserve ~147 KB per use; their writers put the dictionary keys
+/// in sorted order themselves.
+pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_decimal(out, bytes.len() as u64);
+    out.push(b':');
+    out.extend_from_slice(bytes);
+}
+
+/// Appends an integer, `i<n>e`.
+pub(crate) fn put_int(out: &mut Vec<u8>, n: u64) {
+    out.push(b'i');
+    put_decimal(out, n);
+    out.push(b'e');
+}
+
+/// Appends `n` in decimal, without allocating.
+pub(crate) fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20]; // u64::MAX has 20 digits
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,6 +519,18 @@ mod tests {
     }
 
     #[test]
+    fn hand_written_integers_at_the_ends_of_the_range() {
+        let mut out = Vec::new();
+        put_int(&mut out, 0);
+        put_int(&mut out, u64::MAX);
+        put_decimal(&mut out, 1_000);
+        assert_eq!(out, b"i0ei18446744073709551615e1000");
+        let mut one = Vec::new();
+        put_int(&mut one, i64::MAX as u64);
+        assert_eq!(decode(&one).unwrap().as_int(), Some(i64::MAX));
+    }
+
+    #[test]
     fn prefix_leaves_the_rest() {
         let (v, used) = decode_prefix_with(b"d1:xi1eeRAW", Limits::default()).unwrap();
         assert_eq!(used, 8);
@@ -494,6 +541,16 @@ mod tests {
         fn arbitrary_bytes_never_panic(input: Vec<u8>) -> bool {
             let _ = decode(&input);
             true
+        }
+
+        fn hand_written_values_read_back(n: u64, bytes: Vec<u8>) -> bool {
+            let mut out = Vec::new();
+            put_int(&mut out, n);
+            put_bytes(&mut out, &bytes);
+            let int = format!("i{n}e");
+            let rest = &out[int.len()..];
+            out.starts_with(int.as_bytes())
+                && decode(rest).is_ok_and(|v| v.as_bytes() == Some(&bytes[..]))
         }
 
         fn canonical_output_is_accepted_by_bendy(input: Vec<u8>) -> bool {

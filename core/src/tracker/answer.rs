@@ -25,7 +25,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use super::{message_text, AnnounceResponse, ScrapeStats, TrackerError};
-use crate::bencode::{self, Dict, Limits, Value};
+use crate::bencode::{self, put_bytes, put_int, Dict, Limits, Value};
 use crate::types::InfoHash;
 
 /// The most peers kept from one announce answer. Clients ask for 50 to 200; a tracker that
@@ -198,18 +198,6 @@ pub fn parse_scrape_response(body: &[u8]) -> Result<Vec<(InfoHash, ScrapeStats)>
         ));
     }
     Ok(out)
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(bytes.len().to_string().as_bytes());
-    out.push(b':');
-    out.extend_from_slice(bytes);
-}
-
-fn put_int(out: &mut Vec<u8>, n: u64) {
-    out.push(b'i');
-    out.extend_from_slice(n.to_string().as_bytes());
-    out.push(b'e');
 }
 
 /// Writes an announce answer, canonical (keys sorted). With `compact`, IPv4 peers go into

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 
 use super::WireError;
-use crate::bencode::{self, Limits, Value};
+use crate::bencode::{self, put_bytes, put_int, Limits, Value};
 
 /// Bounds for reading a peer's extended handshake. Real ones are one flat dictionary with a
 /// nested `m` of a dozen entries; some clients add small lists. The value bound caps the
@@ -152,32 +152,6 @@ impl ExtendedHandshake {
 /// An integer value that fits `T`; anything else reads as absent.
 fn int<T: TryFrom<i64>>(value: &Value<'_>) -> Option<T> {
     value.as_int().and_then(|i| T::try_from(i).ok())
-}
-
-fn put_bytes(out: &mut Vec<u8>, s: &[u8]) {
-    put_decimal(out, s.len() as u64);
-    out.push(b':');
-    out.extend_from_slice(s);
-}
-
-fn put_int(out: &mut Vec<u8>, n: u64) {
-    out.push(b'i');
-    put_decimal(out, n);
-    out.push(b'e');
-}
-
-fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20]; // u64::MAX has 20 digits
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 #[cfg(test)]

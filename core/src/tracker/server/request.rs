@@ -18,6 +18,7 @@
 use core::net::IpAddr;
 
 use super::{AnnounceAnswer, AnnounceRequest, Failure};
+use crate::bencode::{put_bytes, put_decimal, put_int};
 use crate::tracker::AnnounceEvent;
 use crate::types::{InfoHash, PeerId};
 
@@ -211,32 +212,6 @@ pub fn parse_scrape_query(query: &[u8], max: usize) -> Result<Vec<InfoHash>, Fai
         }
     }
     Ok(out)
-}
-
-fn put_int(out: &mut Vec<u8>, n: u64) {
-    out.push(b'i');
-    put_decimal(out, n);
-    out.push(b'e');
-}
-
-fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_decimal(out, bytes.len() as u64);
-    out.push(b':');
-    out.extend_from_slice(bytes);
 }
 
 /// Writes an announce answer. `compact`: IPv4 peers in `peers` (BEP 23), IPv6 ones in
