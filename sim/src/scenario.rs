@@ -205,6 +205,30 @@ fn default_latency_ms() -> f64 {
     25.0
 }
 
+impl Group {
+    /// `count` leechers with the given upload and download capacity (bytes per second),
+    /// arriving as a flash crowd over the first second, with the defaults for the rest.
+    pub fn leechers(name: &str, count: u32, up: f64, down: f64) -> Group {
+        Group {
+            name: name.into(),
+            count,
+            seed: false,
+            upload: Rate(up),
+            download: Rate(down),
+            latency_ms: default_latency_ms(),
+            arrival: Arrival::Flash {
+                at_s: 0.0,
+                spread_s: 1.0,
+            },
+            leave_after_s: None,
+            seed_time_s: None,
+            nat: 0.0,
+            free_rider: false,
+            corrupt: false,
+        }
+    }
+}
+
 /// When a group's nodes arrive.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -269,23 +293,7 @@ impl Scenario {
                     free_rider: false,
                     corrupt: false,
                 },
-                Group {
-                    name: "leechers".into(),
-                    count: leechers,
-                    seed: false,
-                    upload: Rate(up),
-                    download: Rate(down),
-                    latency_ms: default_latency_ms(),
-                    arrival: Arrival::Flash {
-                        at_s: 0.0,
-                        spread_s: 1.0,
-                    },
-                    leave_after_s: None,
-                    seed_time_s: None,
-                    nat: 0.0,
-                    free_rider: false,
-                    corrupt: false,
-                },
+                Group::leechers("leechers", leechers, up, down),
             ],
         }
     }

@@ -5,7 +5,7 @@
 //! in the dev profile (see the README of sim), or run with `--release`.
 
 use shoal_sim::report::Report;
-use shoal_sim::scenario::{Arrival, Group, Rate, Scenario};
+use shoal_sim::scenario::{Arrival, Group, Scenario};
 use shoal_sim::Sim;
 
 const KIB: u64 = 1024;
@@ -13,26 +13,6 @@ const MIB: u64 = 1024 * 1024;
 
 fn run(sc: Scenario) -> Report {
     Sim::new(sc).expect("valid scenario").run()
-}
-
-fn group(name: &str, count: u32, up: f64, down: f64) -> Group {
-    Group {
-        name: name.into(),
-        count,
-        seed: false,
-        upload: Rate(up),
-        download: Rate(down),
-        latency_ms: 25.0,
-        arrival: Arrival::Flash {
-            at_s: 0.0,
-            spread_s: 1.0,
-        },
-        leave_after_s: None,
-        seed_time_s: None,
-        nat: 0.0,
-        free_rider: false,
-        corrupt: false,
-    }
 }
 
 /// Σ up == Σ down + what is still travelling, for all bytes and for block data; every
@@ -95,15 +75,15 @@ fn busy_scenario(seed: u64) -> Scenario {
     sc.network.jitter_ms = 20.0;
     sc.groups[1].nat = 0.3;
     sc.groups[1].seed_time_s = Some(5.0);
-    let mut fast = group("fast", 10, 2.0 * MIB as f64, 8.0 * MIB as f64);
+    let mut fast = Group::leechers("fast", 10, 2.0 * MIB as f64, 8.0 * MIB as f64);
     fast.arrival = Arrival::Poisson {
         start_s: 0.0,
         rate_per_s: 1.0,
     };
-    let mut bad = group("corrupt", 1, MIB as f64, 8.0 * MIB as f64);
+    let mut bad = Group::leechers("corrupt", 1, MIB as f64, 8.0 * MIB as f64);
     bad.seed = true;
     bad.corrupt = true;
-    let mut riders = group("free riders", 3, MIB as f64, 8.0 * MIB as f64);
+    let mut riders = Group::leechers("free riders", 3, MIB as f64, 8.0 * MIB as f64);
     riders.free_rider = true;
     sc.groups.extend([fast, bad, riders]);
     sc
@@ -196,7 +176,7 @@ fn real_data_and_real_sha1_catch_a_corrupt_peer() {
         4.0 * MIB as f64,
     );
     sc.torrent.real_data = true;
-    let mut bad = group("corrupt", 1, 2.0 * MIB as f64, 8.0 * MIB as f64);
+    let mut bad = Group::leechers("corrupt", 1, 2.0 * MIB as f64, 8.0 * MIB as f64);
     bad.seed = true;
     bad.corrupt = true;
     sc.groups.push(bad);
