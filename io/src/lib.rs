@@ -14,6 +14,8 @@
 //!   never written;
 //! - [`resume`]: resume records, trusted only while the files are as they were left, and
 //!   the startup check ([`check_existing`]) that falls back to hashing what is on disk;
+//! - [`folder`]: taking a download folder ([`open_download`]: a lock, the startup check,
+//!   nothing of the user's overwritten) or a seed's content ([`open_seed`]: read-only);
 //! - [`fetch`]: a `.torrent` by `http(s)://` URL ([`fetch_torrent`]) or path
 //!   ([`load_torrent`]).
 //!
@@ -32,6 +34,7 @@ use shoal_core::metainfo::{Metainfo, MetainfoError};
 use shoal_core::storage::LayoutError;
 
 pub mod fetch;
+pub mod folder;
 pub mod jobs;
 pub mod random;
 pub mod resume;
@@ -42,6 +45,7 @@ pub mod writeback;
 pub use fetch::{
     fetch_torrent, fetch_torrent_with, is_url, load_torrent, FetchError, FetchOptions,
 };
+pub use folder::{open_download, open_seed, Download, DownloadLock};
 pub use jobs::{PieceDone, PieceJob};
 pub use random::{random_peer_id, random_u64};
 pub use resume::check_existing;
@@ -101,6 +105,27 @@ pub enum Error {
         url: String,
         source: MetainfoError,
     },
+    /// Something of the user's is where the torrent's data goes: shoal does not overwrite,
+    /// truncate or rename what it did not create (see [`Storage::prepare`]).
+    InTheWay {
+        path: PathBuf,
+        why: String,
+        /// Whether `--overwrite` would replace it (a file, yes; a folder, never).
+        replaceable: bool,
+    },
+    /// Content given to seed that is not complete.
+    Incomplete {
+        path: PathBuf,
+        have: u32,
+        total: u32,
+    },
+    /// Another shoal process is downloading the same torrent into the same folder.
+    Busy {
+        /// The lock file.
+        path: PathBuf,
+        /// The other process, as it wrote itself into the lock file.
+        pid: Option<u32>,
+    },
     /// A magnet link where a `.torrent` was expected: getting the metadata from peers
     /// (BEP 9) is not implemented.
     Magnet {
@@ -133,6 +158,39 @@ impl fmt::Display for Error {
             Error::NoSuchFile { file } => write!(f, "the torrent has no file {file}"),
             Error::Fetch { url, source } => write!(f, "{url}: {source}"),
             Error::MetainfoUrl { url, source } => write!(f, "{url}: {source}"),
+            Error::InTheWay {
+                path,
+                why,
+                replaceable,
+            } => {
+                write!(
+                    f,
+                    "{}: {why}; shoal leaves it alone: move it away or choose another folder with -o",
+                    path.display()
+                )?;
+                if *replaceable {
+                    f.write_str(", or pass --overwrite to replace it")?;
+                }
+                Ok(())
+            }
+            Error::Incomplete { path, have, total } => write!(
+                f,
+                "{}: only {have} of {total} pieces are present and verified; nothing to seed from a partial copy (use `shoal download`)",
+                path.display()
+            ),
+            Error::Busy { path, pid } => {
+                let who = pid.map_or_else(
+                    || "another shoal process".to_string(),
+                    |pid| format!("another shoal process (pid {pid})"),
+                );
+                let dir = path.parent().and_then(Path::parent).unwrap_or(path);
+                write!(
+                    f,
+                    "{who} is already downloading this torrent into {} (lock {})",
+                    dir.display(),
+                    path.display()
+                )
+            }
             Error::Magnet { link } => write!(
                 f,
                 "{link}: magnet links are not supported; give the .torrent file or an http(s):// URL to it"

@@ -86,8 +86,7 @@ struct Stamp {
 fn stamps(storage: &Storage) -> Result<Vec<Stamp>, Error> {
     storage
         .data_files()
-        .map(|(index, path, _)| {
-            let full = storage.dir().join(path.iter().collect::<PathBuf>());
+        .map(|(index, path, full)| {
             let m = fs::metadata(&full).map_err(|source| Error::Io {
                 path: full.clone(),
                 source,
@@ -280,15 +279,29 @@ pub fn check(dir: &Path, meta: &Metainfo, storage: &Storage) -> Result<Bitfield,
 
 /// The largest record this torrent can have, generously: a larger file is not ours.
 fn size_bound(meta: &Metainfo, files: &[Stamp]) -> u64 {
-    let per_file: u64 = files
-        .iter()
-        .map(|f| {
+    record_bound(meta, files.iter().map(|f| f.path.as_slice()))
+}
+
+/// [`size_bound`] for files with these on-disk paths.
+fn record_bound<'a>(meta: &Metainfo, paths: impl Iterator<Item = &'a [String]>) -> u64 {
+    let per_file: u64 = paths
+        .map(|path| {
             // Numbers (≤ 20 digits each, four of them) and keys, plus each component with
             // its length prefix; `.part` adds five bytes.
-            160 + f.path.iter().map(|c| c.len() as u64 + 16).sum::<u64>()
+            160 + path.iter().map(|c| c.len() as u64 + 16).sum::<u64>()
         })
         .sum();
     4096 + u64::from(meta.info.piece_count()) / 8 + per_file
+}
+
+/// The bencode limits of a record of files whose paths have `components` components in all.
+fn record_limits(files: usize, components: usize) -> Limits {
+    // Depth: dict > dict > list > dict > list. Values: the top level and its checksum, the
+    // record's fields, and per file a dict, five values and its path components.
+    Limits {
+        max_depth: 5,
+        max_values: 16 + 8 * files + components,
+    }
 }
 
 fn read_bounded(path: &Path, bound: u64) -> Result<Vec<u8>, Rejected> {
@@ -315,14 +328,12 @@ struct Record<'a> {
 }
 
 fn parse<'a>(bytes: &'a [u8], expected: &[Stamp]) -> Result<Record<'a>, Rejected> {
-    let corrupt = Rejected::Corrupt;
-    // Depth: dict > dict > list > dict > list. Values: the top level and its checksum, the
-    // record's fields, and per file a dict, five values and its path components.
     let components: usize = expected.iter().map(|f| f.path.len()).sum();
-    let limits = Limits {
-        max_depth: 5,
-        max_values: 16 + 8 * expected.len() + components,
-    };
+    parse_with(bytes, record_limits(expected.len(), components))
+}
+
+fn parse_with<'a>(bytes: &'a [u8], limits: Limits) -> Result<Record<'a>, Rejected> {
+    let corrupt = Rejected::Corrupt;
     let top = bencode::decode_with(bytes, limits).map_err(|_| corrupt("not bencode"))?;
     let top = top.as_dict().ok_or(corrupt("not a dictionary"))?;
     let root = top
@@ -336,7 +347,7 @@ fn parse<'a>(bytes: &'a [u8], expected: &[Stamp]) -> Result<Record<'a>, Rejected
     if Sha1::digest(root.raw).as_slice() != checksum {
         return Err(corrupt("checksum mismatch"));
     }
-    let int = |d: &bencode::Dict<'a>, key: &'static str| {
+    let int = |d: &bencode::Dict<'_>, key: &'static str| {
         d.get(key.as_bytes())
             .and_then(Value::as_int)
             .ok_or(corrupt("an integer field is missing"))
@@ -400,5 +411,27 @@ pub fn check_existing(
             verified
         }
         Err(_) => storage.verify_all(progress),
+    }
+}
+
+/// The files (full paths, final or `.part` names) that this torrent's resume record in
+/// `dir` names, whether or not they have changed since: shoal made them, so they are its
+/// own to repair. Empty when there is no record, or it is corrupt or another torrent's.
+pub fn recorded_paths(dir: &Path, meta: &Metainfo) -> Vec<PathBuf> {
+    let files = &meta.info.files;
+    // As `check` bounds it, from the torrent's files instead of those on disk (a `.part`
+    // suffix fits the bound's margin).
+    let bound = record_bound(meta, files.iter().map(|f| f.path.as_slice()));
+    let Ok(bytes) = read_bounded(&record_path(dir, &meta.info_hash), bound) else {
+        return Vec::new();
+    };
+    let components: usize = files.iter().map(|f| f.path.len()).sum();
+    match parse_with(&bytes, record_limits(files.len(), components)) {
+        Ok(record) if record.info_hash == meta.info_hash.0 => record
+            .files
+            .into_iter()
+            .map(|f| dir.join(f.path.iter().collect::<PathBuf>()))
+            .collect(),
+        _ => Vec::new(),
     }
 }

@@ -14,13 +14,18 @@
 //!   storage is opened (a seed's data, or a file completed in an earlier run) is used as it
 //!   is, under that name. Zero-length files hold no piece data and get their final names at
 //!   once.
+//! - **What shoal did not create is not touched.** [`Storage::inspect`] creates nothing;
+//!   [`Storage::prepare`] refuses whatever of the user's is in the way (a file of the same
+//!   name whose pieces do not verify, a folder where a file goes) before creating anything,
+//!   unless the caller has leave to replace it. A seed's storage
+//!   ([`Storage::inspect_read_only`]) opens every file read-only and never creates one.
 //! - **Padding files (BEP 47) are never on disk.** Writes to them are dropped, reads of them
 //!   give zeros, and their folders (`.pad/`) are not created.
 //! - **Paths stay inside `DIR`.** The metainfo parser already refuses unsafe components;
 //!   paths are still joined one checked component at a time, so a hand-built `Metainfo`
 //!   cannot name `..`, an absolute path or a separator inside a component either.
 //! - **Files are sparse, and at most [`DEFAULT_MAX_OPEN`] are open at once.** A missing
-//!   file is created at [`Storage::open`] with `set_len` to its full length (no bytes
+//!   file is created ([`Storage::create_missing`]) with `set_len` to its full length (no bytes
 //!   written), then closed; each file is (re)opened on its next read or write and kept
 //!   open until the least recently used handle must make room for another
 //!   ([`Storage::set_max_open`]), or until the process runs out of descriptors (an open
@@ -90,7 +95,13 @@ pub fn raise_fd_limit() -> Option<u64> {
 /// an `Arc`.
 #[derive(Debug)]
 pub struct Storage {
+    /// The download folder (where the resume record's folder goes).
     dir: PathBuf,
+    /// Where the torrent's name maps to: `dir/<name>` unless a seed was given its content
+    /// directly.
+    content: PathBuf,
+    /// Opened for seeding: no file is ever written, created or renamed.
+    read_only: bool,
     meta: Arc<Metainfo>,
     layout: Layout,
     files: Vec<Slot>,
@@ -182,7 +193,14 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
 /// Opens a file for reading and writing, or for reading only where writing is refused (a
 /// seed's data on a read-only folder or file: seeding works, a write reports the path and
 /// "permission denied").
-fn open_handle(path: &Path) -> Result<Handle, Error> {
+fn open_handle(path: &Path, read_only: bool) -> Result<Handle, Error> {
+    if read_only {
+        let file = File::open(path).map_err(io_at(path))?;
+        return Ok(Handle {
+            file,
+            writable: false,
+        });
+    }
     let handle = match OpenOptions::new().read(true).write(true).open(path) {
         Ok(file) => Handle {
             file,
@@ -215,9 +233,32 @@ fn is_out_of_descriptors(e: &io::Error) -> bool {
 /// Whether something exists at `path` (following links); other errors than "not found"
 /// (permission, IO) are errors, not absence.
 fn exists(path: &Path) -> Result<bool, Error> {
+    Ok(!matches!(kind(path)?, Kind::Missing))
+}
+
+/// What is at a path (following links).
+enum Kind {
+    Missing,
+    /// A regular file of this length.
+    File(u64),
+    /// Anything else, described for a message ("a folder", "a special file").
+    Other(&'static str),
+}
+
+fn kind(path: &Path) -> Result<Kind, Error> {
     match fs::metadata(path) {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Ok(m) if m.is_file() => Ok(Kind::File(m.len())),
+        Ok(m) if m.is_dir() => Ok(Kind::Other("a folder")),
+        Ok(_) => Ok(Kind::Other("a special file")),
+        // A component of the path is a file: nothing can be at the path itself.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(Kind::Missing)
+        }
         Err(e) => Err(io_at(path)(e)),
     }
 }
@@ -276,49 +317,49 @@ fn write_all_vectored_at(
 }
 
 impl Storage {
-    /// Opens (creating as needed) the files of `meta` below `dir`.
-    ///
-    /// For each file, in order: its final name if something is there, else its `.part` name
-    /// if that exists, else a new sparse `.part` of the file's length. Zero-length files are
-    /// created under their final names; padding files are skipped. Folders are created.
+    /// Opens the files of `meta` below `dir`, creating the folders and sparse `.part` files
+    /// of those missing under both names: [`inspect`](Self::inspect), then
+    /// [`create_missing`](Self::create_missing). A file found under its final name is used
+    /// as it is; nothing is renamed or truncated. For a folder shoal owns (tests, the demo);
+    /// a user's download goes through [`prepare`](Self::prepare), which first makes sure
+    /// nothing of the user's is in the way.
     pub fn open(dir: &Path, meta: Arc<Metainfo>) -> Result<Storage, Error> {
+        let storage = Storage::inspect(dir, meta)?;
+        storage.create_missing()?;
+        Ok(storage)
+    }
+
+    /// Looks at the files of `meta` below `dir` and creates nothing: a file is under its
+    /// final name if something is there, else under its `.part` name (which may not
+    /// exist yet). Reads of missing files fail; [`verify_all`](Self::verify_all) skips them.
+    pub fn inspect(dir: &Path, meta: Arc<Metainfo>) -> Result<Storage, Error> {
+        let content = join_safe(dir, std::slice::from_ref(&meta.info.name))?;
+        Storage::build(dir, &content, meta, false)
+    }
+
+    /// A seed's view of content that is already complete at `content` (the torrent's file,
+    /// or its folder, whatever its own name): every file is opened read-only and nothing is
+    /// ever created, renamed or written. Files missing or of the wrong size just do not
+    /// verify.
+    pub fn inspect_read_only(content: &Path, meta: Arc<Metainfo>) -> Result<Storage, Error> {
+        let dir = content.parent().unwrap_or(Path::new("."));
+        Storage::build(dir, content, meta, true)
+    }
+
+    fn build(
+        dir: &Path,
+        content: &Path,
+        meta: Arc<Metainfo>,
+        read_only: bool,
+    ) -> Result<Storage, Error> {
         let layout = Layout::new(&meta.info).map_err(Error::Layout)?;
         let mut files = Vec::with_capacity(meta.info.files.len());
-        let mut made_dir: Option<PathBuf> = None;
         for entry in &meta.info.files {
-            let final_path = join_safe(dir, &entry.path)?;
+            // The first component is the torrent's name: `content` stands for it.
+            let final_path = join_safe(content, entry.path.get(1..).unwrap_or(&[]))?;
             let part_path = part_name(&final_path);
             let padding = entry.attr.padding;
-            let mut is_final = false;
-            let mut fresh = false;
-            if !padding {
-                if let Some(parent) = final_path.parent() {
-                    // Files of one folder come together in torrent order: one check each.
-                    if made_dir.as_deref() != Some(parent) {
-                        fs::create_dir_all(parent).map_err(io_at(parent))?;
-                        made_dir = Some(parent.to_path_buf());
-                    }
-                }
-                if exists(&final_path)? {
-                    is_final = true;
-                } else if entry.length == 0 {
-                    OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(false)
-                        .open(&final_path)
-                        .map_err(io_at(&final_path))?;
-                    is_final = true;
-                } else if !exists(&part_path)? {
-                    let f = OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .open(&part_path)
-                        .map_err(io_at(&part_path))?;
-                    f.set_len(entry.length).map_err(io_at(&part_path))?;
-                    fresh = true;
-                }
-            }
+            let is_final = !padding && exists(&final_path)?;
             files.push(Slot {
                 final_path,
                 part_path,
@@ -327,12 +368,14 @@ impl Storage {
                 is_final: Mutex::new(is_final),
                 handle: Mutex::new(None),
                 used: AtomicU64::new(0),
-                fresh: AtomicBool::new(fresh),
+                fresh: AtomicBool::new(false),
                 dirty: AtomicBool::new(false),
             });
         }
         Ok(Storage {
             dir: dir.to_path_buf(),
+            content: content.to_path_buf(),
+            read_only,
             meta,
             layout,
             files,
@@ -342,6 +385,236 @@ impl Storage {
             }),
             clock: AtomicU64::new(0),
         })
+    }
+
+    /// Creates what is missing, touching nothing that exists: the folders, a sparse `.part`
+    /// of full length for each file absent under both names, and zero-length files under
+    /// their final names. Padding files are skipped.
+    pub fn create_missing(&self) -> Result<(), Error> {
+        if self.read_only {
+            return Err(Error::Io {
+                path: self.content.clone(),
+                source: io::Error::new(io::ErrorKind::PermissionDenied, "opened read-only"),
+            });
+        }
+        let mut made_dir: Option<&Path> = None;
+        for slot in &self.files {
+            if slot.padding {
+                continue;
+            }
+            if let Some(parent) = slot.final_path.parent() {
+                // Files of one folder come together in torrent order: one check each.
+                if made_dir != Some(parent) {
+                    fs::create_dir_all(parent).map_err(io_at(parent))?;
+                    made_dir = Some(parent);
+                }
+            }
+            let mut is_final = slot.lock();
+            if *is_final {
+                continue;
+            }
+            if slot.length == 0 {
+                match OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&slot.final_path)
+                {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(io_at(&slot.final_path)(e)),
+                }
+                *is_final = true;
+            } else if !exists(&slot.part_path)? {
+                let f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&slot.part_path)
+                    .map_err(io_at(&slot.part_path))?;
+                f.set_len(slot.length).map_err(io_at(&slot.part_path))?;
+                slot.fresh.store(true, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the folder ready to download into, after the startup check found `verified`,
+    /// and keeps the rule that shoal never overwrites, truncates or renames what it did not
+    /// create unless its pieces verify or the user says so. First everything is checked and
+    /// nothing changed; anything in the way is an [`Error::InTheWay`] naming it:
+    ///
+    /// - a folder, or anything but a regular file, where a file of the torrent goes; a file
+    ///   where one of its folders goes;
+    /// - a file under a final name that is not the torrent's: of another length, or with a
+    ///   piece that could be checked and did not match (another file of that name, or a
+    ///   damaged copy), or with no piece that could be checked; or a `.part` file of another
+    ///   length than the torrent's file; unless `may_replace(path)` (the user said
+    ///   `--overwrite`, or shoal's own resume record names that file: shoal made it);
+    /// - a zero-length file of the torrent found with content, under the same condition.
+    ///
+    /// Then a replaceable final-named file gets its `.part` name back (until its pieces are
+    /// in; [`file_completed`](Self::file_completed) names it again) and
+    /// [`create_missing`](Self::create_missing) runs. Returns the files renamed.
+    pub fn prepare(
+        &self,
+        verified: &Bitfield,
+        may_replace: impl Fn(&Path) -> bool,
+    ) -> Result<Vec<usize>, Error> {
+        let in_the_way = |path: &Path, why: String| Error::InTheWay {
+            path: path.to_path_buf(),
+            why,
+            replaceable: true,
+        };
+        let blocking = |path: &Path, why: String| Error::InTheWay {
+            path: path.to_path_buf(),
+            why,
+            replaceable: false,
+        };
+        let mut demote = Vec::new();
+        for (file, slot) in self.files.iter().enumerate() {
+            if slot.padding {
+                continue;
+            }
+            self.check_folders(&slot.final_path)?;
+            let total = self.layout.pieces_of_file(file).len();
+            let good = self
+                .layout
+                .pieces_of_file(file)
+                .filter(|&p| verified.get(p))
+                .count();
+            // Pieces that could be checked (all their files hold data) and did not match:
+            // the evidence that a file is not the torrent's. A piece shared with a missing
+            // neighbour says nothing either way.
+            let failed = self
+                .layout
+                .pieces_of_file(file)
+                .filter(|&p| {
+                    !verified.get(p)
+                        && self
+                            .layout
+                            .files_of_piece(PieceIndex(p))
+                            .all(|f| self.holds_data(f))
+                })
+                .count();
+            match kind(&slot.final_path)? {
+                Kind::Missing => {}
+                Kind::File(len) if slot.length == 0 => {
+                    if len != 0 && !may_replace(&slot.final_path) {
+                        return Err(in_the_way(
+                            &slot.final_path,
+                            format!("holds {len} bytes where the torrent has an empty file"),
+                        ));
+                    }
+                }
+                Kind::File(_) if good == total => {}
+                Kind::File(len) => {
+                    // The torrent's file, short of pieces shared with missing files: to be
+                    // completed, not refused.
+                    let partial = len == slot.length && failed == 0 && good > 0;
+                    if !partial && !may_replace(&slot.final_path) {
+                        let why = if len != slot.length {
+                            format!(
+                                "holds {len} bytes where the torrent's file has {}",
+                                slot.length
+                            )
+                        } else if failed > 0 {
+                            format!("is not this torrent's file ({failed} of its {total} pieces do not match)")
+                        } else {
+                            "cannot be checked: each of its pieces spans a missing file".into()
+                        };
+                        return Err(in_the_way(&slot.final_path, why));
+                    }
+                    if exists(&slot.part_path)? {
+                        // Both names on disk: the `.part` would be silently replaced.
+                        return Err(blocking(
+                            &slot.part_path,
+                            "both this and the complete name exist; move one away".into(),
+                        ));
+                    }
+                    demote.push(file);
+                    continue;
+                }
+                Kind::Other(what) => {
+                    return Err(blocking(
+                        &slot.final_path,
+                        format!("is {what} where the torrent has a file"),
+                    ))
+                }
+            }
+            if slot.length == 0 || *slot.lock() {
+                continue;
+            }
+            match kind(&slot.part_path)? {
+                Kind::Missing => {}
+                Kind::File(len) if len == slot.length || may_replace(&slot.part_path) => {}
+                Kind::File(len) => {
+                    return Err(in_the_way(
+                        &slot.part_path,
+                        format!(
+                            "holds {len} bytes where this torrent's partial file has {}",
+                            slot.length
+                        ),
+                    ))
+                }
+                Kind::Other(what) => {
+                    return Err(blocking(
+                        &slot.part_path,
+                        format!("is {what} where the torrent keeps a partial file"),
+                    ))
+                }
+            }
+        }
+        for &file in &demote {
+            let slot = &self.files[file];
+            let mut is_final = slot.lock();
+            fs::rename(&slot.final_path, &slot.part_path).map_err(io_at(&slot.final_path))?;
+            *is_final = false;
+            if let Some(parent) = slot.final_path.parent() {
+                sync_dir(parent);
+            }
+        }
+        self.create_missing()?;
+        // A replaced zero-length file gets its length back.
+        for slot in self.files.iter().filter(|s| !s.padding && s.length == 0) {
+            if matches!(kind(&slot.final_path)?, Kind::File(len) if len > 0) {
+                OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&slot.final_path)
+                    .map_err(io_at(&slot.final_path))?;
+            }
+        }
+        Ok(demote)
+    }
+
+    /// Refuses a file (or anything but a folder) where a folder above `path`, inside the
+    /// download folder, goes.
+    fn check_folders(&self, path: &Path) -> Result<(), Error> {
+        let mut at = path.parent();
+        while let Some(folder) = at {
+            if folder == self.dir || !folder.starts_with(&self.dir) {
+                break;
+            }
+            match kind(folder)? {
+                Kind::Missing => {}
+                Kind::Other("a folder") => {}
+                Kind::File(_) => {
+                    return Err(Error::InTheWay {
+                        path: folder.to_path_buf(),
+                        why: "is a file where the torrent has a folder".into(),
+                        replaceable: false,
+                    })
+                }
+                Kind::Other(what) => {
+                    return Err(Error::InTheWay {
+                        path: folder.to_path_buf(),
+                        why: format!("is {what} where the torrent has a folder"),
+                        replaceable: false,
+                    })
+                }
+            }
+            at = folder.parent();
+        }
+        Ok(())
     }
 
     /// Sets how many of the torrent's files may be open at once (at least 1). Handles
@@ -362,6 +635,16 @@ impl Storage {
     /// The download folder.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where the torrent's content is: its single file, or its folder.
+    pub fn content(&self) -> &Path {
+        &self.content
+    }
+
+    /// Whether the storage was opened for seeding only ([`inspect_read_only`](Self::inspect_read_only)).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     pub fn meta(&self) -> &Arc<Metainfo> {
@@ -410,7 +693,7 @@ impl Storage {
         }
         let path = slot.path_for(is_final);
         let handle = loop {
-            match open_handle(path) {
+            match open_handle(path, self.read_only) {
                 // The process is out of descriptors (a low `ulimit -n`, or other torrents
                 // and sockets hold them): give back one of ours and lower our bound.
                 Err(Error::Io { source, .. })
@@ -698,43 +981,6 @@ impl Storage {
         Ok(())
     }
 
-    /// Gives the `.part` name back to every file under its final name whose pieces are not
-    /// all in `verified`: a damaged or truncated copy found at open, or a file of that name
-    /// that is not this torrent's. Its missing pieces are about to be written into it, and
-    /// until they are its name must not say it is complete; `file_completed` names it
-    /// again. Call it with the startup check's result before downloading. Returns the files
-    /// renamed.
-    pub fn demote_incomplete(&self, verified: &Bitfield) -> Result<Vec<usize>, Error> {
-        let mut demoted = Vec::new();
-        for (file, slot) in self.files.iter().enumerate() {
-            if slot.padding || slot.length == 0 {
-                continue;
-            }
-            let complete = self.layout.pieces_of_file(file).all(|p| verified.get(p));
-            let mut is_final = slot.lock();
-            if complete || !*is_final {
-                continue;
-            }
-            if exists(&slot.part_path)? {
-                // Both names on disk: the `.part` would be silently replaced.
-                return Err(Error::Io {
-                    path: slot.part_path.clone(),
-                    source: io::Error::new(
-                        io::ErrorKind::AlreadyExists,
-                        "both this and the complete name exist; move one away",
-                    ),
-                });
-            }
-            fs::rename(&slot.final_path, &slot.part_path).map_err(io_at(&slot.final_path))?;
-            *is_final = false;
-            if let Some(parent) = slot.final_path.parent() {
-                sync_dir(parent);
-            }
-            demoted.push(file);
-        }
-        Ok(demoted)
-    }
-
     /// fsyncs every file written since the last `sync` (data and metadata, so the sizes and
     /// modification times a resume record notes are the ones on disk).
     pub fn sync(&self) -> Result<(), Error> {
@@ -763,9 +1009,9 @@ impl Storage {
     }
 
     /// The files as the resume record notes them: index, on-disk path relative to
-    /// [`dir`](Self::dir) (final or `.part`), for every file that holds piece data (not
-    /// padding, not zero-length).
-    pub(crate) fn data_files(&self) -> impl Iterator<Item = (usize, Vec<String>, u64)> + '_ {
+    /// [`dir`](Self::dir) (final or `.part`), the full path, for every file that holds
+    /// piece data (not padding, not zero-length).
+    pub(crate) fn data_files(&self) -> impl Iterator<Item = (usize, Vec<String>, PathBuf)> + '_ {
         self.meta
             .info
             .files
@@ -775,12 +1021,13 @@ impl Storage {
             .filter(|(_, (_, s))| !s.padding && s.length > 0)
             .map(|(i, (entry, slot))| {
                 let mut path = entry.path.clone();
-                if !*slot.lock() {
+                let is_final = *slot.lock();
+                if !is_final {
                     if let Some(last) = path.last_mut() {
                         last.push_str(PART_SUFFIX);
                     }
                 }
-                (i, path, slot.length)
+                (i, path, slot.path_for(is_final).to_path_buf())
             })
     }
 }

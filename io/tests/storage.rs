@@ -405,9 +405,11 @@ fn more_files_than_open_handles() {
     assert!(s2.open_files() <= 2);
 }
 
-/// A damaged copy under the final names: the files the unverified piece touches get their
-/// `.part` names back until the piece is written again, the whole ones keep theirs, and a
-/// file under both names is refused rather than overwritten.
+/// A damaged copy under the final names. Without leave to replace it, `prepare` refuses,
+/// names the file and changes nothing; with leave (shoal's own record, or `--overwrite`),
+/// the files the unverified piece touches get their `.part` names back until the piece is
+/// written again, the whole ones keep theirs, and a file under both names is refused
+/// rather than overwritten.
 #[test]
 fn final_names_of_incomplete_files_are_given_back() {
     let t = sample();
@@ -416,11 +418,29 @@ fn final_names_of_incomplete_files_are_given_back() {
     let a = dir.path().join("t/a.bin");
     let mut bytes = fs::read(&a).unwrap();
     bytes[40_000] ^= 0xff; // piece 1: the end of a.bin, small.txt, padding
-    fs::write(&a, bytes).unwrap();
-    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    fs::write(&a, &bytes).unwrap();
+    let before = walk(dir.path());
+    let s = Storage::inspect(dir.path(), t.meta.clone()).unwrap();
     let verified = s.verify_all(|_, _| {});
     assert_eq!(ones(&verified), [0, 2, 3, 4]);
-    assert_eq!(s.demote_incomplete(&verified).unwrap(), [0, 2]);
+    let e = s.prepare(&verified, |_| false).unwrap_err();
+    assert!(
+        matches!(&e, Error::InTheWay { path, .. } if path == &a),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("1 of its 2 pieces do not match"),
+        "{e}"
+    );
+    assert_eq!(fs::read(&a).unwrap(), bytes);
+    assert_eq!(walk(dir.path()), before);
+
+    // Leave for a.bin only: small.txt (also incomplete) is still in the way.
+    let e = s.prepare(&verified, |p| p == a).unwrap_err();
+    assert!(e.to_string().contains("small.txt"), "{e}");
+    assert_eq!(walk(dir.path()), before);
+
+    assert_eq!(s.prepare(&verified, |_| true).unwrap(), [0, 2]);
     let root = dir.path().join("t");
     for (name, final_name) in [
         ("a.bin", false),
@@ -437,7 +457,7 @@ fn final_names_of_incomplete_files_are_given_back() {
         );
     }
     // Nothing more to give back; then the piece comes and the names with it.
-    assert!(s.demote_incomplete(&verified).unwrap().is_empty());
+    assert!(s.prepare(&verified, |_| true).unwrap().is_empty());
     write_pieces(&t, &s, &[1]);
     assert!(s.verify_piece(p(1)).unwrap());
     s.file_completed(0).unwrap();
@@ -451,10 +471,106 @@ fn final_names_of_incomplete_files_are_given_back() {
     // Both names on disk for an incomplete file: an error naming the `.part`.
     fs::write(root.join("d.bin"), b"wrong").unwrap();
     fs::write(root.join("d.bin.part"), b"other").unwrap();
-    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    let s = Storage::inspect(dir.path(), t.meta.clone()).unwrap();
     let verified = s.verify_all(|_, _| {});
     assert!(!verified.get(4));
-    let e = s.demote_incomplete(&verified).unwrap_err();
+    let e = s.prepare(&verified, |_| true).unwrap_err();
     assert!(e.to_string().contains("d.bin.part"), "{e}");
     assert_eq!(fs::read(root.join("d.bin.part")).unwrap(), b"other");
+}
+
+/// Whatever of the user's is where the torrent's data goes survives `prepare` byte for
+/// byte, and the error names it: a file under a file's name, a folder under a file's name,
+/// a file under a folder's name, a `.part` of another size, content where the torrent has
+/// an empty file. Nothing at all is created before the check.
+#[test]
+fn nothing_in_the_way_is_touched() {
+    let t = sample();
+    type Setup = fn(&Path);
+    let cases: [(&str, Setup, &str); 7] = [
+        (
+            "t/d.bin",
+            |r| fs::write(r.join("t/d.bin"), b"my thesis").unwrap(),
+            "holds 9 bytes where the torrent's file has 5",
+        ),
+        (
+            "t/d.bin",
+            |r| fs::write(r.join("t/d.bin"), b"thesi").unwrap(),
+            "cannot be checked: each of its pieces spans a missing file",
+        ),
+        (
+            "t/sub/dir/c.bin",
+            |r| {
+                fs::create_dir_all(r.join("t/sub/dir")).unwrap();
+                fs::write(r.join("t/sub/dir/c.bin"), vec![7u8; 70_003]).unwrap();
+            },
+            "is not this torrent's file (2 of its 3 pieces do not match)",
+        ),
+        (
+            "t/d.bin",
+            |r| fs::create_dir_all(r.join("t/d.bin/mine")).unwrap(),
+            "is a folder where the torrent has a file",
+        ),
+        (
+            "t/sub",
+            |r| fs::write(r.join("t/sub"), b"not a folder").unwrap(),
+            "is a file where the torrent has a folder",
+        ),
+        (
+            "t/a.bin.part",
+            |r| fs::write(r.join("t/a.bin.part"), b"firefox's").unwrap(),
+            "holds 9 bytes where this torrent's partial file has 50001",
+        ),
+        (
+            "t/empty",
+            |r| fs::write(r.join("t/empty"), b"notes").unwrap(),
+            "holds 5 bytes where the torrent has an empty file",
+        ),
+    ];
+    for (path, setup, why) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("t")).unwrap();
+        setup(dir.path());
+        let before = snapshot(dir.path());
+        let s = Storage::inspect(dir.path(), t.meta.clone()).unwrap();
+        let verified = s.verify_all(|_, _| {});
+        let e = s.prepare(&verified, |_| false).unwrap_err();
+        match &e {
+            Error::InTheWay {
+                path: at,
+                why: got,
+                replaceable,
+            } => {
+                assert_eq!(at, &dir.path().join(path), "{e}");
+                assert_eq!(got, why, "{path}");
+                // --overwrite replaces files, never folders.
+                assert_eq!(*replaceable, !why.contains("folder"), "{path}");
+                assert_eq!(e.to_string().contains("--overwrite"), *replaceable, "{e}");
+            }
+            other => panic!("{path}: {other}"),
+        }
+        assert_eq!(snapshot(dir.path()), before, "{path}");
+    }
+}
+
+/// A seed's storage is read-only: it creates nothing, opens nothing for writing, refuses
+/// writes, and works on the content folder under any name.
+#[test]
+fn a_read_only_storage_creates_and_writes_nothing() {
+    let t = sample();
+    let dir = tempfile::tempdir().unwrap();
+    write_seed_files(&t, dir.path());
+    let content = dir.path().join("renamed");
+    fs::rename(dir.path().join("t"), &content).unwrap();
+    fs::remove_file(content.join("d.bin")).unwrap();
+    let before = snapshot(dir.path());
+    let s = Storage::inspect_read_only(&content, t.meta.clone()).unwrap();
+    assert_eq!(ones(&s.verify_all(|_, _| {})), [0, 1, 2, 3]);
+    assert!(s.create_missing().is_err());
+    let e = s.write_block(p(0), 0, slice(&t, 0, 0, 100)).unwrap_err();
+    assert!(e.to_string().contains("a.bin"), "{e}");
+    assert!(s.read_block(p(0), 0, 100).unwrap() == slice(&t, 0, 0, 100));
+    s.file_completed(0).unwrap();
+    s.sync().unwrap();
+    assert_eq!(snapshot(dir.path()), before);
 }

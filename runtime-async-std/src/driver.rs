@@ -28,7 +28,7 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::{InfoHash, PieceIndex};
-use shoal_io::{PieceJob, Storage, WriteBack};
+use shoal_io::{Download, DownloadLock, PieceJob, Storage, WriteBack};
 
 use crate::disk::{Done, Job, Pool};
 use crate::executor::Executor;
@@ -69,8 +69,7 @@ pub enum Command {
     },
     Add {
         key: TorrentKey,
-        storage: Arc<Storage>,
-        verified: Bitfield,
+        download: Download,
         options: AddOptions,
         reply: Sender<Result<TorrentKey, Error>>,
     },
@@ -124,6 +123,8 @@ enum Run {
 
 struct Entry {
     storage: Arc<Storage>,
+    /// This process's claim on the torrent's folder, released when the entry goes.
+    _lock: DownloadLock,
     /// Downloaded blocks held until their piece is hashed; a new one for every run.
     cache: Arc<WriteBack>,
     run: Run,
@@ -321,12 +322,11 @@ impl Driver {
             }
             Command::Add {
                 key,
-                storage,
-                verified,
+                download,
                 options,
                 reply,
             } => {
-                let result = self.add(key, storage, verified, options, now);
+                let result = self.add(key, download, options, now);
                 let _ = reply.try_send(result);
             }
             Command::AddPeer { key, addr, reply } => {
@@ -399,11 +399,15 @@ impl Driver {
     fn add(
         &mut self,
         key: TorrentKey,
-        storage: Arc<Storage>,
-        verified: Bitfield,
+        download: Download,
         options: AddOptions,
         now: Instant,
     ) -> Result<TorrentKey, Error> {
+        let Download {
+            storage,
+            verified,
+            lock,
+        } = download;
         if self.shutdown.is_some() {
             return Err(Error::Closed);
         }
@@ -428,6 +432,7 @@ impl Driver {
             key,
             Entry {
                 storage,
+                _lock: lock,
                 cache: Arc::new(WriteBack::new(self.config.write_back)),
                 run: Run::Running(id),
                 options,

@@ -24,7 +24,6 @@ use async_io::Async;
 use shoal_core::engine::{AddTorrentError, CloseReason, EngineConfig, TorrentStats};
 use shoal_core::metainfo::{Metainfo, MetainfoError};
 use shoal_core::{InfoHash, PeerId, PieceIndex};
-use shoal_io::Storage;
 
 use crate::driver::{Command, Driver};
 use crate::executor::Executor;
@@ -138,6 +137,9 @@ pub struct AddOptions {
     pub sequential: bool,
     /// When a complete torrent is paused ([`Event::SeedingDone`]).
     pub seed_limit: SeedLimit,
+    /// Replace files in the folder that have the torrent's file names but not its data;
+    /// without it they are an error (`shoal_io::Error::InTheWay`) and nothing is touched.
+    pub overwrite: bool,
 }
 
 /// Settings of a [`Session`]. `Default` gives what a desktop client would use, with a
@@ -497,36 +499,26 @@ impl Session {
         }
         let events = self.shared.events_tx.clone();
         let opened = meta.clone();
-        let (storage, verified) = blocking::unblock(move || {
-            std::fs::create_dir_all(&dir).map_err(|source| {
-                Error::Io(shoal_io::Error::Io {
-                    path: dir.clone(),
-                    source,
-                })
-            })?;
-            let storage = Storage::open(&dir, opened.clone()).map_err(Error::Io)?;
-            let verified =
-                shoal_io::resume::check_existing(&dir, &opened, &storage, |done, total| {
-                    // About a hundred events for a whole check.
-                    if done == total || done % (total / 100).max(1) == 0 {
-                        if let Some(events) = events.upgrade() {
-                            let _ = events.force_send(Event::Checking {
-                                torrent: key,
-                                done,
-                                total,
-                            });
-                        }
+        let overwrite = options.overwrite;
+        let download = blocking::unblock(move || {
+            shoal_io::open_download(&dir, opened, overwrite, |done, total| {
+                // About a hundred events for a whole check.
+                if done == total || done % (total / 100).max(1) == 0 {
+                    if let Some(events) = events.upgrade() {
+                        let _ = events.force_send(Event::Checking {
+                            torrent: key,
+                            done,
+                            total,
+                        });
                     }
-                });
-            // A final-named file that is not whole gets its `.part` name back until it is.
-            storage.demote_incomplete(&verified).map_err(Error::Io)?;
-            Ok::<_, Error>((Arc::new(storage), verified))
+                }
+            })
+            .map_err(Error::Io)
         })
         .await?;
         self.call(|reply| Command::Add {
             key,
-            storage,
-            verified,
+            download,
             options,
             reply,
         })

@@ -44,6 +44,8 @@ pub struct Options {
     pub no_seed: bool,
     /// Plain progress lines even on a terminal.
     pub plain: bool,
+    /// Replace files of the torrent's names that are in the way (download only).
+    pub overwrite: bool,
     /// The first wait after every tracker failed (doubling after each failed round).
     pub tracker_backoff: Duration,
 }
@@ -63,27 +65,19 @@ const RESUME_EVERY: Duration = Duration::from_secs(30);
 pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
     let (meta, _) = shoal_io::load_torrent(&opts.torrent).map_err(|e| e.to_string())?;
     let meta = Arc::new(meta);
-    std::fs::create_dir_all(&opts.dir).map_err(|e| format!("{}: {e}", opts.dir.display()))?;
-    let storage = Arc::new(Storage::open(&opts.dir, meta.clone()).map_err(|e| e.to_string())?);
     let ui = Ui::new(&meta, opts.plain);
-    let verified = shoal_io::resume::check_existing(&opts.dir, &meta, &storage, |done, total| {
-        ui.checking(done, total)
-    });
-    let have = verified.count_ones();
-    if seed_only && have < meta.info.piece_count() {
-        return Err(format!(
-            "{}: only {have} of {} pieces are present and verified; nothing to seed from a partial copy (use `shoal download`)",
-            opts.dir.join(&meta.info.name).display(),
-            meta.info.piece_count()
-        ));
-    }
-    // A final-named file that is not whole (damaged, truncated, or another file of that
-    // name) gets its `.part` name back until its pieces are in.
-    if !seed_only {
-        storage
-            .demote_incomplete(&verified)
+    let checking = |done, total| ui.checking(done, total);
+    // A seed reads its content and creates nothing; a download holds its folder's lock
+    // until the end (`_lock` lives as long as this function).
+    let (storage, verified, _lock) = if seed_only {
+        let (storage, verified) =
+            shoal_io::open_seed(&opts.dir, meta.clone(), checking).map_err(|e| e.to_string())?;
+        (storage, verified, None)
+    } else {
+        let d = shoal_io::open_download(&opts.dir, meta.clone(), opts.overwrite, checking)
             .map_err(|e| e.to_string())?;
-    }
+        (d.storage, d.verified, Some(d.lock))
+    };
 
     let mut rt = Runtime::new(RuntimeConfig {
         listen: SocketAddr::new(opts.bind, opts.port),
@@ -121,7 +115,7 @@ pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
     if let Err(e) = storage.sync() {
         return Err(e.to_string());
     }
-    if let Some(verified) = verified {
+    if let Some(verified) = verified.filter(|_| !storage.is_read_only()) {
         shoal_io::resume::save(&opts.dir, &meta, &verified, &storage).map_err(|e| e.to_string())?;
     }
     ui.finish();
@@ -232,7 +226,7 @@ fn drive(
                 "the torrent names no tracker and no --peer was given: no way to find peers".into(),
             );
         }
-        if last_save.elapsed() >= RESUME_EVERY {
+        if last_save.elapsed() >= RESUME_EVERY && !storage.is_read_only() {
             last_save = Instant::now();
             if let Some(verified) = rt.engine.verified(torrent).cloned() {
                 // Writes still queued may be left out of the record: they are re-fetched

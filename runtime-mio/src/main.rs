@@ -56,12 +56,19 @@ enum Command {
         /// Exit as soon as the download is complete.
         #[arg(long)]
         no_seed: bool,
+        /// Replace files in DIR that have the torrent's file names but not its data. Without
+        /// it shoal refuses to touch them and says which.
+        #[arg(long)]
+        overwrite: bool,
     },
-    /// Seed a torrent whose content is in DIR (as `download -o DIR` leaves it), until stopped.
+    /// Seed a torrent's complete content until stopped. Reads only: creates, writes and
+    /// renames nothing.
     Seed {
         /// The .torrent file or URL.
         torrent: String,
-        /// The folder holding DIR/<name>.
+        /// The folder holding the content (DIR/<name>, as `download -o DIR` leaves it), or
+        /// the content itself (the torrent's file or folder).
+        #[arg(value_name = "PATH")]
         dir: PathBuf,
         #[command(flatten)]
         net: NetArgs,
@@ -170,8 +177,10 @@ fn main() -> ExitCode {
             seed_ratio,
             seed_time,
             no_seed,
+            overwrite,
         } => {
-            let opts = client_options(torrent, dir, net, seed_ratio, seed_time, no_seed);
+            let mut opts = client_options(torrent, dir, net, seed_ratio, seed_time, no_seed);
+            opts.overwrite = overwrite;
             return exit(shoal_mio::client::run(&opts, false));
         }
         Command::Seed { torrent, dir, net } => {
@@ -229,6 +238,7 @@ fn client_options(
         seed_time: seed_time.map(std::time::Duration::from_secs),
         no_seed,
         plain: net.plain,
+        overwrite: false,
         tracker_backoff: std::time::Duration::from_secs(net.tracker_backoff.max(1)),
     }
 }

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bendy::encoding::Encoder;
@@ -172,4 +172,23 @@ pub fn write_seed_files(t: &Torrent, dir: &Path) {
         let at = f.offset as usize;
         fs::write(&path, &t.data[at..at + f.length as usize]).unwrap();
     }
+}
+
+/// Every path below `dir` with its content (folders as `/`), sorted.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for entry in fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.push((path.clone(), b"/".to_vec()));
+                stack.push(path);
+            } else {
+                out.push((path.clone(), fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
 }
