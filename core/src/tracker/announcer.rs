@@ -13,15 +13,19 @@
 //!   parse or that no transport here can reach are left out, and a URL named twice is
 //!   kept where it first appears.
 //! - **Events.** The first announce a tracker gets is `started`; `completed` goes out once,
-//!   after [`Announcer::on_completed`], to whichever tracker answers it (never for a
-//!   torrent complete from the start: its `started` carries `left = 0`); `stopped` goes out
-//!   once after [`Announcer::stop`], to the tracker that answered last, with `numwant = 0`,
-//!   and is not retried. Regular announces carry no event.
+//!   as soon as [`Announcer::on_completed`] is called (after the announce under way, if
+//!   any), to whichever tracker answers it (never for a torrent complete from the start:
+//!   its `started` carries `left = 0`); `stopped` goes out once after [`Announcer::stop`],
+//!   to the tracker that answered last, with `numwant = 0`, and is not retried. A
+//!   `completed` not yet answered when `stop` comes goes to that tracker just before
+//!   `stopped`, so a download that ends within the tracker's `min interval` is still
+//!   counted. Regular announces carry no event.
 //! - **Timing.** After an answer the next announce is due after the tracker's `interval`,
 //!   clamped to [`AnnouncerConfig::min_interval`]`..=`[`AnnouncerConfig::max_interval`]
 //!   (an interval of 0 means the tracker did not say: [`AnnouncerConfig::default_interval`]).
-//!   Early announces (`completed`, [`Announcer::reannounce`]) wait for the tracker's
-//!   `min interval` since the last answer; `stopped` never waits.
+//!   An early announce ([`Announcer::reannounce`]) waits for the tracker's `min interval`
+//!   since the last answer; `completed` and `stopped` are events the tracker counts and
+//!   never wait for it (as other clients do: `min interval` governs repeated announces).
 //! - **Failures.** A failed tracker passes the announce to the next one at once. When the
 //!   whole list has failed, the next round waits a backoff that starts at
 //!   [`AnnouncerConfig::initial_backoff`] and doubles up to
@@ -129,11 +133,13 @@ enum Completion {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Running,
-    /// `stopped` is due to the tracker at (tier, index), from `at` on.
+    /// `stopped` is due to the tracker at (tier, index), from `at` on; first a
+    /// `completed` the tracker has not heard yet, if `completed_first`.
     StopPending {
         tier: usize,
         index: usize,
         at: Instant,
+        completed_first: bool,
     },
     /// `stopped` went out; its outcome ends it all.
     StopSent,
@@ -288,6 +294,20 @@ impl Announcer {
                 };
                 (tier, index, event)
             }
+            Phase::StopPending {
+                tier,
+                index,
+                at,
+                completed_first: true,
+            } => {
+                self.phase = Phase::StopPending {
+                    tier,
+                    index,
+                    at,
+                    completed_first: false,
+                };
+                (tier, index, AnnounceEvent::Completed)
+            }
             Phase::StopPending { tier, index, .. } => {
                 self.phase = Phase::StopSent;
                 (tier, index, AnnounceEvent::Stopped)
@@ -347,7 +367,7 @@ impl Announcer {
                 if response.tracker_id.is_some() {
                     tracker.tracker_id = response.tracker_id;
                 }
-                if event != AnnounceEvent::Stopped {
+                if self.phase == Phase::Running {
                     self.answered(flight, response.interval, response.min_interval, now);
                 }
                 Some(TrackerEvent::Announced {
@@ -362,7 +382,7 @@ impl Announcer {
             Err(error) => {
                 tracker.failures = tracker.failures.saturating_add(1);
                 let failures = tracker.failures;
-                if event != AnnounceEvent::Stopped {
+                if self.phase == Phase::Running {
                     self.failed(flight, now);
                 }
                 Some(TrackerEvent::Failed {
@@ -404,7 +424,8 @@ impl Announcer {
         let min_interval = min_interval.unwrap_or(Duration::ZERO).min(interval);
         self.last_answer = Some((now, min_interval));
         self.next_at = if self.completion == Completion::Pending {
-            now + min_interval
+            // Completed while this announce was under way.
+            now
         } else {
             now + interval
         };
@@ -428,14 +449,16 @@ impl Announcer {
         }
     }
 
-    /// The torrent has just completed: `completed` goes out once, as soon as the tracker's
-    /// `min interval` allows (or with the next announce while trackers are failing).
+    /// The torrent has just completed: `completed` goes out once, at once (after the
+    /// announce under way, if any; with the next round while every tracker is failing).
     pub fn on_completed(&mut self, now: Instant) {
         if self.phase != Phase::Running || self.completion != Completion::NotYet {
             return;
         }
         self.completion = Completion::Pending;
-        self.announce_early(now, Duration::ZERO);
+        if !self.failing {
+            self.next_at = self.next_at.min(now);
+        }
     }
 
     /// Asks for an announce sooner than the interval (say, to get more peers): at once if
@@ -471,11 +494,15 @@ impl Announcer {
             (None, None) => None,
         };
         self.in_flight = None;
+        // A tracker that knows us and has not heard our `completed` hears it now.
+        let completed_first =
+            self.completion == Completion::Pending && self.last_good_tier.is_some();
         self.phase = match target {
             Some((tier, index)) => Phase::StopPending {
                 tier,
                 index,
                 at: now,
+                completed_first,
             },
             None => Phase::Finished,
         };
@@ -648,11 +675,17 @@ mod tests {
         let mut r = answer(1800);
         r.min_interval = Some(SECS(300));
         a.on_response(id, Ok(r), t0);
+        // `completed` is an event, not an early announce: it does not wait.
         a.on_completed(t0 + SECS(10));
-        assert_eq!(a.poll_timeout(), Some(t0 + SECS(300)));
-        assert!(a.poll_announce(t0 + SECS(299), stats(0)).is_none());
-        let (id, _, event) = poll(&mut a, t0 + SECS(300));
+        assert_eq!(a.poll_timeout(), Some(t0 + SECS(10)));
+        let (id, _, event) = poll(&mut a, t0 + SECS(10));
         assert_eq!(event, AnnounceEvent::Completed);
+        a.on_response(id, Ok(answer(1800)), t0 + SECS(300));
+        // An early announce waits for the tracker's min interval.
+        a.reannounce(t0 + SECS(301));
+        assert_eq!(a.poll_timeout(), Some(t0 + SECS(360)));
+        let (id, _, event) = poll(&mut a, t0 + SECS(360));
+        assert_eq!(event, AnnounceEvent::None);
         a.on_response(id, Ok(answer(1800)), t0 + SECS(300));
 
         // reannounce: the config's 60 s floor applies when the tracker gives no min interval.
@@ -675,8 +708,47 @@ mod tests {
         let mut r = answer(1800);
         r.min_interval = Some(SECS(120));
         a.on_response(id, Ok(r), t0 + SECS(1));
-        assert_eq!(a.poll_timeout(), Some(t0 + SECS(121)));
-        assert_eq!(poll(&mut a, t0 + SECS(121)).2, AnnounceEvent::Completed);
+        assert_eq!(a.poll_timeout(), Some(t0 + SECS(1)));
+        assert_eq!(poll(&mut a, t0 + SECS(1)).2, AnnounceEvent::Completed);
+    }
+
+    /// A download that ends before its `completed` is answered: the tracker that knows us
+    /// hears `completed`, then `stopped`, so it counts the download.
+    #[test]
+    fn completed_goes_out_before_stopped() {
+        let t0 = shoal_test_clock::epoch();
+        let mut a = announcer(&[&["http://a.example/announce"]], t0);
+        let (id, _, _) = poll(&mut a, t0);
+        a.on_response(id, Ok(answer(1800)), t0);
+        a.on_completed(t0 + SECS(5));
+        let (completed, _, event) = poll(&mut a, t0 + SECS(5));
+        assert_eq!(event, AnnounceEvent::Completed);
+        // Stopped while it is under way: it is abandoned, and sent again before `stopped`.
+        a.stop(t0 + SECS(6));
+        assert!(a
+            .on_response(completed, Ok(answer(1)), t0 + SECS(6))
+            .is_none());
+        let (id, url, event) = poll(&mut a, t0 + SECS(6));
+        assert_eq!(
+            (url.as_str(), event),
+            ("http://a.example/announce", AnnounceEvent::Completed)
+        );
+        assert!(a.poll_announce(t0 + SECS(6), stats(0)).is_none());
+        a.on_response(id, Err(TrackerError::Timeout), t0 + SECS(7));
+        let (id, _, event) = poll(&mut a, t0 + SECS(7));
+        assert_eq!(event, AnnounceEvent::Stopped);
+        a.on_response(id, Ok(answer(1)), t0 + SECS(7));
+        assert!(a.is_finished());
+
+        // Once `completed` was answered, `stop` sends `stopped` alone.
+        let mut a = announcer(&[&["http://a.example/announce"]], t0);
+        let (id, _, _) = poll(&mut a, t0);
+        a.on_response(id, Ok(answer(1800)), t0);
+        a.on_completed(t0);
+        let (id, _, _) = poll(&mut a, t0);
+        a.on_response(id, Ok(answer(1800)), t0);
+        a.stop(t0);
+        assert_eq!(poll(&mut a, t0).2, AnnounceEvent::Stopped);
     }
 
     #[test]
@@ -694,7 +766,7 @@ mod tests {
         let mut r = answer(600);
         r.min_interval = Some(SECS(100_000));
         a.on_response(id, Ok(r), t0);
-        a.on_completed(t0);
+        a.reannounce(t0);
         assert_eq!(a.poll_timeout(), Some(t0 + SECS(600)));
     }
 

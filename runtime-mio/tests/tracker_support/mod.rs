@@ -66,15 +66,7 @@ impl ShoalTracker {
 
     /// (seeders, leechers, downloads) of `info_hash` by an HTTP scrape; zeros if unknown.
     pub fn scrape(&self, info_hash: &InfoHash) -> (u32, u32, u32) {
-        let r = get(
-            self.port,
-            &format!("/scrape?info_hash={}", percent_encode(&info_hash.0)),
-        );
-        let files = parse_scrape_response(&r.body).expect("a scrape answer");
-        files
-            .iter()
-            .find(|(h, _)| h == info_hash)
-            .map_or((0, 0, 0), |(_, s)| (s.complete, s.incomplete, s.downloaded))
+        scrape_http(self.port, info_hash)
     }
 
     /// Waits until the tracker counts at least `seeders` seeds and `leechers` leechers.
@@ -316,4 +308,18 @@ impl UdpClient {
             .expect("no answer to a UDP announce");
         UdpResponse::decode(&answer, IpFamily::V4).expect("undecodable UDP answer")
     }
+}
+
+/// (seeders, leechers, downloads) of `info_hash` by an HTTP scrape of the tracker on
+/// 127.0.0.1:`port` (shoal's or opentracker); zeros if unknown.
+pub fn scrape_http(port: u16, info_hash: &InfoHash) -> (u32, u32, u32) {
+    let r = get(
+        port,
+        &format!("/scrape?info_hash={}", percent_encode(&info_hash.0)),
+    );
+    let files = parse_scrape_response(&r.body).expect("a scrape answer");
+    files
+        .iter()
+        .find(|(h, _)| h == info_hash)
+        .map_or((0, 0, 0), |(_, s)| (s.complete, s.incomplete, s.downloaded))
 }
