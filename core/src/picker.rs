@@ -316,8 +316,8 @@ impl Layout {
 
 /// What the picker keeps of one piece, side by side: a `have` reads and writes `raw` and
 /// `pos` and reads `prio` of one piece, a pick reads `slot` or `raw` of the pieces it
-/// considers. In four arrays, each of those was a cache miss of its own when an engine of a
-/// busy simulation came back to its picker.
+/// considers. In four arrays, each of those would be a cache miss of its own when the
+/// picker is cold (a busy engine comes back to it after serving other connections).
 #[derive(Clone, Copy, Debug)]
 struct PieceState {
     /// Availability is `Picker::base + raw`.
@@ -979,27 +979,6 @@ impl Picker {
 
     fn peer_ref(&self, peer: PeerKey) -> Option<&Peer> {
         self.peers.get(peer.0 as usize)?.as_ref()
-    }
-
-    /// Where the peer's entry and what it owns lie in memory, as (start, bytes): the
-    /// entry, then its list or bitfield of pieces (read at every `have`); null for a peer
-    /// never added or an empty list. A hint for prefetching (see `Engine::memory_hint`).
-    pub(crate) fn memory_hint(&self, peer: PeerKey) -> [(*const u8, usize); 2] {
-        let none = (std::ptr::null(), 0);
-        let Some(Some(entry)) = self.peers.get(peer.0 as usize) else {
-            return [none; 2];
-        };
-        let pieces = match &entry.has {
-            Has::Sparse(list) | Has::AllBut(list) if !list.is_empty() => {
-                (list.as_ptr().cast(), std::mem::size_of_val(list.as_slice()))
-            }
-            Has::Dense(b) => (b.words().as_ptr().cast(), std::mem::size_of_val(b.words())),
-            _ => none,
-        };
-        [
-            ((entry as *const Peer).cast(), std::mem::size_of::<Peer>()),
-            pieces,
-        ]
     }
 
     fn peer_index(&self, peer: PeerKey) -> Result<usize, PickerError> {

@@ -530,9 +530,6 @@ impl Limits {
 /// Flushes of up to this many bytes are copied out of the write buffer (see `flush`).
 const COPY_FLUSH_MAX: usize = 256;
 
-/// The bytes at the start of a slot that every message reads (see [`Peer`]).
-const HOT_SLOT_BYTES: usize = 192;
-
 /// How long a removed torrent's `stopped` announce may take.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -772,31 +769,6 @@ impl Engine {
     /// Which pieces are verified (for a resume record).
     pub fn verified(&self, id: TorrentId) -> Option<&Bitfield> {
         Some(self.torrent(id)?.store.verified())
-    }
-
-    /// Where in memory the state that an input for `conn` reads first lies, as (start,
-    /// bytes): the engine itself, the connection's slot and, when the engine holds one
-    /// torrent, the peer's entry in that torrent's piece picker and the entry's record of
-    /// the peer's pieces. Nothing needs to read through these pointers; they are for an
-    /// embedder that runs many engines and asks the processor to prefetch the next
-    /// input's state while it works on the current one (the simulator, whose engines
-    /// share no cache). Null where there is nothing. A hint taken after an input stays
-    /// good until the connection's next input, unless the engine grows its tables.
-    pub fn memory_hint(&self, conn: ConnId) -> [(*const u8, usize); 4] {
-        let mut out = [(std::ptr::null(), 0); 4];
-        out[0] = (
-            (self as *const Engine).cast(),
-            std::mem::size_of::<Engine>(),
-        );
-        if let Some(slot) = self.slots.get(conn.slot as usize) {
-            out[1] = ((slot as *const Slot).cast(), HOT_SLOT_BYTES);
-        }
-        if let [Some(t)] = self.torrents.as_slice() {
-            let [entry, pieces] = t.picker.memory_hint(conn.key());
-            out[2] = entry;
-            out[3] = pieces;
-        }
-        out
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -1068,9 +1040,9 @@ impl Engine {
         // A few small messages are copied out and the buffer kept for the next ones:
         // splitting them off would share the buffer, and the share's count, on a line of
         // its own, is written at the split and read again before the next write (a cache
-        // miss each in a busy simulator). Longer runs are split off, not copied. (Taking
-        // the buffer and starting a fresh one per flush was measured slower: a piece's
-        // `have` to every peer makes dozens of growing buffers at once.)
+        // miss each when many connections are busy). Longer runs are split off, not
+        // copied. (Taking the buffer and starting a fresh one per flush was measured
+        // slower: a piece's `have` to every peer makes dozens of growing buffers at once.)
         let data = if p.write_buf.len() <= COPY_FLUSH_MAX {
             let data = Bytes::copy_from_slice(&p.write_buf);
             p.write_buf.clear();
@@ -2385,87 +2357,4 @@ impl From<WireError> for CloseReason {
 }
 
 #[cfg(test)]
-mod layout_tests {
-    use super::{Peer, Slot};
-    use std::mem::{offset_of, size_of};
-
-    /// The fields every message reads (see [`Peer`]) stay in the slot's first three cache
-    /// lines, and slots start on a line.
-    #[test]
-    fn a_messages_fields_share_the_slots_first_lines() {
-        assert_eq!(std::mem::align_of::<Slot>(), 64);
-        assert_eq!(offset_of!(Slot, generation), 0);
-        let end_in_slot = |offset: usize, size: usize| offset_of!(Slot, peer) + offset + size;
-        let hot = [
-            end_in_slot(
-                offset_of!(Peer, torrent),
-                size_of::<Option<super::TorrentId>>(),
-            ),
-            end_in_slot(offset_of!(Peer, phase), size_of::<super::Phase>()),
-            end_in_slot(offset_of!(Peer, have_count), size_of::<u32>()),
-            end_in_slot(offset_of!(Peer, peer_reqq), size_of::<u32>()),
-            end_in_slot(
-                offset_of!(Peer, last_received),
-                size_of::<std::time::Instant>(),
-            ),
-            end_in_slot(offset_of!(Peer, decoder), size_of::<crate::wire::Decoder>()),
-            end_in_slot(offset_of!(Peer, read_buf), size_of::<bytes::BytesMut>()),
-            end_in_slot(offset_of!(Peer, write_buf), size_of::<bytes::BytesMut>()),
-            end_in_slot(
-                offset_of!(Peer, serve_queue),
-                size_of::<std::collections::VecDeque<crate::BlockRequest>>(),
-            ),
-        ];
-        for end in hot {
-            assert!(
-                end <= super::HOT_SLOT_BYTES,
-                "a hot field ends at byte {end} of the slot"
-            );
-        }
-    }
-}
-
-#[cfg(test)]
-mod hint_tests {
-    use super::*;
-
-    fn one_piece_torrent() -> Arc<Metainfo> {
-        let mut t = b"d8:announce14:http://t/annce4:infod6:lengthi100e4:name1:f12:piece lengthi16384e6:pieces20:".to_vec();
-        t.extend_from_slice(&[7; 20]);
-        t.extend_from_slice(b"ee");
-        Arc::new(Metainfo::parse(&t).expect("a valid torrent"))
-    }
-
-    /// The hint names the engine, the connection's own slot and its picker entry, so a
-    /// prefetch through it loads what the next input for that connection reads.
-    #[test]
-    fn the_memory_hint_names_the_connections_slot_and_picker_entry() {
-        let now = shoal_test_clock::epoch();
-        let mut e = Engine::new(EngineConfig::default());
-        let id = e
-            .add_torrent(one_piece_torrent(), TorrentOptions::default(), now)
-            .expect("added");
-        for port in [1, 2] {
-            e.add_peer(id, SocketAddr::from(([10, 0, 0, 1], port)), now);
-        }
-        let conns: Vec<ConnId> = std::iter::from_fn(|| e.poll_output())
-            .filter_map(|o| match o {
-                Output::Connect { conn, .. } => Some(conn),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(conns.len(), 2);
-        for &conn in &conns {
-            let t = e.torrent_mut(id).expect("torrent");
-            consistent(t.picker.add_peer(conn.key()));
-            let hint = e.memory_hint(conn);
-            assert_eq!(hint[0].0, (&e as *const Engine).cast());
-            let slot = &e.slots[conn.slot as usize];
-            assert_eq!(hint[1], ((slot as *const Slot).cast(), HOT_SLOT_BYTES));
-            let picker = &e.torrent(id).expect("torrent").picker;
-            assert_eq!(hint[2..], picker.memory_hint(conn.key()));
-            assert!(!hint[2].0.is_null() && hint[2].1 > 0);
-        }
-        assert_ne!(e.memory_hint(conns[0])[2], e.memory_hint(conns[1])[2]);
-    }
-}
+mod tests;
