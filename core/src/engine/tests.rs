@@ -1,6 +1,8 @@
 //! Tests of the engine's internals: the memory layout of a connection's slot.
 
-use super::{Peer, Slot};
+use super::conn::Slot;
+use super::peer::{Peer, Phase};
+use super::TorrentId;
 use std::mem::{offset_of, size_of};
 
 /// The bytes at the start of a slot that every message reads (see [`Peer`]).
@@ -14,11 +16,8 @@ fn a_messages_fields_share_the_slots_first_lines() {
     assert_eq!(offset_of!(Slot, generation), 0);
     let end_in_slot = |offset: usize, size: usize| offset_of!(Slot, peer) + offset + size;
     let hot = [
-        end_in_slot(
-            offset_of!(Peer, torrent),
-            size_of::<Option<super::TorrentId>>(),
-        ),
-        end_in_slot(offset_of!(Peer, phase), size_of::<super::Phase>()),
+        end_in_slot(offset_of!(Peer, torrent), size_of::<Option<TorrentId>>()),
+        end_in_slot(offset_of!(Peer, phase), size_of::<Phase>()),
         end_in_slot(offset_of!(Peer, have_count), size_of::<u32>()),
         end_in_slot(offset_of!(Peer, peer_reqq), size_of::<u32>()),
         end_in_slot(
