@@ -10,8 +10,8 @@ use crate::wire::Message;
 use crate::BlockRequest;
 
 use super::peer::Phase;
-use super::{ConnId, Engine, Torrent, TorrentId};
-
+use super::torrent::Torrent;
+use super::{ConnId, Engine, TorrentId};
 impl Engine {
     /// Runs the choker now for the torrent of `conn` if a slot may be free.
     pub(super) fn rechoke(&mut self, id: TorrentId, now: Instant) {

@@ -13,10 +13,8 @@ use crate::wire::{Handshake, Reserved};
 use crate::PeerKey;
 
 use super::peer::{Peer, Phase};
-use super::{
-    consistent, peer_in, Candidate, CloseReason, ConnId, Engine, Event, Output, TorrentId,
-};
-
+use super::torrent::Candidate;
+use super::{consistent, peer_in, CloseReason, ConnId, Engine, Event, Output, TorrentId};
 /// Cache-line aligned, with the generation first: the check of a connection's generation
 /// and its peer's hot fields share the slot's first lines (see [`Peer`]).
 #[repr(C, align(64))]

@@ -13,7 +13,6 @@ use crate::PieceIndex;
 
 use super::peer::{Peer, Phase};
 use super::{consistent, CloseReason, ConnId, Engine, Event, Output, TorrentId};
-
 impl Engine {
     pub(super) fn on_received(&mut self, conn: ConnId, mut data: BytesMut, now: Instant) {
         let Some(p) = self.peer_mut(conn) else {

@@ -9,10 +9,8 @@ use std::time::{Duration, Instant};
 use crate::wire::Message;
 
 use super::peer::{Peer, Phase};
-use super::{
-    consistent, CloseReason, ConnId, Engine, EngineConfig, Event, Output, Torrent, TorrentId,
-};
-
+use super::torrent::Torrent;
+use super::{consistent, CloseReason, ConnId, Engine, EngineConfig, Event, Output, TorrentId};
 pub(super) const TICK: Duration = Duration::from_secs(1);
 
 /// What the tick's per-connection checks read of the configuration, copied out of it

@@ -18,7 +18,6 @@ use crate::tracker::{
 };
 
 use super::{torrent_in, Engine, Event, Output, TorrentId};
-
 /// A torrent's tracker state: the schedule, and the UDP exchange under way if any.
 pub(super) struct Trackers {
     pub(super) announcer: Announcer,

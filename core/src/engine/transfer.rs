@@ -13,7 +13,6 @@ use crate::{BlockRequest, PieceIndex};
 
 use super::peer::{Outstanding, Phase};
 use super::{consistent, peer_in, CloseReason, ConnId, Engine, Event, Output, TorrentId};
-
 impl Engine {
     /// Requests blocks from a peer up to its pipeline size.
     pub(super) fn fill_requests(&mut self, conn: ConnId, now: Instant) {
