@@ -33,6 +33,17 @@
 //!
 //! All randomness comes from [`EngineConfig::rng_seed`]; all collections iterate in an
 //! order fixed by the inputs. The same seed and the same inputs give the same outputs.
+//!
+//! # Where things are
+//!
+//! This file holds the [`Engine`] and its entry points; each concern has a module of its
+//! own, whose methods are `impl Engine` blocks of their own: `api` (the public types),
+//! `torrent` (adding, removing and describing torrents), `conn` (connection slots,
+//! dialling, closing, flushing), `receive` (bytes to messages to their effects),
+//! `transfer` (requests, blocks, serving, hashing), `choke` (running the choker),
+//! `trackers` (announces over HTTP and UDP) and `timers` (the tick and connection
+//! deadlines). `peer` is one connection's state, `policy` the rules for when to stop
+//! seeding and when trackers that never answer mean trouble.
 
 mod api;
 mod choke;
