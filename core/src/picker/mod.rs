@@ -120,6 +120,10 @@
 //! Remote-driven calls with a bad piece index or block return an error and change nothing;
 //! no public method panics on its arguments.
 
+mod layout;
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 use std::ops::Range;
 
@@ -128,6 +132,8 @@ use smallvec::SmallVec;
 use crate::bitfield::Bitfield;
 use crate::rng::Rng;
 use crate::{BlockRequest, PeerKey, PieceIndex, BLOCK_SIZE};
+
+use layout::Layout;
 
 const NONE: u32 = u32::MAX;
 
@@ -242,77 +248,6 @@ impl fmt::Display for PickerError {
 }
 
 impl std::error::Error for PickerError {}
-
-/// Piece and block sizes.
-#[derive(Clone, Copy, Debug)]
-struct Layout {
-    pieces: u32,
-    piece_length: u32,
-    last_length: u32,
-    blocks_per_piece: u32,
-    last_blocks: u32,
-}
-
-impl Layout {
-    fn new(pieces: u32, piece_length: u32, total_length: u64) -> Result<Layout, PickerError> {
-        if pieces == 0 || piece_length == 0 {
-            return Err(PickerError::InvalidLayout);
-        }
-        let before_last = u64::from(pieces - 1) * u64::from(piece_length);
-        if total_length <= before_last || total_length - before_last > u64::from(piece_length) {
-            return Err(PickerError::InvalidLayout);
-        }
-        let last_length = (total_length - before_last) as u32;
-        Ok(Layout {
-            pieces,
-            piece_length,
-            last_length,
-            blocks_per_piece: piece_length.div_ceil(BLOCK_SIZE),
-            last_blocks: last_length.div_ceil(BLOCK_SIZE),
-        })
-    }
-
-    #[inline]
-    fn blocks(&self, piece: u32) -> u32 {
-        if piece + 1 == self.pieces {
-            self.last_blocks
-        } else {
-            self.blocks_per_piece
-        }
-    }
-
-    fn piece_len(&self, piece: u32) -> u32 {
-        if piece + 1 == self.pieces {
-            self.last_length
-        } else {
-            self.piece_length
-        }
-    }
-
-    #[inline]
-    fn block(&self, piece: u32, b: u32) -> BlockRequest {
-        let begin = b * BLOCK_SIZE;
-        BlockRequest {
-            piece: PieceIndex(piece),
-            begin,
-            length: (self.piece_len(piece) - begin).min(BLOCK_SIZE),
-        }
-    }
-
-    /// The piece and block number of `r`, if it is exactly one of the torrent's blocks.
-    fn locate(&self, r: BlockRequest) -> Result<(u32, usize), PickerError> {
-        let piece = r.piece.0;
-        let b = r.begin / BLOCK_SIZE;
-        if piece >= self.pieces
-            || b * BLOCK_SIZE != r.begin
-            || b >= self.blocks(piece)
-            || self.block(piece, b).length != r.length
-        {
-            return Err(PickerError::InvalidBlock(r));
-        }
-        Ok((piece, b as usize))
-    }
-}
 
 /// What the picker keeps of one piece, side by side: a `have` reads and writes `raw` and
 /// `pos` and reads `prio` of one piece, a pick reads `slot` or `raw` of the pieces it
@@ -2309,6 +2244,3 @@ fn rarest(sel: &mut Select<'_>, has: &Has, ord: &Order, fresh: &Bitfield, budget
         }
     }
 }
-
-#[cfg(test)]
-mod tests;
