@@ -1,8 +1,6 @@
 //! The picker's invariants, and [`Picker::check_invariants`], which the tests call after
 //! every step to check them all against brute-force counts.
 //!
-//! # Invariants (checked by `check_invariants` in the tests)
-//!
 //! (`raw[i]`, `pos[i]`: the fields of piece `i`'s entry in `pieces`, which keeps what the
 //! picker knows of a piece side by side.)
 //!

@@ -29,7 +29,14 @@
 //! (timeout, choke, reject). Verified pieces (resume, or [`Picker::piece_verified`]) are
 //! never picked again; a [`Picker::hash_failed`] piece goes back to missing.
 //!
-//! # Design
+//! # Where things are
+//!
+//! This file holds the [`Picker`], its settings, its queries and the record of our own
+//! pieces; the design of each part lies with its module: `layout` (piece and block
+//! sizes), `order` (the bucketed order of new pieces, availability), `has` (each peer's
+//! pieces and what joining and leaving cost), `partial` (pieces in progress and
+//! requests), `select` (picking, and the walk that finds new pieces) and, for the tests,
+//! `invariants`.
 //!
 //! # Costs (n pieces, k pieces of the peer, P peers)
 //!
