@@ -119,7 +119,7 @@ impl Default for EngineConfig {
     }
 }
 
-/// Per-torrent options given to [`Engine::add_torrent`].
+/// Per-torrent options given to [`Engine::add_torrent`](super::Engine::add_torrent).
 #[derive(Clone, Debug, Default)]
 pub struct TorrentOptions {
     /// Pieces already on disk and verified (a resumed download); never requested again.
@@ -170,7 +170,7 @@ pub enum Input {
     },
     /// A datagram arrived on the engine's UDP socket (tracker answers).
     UdpReceived { from: SocketAddr, data: Vec<u8> },
-    /// The time from [`Engine::poll_timeout`] has come.
+    /// The time from [`Engine::poll_timeout`](super::Engine::poll_timeout) has come.
     Timer,
 }
 
@@ -260,7 +260,7 @@ impl fmt::Display for CloseReason {
     }
 }
 
-/// A torrent's figures, as in [`Event::Progress`] and [`Engine::stats`].
+/// A torrent's figures, as in [`Event::Progress`] and [`Engine::stats`](super::Engine::stats).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TorrentStats {
     pub pieces_verified: u32,
@@ -343,7 +343,7 @@ pub enum Event {
     },
 }
 
-/// Why [`Engine::add_torrent`] refused a torrent.
+/// Why [`Engine::add_torrent`](super::Engine::add_torrent) refused a torrent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AddTorrentError {
     /// The metainfo's layout is inconsistent (only possible for a hand-built `Info`).

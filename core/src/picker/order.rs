@@ -11,12 +11,14 @@
 //! with boundaries: a ±1 move costs the same, and taking a piece out of the order when it
 //! is started or verified is O(1) too instead of one shift per bucket.) The buckets span
 //! only occupied values, at most one per possible availability, so skipping empty ones is
-//! O(peers) at worst. The initial order is shuffled with the seeded [`Rng`], and each walk
-//! starts at a random offset in each bucket, so ties are random yet reproducible. A piece
-//! leaves the order when it is started (a partial piece), verified or skipped, and comes
-//! back if its partial is dropped or fails its hash.
+//! O(peers) at worst. The initial order is shuffled with the seeded
+//! [`Rng`](crate::rng::Rng), and each walk starts at a random offset in each bucket, so
+//! ties are random yet reproducible. A piece leaves the order when it is started (a
+//! partial piece), verified or skipped, and comes back if its partial is dropped or fails
+//! its hash.
 
-use super::{class_of, Has, Picker, Priority, NONE};
+use super::has::Has;
+use super::{class_of, Picker, Priority, NONE};
 
 /// What the picker keeps of one piece, side by side: a `have` reads and writes `raw` and
 /// `pos` and reads `prio` of one piece, a pick reads `slot` or `raw` of the pieces it
