@@ -145,10 +145,6 @@ pub struct End {
     pub conn: Option<ConnId>,
     /// The node's engine holds the connection.
     pub open: bool,
-    /// Where the engine keeps what a delivery to this end reads first (address, bytes),
-    /// as `Engine::memory_hint` said at the last delivery: prefetched before the next.
-    /// Only ever prefetched, so an address gone stale costs nothing but the miss.
-    pub hint: [(usize, usize); 4],
 }
 
 /// One TCP connection between two nodes; end 0 dialled. In this order (`repr(C)`): the
@@ -218,13 +214,11 @@ impl Net {
                 node: from,
                 conn: Some(conn),
                 open: true,
-                hint: [(0, 0); 4],
             },
             End {
                 node: to,
                 conn: None,
                 open: false,
-                hint: [(0, 0); 4],
             },
         ];
         match self.free.pop() {

@@ -11,21 +11,11 @@
 /// program's results, only on its speed; a no-op off x86-64.
 #[inline(always)]
 pub fn prefetch<T>(value: &T) {
-    prefetch_raw((value as *const T).cast(), std::mem::size_of::<T>());
-}
-
-/// Asks for the cache lines of `len` bytes from `start` (at most four lines) to be loaded;
-/// a null `start` does nothing. For memory an engine names in `Engine::memory_hint`, and
-/// under [`prefetch`].
-#[inline(always)]
-pub fn prefetch_raw(start: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        if start.is_null() {
-            return;
-        }
-        let lines = len.div_ceil(64).clamp(1, 4);
+        let start: *const u8 = (value as *const T).cast();
+        let lines = std::mem::size_of::<T>().div_ceil(64).clamp(1, 4);
         for line in 0..lines {
             // SAFETY: a prefetch never faults, even at an address the program could not
             // read, and changes no state the program can see. SSE is part of the x86-64
@@ -34,5 +24,5 @@ pub fn prefetch_raw(start: *const u8, len: usize) {
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (start, len);
+    let _ = value;
 }

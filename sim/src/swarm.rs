@@ -25,7 +25,7 @@ use shoal_core::rng::Rng;
 use shoal_core::{BlockRequest, PeerId, PieceIndex, BLOCK_SIZE};
 
 use crate::net::{Flow, LinkId, Net, Unit};
-use crate::prefetch::{prefetch, prefetch_raw};
+use crate::prefetch::prefetch;
 use crate::report::{NodeReport, Report, Sample, Totals};
 use crate::scenario::{Arrival, Scenario, TrackerKind};
 use crate::sched::{as_secs, secs, EventQueue, Nanos};
@@ -556,9 +556,7 @@ impl Sim {
 
     /// Starts loading the state the next event will read beyond its link: the unit it
     /// carries or finishes; for a flow's end the sending node (its report and its
-    /// uplink's flows); for a delivery the receiving node and what its engine
-    /// named in its last `memory_hint` for the connection (stored in the link's end, so
-    /// no pointer is chased through cold memory to find it).
+    /// uplink's flows); for a delivery the receiving node.
     fn warm_next(&self, ev: &Ev) {
         match ev {
             Ev::PipeDone { flow, .. } => {
@@ -579,9 +577,6 @@ impl Sim {
                     }
                 }
                 prefetch(&self.nodes[to.node as usize]);
-                for (start, len) in to.hint {
-                    prefetch_raw(start as *const u8, len);
-                }
             }
             _ => {}
         }
@@ -1472,10 +1467,6 @@ impl Sim {
                 }
             }
             self.replying = None;
-            if let Some(e) = self.nodes[to.node as usize].engine.as_deref() {
-                let hint = e.memory_hint(conn).map(|(at, len)| (at as usize, len));
-                self.net.link_mut(flow.link).ends[1 - flow.dir as usize].hint = hint;
-            }
         } else {
             self.t.payload_to_closed += u64::from(payload);
         }

@@ -36,11 +36,9 @@ pub(crate) struct Outstanding {
 /// Fields in the order of how often they are read, hot first (`repr(C)` keeps the order;
 /// the engine's slot is cache-line aligned): what every message reads fills the slot's
 /// first three cache lines, what the choker and the tick read the next ones, the rest is
-/// read at set-up or rarely. An engine in a busy swarm usually meets a connection with a
-/// cold cache; the fields a `have` reads were spread over seven lines before. In
-/// cachegrind's model of a 1,000-node simulation this cut the misses to memory by a
-/// seventh; the machine, whose prefetcher fetches neighbouring lines anyway, showed a few
-/// per cent (sim/README.md).
+/// read at set-up or rarely. An engine with many connections usually meets a connection
+/// with a cold cache, so the fewer lines a message touches, the fewer misses it costs
+/// (the fields a `have` reads were spread over seven lines before).
 #[repr(C)]
 pub(crate) struct Peer {
     // -- every message

@@ -3,6 +3,7 @@ use std::collections::BTreeSet;
 use quickcheck::{QuickCheck, TestResult};
 
 use super::*;
+use crate::BLOCK_SIZE;
 
 const B: u32 = BLOCK_SIZE;
 

@@ -1,0 +1,292 @@
+//! Connections: the slots behind every [`ConnId`] (a generation per slot, so a late
+//! input for a closed connection is recognised), dialling a torrent's candidates,
+//! accepting, closing (a closed connection's requests go back to the picker, and its
+//! address waits before it is dialled again), and the write buffers handed to the runtime
+//! at the end of each call.
+
+use core::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::wire::{Handshake, Reserved};
+use crate::PeerKey;
+
+use super::peer::{Peer, Phase};
+use super::torrent::Candidate;
+use super::{consistent, peer_in, CloseReason, ConnId, Engine, Event, Output, TorrentId};
+/// Cache-line aligned, with the generation first: the check of a connection's generation
+/// and its peer's hot fields share the slot's first lines (see [`Peer`]).
+#[repr(C, align(64))]
+pub(super) struct Slot {
+    pub(super) generation: u32,
+    pub(super) peer: Option<Peer>,
+}
+
+/// Flushes of up to this many bytes are copied out of the write buffer (see `flush`).
+const COPY_FLUSH_MAX: usize = 256;
+
+impl Engine {
+    /// A connection was accepted by the runtime. Returns its id, or `None` when the
+    /// engine is at its connection limit (close the socket).
+    pub fn accept(&mut self, addr: SocketAddr, now: Instant) -> Option<ConnId> {
+        if self.connections >= self.config.max_connections {
+            return None;
+        }
+        let conn = self.new_conn(addr, false, None, now);
+        self.schedule_tick(now);
+        Some(conn)
+    }
+
+    /// Tells the engine of a peer address for a torrent (from a tracker, the user, …); it
+    /// is dialled when a connection slot is free.
+    pub fn add_peer(&mut self, id: TorrentId, addr: SocketAddr, now: Instant) {
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        if t.banned.contains(&addr.ip()) || t.candidates.contains_key(&addr) {
+            return;
+        }
+        t.candidates.insert(
+            addr,
+            Candidate {
+                connected: false,
+                failed_at: None,
+            },
+        );
+        t.dial_queue.push_back(addr);
+        self.dial(id, now);
+    }
+
+    fn new_conn(
+        &mut self,
+        addr: SocketAddr,
+        outbound: bool,
+        torrent: Option<TorrentId>,
+        now: Instant,
+    ) -> ConnId {
+        let slot = match self.free_slots.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    peer: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let s = &mut self.slots[slot as usize];
+        s.generation = s.generation.wrapping_add(1);
+        let conn = ConnId {
+            slot,
+            generation: s.generation,
+        };
+        s.peer = Some(Peer::new(
+            conn,
+            addr,
+            outbound,
+            torrent,
+            self.config.max_message_len,
+            now,
+        ));
+        self.connections += 1;
+        conn
+    }
+
+    /// Dials queued candidates of a torrent while it has room.
+    pub(super) fn dial(&mut self, id: TorrentId, now: Instant) {
+        let max = self.config.max_peers_per_torrent;
+        let redial = self.config.redial_after;
+        let Some(queued) = self.torrent_mut(id).map(|t| t.dial_queue.len()) else {
+            return;
+        };
+        // One pass over the queue: addresses not due yet go back to its end.
+        for _ in 0..queued {
+            if self.connections >= self.config.max_connections {
+                return;
+            }
+            let Some(t) = self.torrent_mut(id) else {
+                return;
+            };
+            if t.peers.len() >= max || t.storage_error {
+                return;
+            }
+            let Some(addr) = t.dial_queue.pop_front() else {
+                return;
+            };
+            let Some(c) = t.candidates.get_mut(&addr) else {
+                continue;
+            };
+            if c.connected || t.banned.contains(&addr.ip()) {
+                continue;
+            }
+            if c.failed_at
+                .is_some_and(|at| now.saturating_duration_since(at) < redial)
+            {
+                t.dial_queue.push_back(addr);
+                continue;
+            }
+            c.connected = true;
+            let conn = self.new_conn(addr, true, Some(id), now);
+            if let Some(t) = self.torrent_mut(id) {
+                t.peers.push(conn);
+            }
+            self.outputs.push_back(Output::Connect { conn, addr });
+        }
+    }
+
+    pub(super) fn on_connected(&mut self, conn: ConnId, now: Instant) {
+        let Some(p) = self.peer_mut(conn) else {
+            return;
+        };
+        if p.phase != Phase::Connecting {
+            return;
+        }
+        p.phase = Phase::Handshake;
+        p.phase_since = now;
+        p.connected_at = now;
+        p.last_received = now;
+        self.send_handshake(conn, now);
+    }
+
+    pub(super) fn send_handshake(&mut self, conn: ConnId, now: Instant) {
+        let peer_id = self.config.peer_id;
+        let Some(p) = self.peer(conn) else {
+            return;
+        };
+        let Some(id) = p.torrent else {
+            return;
+        };
+        let Some(info_hash) = self
+            .torrents
+            .get(id.0 as usize)
+            .and_then(Option::as_ref)
+            .map(|t| t.meta.info_hash)
+        else {
+            return;
+        };
+        let Some(p) = self.peer_mut(conn) else {
+            return;
+        };
+        Handshake {
+            reserved: Reserved::ours(),
+            info_hash,
+            peer_id,
+        }
+        .encode(&mut p.write_buf);
+        p.sent_handshake = true;
+        p.last_sent = now;
+        self.mark_dirty(conn);
+    }
+
+    /// Queues the connection for a flush at the end of this call (once, however many
+    /// messages it gets: a flag on the peer, not a search of the list).
+    pub(super) fn mark_dirty(&mut self, conn: ConnId) {
+        if let Some(p) = peer_in(&mut self.slots, conn) {
+            if !p.flush_queued {
+                p.flush_queued = true;
+                self.dirty.push(conn);
+            }
+        }
+    }
+
+    /// Hands a connection's buffered bytes to the runtime.
+    pub(super) fn flush(&mut self, conn: ConnId) {
+        let Some(p) = self.peer_mut(conn) else {
+            return;
+        };
+        if p.write_buf.is_empty() {
+            return;
+        }
+        // A few small messages are copied out and the buffer kept for the next ones:
+        // splitting them off would share the buffer, and the share's count, on a line of
+        // its own, is written at the split and read again before the next write (a cache
+        // miss each when many connections are busy). Longer runs are split off, not
+        // copied. (Taking the buffer and starting a fresh one per flush was measured
+        // slower: a piece's `have` to every peer makes dozens of growing buffers at once.)
+        let data = if p.write_buf.len() <= COPY_FLUSH_MAX {
+            let data = Bytes::copy_from_slice(&p.write_buf);
+            p.write_buf.clear();
+            data
+        } else {
+            p.write_buf.split().freeze()
+        };
+        p.unsent += data.len();
+        self.outputs.push_back(Output::Send { conn, data });
+    }
+
+    pub(super) fn flush_all(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for conn in &dirty {
+            if let Some(p) = self.peer_mut(*conn) {
+                p.flush_queued = false;
+            }
+            self.flush(*conn);
+        }
+        self.dirty = dirty;
+        self.dirty.clear();
+    }
+
+    /// Closes a connection and tells the runtime to.
+    pub(super) fn close(&mut self, conn: ConnId, reason: CloseReason) {
+        self.close_inner(conn, reason, true);
+    }
+
+    pub(super) fn close_inner(&mut self, conn: ConnId, reason: CloseReason, tell_runtime: bool) {
+        let Some(slot) = self.slots.get_mut(conn.slot as usize) else {
+            return;
+        };
+        if slot.generation != conn.generation {
+            return;
+        }
+        let Some(peer) = slot.peer.take() else {
+            return;
+        };
+        self.free_slots.push(conn.slot);
+        self.connections -= 1;
+        self.dirty.retain(|c| *c != conn);
+        if let Some(id) = peer.torrent {
+            if let Some(t) = self.torrent_mut(id) {
+                t.peers.retain(|c| *c != conn);
+                if peer.peer_interested {
+                    t.interested.retain(|c| *c != conn);
+                }
+                t.choker.forget(conn.key());
+                t.rechoke_wanted |= !peer.am_choking;
+                if peer.phase == Phase::Active {
+                    // Also aborts its requests: the blocks become free for others.
+                    consistent(t.picker.remove_peer(conn.key()));
+                }
+                if let Some(c) = t.candidates.get_mut(&peer.addr) {
+                    c.connected = false;
+                    // Whatever ended it, wait before dialling again, so a peer that drops
+                    // us at once is not hammered; a seed while we seed, or a peer we
+                    // banned, is not dialled again at all.
+                    c.failed_at = Some(peer.phase_since.max(peer.last_received));
+                    let again = !matches!(
+                        reason,
+                        CloseReason::BothSeeds | CloseReason::Banned | CloseReason::TorrentRemoved
+                    );
+                    if again && !t.dial_queue.contains(&peer.addr) {
+                        t.dial_queue.push_back(peer.addr);
+                    }
+                }
+            }
+        }
+        if tell_runtime {
+            self.outputs.push_back(Output::Close { conn });
+        }
+        self.outputs.push_back(Output::Event(Event::PeerClosed {
+            torrent: peer.torrent,
+            conn,
+            addr: peer.addr,
+            reason,
+        }));
+    }
+
+    /// The live connection in slot `key`, if any.
+    pub(super) fn conn_of_key(&self, key: PeerKey) -> Option<ConnId> {
+        let slot = self.slots.get(key.0 as usize)?;
+        slot.peer.as_ref().map(|p| p.id)
+    }
+}

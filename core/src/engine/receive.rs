@@ -1,0 +1,402 @@
+//! The receive path: a connection's bytes through the handshake (an inbound connection
+//! is routed to its torrent by the info-hash) and the message decoder, each message's
+//! effect on the peer, the picker and the choker's bookkeeping, then the work that follows
+//! a batch of messages (interest, requests, serving).
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::bitfield::Bitfield;
+use crate::wire::{ExtendedHandshake, Handshake, Message};
+use crate::PieceIndex;
+
+use super::peer::{Peer, Phase};
+use super::{consistent, CloseReason, ConnId, Engine, Event, Output, TorrentId};
+impl Engine {
+    pub(super) fn on_received(&mut self, conn: ConnId, mut data: BytesMut, now: Instant) {
+        let Some(p) = self.peer_mut(conn) else {
+            return;
+        };
+        p.last_received = now;
+        let mut across = None;
+        if p.read_buf.is_empty() {
+            p.read_buf = data;
+        } else {
+            let contiguous =
+                p.read_buf.as_ptr() as usize + p.read_buf.len() == data.as_ptr() as usize;
+            if !contiguous && p.phase == Phase::Active {
+                // A block whose header ended the last chunk and whose data starts this one
+                // is taken without joining (which would copy the block).
+                match p.decoder.decode_across(&mut p.read_buf, &mut data) {
+                    Ok(message) => across = message,
+                    Err(e) => {
+                        self.close(conn, CloseReason::Protocol(e.to_string()));
+                        return;
+                    }
+                }
+            }
+            // O(1) when `data` follows the partial message in the same allocation (a
+            // runtime reading into one buffer and splitting chunks off it); a copy otherwise.
+            p.read_buf.unsplit(data);
+        }
+        // Whether anything was read: bytes that only add to a partial message change nothing
+        // the follow-up work looks at.
+        let mut read = across.is_some();
+        if let Some(message) = across {
+            if let Err(reason) = self.on_message(conn, message, now) {
+                self.close(conn, reason);
+                return;
+            }
+        } else if p.phase == Phase::Handshake {
+            match self.read_handshake(conn, now) {
+                Ok(true) => read = true,
+                Ok(false) => return,
+                Err(reason) => {
+                    self.close(conn, reason);
+                    return;
+                }
+            }
+        }
+        loop {
+            let Some(p) = self.peer_mut(conn) else {
+                return;
+            };
+            let message = match p.decoder.decode(&mut p.read_buf) {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(e) => {
+                    self.close(conn, CloseReason::Protocol(e.to_string()));
+                    return;
+                }
+            };
+            read = true;
+            if let Err(reason) = self.on_message(conn, message, now) {
+                self.close(conn, reason);
+                return;
+            }
+        }
+        if let Some(p) = self.peer_mut(conn) {
+            if p.read_buf.is_empty() {
+                // Let go of the read buffer's memory until the next bytes come.
+                p.read_buf = BytesMut::new();
+            }
+        }
+        if read {
+            self.after_messages(conn, now);
+        }
+    }
+
+    /// Reads the peer's handshake once it is whole. `Ok(true)`: done, messages may follow.
+    fn read_handshake(&mut self, conn: ConnId, now: Instant) -> Result<bool, CloseReason> {
+        let our_id = self.config.peer_id;
+        let p = self.peer_mut(conn).ok_or(CloseReason::Remote)?;
+        // Route an inbound connection as soon as the info-hash is in.
+        if p.torrent.is_none() {
+            let info_hash = match crate::wire::Handshake::peek_info_hash(&p.read_buf) {
+                Ok(Some(h)) => h,
+                Ok(None) => return Ok(false),
+                Err(e) => return Err(CloseReason::Protocol(e.to_string())),
+            };
+            let id = *self
+                .by_info_hash
+                .get(&info_hash)
+                .ok_or(CloseReason::UnknownTorrent)?;
+            let max = self.config.max_peers_per_torrent;
+            let full = self
+                .torrent_mut(id)
+                .ok_or(CloseReason::UnknownTorrent)?
+                .peers
+                .len()
+                >= max;
+            if full && !self.evict_useless_peer(id) {
+                return Err(CloseReason::TooManyConnections);
+            }
+            let addr = self.peer(conn).map(|p| p.addr).ok_or(CloseReason::Remote)?;
+            let t = self.torrent_mut(id).ok_or(CloseReason::UnknownTorrent)?;
+            if t.banned.contains(&addr.ip()) {
+                return Err(CloseReason::Banned);
+            }
+            t.peers.push(conn);
+            if let Some(p) = self.peer_mut(conn) {
+                p.torrent = Some(id);
+            }
+        }
+        let p = self.peer_mut(conn).ok_or(CloseReason::Remote)?;
+        let hs = match Handshake::decode(&mut p.read_buf) {
+            Ok(Some(hs)) => hs,
+            Ok(None) => return Ok(false),
+            Err(e) => return Err(CloseReason::Protocol(e.to_string())),
+        };
+        let id = p.torrent.ok_or(CloseReason::UnknownTorrent)?;
+        if hs.peer_id == our_id {
+            return Err(CloseReason::SelfConnection);
+        }
+        let t = self
+            .torrents
+            .get(id.0 as usize)
+            .and_then(Option::as_ref)
+            .ok_or(CloseReason::UnknownTorrent)?;
+        if hs.info_hash != t.meta.info_hash {
+            return Err(CloseReason::Protocol(
+                "handshake for another torrent".into(),
+            ));
+        }
+        let duplicate = t.peers.iter().any(|&other| {
+            other != conn && self.peer(other).and_then(|o| o.peer_id) == Some(hs.peer_id)
+        });
+        if duplicate {
+            return Err(CloseReason::Duplicate);
+        }
+        let piece_count = t.meta.info.piece_count();
+        let p = self.peer_mut(conn).ok_or(CloseReason::Remote)?;
+        p.peer_id = Some(hs.peer_id);
+        p.fast = hs.reserved.supports_fast();
+        p.extensions = hs.reserved.supports_extensions();
+        p.phase = Phase::Active;
+        p.phase_since = now;
+        p.decoder.set_piece_count(piece_count);
+        let addr = p.addr;
+        if !p.sent_handshake {
+            self.send_handshake(conn, now);
+        }
+        self.start_session(conn, id, now);
+        self.outputs.push_back(Output::Event(Event::PeerConnected {
+            torrent: id,
+            conn,
+            addr,
+            peer_id: hs.peer_id,
+        }));
+        Ok(true)
+    }
+
+    /// Makes room for a newcomer by closing a connection that is useless both ways (we
+    /// want nothing from it and it wants nothing from us). Without this, the first peers
+    /// of a swarm fill each other's slots and later ones form groups cut off from the seed.
+    fn evict_useless_peer(&mut self, id: TorrentId) -> bool {
+        let Some(t) = self.torrent(id) else {
+            return false;
+        };
+        let useless = t.peers.iter().copied().find(|&c| {
+            self.peer(c)
+                .is_some_and(|p| p.phase == Phase::Active && !p.am_interested && !p.peer_interested)
+        });
+        match useless {
+            Some(conn) => {
+                self.close(conn, CloseReason::TooManyConnections);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// After both handshakes: tell the peer what we have, register it with the picker.
+    fn start_session(&mut self, conn: ConnId, id: TorrentId, now: Instant) {
+        let client = self.config.client_name.clone();
+        let port = self.config.listen_port;
+        let reqq = self.config.max_serve_queue;
+        let Some((p, t)) = self.both(conn) else {
+            return;
+        };
+        consistent(t.picker.add_peer(conn.key()));
+        let verified = t.store.verified();
+        let message = if p.fast && verified.is_full() {
+            Message::HaveAll
+        } else if p.fast && verified.count_ones() == 0 {
+            Message::HaveNone
+        } else if verified.count_ones() > 0 {
+            Message::Bitfield(Bytes::from(verified.to_wire()))
+        } else {
+            // Without the fast extension, an empty bitfield may simply be left out.
+            Message::KeepAlive
+        };
+        if message != Message::KeepAlive {
+            p.send(&message);
+        }
+        if p.extensions {
+            let hs = ExtendedHandshake {
+                listen_port: Some(port),
+                client: Some(client),
+                reqq: Some(reqq as u32),
+                ..ExtendedHandshake::default()
+            };
+            p.send(&Message::Extended {
+                id: 0,
+                payload: hs.encode(),
+            });
+        }
+        p.last_sent = now;
+        self.mark_dirty(conn);
+        let _ = id;
+    }
+
+    /// Handles one message; `Err` closes the connection with that reason.
+    fn on_message(
+        &mut self,
+        conn: ConnId,
+        message: Message,
+        now: Instant,
+    ) -> Result<(), CloseReason> {
+        let (p, t) = self.both(conn).ok_or(CloseReason::Remote)?;
+        // The bitfield comes first, but the extended handshake may precede it (libtorrent
+        // sends it straight after the handshake) and keep-alives mean nothing.
+        let first = !p.got_message;
+        if !matches!(message, Message::Extended { .. } | Message::KeepAlive) {
+            p.got_message = true;
+        }
+        let key = conn.key();
+        let piece_count = t.meta.info.piece_count();
+        let fast_only = |p: &Peer, what: &str| {
+            if p.fast {
+                Ok(())
+            } else {
+                Err(CloseReason::Protocol(format!(
+                    "{what} without the fast extension"
+                )))
+            }
+        };
+        match message {
+            Message::KeepAlive => {}
+            Message::Choke => {
+                p.peer_choking = true;
+                if !p.fast {
+                    // Without BEP 6, a choke drops every pending request.
+                    for o in p.requests.drain(..) {
+                        consistent(t.picker.abort_request(key, o.block));
+                    }
+                }
+            }
+            Message::Unchoke => {
+                p.peer_choking = false;
+                p.last_block = now;
+            }
+            Message::Interested => {
+                if !p.peer_interested {
+                    p.peer_interested = true;
+                    t.interested.push(conn);
+                }
+                // A free unchoke slot goes to it now rather than at the next rechoke.
+                t.rechoke_wanted = true;
+            }
+            Message::NotInterested => {
+                if p.peer_interested {
+                    p.peer_interested = false;
+                    t.interested.retain(|c| *c != conn);
+                }
+                // Its unchoke slot may go to someone who wants it.
+                t.rechoke_wanted |= !p.am_choking;
+            }
+            Message::Have(piece) => {
+                if piece.0 >= piece_count {
+                    return Err(CloseReason::Protocol("have out of range".into()));
+                }
+                if t.picker.peer_have(key, piece) == Ok(true) {
+                    p.have_count += 1;
+                }
+            }
+            Message::Bitfield(bytes) => {
+                let field = Bitfield::from_wire(&bytes, piece_count)
+                    .map_err(|e| CloseReason::Protocol(e.to_string()))?;
+                if first {
+                    p.have_count = field.count_ones();
+                    consistent(t.picker.peer_bitfield(key, &field));
+                } else {
+                    // aria2 sends a bitfield mid-connection; most clients read it as a
+                    // batch of haves, and so do we (never as a loss of pieces).
+                    for piece in field.iter_ones() {
+                        if t.picker.peer_have(key, PieceIndex(piece)) == Ok(true) {
+                            p.have_count += 1;
+                        }
+                    }
+                }
+            }
+            Message::HaveAll => {
+                fast_only(p, "have all")?;
+                // Like a late bitfield, a late have-all is read for what it says.
+                p.have_count = piece_count;
+                consistent(t.picker.peer_have_all(key));
+            }
+            Message::HaveNone => {
+                fast_only(p, "have none")?;
+            }
+            Message::Request(block) => {
+                self.on_request(conn, block)?;
+            }
+            Message::Cancel(block) => {
+                p.serve_queue.retain(|b| *b != block);
+                if let Some(r) = p.reading.iter_mut().find(|(b, _)| *b == block) {
+                    r.1 = true;
+                }
+            }
+            Message::Piece { piece, begin, data } => {
+                self.on_piece(conn, piece, begin, data, now)?;
+            }
+            Message::Reject(block) => {
+                fast_only(p, "reject")?;
+                if let Some(at) = p.requests.iter().position(|o| o.block == block) {
+                    p.requests.remove(at);
+                    consistent(t.picker.abort_request(key, block));
+                }
+            }
+            Message::AllowedFast(piece) => {
+                fast_only(p, "allowed fast")?;
+                if p.allowed_fast.len() < 64 && !p.allowed_fast.contains(&piece) {
+                    p.allowed_fast.push(piece);
+                }
+            }
+            Message::Suggest(_) => fast_only(p, "suggest")?,
+            Message::Port(_) => {}
+            Message::Extended { id, payload } => {
+                if id == 0 {
+                    // An unreadable extended handshake is not worth a disconnect: we use
+                    // nothing from it but `reqq`.
+                    if let Ok(hs) = ExtendedHandshake::decode(&payload) {
+                        if let Some(reqq) = hs.reqq {
+                            p.peer_reqq = reqq.clamp(1, 2000);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Work that follows a batch of messages: interest, requests, serving.
+    fn after_messages(&mut self, conn: ConnId, now: Instant) {
+        self.update_interest(conn);
+        self.fill_requests(conn, now);
+        self.pump_reads(conn);
+        if self.peer(conn).is_some() {
+            self.mark_dirty(conn);
+            self.close_if_both_seeds(conn);
+        }
+    }
+
+    pub(super) fn close_if_both_seeds(&mut self, conn: ConnId) {
+        let Some((p, t)) = self.both(conn) else {
+            return;
+        };
+        if p.phase == Phase::Active && t.is_complete() && p.is_seed(t.meta.info.piece_count()) {
+            self.close(conn, CloseReason::BothSeeds);
+        }
+    }
+
+    pub(super) fn update_interest(&mut self, conn: ConnId) {
+        let Some((p, t)) = self.both(conn) else {
+            return;
+        };
+        if p.phase != Phase::Active {
+            return;
+        }
+        let want = !t.is_complete() && !t.storage_error && t.picker.is_interesting(conn.key());
+        if want != p.am_interested {
+            p.am_interested = want;
+            p.send(if want {
+                &Message::Interested
+            } else {
+                &Message::NotInterested
+            });
+            self.mark_dirty(conn);
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Torrents: what the engine keeps of each ([`Torrent`]: its store, picker, choker,
+//! candidates, writes and hashes under way, strikes and bans, rates, trackers), adding
+//! and removing one, file priorities, and the figures reported to the user.
+
+use core::net::{IpAddr, SocketAddr};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use smallvec::SmallVec;
+
+use crate::bitfield::Bitfield;
+use crate::choker::Choker;
+use crate::metainfo::Metainfo;
+use crate::picker::{Picker, PickerConfig, Priority};
+use crate::rate::RateMeter;
+use crate::storage::{Layout, PieceStore};
+use crate::tracker::Announcer;
+use crate::PieceIndex;
+
+use super::trackers::Trackers;
+use super::{
+    consistent, AddTorrentError, CloseReason, ConnId, Engine, Event, Output, TorrentId,
+    TorrentOptions, TorrentStats, STOP_GRACE,
+};
+/// What the engine remembers about an address it may dial.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Candidate {
+    pub(super) connected: bool,
+    pub(super) failed_at: Option<Instant>,
+}
+
+pub(super) struct Torrent {
+    pub(super) meta: Arc<Metainfo>,
+    pub(super) store: PieceStore,
+    pub(super) picker: Picker,
+    pub(super) choker: Choker,
+    pub(super) peers: Vec<ConnId>,
+    /// Addresses to dial, in the order they were learnt.
+    pub(super) candidates: BTreeMap<SocketAddr, Candidate>,
+    pub(super) dial_queue: VecDeque<SocketAddr>,
+    /// Writes not yet confirmed, per piece.
+    pub(super) pending_writes: BTreeMap<u32, u32>,
+    /// Pieces whose blocks have all arrived, waiting for their writes before hashing.
+    pub(super) awaiting_hash: BTreeSet<u32>,
+    pub(super) hashing: BTreeSet<u32>,
+    /// Who sent blocks of each piece in progress (for strikes on a hash failure).
+    pub(super) contributors: BTreeMap<u32, SmallVec<[IpAddr; 4]>>,
+    pub(super) strikes: BTreeMap<IpAddr, u32>,
+    pub(super) banned: BTreeSet<IpAddr>,
+    pub(super) down: RateMeter,
+    pub(super) up: RateMeter,
+    pub(super) completed_reported: bool,
+    pub(super) storage_error: bool,
+    /// Interest or a departure may have freed an unchoke slot: run the choker early.
+    pub(super) rechoke_wanted: bool,
+    /// The peers interested in us, in the order they said so: with the choker's holders,
+    /// all an early rechoke needs to describe (see `rechoke`).
+    pub(super) interested: Vec<ConnId>,
+    pub(super) trackers: Trackers,
+}
+
+impl Torrent {
+    pub(super) fn is_complete(&self) -> bool {
+        self.store.is_complete()
+    }
+}
+
+fn rank(p: Priority) -> u8 {
+    match p {
+        Priority::Skip => 0,
+        Priority::Normal => 1,
+        Priority::High => 2,
+    }
+}
+
+impl Engine {
+    /// Adds a torrent. Its data must already be checked: `opts.verified` says which pieces
+    /// are on disk and good. Returns the existing id if the torrent is already added.
+    pub fn add_torrent(
+        &mut self,
+        meta: Arc<Metainfo>,
+        opts: TorrentOptions,
+        now: Instant,
+    ) -> Result<TorrentId, AddTorrentError> {
+        if let Some(&id) = self.by_info_hash.get(&meta.info_hash) {
+            return Ok(id);
+        }
+        let id = TorrentId(self.torrents.len() as u32);
+        let layout = Layout::new(&meta.info).map_err(AddTorrentError::Layout)?;
+        let piece_count = meta.info.piece_count();
+        let verified = match opts.verified {
+            Some(b) if b.len() != piece_count => {
+                return Err(AddTorrentError::ResumeLength {
+                    got: b.len(),
+                    expected: piece_count,
+                })
+            }
+            Some(b) => b,
+            None => Bitfield::new(piece_count),
+        };
+        let mut picker = Picker::new(
+            piece_count,
+            meta.info.piece_length,
+            meta.info.total_length,
+            PickerConfig {
+                seed: self.rng.next_u64(),
+                sequential: opts.sequential,
+                ..PickerConfig::default()
+            },
+        )
+        .map_err(AddTorrentError::Picker)?;
+        picker
+            .set_have(&verified)
+            .map_err(AddTorrentError::Picker)?;
+        let store = PieceStore::from_resume(layout, verified.iter_ones().map(PieceIndex));
+        let choker = Choker::new(self.config.choker.clone(), self.rng.next_u64(), now);
+        let announcer = Announcer::new(
+            meta.info_hash,
+            self.config.peer_id,
+            self.config.listen_port,
+            meta.trackers(),
+            self.config.announcer.clone(),
+            self.rng.next_u64(),
+            now,
+        );
+        let complete = store.is_complete();
+        // Zero-length files, and after a resume whole files, are complete from the start:
+        // report them, so the runtime can give them their final names.
+        for file in store.complete_files() {
+            self.outputs
+                .push_back(Output::Event(Event::FileCompleted { torrent: id, file }));
+        }
+        self.torrents.push(Some(Torrent {
+            meta: meta.clone(),
+            store,
+            picker,
+            choker,
+            peers: Vec::new(),
+            candidates: BTreeMap::new(),
+            dial_queue: VecDeque::new(),
+            pending_writes: BTreeMap::new(),
+            awaiting_hash: BTreeSet::new(),
+            hashing: BTreeSet::new(),
+            contributors: BTreeMap::new(),
+            strikes: BTreeMap::new(),
+            banned: BTreeSet::new(),
+            down: RateMeter::new(now),
+            up: RateMeter::new(now),
+            completed_reported: complete,
+            storage_error: false,
+            rechoke_wanted: false,
+            interested: Vec::new(),
+            trackers: Trackers {
+                announcer,
+                udp: BTreeMap::new(),
+                udp_pending: None,
+            },
+        }));
+        self.by_info_hash.insert(meta.info_hash, id);
+        self.schedule_tick(now);
+        self.announce(id, now);
+        Ok(id)
+    }
+
+    /// Removes a torrent: closes its connections and tells its tracker `stopped` (the
+    /// announce goes out in the following outputs; its answer is awaited for
+    /// [`STOP_GRACE`] at most). Its id is not reused. Returns the pieces verified by then,
+    /// for a resume record.
+    pub fn remove_torrent(&mut self, id: TorrentId, now: Instant) -> Option<Bitfield> {
+        let mut t = self
+            .torrents
+            .get_mut(id.0 as usize)
+            .and_then(Option::take)?;
+        let verified = t.store.verified().clone();
+        self.by_info_hash.remove(&t.meta.info_hash);
+        for conn in std::mem::take(&mut t.peers) {
+            self.close(conn, CloseReason::TorrentRemoved);
+        }
+        t.trackers.announcer.stop(now);
+        self.stopping.push((id, t.trackers, now + STOP_GRACE));
+        self.announce_stopping(now);
+        Some(verified)
+    }
+
+    /// Removes every torrent (see [`Engine::remove_torrent`]): the way to shut down. Keep
+    /// driving the engine until [`Engine::is_idle`] or your patience runs out. Returns each
+    /// torrent's verified pieces.
+    pub fn shutdown(&mut self, now: Instant) -> Vec<(TorrentId, Bitfield)> {
+        (0..self.torrents.len())
+            .filter_map(|i| {
+                let id = TorrentId(i as u32);
+                self.remove_torrent(id, now).map(|v| (id, v))
+            })
+            .collect()
+    }
+
+    /// No torrent, no connection, no `stopped` announce still waiting for its answer.
+    pub fn is_idle(&self) -> bool {
+        self.connections == 0
+            && self.stopping.is_empty()
+            && self.torrents.iter().all(Option::is_none)
+            && self.outputs.is_empty()
+    }
+
+    /// Sets the download priority of each file (`priorities[i]` for file `i` of the
+    /// metainfo; missing entries stay as they are). A piece shared by two files takes the
+    /// higher of their priorities, so skipping a file never loses a neighbour's bytes.
+    pub fn set_file_priorities(&mut self, id: TorrentId, priorities: &[Priority]) {
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        let layout = t.store.layout();
+        let mut per_piece: BTreeMap<u32, Priority> = BTreeMap::new();
+        for (file, &priority) in priorities.iter().enumerate().take(layout.file_count()) {
+            for piece in layout.pieces_of_file(file) {
+                let e = per_piece.entry(piece).or_insert(Priority::Skip);
+                if rank(priority) > rank(*e) {
+                    *e = priority;
+                }
+            }
+        }
+        for (piece, priority) in per_piece {
+            consistent(t.picker.set_piece_priority(PieceIndex(piece), priority));
+        }
+        let peers = t.peers.clone();
+        for conn in peers {
+            self.update_interest(conn);
+        }
+    }
+
+    /// A torrent's figures now.
+    pub fn stats(&self, id: TorrentId) -> Option<TorrentStats> {
+        let t = self.torrent(id)?;
+        Some(TorrentStats {
+            pieces_verified: t.store.verified_count(),
+            piece_count: t.meta.info.piece_count(),
+            bytes_verified: t.store.bytes_verified(),
+            total_length: t.meta.info.total_length,
+            downloaded: t.down.total(),
+            uploaded: t.up.total(),
+            download_rate: t.down.rate(),
+            upload_rate: t.up.rate(),
+            peers: t.peers.len(),
+            complete: t.is_complete(),
+        })
+    }
+
+    /// The torrent's metainfo.
+    pub fn metainfo(&self, id: TorrentId) -> Option<&Arc<Metainfo>> {
+        Some(&self.torrent(id)?.meta)
+    }
+
+    /// Which pieces are verified (for a resume record).
+    pub fn verified(&self, id: TorrentId) -> Option<&Bitfield> {
+        Some(self.torrent(id)?.store.verified())
+    }
+}

@@ -1,0 +1,358 @@
+//! Blocks both ways. Downloading: requests from the picker's choice up to each peer's
+//! pipeline, blocks received and handed to the runtime to write, a piece hashed once all
+//! its writes are done (a failure strikes every address that contributed to it, and
+//! enough strikes ban it). Uploading: a peer's requests queued while it is unchoked and
+//! served through disk reads, as many as its send buffer has room for.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::wire::{encode_piece_header, Message};
+use crate::{BlockRequest, PieceIndex};
+
+use super::peer::{Outstanding, Phase};
+use super::{consistent, peer_in, CloseReason, ConnId, Engine, Event, Output, TorrentId};
+impl Engine {
+    /// Requests blocks from a peer up to its pipeline size.
+    pub(super) fn fill_requests(&mut self, conn: ConnId, now: Instant) {
+        let cap = self.config.max_pipeline;
+        let mut picked = std::mem::take(&mut self.scratch);
+        let Some((p, t)) = self.both(conn) else {
+            self.scratch = picked;
+            return;
+        };
+        if p.phase != Phase::Active || p.peer_choking || !p.am_interested {
+            self.scratch = picked;
+            return;
+        }
+        // A snubbed peer takes no endgame duplicates: it would hold the last blocks'
+        // duplicate slots and stall the end of the download.
+        if p.snubbed && t.picker.in_endgame() {
+            self.scratch = picked;
+            return;
+        }
+        // A snubbed peer keeps one request going, to notice when it recovers.
+        let want = if p.snubbed {
+            1
+        } else {
+            p.pipeline.min(cap) as usize
+        };
+        if p.requests.len() >= want {
+            self.scratch = picked;
+            return;
+        }
+        picked.clear();
+        t.picker
+            .pick(conn.key(), (want - p.requests.len()) as u32, &mut picked);
+        for block in &picked {
+            consistent(t.picker.mark_requested(conn.key(), *block));
+            p.requests.push_back(Outstanding {
+                block: *block,
+                sent_at: now,
+            });
+            p.send(&Message::Request(*block));
+        }
+        if !picked.is_empty() {
+            p.last_sent = now;
+            self.mark_dirty(conn);
+        }
+        self.scratch = picked;
+    }
+
+    pub(super) fn on_piece(
+        &mut self,
+        conn: ConnId,
+        piece: PieceIndex,
+        begin: u32,
+        data: Bytes,
+        now: Instant,
+    ) -> Result<(), CloseReason> {
+        let cap = self.config.max_pipeline;
+        let (p, t) = self.both(conn).ok_or(CloseReason::Remote)?;
+        let block = BlockRequest {
+            piece,
+            begin,
+            length: data.len() as u32,
+        };
+        if t.store.layout().block_index(&block).is_none() {
+            return Err(CloseReason::Protocol(format!(
+                "piece message for a block that does not exist: {block:?}"
+            )));
+        }
+        let Some(at) = p.requests.iter().position(|o| o.block == block) else {
+            // Not asked for (or given up on after a timeout or cancel): ignore it. A peer
+            // may legally send a block it had queued before our cancel arrived.
+            return Ok(());
+        };
+        p.requests.remove(at);
+        p.down.add(block.length.into());
+        p.last_block = now;
+        p.snubbed = false;
+        p.grow_pipeline(cap);
+        t.down.add(block.length.into());
+        let Ok(received) = t.picker.block_received(conn.key(), block) else {
+            return Ok(());
+        };
+        if received.duplicate {
+            // Already had it (an endgame duplicate that crossed our cancel).
+            return Ok(());
+        }
+        let ip = p.addr.ip();
+        let contributors = t.contributors.entry(piece.0).or_default();
+        if !contributors.contains(&ip) {
+            contributors.push(ip);
+        }
+        *t.pending_writes.entry(piece.0).or_default() += 1;
+        if received.piece_complete {
+            t.awaiting_hash.insert(piece.0);
+        }
+        let id = p.torrent.ok_or(CloseReason::Remote)?;
+        self.outputs.push_back(Output::WriteBlock {
+            torrent: id,
+            block,
+            data,
+        });
+        for (other, dup) in received.cancel {
+            let other_conn = self.conn_of_key(other);
+            if let Some(o) = other_conn.and_then(|c| self.peer_mut(c)) {
+                if let Some(at) = o.requests.iter().position(|r| r.block == dup) {
+                    o.requests.remove(at);
+                    o.send(&Message::Cancel(dup));
+                }
+            }
+            if let Some(c) = other_conn {
+                self.mark_dirty(c);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_request(
+        &mut self,
+        conn: ConnId,
+        block: BlockRequest,
+    ) -> Result<(), CloseReason> {
+        let max_queue = self.config.max_serve_queue;
+        let (p, t) = self.both(conn).ok_or(CloseReason::Remote)?;
+        // Any range inside a piece is served (the wire decoder already bounds its length);
+        // only one outside the piece breaks the protocol.
+        let piece_size = t.store.layout().piece_size(block.piece);
+        let inside = block.piece.0 < t.meta.info.piece_count()
+            && u64::from(block.begin) + u64::from(block.length) <= u64::from(piece_size);
+        if !inside {
+            return Err(CloseReason::Protocol(format!(
+                "request outside the piece: {block:?}"
+            )));
+        }
+        let allowed = !p.am_choking;
+        let have = t.store.is_verified(block.piece);
+        if !allowed || !have || p.serve_queue.len() >= max_queue {
+            // Choked peers' requests are dropped (BEP 3) or rejected (BEP 6).
+            if p.fast {
+                p.send(&Message::Reject(block));
+            }
+            return Ok(());
+        }
+        if !p.serve_queue.contains(&block) {
+            p.serve_queue.push_back(block);
+        }
+        Ok(())
+    }
+
+    /// Asks the runtime to read queued blocks while the connection has room.
+    pub(super) fn pump_reads(&mut self, conn: ConnId) {
+        let max_reads = self.config.max_reads_per_peer;
+        let send_buffer = self.config.send_buffer;
+        let Some(p) = peer_in(&mut self.slots, conn) else {
+            return;
+        };
+        let Some(id) = p.torrent else {
+            return;
+        };
+        // The queue first: it is usually empty, and `reading` lies on a colder line.
+        while let Some(&block) = p.serve_queue.front() {
+            if p.reading.len() >= max_reads || p.unsent + p.reading.len() * 16384 >= send_buffer {
+                break;
+            }
+            p.serve_queue.pop_front();
+            p.reading.push((block, false));
+            self.outputs.push_back(Output::ReadBlock {
+                torrent: id,
+                conn,
+                block,
+            });
+        }
+    }
+
+    pub(super) fn on_block_read(
+        &mut self,
+        id: TorrentId,
+        conn: ConnId,
+        block: BlockRequest,
+        result: Result<Bytes, String>,
+    ) {
+        let data = match result {
+            Ok(data) => data,
+            Err(message) => {
+                if let Some(t) = self.torrent_mut(id) {
+                    t.storage_error = true;
+                }
+                self.outputs.push_back(Output::Event(Event::StorageError {
+                    torrent: id,
+                    message,
+                }));
+                return;
+            }
+        };
+        let Some((p, t)) = self.both(conn) else {
+            return;
+        };
+        let Some(at) = p.reading.iter().position(|(b, _)| *b == block) else {
+            return;
+        };
+        let (_, cancelled) = p.reading.remove(at);
+        if cancelled || p.am_choking || data.len() != block.length as usize {
+            self.pump_reads(conn);
+            return;
+        }
+        // Header into the connection's buffer, payload as its own buffer: no copy.
+        encode_piece_header(block.piece, block.begin, block.length, &mut p.write_buf);
+        p.up.add(block.length.into());
+        t.up.add(block.length.into());
+        self.flush(conn);
+        if let Some(p) = self.peer_mut(conn) {
+            p.unsent += data.len();
+        }
+        self.outputs.push_back(Output::Send { conn, data });
+        self.pump_reads(conn);
+    }
+
+    pub(super) fn on_block_written(
+        &mut self,
+        id: TorrentId,
+        block: BlockRequest,
+        result: Result<(), String>,
+    ) {
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        if let Err(message) = result {
+            t.storage_error = true;
+            // The piece cannot be trusted: fetch it again later.
+            consistent(t.picker.hash_failed(block.piece));
+            t.awaiting_hash.remove(&block.piece.0);
+            t.pending_writes.remove(&block.piece.0);
+            self.outputs.push_back(Output::Event(Event::StorageError {
+                torrent: id,
+                message,
+            }));
+            return;
+        }
+        let piece = block.piece.0;
+        let left = match t.pending_writes.get_mut(&piece) {
+            Some(n) => {
+                *n = n.saturating_sub(1);
+                *n
+            }
+            None => return,
+        };
+        if left == 0 {
+            t.pending_writes.remove(&piece);
+            if t.awaiting_hash.remove(&piece) {
+                t.hashing.insert(piece);
+                let expected = t.meta.info.pieces[piece as usize];
+                self.outputs.push_back(Output::HashPiece {
+                    torrent: id,
+                    piece: PieceIndex(piece),
+                    expected,
+                });
+            }
+        }
+    }
+
+    pub(super) fn on_piece_hashed(
+        &mut self,
+        id: TorrentId,
+        piece: PieceIndex,
+        ok: bool,
+        now: Instant,
+    ) {
+        let strikes_to_ban = self.config.ban_strikes;
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        if !t.hashing.remove(&piece.0) {
+            return;
+        }
+        let contributors = t.contributors.remove(&piece.0).unwrap_or_default();
+        if !ok {
+            consistent(t.picker.hash_failed(piece));
+            let mut newly_banned = Vec::new();
+            for ip in contributors {
+                let s = t.strikes.entry(ip).or_default();
+                *s += 1;
+                if *s >= strikes_to_ban && t.banned.insert(ip) {
+                    newly_banned.push(ip);
+                }
+            }
+            self.outputs
+                .push_back(Output::Event(Event::HashFailed { torrent: id, piece }));
+            for ip in newly_banned {
+                self.outputs
+                    .push_back(Output::Event(Event::PeerBanned { torrent: id, ip }));
+                let peers = self
+                    .torrent_mut(id)
+                    .map(|t| t.peers.clone())
+                    .unwrap_or_default();
+                for conn in peers {
+                    if self.peer(conn).is_some_and(|p| p.addr.ip() == ip) {
+                        self.close(conn, CloseReason::Banned);
+                    }
+                }
+            }
+            return;
+        }
+        consistent(t.picker.piece_verified(piece));
+        let files = t.store.mark_verified(piece);
+        let complete = t.is_complete();
+        let peers = t.peers.clone();
+        self.outputs
+            .push_back(Output::Event(Event::PieceVerified { torrent: id, piece }));
+        for file in files {
+            self.outputs
+                .push_back(Output::Event(Event::FileCompleted { torrent: id, file }));
+        }
+        for conn in &peers {
+            if let Some(p) = self.peer_mut(*conn) {
+                if p.phase == Phase::Active {
+                    p.send(&Message::Have(piece));
+                    self.mark_dirty(*conn);
+                }
+            }
+            self.update_interest(*conn);
+        }
+        if complete {
+            let report = self.torrent_mut(id).is_some_and(|t| {
+                let first = !t.completed_reported;
+                t.completed_reported = true;
+                first
+            });
+            if report {
+                self.outputs
+                    .push_back(Output::Event(Event::Completed { torrent: id }));
+                if let Some(t) = self.torrent_mut(id) {
+                    t.trackers.announcer.on_completed(now);
+                }
+                self.announce(id, now);
+            }
+            for conn in peers {
+                self.close_if_both_seeds(conn);
+            }
+        } else {
+            for conn in peers {
+                self.fill_requests(conn, now);
+            }
+        }
+    }
+}
