@@ -52,6 +52,7 @@ use shoal_core::tracker::server::{
 use shoal_core::InfoHash;
 
 use crate::client::random_u64;
+use crate::say;
 use shoal_io::human;
 
 const HTTP: Token = Token(0);
@@ -165,8 +166,8 @@ pub fn run(args: &TrackerArgs) -> Result<(), String> {
     if let Some(a) = service.udp_addr() {
         let _ = write!(said, " udp://{a}/announce");
     }
-    println!("{said}");
-    println!("{}", service.describe_scope());
+    say::out_line(&said);
+    say::out_line(&service.describe_scope());
     service.run().map_err(|e| format!("event loop: {e}"))
 }
 
@@ -207,11 +208,14 @@ impl Folder {
             let bytes = match read {
                 Ok(b) if b.len() as u64 <= shoal_io::MAX_TORRENT_FILE => b,
                 Ok(_) => {
-                    eprintln!("shoal tracker: skipping {}: too large", path.display());
+                    say::err_line(&format!(
+                        "shoal tracker: skipping {}: too large",
+                        path.display()
+                    ));
                     continue;
                 }
                 Err(e) => {
-                    eprintln!("shoal tracker: skipping {}: {e}", path.display());
+                    say::err_line(&format!("shoal tracker: skipping {}: {e}", path.display()));
                     continue;
                 }
             };
@@ -224,7 +228,9 @@ impl Folder {
                         meta,
                     });
                 }
-                Err(e) => eprintln!("shoal tracker: skipping {}: {e}", path.display()),
+                Err(e) => {
+                    say::err_line(&format!("shoal tracker: skipping {}: {e}", path.display()))
+                }
             }
         }
         Ok(folder)
@@ -536,8 +542,13 @@ impl TrackerService {
         for signal in pending {
             if signal == signal_hook::consts::SIGHUP {
                 match self.reload() {
-                    Ok(()) => println!("shoal tracker: reloaded; {}", self.describe_scope()),
-                    Err(e) => eprintln!("shoal tracker: reload failed, keeping the old list: {e}"),
+                    Ok(()) => say::out_line(&format!(
+                        "shoal tracker: reloaded; {}",
+                        self.describe_scope()
+                    )),
+                    Err(e) => say::err_line(&format!(
+                        "shoal tracker: reload failed, keeping the old list: {e}"
+                    )),
                 }
             } else {
                 self.stop = true;
