@@ -11,7 +11,10 @@
 //! connecting and each read (a stalled server), [`FetchOptions::total_timeout`] for the whole
 //! exchange, and at most [`FetchOptions::max_len`] bytes of body. A status outside 2xx is
 //! an error that names it; the body of an error page is never parsed as a torrent.
-//! Proxies named in the usual environment variables (`HTTP_PROXY`, `HTTPS_PROXY`,
+//! A URL as people write it (`http://host/Données été.torrent`, pasted from a page or
+//! typed) is sent percent-encoded: every character a URL may not hold is written as `%XX`
+//! escapes of its UTF-8 bytes, and nothing else is touched (an existing `%XX` stays as
+//! it is). Proxies named in the usual environment variables (`HTTP_PROXY`, `HTTPS_PROXY`,
 //! `ALL_PROXY`, `NO_PROXY`) are honoured, as users of a command-line tool expect.
 
 use std::fmt;
@@ -97,6 +100,27 @@ pub fn is_url(arg: &str) -> bool {
     lower(7).as_deref() == Some("http://") || lower(8).as_deref() == Some("https://")
 }
 
+/// `url` with every character a URL may not hold (RFC 3986: anything but letters, digits,
+/// `-._~`, the delimiters `:/?#[]@!$&'()*+,;=` and `%`) percent-encoded as its UTF-8
+/// bytes. A `%` that starts a `%XX` escape is kept, so an encoded URL is left as it is; a
+/// lone `%` becomes `%25`.
+pub fn encode_url(url: &str) -> String {
+    const ALLOWED: &[u8] = b"-._~:/?#[]@!$&'()*+,;=";
+    let bytes = url.as_bytes();
+    let mut out = String::with_capacity(url.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = b == b'%'
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+        if b.is_ascii_alphanumeric() || ALLOWED.contains(&b) || escape {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Downloads the bytes of a `.torrent` from an `http://` or `https://` URL, with the
 /// default [`FetchOptions`]. The bytes are not parsed (see [`load_torrent`]).
 pub fn fetch_torrent(url: &str) -> Result<Vec<u8>, Error> {
@@ -143,7 +167,7 @@ pub fn fetch_torrent_with(url: &str, opts: &FetchOptions) -> Result<Vec<u8>, Err
             other => FetchError::Transport(other.to_string()),
         })
     };
-    let mut response = agent.get(url).call().map_err(translate)?;
+    let mut response = agent.get(&encode_url(url)).call().map_err(translate)?;
     let status = response.status();
     if !status.is_success() {
         return Err(fail(FetchError::Status(status.as_u16())));
@@ -221,6 +245,28 @@ mod tests {
             e.to_string(),
             "ftp://example.org/t.torrent: only http:// and https:// URLs"
         );
+    }
+
+    #[test]
+    fn urls_are_encoded_where_they_must_be_and_only_there() {
+        assert_eq!(
+            encode_url("http://127.0.0.1:8/Données été.torrent"),
+            "http://127.0.0.1:8/Donn%C3%A9es%20%C3%A9t%C3%A9.torrent"
+        );
+        // Already encoded: unchanged, and encoding twice changes nothing.
+        let encoded = "http://h/a%20b%c3%a9.torrent?x=1&y=%2F#frag";
+        assert_eq!(encode_url(encoded), encoded);
+        let once = encode_url("http://h/ü \"<>^`{|}.torrent");
+        assert_eq!(once, "http://h/%C3%BC%20%22%3C%3E%5E%60%7B%7C%7D.torrent");
+        assert_eq!(encode_url(&once), once);
+        // A `%` that starts no escape is itself encoded.
+        assert_eq!(
+            encode_url("http://h/100%.torrent"),
+            "http://h/100%25.torrent"
+        );
+        assert_eq!(encode_url("http://h/%zz%4"), "http://h/%25zz%254");
+        // IPv6 literals and user info keep their delimiters.
+        assert_eq!(encode_url("http://u@[::1]:80/a"), "http://u@[::1]:80/a");
     }
 
     #[test]

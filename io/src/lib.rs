@@ -260,7 +260,9 @@ pub struct CreateOptions {
 
 /// Makes a `.torrent` (its bencoded bytes) of a file, or of a folder and every regular file
 /// below it, in byte order of their paths. Symbolic links to folders are not followed (they
-/// could loop); links to files are read as files.
+/// could loop); links to files are read as files. shoal's own working files are left out
+/// of a folder: its state folders ([`resume::RECORD_DIR`], with resume records and locks)
+/// and incomplete files (`*.part`, see [`Storage`]), which are never content.
 pub fn create_torrent(path: &Path, opts: &CreateOptions) -> Result<Vec<u8>, Error> {
     create_torrent_with_progress(path, opts, |_, _| {})
 }
@@ -362,6 +364,9 @@ fn walk(
             .into_string()
             .map_err(|_| Error::NotUtf8 { path: path.clone() })?;
         let file_type = entry.file_type().map_err(io_err(&path))?;
+        if is_shoal_working_file(&name, file_type.is_dir()) {
+            continue;
+        }
         if file_type.is_dir() {
             prefix.push(name);
             walk(&path, prefix, out)?;
@@ -381,6 +386,16 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// Whether a folder entry is one of shoal's own working files rather than content: a state
+/// folder, or a file that is still being downloaded.
+fn is_shoal_working_file(name: &str, is_dir: bool) -> bool {
+    if is_dir {
+        name == resume::RECORD_DIR
+    } else {
+        name.ends_with(storage::PART_SUFFIX)
+    }
 }
 
 /// A byte count (or rate) for people: binary units up to GiB, one decimal, e.g.
@@ -427,6 +442,23 @@ mod tests {
         let out = dir.path().join("t.torrent");
         fs::write(&out, &bytes).unwrap();
         assert_eq!(read_torrent(&out).unwrap(), m);
+    }
+
+    #[test]
+    fn shoal_working_files_are_left_out_of_a_folder_torrent() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("out");
+        fs::create_dir_all(root.join(".shoal")).unwrap();
+        fs::create_dir_all(root.join("c/sub")).unwrap();
+        fs::write(root.join(".shoal/0123.resume"), b"d1:ai1ee").unwrap();
+        fs::write(root.join(".shoal/0123.lock"), b"42").unwrap();
+        fs::write(root.join("c/sub/half.bin.part"), vec![0u8; 4096]).unwrap();
+        fs::write(root.join("c/done.bin"), b"done").unwrap();
+        fs::write(root.join(".hidden"), b"kept").unwrap();
+        let m =
+            Metainfo::parse(&create_torrent(&root, &CreateOptions::default()).unwrap()).unwrap();
+        let paths: Vec<String> = m.info.files.iter().map(|f| f.display_path()).collect();
+        assert_eq!(paths, ["out/.hidden", "out/c/done.bin"]);
     }
 
     #[test]

@@ -73,6 +73,13 @@ fn parse_peer(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{s:?}: no address"))
 }
 
+/// One line on stderr, dropped if stderr is closed (`… 2>&1 | head`): `eprintln!` would
+/// panic there and end the download with exit code 101.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 enum Outcome {
     Done,
     Interrupted,
@@ -91,7 +98,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(message) => {
-            eprintln!("download: error: {message}");
+            say(&format!("download: error: {message}"));
             ExitCode::FAILURE
         }
     }
@@ -120,7 +127,7 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
         loop {
             if let Ok(Event::Checking { done, total, .. }) = events.recv().await {
                 if done == total || done % 256 == 0 {
-                    eprintln!("checking existing data: {done}/{total} pieces");
+                    say(&format!("checking existing data: {done}/{total} pieces"));
                 }
             }
         }
@@ -128,7 +135,7 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
     let torrent = future::or(add, checking).await.map_err(|e| e.to_string())?;
     let meta = session.metainfo(torrent).await.map_err(|e| e.to_string())?;
     let content = args.dir.join(&meta.info.name);
-    eprintln!("listening on {}", session.local_addr());
+    say(&format!("listening on {}", session.local_addr()));
 
     let started = Instant::now();
     let mut complete = false;
@@ -139,7 +146,14 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
         .is_ok_and(|s| s.progress.complete)
     {
         complete = true;
-        eprintln!("all pieces verified: seeding");
+        if args.no_seed {
+            say(&format!(
+                "already complete: {}; nothing to download",
+                content.display()
+            ));
+        } else {
+            say(&format!("already complete: {}; seeding", content.display()));
+        }
         if args.no_seed {
             outcome = Some(Ok(Outcome::Done));
         }
@@ -157,7 +171,7 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
         })
         .await;
         let Some(event) = next else {
-            eprintln!("stopping…");
+            say("stopping…");
             outcome = Some(Ok(if complete {
                 Outcome::Done
             } else {
@@ -170,17 +184,17 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
                 if last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(2)) =>
             {
                 last_line = Some(Instant::now());
-                eprintln!("{}", progress_line(&stats, complete));
+                say(&progress_line(&stats, complete));
             }
             Event::Completed { .. } => {
                 complete = true;
-                eprintln!("download complete: {}", content.display());
+                say(&format!("download complete: {}", content.display()));
                 if args.no_seed {
                     outcome = Some(Ok(Outcome::Done));
                 }
             }
             Event::SeedingDone { .. } => {
-                eprintln!("seeding limit reached");
+                say("seeding limit reached");
                 outcome = Some(Ok(Outcome::Done));
             }
             Event::StorageError { message, .. } => outcome = Some(Err(message)),
@@ -188,7 +202,7 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
             Event::TrackerAnswer { url, warning, .. } => {
                 trackers.answered();
                 if let Some(w) = warning {
-                    eprintln!("tracker warning from {url}: {w}");
+                    say(&format!("tracker warning from {url}: {w}"));
                 }
             }
             Event::TrackerError { url, error, .. } => {
@@ -197,9 +211,9 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
                 }
             }
             Event::PeerBanned { ip, .. } => {
-                eprintln!("banned {ip}: sent data that failed hash checks")
+                say(&format!("banned {ip}: sent data that failed hash checks"))
             }
-            Event::Warning { message, .. } => eprintln!("warning: {message}"),
+            Event::Warning { message, .. } => say(&format!("warning: {message}")),
             _ => {}
         }
     }
@@ -209,14 +223,14 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
     if let Some(s) = stats {
         let s = s.progress;
         // One line a script can read: what this run moved (as `shoal download` prints).
-        eprintln!(
+        say(&format!(
             "summary: downloaded {} bytes, uploaded {} bytes, {}/{} pieces verified, {:.1} s",
             s.downloaded,
             s.uploaded,
             s.pieces_verified,
             s.piece_count,
             started.elapsed().as_secs_f64()
-        );
+        ));
     }
     outcome.unwrap_or(Ok(Outcome::Done))
 }

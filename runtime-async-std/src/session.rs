@@ -71,7 +71,14 @@ impl TorrentSource {
     /// Reads, fetches or parses it. Blocks: call it on a blocking pool.
     fn load(self) -> Result<Metainfo, Error> {
         match self {
-            TorrentSource::File(path) => shoal_io::read_torrent(&path).map_err(Error::Io),
+            // Read as `shoal` reads its argument: a magnet link or an `ftp://` URL given
+            // as a path is named as such, not reported as a missing file.
+            TorrentSource::File(path) => match path.to_str() {
+                Some(arg) if !shoal_io::is_url(arg) => shoal_io::load_torrent(arg)
+                    .map(|(meta, _)| meta)
+                    .map_err(Error::Io),
+                _ => shoal_io::read_torrent(&path).map_err(Error::Io),
+            },
             TorrentSource::Url(url) => shoal_io::load_torrent(&url)
                 .map(|(meta, _)| meta)
                 .map_err(Error::Io),
@@ -658,5 +665,25 @@ impl From<shoal_io::Error> for Error {
 impl From<AddTorrentError> for Error {
     fn from(e: AddTorrentError) -> Self {
         Error::Engine(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_magnet_link_is_answered_as_one_not_as_a_missing_file() {
+        let link = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567";
+        let e = TorrentSource::from_arg(link).load().unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with(": magnet links are not supported; give the .torrent file or an http(s):// URL to it"),
+            "{e}"
+        );
+        let e = TorrentSource::from_arg("/no/such/file.torrent")
+            .load()
+            .unwrap_err();
+        assert!(e.to_string().contains("No such file"), "{e}");
     }
 }

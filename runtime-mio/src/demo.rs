@@ -20,6 +20,7 @@ use shoal_io::Storage;
 
 use crate::client::{random_peer_id, random_u64};
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::say;
 use crate::tracker::{TrackerArgs, TrackerService};
 use shoal_io::human;
 
@@ -43,7 +44,7 @@ pub fn run(opts: &DemoOptions) -> Result<(), String> {
     let tmp = std::env::temp_dir().join(format!("shoal-demo-{}", std::process::id()));
     let result = run_in(&tmp, opts);
     if opts.keep {
-        eprintln!("files kept in {}", tmp.display());
+        say::err_line(&format!("files kept in {}", tmp.display()));
     } else {
         let _ = std::fs::remove_dir_all(&tmp);
     }
@@ -102,14 +103,14 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
     };
     let url = format!("http://{tracker_addr}/sample.torrent");
     let meta = Arc::new(Metainfo::parse(&torrent_bytes).map_err(|e| e.to_string())?);
-    eprintln!(
+    say::err_line(&format!(
         "demo: {} ({}, {} pieces of {}); tracker and web server at http://{tracker_addr}/; 1 seed and {} leechers fetching {url}",
         meta.info.name,
         human(meta.info.total_length),
         meta.info.piece_count(),
         human(u64::from(meta.info.piece_length)),
         opts.leechers
-    );
+    ));
 
     let states: Arc<Mutex<Vec<NodeState>>> =
         Arc::new(Mutex::new(vec![NodeState::default(); opts.leechers + 1]));
@@ -210,12 +211,12 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
                 })
                 .collect();
             let seed_up = snapshot[0].stats.as_ref().map_or(0, |s| s.uploaded);
-            eprintln!(
+            say::err_line(&format!(
                 "{:6.1}s  {}  | seed uploaded {}",
                 start.elapsed().as_secs_f64(),
                 line.join("  "),
                 human(seed_up)
-            );
+            ));
         }
         if all_done {
             break Ok(());
@@ -246,10 +247,10 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
             }
         }
     }
-    eprintln!(
+    say::err_line(&format!(
         "demo: all {} leechers completed in {:.1} s; every file checked byte for byte against the seed's",
         opts.leechers,
         start.elapsed().as_secs_f64()
-    );
+    ));
     Ok(())
 }

@@ -2,12 +2,14 @@
 //!
 //! - [`runtime`]: the event loop (sockets, timers, the worker pool);
 //! - [`worker`]: disk, hashing and name lookups off the loop;
-//! - [`http`]: one HTTP(S) tracker exchange over a non-blocking socket.
+//! - [`http`]: one HTTP(S) tracker exchange over a non-blocking socket;
+//! - [`say`]: lines for the user that never panic on a closed stream.
 
 pub mod client;
 pub mod demo;
 pub mod http;
 pub mod runtime;
+pub mod say;
 pub mod tracker;
 pub mod worker;
 

@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::{Parser, Subcommand};
 use shoal_core::metainfo::Metainfo;
 use shoal_io::CreateOptions;
+use shoal_mio::say;
 
 #[derive(Parser)]
 #[command(
@@ -48,7 +49,7 @@ enum Command {
         #[command(flatten)]
         net: NetArgs,
         /// Stop seeding once uploaded / size reaches this (0: no ratio limit).
-        #[arg(long, value_name = "R", default_value_t = 1.0)]
+        #[arg(long, value_name = "R", default_value_t = 1.0, value_parser = parse_ratio)]
         seed_ratio: f64,
         /// Stop seeding after this many seconds.
         #[arg(long, value_name = "SECS")]
@@ -80,13 +81,15 @@ enum Command {
     },
     /// Make a .torrent of a file or a folder.
     Create {
-        /// The file or folder to share.
+        /// The file or folder to share. In a folder, shoal's own working files are left out:
+        /// its `.shoal/` state folders and `.part` (incomplete) files.
         path: PathBuf,
         /// Where to write the .torrent.
         #[arg(short, long)]
         output: PathBuf,
-        /// A tracker announce URL; repeat for backups (each becomes its own tier).
-        #[arg(short, long = "tracker", value_name = "URL")]
+        /// A tracker announce URL (http://, https:// or udp://HOST…); repeat for backups
+        /// (each becomes its own tier).
+        #[arg(short, long = "tracker", value_name = "URL", value_parser = parse_announce)]
         trackers: Vec<String>,
         /// Piece size in bytes, or with a suffix: 256K, 1M, 4MiB. Chosen for about
         /// 1,000-2,000 pieces when left out.
@@ -95,8 +98,8 @@ enum Command {
         /// Mark the torrent private (BEP 27): peers come only from its trackers.
         #[arg(long)]
         private: bool,
-        /// A web seed URL (BEP 19); repeatable.
-        #[arg(long = "web-seed", value_name = "URL")]
+        /// A web seed URL (BEP 19: http:// or https://HOST…); repeatable.
+        #[arg(long = "web-seed", value_name = "URL", value_parser = parse_web_seed)]
         web_seeds: Vec<String>,
         /// A free-text comment.
         #[arg(long)]
@@ -112,9 +115,10 @@ enum Command {
 
 #[derive(clap::Args)]
 struct NetArgs {
-    /// TCP port to accept peers on (0: any free port).
-    #[arg(short, long, default_value_t = 6881)]
-    port: u16,
+    /// TCP port to accept peers on (0: any free port). Unless given, 6881, or the next free
+    /// one up to 6889 (the one taken is said); a port given here must be free.
+    #[arg(short, long)]
+    port: Option<u16>,
     /// The address to listen on.
     #[arg(long, default_value = "0.0.0.0")]
     bind: std::net::IpAddr,
@@ -135,6 +139,52 @@ fn parse_peer(s: &str) -> Result<std::net::SocketAddr, String> {
         .map_err(|e| format!("{s:?}: {e}"))?
         .next()
         .ok_or_else(|| format!("{s:?}: no address"))
+}
+
+/// A seeding ratio: a finite number, 0 or more.
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    let r: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number (try 1.5, or 0 for no ratio limit)"))?;
+    if !r.is_finite() || r < 0.0 {
+        return Err(format!(
+            "{s:?}: a ratio is a number of 0 or more (0: no ratio limit)"
+        ));
+    }
+    Ok(r)
+}
+
+/// A URL with one of `schemes` and a host: `scheme://host[:port][/…]`.
+fn parse_url_with(s: &str, schemes: &[&str]) -> Result<String, String> {
+    let expected = schemes
+        .iter()
+        .map(|s| format!("{s}://"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let bad = || format!("{s:?} is not a URL: expected {expected} followed by a host");
+    let (scheme, rest) = s.split_once("://").ok_or_else(bad)?;
+    if !schemes.iter().any(|k| k.eq_ignore_ascii_case(scheme)) {
+        return Err(bad());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    Ok(s.to_string())
+}
+
+fn parse_announce(s: &str) -> Result<String, String> {
+    parse_url_with(s, &["http", "https", "udp"])
+}
+
+fn parse_web_seed(s: &str) -> Result<String, String> {
+    parse_url_with(s, &["http", "https"])
 }
 
 fn parse_size(s: &str) -> Result<u32, String> {
@@ -214,7 +264,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("shoal: error: {message}");
+            say::err_line(&format!("shoal: error: {message}"));
             ExitCode::FAILURE
         }
     }
@@ -249,7 +299,7 @@ fn exit(result: Result<shoal_mio::client::Outcome, String>) -> ExitCode {
         Ok(shoal_mio::client::Outcome::Done) => ExitCode::SUCCESS,
         Ok(shoal_mio::client::Outcome::Interrupted) => ExitCode::from(130),
         Err(message) => {
-            eprintln!("shoal: error: {message}");
+            say::err_line(&format!("shoal: error: {message}"));
             ExitCode::FAILURE
         }
     }
@@ -263,7 +313,7 @@ fn unix_now() -> i64 {
 
 fn info(torrent: &str) -> Result<(), String> {
     let (m, _) = shoal_io::load_torrent(torrent).map_err(|e| e.to_string())?;
-    print!("{}", describe(&m));
+    say::out(&describe(&m));
     Ok(())
 }
 
@@ -278,13 +328,13 @@ fn create(
     let tmp = output.with_extension("torrent.part");
     std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, output).map_err(|e| format!("{}: {e}", output.display()))?;
-    println!(
+    say::out_line(&format!(
         "created {} ({} pieces of {}, info-hash {})",
         output.display(),
         m.info.piece_count(),
         human_bytes(u64::from(m.info.piece_length)),
         m.info_hash
-    );
+    ));
     Ok(())
 }
 
@@ -395,6 +445,42 @@ mod tests {
         assert!(parse_size("1G").is_err());
         assert!(parse_size("K").is_err());
         assert!(parse_size("99999999M").is_err());
+    }
+
+    #[test]
+    fn ratios_are_finite_and_not_negative() {
+        assert_eq!(parse_ratio("1.5"), Ok(1.5));
+        assert_eq!(parse_ratio("0"), Ok(0.0));
+        for bad in ["-1", "-0.1", "inf", "NaN", "x", ""] {
+            assert!(parse_ratio(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn announce_urls_need_a_known_scheme_and_a_host() {
+        for good in [
+            "http://t.example/announce",
+            "HTTPS://t.example:443/a?k=1",
+            "udp://10.0.0.1:6969",
+            "udp://[::1]:6969/announce",
+            "http://user@host/announce",
+        ] {
+            assert_eq!(parse_announce(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "notaurl",
+            "t.example/announce",
+            "ftp://t.example/",
+            "http://",
+            "http:///announce",
+            "http://:80/",
+            "udp://[]:1",
+            "http//t.example",
+        ] {
+            assert!(parse_announce(bad).is_err(), "{bad}");
+        }
+        assert!(parse_web_seed("udp://h/").is_err());
+        assert!(parse_web_seed("https://h/files/").is_ok());
     }
 
     #[test]

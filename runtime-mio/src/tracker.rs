@@ -27,8 +27,13 @@
 //! per wake-up are capped so a flood of connections cannot starve the rest of the loop.
 //! UDP: each thread answers one datagram at a time from a fixed buffer.
 //!
-//! The torrent folder (and an `--allow` file) is read at start and again on SIGHUP; SIGINT
-//! and SIGTERM stop the tracker.
+//! The torrent folder is read at start and looked at again every [`RESCAN_EVERY`], and at
+//! once when a request names a `.torrent` file that is in the folder but not yet served: a
+//! file put there is served (and its torrent tracked) without a signal. A rescan reads
+//! only files that are new or changed (by size and modification time), so an unchanged
+//! folder costs a directory listing and a `stat` per file. SIGHUP reads the folder and
+//! the `--allow` file again (the allow file is read only then); SIGINT and SIGTERM stop
+//! the tracker.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -52,6 +57,7 @@ use shoal_core::tracker::server::{
 use shoal_core::InfoHash;
 
 use crate::client::random_u64;
+use crate::say;
 use shoal_io::human;
 
 const HTTP: Token = Token(0);
@@ -69,6 +75,8 @@ const UDP_STOP_CHECK: Duration = Duration::from_millis(200);
 const UDP_BUFFER: usize = 2048;
 /// Most torrents read from the folder.
 const MAX_TORRENTS: usize = 100_000;
+/// How often the torrent folder is looked at for new, changed or removed files.
+pub const RESCAN_EVERY: Duration = Duration::from_secs(5);
 
 /// Where to listen: an address, or nowhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,11 +104,12 @@ pub struct TrackerArgs {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:6969", value_parser = parse_listen)]
     pub udp: Listen,
     /// Serve the .torrent files of DIR (and an index page) and track only them, unless
-    /// --open.
+    /// --open. Files added, changed or removed later are seen within 5 s (at once when a
+    /// new file is asked for); SIGHUP re-reads DIR and the --allow file now.
     #[arg(long, value_name = "DIR")]
     pub torrents: Option<PathBuf>,
     /// Track the info-hashes of FILE (40 hex digits a line); with it or --torrents, only the
-    /// listed torrents are tracked, unless --open.
+    /// listed torrents are tracked, unless --open. Read at start and on SIGHUP.
     #[arg(long, value_name = "FILE")]
     pub allow: Option<PathBuf>,
     /// Track any torrent, even with --torrents or --allow.
@@ -165,8 +174,8 @@ pub fn run(args: &TrackerArgs) -> Result<(), String> {
     if let Some(a) = service.udp_addr() {
         let _ = write!(said, " udp://{a}/announce");
     }
-    println!("{said}");
-    println!("{}", service.describe_scope());
+    say::out_line(&said);
+    say::out_line(&service.describe_scope());
     service.run().map_err(|e| format!("event loop: {e}"))
 }
 
@@ -176,6 +185,14 @@ struct Listed {
     file: String,
     bytes: Bytes,
     meta: Metainfo,
+    stamp: Stamp,
+}
+
+/// What tells a changed file from the one read before: its size and modification time.
+type Stamp = (u64, Option<std::time::SystemTime>);
+
+fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    (meta.len(), meta.modified().ok())
 }
 
 /// The folder's torrents, by file name.
@@ -183,48 +200,62 @@ struct Listed {
 struct Folder {
     torrents: Vec<Listed>,
     by_file: BTreeMap<String, usize>,
+    /// Files that were skipped (unreadable, too large, not a torrent) as they were then:
+    /// read again, and reported again, only once they change.
+    skipped: BTreeMap<String, Stamp>,
 }
 
 impl Folder {
     /// Reads every `*.torrent` of `dir` that parses; the others are reported and skipped.
-    fn read(dir: &Path) -> Result<Folder, String> {
+    /// What `previous` read is kept without reading it again while its stamp is the same.
+    fn read(dir: &Path, mut previous: Folder) -> Result<Folder, String> {
         let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut names: Vec<(String, PathBuf)> = entries
+        let mut names: Vec<(String, PathBuf, Stamp)> = entries
             .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
-            .filter(|(name, _)| name.ends_with(".torrent"))
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                if !name.ends_with(".torrent") {
+                    return None;
+                }
+                // Follows a link, as reading it does.
+                let meta = std::fs::metadata(e.path()).ok().filter(|m| m.is_file())?;
+                Some((name, e.path(), stamp(&meta)))
+            })
             .collect();
-        names.sort();
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut kept: BTreeMap<String, Listed> = previous
+            .torrents
+            .drain(..)
+            .map(|l| (l.file.clone(), l))
+            .collect();
         let mut folder = Folder::default();
-        for (file, path) in names.into_iter().take(MAX_TORRENTS) {
-            let read = std::fs::File::open(&path).and_then(|f| {
-                let mut bytes = Vec::new();
-                f.take(shoal_io::MAX_TORRENT_FILE + 1)
-                    .read_to_end(&mut bytes)
-                    .map(|_| bytes)
-            });
-            let bytes = match read {
-                Ok(b) if b.len() as u64 <= shoal_io::MAX_TORRENT_FILE => b,
-                Ok(_) => {
-                    eprintln!("shoal tracker: skipping {}: too large", path.display());
-                    continue;
-                }
-                Err(e) => {
-                    eprintln!("shoal tracker: skipping {}: {e}", path.display());
-                    continue;
-                }
-            };
-            match Metainfo::parse(&bytes) {
-                Ok(meta) => {
+        for (file, path, stamp) in names.into_iter().take(MAX_TORRENTS) {
+            if let Some(listed) = kept.remove(&file).filter(|l| l.stamp == stamp) {
+                folder.by_file.insert(file, folder.torrents.len());
+                folder.torrents.push(listed);
+                continue;
+            }
+            if previous.skipped.get(&file) == Some(&stamp) {
+                folder.skipped.insert(file, stamp);
+                continue;
+            }
+            match read_listed(&path) {
+                Ok((bytes, meta)) => {
                     folder.by_file.insert(file.clone(), folder.torrents.len());
                     folder.torrents.push(Listed {
                         file,
                         bytes: Bytes::from(bytes),
                         meta,
+                        stamp,
                     });
                 }
-                Err(e) => eprintln!("shoal tracker: skipping {}: {e}", path.display()),
+                Err(why) => {
+                    say::err_line(&format!(
+                        "shoal tracker: skipping {}: {why}",
+                        path.display()
+                    ));
+                    folder.skipped.insert(file, stamp);
+                }
             }
         }
         Ok(folder)
@@ -233,6 +264,23 @@ impl Folder {
     fn get(&self, file: &str) -> Option<&Listed> {
         self.by_file.get(file).map(|&i| &self.torrents[i])
     }
+}
+
+/// A `.torrent` file's bytes and what they say.
+fn read_listed(path: &Path) -> Result<(Vec<u8>, Metainfo), String> {
+    let bytes = std::fs::File::open(path)
+        .and_then(|f| {
+            let mut bytes = Vec::new();
+            f.take(shoal_io::MAX_TORRENT_FILE + 1)
+                .read_to_end(&mut bytes)
+                .map(|_| bytes)
+        })
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > shoal_io::MAX_TORRENT_FILE {
+        return Err("too large".into());
+    }
+    let meta = Metainfo::parse(&bytes).map_err(|e| e.to_string())?;
+    Ok((bytes, meta))
 }
 
 /// Reads an allow file: 40-digit hex info-hashes, one a line; blank lines and `#` comments
@@ -304,6 +352,10 @@ pub struct TrackerService {
     folder: Folder,
     torrents_dir: Option<PathBuf>,
     allow_file: Option<PathBuf>,
+    /// The allow file's info-hashes as last read (on start and SIGHUP).
+    allow_listed: Vec<InfoHash>,
+    /// When the folder is looked at next.
+    next_scan: Instant,
     max_connections: usize,
     http_timeout: Duration,
     /// Accepts left over from a wake-up that hit its budget.
@@ -403,6 +455,8 @@ impl TrackerService {
             folder: Folder::default(),
             torrents_dir: args.torrents.clone(),
             allow_file: args.allow.clone(),
+            allow_listed: Vec::new(),
+            next_scan: Instant::now() + RESCAN_EVERY,
             max_connections: args.max_connections.max(1),
             http_timeout: Duration::from_secs(args.http_timeout.max(1)),
             accept_pending: false,
@@ -439,17 +493,71 @@ impl TrackerService {
 
     /// Reads the torrent folder and the allow file (again), and sets the allow-list.
     fn reload(&mut self) -> Result<(), String> {
+        let allow_listed = match &self.allow_file {
+            Some(file) => read_allow_file(file)?,
+            None => Vec::new(),
+        };
         let folder = match &self.torrents_dir {
-            Some(dir) => Folder::read(dir)?,
+            Some(dir) => Folder::read(dir, Folder::default())?,
             None => Folder::default(),
         };
-        let mut allowed: Vec<InfoHash> = folder.torrents.iter().map(|t| t.meta.info_hash).collect();
-        if let Some(file) = &self.allow_file {
-            allowed.extend(read_allow_file(file)?);
-        }
-        self.folder = folder;
-        lock(&self.tracker).set_allowed(allowed);
+        self.allow_listed = allow_listed;
+        self.set_folder(folder);
         Ok(())
+    }
+
+    fn set_folder(&mut self, folder: Folder) {
+        let mut allowed: Vec<InfoHash> = folder.torrents.iter().map(|t| t.meta.info_hash).collect();
+        allowed.extend_from_slice(&self.allow_listed);
+        self.folder = folder;
+        self.next_scan = Instant::now() + RESCAN_EVERY;
+        lock(&self.tracker).set_allowed(allowed);
+    }
+
+    /// Looks at the torrent folder again: new and changed files are read, removed ones
+    /// dropped, the others kept as they are. A folder that cannot be listed keeps the
+    /// torrents served.
+    fn rescan_folder(&mut self) {
+        let Some(dir) = self.torrents_dir.clone() else {
+            return;
+        };
+        let before: BTreeSet<String> = self.folder.by_file.keys().cloned().collect();
+        match Folder::read(&dir, std::mem::take(&mut self.folder)) {
+            Ok(folder) => {
+                for name in folder.by_file.keys().filter(|n| !before.contains(*n)) {
+                    say::out_line(&format!("shoal tracker: serving {name}"));
+                }
+                for name in before.iter().filter(|n| !folder.by_file.contains_key(*n)) {
+                    say::out_line(&format!("shoal tracker: no longer serving {name}"));
+                }
+                self.set_folder(folder);
+            }
+            Err(e) => {
+                say::err_line(&format!("shoal tracker: {e}; keeping the torrents served"));
+                self.next_scan = Instant::now() + RESCAN_EVERY;
+            }
+        }
+    }
+
+    /// A request named `file`, which is not served: if the folder holds such a file,
+    /// new or changed since it was last looked at, look at the folder again now.
+    fn rescan_for(&mut self, file: &str) {
+        let Some(dir) = &self.torrents_dir else {
+            return;
+        };
+        let plain_name = !file.is_empty()
+            && file.ends_with(".torrent")
+            && !file.contains(['/', '\\', '\0'])
+            && !file.starts_with('.');
+        if !plain_name {
+            return;
+        }
+        let Ok(meta) = std::fs::metadata(dir.join(file)) else {
+            return;
+        };
+        if meta.is_file() && self.folder.skipped.get(file) != Some(&stamp(&meta)) {
+            self.rescan_folder();
+        }
     }
 
     /// Serves until SIGINT or SIGTERM.
@@ -521,6 +629,9 @@ impl TrackerService {
             // Silent, slow or stuck: no answer is owed.
             self.close(slot);
         }
+        if self.torrents_dir.is_some() && now >= self.next_scan {
+            self.rescan_folder();
+        }
         let mut tracker = lock(&self.tracker);
         if tracker.poll_timeout().is_some_and(|t| t <= now) {
             tracker.handle_timeout(now);
@@ -536,8 +647,13 @@ impl TrackerService {
         for signal in pending {
             if signal == signal_hook::consts::SIGHUP {
                 match self.reload() {
-                    Ok(()) => println!("shoal tracker: reloaded; {}", self.describe_scope()),
-                    Err(e) => eprintln!("shoal tracker: reload failed, keeping the old list: {e}"),
+                    Ok(()) => say::out_line(&format!(
+                        "shoal tracker: reloaded; {}",
+                        self.describe_scope()
+                    )),
+                    Err(e) => say::err_line(&format!(
+                        "shoal tracker: reload failed, keeping the old list: {e}"
+                    )),
                 }
             } else {
                 self.stop = true;
@@ -719,6 +835,9 @@ impl TrackerService {
             .strip_prefix(b"/")
             .and_then(shoal_core::tracker::percent_decode)
             .and_then(|name| String::from_utf8(name).ok());
+        if let Some(f) = file.as_deref().filter(|f| self.folder.get(f).is_none()) {
+            self.rescan_for(f);
+        }
         match file.as_deref().and_then(|f| self.folder.get(f)) {
             Some(listed) => Outgoing {
                 head: response_head(200, "application/x-bittorrent", listed.bytes.len()),
@@ -767,11 +886,29 @@ impl TrackerService {
             }
             page.push_str("</table>\n");
         }
-        page.push_str(
-            "<p>Announce at <code>/announce</code>, scrape at <code>/scrape</code> \
-             (HTTP and UDP).</p>\n</body></html>\n",
-        );
+        page.push_str(&self.served_line());
+        page.push_str("</body></html>\n");
         page
+    }
+
+    /// The index page's line on where to announce: what is really on.
+    fn served_line(&self) -> String {
+        let mut line = String::from(
+            "<p>Announce over HTTP at <code>/announce</code>, scrape at <code>/scrape</code>",
+        );
+        match self.udp_addr() {
+            Some(udp) => {
+                let _ = write!(
+                    line,
+                    "; over UDP (BEP 15) at port {}, <code>udp://HOST:{}/announce</code>",
+                    udp.port(),
+                    udp.port()
+                );
+            }
+            None => line.push_str(" (HTTP only: UDP is off)"),
+        }
+        line.push_str(".</p>\n");
+        line
     }
 }
 
