@@ -37,6 +37,18 @@ impl RateMeter {
         self.pending += bytes;
     }
 
+    /// Folds the bytes since the last fold into the average if at least `every` has
+    /// passed since it: for a meter read now and then rather than ticked on a schedule
+    /// (the result is the same kind of average; only the sample boundaries differ).
+    /// Returns whether it folded.
+    pub fn tick_if_due(&mut self, now: Instant, every: Duration) -> bool {
+        if now.saturating_duration_since(self.last_tick) < every {
+            return false;
+        }
+        self.tick(now);
+        true
+    }
+
     /// Folds the bytes since the last tick into the average.
     pub fn tick(&mut self, now: Instant) {
         let dt = now.saturating_duration_since(self.last_tick).as_micros();

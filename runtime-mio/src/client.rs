@@ -14,7 +14,7 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -207,7 +207,8 @@ fn drive(
         .filter(|s| s.complete)
         .map(|_| Instant::now());
     if complete_at.is_some() {
-        let content = opts.dir.join(&meta.info.name);
+        // Where the content really is: a seed may have been given the content itself.
+        let content = storage.content();
         if opts.no_seed {
             ui.message(&format!(
                 "already complete: {}; nothing to download",
@@ -246,7 +247,7 @@ fn drive(
                 Event::Completed { .. } => {
                     ui.message(&format!(
                         "download complete: {}",
-                        opts.dir.join(&meta.info.name).display()
+                        storage.content().display()
                     ));
                     complete_at = Some(Instant::now());
                     if opts.no_seed {
@@ -572,11 +573,6 @@ fn duration(secs: u64) -> String {
         3600..86_400 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
         _ => format!("{}d{:02}h", secs / 86_400, secs % 86_400 / 3600),
     }
-}
-
-/// Where `download -o DIR` leaves a torrent's content.
-pub fn content_path(dir: &Path, meta: &Metainfo) -> PathBuf {
-    dir.join(&meta.info.name)
 }
 
 #[cfg(test)]

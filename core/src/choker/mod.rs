@@ -52,11 +52,11 @@
 //! interest, or becomes snubbed: such a call only drops holders that no longer qualify and
 //! fills free slots (a free optimistic slot too, the newcomer getting a full
 //! `optimistic_interval`). It neither re-ranks the holders nor moves the schedule, so calling
-//! it on every interest change cannot cause churn. For such a call the engine may use
+//! it on every interest change cannot cause churn. For any call the engine may use
 //! [`Choker::refill`] instead and describe only the interested peers and the holders
-//! ([`Choker::holders`]): the others cannot gain or lose a slot then, so the decision is
-//! the same. The choker then keeps what it knows of the peers left out, and must be told
-//! of each peer that leaves ([`Choker::forget`]).
+//! ([`Choker::holders`]): the others cannot gain or lose a slot, so the decision is the
+//! same. The choker then keeps what it knows of the peers left out, and must be told of
+//! each peer that leaves ([`Choker::forget`]).
 //!
 //! Peers are told apart by [`PeerKey`] and `connected_at` together: the engine reuses keys,
 //! and a new connection under an old key starts afresh.
@@ -274,19 +274,15 @@ impl Choker {
         decision
     }
 
-    /// An early call (no scheduled rechoke due) given only some of the peers: at least
-    /// every interested one and every holder ([`Choker::holders`]). The peers left out
-    /// keep what the choker remembers of them, so peers that left must have been
-    /// [`forget`](Choker::forget)-ten. In an early call only those peers can gain or lose
-    /// a slot, and only the eligible ones (interested) draw tie-breaks, so the decision and
-    /// the random draws are those of [`Choker::rechoke`] given every peer — for a caller
-    /// that keeps a list of the interested peers, without describing all of them. If a
-    /// scheduled rechoke is due, it needs every peer: use `rechoke`.
+    /// [`Choker::rechoke`] given only some of the peers: at least every interested one
+    /// and every holder ([`Choker::holders`]). The peers left out keep what the choker
+    /// remembers of them, so peers that left must have been [`forget`](Choker::forget)-ten.
+    /// Only those peers can gain or lose a slot, early or scheduled: an uninterested peer
+    /// that holds no slot is never unchoked, draws no tie-break, and keeps its track
+    /// (waiting time) unchanged. So the decision and the random draws are those of
+    /// `rechoke` given every peer — for a caller that keeps a list of the interested
+    /// peers, without describing all of them.
     pub fn refill(&mut self, now: Instant, seeding: bool, peers: &[PeerInfo]) -> Decision {
-        debug_assert!(
-            now < self.next_rechoke,
-            "a scheduled rechoke needs every peer"
-        );
         let sorted = self.sorted_unique(peers);
         // Set the tracks of the peers not given aside; the call sees only the others.
         let mut rest = std::mem::take(&mut self.scratch.rest);

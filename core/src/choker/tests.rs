@@ -535,8 +535,9 @@ fn run(
 }
 
 /// Runs a scenario twice in step: one choker given every peer at every call, the
-/// other, in early calls, only the interested peers and its holders (`refill`), told
-/// of every peer that leaves (`forget`). Returns whether every decision agreed.
+/// other, at every call (early or scheduled), only the interested peers and its holders
+/// (`refill`), told of every peer that leaves (`forget`). Returns whether every decision
+/// agreed.
 fn refill_agrees(seed: u64, start: &[(u8, bool, bool, u16)], steps: &[Step]) -> bool {
     let t0 = shoal_test_clock::epoch();
     let mut all = Choker::new(ChokerConfig::default(), seed, t0);
@@ -561,18 +562,13 @@ fn refill_agrees(seed: u64, start: &[(u8, bool, bool, u16)], steps: &[Step]) -> 
             Some(Churn::Joined(p)) => add(&mut peers, &mut some, p),
             None => {}
         }
-        let early = now < all.poll_timeout();
         let d = all.rechoke(now, step.seeding, &peers);
-        let e = if early {
-            let given: Vec<PeerInfo> = peers
-                .iter()
-                .filter(|p| p.interested || some.holders().iter().any(|h| h.0 == p.key))
-                .copied()
-                .collect();
-            some.refill(now, step.seeding, &given)
-        } else {
-            some.rechoke(now, step.seeding, &peers)
-        };
+        let given: Vec<PeerInfo> = peers
+            .iter()
+            .filter(|p| p.interested || some.holders().iter().any(|h| h.0 == p.key))
+            .copied()
+            .collect();
+        let e = some.refill(now, step.seeding, &given);
         if d != e || all.holders() != some.holders() {
             return false;
         }

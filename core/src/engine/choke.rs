@@ -10,8 +10,9 @@ use crate::wire::Message;
 use crate::BlockRequest;
 
 use super::peer::Phase;
+use super::timers::TICK;
 use super::torrent::Torrent;
-use super::{ConnId, Engine, TorrentId};
+use super::{Engine, TorrentId};
 impl Engine {
     /// Runs the choker now for the torrent of `conn` if a slot may be free.
     pub(super) fn rechoke(&mut self, id: TorrentId, now: Instant) {
@@ -26,13 +27,30 @@ impl Engine {
             // describing every peer to the choker.
             return;
         }
+        // Only the interested peers and the slot holders can gain or lose a slot, at a
+        // scheduled rechoke as at an early one: the choker keeps what it knows of the
+        // others (see `Choker::refill`), so peers that want nothing cost nothing here.
+        let mut conns = std::mem::take(&mut self.choke_conns);
+        conns.clear();
+        conns.extend_from_slice(&t.interested);
+        conns.extend(
+            t.choker
+                .holders()
+                .iter()
+                .filter_map(|&(key, _, _)| self.conn_of_key(key)),
+        );
         let mut infos = std::mem::take(&mut self.choke_infos);
         infos.clear();
-        let describe = |infos: &mut Vec<PeerInfo>, conn: ConnId| {
-            let Some(p) = self.peer(conn) else { return };
+        for &conn in &conns {
+            let Some(p) = self.peer_mut(conn) else {
+                continue;
+            };
             if p.phase != Phase::Active {
-                return;
+                continue;
             }
+            // Rates are folded in when read (see `timers`).
+            p.down.tick_if_due(now, TICK);
+            p.up.tick_if_due(now, TICK);
             infos.push(PeerInfo {
                 key: conn.key(),
                 interested: p.peer_interested,
@@ -42,34 +60,13 @@ impl Engine {
                 connected_at: p.connected_at,
                 unchoked: !p.am_choking,
             });
-        };
-        // An early call can only give slots to interested peers and take them from
-        // holders: the choker's `refill` needs only those (the same decision and random
-        // draws as describing every peer, without reading every peer's state).
-        let early = now < t.choker.poll_timeout();
-        if early {
-            for &conn in &t.interested {
-                describe(&mut infos, conn);
-            }
-            for &(key, _, _) in t.choker.holders() {
-                if let Some(conn) = self.conn_of_key(key) {
-                    describe(&mut infos, conn);
-                }
-            }
-        } else {
-            for &conn in &t.peers {
-                describe(&mut infos, conn);
-            }
         }
+        self.choke_conns = conns;
         let Some(t) = self.torrent_mut(id) else {
             self.choke_infos = infos;
             return;
         };
-        let decision = if early {
-            t.choker.refill(now, seeding, &infos)
-        } else {
-            t.choker.rechoke(now, seeding, &infos)
-        };
+        let decision = t.choker.refill(now, seeding, &infos);
         self.choke_infos = infos;
         let changes = decision
             .unchoke

@@ -34,7 +34,6 @@ impl Engine {
             return None;
         }
         let conn = self.new_conn(addr, false, None, now);
-        self.schedule_tick(now);
         Some(conn)
     }
 
@@ -90,6 +89,7 @@ impl Engine {
             now,
         ));
         self.connections += 1;
+        self.arm_conn_deadline(conn);
         conn
     }
 
@@ -147,6 +147,7 @@ impl Engine {
         p.connected_at = now;
         p.last_received = now;
         self.send_handshake(conn, now);
+        self.arm_conn_deadline(conn);
     }
 
     pub(super) fn send_handshake(&mut self, conn: ConnId, now: Instant) {
@@ -256,6 +257,7 @@ impl Engine {
                 if peer.phase == Phase::Active {
                     // Also aborts its requests: the blocks become free for others.
                     consistent(t.picker.remove_peer(conn.key()));
+                    t.refill_wanted |= !peer.requests.is_empty();
                 }
                 if let Some(c) = t.candidates.get_mut(&peer.addr) {
                     c.connected = false;

@@ -74,7 +74,7 @@ use crate::{BlockRequest, InfoHash};
 
 use conn::Slot;
 use peer::Peer;
-use timers::TICK;
+use timers::Timers;
 use torrent::Torrent;
 use trackers::Trackers;
 
@@ -90,10 +90,12 @@ pub struct Engine {
     outputs: VecDeque<Output>,
     /// Connections with bytes in their write buffer, in the order they got them.
     dirty: Vec<ConnId>,
-    next_tick: Option<Instant>,
+    /// Every connection's and torrent's next wake-up.
+    timers: Timers,
     scratch: Vec<BlockRequest>,
-    /// Reused by `rechoke` for the choker's view of the peers.
+    /// Reused by `rechoke` for the choker's view of the peers, and the peers it describes.
     choke_infos: Vec<PeerInfo>,
+    choke_conns: Vec<ConnId>,
     /// Removed torrents' trackers, kept until their `stopped` announce is done.
     stopping: Vec<(TorrentId, Trackers, Instant)>,
 }
@@ -110,9 +112,10 @@ impl Engine {
             connections: 0,
             outputs: VecDeque::new(),
             dirty: Vec::new(),
-            next_tick: None,
+            timers: Timers::default(),
             scratch: Vec::new(),
             choke_infos: Vec::new(),
+            choke_conns: Vec::new(),
             stopping: Vec::new(),
         }
     }
@@ -129,10 +132,25 @@ impl Engine {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_tick
+        self.timers.next()
     }
 
     pub fn handle(&mut self, input: Input, now: Instant) {
+        // The torrent the input concerns: what it changes (interest, departures, freed
+        // blocks) is settled for that torrent alone once the input is handled.
+        let of_conn = |e: &Engine, conn: ConnId| e.peer(conn).and_then(|p| p.torrent);
+        let torrent = match &input {
+            Input::Connected { conn }
+            | Input::ConnectFailed { conn }
+            | Input::Received { conn, .. }
+            | Input::Closed { conn }
+            | Input::Sent { conn, .. } => of_conn(self, *conn),
+            Input::BlockRead { torrent, .. }
+            | Input::BlockWritten { torrent, .. }
+            | Input::PieceHashed { torrent, .. }
+            | Input::TrackerHttp { torrent, .. } => Some(*torrent),
+            Input::UdpReceived { .. } | Input::Timer => None,
+        };
         match input {
             Input::Connected { conn } => self.on_connected(conn, now),
             Input::ConnectFailed { conn } => {
@@ -163,7 +181,7 @@ impl Engine {
                 conn,
                 block,
                 result,
-            } => self.on_block_read(torrent, conn, block, result),
+            } => self.on_block_read(torrent, conn, block, result, now),
             Input::BlockWritten {
                 torrent,
                 block,
@@ -178,22 +196,34 @@ impl Engine {
                 result,
             } => self.on_tracker_http(torrent, id, result, now),
             Input::UdpReceived { from, data } => self.on_udp(from, &data, now),
-            Input::Timer => {
-                if self.next_tick.is_some_and(|t| now >= t) {
-                    self.next_tick = Some(now + TICK);
-                    self.tick(now);
-                }
-            }
+            Input::Timer => self.run_timers(now),
         }
-        for i in 0..self.torrents.len() {
-            let id = TorrentId(i as u32);
-            if let Some(t) = self.torrent_mut(id) {
-                if std::mem::take(&mut t.rechoke_wanted) {
-                    self.rechoke(id, now);
-                }
-            }
+        if let Some(id) = torrent {
+            self.settle(id, now);
         }
         self.flush_all();
+    }
+
+    /// What an input left to do for torrent `id`: run the choker early if a slot may be
+    /// free, offer freed blocks to the peers that can take them.
+    fn settle(&mut self, id: TorrentId, now: Instant) {
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        let rechoke = std::mem::take(&mut t.rechoke_wanted);
+        let refill = std::mem::take(&mut t.refill_wanted);
+        if rechoke {
+            self.rechoke(id, now);
+        }
+        if refill {
+            let peers = self
+                .torrent(id)
+                .map(|t| t.peers.clone())
+                .unwrap_or_default();
+            for conn in peers {
+                self.fill_requests(conn, now);
+            }
+        }
     }
 
     fn torrent(&self, id: TorrentId) -> Option<&Torrent> {

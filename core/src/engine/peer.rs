@@ -89,6 +89,8 @@ pub(crate) struct Peer {
     pub extensions: bool,
     pub peer_id: Option<PeerId>,
     pub allowed_fast: SmallVec<[PieceIndex; 8]>,
+    /// The instant its timer is armed for (see `timers`).
+    pub wake: Option<Instant>,
 }
 
 /// Requests kept in flight before the rate is known: enough to fill a slow link quickly,
@@ -150,6 +152,7 @@ impl Peer {
             down: RateMeter::new(now),
             up: RateMeter::new(now),
             allowed_fast: SmallVec::new(),
+            wake: None,
         }
     }
 
@@ -167,7 +170,7 @@ impl Peer {
     }
 
     /// Shrinks the pipeline to what the measured rate justifies: `PIPELINE_SECONDS` of data,
-    /// never below the initial size. Called once a tick, after the rate is updated.
+    /// never below the initial size. Called after the rate is updated.
     pub fn trim_pipeline(&mut self, cap: u32) {
         let by_rate = self.down.rate() * PIPELINE_SECONDS / u64::from(BLOCK_SIZE);
         let floor = INITIAL_PIPELINE.min(cap.min(self.peer_reqq)).max(1);

@@ -227,6 +227,7 @@ impl Engine {
         }
         p.last_sent = now;
         self.mark_dirty(conn);
+        self.arm_conn_deadline(conn);
         let _ = id;
     }
 
@@ -261,6 +262,7 @@ impl Engine {
                 p.peer_choking = true;
                 if !p.fast {
                     // Without BEP 6, a choke drops every pending request.
+                    t.refill_wanted |= !p.requests.is_empty();
                     for o in p.requests.drain(..) {
                         consistent(t.picker.abort_request(key, o.block));
                     }
@@ -336,6 +338,7 @@ impl Engine {
                 if let Some(at) = p.requests.iter().position(|o| o.block == block) {
                     p.requests.remove(at);
                     consistent(t.picker.abort_request(key, block));
+                    t.refill_wanted = true;
                 }
             }
             Message::AllowedFast(piece) => {

@@ -54,6 +54,11 @@ pub(super) struct Torrent {
     pub(super) storage_error: bool,
     /// Interest or a departure may have freed an unchoke slot: run the choker early.
     pub(super) rechoke_wanted: bool,
+    /// Requested blocks became free (a peer left, choked us, was snubbed, or a piece
+    /// failed its hash): offer them to the other peers.
+    pub(super) refill_wanted: bool,
+    /// The instant its timer is armed for (see `timers`).
+    pub(super) wake: Option<Instant>,
     /// The peers interested in us, in the order they said so: with the choker's holders,
     /// all an early rechoke needs to describe (see `rechoke`).
     pub(super) interested: Vec<ConnId>,
@@ -150,6 +155,8 @@ impl Engine {
             completed_reported: complete,
             storage_error: false,
             rechoke_wanted: false,
+            refill_wanted: false,
+            wake: None,
             interested: Vec::new(),
             trackers: Trackers {
                 announcer,
@@ -158,7 +165,7 @@ impl Engine {
             },
         }));
         self.by_info_hash.insert(meta.info_hash, id);
-        self.schedule_tick(now);
+        self.arm_torrent(id, now + super::timers::TICK);
         self.announce(id, now);
         Ok(id)
     }
@@ -180,6 +187,9 @@ impl Engine {
         t.trackers.announcer.stop(now);
         self.stopping.push((id, t.trackers, now + STOP_GRACE));
         self.announce_stopping(now);
+        if !self.stopping.is_empty() {
+            self.arm_stopping(now + super::timers::TICK);
+        }
         Some(verified)
     }
 

@@ -12,6 +12,7 @@ use crate::wire::{encode_piece_header, Message};
 use crate::{BlockRequest, PieceIndex};
 
 use super::peer::{Outstanding, Phase};
+use super::timers::{Limits, TICK};
 use super::{consistent, peer_in, CloseReason, ConnId, Engine, Event, Output, TorrentId};
 impl Engine {
     /// Requests blocks from a peer up to its pipeline size.
@@ -43,6 +44,7 @@ impl Engine {
             return;
         }
         picked.clear();
+        let was_idle = p.requests.is_empty();
         t.picker
             .pick(conn.key(), (want - p.requests.len()) as u32, &mut picked);
         for block in &picked {
@@ -53,11 +55,17 @@ impl Engine {
             });
             p.send(&Message::Request(*block));
         }
+        let armed = was_idle && !picked.is_empty();
         if !picked.is_empty() {
             p.last_sent = now;
             self.mark_dirty(conn);
         }
         self.scratch = picked;
+        if armed {
+            // The one deadline a message moves earlier: the first request's timeout.
+            let at = Limits::of(&self.config).request_deadline(now);
+            self.arm_conn(conn, at);
+        }
     }
 
     pub(super) fn on_piece(
@@ -86,6 +94,11 @@ impl Engine {
             return Ok(());
         };
         p.requests.remove(at);
+        // Rates are folded once a second as blocks come, and the pipeline trimmed to what
+        // the rate then justifies.
+        if p.down.tick_if_due(now, TICK) {
+            p.trim_pipeline(cap);
+        }
         p.down.add(block.length.into());
         p.last_block = now;
         p.snubbed = false;
@@ -191,6 +204,7 @@ impl Engine {
         conn: ConnId,
         block: BlockRequest,
         result: Result<Bytes, String>,
+        now: Instant,
     ) {
         let data = match result {
             Ok(data) => data,
@@ -218,6 +232,7 @@ impl Engine {
         }
         // Header into the connection's buffer, payload as its own buffer: no copy.
         encode_piece_header(block.piece, block.begin, block.length, &mut p.write_buf);
+        p.up.tick_if_due(now, TICK);
         p.up.add(block.length.into());
         t.up.add(block.length.into());
         self.flush(conn);
@@ -288,6 +303,8 @@ impl Engine {
         let contributors = t.contributors.remove(&piece.0).unwrap_or_default();
         if !ok {
             consistent(t.picker.hash_failed(piece));
+            // Its blocks are free again for whoever can take them.
+            t.refill_wanted = true;
             let mut newly_banned = Vec::new();
             for ip in contributors {
                 let s = t.strikes.entry(ip).or_default();
