@@ -39,6 +39,7 @@ pub fn auto_piece_length(total_length: u64) -> u32 {
 
 /// Why a torrent could not be made.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CreateError {
     /// A name or path that a parsed torrent would refuse (see [`crate::metainfo`]).
     Metainfo(MetainfoError),

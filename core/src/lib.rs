@@ -32,4 +32,6 @@ pub mod tracker;
 mod types;
 pub mod wire;
 
-pub use types::{BlockRequest, InfoHash, ParseHexError, PeerId, PeerKey, PieceIndex, BLOCK_SIZE};
+pub use types::{
+    BlockRequest, InfoHash, IoError, ParseHexError, PeerId, PeerKey, PieceIndex, BLOCK_SIZE,
+};

@@ -58,6 +58,7 @@ pub struct Magnet {
 /// Why a text is not a usable magnet link. `param` is the parameter name as written in the
 /// link (for example `tr.2`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MagnetError {
     /// The text does not start with `magnet:?`.
     NotMagnet,

@@ -125,6 +125,7 @@ impl Info {
 
 /// Why a `.torrent` was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MetainfoError {
     /// The bytes are not well-formed bencode.
     Bencode(bencode::Error),

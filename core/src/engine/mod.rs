@@ -58,9 +58,10 @@ mod torrent;
 mod trackers;
 mod transfer;
 
+pub use crate::IoError;
 pub use api::{
-    AddTorrentError, CloseReason, ConnId, EngineConfig, Event, Input, Output, TorrentId,
-    TorrentOptions, TorrentStats,
+    AddTorrentError, CloseReason, ConnId, EngineConfig, Event, Input, Output, ProtocolError,
+    TorrentId, TorrentOptions, TorrentStats,
 };
 pub use policy::{SeedLimit, TrackerWatch};
 pub use trackers::STOP_GRACE;
