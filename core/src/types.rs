@@ -25,9 +25,11 @@ pub struct PieceIndex(pub u32);
 /// A block of a piece as named by `request`, `cancel` and `reject` messages.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct BlockRequest {
+    /// The piece.
     pub piece: PieceIndex,
     /// Byte offset of the block within its piece.
     pub begin: u32,
+    /// Bytes from `begin`; a normal request asks for [`BLOCK_SIZE`].
     pub length: u32,
 }
 

@@ -65,7 +65,9 @@ pub struct EngineConfig {
     pub send_buffer: usize,
     /// Largest message accepted from a peer.
     pub max_message_len: u32,
+    /// A connection whose handshake is not done this long after it was made is closed.
     pub handshake_timeout: Duration,
+    /// A dial ([`Output::Connect`]) not connected in this long is given up and closed.
     pub connect_timeout: Duration,
     /// A connection with nothing received for this long is closed.
     pub idle_timeout: Duration,

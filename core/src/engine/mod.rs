@@ -100,6 +100,8 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine with no torrent and no connection. Every random choice it will make
+    /// follows from [`EngineConfig::rng_seed`].
     pub fn new(config: EngineConfig) -> Engine {
         Engine {
             rng: Rng::new(config.rng_seed),
@@ -118,10 +120,14 @@ impl Engine {
         }
     }
 
+    /// The settings the engine was made with.
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
 
+    /// The next action for the caller to carry out, in order; `None` when there is none
+    /// left. Call it until it returns `None` after every call that changes the engine:
+    /// outputs are produced by those calls, never by time passing on its own.
     pub fn poll_output(&mut self) -> Option<Output> {
         if self.outputs.is_empty() {
             self.flush_all();
@@ -129,10 +135,16 @@ impl Engine {
         self.outputs.pop_front()
     }
 
+    /// When to give the engine [`Input::Timer`] if nothing else happens first; `None`
+    /// while nothing needs timing. Ask again after every call that changes
+    /// the engine: the answer may move either way.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.next_tick
     }
 
+    /// Takes one fact from outside at time `now`, which must not be earlier than the
+    /// `now` of any earlier call. Input about a connection or torrent that is gone is
+    /// ignored. Then drain [`poll_output`](Self::poll_output).
     pub fn handle(&mut self, input: Input, now: Instant) {
         match input {
             Input::Connected { conn } => self.on_connected(conn, now),

@@ -20,9 +20,15 @@ pub enum TrackerError {
     /// connection closed before the end of the body.
     MalformedHttp(&'static str),
     /// The response head is longer than the limit.
-    HeadTooLarge { limit: usize },
+    HeadTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The body is longer than the limit.
-    BodyTooLarge { limit: usize },
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The body is not bencode.
     Bencode(bencode::Error),
     /// The body is bencode but not an answer: not a dictionary, or a field of the wrong type.
