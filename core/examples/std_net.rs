@@ -27,7 +27,7 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::tracker::AnnounceId;
-use shoal_core::PeerId;
+use shoal_core::{IoError, PeerId};
 
 /// What the reader threads tell the main thread.
 enum Net {
@@ -35,7 +35,7 @@ enum Net {
     ConnectFailed(ConnId),
     Data(ConnId, BytesMut),
     Closed(ConnId),
-    Tracker(TorrentId, AnnounceId, Result<Vec<u8>, String>),
+    Tracker(TorrentId, AnnounceId, Result<Vec<u8>, IoError>),
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -167,7 +167,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             s.read_to_end(&mut answer)?;
                             Ok::<_, std::io::Error>(answer)
                         })()
-                        .map_err(|e| e.to_string());
+                        .map_err(|e| IoError::from(e).context(url.as_str()));
                         let _ = tx.send(Net::Tracker(torrent, id, result));
                     });
                 }
@@ -193,6 +193,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     return Ok(());
                 }
                 Output::Event(e) => eprintln!("{e:?}"),
+                // Outputs this example does not know yet (the enum grows): nothing to do.
+                _ => {}
             }
         }
         if let Some(input) = inputs.pop() {

@@ -23,23 +23,31 @@ use std::fmt;
 /// A bencoded value, borrowing its strings from the input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value<'a> {
+    /// An integer (`i…e`).
     Int(i64),
+    /// A byte string (`<len>:…`), not necessarily UTF-8.
     Bytes(&'a [u8]),
+    /// A list (`l…e`).
     List(List<'a>),
+    /// A dictionary (`d…e`).
     Dict(Dict<'a>),
 }
 
 /// A list with the raw bytes it was read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct List<'a> {
+    /// The values, in input order.
     pub items: Vec<Value<'a>>,
+    /// The list's bencoding, `l` to `e`, as it stood in the input.
     pub raw: &'a [u8],
 }
 
 /// A dictionary with its entries in input order and the raw bytes it was read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dict<'a> {
+    /// Keys and values, in input order (duplicates kept, not sorted).
     pub entries: Vec<(&'a [u8], Value<'a>)>,
+    /// The dictionary's bencoding, `d` to `e`, as it stood in the input.
     pub raw: &'a [u8],
 }
 
@@ -57,6 +65,7 @@ impl<'a> Dict<'a> {
 }
 
 impl<'a> Value<'a> {
+    /// The integer, if this is one.
     pub fn as_int(&self) -> Option<i64> {
         match self {
             Value::Int(i) => Some(*i),
@@ -64,6 +73,7 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// The bytes, if this is a byte string.
     pub fn as_bytes(&self) -> Option<&'a [u8]> {
         match self {
             Value::Bytes(b) => Some(b),
@@ -71,10 +81,12 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// The byte string as text, if it is one and is UTF-8.
     pub fn as_str(&self) -> Option<&'a str> {
         self.as_bytes().and_then(|b| std::str::from_utf8(b).ok())
     }
 
+    /// The items, if this is a list.
     pub fn as_list(&self) -> Option<&[Value<'a>]> {
         match self {
             Value::List(l) => Some(&l.items),
@@ -82,6 +94,7 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// The dictionary, if this is one.
     pub fn as_dict(&self) -> Option<&Dict<'a>> {
         match self {
             Value::Dict(d) => Some(d),
@@ -181,7 +194,9 @@ pub enum ErrorKind {
 /// A reading error and the input offset where it was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Error {
+    /// What is wrong.
     pub kind: ErrorKind,
+    /// The byte offset in the input where it was found.
     pub offset: usize,
 }
 

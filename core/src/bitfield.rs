@@ -27,7 +27,12 @@ pub struct Bitfield {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum BitfieldError {
     /// The payload must be `ceil(len / 8)` bytes.
-    WrongLength { expected: usize, got: usize },
+    WrongLength {
+        /// Bytes the torrent's piece count needs.
+        expected: usize,
+        /// Bytes received.
+        got: usize,
+    },
     /// A bit past the last piece is set (BEP 3: clients should drop the connection).
     SpareBitsSet,
 }

@@ -39,6 +39,7 @@ pub fn auto_piece_length(total_length: u64) -> u32 {
 
 /// Why a torrent could not be made.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CreateError {
     /// A name or path that a parsed torrent would refuse (see [`crate::metainfo`]).
     Metainfo(MetainfoError),
@@ -47,7 +48,12 @@ pub enum CreateError {
     /// No files, or only empty ones.
     Empty,
     /// The bytes fed differ from the declared lengths.
-    LengthMismatch { declared: u64, fed: u64 },
+    LengthMismatch {
+        /// The files' total length as declared.
+        declared: u64,
+        /// Bytes fed.
+        fed: u64,
+    },
     /// A multi-file torrent given a file with no path.
     EmptyPath,
 }
@@ -138,6 +144,8 @@ impl TorrentBuilder {
         self
     }
 
+    /// Sets the piece length, within what parsing accepts; unless set, it is
+    /// [`auto_piece_length`] of the total size.
     pub fn piece_length(&mut self, len: u32) -> &mut Self {
         self.piece_length = Some(len);
         self
@@ -155,16 +163,19 @@ impl TorrentBuilder {
         self
     }
 
+    /// Marks the torrent private (BEP 27): peers from its trackers only.
     pub fn private(&mut self, private: bool) -> &mut Self {
         self.private = private;
         self
     }
 
+    /// Sets the `comment`.
     pub fn comment(&mut self, comment: impl Into<String>) -> &mut Self {
         self.comment = Some(comment.into());
         self
     }
 
+    /// Sets `created by`.
     pub fn created_by(&mut self, created_by: impl Into<String>) -> &mut Self {
         self.created_by = Some(created_by.into());
         self
@@ -227,6 +238,7 @@ pub struct PieceHasher {
 }
 
 impl PieceHasher {
+    /// The piece length it hashes by.
     pub fn piece_length(&self) -> u32 {
         self.piece_length
     }

@@ -58,19 +58,32 @@ pub struct Magnet {
 /// Why a text is not a usable magnet link. `param` is the parameter name as written in the
 /// link (for example `tr.2`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MagnetError {
     /// The text does not start with `magnet:?`.
     NotMagnet,
     /// No `xt` parameter holds a `urn:btih:` info-hash.
     MissingInfoHash,
     /// A `urn:btih:` value that is neither 40 hex digits nor 32 base32 characters.
-    InvalidInfoHash { param: String },
+    InvalidInfoHash {
+        /// The parameter, as written.
+        param: String,
+    },
     /// A `urn:btih:` value naming a different torrent than an earlier one.
-    ConflictingInfoHash { param: String },
+    ConflictingInfoHash {
+        /// The parameter, as written.
+        param: String,
+    },
     /// A `%` that is not followed by two hex digits.
-    BadEscape { param: String },
+    BadEscape {
+        /// The parameter, as written.
+        param: String,
+    },
     /// A value that is not UTF-8 once percent-decoded.
-    InvalidUtf8 { param: String },
+    InvalidUtf8 {
+        /// The parameter, as written.
+        param: String,
+    },
 }
 
 impl fmt::Display for MagnetError {

@@ -39,6 +39,7 @@ pub const MAX_PIECE_LENGTH: u32 = 256 * 1024 * 1024;
 pub struct Metainfo {
     /// SHA-1 of the raw `info` bytes.
     pub info_hash: InfoHash,
+    /// The `info` dictionary, parsed.
     pub info: Info,
     /// The raw bencoded `info` dictionary, as it stood in the file (for BEP 9 metadata
     /// exchange and for writing the torrent back out unchanged).
@@ -51,7 +52,9 @@ pub struct Metainfo {
     pub url_list: Vec<String>,
     /// `creation date`, seconds since the Unix epoch.
     pub creation_date: Option<i64>,
+    /// `comment`, free text from the torrent's author.
     pub comment: Option<String>,
+    /// `created by`: the program that made the torrent.
     pub created_by: Option<String>,
 }
 
@@ -61,6 +64,7 @@ pub struct Info {
     /// The torrent's name: the file name of a single-file torrent, the folder name of a
     /// multi-file one. Always one safe path component.
     pub name: String,
+    /// Bytes per piece (the last piece may be shorter).
     pub piece_length: u32,
     /// One SHA-1 per piece.
     pub pieces: Vec<[u8; 20]>,
@@ -79,6 +83,7 @@ pub struct Info {
 pub struct FileEntry {
     /// Path components relative to the download folder; the first is the torrent's name.
     pub path: Vec<String>,
+    /// Its size in bytes.
     pub length: u64,
     /// Offset of the file's first byte in the torrent's concatenated data.
     pub offset: u64,
@@ -105,6 +110,7 @@ impl FileEntry {
 }
 
 impl Info {
+    /// How many pieces the torrent has.
     pub fn piece_count(&self) -> u32 {
         // Validation bounds the count: it equals total_length / piece_length, rounded up,
         // and pieces.len() * 20 fits in memory.
@@ -118,6 +124,7 @@ impl Info {
         remaining.min(u64::from(self.piece_length)) as u32
     }
 
+    /// The expected SHA-1 of piece `index`, if the torrent has that piece.
     pub fn piece_hash(&self, index: PieceIndex) -> Option<&[u8; 20]> {
         self.pieces.get(index.0 as usize)
     }
@@ -125,26 +132,43 @@ impl Info {
 
 /// Why a `.torrent` was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MetainfoError {
     /// The bytes are not well-formed bencode.
     Bencode(bencode::Error),
     /// A required field is absent.
-    Missing { field: String },
+    Missing {
+        /// The field, as a dotted path (`info.piece length`).
+        field: String,
+    },
     /// A field holds the wrong kind of value.
     WrongType {
+        /// The field, as a dotted path (`info.files[2].length`).
         field: String,
+        /// The type it should have.
         expected: &'static str,
     },
     /// A field has the right type but a value that cannot be right.
-    Invalid { field: String, reason: String },
+    Invalid {
+        /// The field, as a dotted path.
+        field: String,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// A file path that could escape the download folder or cannot be created.
     UnsafePath {
+        /// The field, as a dotted path.
         field: String,
+        /// The path as the torrent gives it.
         path: String,
+        /// Why it is refused.
         reason: &'static str,
     },
     /// Two files with one path, or a file whose path is another's folder.
-    DuplicatePath { path: String },
+    DuplicatePath {
+        /// The path, joined with `/`.
+        path: String,
+    },
 }
 
 impl fmt::Display for MetainfoError {

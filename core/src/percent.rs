@@ -4,6 +4,8 @@
 //! escapes every other byte, which is what binary info-hashes in announce URLs need and
 //! what keeps `&`, `=` and `+` inside a value from being read as syntax.
 
+/// Whether `b` may stand as itself in a URL component (RFC 3986 unreserved: letters,
+/// digits, `-._~`).
 pub fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }

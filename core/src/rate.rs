@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 pub const TIME_CONSTANT: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Debug)]
+/// A byte counter and its moving-average rate (see the module docs).
 pub struct RateMeter {
     total: u64,
     pending: u64,
@@ -22,6 +23,7 @@ pub struct RateMeter {
 }
 
 impl RateMeter {
+    /// A meter at zero, whose first tick will cover the time since `now`.
     pub fn new(now: Instant) -> Self {
         RateMeter {
             total: 0,

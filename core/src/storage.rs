@@ -82,9 +82,17 @@ pub enum LayoutError {
     /// The file lengths add up past `u64::MAX`.
     LengthOverflow,
     /// A file's `offset` is not the sum of the lengths before it.
-    BadOffset { file: usize },
+    BadOffset {
+        /// The file's index.
+        file: usize,
+    },
     /// The hash list has `hashes` entries; the file lengths make `pieces` pieces.
-    PieceCount { hashes: usize, pieces: u64 },
+    PieceCount {
+        /// Entries in the hash list.
+        hashes: usize,
+        /// Pieces the file lengths make.
+        pieces: u64,
+    },
 }
 
 impl fmt::Display for LayoutError {
@@ -141,6 +149,7 @@ impl Layout {
         })
     }
 
+    /// How many pieces the torrent has.
     pub fn piece_count(&self) -> u32 {
         self.piece_count
     }
@@ -340,6 +349,7 @@ impl PieceStore {
         store
     }
 
+    /// Where each piece and block lies.
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
@@ -367,10 +377,12 @@ impl PieceStore {
         completed
     }
 
+    /// Whether piece `piece` is verified.
     pub fn is_verified(&self, piece: PieceIndex) -> bool {
         self.verified.get(piece.0)
     }
 
+    /// How many pieces are verified.
     pub fn verified_count(&self) -> u32 {
         self.verified.count_ones()
     }

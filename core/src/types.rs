@@ -25,9 +25,11 @@ pub struct PieceIndex(pub u32);
 /// A block of a piece as named by `request`, `cancel` and `reject` messages.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct BlockRequest {
+    /// The piece.
     pub piece: PieceIndex,
     /// Byte offset of the block within its piece.
     pub begin: u32,
+    /// Bytes from `begin`; a normal request asks for [`BLOCK_SIZE`].
     pub length: u32,
 }
 
@@ -128,3 +130,60 @@ mod tests {
         assert_eq!(InfoHash::from_hex(&"zz".repeat(20)), Err(ParseHexError));
     }
 }
+
+/// An IO failure the caller met while doing what the core asked: a disk read or write, a
+/// tracker's HTTP exchange.
+///
+/// The core does no IO, so it never holds a [`std::io::Error`] (which is neither `Clone`
+/// nor `Eq`, as events are); it keeps what an embedder acts on: the [`kind`](Self::kind), to
+/// tell a full disk from a missing file or a refused connection from a timeout, and the
+/// runtime's words for the user, which should name the file or URL concerned (`std::io`'s
+/// own texts name neither). Its `Display` is [`message`](Self::message) as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IoError {
+    /// What kind of failure it was.
+    pub kind: std::io::ErrorKind,
+    /// The runtime's description, for a user to read (e.g. `/data/x.iso.part: No space left
+    /// on device (os error 28)`).
+    pub message: String,
+}
+
+impl IoError {
+    /// An error of `kind`, described by `message`.
+    pub fn new(kind: std::io::ErrorKind, message: impl Into<String>) -> IoError {
+        IoError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The same error with `context` (a path, a URL) put before its message, as
+    /// `context: message`.
+    pub fn context(self, context: impl fmt::Display) -> IoError {
+        IoError {
+            kind: self.kind,
+            message: format!("{context}: {}", self.message),
+        }
+    }
+}
+
+impl From<std::io::Error> for IoError {
+    fn from(e: std::io::Error) -> IoError {
+        IoError::from(&e)
+    }
+}
+
+impl From<&std::io::Error> for IoError {
+    fn from(e: &std::io::Error) -> IoError {
+        IoError::new(e.kind(), e.to_string())
+    }
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for IoError {}

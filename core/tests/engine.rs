@@ -12,8 +12,9 @@ use shoal_core::engine::{
     CloseReason, ConnId, Engine, EngineConfig, Event, Input, Output, TorrentOptions,
 };
 use shoal_core::metainfo::Metainfo;
+use shoal_core::tracker::TrackerError;
 use shoal_core::wire::{Handshake, Message, Reserved};
-use shoal_core::{InfoHash, PeerId, PieceIndex};
+use shoal_core::{InfoHash, IoError, PeerId, PieceIndex};
 use support::{full_bitfield, make_torrent};
 
 const OUR_ID: PeerId = PeerId(*b"-SH0010-ourselves000");
@@ -347,12 +348,27 @@ fn a_failing_http_tracker_is_reported_and_retried_later() {
         Input::TrackerHttp {
             torrent,
             id,
-            result: Err("connection refused".into()),
+            result: Err(IoError::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "http://t/announce: connection refused",
+            )),
         },
         now,
     );
     let outs = outputs(&mut e);
-    assert!(outs.iter().any(|o| matches!(o, Output::Event(Event::TrackerError { failures: 1, error, .. }) if error.contains("refused"))), "{outs:?}");
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Event(Event::TrackerError {
+                failures: 1,
+                error: error @ TrackerError::Transport(cause),
+                ..
+            }) if cause.kind == std::io::ErrorKind::ConnectionRefused
+                && error.to_string()
+                    == "cannot reach the tracker: http://t/announce: connection refused"
+        )),
+        "{outs:?}"
+    );
     assert!(
         !outs.iter().any(|o| matches!(o, Output::TrackerHttp { .. })),
         "retried at once"

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use shoal_core::engine::{ConnId, Input, TorrentId};
-use shoal_core::{BlockRequest, PieceIndex};
+use shoal_core::{BlockRequest, IoError, PieceIndex};
 
 use crate::{Storage, WriteBack};
 
@@ -50,7 +50,7 @@ pub enum PieceDone {
     HashError {
         torrent: TorrentId,
         piece: PieceIndex,
-        error: String,
+        error: IoError,
     },
 }
 
@@ -70,7 +70,7 @@ impl PieceJob {
                 result: storage
                     .read_block(block.piece, block.begin, block.length)
                     .map(Bytes::from)
-                    .map_err(|e| e.to_string()),
+                    .map_err(IoError::from),
             }),
             PieceJob::Write {
                 torrent,
@@ -82,7 +82,7 @@ impl PieceJob {
                 block,
                 result: storage
                     .write_block(block.piece, block.begin, &data)
-                    .map_err(|e| e.to_string()),
+                    .map_err(IoError::from),
             }),
             PieceJob::Hash {
                 torrent,
@@ -95,7 +95,7 @@ impl PieceJob {
                 Err(e) => PieceDone::HashError {
                     torrent,
                     piece,
-                    error: e.to_string(),
+                    error: IoError::from(e),
                 },
             },
         }
@@ -104,7 +104,7 @@ impl PieceJob {
 
 impl PieceDone {
     /// The input for the engine, and a storage error for the user if there was one.
-    pub fn into_input(self) -> (Input, Option<(TorrentId, String)>) {
+    pub fn into_input(self) -> (Input, Option<(TorrentId, IoError)>) {
         match self {
             PieceDone::Input(input) => (input, None),
             PieceDone::HashError {

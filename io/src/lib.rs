@@ -213,6 +213,29 @@ impl std::error::Error for Error {
     }
 }
 
+/// What the engine is told of a failed disk job ([`Input::BlockRead`] and the like): the
+/// kind of the IO error underneath, if any, and the whole text with its path.
+///
+/// [`Input::BlockRead`]: shoal_core::engine::Input::BlockRead
+impl From<&Error> for shoal_core::IoError {
+    fn from(e: &Error) -> shoal_core::IoError {
+        let kind = match e {
+            Error::Io { source, .. } => source.kind(),
+            Error::Fetch { .. } => io::ErrorKind::Other,
+            Error::OutOfRange { .. } | Error::NoSuchFile { .. } => io::ErrorKind::InvalidInput,
+            Error::InTheWay { .. } => io::ErrorKind::AlreadyExists,
+            _ => io::ErrorKind::InvalidData,
+        };
+        shoal_core::IoError::new(kind, e.to_string())
+    }
+}
+
+impl From<Error> for shoal_core::IoError {
+    fn from(e: Error) -> shoal_core::IoError {
+        shoal_core::IoError::from(&e)
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_path_buf(),

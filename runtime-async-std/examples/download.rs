@@ -197,7 +197,7 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
                 say("seeding limit reached");
                 outcome = Some(Ok(Outcome::Done));
             }
-            Event::StorageError { message, .. } => outcome = Some(Err(message)),
+            Event::StorageError { error, .. } => outcome = Some(Err(error.to_string())),
             Event::PeerConnected { .. } => trackers.peer_connected(),
             Event::TrackerAnswer { url, warning, .. } => {
                 trackers.answered();

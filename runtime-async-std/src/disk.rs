@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use async_channel::{Receiver, Sender};
 use shoal_core::bitfield::Bitfield;
+use shoal_core::IoError;
 use shoal_io::{PieceDone, PieceJob, Storage};
 
 use crate::driver::Msg;
@@ -40,7 +41,7 @@ pub enum Done {
     Piece(PieceDone),
     FileCompleted {
         file: usize,
-        result: Result<(), String>,
+        result: Result<(), IoError>,
     },
     Saved(Result<(), String>),
 }
@@ -81,7 +82,7 @@ fn run(job: Job) -> Done {
         Job::Piece(job) => Done::Piece(job.run()),
         Job::FileCompleted { file, storage } => Done::FileCompleted {
             file,
-            result: storage.file_completed(file).map_err(|e| e.to_string()),
+            result: storage.file_completed(file).map_err(IoError::from),
         },
         Job::Save { verified, storage } => Done::Saved(
             storage

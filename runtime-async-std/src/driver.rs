@@ -590,12 +590,12 @@ impl Driver {
         match done {
             Done::Piece(done) => {
                 let (input, error) = done.into_input();
-                if let Some((_, message)) = error {
+                if let Some((_, error)) = error {
                     // The piece could not be read back or written: a storage failure,
                     // reported as such; it counts as failed and is fetched again.
                     self.emit(Event::StorageError {
                         torrent: key,
-                        message,
+                        error,
                     });
                 }
                 self.engine.handle(input, now);
@@ -611,9 +611,9 @@ impl Driver {
                         });
                     }
                 }
-                Err(message) => self.emit(Event::StorageError {
+                Err(error) => self.emit(Event::StorageError {
                     torrent: key,
-                    message,
+                    error,
                 }),
             },
             Done::Saved(result) => {
@@ -838,6 +838,9 @@ impl Driver {
                 }
             }
             Output::Event(event) => self.engine_event(event, now),
+            // An output added to the engine that this runtime does not carry out yet: loud
+            // in tests, ignored in release.
+            other => debug_assert!(false, "output not carried out: {other:?}"),
         }
     }
 
@@ -938,13 +941,15 @@ impl Driver {
                     failures,
                 }
             }
-            EngineEvent::StorageError { torrent, message } => {
+            EngineEvent::StorageError { torrent, error } => {
                 let Some(key) = key_of(torrent) else { return };
                 Event::StorageError {
                     torrent: key,
-                    message,
+                    error,
                 }
             }
+            // An event added to the engine that the session does not pass on yet.
+            _ => return,
         };
         self.emit(event);
     }

@@ -14,6 +14,7 @@ use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures_rustls::TlsConnector;
 use rustls::pki_types::ServerName;
 use shoal_core::tracker::{Scheme, TrackerUrl};
+use shoal_core::IoError;
 
 /// The most a tracker answer may hold (as the mio runtime).
 pub const MAX_RESPONSE: usize = 2 << 20;
@@ -22,15 +23,18 @@ pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sends `request` to the tracker of `url` and returns every byte of its answer, or why
 /// the exchange failed (the error names the URL).
-pub async fn exchange(url: &TrackerUrl, request: &[u8]) -> Result<Vec<u8>, String> {
-    let attempt = async { run(url, request).await.map_err(|e| e.to_string()) };
+pub async fn exchange(url: &TrackerUrl, request: &[u8]) -> Result<Vec<u8>, IoError> {
+    let attempt = async { run(url, request).await.map_err(IoError::from) };
     let timeout = async {
         Timer::after(HTTP_TIMEOUT).await;
-        Err(format!("no answer in {} s", HTTP_TIMEOUT.as_secs()))
+        Err(IoError::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer in {} s", HTTP_TIMEOUT.as_secs()),
+        ))
     };
     future::or(attempt, timeout)
         .await
-        .map_err(|e| format!("{}: {e}", url.as_str()))
+        .map_err(|e| e.context(url.as_str()))
 }
 
 async fn run(url: &TrackerUrl, request: &[u8]) -> io::Result<Vec<u8>> {

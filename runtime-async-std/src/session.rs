@@ -23,7 +23,8 @@ use async_channel::{Receiver, Sender, WeakSender};
 use async_io::Async;
 use shoal_core::engine::{AddTorrentError, CloseReason, EngineConfig, TorrentStats};
 use shoal_core::metainfo::{Metainfo, MetainfoError};
-use shoal_core::{InfoHash, PeerId, PieceIndex};
+use shoal_core::tracker::TrackerError;
+use shoal_core::{InfoHash, IoError, PeerId, PieceIndex};
 
 use crate::driver::{Command, Driver};
 use crate::executor::Executor;
@@ -254,18 +255,19 @@ pub enum Event {
         leechers: Option<u32>,
         warning: Option<String>,
     },
-    /// A tracker could not be reached or refused us, `failures` times in a row.
+    /// A tracker could not be reached or refused us, `failures` times in a row
+    /// ([`TrackerError::Failure`] when it refused and said why).
     TrackerError {
         torrent: TorrentKey,
         url: String,
-        error: String,
+        error: TrackerError,
         failures: u32,
     },
     /// A disk read or write failed: the torrent asks for no more data (pause and resume it
     /// once the cause is fixed).
     StorageError {
         torrent: TorrentKey,
-        message: String,
+        error: IoError,
     },
     /// Something failed that stops nothing (a resume record not saved).
     Warning {

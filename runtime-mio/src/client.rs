@@ -254,7 +254,7 @@ fn drive(
                         return Ok(Outcome::Done);
                     }
                 }
-                Event::StorageError { message, .. } => return Err(message),
+                Event::StorageError { error, .. } => return Err(error.to_string()),
                 Event::TrackerAnswer {
                     url,
                     peers,

@@ -166,8 +166,8 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
                                     set(&|s| s.stats = Some(stats.clone()))
                                 }
                                 Event::Completed { .. } => set(&|s| s.done = true),
-                                Event::StorageError { message, .. } => {
-                                    set(&|s| s.error = Some(message.clone()))
+                                Event::StorageError { error, .. } => {
+                                    set(&|s| s.error = Some(error.to_string()))
                                 }
                                 _ => {}
                             }

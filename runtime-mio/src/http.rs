@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use mio::net::TcpStream;
 use rustls::pki_types::ServerName;
 use rustls::ClientConnection;
+use shoal_core::IoError;
 
 /// The most a tracker answer may hold.
 pub const MAX_RESPONSE: usize = 2 << 20;
@@ -28,7 +29,7 @@ pub struct Exchange {
 pub enum Finished {
     /// The server closed the connection: `response` holds its answer.
     Closed,
-    Failed(String),
+    Failed(IoError),
 }
 
 impl Exchange {
@@ -38,15 +39,16 @@ impl Exchange {
         addr: SocketAddr,
         tls_host: Option<&str>,
         request: Vec<u8>,
-    ) -> Result<Exchange, String> {
-        let stream = TcpStream::connect(addr).map_err(|e| format!("{addr}: {e}"))?;
+    ) -> Result<Exchange, IoError> {
+        let stream = TcpStream::connect(addr).map_err(|e| IoError::from(e).context(addr))?;
         let tls = match tls_host {
             Some(host) => {
-                let name =
-                    ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
+                let name = ServerName::try_from(host.to_string()).map_err(|e| {
+                    IoError::new(io::ErrorKind::InvalidInput, format!("{host}: {e}"))
+                })?;
                 Some(
                     ClientConnection::new(shoal_io::tls_client_config(), name)
-                        .map_err(|e| format!("{host}: {e}"))?,
+                        .map_err(|e| IoError::new(io::ErrorKind::Other, format!("{host}: {e}")))?,
                 )
             }
             None => None,
@@ -66,7 +68,7 @@ impl Exchange {
             Ok(true) => Some(Finished::Closed),
             Ok(false) => None,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-            Err(e) => Some(Finished::Failed(e.to_string())),
+            Err(e) => Some(Finished::Failed(IoError::from(e))),
         }
     }
 

@@ -6,13 +6,14 @@
 //! never asks for a hash before the piece's writes are reported done, so nothing here
 //! needs ordering.
 
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
 use mio::Waker;
-use shoal_core::engine::TorrentId;
+use shoal_core::engine::{IoError, TorrentId};
 use shoal_core::tracker::AnnounceId;
 use shoal_io::{PieceDone, PieceJob, Storage};
 
@@ -43,12 +44,12 @@ pub enum Done {
     FileCompleted {
         torrent: TorrentId,
         file: usize,
-        result: Result<(), String>,
+        result: Result<(), IoError>,
     },
     Resolved {
         torrent: TorrentId,
         id: AnnounceId,
-        result: Result<SocketAddr, String>,
+        result: Result<SocketAddr, IoError>,
     },
     Ran(Result<(), String>),
 }
@@ -126,7 +127,7 @@ fn run(job: Job) -> Done {
         } => Done::FileCompleted {
             torrent,
             file,
-            result: storage.file_completed(file).map_err(|e| e.to_string()),
+            result: storage.file_completed(file).map_err(IoError::from),
         },
         Job::Run(f) => Done::Ran(f()),
         Job::Resolve {
@@ -139,11 +140,11 @@ fn run(job: Job) -> Done {
             id,
             result: (host.as_str(), port)
                 .to_socket_addrs()
-                .map_err(|e| format!("{host}: {e}"))
+                .map_err(|e| IoError::from(e).context(&host))
                 .and_then(|mut addrs| {
-                    addrs
-                        .next()
-                        .ok_or_else(|| format!("{host}: no address found"))
+                    addrs.next().ok_or_else(|| {
+                        IoError::new(io::ErrorKind::NotFound, format!("{host}: no address found"))
+                    })
                 }),
         },
     }

@@ -937,6 +937,8 @@ impl Sim {
             // The simulated torrents name an HTTP tracker only.
             Output::UdpSend { .. } => {}
             Output::Event(e) => self.on_event(i, e),
+            // Outputs the simulator does not model yet go nowhere.
+            _ => {}
         }
     }
 

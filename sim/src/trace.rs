@@ -138,6 +138,11 @@ impl TraceHash {
                 self.word(9);
                 self.event(e);
             }
+            // Outputs the simulator does not model yet: their Debug text.
+            other => {
+                self.word(10);
+                self.bytes(format!("{other:?}").as_bytes());
+            }
         }
     }
 
@@ -206,7 +211,7 @@ impl TraceHash {
         match r {
             CloseReason::Protocol(why) => {
                 self.word(100);
-                self.bytes(why.as_bytes());
+                self.bytes(why.to_string().as_bytes());
             }
             CloseReason::Timeout(what) => {
                 self.word(101);

@@ -99,6 +99,7 @@ impl Default for ChokerConfig {
 /// What the choker needs to know of one peer at a rechoke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerInfo {
+    /// The peer.
     pub key: PeerKey,
     /// The peer is interested in our pieces.
     pub interested: bool,
@@ -108,6 +109,8 @@ pub struct PeerInfo {
     pub download_rate: u64,
     /// Bytes per second we give the peer.
     pub upload_rate: u64,
+    /// When its connection was made: new peers are likelier to get the optimistic slot
+    /// ([`ChokerConfig::new_peer_weight`]), and waiting is counted from it.
     pub connected_at: Instant,
     /// We unchoke the peer now.
     pub unchoked: bool,
@@ -123,6 +126,7 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Whether the decision changes nothing.
     pub fn is_empty(&self) -> bool {
         self.unchoke.is_empty() && self.choke.is_empty()
     }
@@ -220,6 +224,7 @@ impl Choker {
         }
     }
 
+    /// The settings the choker was made with.
     pub fn config(&self) -> &ChokerConfig {
         &self.config
     }

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::bitfield::Bitfield;
+use crate::bitfield::{Bitfield, BitfieldError};
 use crate::choker::ChokerConfig;
 use crate::storage::LayoutError;
-use crate::tracker::{AnnounceId, AnnouncerConfig, TrackerUrl};
+use crate::tracker::{AnnounceId, AnnouncerConfig, TrackerError, TrackerUrl};
 use crate::wire::WireError;
-use crate::{BlockRequest, PeerId, PeerKey, PieceIndex};
+use crate::{BlockRequest, IoError, PeerId, PeerKey, PieceIndex};
 
 /// A connection's handle: a slot and a generation, so inputs that arrive for a closed
 /// connection are recognised even after its slot is reused.
@@ -65,7 +65,9 @@ pub struct EngineConfig {
     pub send_buffer: usize,
     /// Largest message accepted from a peer.
     pub max_message_len: u32,
+    /// A connection whose handshake is not done this long after it was made is closed.
     pub handshake_timeout: Duration,
+    /// A dial ([`Output::Connect`]) not connected in this long is given up and closed.
     pub connect_timeout: Duration,
     /// A connection with nothing received for this long is closed.
     pub idle_timeout: Duration,
@@ -128,117 +130,216 @@ pub struct TorrentOptions {
     pub sequential: bool,
 }
 
-/// Every fact the engine learns from outside.
+/// Every fact the engine learns from outside, given to
+/// [`Engine::handle`](super::Engine::handle).
+///
+/// Most are answers to an [`Output`]; each variant names the one it answers. An answer for
+/// a connection or torrent that is gone meanwhile is ignored, so a runtime never has to
+/// cancel work it has started.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Input {
     /// An outbound connection from [`Output::Connect`] is established.
-    Connected { conn: ConnId },
-    /// It could not be established.
-    ConnectFailed { conn: ConnId },
+    Connected {
+        /// The handle [`Output::Connect`] named.
+        conn: ConnId,
+    },
+    /// An outbound connection from [`Output::Connect`] could not be established. The
+    /// address is dialled again only after [`EngineConfig::redial_after`].
+    ConnectFailed {
+        /// The handle [`Output::Connect`] named.
+        conn: ConnId,
+    },
     /// Bytes arrived on a connection. Give a buffer the engine may keep: when it holds no
     /// partial message, the engine adopts it without copying.
-    Received { conn: ConnId, data: BytesMut },
-    /// The connection closed or failed.
-    Closed { conn: ConnId },
-    /// `bytes` of what was given in [`Output::Send`] for `conn` have been written out.
-    Sent { conn: ConnId, bytes: usize },
+    Received {
+        /// The connection they came on.
+        conn: ConnId,
+        /// The bytes, in the order received.
+        data: BytesMut,
+    },
+    /// The connection was closed by the peer, or failed. Not needed after
+    /// [`Output::Close`].
+    Closed {
+        /// The connection that ended.
+        conn: ConnId,
+    },
+    /// Some of what was given in [`Output::Send`] has been written out.
+    Sent {
+        /// The connection written to.
+        conn: ConnId,
+        /// How many bytes left for the socket since the last report.
+        bytes: usize,
+    },
     /// The answer to [`Output::ReadBlock`].
     BlockRead {
+        /// As in the [`Output::ReadBlock`].
         torrent: TorrentId,
+        /// As in the [`Output::ReadBlock`].
         conn: ConnId,
+        /// As in the [`Output::ReadBlock`].
         block: BlockRequest,
-        result: Result<Bytes, String>,
+        /// The block's bytes, or why they could not be read; a failure stops the torrent
+        /// (see [`Event::StorageError`]).
+        result: Result<Bytes, IoError>,
     },
     /// The answer to [`Output::WriteBlock`].
     BlockWritten {
+        /// As in the [`Output::WriteBlock`].
         torrent: TorrentId,
+        /// As in the [`Output::WriteBlock`].
         block: BlockRequest,
-        result: Result<(), String>,
+        /// Whether the block is stored; a failure drops the piece (it is fetched again) and
+        /// stops the torrent (see [`Event::StorageError`]).
+        result: Result<(), IoError>,
     },
     /// The answer to [`Output::HashPiece`]: whether the piece's data matches its hash.
     PieceHashed {
+        /// As in the [`Output::HashPiece`].
         torrent: TorrentId,
+        /// As in the [`Output::HashPiece`].
         piece: PieceIndex,
+        /// Whether the SHA-1 of the piece's data is the one expected. A piece that could
+        /// not be read back counts as `false`: it is fetched again.
         ok: bool,
     },
-    /// The answer to [`Output::TrackerHttp`]: every byte the tracker sent until it closed
-    /// the connection, or why the exchange failed (connect error, timeout, TLS error).
+    /// The answer to [`Output::TrackerHttp`].
     TrackerHttp {
+        /// As in the [`Output::TrackerHttp`].
         torrent: TorrentId,
+        /// As in the [`Output::TrackerHttp`].
         id: AnnounceId,
-        result: Result<Vec<u8>, String>,
+        /// Every byte the tracker sent until it closed the connection, unparsed (the
+        /// engine reads the HTTP response itself), or why the exchange failed: connect
+        /// error, name not found, TLS error, no answer in time (kind
+        /// [`TimedOut`](std::io::ErrorKind::TimedOut)). Name the URL in the message: it
+        /// reaches the user as [`TrackerError::Transport`].
+        result: Result<Vec<u8>, IoError>,
     },
     /// A datagram arrived on the engine's UDP socket (tracker answers).
-    UdpReceived { from: SocketAddr, data: Vec<u8> },
-    /// The time from [`Engine::poll_timeout`](super::Engine::poll_timeout) has come.
+    UdpReceived {
+        /// Who sent it.
+        from: SocketAddr,
+        /// The datagram.
+        data: Vec<u8>,
+    },
+    /// The time from [`Engine::poll_timeout`](super::Engine::poll_timeout) has come. The
+    /// engine does only what is due by `now`, so a runtime may wake early.
     Timer,
 }
 
-/// Every action the engine asks of the outside.
+/// Every action the engine asks of the outside, taken from
+/// [`Engine::poll_output`](super::Engine::poll_output) in the order they must be carried
+/// out.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Output {
+    /// Open a TCP connection to `addr`, then answer [`Input::Connected`] or
+    /// [`Input::ConnectFailed`]. The engine sends its handshake once connected.
     Connect {
+        /// The handle the engine chose for the connection, used by every input and output
+        /// about it.
         conn: ConnId,
+        /// Where to connect.
         addr: SocketAddr,
     },
+    /// Write `data` on the connection, after whatever was given before, and report with
+    /// [`Input::Sent`] as it leaves.
     Send {
+        /// The connection to write on.
         conn: ConnId,
+        /// The bytes: a message, several, or a block's payload handed on without a copy.
         data: Bytes,
     },
+    /// Close the connection. The engine has forgotten it: inputs about it are ignored. An
+    /// [`Event::PeerClosed`] follows with the reason.
     Close {
+        /// The connection to close.
         conn: ConnId,
     },
+    /// Read a block from the torrent's storage, to serve it to `conn`; answer
+    /// [`Input::BlockRead`]. Only blocks of verified pieces are asked for.
     ReadBlock {
+        /// The torrent whose data it is.
         torrent: TorrentId,
+        /// The peer the block is for (give it back in the answer).
         conn: ConnId,
+        /// The block: a piece, an offset in it and a length.
         block: BlockRequest,
     },
+    /// Write a block received from a peer to the torrent's storage; answer
+    /// [`Input::BlockWritten`].
     WriteBlock {
+        /// The torrent whose data it is.
         torrent: TorrentId,
+        /// Where the data goes.
         block: BlockRequest,
+        /// The block's payload, exactly `block.length` bytes.
         data: Bytes,
     },
+    /// Hash a piece whose blocks are all written (every [`Output::WriteBlock`] of it has
+    /// been answered); answer [`Input::PieceHashed`].
     HashPiece {
+        /// The torrent whose piece it is.
         torrent: TorrentId,
+        /// The piece to read back and hash.
         piece: PieceIndex,
+        /// Its SHA-1 from the metainfo.
         expected: [u8; 20],
     },
     /// Ask a tracker over HTTP(S): connect to `url.host()`:`url.port()` (TLS when the scheme
     /// is https), send `request` as is, read until the server closes (the request says
-    /// `Connection: close`), and answer [`Input::TrackerHttp`].
+    /// `Connection: close`), and answer [`Input::TrackerHttp`]. Give up after some time
+    /// (the runtimes wait 30 s): the engine does not time HTTP exchanges itself.
     TrackerHttp {
+        /// The torrent announcing.
         torrent: TorrentId,
+        /// The announce this request is (give it back in the answer).
         id: AnnounceId,
+        /// The tracker's URL, parsed.
         url: TrackerUrl,
+        /// The whole HTTP/1.1 request, head and all.
         request: Vec<u8>,
     },
-    /// Send a datagram from the engine's UDP socket.
+    /// Send a datagram from the engine's UDP socket (UDP trackers, BEP 15). A lost datagram
+    /// needs no report: the engine retransmits.
     UdpSend {
+        /// Where to.
         to: SocketAddr,
+        /// The datagram.
         data: Vec<u8>,
     },
+    /// Something a user may want to know; nothing to carry out.
     Event(Event),
 }
 
-/// Why a connection was closed.
+/// Why a connection was closed, as in [`Event::PeerClosed`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CloseReason {
-    /// The remote side closed, or the socket failed.
+    /// The remote side closed, or the socket failed ([`Input::Closed`]).
     Remote,
+    /// Our outbound connection could not be established ([`Input::ConnectFailed`]).
     ConnectFailed,
     /// The peer broke the protocol.
-    Protocol(String),
+    Protocol(ProtocolError),
     /// The handshake named a torrent we don't have.
     UnknownTorrent,
     /// The peer is us (same peer id).
     SelfConnection,
     /// We are already connected to this peer id.
     Duplicate,
+    /// A deadline passed: the connect, the handshake, or anything received at all (the
+    /// text names which).
     Timeout(&'static str),
     /// Both sides have everything.
     BothSeeds,
+    /// The peer's address is banned: it took part in too many pieces that failed their
+    /// hash check ([`EngineConfig::ban_strikes`]).
     Banned,
+    /// Its torrent was removed from the engine.
     TorrentRemoved,
+    /// The engine or the torrent is at its connection limit, and no peer could make room.
     TooManyConnections,
 }
 
@@ -260,98 +361,208 @@ impl fmt::Display for CloseReason {
     }
 }
 
+/// How a peer broke the protocol: its connection is closed with
+/// [`CloseReason::Protocol`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// Bytes that do not decode as the wire protocol.
+    Wire(WireError),
+    /// A bitfield that does not fit the torrent.
+    Bitfield(BitfieldError),
+    /// The handshake of a peer we dialled names another torrent than the one we dialled
+    /// it for.
+    OtherTorrent,
+    /// A message of the fast extension (BEP 6; the text names it) from a peer that did not
+    /// offer the extension.
+    NotFast(&'static str),
+    /// A `have` naming a piece past the torrent's last.
+    HaveOutOfRange(PieceIndex),
+    /// A `piece` message carrying a block that is not in the torrent.
+    NoSuchBlock(BlockRequest),
+    /// A `request` for a range that is not inside its piece.
+    OutsidePiece(BlockRequest),
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtocolError::Wire(e) => e.fmt(f),
+            ProtocolError::Bitfield(e) => e.fmt(f),
+            ProtocolError::OtherTorrent => f.write_str("handshake for another torrent"),
+            ProtocolError::NotFast(what) => write!(f, "{what} without the fast extension"),
+            ProtocolError::HaveOutOfRange(piece) => write!(f, "have out of range (piece {piece})"),
+            ProtocolError::NoSuchBlock(block) => {
+                write!(
+                    f,
+                    "piece message for a block that does not exist: {block:?}"
+                )
+            }
+            ProtocolError::OutsidePiece(block) => {
+                write!(f, "request outside the piece: {block:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProtocolError::Wire(e) => Some(e),
+            ProtocolError::Bitfield(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// A torrent's figures, as in [`Event::Progress`] and [`Engine::stats`](super::Engine::stats).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TorrentStats {
+    /// Pieces we have and have verified.
     pub pieces_verified: u32,
+    /// Pieces in the torrent.
     pub piece_count: u32,
+    /// Bytes of the verified pieces (the last piece may be short).
     pub bytes_verified: u64,
+    /// Bytes in the torrent.
     pub total_length: u64,
-    /// Payload bytes received / sent.
+    /// Payload bytes received since the torrent was added: blocks we asked for, endgame
+    /// duplicates included.
     pub downloaded: u64,
+    /// Payload bytes sent since the torrent was added.
     pub uploaded: u64,
-    /// Bytes per second, payload.
+    /// Payload bytes per second received, a moving average over a few seconds (see
+    /// [`rate`](crate::rate)).
     pub download_rate: u64,
+    /// Payload bytes per second sent, averaged the same way.
     pub upload_rate: u64,
+    /// Connections of this torrent: dialled, handshaking or connected.
     pub peers: usize,
+    /// Whether every piece is verified.
     pub complete: bool,
 }
 
-/// What users want to know.
+/// What users want to know, carried by [`Output::Event`]. Nothing is asked of the runtime:
+/// an embedder that ignores every event still works.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
-    /// Once a second per torrent.
+    /// A torrent's figures, once a second per torrent.
     Progress {
+        /// Whose figures.
         torrent: TorrentId,
+        /// The figures.
         stats: TorrentStats,
     },
+    /// A piece passed its hash check: it is ours, and we offer it to peers.
     PieceVerified {
+        /// The torrent.
         torrent: TorrentId,
+        /// The piece.
         piece: PieceIndex,
     },
+    /// A piece failed its hash check: it is fetched again, and the peers that sent it
+    /// take a strike.
     HashFailed {
+        /// The torrent.
         torrent: TorrentId,
+        /// The piece.
         piece: PieceIndex,
     },
-    /// Every piece covering file `file` (its index in the metainfo) is verified: the runtime
-    /// may now give it its final name.
+    /// Every piece covering a file is verified: the runtime may now give it its final name.
     FileCompleted {
+        /// The torrent.
         torrent: TorrentId,
+        /// The file's index in the metainfo's file list.
         file: usize,
     },
-    /// Every piece is verified.
+    /// Every piece is verified: the torrent seeds from now on.
     Completed {
+        /// The torrent.
         torrent: TorrentId,
     },
+    /// A peer finished its handshake.
     PeerConnected {
+        /// The torrent it is for.
         torrent: TorrentId,
+        /// Its connection.
         conn: ConnId,
+        /// Its address.
         addr: SocketAddr,
+        /// The id it sent in its handshake.
         peer_id: PeerId,
     },
+    /// A connection ended, whoever ended it.
     PeerClosed {
+        /// The torrent it was for; `None` for an inbound peer that left before naming one.
         torrent: Option<TorrentId>,
+        /// Its connection; the handle is dead from now on.
         conn: ConnId,
+        /// Its address.
         addr: SocketAddr,
+        /// Why it ended.
         reason: CloseReason,
     },
+    /// An address is banned from a torrent: it took part in
+    /// [`EngineConfig::ban_strikes`] pieces that failed their hash check.
     PeerBanned {
+        /// The torrent it is banned from.
         torrent: TorrentId,
+        /// The address (all its ports).
         ip: IpAddr,
     },
     /// A tracker answered an announce.
     TrackerAnswer {
+        /// The torrent announced.
         torrent: TorrentId,
+        /// The tracker.
         url: String,
+        /// How many peer addresses it gave.
         peers: usize,
+        /// Seeds in the swarm, if it said.
         seeders: Option<u32>,
+        /// Leechers in the swarm, if it said.
         leechers: Option<u32>,
+        /// Its `warning message`, if any.
         warning: Option<String>,
     },
-    /// A tracker could not be reached or refused the announce (`failures` in a row).
+    /// A tracker could not be reached or refused the announce; the next tracker of the
+    /// list is tried at once.
     TrackerError {
+        /// The torrent announced.
         torrent: TorrentId,
+        /// The tracker.
         url: String,
-        error: String,
+        /// What went wrong: [`TrackerError::Failure`] when the tracker refused us and said
+        /// why, [`TrackerError::Transport`] when it could not be reached, others when its
+        /// answer could not be read.
+        error: TrackerError,
+        /// Failures of this tracker in a row, this one included.
         failures: u32,
     },
     /// A disk read or write failed: the torrent stops asking for more data until it is
     /// re-added.
     StorageError {
+        /// The torrent.
         torrent: TorrentId,
-        message: String,
+        /// What the runtime reported.
+        error: IoError,
     },
 }
 
 /// Why [`Engine::add_torrent`](super::Engine::add_torrent) refused a torrent.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AddTorrentError {
     /// The metainfo's layout is inconsistent (only possible for a hand-built `Info`).
     Layout(LayoutError),
+    /// The picker cannot take the layout (only possible for a hand-built `Info`).
     Picker(crate::picker::PickerError),
     /// The resume bitfield has the wrong number of pieces.
     ResumeLength {
+        /// Pieces in the bitfield.
         got: u32,
+        /// Pieces in the torrent.
         expected: u32,
     },
 }
@@ -374,6 +585,13 @@ impl std::error::Error for AddTorrentError {}
 /// Errors from the wire show up as close reasons.
 impl From<WireError> for CloseReason {
     fn from(e: WireError) -> Self {
-        CloseReason::Protocol(e.to_string())
+        CloseReason::Protocol(ProtocolError::Wire(e))
+    }
+}
+
+/// A bitfield that does not fit closes the connection.
+impl From<BitfieldError> for CloseReason {
+    fn from(e: BitfieldError) -> Self {
+        CloseReason::Protocol(ProtocolError::Bitfield(e))
     }
 }

@@ -58,9 +58,10 @@ mod torrent;
 mod trackers;
 mod transfer;
 
+pub use crate::IoError;
 pub use api::{
-    AddTorrentError, CloseReason, ConnId, EngineConfig, Event, Input, Output, TorrentId,
-    TorrentOptions, TorrentStats,
+    AddTorrentError, CloseReason, ConnId, EngineConfig, Event, Input, Output, ProtocolError,
+    TorrentId, TorrentOptions, TorrentStats,
 };
 pub use policy::{SeedLimit, TrackerWatch};
 pub use trackers::STOP_GRACE;
@@ -101,6 +102,8 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine with no torrent and no connection. Every random choice it will make
+    /// follows from [`EngineConfig::rng_seed`].
     pub fn new(config: EngineConfig) -> Engine {
         Engine {
             rng: Rng::new(config.rng_seed),
@@ -120,10 +123,14 @@ impl Engine {
         }
     }
 
+    /// The settings the engine was made with.
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
 
+    /// The next action for the caller to carry out, in order; `None` when there is none
+    /// left. Call it until it returns `None` after every call that changes the engine:
+    /// outputs are produced by those calls, never by time passing on its own.
     pub fn poll_output(&mut self) -> Option<Output> {
         if self.outputs.is_empty() {
             self.flush_all();
@@ -131,10 +138,16 @@ impl Engine {
         self.outputs.pop_front()
     }
 
+    /// When to give the engine [`Input::Timer`] if nothing else happens first; `None`
+    /// while nothing needs timing. Ask again after every call that changes
+    /// the engine: the answer may move either way.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
     }
 
+    /// Takes one fact from outside at time `now`, which must not be earlier than the
+    /// `now` of any earlier call. Input about a connection or torrent that is gone is
+    /// ignored. Then drain [`poll_output`](Self::poll_output).
     pub fn handle(&mut self, input: Input, now: Instant) {
         // The torrent the input concerns: what it changes (interest, departures, freed
         // blocks) is settled for that torrent alone once the input is handled.

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::{Event, TorrentStats};
+use crate::tracker::TrackerError;
 
 /// When a complete torrent stops seeding. Both unset (the default): never.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -69,7 +70,7 @@ impl TrackerWatch {
     }
 
     /// A tracker failed; `Some(message)` when it is time to give up.
-    pub fn failed(&mut self, url: &str, error: &str) -> Option<String> {
+    pub fn failed(&mut self, url: &str, error: &TrackerError) -> Option<String> {
         self.failures += 1;
         (!self.reached_a_peer && self.failures >= Self::GIVE_UP_AFTER).then(|| {
             format!(
@@ -126,7 +127,7 @@ mod tests {
         Event::TrackerError {
             torrent: TorrentId(0),
             url: "http://t/announce".into(),
-            error: "refused".into(),
+            error: TrackerError::Failure("refused".into()),
             failures: 1,
         }
     }

@@ -12,7 +12,7 @@ use crate::wire::{ExtendedHandshake, Handshake, Message};
 use crate::PieceIndex;
 
 use super::peer::{Peer, Phase};
-use super::{consistent, CloseReason, ConnId, Engine, Event, Output, TorrentId};
+use super::{consistent, CloseReason, ConnId, Engine, Event, Output, ProtocolError, TorrentId};
 impl Engine {
     pub(super) fn on_received(&mut self, conn: ConnId, mut data: BytesMut, now: Instant) {
         let Some(p) = self.peer_mut(conn) else {
@@ -31,7 +31,7 @@ impl Engine {
                 match p.decoder.decode_across(&mut p.read_buf, &mut data) {
                     Ok(message) => across = message,
                     Err(e) => {
-                        self.close(conn, CloseReason::Protocol(e.to_string()));
+                        self.close(conn, CloseReason::from(e));
                         return;
                     }
                 }
@@ -66,7 +66,7 @@ impl Engine {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
                 Err(e) => {
-                    self.close(conn, CloseReason::Protocol(e.to_string()));
+                    self.close(conn, CloseReason::from(e));
                     return;
                 }
             };
@@ -96,7 +96,7 @@ impl Engine {
             let info_hash = match crate::wire::Handshake::peek_info_hash(&p.read_buf) {
                 Ok(Some(h)) => h,
                 Ok(None) => return Ok(false),
-                Err(e) => return Err(CloseReason::Protocol(e.to_string())),
+                Err(e) => return Err(CloseReason::from(e)),
             };
             let id = *self
                 .by_info_hash
@@ -126,7 +126,7 @@ impl Engine {
         let hs = match Handshake::decode(&mut p.read_buf) {
             Ok(Some(hs)) => hs,
             Ok(None) => return Ok(false),
-            Err(e) => return Err(CloseReason::Protocol(e.to_string())),
+            Err(e) => return Err(CloseReason::from(e)),
         };
         let id = p.torrent.ok_or(CloseReason::UnknownTorrent)?;
         if hs.peer_id == our_id {
@@ -138,9 +138,7 @@ impl Engine {
             .and_then(Option::as_ref)
             .ok_or(CloseReason::UnknownTorrent)?;
         if hs.info_hash != t.meta.info_hash {
-            return Err(CloseReason::Protocol(
-                "handshake for another torrent".into(),
-            ));
+            return Err(CloseReason::Protocol(ProtocolError::OtherTorrent));
         }
         let duplicate = t.peers.iter().any(|&other| {
             other != conn && self.peer(other).and_then(|o| o.peer_id) == Some(hs.peer_id)
@@ -247,13 +245,11 @@ impl Engine {
         }
         let key = conn.key();
         let piece_count = t.meta.info.piece_count();
-        let fast_only = |p: &Peer, what: &str| {
+        let fast_only = |p: &Peer, what: &'static str| {
             if p.fast {
                 Ok(())
             } else {
-                Err(CloseReason::Protocol(format!(
-                    "{what} without the fast extension"
-                )))
+                Err(CloseReason::Protocol(ProtocolError::NotFast(what)))
             }
         };
         match message {
@@ -290,15 +286,14 @@ impl Engine {
             }
             Message::Have(piece) => {
                 if piece.0 >= piece_count {
-                    return Err(CloseReason::Protocol("have out of range".into()));
+                    return Err(CloseReason::Protocol(ProtocolError::HaveOutOfRange(piece)));
                 }
                 if t.picker.peer_have(key, piece) == Ok(true) {
                     p.have_count += 1;
                 }
             }
             Message::Bitfield(bytes) => {
-                let field = Bitfield::from_wire(&bytes, piece_count)
-                    .map_err(|e| CloseReason::Protocol(e.to_string()))?;
+                let field = Bitfield::from_wire(&bytes, piece_count).map_err(CloseReason::from)?;
                 if first {
                     p.have_count = field.count_ones();
                     consistent(t.picker.peer_bitfield(key, &field));

@@ -16,6 +16,7 @@ use crate::tracker::{
     AnnounceId, AnnounceStats, Announcer, HttpProgress, HttpResponseReader, Scheme, TrackerError,
     TrackerEvent,
 };
+use crate::IoError;
 
 use super::{torrent_in, Engine, Event, Output, TorrentId};
 /// A torrent's tracker state: the schedule, and the UDP exchange under way if any.
@@ -70,14 +71,7 @@ impl Trackers {
                         SocketAddr::from(([127, 0, 0, 1], url.port()))
                     }
                     None => {
-                        failed.push((
-                            announce_id,
-                            TrackerError::Transport(format!(
-                                "UDP tracker {} is named by host name; only IP addresses are \
-                                 supported for UDP trackers so far",
-                                url.as_str()
-                            )),
-                        ));
+                        failed.push((announce_id, TrackerError::UdpHostName));
                         return failed;
                     }
                 };
@@ -171,7 +165,7 @@ impl Engine {
         &mut self,
         id: TorrentId,
         announce: AnnounceId,
-        result: Result<Vec<u8>, String>,
+        result: Result<Vec<u8>, IoError>,
         now: Instant,
     ) {
         let result = result
@@ -232,7 +226,7 @@ impl Engine {
                 self.outputs.push_back(Output::Event(Event::TrackerError {
                     torrent: id,
                     url,
-                    error: error.to_string(),
+                    error,
                     failures,
                 }));
             }

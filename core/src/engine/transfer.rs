@@ -9,11 +9,13 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::wire::{encode_piece_header, Message};
-use crate::{BlockRequest, PieceIndex};
+use crate::{BlockRequest, IoError, PieceIndex};
 
 use super::peer::{Outstanding, Phase};
 use super::timers::{Limits, TICK};
-use super::{consistent, peer_in, CloseReason, ConnId, Engine, Event, Output, TorrentId};
+use super::{
+    consistent, peer_in, CloseReason, ConnId, Engine, Event, Output, ProtocolError, TorrentId,
+};
 impl Engine {
     /// Requests blocks from a peer up to its pipeline size.
     pub(super) fn fill_requests(&mut self, conn: ConnId, now: Instant) {
@@ -84,9 +86,7 @@ impl Engine {
             length: data.len() as u32,
         };
         if t.store.layout().block_index(&block).is_none() {
-            return Err(CloseReason::Protocol(format!(
-                "piece message for a block that does not exist: {block:?}"
-            )));
+            return Err(CloseReason::Protocol(ProtocolError::NoSuchBlock(block)));
         }
         let Some(at) = p.requests.iter().position(|o| o.block == block) else {
             // Not asked for (or given up on after a timeout or cancel): ignore it. A peer
@@ -154,9 +154,7 @@ impl Engine {
         let inside = block.piece.0 < t.meta.info.piece_count()
             && u64::from(block.begin) + u64::from(block.length) <= u64::from(piece_size);
         if !inside {
-            return Err(CloseReason::Protocol(format!(
-                "request outside the piece: {block:?}"
-            )));
+            return Err(CloseReason::Protocol(ProtocolError::OutsidePiece(block)));
         }
         let allowed = !p.am_choking;
         let have = t.store.is_verified(block.piece);
@@ -203,19 +201,17 @@ impl Engine {
         id: TorrentId,
         conn: ConnId,
         block: BlockRequest,
-        result: Result<Bytes, String>,
+        result: Result<Bytes, IoError>,
         now: Instant,
     ) {
         let data = match result {
             Ok(data) => data,
-            Err(message) => {
+            Err(error) => {
                 if let Some(t) = self.torrent_mut(id) {
                     t.storage_error = true;
                 }
-                self.outputs.push_back(Output::Event(Event::StorageError {
-                    torrent: id,
-                    message,
-                }));
+                self.outputs
+                    .push_back(Output::Event(Event::StorageError { torrent: id, error }));
                 return;
             }
         };
@@ -247,21 +243,19 @@ impl Engine {
         &mut self,
         id: TorrentId,
         block: BlockRequest,
-        result: Result<(), String>,
+        result: Result<(), IoError>,
     ) {
         let Some(t) = self.torrent_mut(id) else {
             return;
         };
-        if let Err(message) = result {
+        if let Err(error) = result {
             t.storage_error = true;
             // The piece cannot be trusted: fetch it again later.
             consistent(t.picker.hash_failed(block.piece));
             t.awaiting_hash.remove(&block.piece.0);
             t.pending_writes.remove(&block.piece.0);
-            self.outputs.push_back(Output::Event(Event::StorageError {
-                torrent: id,
-                message,
-            }));
+            self.outputs
+                .push_back(Output::Event(Event::StorageError { torrent: id, error }));
             return;
         }
         let piece = block.piece.0;

@@ -89,6 +89,7 @@ pub enum Priority {
     /// Never picked.
     Skip,
     #[default]
+    /// Picked by rarity (the default).
     Normal,
     /// Picked before any Normal piece, whatever its rarity.
     High,
@@ -148,9 +149,19 @@ pub enum PickerError {
     /// A block that isn't one of the piece's 16 KiB blocks (offset, length or piece).
     InvalidBlock(BlockRequest),
     /// A range of pieces that isn't within the torrent.
-    InvalidRange { start: u32, end: u32 },
+    InvalidRange {
+        /// The first piece of the range.
+        start: u32,
+        /// The piece after the last.
+        end: u32,
+    },
     /// A bitfield whose length isn't the piece count.
-    BitfieldLength { expected: u32, got: u32 },
+    BitfieldLength {
+        /// The piece count.
+        expected: u32,
+        /// The bitfield's length.
+        got: u32,
+    },
     /// A peer key that was never added, or was removed.
     UnknownPeer(PeerKey),
     /// `add_peer` with a key in use.

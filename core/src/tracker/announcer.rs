@@ -78,8 +78,11 @@ impl Default for AnnouncerConfig {
 /// The transfer counts of an announce, read by the caller when the announce goes out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct AnnounceStats {
+    /// Payload bytes sent since the torrent started.
     pub uploaded: u64,
+    /// Payload bytes received since the torrent started.
     pub downloaded: u64,
+    /// Bytes still missing.
     pub left: u64,
 }
 
@@ -93,21 +96,27 @@ pub struct AnnounceId(pub u64);
 pub enum TrackerEvent {
     /// A tracker answered.
     Announced {
+        /// The tracker that answered.
         url: String,
         /// The event the announce carried.
         event: AnnounceEvent,
+        /// The peers it gave, at most [`MAX_PEERS`](super::MAX_PEERS).
         peers: Vec<SocketAddr>,
         /// Seeders, if the tracker said.
         complete: Option<u32>,
         /// Leechers, if the tracker said.
         incomplete: Option<u32>,
+        /// Its `warning message`, if any.
         warning: Option<String>,
     },
     /// A tracker failed; the announce moves on to the next one (or waits for the next
     /// round).
     Failed {
+        /// The tracker that failed.
         url: String,
+        /// The event the announce carried.
         event: AnnounceEvent,
+        /// What went wrong.
         error: TrackerError,
         /// Failures of this tracker in a row, this one included.
         failures: u32,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::bencode;
+use crate::{bencode, IoError};
 
 /// Everything that can go wrong between asking a tracker and having its answer.
 ///
@@ -20,9 +20,15 @@ pub enum TrackerError {
     /// connection closed before the end of the body.
     MalformedHttp(&'static str),
     /// The response head is longer than the limit.
-    HeadTooLarge { limit: usize },
+    HeadTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The body is longer than the limit.
-    BodyTooLarge { limit: usize },
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The body is not bencode.
     Bencode(bencode::Error),
     /// The body is bencode but not an answer: not a dictionary, or a field of the wrong type.
@@ -36,16 +42,20 @@ pub enum TrackerError {
     BadUdpPacket(&'static str),
     /// A UDP tracker answered with an error message.
     UdpError(String),
-    /// No answer in time: a UDP tracker after every retransmission, or an HTTP request the
-    /// runtime gave up on.
+    /// No answer in time from a UDP tracker, after every retransmission. (An HTTP request
+    /// the runtime gave up on is a [`Transport`](TrackerError::Transport) error of kind
+    /// [`TimedOut`](std::io::ErrorKind::TimedOut).)
     Timeout,
     /// A URL whose scheme is neither `http`, `https` nor `udp`.
     UnsupportedScheme(String),
     /// A URL that cannot be a tracker's; the text says why.
     InvalidUrl(&'static str),
     /// The runtime could not carry the request: connection refused, name not found, TLS
-    /// failure, … (its words).
-    Transport(String),
+    /// failure, no answer in time … (its kind and words, which name the URL).
+    Transport(IoError),
+    /// A UDP tracker named by a host name: the engine cannot resolve names, and only UDP
+    /// trackers given by IP address (or `localhost`) are supported so far.
+    UdpHostName,
 }
 
 impl fmt::Display for TrackerError {
@@ -73,7 +83,11 @@ impl fmt::Display for TrackerError {
                 write!(f, "unsupported tracker URL scheme `{scheme}`")
             }
             TrackerError::InvalidUrl(what) => write!(f, "invalid tracker URL: {what}"),
-            TrackerError::Transport(what) => write!(f, "cannot reach the tracker: {what}"),
+            TrackerError::Transport(e) => write!(f, "cannot reach the tracker: {e}"),
+            TrackerError::UdpHostName => f.write_str(
+                "cannot reach the tracker: UDP trackers named by host name are not supported \
+                 yet, only IP addresses",
+            ),
         }
     }
 }
@@ -82,6 +96,7 @@ impl std::error::Error for TrackerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             TrackerError::Bencode(e) => Some(e),
+            TrackerError::Transport(e) => Some(e),
             _ => None,
         }
     }

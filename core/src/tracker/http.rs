@@ -124,11 +124,14 @@ fn get_request(url: &TrackerUrl, target: &str, query: &str) -> Vec<u8> {
 /// A whole HTTP response: its status and its body with any chunking removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpResponse {
+    /// The status code.
     pub status: u16,
+    /// The body, de-chunked.
     pub body: Vec<u8>,
 }
 
 impl HttpResponse {
+    /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }

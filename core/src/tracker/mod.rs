@@ -109,14 +109,19 @@ impl AnnounceEvent {
 /// Everything one announce tells a tracker, whichever protocol carries it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnnounceParams {
+    /// The torrent.
     pub info_hash: InfoHash,
+    /// Our peer id.
     pub peer_id: PeerId,
     /// The port we accept peer connections on.
     pub port: u16,
+    /// Payload bytes sent since the torrent started.
     pub uploaded: u64,
+    /// Payload bytes received since the torrent started.
     pub downloaded: u64,
     /// Bytes still missing; 0 makes us a seed in the tracker's eyes.
     pub left: u64,
+    /// Why we announce now (started, completed, stopped, or a regular announce).
     pub event: AnnounceEvent,
     /// How many peers we would like (0 when stopping).
     pub numwant: u32,

@@ -31,12 +31,16 @@ pub const MAX_URL_LEN: usize = 4096;
 /// The protocol a tracker URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scheme {
+    /// `http://`.
     Http,
+    /// `https://`: HTTP over TLS.
     Https,
+    /// `udp://`: the UDP tracker protocol (BEP 15).
     Udp,
 }
 
 impl Scheme {
+    /// The scheme as written in a URL, lower case.
     pub fn as_str(self) -> &'static str {
         match self {
             Scheme::Http => "http",
@@ -124,6 +128,7 @@ impl TrackerUrl {
         &self.raw
     }
 
+    /// Which protocol the URL names.
     pub fn scheme(&self) -> Scheme {
         self.scheme
     }

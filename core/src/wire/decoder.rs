@@ -78,6 +78,7 @@ impl Decoder {
         Decoder { config }
     }
 
+    /// The limits the decoder was made with.
     pub fn config(&self) -> &DecoderConfig {
         &self.config
     }

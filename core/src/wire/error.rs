@@ -17,29 +17,81 @@ pub enum WireError {
     /// The handshake does not start with `\x13BitTorrent protocol`: the peer speaks some
     /// other protocol (an HTTP request, an encrypted MSE handshake …). `pstrlen` is the first
     /// byte received; when it is 19 the string that follows differs.
-    WrongProtocol { pstrlen: u8 },
+    WrongProtocol {
+        /// The first byte received.
+        pstrlen: u8,
+    },
     /// A length prefix above [`DecoderConfig::max_message_len`](super::DecoderConfig).
-    MessageTooLong { len: u32, max: u32 },
+    MessageTooLong {
+        /// The length prefix.
+        len: u32,
+        /// The limit.
+        max: u32,
+    },
     /// A message id this codec does not know. Nothing has been consumed; a caller that
     /// prefers to ignore unknown messages can drop `4 + len` bytes once they are buffered.
-    UnknownMessage { id: u8, len: u32 },
+    UnknownMessage {
+        /// The message id.
+        id: u8,
+        /// The length prefix (id included).
+        len: u32,
+    },
     /// A fixed-size message whose length prefix is not its size.
-    WrongLength { id: u8, len: u32, expected: u32 },
+    WrongLength {
+        /// The message id.
+        id: u8,
+        /// The length prefix.
+        len: u32,
+        /// The message's size.
+        expected: u32,
+    },
     /// A variable-size message shorter than its fixed fields.
-    MessageTooShort { id: u8, len: u32, min: u32 },
+    MessageTooShort {
+        /// The message id.
+        id: u8,
+        /// The length prefix.
+        len: u32,
+        /// The size of its fixed fields.
+        min: u32,
+    },
     /// A bitfield of `len` bytes where the torrent's piece count needs `expected`.
-    BitfieldLength { len: u32, expected: u32 },
+    BitfieldLength {
+        /// The bitfield's bytes.
+        len: u32,
+        /// The bytes the piece count needs.
+        expected: u32,
+    },
     /// A bitfield with a bit set past the last piece.
-    BitfieldSpareBits { piece_count: u32 },
+    BitfieldSpareBits {
+        /// The torrent's piece count.
+        piece_count: u32,
+    },
     /// A request, cancel, reject or piece whose block length is 0 or above
     /// [`DecoderConfig::max_request_len`](super::DecoderConfig).
-    BlockLength { id: u8, length: u32, max: u32 },
+    BlockLength {
+        /// The message id.
+        id: u8,
+        /// The block length.
+        length: u32,
+        /// The largest accepted.
+        max: u32,
+    },
     /// A block whose end (`begin + length`) does not fit in 32 bits.
-    BlockOverflow { id: u8, begin: u32, length: u32 },
+    BlockOverflow {
+        /// The message id.
+        id: u8,
+        /// The block's offset.
+        begin: u32,
+        /// The block's length.
+        length: u32,
+    },
     /// A piece index at or past the torrent's piece count.
     PieceIndexOutOfRange {
+        /// The message id.
         id: u8,
+        /// The piece named.
         index: PieceIndex,
+        /// The torrent's piece count.
         piece_count: u32,
     },
     /// A BEP 10 extended handshake that is not bencode.

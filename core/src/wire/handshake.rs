@@ -76,8 +76,11 @@ impl Reserved {
 /// A handshake: `19, "BitTorrent protocol", reserved[8], info_hash[20], peer_id[20]`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Handshake {
+    /// The extension bits (fast extension, extension protocol, DHT).
     pub reserved: Reserved,
+    /// The torrent the sender wants.
     pub info_hash: InfoHash,
+    /// The sender's peer id.
     pub peer_id: PeerId,
 }
 

@@ -58,20 +58,30 @@ pub(super) fn message_name(id: u8) -> &'static str {
 pub enum Message {
     /// A zero-length message that keeps an idle connection open.
     KeepAlive,
+    /// We may not request from the sender (it will not serve us).
     Choke,
+    /// We may request from the sender.
     Unchoke,
+    /// The sender wants pieces we have.
     Interested,
+    /// The sender wants nothing we have.
     NotInterested,
+    /// The sender has verified this piece.
     Have(PieceIndex),
     /// One bit per piece, piece 0 in the high bit of the first byte.
     Bitfield(Bytes),
+    /// Asks for a block.
     Request(BlockRequest),
     /// A block of data; on decoding, `data` is a slice of the read buffer (no copy).
     Piece {
+        /// The piece.
         piece: PieceIndex,
+        /// The block's offset in the piece.
         begin: u32,
+        /// The block's bytes.
         data: Bytes,
     },
+    /// Withdraws a request.
     Cancel(BlockRequest),
     /// The peer's DHT port (BEP 5).
     Port(u16),
@@ -88,7 +98,9 @@ pub enum Message {
     /// BEP 10: an extension message; `id` 0 is the extended handshake, other ids are those
     /// the receiver assigned in its handshake's `m` dictionary.
     Extended {
+        /// The extension's id: 0 for the handshake, else as the receiver assigned it.
         id: u8,
+        /// The message body (for the handshake, a bencoded dictionary).
         payload: Bytes,
     },
 }

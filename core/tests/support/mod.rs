@@ -325,14 +325,15 @@ impl Swarm {
                     },
                 );
             }
-            // The in-memory swarm has no tracker: peers are introduced directly.
-            Output::TrackerHttp { .. } | Output::UdpSend { .. } => {}
             Output::Event(e) => {
                 if matches!(e, Event::Completed { .. }) {
                     self.nodes[i].completed_at = Some(now);
                 }
                 self.nodes[i].events.push(e);
             }
+            // The in-memory swarm has no tracker (peers are introduced directly) and nothing
+            // else outside the peers: `TrackerHttp`, `UdpSend` and whatever comes go nowhere.
+            _ => {}
         }
     }
 

@@ -96,8 +96,8 @@ pub async fn wait_event(
                 if !matches!(event, Event::Progress { .. } | Event::PieceVerified { .. }) {
                     seen.log.push(format!("{event:?}"));
                 }
-                if let Event::StorageError { message, .. } = &event {
-                    panic!("storage error while waiting for {what}: {message}");
+                if let Event::StorageError { error, .. } = &event {
+                    panic!("storage error while waiting for {what}: {error}");
                 }
                 if want(&event) {
                     return event;

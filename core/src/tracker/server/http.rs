@@ -34,6 +34,7 @@ pub const MAX_HEADERS: usize = 64;
 /// A request's method, as far as the server cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
+    /// `GET`: answered with a body.
     Get,
     /// Like `GET`, without the body in the answer.
     Head,
@@ -44,6 +45,7 @@ pub enum Method {
 /// A complete request head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequestHead<'a> {
+    /// The method.
     pub method: Method,
     /// The target's path, still percent-encoded (`/announce`).
     pub path: &'a [u8],

@@ -143,15 +143,22 @@ impl Default for ServerConfig {
 /// One announce, whichever protocol carried it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnnounceRequest {
+    /// The torrent.
     pub info_hash: InfoHash,
+    /// The peer's id.
     pub peer_id: PeerId,
     /// The address to record: the connection's source, or the `ip` parameter when the
     /// config allows it.
     pub ip: IpAddr,
+    /// The port it accepts peer connections on.
     pub port: u16,
+    /// Bytes it has sent, as it says.
     pub uploaded: u64,
+    /// Bytes it has received, as it says.
     pub downloaded: u64,
+    /// Bytes it still misses; 0 makes it a seed.
     pub left: u64,
+    /// Why it announces now; `stopped` removes it from the swarm.
     pub event: AnnounceEvent,
     /// Peers wanted; `None` for the tracker's default.
     pub numwant: Option<u32>,
@@ -159,6 +166,7 @@ pub struct AnnounceRequest {
     pub compact: bool,
     /// Leave peer ids out of a dictionary answer.
     pub no_peer_id: bool,
+    /// The `key` a client sends to be recognised across address changes.
     pub key: Option<u32>,
     /// Only peers of this address family (a UDP answer carries one family).
     pub family: Option<IpFamily>,
@@ -188,7 +196,9 @@ impl AnnounceRequest {
 /// The tracker's answer to an announce, before encoding.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnnounceAnswer {
+    /// Seconds until the peer should announce again.
     pub interval: Duration,
+    /// The least time a peer should leave between announces.
     pub min_interval: Duration,
     /// Seeds in the swarm, after the announce.
     pub complete: u32,
@@ -247,6 +257,7 @@ pub struct TrackerServer {
 }
 
 impl TrackerServer {
+    /// A tracker with no swarm yet; `now` starts its clock (peer expiry, connection ids).
     pub fn new(config: ServerConfig, now: Instant) -> TrackerServer {
         let mut config = config;
         config.max_swarms = config.max_swarms.max(1);
@@ -286,6 +297,7 @@ impl TrackerServer {
         }
     }
 
+    /// The settings the tracker was made with.
     pub fn config(&self) -> &ServerConfig {
         &self.config
     }

@@ -113,6 +113,8 @@ impl UdpTrackerClient {
         UdpTrackerClient::with_config(addr, seed, UdpConfig::default())
     }
 
+    /// A client for the tracker at `addr`, its transaction ids drawn from `seed`, with
+    /// `config`'s retry schedule.
     pub fn with_config(addr: SocketAddr, seed: u64, config: UdpConfig) -> Self {
         UdpTrackerClient {
             addr,

@@ -40,11 +40,14 @@ const ACTION_ERROR: u32 = 3;
 /// The address family of a UDP tracker exchange, which fixes the size of peer entries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IpFamily {
+    /// IPv4: peers are 6 bytes in compact lists.
     V4,
+    /// IPv6: peers are 18 bytes in compact lists.
     V6,
 }
 
 impl IpFamily {
+    /// The family of `addr`.
     pub fn of(addr: &SocketAddr) -> IpFamily {
         match addr {
             SocketAddr::V4(_) => IpFamily::V4,
@@ -63,19 +66,29 @@ impl IpFamily {
 /// An announce request (action 1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UdpAnnounceRequest {
+    /// The id from the connect exchange.
     pub connection_id: u64,
+    /// The client's id for this exchange, echoed in the answer.
     pub transaction_id: u32,
+    /// The torrent.
     pub info_hash: InfoHash,
+    /// The client's peer id.
     pub peer_id: PeerId,
+    /// Bytes received so far.
     pub downloaded: u64,
+    /// Bytes still missing.
     pub left: u64,
+    /// Bytes sent so far.
     pub uploaded: u64,
+    /// Why it announces now.
     pub event: AnnounceEvent,
     /// The address to announce; 0.0.0.0 means the datagram's source address.
     pub ip: Ipv4Addr,
+    /// The client's `key`, to recognise it across address changes.
     pub key: u32,
     /// Peers wanted; -1 means the tracker's default.
     pub num_want: i32,
+    /// The port it accepts peer connections on.
     pub port: u16,
 }
 
@@ -108,13 +121,19 @@ impl UdpAnnounceRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UdpRequest {
     /// Action 0: asks for a connection id.
-    Connect { transaction_id: u32 },
+    Connect {
+        /// The client's id for this exchange.
+        transaction_id: u32,
+    },
     /// Action 1.
     Announce(UdpAnnounceRequest),
     /// Action 2: counts for up to [`MAX_SCRAPE_HASHES`] torrents.
     Scrape {
+        /// The id from the connect exchange.
         connection_id: u64,
+        /// The client's id for this exchange.
         transaction_id: u32,
+        /// The torrents to count, at most [`MAX_SCRAPE_HASHES`].
         info_hashes: Vec<InfoHash>,
     },
 }
@@ -122,11 +141,15 @@ pub enum UdpRequest {
 /// An announce response (action 1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UdpAnnounceResponse {
+    /// The request's transaction id.
     pub transaction_id: u32,
     /// Seconds until the next regular announce.
     pub interval: u32,
+    /// Leechers in the swarm.
     pub leechers: u32,
+    /// Seeds in the swarm.
     pub seeders: u32,
+    /// Peer addresses, in the datagram's family.
     pub peers: Vec<SocketAddr>,
 }
 
@@ -153,20 +176,26 @@ impl UdpAnnounceResponse {
 pub enum UdpResponse {
     /// Action 0: the connection id to use for the next minute.
     Connect {
+        /// The request's transaction id.
         transaction_id: u32,
+        /// The connection id granted.
         connection_id: u64,
     },
     /// Action 1.
     Announce(UdpAnnounceResponse),
     /// Action 2: counts in the order of the request's info-hashes.
     Scrape {
+        /// The request's transaction id.
         transaction_id: u32,
+        /// Counts, one per requested info-hash.
         stats: Vec<ScrapeStats>,
     },
     /// Action 3: the request was refused; the message is cut to
     /// [`MAX_MESSAGE_LEN`](super::MAX_MESSAGE_LEN) bytes when decoded.
     Error {
+        /// The request's transaction id.
         transaction_id: u32,
+        /// The tracker's reason.
         message: String,
     },
 }
@@ -214,6 +243,7 @@ fn bad(what: &'static str) -> TrackerError {
 }
 
 impl UdpRequest {
+    /// The transaction id, whatever the action.
     pub fn transaction_id(&self) -> u32 {
         match self {
             UdpRequest::Connect { transaction_id } | UdpRequest::Scrape { transaction_id, .. } => {
@@ -223,6 +253,7 @@ impl UdpRequest {
         }
     }
 
+    /// The datagram.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(ANNOUNCE_REQUEST_LEN);
         match self {
@@ -322,6 +353,7 @@ impl UdpRequest {
 }
 
 impl UdpResponse {
+    /// The transaction id, whatever the action.
     pub fn transaction_id(&self) -> u32 {
         match self {
             UdpResponse::Connect { transaction_id, .. }
