@@ -199,13 +199,34 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
             }
             Event::StorageError { error, .. } => outcome = Some(Err(error.to_string())),
             Event::PeerConnected { .. } => trackers.peer_connected(),
-            Event::TrackerAnswer { url, warning, .. } => {
+            Event::TrackerAnswer {
+                url,
+                peers,
+                seeders,
+                leechers,
+                warning,
+                ..
+            } => {
+                if let Some(line) = trackers.report_answer(&url, peers, seeders, leechers) {
+                    say(&line);
+                }
                 trackers.answered();
                 if let Some(w) = warning {
                     say(&format!("tracker warning from {url}: {w}"));
                 }
             }
-            Event::TrackerError { url, error, .. } => {
+            Event::TrackerError {
+                url,
+                error,
+                next_try,
+                ..
+            } => {
+                say(&shoal_core::engine::TrackerWatch::report_failure(
+                    &url,
+                    &error,
+                    next_try,
+                    Instant::now(),
+                ));
                 if let (false, Some(give_up)) = (complete, trackers.failed(&url, &error)) {
                     outcome = Some(Err(give_up));
                 }

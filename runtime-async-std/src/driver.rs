@@ -932,6 +932,7 @@ impl Driver {
                 url,
                 error,
                 failures,
+                next_try,
             } => {
                 let Some(key) = key_of(torrent) else { return };
                 Event::TrackerError {
@@ -939,6 +940,7 @@ impl Driver {
                     url,
                     error,
                     failures,
+                    next_try,
                 }
             }
             EngineEvent::StorageError { torrent, error } => {

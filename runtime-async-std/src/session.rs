@@ -262,6 +262,8 @@ pub enum Event {
         url: String,
         error: TrackerError,
         failures: u32,
+        /// When the next announce is due, if any.
+        next_try: Option<std::time::Instant>,
     },
     /// A disk read or write failed: the torrent asks for no more data (pause and resume it
     /// once the cause is fixed).

@@ -230,10 +230,14 @@ fn drive(
             .turn(Some(Duration::from_millis(250)))
             .map_err(|e| e.to_string())?;
         for event in events {
-            if complete_at.is_none() {
-                if let Some(give_up) = trackers.observe(&event) {
-                    return Err(give_up);
-                }
+            // Tracker trouble (and the first answer) is said as it happens, downloading or
+            // seeding; only a download with nowhere else to turn gives up on it.
+            if let Some(line) = trackers.report(&event, Instant::now()) {
+                ui.message(&line);
+            }
+            let give_up = trackers.observe(&event);
+            if let Some(give_up) = give_up.filter(|_| complete_at.is_none()) {
+                return Err(give_up);
             }
             match event {
                 Event::Progress { stats, .. } => {
@@ -265,9 +269,6 @@ fn drive(
                     if let Some(w) = warning {
                         ui.message(&format!("tracker warning from {url}: {w}"));
                     }
-                }
-                Event::TrackerError { url, error, .. } => {
-                    ui.verbose(&format!("{url}: {error}"));
                 }
                 Event::HashFailed { piece, .. } => {
                     ui.verbose(&format!("piece {piece} failed its hash check"))

@@ -6,7 +6,7 @@
 
 use core::net::{IpAddr, SocketAddr};
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
@@ -539,6 +539,8 @@ pub enum Event {
         error: TrackerError,
         /// Failures of this tracker in a row, this one included.
         failures: u32,
+        /// When the torrent's next announce is due (to this tracker or another), if any.
+        next_try: Option<Instant>,
     },
     /// A disk read or write failed: the torrent stops asking for more data until it is
     /// re-added.

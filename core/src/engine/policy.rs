@@ -2,7 +2,7 @@
 //! when seeding has gone on long enough ([`SeedLimit`]) and when trackers that never
 //! answer mean the download cannot go anywhere ([`TrackerWatch`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Event, TorrentStats};
 use crate::tracker::TrackerError;
@@ -27,13 +27,17 @@ impl SeedLimit {
     }
 }
 
-/// Watches a download's tracker answers: when every announce keeps failing and no peer was
-/// ever reached (none was given by hand either), waiting longer is pointless and the user
-/// should hear why.
+/// Watches a torrent's tracker answers for its user: says what happened as it happens
+/// ([`TrackerWatch::report`]: a failure with when the next try is, a refusal as a
+/// refusal, the first answer and every recovery), and, for a download, when every
+/// announce keeps failing and no peer was ever reached (none was given by hand either),
+/// that waiting longer is pointless ([`TrackerWatch::observe`]).
 #[derive(Clone, Debug)]
 pub struct TrackerWatch {
     failures: u32,
     reached_a_peer: bool,
+    /// Whether the last outcome was an answer (then only a change is worth a line).
+    answering: bool,
 }
 
 impl TrackerWatch {
@@ -45,6 +49,7 @@ impl TrackerWatch {
         TrackerWatch {
             failures: 0,
             reached_a_peer: peers_given,
+            answering: false,
         }
     }
 
@@ -59,6 +64,70 @@ impl TrackerWatch {
         None
     }
 
+    /// The line to show the user for a tracker event at `now`, if it is worth one: every
+    /// failure (with what the tracker said or why it could not be reached, and when the
+    /// next try is), and an answer when it is the first or follows failures. Call it
+    /// before [`observe`](Self::observe) with the same event.
+    pub fn report(&self, event: &Event, now: Instant) -> Option<String> {
+        match event {
+            Event::TrackerAnswer {
+                url,
+                peers,
+                seeders,
+                leechers,
+                ..
+            } => self.report_answer(url, *peers, *seeders, *leechers),
+            Event::TrackerError {
+                url,
+                error,
+                next_try,
+                ..
+            } => Some(Self::report_failure(url, error, *next_try, now)),
+            _ => None,
+        }
+    }
+
+    /// [`report`](Self::report) of an answer, from its parts (for a runtime with events
+    /// of its own).
+    pub fn report_answer(
+        &self,
+        url: &str,
+        peers: usize,
+        seeders: Option<u32>,
+        leechers: Option<u32>,
+    ) -> Option<String> {
+        if self.answering {
+            return None;
+        }
+        let counts = match (seeders, leechers) {
+            (Some(s), Some(l)) => format!(" ({s} seeds, {l} leechers)"),
+            _ => String::new(),
+        };
+        Some(format!("tracker {url}: {peers} peers{counts}"))
+    }
+
+    /// [`report`](Self::report) of a failure, from its parts.
+    pub fn report_failure(
+        url: &str,
+        error: &TrackerError,
+        next_try: Option<Instant>,
+        now: Instant,
+    ) -> String {
+        let what = match error {
+            TrackerError::Failure(reason) => format!("tracker {url} refused: {reason}"),
+            other => format!("tracker {url}: {other}"),
+        };
+        let next = match next_try {
+            Some(at) if at > now => {
+                let secs = at.saturating_duration_since(now).as_secs_f64().ceil();
+                format!("; next try in {secs:.0} s")
+            }
+            Some(_) => "; trying the next tracker".into(),
+            None => String::new(),
+        };
+        format!("{what}{next}")
+    }
+
     /// A peer connection was made.
     pub fn peer_connected(&mut self) {
         self.reached_a_peer = true;
@@ -67,16 +136,23 @@ impl TrackerWatch {
     /// A tracker answered.
     pub fn answered(&mut self) {
         self.failures = 0;
+        self.answering = true;
     }
 
-    /// A tracker failed; `Some(message)` when it is time to give up.
+    /// A tracker failed; `Some(message)` when it is time to give up. A tracker that
+    /// refuses the torrent is not called unreachable.
     pub fn failed(&mut self, url: &str, error: &TrackerError) -> Option<String> {
         self.failures += 1;
-        (!self.reached_a_peer && self.failures >= Self::GIVE_UP_AFTER).then(|| {
-            format!(
+        self.answering = false;
+        (!self.reached_a_peer && self.failures >= Self::GIVE_UP_AFTER).then(|| match error {
+            TrackerError::Failure(reason) => format!(
+                "the tracker refused this torrent ({} tries; {url} said: {reason})",
+                self.failures
+            ),
+            _ => format!(
                 "no tracker reachable after {} tries; last error from {url}: {error}",
                 self.failures
-            )
+            ),
         })
     }
 }
@@ -124,12 +200,73 @@ mod tests {
     }
 
     fn failure() -> Event {
+        failure_of(TrackerError::Timeout, None)
+    }
+
+    fn failure_of(error: TrackerError, next_try: Option<Instant>) -> Event {
         Event::TrackerError {
             torrent: TorrentId(0),
             url: "http://t/announce".into(),
-            error: TrackerError::Failure("refused".into()),
+            error,
             failures: 1,
+            next_try,
         }
+    }
+
+    fn answer(seeders: Option<u32>) -> Event {
+        Event::TrackerAnswer {
+            torrent: TorrentId(0),
+            url: "http://t/announce".into(),
+            peers: 3,
+            seeders,
+            leechers: seeders.map(|s| s + 1),
+            warning: None,
+        }
+    }
+
+    /// Every failure is worth a line saying when the next try is; a refusal says so and
+    /// is not called unreachable; answers are shown the first time and after failures.
+    #[test]
+    fn tracker_trouble_is_reported_as_it_happens() {
+        let now = shoal_test_clock::epoch();
+        let mut w = TrackerWatch::new(false);
+        let refused = failure_of(
+            TrackerError::Failure("unregistered torrent".into()),
+            Some(now + Duration::from_millis(14_200)),
+        );
+        assert_eq!(
+            w.report(&refused, now).unwrap(),
+            "tracker http://t/announce refused: unregistered torrent; next try in 15 s"
+        );
+        let next = failure_of(TrackerError::Timeout, Some(now));
+        assert_eq!(
+            w.report(&next, now).unwrap(),
+            "tracker http://t/announce: tracker did not answer in time; trying the next tracker"
+        );
+        assert!(w.observe(&refused).is_none());
+        let first = answer(Some(1));
+        assert_eq!(
+            w.report(&first, now).unwrap(),
+            "tracker http://t/announce: 3 peers (1 seeds, 2 leechers)"
+        );
+        w.observe(&first);
+        assert_eq!(w.report(&answer(None), now), None);
+        w.observe(&next);
+        assert_eq!(
+            w.report(&answer(None), now).unwrap(),
+            "tracker http://t/announce: 3 peers"
+        );
+        // Given up on: a refusal is named as one.
+        let mut w = TrackerWatch::new(false);
+        let last = (0..TrackerWatch::GIVE_UP_AFTER)
+            .filter_map(|_| w.observe(&refused))
+            .last()
+            .unwrap();
+        assert!(
+            last.starts_with("the tracker refused this torrent"),
+            "{last}"
+        );
+        assert!(!last.contains("reachable"), "{last}");
     }
 
     #[test]
@@ -150,14 +287,7 @@ mod tests {
         for _ in 1..TrackerWatch::GIVE_UP_AFTER {
             answered.observe(&failure());
         }
-        answered.observe(&Event::TrackerAnswer {
-            torrent: TorrentId(0),
-            url: "u".into(),
-            peers: 0,
-            seeders: None,
-            leechers: None,
-            warning: None,
-        });
+        answered.observe(&answer(None));
         assert_eq!(answered.observe(&failure()), None);
     }
 }

@@ -221,6 +221,7 @@ impl Engine {
                 url,
                 error,
                 failures,
+                next_try,
                 ..
             }) => {
                 self.outputs.push_back(Output::Event(Event::TrackerError {
@@ -228,6 +229,7 @@ impl Engine {
                     url,
                     error,
                     failures,
+                    next_try,
                 }));
             }
             None => {}

@@ -120,6 +120,10 @@ pub enum TrackerEvent {
         error: TrackerError,
         /// Failures of this tracker in a row, this one included.
         failures: u32,
+        /// When the next announce is due: at once when another tracker of the list is
+        /// next, after the backoff when the whole list has failed; `None` when nothing
+        /// more is announced (a failed `stopped`).
+        next_try: Option<Instant>,
     },
 }
 
@@ -399,6 +403,7 @@ impl Announcer {
                     event,
                     error,
                     failures,
+                    next_try: self.poll_timeout(),
                 })
             }
         }
@@ -812,6 +817,7 @@ mod tests {
                     event: AnnounceEvent::Started,
                     error: TrackerError::HttpStatus(500),
                     failures: 1,
+                    next_try: Some(t0),
                 },
                 "failure {failures}"
             );
