@@ -470,6 +470,8 @@ impl Storage {
             replaceable: false,
         };
         let mut demote = Vec::new();
+        // Which files hold data, looked at once (as `verify_all` does).
+        let usable: Vec<bool> = (0..self.files.len()).map(|f| self.holds_data(f)).collect();
         for (file, slot) in self.files.iter().enumerate() {
             if slot.padding {
                 continue;
@@ -484,17 +486,15 @@ impl Storage {
             // Pieces that could be checked (all their files hold data) and did not match:
             // the evidence that a file is not the torrent's. A piece shared with a missing
             // neighbour says nothing either way.
-            let failed = self
-                .layout
-                .pieces_of_file(file)
-                .filter(|&p| {
-                    !verified.get(p)
-                        && self
-                            .layout
-                            .files_of_piece(PieceIndex(p))
-                            .all(|f| self.holds_data(f))
-                })
-                .count();
+            let failed = || {
+                self.layout
+                    .pieces_of_file(file)
+                    .filter(|&p| {
+                        !verified.get(p)
+                            && self.layout.files_of_piece(PieceIndex(p)).all(|f| usable[f])
+                    })
+                    .count()
+            };
             match kind(&slot.final_path)? {
                 Kind::Missing => {}
                 Kind::File(len) if slot.length == 0 => {
@@ -509,6 +509,7 @@ impl Storage {
                 Kind::File(len) => {
                     // The torrent's file, short of pieces shared with missing files: to be
                     // completed, not refused.
+                    let failed = failed();
                     let partial = len == slot.length && failed == 0 && good > 0;
                     if !partial && !may_replace(&slot.final_path) {
                         let why = if len != slot.length {
