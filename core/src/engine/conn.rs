@@ -245,6 +245,7 @@ impl Engine {
         };
         self.free_slots.push(conn.slot);
         self.connections -= 1;
+        self.disarm_conn(conn);
         self.dirty.retain(|c| *c != conn);
         if let Some(id) = peer.torrent {
             if let Some(t) = self.torrent_mut(id) {

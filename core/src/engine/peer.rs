@@ -89,8 +89,6 @@ pub(crate) struct Peer {
     pub extensions: bool,
     pub peer_id: Option<PeerId>,
     pub allowed_fast: SmallVec<[PieceIndex; 8]>,
-    /// The instant its timer is armed for (see `timers`).
-    pub wake: Option<Instant>,
 }
 
 /// Requests kept in flight before the rate is known: enough to fill a slow link quickly,
@@ -152,7 +150,6 @@ impl Peer {
             down: RateMeter::new(now),
             up: RateMeter::new(now),
             allowed_fast: SmallVec::new(),
-            wake: None,
         }
     }
 
