@@ -36,6 +36,8 @@
 //! - [`tracker`] (client side): announce scheduling, and the bytes of HTTP and UDP
 //!   (BEP 15) trackers.
 //! - [`storage`]: where each piece lies in the files, and which pieces are verified.
+//! - [`metadata`]: the BEP 9 metadata exchange (`ut_metadata`), both ways; [`pex`]: peer
+//!   exchange (BEP 11, `ut_pex`).
 //! - [`bitfield`], [`rate`], [`rng`]: piece sets, transfer rates, the seeded generator.
 //! - [`bencode`]: a small zero-copy bencode reader for hot paths and lenient parsing
 //!   (encoding goes through `bendy`); [`percent`]: RFC 3986 percent-encoding.
@@ -49,8 +51,10 @@ pub mod choker;
 pub mod create;
 pub mod engine;
 pub mod magnet;
+pub mod metadata;
 pub mod metainfo;
 pub mod percent;
+pub mod pex;
 pub mod picker;
 pub mod rate;
 pub mod rng;

@@ -291,6 +291,29 @@ impl Metainfo {
         })
     }
 
+    /// A torrent from a bare `info` dictionary, as BEP 9 metadata exchange delivers it for
+    /// a magnet link: the info-hash is the SHA-1 of `info_bytes` exactly as given, and
+    /// every field outside `info` (trackers, web seeds, comment) is empty, for the caller
+    /// to fill from the magnet link.
+    pub fn from_info_bytes(info_bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
+        let value = bencode::decode_with(info_bytes, LIMITS)?;
+        let info_dict = value
+            .as_dict()
+            .ok_or_else(|| wrong_type("info", "a dictionary"))?;
+        let info = parse_info(info_dict)?;
+        Ok(Metainfo {
+            info_hash: InfoHash(Sha1::digest(info_bytes).into()),
+            info,
+            info_bytes: info_bytes.to_vec(),
+            announce: None,
+            announce_list: Vec::new(),
+            url_list: Vec::new(),
+            creation_date: None,
+            comment: None,
+            created_by: None,
+        })
+    }
+
     /// A magnet link to this torrent: its info-hash, name and trackers.
     pub fn magnet(&self) -> Magnet {
         let mut m = Magnet::new(self.info_hash);
@@ -759,6 +782,21 @@ mod tests {
         assert_eq!(f[2].offset, 16384);
         assert_eq!(f[4].offset, 2 * 16384 - 100);
         assert_eq!(m.info.total_length, 100 + 2 * 16284 + 5);
+    }
+
+    #[test]
+    fn from_info_bytes_matches_the_torrent() {
+        let (t, info) = single();
+        let whole = Metainfo::parse(&t).unwrap();
+        let bare = Metainfo::from_info_bytes(&info).unwrap();
+        assert_eq!(bare.info_hash, whole.info_hash);
+        assert_eq!(bare.info, whole.info);
+        assert_eq!(bare.info_bytes, whole.info_bytes);
+        assert!(bare.trackers().is_empty());
+        assert!(Metainfo::from_info_bytes(b"li1ee").is_err());
+        let mut trailing = info.clone();
+        trailing.push(b'x');
+        assert!(Metainfo::from_info_bytes(&trailing).is_err());
     }
 
     #[test]

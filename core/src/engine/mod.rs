@@ -48,6 +48,7 @@
 mod api;
 mod choke;
 mod conn;
+mod extension;
 mod peer;
 mod policy;
 mod receive;

@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use smallvec::SmallVec;
 
 use super::{ConnId, TorrentId};
+use crate::metadata::ServeBudget;
 use crate::rate::RateMeter;
 use crate::wire::{Decoder, DecoderConfig, Message};
 use crate::{BlockRequest, PeerId, PieceIndex, BLOCK_SIZE};
@@ -89,6 +90,10 @@ pub(crate) struct Peer {
     pub extensions: bool,
     pub peer_id: Option<PeerId>,
     pub allowed_fast: SmallVec<[PieceIndex; 8]>,
+    /// The id the peer wants `ut_metadata` messages under (0: it does not speak it).
+    pub ut_metadata: u8,
+    /// How many more of its metadata requests get data (see `extension`).
+    pub metadata_budget: ServeBudget,
 }
 
 /// Requests kept in flight before the rate is known: enough to fill a slow link quickly,
@@ -150,6 +155,8 @@ impl Peer {
             down: RateMeter::new(now),
             up: RateMeter::new(now),
             allowed_fast: SmallVec::new(),
+            ut_metadata: 0,
+            metadata_budget: ServeBudget::new(0),
         }
     }
 

@@ -11,6 +11,7 @@ use crate::bitfield::Bitfield;
 use crate::wire::{ExtendedHandshake, Handshake, Message};
 use crate::PieceIndex;
 
+use super::extension;
 use super::peer::{Peer, Phase};
 use super::{consistent, CloseReason, ConnId, Engine, Event, Output, ProtocolError, TorrentId};
 impl Engine {
@@ -211,11 +212,14 @@ impl Engine {
         if message != Message::KeepAlive {
             p.send(&message);
         }
+        p.metadata_budget = extension::metadata_budget(t.meta.info_bytes.len());
         if p.extensions {
             let hs = ExtendedHandshake {
+                extensions: extension::our_extensions(),
                 listen_port: Some(port),
                 client: Some(client),
                 reqq: Some(reqq as u32),
+                metadata_size: Some(t.meta.info_bytes.len() as u64),
                 ..ExtendedHandshake::default()
             };
             p.send(&Message::Extended {
@@ -346,13 +350,13 @@ impl Engine {
             Message::Port(_) => {}
             Message::Extended { id, payload } => {
                 if id == 0 {
-                    // An unreadable extended handshake is not worth a disconnect: we use
-                    // nothing from it but `reqq`.
+                    // An unreadable extended handshake is not worth a disconnect: it only
+                    // costs us what we would have read from it.
                     if let Ok(hs) = ExtendedHandshake::decode(&payload) {
-                        if let Some(reqq) = hs.reqq {
-                            p.peer_reqq = reqq.clamp(1, 2000);
-                        }
+                        self.on_extended_handshake(conn, &hs);
                     }
+                } else {
+                    self.on_extension_message(conn, id, &payload);
                 }
             }
         }

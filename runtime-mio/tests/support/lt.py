@@ -148,16 +148,26 @@ def seed(args):
 
 
 def download(args):
+    """TORRENT is a .torrent file or a magnet link (then the metadata comes from peers)."""
     (torrent, directory, port, seconds), peers, flags = options(args)
     ses = session(int(port))
-    h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": directory})
+    if torrent.startswith("magnet:"):
+        params = lt.parse_magnet_uri(torrent)
+        params.save_path = directory
+        h = ses.add_torrent(params)
+    else:
+        h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": directory})
     start = time.time()
     deadline = start + float(seconds)
     next_dial = 0
     next_report = 0
     complete = False
+    had_metadata = h.status().has_metadata
     while time.time() < deadline:
         st = h.status()
+        if not had_metadata and st.has_metadata:
+            had_metadata = True
+            print("metadata received in %.2f s" % (time.time() - start), flush=True)
         if not complete and st.is_seeding:
             complete = True
             report(h, "leech")
@@ -165,7 +175,8 @@ def download(args):
             if "--keep-seeding" not in flags:
                 return 0
         if not complete and st.num_peers == 0 and time.time() >= next_dial and \
-                st.state == lt.torrent_status.downloading:
+                st.state in (lt.torrent_status.downloading,
+                             lt.torrent_status.downloading_metadata):
             next_dial = time.time() + 3
             for p in peers:
                 h.connect_peer(p)

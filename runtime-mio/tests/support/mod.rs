@@ -827,11 +827,15 @@ pub struct Scene {
 
 impl Scene {
     pub fn new() -> Scene {
+        Scene::with_payload(Payload::standard())
+    }
+
+    /// A scene whose `src/` holds `payload` rather than the standard one.
+    pub fn with_payload(payload: Payload) -> Scene {
         let tmp = tempfile::Builder::new()
             .prefix("shoal-interop-")
             .tempdir()
             .unwrap();
-        let payload = Payload::standard();
         payload.write(&tmp.path().join("src"));
         Scene {
             tmp: Some(tmp),
