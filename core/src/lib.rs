@@ -35,6 +35,7 @@
 //! - [`choker`]: which peers we upload to.
 //! - [`tracker`] (client side): announce scheduling, and the bytes of HTTP and UDP
 //!   (BEP 15) trackers.
+//! - [`webseed`]: web seeds (BEP 19): file URLs, range requests and the checks on answers.
 //! - [`storage`]: where each piece lies in the files, and which pieces are verified.
 //! - [`bitfield`], [`rate`], [`rng`]: piece sets, transfer rates, the seeded generator.
 //! - [`bencode`]: a small zero-copy bencode reader for hot paths and lenient parsing
@@ -57,6 +58,7 @@ pub mod rng;
 pub mod storage;
 pub mod tracker;
 mod types;
+pub mod webseed;
 pub mod wire;
 
 pub use types::{
