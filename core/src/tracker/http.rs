@@ -261,6 +261,12 @@ impl HttpResponseReader {
         }
     }
 
+    /// The status of the final response once its head is read (even if its body is then
+    /// refused as too long).
+    pub fn status(&self) -> Option<u16> {
+        (self.status != 0).then_some(self.status)
+    }
+
     /// Whether the head is read and the body under way (or the response whole): a
     /// connection that closes now cut the body short, not the head.
     pub fn head_done(&self) -> bool {

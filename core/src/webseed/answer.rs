@@ -65,7 +65,15 @@ pub fn read_answer(
     file_len: u64,
 ) -> Result<Answer, WebSeedError> {
     let mut reader = answer_reader(range.len);
-    let response = match reader.feed(raw).map_err(http_error)? {
+    let fed = reader.feed(raw).map_err(|e| match (e, reader.status()) {
+        // A body longer than asked for is first of all the wrong answer.
+        (TrackerError::BodyTooLarge { .. }, Some(200)) => WebSeedError::NotPartial,
+        (TrackerError::BodyTooLarge { .. }, Some(s)) if !(200..300).contains(&s) => {
+            WebSeedError::Status(s)
+        }
+        (e, _) => http_error(e),
+    })?;
+    let response = match fed {
         HttpProgress::Done(r) => r,
         HttpProgress::Incomplete => {
             let in_body = reader.head_done();
@@ -224,6 +232,8 @@ mod tests {
             (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", WebSeedError::Status(404)),
             (b"HTTP/1.1 503 x\r\nContent-Length: 0\r\n\r\n", WebSeedError::Status(503)),
             (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", WebSeedError::NotPartial),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", WebSeedError::NotPartial),
+            (b"HTTP/1.1 500 x\r\nContent-Length: 100\r\n\r\n", WebSeedError::Status(500)),
             (b"HTTP/1.1 206 x\r\nContent-Length: 5\r\n\r\nhello", WebSeedError::ContentRange),
             (b"HTTP/1.1 206 x\r\nContent-Range: bytes 0-4/100\r\nContent-Length: 5\r\n\r\nhello", WebSeedError::ContentRange),
             (b"HTTP/1.1 206 x\r\nContent-Range: bytes 10-14/99\r\n\r\nhello", WebSeedError::ContentRange),
