@@ -113,7 +113,7 @@ fn web_seed_and_a_peer_share_the_work_without_duplicates() {
     );
 }
 
-fn hostile(mode: WebMode, expect: fn(&WebSeedError) -> bool) {
+fn hostile(mode: WebMode, expect: fn(&WebSeedError) -> bool) -> Swarm {
     let base = "http://web/";
     let (meta, data) = make_torrent_with_web_seeds(&[("a", 300_000), ("b", 5)], 32768, &[base]);
     let mut s = leecher_alone(&meta, &data, base, mode);
@@ -140,6 +140,7 @@ fn hostile(mode: WebMode, expect: fn(&WebSeedError) -> bool) {
     let requests = s.web.as_ref().unwrap().requests;
     s.run_until(Duration::from_secs(6 * 3600), |_| false);
     assert_eq!(s.web.as_ref().unwrap().requests, requests);
+    s
 }
 
 #[test]

@@ -52,13 +52,19 @@ pub(super) struct WebSeedSlot {
     pub(super) key: Option<PeerKey>,
     /// The blocks of the job under way, marked requested under `key`.
     pub(super) blocks: Vec<BlockRequest>,
+    /// Jobs started so far: the number of the current (or last) one.
+    pub(super) jobs: u32,
+    /// The last job whose pieces failed their hash: one bad job is one failure, however
+    /// many of its pieces fail.
+    pub(super) failed_job: Option<u32>,
 }
 
 /// The web seeds of a torrent, and which of them sent bytes of each piece in progress.
 #[derive(Default)]
 pub(super) struct WebSeeds {
     pub(super) seeds: Vec<WebSeedSlot>,
-    pub(super) contributors: std::collections::BTreeMap<u32, SmallVec<[u32; 1]>>,
+    /// Per piece in progress: (web seed, job) for each web seed job that sent bytes of it.
+    pub(super) contributors: std::collections::BTreeMap<u32, SmallVec<[(u32, u32); 1]>>,
 }
 
 impl Engine {
@@ -80,6 +86,8 @@ impl Engine {
                         seed,
                         key: Some(key),
                         blocks: Vec::new(),
+                        jobs: 0,
+                        failed_job: None,
                     });
                 }
                 Err(reason) => self.outputs.push_back(Output::Event(Event::WebSeedDropped {
@@ -139,6 +147,7 @@ impl Engine {
                 consistent(t.picker.mark_requested(key, *b));
             }
             ws.blocks = blocks;
+            ws.jobs = ws.jobs.wrapping_add(1);
             steps.push((i as u32, ws.seed.start(start, len)));
         }
         for (i, step) in steps {
@@ -196,7 +205,7 @@ impl Engine {
         let Some(ws) = t.webseeds.seeds.get_mut(i as usize) else {
             return;
         };
-        let (Some(key), blocks) = (ws.key, std::mem::take(&mut ws.blocks)) else {
+        let (Some(key), blocks, job) = (ws.key, std::mem::take(&mut ws.blocks), ws.jobs) else {
             return;
         };
         let piece_length = t.store.layout().piece_length();
@@ -220,8 +229,8 @@ impl Engine {
                 continue;
             }
             let seeds = t.webseeds.contributors.entry(block.piece.0).or_default();
-            if !seeds.contains(&i) {
-                seeds.push(i);
+            if !seeds.contains(&(i, job)) {
+                seeds.push((i, job));
             }
             *t.pending_writes.entry(block.piece.0).or_default() += 1;
             if received.piece_complete {
@@ -311,7 +320,7 @@ impl Engine {
         let Some(seeds) = t.webseeds.contributors.remove(&piece.0) else {
             return;
         };
-        for i in seeds {
+        for (i, job) in seeds {
             let Some(t) = self.torrent_mut(id) else {
                 return;
             };
@@ -320,7 +329,8 @@ impl Engine {
             };
             if ok {
                 ws.seed.piece_verified();
-            } else if !ws.seed.is_dropped() {
+            } else if !ws.seed.is_dropped() && ws.failed_job != Some(job) {
+                ws.failed_job = Some(job);
                 let failure = ws.seed.fail(WebSeedError::HashFailed(piece), now);
                 self.webseed_failed(id, i, failure);
             }
