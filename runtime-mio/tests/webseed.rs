@@ -1,8 +1,9 @@
 //! Web seeds (BEP 19): `shoal download` gets a torrent from a web server alone (no
 //! tracker, no peer): Debian's nginx, started here with a config of our own on
 //! 127.0.0.1, serving a single-file and a multi-file payload. And a hostile web server
-//! (wrong bytes, a 200 for a range, a body cut short): the download does not complete
-//! from it, shoal says what is wrong with it by its URL, and no finished file appears.
+//! (wrong bytes, a 200 for a range, a body cut short, a redirect loop, a huge
+//! Content-Length): the download does not complete from it, shoal says what is wrong with
+//! it by its URL, and no finished file appears.
 //!
 //! Needs Debian's nginx and mktorrent (`scripts/test` installs them). A missing tool fails
 //! the test: it is never skipped.
@@ -92,6 +93,10 @@ enum Hostile {
     Whole200,
     /// A 206 whose body stops halfway, then the connection closes.
     Short,
+    /// A redirect to itself, forever.
+    RedirectLoop,
+    /// A 206 announcing far more body than asked for.
+    HugeLength,
 }
 
 /// A web server answering every request for `data` the `mode` way, on a thread of its
@@ -123,7 +128,16 @@ fn hostile_server(data: Vec<u8>, mode: Hostile) -> String {
                 continue;
             };
             let total = data.len();
+            let port = stream.local_addr().unwrap().port();
             let answer = match mode {
+                Hostile::RedirectLoop => format!(
+                    "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{port}/file.bin\r\nContent-Length: 0\r\n\r\n"
+                )
+                .into_bytes(),
+                Hostile::HugeLength => format!(
+                    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {first}-{last}/{total}\r\nContent-Length: 99999999999999\r\n\r\n"
+                )
+                .into_bytes(),
                 Hostile::WrongBytes | Hostile::Short => {
                     let mut body = data[first..=last].to_vec();
                     if let Hostile::WrongBytes = mode {
@@ -210,4 +224,14 @@ fn a_200_for_a_range_is_refused() {
 #[test]
 fn a_body_cut_short_is_refused() {
     hostile(Hostile::Short, "body cut short");
+}
+
+#[test]
+fn a_redirect_loop_is_cut() {
+    hostile(Hostile::RedirectLoop, "too many redirects");
+}
+
+#[test]
+fn a_huge_content_length_is_refused() {
+    hostile(Hostile::HugeLength, "body longer than asked for");
 }

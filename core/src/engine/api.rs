@@ -334,7 +334,7 @@ pub enum Output {
     /// [`webseed::answer_reader`](crate::webseed::answer_reader)`(max_body)` says it is
     /// whole (or fails), and the connection may then carry the next request to the same
     /// server. Stop reading past `max_body` bytes of body. Give up after some time (the
-    /// runtimes wait 30 s without a byte): the engine does not time HTTP exchanges itself.
+    /// runtimes allow 30 s per request): the engine does not time HTTP exchanges itself.
     /// Redirects are the engine's business: do not follow them.
     WebSeedRequest {
         /// The torrent whose data it is.

@@ -14,12 +14,13 @@
 //!   the body is exactly that long (a server that ignores `Range` for part of a file would
 //!   otherwise hand us the wrong bytes);
 //! - `301`, `302`, `303`, `307` and `308` with a `Location` are redirects (absolute
-//!   `http(s)` URLs or absolute paths on the same server);
+//!   `http(s)` URLs or absolute paths on the same server; never from `https` down to
+//!   `http`);
 //! - anything else is a [`WebSeedError::Status`]; a connection closed inside the body is
 //!   [`WebSeedError::CutShort`].
 
 use crate::tracker::http::{HttpProgress, HttpResponse, HttpResponseReader, USER_AGENT};
-use crate::tracker::{TrackerError, TrackerUrl};
+use crate::tracker::{Scheme, TrackerError, TrackerUrl};
 
 use super::plan::FileRange;
 use super::WebSeedError;
@@ -183,6 +184,10 @@ fn redirect_target(url: &TrackerUrl, location: &[u8]) -> Result<TrackerUrl, WebS
     };
     let parsed = TrackerUrl::parse(&target).map_err(|_| WebSeedError::BadRedirect)?;
     super::url::check(&parsed).map_err(|_| WebSeedError::BadRedirect)?;
+    // No way down from TLS: an https web seed stays https.
+    if url.scheme() == Scheme::Https && parsed.scheme() != Scheme::Https {
+        return Err(WebSeedError::BadRedirect);
+    }
     Ok(parsed)
 }
 
@@ -281,6 +286,12 @@ mod tests {
             Ok(Answer::Redirect(
                 TrackerUrl::parse("http://h:8080/other/f.bin").unwrap()
             ))
+        );
+        let https = TrackerUrl::parse("https://h/f").unwrap();
+        let down = b"HTTP/1.1 302 x\r\nLocation: http://h/f\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            read_answer(down, &https, &R, 100),
+            Err(WebSeedError::BadRedirect)
         );
         let raw = b"HTTP/1.1 307 x\r\nLocation: https://mirror/f\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(
