@@ -35,6 +35,7 @@
 //! - [`choker`]: which peers we upload to.
 //! - [`tracker`] (client side): announce scheduling, and the bytes of HTTP and UDP
 //!   (BEP 15) trackers.
+//! - [`webseed`]: web seeds (BEP 19): file URLs, range requests and the checks on answers.
 //! - [`storage`]: where each piece lies in the files, and which pieces are verified.
 //! - [`metadata`]: the BEP 9 metadata exchange (`ut_metadata`), both ways; [`pex`]: peer
 //!   exchange (BEP 11, `ut_pex`).
@@ -61,6 +62,7 @@ pub mod rng;
 pub mod storage;
 pub mod tracker;
 mod types;
+pub mod webseed;
 pub mod wire;
 
 pub use types::{

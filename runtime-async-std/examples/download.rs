@@ -157,13 +157,17 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
         if args.no_seed {
             outcome = Some(Ok(Outcome::Done));
         }
-    } else if meta.trackers().is_empty() && args.peers.is_empty() {
+    } else if meta.trackers().is_empty() && meta.url_list.is_empty() && args.peers.is_empty() {
         outcome = Some(Err(
-            "the torrent names no tracker and no --peer was given: no way to find peers".into(),
+            "the torrent names no tracker, no web seed, and no --peer was given: no way to find \
+             peers"
+                .into(),
         ));
     }
     let mut last_line: Option<Instant> = None;
-    let mut trackers = shoal_core::engine::TrackerWatch::new(!args.peers.is_empty());
+    // A web seed is a source whatever the trackers say.
+    let mut trackers =
+        shoal_core::engine::TrackerWatch::new(!args.peers.is_empty() || !meta.url_list.is_empty());
     while outcome.is_none() {
         let next = future::or(async { events.recv().await.ok() }, async {
             let _ = stop.recv().await;

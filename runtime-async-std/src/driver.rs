@@ -826,6 +826,24 @@ impl Driver {
                     let _ = inbox.send(Msg::Input(input)).await;
                 });
             }
+            Output::WebSeedRequest {
+                torrent,
+                id,
+                url,
+                request,
+                max_body,
+            } => {
+                let inbox = self.inbox_tx.clone();
+                self.executor.spawn(async move {
+                    let result = http::web_seed_exchange(&url, &request, max_body).await;
+                    let input = Input::WebSeedResponse {
+                        torrent,
+                        id,
+                        result,
+                    };
+                    let _ = inbox.send(Msg::Input(input)).await;
+                });
+            }
             Output::UdpSend { to, data } => {
                 // A lost datagram is retransmitted by the engine's UDP tracker client.
                 let _ = self.udp.get_ref().send_to(&data, to);
@@ -948,6 +966,34 @@ impl Driver {
                 Event::StorageError {
                     torrent: key,
                     error,
+                }
+            }
+            EngineEvent::WebSeedError {
+                torrent,
+                url,
+                reason,
+                failures,
+                retry_at,
+            } => {
+                let Some(key) = key_of(torrent) else { return };
+                Event::WebSeedError {
+                    torrent: key,
+                    url,
+                    reason,
+                    failures,
+                    retry_at,
+                }
+            }
+            EngineEvent::WebSeedDropped {
+                torrent,
+                url,
+                reason,
+            } => {
+                let Some(key) = key_of(torrent) else { return };
+                Event::WebSeedDropped {
+                    torrent: key,
+                    url,
+                    reason,
                 }
             }
             // An event added to the engine that the session does not pass on yet.

@@ -1,9 +1,10 @@
-//! One HTTP(S) exchange with a tracker, as a task.
+//! One HTTP(S) exchange with a tracker or a web seed, as a task.
 //!
 //! The engine builds the request bytes and parses the answer (HTTP/1.1 framing is protocol,
 //! so it lives in the core); this side only moves bytes: resolve the host (on the blocking
 //! pool), connect, TLS through rustls for `https://`, write the request, read until the
-//! server closes, with a size cap and an overall deadline.
+//! server closes (a tracker) or until the core's reader says the answer is whole (a web
+//! seed, whose request keeps the connection alive), with a size cap and a deadline.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -13,6 +14,7 @@ use async_io::{Async, Timer};
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures_rustls::TlsConnector;
 use rustls::pki_types::ServerName;
+use shoal_core::tracker::http::{HttpProgress, HttpResponseReader};
 use shoal_core::tracker::{Scheme, TrackerUrl};
 use shoal_core::IoError;
 
@@ -24,7 +26,35 @@ pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Sends `request` to the tracker of `url` and returns every byte of its answer, or why
 /// the exchange failed (the error names the URL).
 pub async fn exchange(url: &TrackerUrl, request: &[u8]) -> Result<Vec<u8>, IoError> {
-    let attempt = async { run(url, request).await.map_err(IoError::from) };
+    exchange_with(url, request, None, MAX_RESPONSE).await
+}
+
+/// Sends a web seed's `request` to `url` and returns every byte of the answer, read until
+/// the core's reader for a body of at most `max_body` bytes says it is whole or cannot be
+/// (the engine reads it again and says why), or the server closes.
+pub async fn web_seed_exchange(
+    url: &TrackerUrl,
+    request: &[u8],
+    max_body: u64,
+) -> Result<Vec<u8>, IoError> {
+    let framer = shoal_core::webseed::answer_reader(max_body);
+    let limit = usize::try_from(max_body)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
+    exchange_with(url, request, Some(framer), limit).await
+}
+
+async fn exchange_with(
+    url: &TrackerUrl,
+    request: &[u8],
+    framer: Option<HttpResponseReader>,
+    limit: usize,
+) -> Result<Vec<u8>, IoError> {
+    let attempt = async {
+        run(url, request, framer, limit)
+            .await
+            .map_err(IoError::from)
+    };
     let timeout = async {
         Timer::after(HTTP_TIMEOUT).await;
         Err(IoError::new(
@@ -37,7 +67,12 @@ pub async fn exchange(url: &TrackerUrl, request: &[u8]) -> Result<Vec<u8>, IoErr
         .map_err(|e| e.context(url.as_str()))
 }
 
-async fn run(url: &TrackerUrl, request: &[u8]) -> io::Result<Vec<u8>> {
+async fn run(
+    url: &TrackerUrl,
+    request: &[u8],
+    framer: Option<HttpResponseReader>,
+    limit: usize,
+) -> io::Result<Vec<u8>> {
     let port = url.port();
     let addr = match url.ip() {
         Some(ip) => SocketAddr::new(ip, port),
@@ -63,16 +98,19 @@ async fn run(url: &TrackerUrl, request: &[u8]) -> io::Result<Vec<u8>> {
             let mut tls = TlsConnector::from(shoal_io::tls_client_config())
                 .connect(name, stream)
                 .await?;
-            talk(&mut tls, request).await
+            talk(&mut tls, request, framer, limit).await
         }
-        _ => talk(&mut stream, request).await,
+        _ => talk(&mut stream, request, framer, limit).await,
     }
 }
 
-/// Writes the request, reads to the end.
+/// Writes the request, reads to the end (of the connection, or of the answer `framer`
+/// frames).
 async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     request: &[u8],
+    mut framer: Option<HttpResponseReader>,
+    limit: usize,
 ) -> io::Result<Vec<u8>> {
     stream.write_all(request).await?;
     stream.flush().await?;
@@ -82,13 +120,19 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
         match stream.read(&mut buf).await {
             Ok(0) => return Ok(response),
             Ok(n) => {
-                if response.len() + n > MAX_RESPONSE {
+                if response.len() + n > limit {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("tracker answer larger than {MAX_RESPONSE} bytes"),
+                        format!("answer larger than {limit} bytes"),
                     ));
                 }
                 response.extend_from_slice(&buf[..n]);
+                if let Some(f) = framer.as_mut() {
+                    // Whole, or unreadable: either way the engine reads it from here.
+                    if !matches!(f.feed(&buf[..n]), Ok(HttpProgress::Incomplete)) {
+                        return Ok(response);
+                    }
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             // A TLS server that closes without `close_notify` (common with `Connection:

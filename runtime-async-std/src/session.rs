@@ -24,6 +24,7 @@ use async_io::Async;
 use shoal_core::engine::{AddTorrentError, CloseReason, EngineConfig, TorrentStats};
 use shoal_core::metainfo::{Metainfo, MetainfoError};
 use shoal_core::tracker::TrackerError;
+use shoal_core::webseed::WebSeedError;
 use shoal_core::{InfoHash, IoError, PeerId, PieceIndex};
 
 use crate::driver::{Command, Driver};
@@ -264,6 +265,21 @@ pub enum Event {
         failures: u32,
         /// When the next announce is due, if any.
         next_try: Option<std::time::Instant>,
+    },
+    /// A web seed (BEP 19) failed, `failures` times in a row; it is asked again at
+    /// `retry_at`, or dropped if `None` ([`Event::WebSeedDropped`] follows).
+    WebSeedError {
+        torrent: TorrentKey,
+        url: String,
+        reason: WebSeedError,
+        failures: u32,
+        retry_at: Option<std::time::Instant>,
+    },
+    /// A web seed is given up: its URL is unusable, or it failed too often.
+    WebSeedDropped {
+        torrent: TorrentKey,
+        url: String,
+        reason: WebSeedError,
     },
     /// A disk read or write failed: the torrent asks for no more data (pause and resume it
     /// once the cause is fixed).

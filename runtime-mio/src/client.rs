@@ -225,6 +225,10 @@ fn drive(
     };
     let mut last_save = Instant::now();
     let has_trackers = !meta.trackers().is_empty();
+    // Web seeds not dropped yet: while one is left, the download has a source whatever
+    // the trackers say.
+    let mut web_seeds = meta.url_list.len();
+    let mut last_web_seed_error = None;
     loop {
         let events = rt
             .turn(Some(Duration::from_millis(250)))
@@ -236,7 +240,7 @@ fn drive(
                 ui.message(&line);
             }
             let give_up = trackers.observe(&event);
-            if let Some(give_up) = give_up.filter(|_| complete_at.is_none()) {
+            if let Some(give_up) = give_up.filter(|_| complete_at.is_none() && web_seeds == 0) {
                 return Err(give_up);
             }
             match event {
@@ -276,6 +280,21 @@ fn drive(
                 Event::PeerBanned { ip, .. } => {
                     ui.message(&format!("banned {ip}: sent data that failed hash checks"))
                 }
+                Event::WebSeedError {
+                    url,
+                    reason,
+                    retry_at: Some(at),
+                    ..
+                } => ui.message(&format!(
+                    "web seed {url}: {reason}; trying again in {} s",
+                    at.saturating_duration_since(Instant::now()).as_secs()
+                )),
+                Event::WebSeedError { .. } => {}
+                Event::WebSeedDropped { url, reason, .. } => {
+                    ui.message(&format!("web seed {url} dropped: {reason}"));
+                    web_seeds = web_seeds.saturating_sub(1);
+                    last_web_seed_error = Some(format!("web seed {url}: {reason}"));
+                }
                 _ => {}
             }
         }
@@ -292,10 +311,16 @@ fn drive(
                 Outcome::Interrupted
             });
         }
-        if !has_trackers && opts.peers.is_empty() && complete_at.is_none() {
-            return Err(
-                "the torrent names no tracker and no --peer was given: no way to find peers".into(),
-            );
+        if !has_trackers && opts.peers.is_empty() && web_seeds == 0 && complete_at.is_none() {
+            return Err(match last_web_seed_error.take() {
+                Some(why) => format!(
+                    "no source left: the torrent names no tracker, no --peer was given, \
+                     and its web seeds failed ({why})"
+                ),
+                None => "the torrent names no tracker, no web seed, and no --peer was given: \
+                         no way to find peers"
+                    .into(),
+            });
         }
         if last_save.elapsed() >= RESUME_EVERY && !storage.is_read_only() {
             last_save = Instant::now();

@@ -1,10 +1,11 @@
-//! One HTTP(S) exchange with a tracker over a non-blocking mio socket.
+//! One HTTP(S) exchange with a tracker or a web seed over a non-blocking mio socket.
 //!
 //! The engine builds the request bytes and parses the answer (HTTP/1.1 framing is protocol,
 //! so it lives in the core); this side only moves bytes: connect, TLS through rustls for
-//! `https://`, write the request, read until the server closes, with a size cap. Each call
-//! of [`Exchange::drive`] does what the socket allows without blocking and says whether the
-//! exchange is over.
+//! `https://`, write the request, read until the server closes (a tracker) or until the
+//! core's reader says the answer is whole (a web seed, whose request keeps the connection
+//! alive), with a size cap. Each call of [`Exchange::drive`] does what the socket allows
+//! without blocking and says whether the exchange is over.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -12,10 +13,20 @@ use std::net::SocketAddr;
 use mio::net::TcpStream;
 use rustls::pki_types::ServerName;
 use rustls::ClientConnection;
+use shoal_core::engine::WebSeedRequestId;
+use shoal_core::tracker::http::{HttpProgress, HttpResponseReader};
+use shoal_core::tracker::AnnounceId;
 use shoal_core::IoError;
 
 /// The most a tracker answer may hold.
 pub const MAX_RESPONSE: usize = 2 << 20;
+
+/// What an exchange is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Tracker(AnnounceId),
+    WebSeed(WebSeedRequestId),
+}
 
 pub struct Exchange {
     pub stream: TcpStream,
@@ -23,6 +34,10 @@ pub struct Exchange {
     request: Vec<u8>,
     written: usize,
     pub response: Vec<u8>,
+    /// Frames a web seed's answer: the exchange is over when it is whole (or unreadable),
+    /// whether or not the server closes.
+    framer: Option<HttpResponseReader>,
+    limit: usize,
 }
 
 /// How an exchange ended.
@@ -35,10 +50,13 @@ pub enum Finished {
 impl Exchange {
     /// Starts connecting to `addr`; `tls_host` names the server for TLS (https) or is
     /// `None` for plain HTTP.
+    /// `framer`, if any, frames the answer; `limit` bounds it.
     pub fn start(
         addr: SocketAddr,
         tls_host: Option<&str>,
         request: Vec<u8>,
+        framer: Option<HttpResponseReader>,
+        limit: usize,
     ) -> Result<Exchange, IoError> {
         let stream = TcpStream::connect(addr).map_err(|e| IoError::from(e).context(addr))?;
         let tls = match tls_host {
@@ -59,6 +77,8 @@ impl Exchange {
             request,
             written: 0,
             response: Vec::new(),
+            framer,
+            limit,
         })
     }
 
@@ -88,7 +108,12 @@ impl Exchange {
                         Err(e) => return Err(e),
                     }
                 }
-                read_to_close(&mut self.stream, &mut self.response)
+                read_to_close(
+                    &mut self.stream,
+                    &mut self.response,
+                    &mut self.framer,
+                    self.limit,
+                )
             }
             Some(tls) => {
                 if self.written == 0 {
@@ -110,7 +135,12 @@ impl Exchange {
                         Ok(_) => {
                             tls.process_new_packets()
                                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                            match read_to_close(&mut tls.reader(), &mut self.response) {
+                            match read_to_close(
+                                &mut tls.reader(),
+                                &mut self.response,
+                                &mut self.framer,
+                                self.limit,
+                            ) {
                                 Ok(true) => return Ok(true),
                                 Ok(false) => {}
                                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -125,20 +155,32 @@ impl Exchange {
     }
 }
 
-/// Reads until end of stream (`Ok(true)`) or until it would block.
-fn read_to_close(src: &mut impl Read, out: &mut Vec<u8>) -> io::Result<bool> {
+/// Reads until end of stream or of the framed answer (`Ok(true)`), or until it would
+/// block.
+fn read_to_close(
+    src: &mut impl Read,
+    out: &mut Vec<u8>,
+    framer: &mut Option<HttpResponseReader>,
+    limit: usize,
+) -> io::Result<bool> {
     let mut buf = [0u8; 16 * 1024];
     loop {
         match src.read(&mut buf) {
             Ok(0) => return Ok(true),
             Ok(n) => {
-                if out.len() + n > MAX_RESPONSE {
+                if out.len() + n > limit {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("tracker answer larger than {MAX_RESPONSE} bytes"),
+                        format!("answer larger than {limit} bytes"),
                     ));
                 }
                 out.extend_from_slice(&buf[..n]);
+                if let Some(f) = framer.as_mut() {
+                    // Whole, or unreadable: either way the engine reads it from here.
+                    if !matches!(f.feed(&buf[..n]), Ok(HttpProgress::Incomplete)) {
+                        return Ok(true);
+                    }
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),

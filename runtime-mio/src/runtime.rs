@@ -27,10 +27,10 @@ use shoal_core::engine::{
     TorrentOptions,
 };
 use shoal_core::metainfo::Metainfo;
-use shoal_core::tracker::{AnnounceId, Scheme, TrackerUrl};
+use shoal_core::tracker::{Scheme, TrackerUrl};
 use shoal_io::{PieceJob, Storage, WriteBack};
 
-use crate::http::{Exchange, Finished};
+use crate::http::{Exchange, Finished, Purpose, MAX_RESPONSE};
 use crate::worker::{Done, Job, Pool};
 
 const LISTENER: Token = Token(0);
@@ -76,9 +76,11 @@ struct Conn {
 
 struct Http {
     torrent: TorrentId,
-    id: AnnounceId,
+    id: Purpose,
     url: TrackerUrl,
     request: Vec<u8>,
+    /// For a web seed: the longest body its answer may have.
+    max_body: Option<u64>,
     exchange: Option<Exchange>,
     deadline: Instant,
 }
@@ -639,7 +641,14 @@ impl Runtime {
                 id,
                 url,
                 request,
-            } => self.start_http(torrent, id, url, request),
+            } => self.start_http(torrent, Purpose::Tracker(id), url, request, None),
+            Output::WebSeedRequest {
+                torrent,
+                id,
+                url,
+                request,
+                max_body,
+            } => self.start_http(torrent, Purpose::WebSeed(id), url, request, Some(max_body)),
             Output::UdpSend { to, data } => {
                 // A lost datagram is retransmitted by the engine's UDP tracker client.
                 let _ = self.udp.send_to(&data, to);
@@ -670,9 +679,10 @@ impl Runtime {
     fn start_http(
         &mut self,
         torrent: TorrentId,
-        id: AnnounceId,
+        id: Purpose,
         url: TrackerUrl,
         request: Vec<u8>,
+        max_body: Option<u64>,
     ) {
         let slot = match self.https.iter().position(Option::is_none) {
             Some(s) => s,
@@ -688,6 +698,7 @@ impl Runtime {
             id,
             url,
             request,
+            max_body,
             exchange: None,
             deadline: Instant::now() + HTTP_TIMEOUT,
         });
@@ -703,12 +714,7 @@ impl Runtime {
         }
     }
 
-    fn resolved(
-        &mut self,
-        torrent: TorrentId,
-        id: AnnounceId,
-        result: Result<SocketAddr, IoError>,
-    ) {
+    fn resolved(&mut self, torrent: TorrentId, id: Purpose, result: Result<SocketAddr, IoError>) {
         let Some(slot) = self.https.iter().position(|h| {
             h.as_ref()
                 .is_some_and(|h| h.torrent == torrent && h.id == id)
@@ -726,7 +732,18 @@ impl Runtime {
             return;
         };
         let tls_host = (h.url.scheme() == Scheme::Https).then(|| h.url.host().to_string());
-        match Exchange::start(addr, tls_host.as_deref(), std::mem::take(&mut h.request)) {
+        let (framer, limit) = match h.max_body {
+            // A web seed's answer ends where the core's reader says, not at the close.
+            Some(max_body) => (
+                Some(shoal_core::webseed::answer_reader(max_body)),
+                usize::try_from(max_body)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(64 * 1024),
+            ),
+            None => (None, MAX_RESPONSE),
+        };
+        let request = std::mem::take(&mut h.request);
+        match Exchange::start(addr, tls_host.as_deref(), request, framer, limit) {
             Ok(mut exchange) => {
                 let registered = self.poll.registry().register(
                     &mut exchange.stream,
@@ -784,14 +801,19 @@ impl Runtime {
             let _ = self.poll.registry().deregister(&mut exchange.stream);
         }
         let result = result.map_err(|e| e.context(h.url.as_str()));
-        self.engine.handle(
-            Input::TrackerHttp {
+        let input = match h.id {
+            Purpose::Tracker(id) => Input::TrackerHttp {
                 torrent: h.torrent,
-                id: h.id,
+                id,
                 result,
             },
-            Instant::now(),
-        );
+            Purpose::WebSeed(id) => Input::WebSeedResponse {
+                torrent: h.torrent,
+                id,
+                result,
+            },
+        };
+        self.engine.handle(input, Instant::now());
         self.drain();
     }
 }

@@ -14,8 +14,9 @@ use std::thread::{self, JoinHandle};
 
 use mio::Waker;
 use shoal_core::engine::{IoError, TorrentId};
-use shoal_core::tracker::AnnounceId;
 use shoal_io::{PieceDone, PieceJob, Storage};
+
+use crate::http::Purpose;
 
 /// Work for a worker thread.
 pub enum Job {
@@ -32,7 +33,7 @@ pub enum Job {
     /// Look up a tracker's host name.
     Resolve {
         torrent: TorrentId,
-        id: AnnounceId,
+        id: Purpose,
         host: String,
         port: u16,
     },
@@ -48,7 +49,7 @@ pub enum Done {
     },
     Resolved {
         torrent: TorrentId,
-        id: AnnounceId,
+        id: Purpose,
         result: Result<SocketAddr, IoError>,
     },
     Ran(Result<(), String>),

@@ -14,6 +14,7 @@ use crate::bitfield::{Bitfield, BitfieldError};
 use crate::choker::ChokerConfig;
 use crate::storage::LayoutError;
 use crate::tracker::{AnnounceId, AnnouncerConfig, TrackerError, TrackerUrl};
+use crate::webseed::{WebSeedConfig, WebSeedError};
 use crate::wire::WireError;
 use crate::{BlockRequest, IoError, PeerId, PeerKey, PieceIndex};
 
@@ -36,6 +37,15 @@ impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{}.{}", self.slot, self.generation)
     }
+}
+
+/// One request to a web seed: which web seed of its torrent, and which of its requests.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct WebSeedRequestId {
+    /// The web seed's index in the torrent's `url-list`.
+    pub seed: u32,
+    /// Which of its requests: answers to an older one are ignored.
+    pub serial: u32,
 }
 
 /// A torrent's handle in one engine.
@@ -89,6 +99,9 @@ pub struct EngineConfig {
     pub udp_max_retransmits: u32,
     /// Client name and version in the extended handshake.
     pub client_name: String,
+    /// Web seed (BEP 19) settings: backoff, failures before one is dropped, redirects,
+    /// bytes per job.
+    pub webseed: WebSeedConfig,
 }
 
 impl Default for EngineConfig {
@@ -117,6 +130,7 @@ impl Default for EngineConfig {
             announcer: AnnouncerConfig::default(),
             udp_max_retransmits: 2,
             client_name: concat!("shoal ", env!("CARGO_PKG_VERSION")).to_string(),
+            webseed: WebSeedConfig::default(),
         }
     }
 }
@@ -216,6 +230,18 @@ pub enum Input {
         /// reaches the user as [`TrackerError::Transport`].
         result: Result<Vec<u8>, IoError>,
     },
+    /// The answer to [`Output::WebSeedRequest`].
+    WebSeedResponse {
+        /// As in the [`Output::WebSeedRequest`].
+        torrent: TorrentId,
+        /// As in the [`Output::WebSeedRequest`].
+        id: WebSeedRequestId,
+        /// Every byte the server sent for this request, unparsed (the engine reads the
+        /// HTTP response itself): up to the end of the response or the close of the
+        /// connection, whichever came first. Or why the exchange failed (connect, name
+        /// lookup, TLS, no answer in time); name the URL in the message.
+        result: Result<Vec<u8>, IoError>,
+    },
     /// A datagram arrived on the engine's UDP socket (tracker answers).
     UdpReceived {
         /// Who sent it.
@@ -300,6 +326,27 @@ pub enum Output {
         url: TrackerUrl,
         /// The whole HTTP/1.1 request, head and all.
         request: Vec<u8>,
+    },
+    /// Ask a web seed (BEP 19) for a range of a file: connect to `url.host()`:`url.port()`
+    /// (TLS when the scheme is https), send `request` as is, read the answer and give
+    /// every byte of it in [`Input::WebSeedResponse`]. The request says `Connection:
+    /// keep-alive`, so the server may not close: the answer ends where
+    /// [`webseed::answer_reader`](crate::webseed::answer_reader)`(max_body)` says it is
+    /// whole (or fails), and the connection may then carry the next request to the same
+    /// server. Stop reading past `max_body` bytes of body. Give up after some time (the
+    /// runtimes allow 30 s per request): the engine does not time HTTP exchanges itself.
+    /// Redirects are the engine's business: do not follow them.
+    WebSeedRequest {
+        /// The torrent whose data it is.
+        torrent: TorrentId,
+        /// Which request it is (give it back in the answer).
+        id: WebSeedRequestId,
+        /// The URL of the file (or where a redirect pointed), parsed.
+        url: TrackerUrl,
+        /// The whole HTTP/1.1 request, head and all.
+        request: Vec<u8>,
+        /// The longest body the answer may have.
+        max_body: u64,
     },
     /// Send a datagram from the engine's UDP socket (UDP trackers, BEP 15). A lost datagram
     /// needs no report: the engine retransmits.
@@ -541,6 +588,31 @@ pub enum Event {
         failures: u32,
         /// When the torrent's next announce is due (to this tracker or another), if any.
         next_try: Option<Instant>,
+    },
+    /// A web seed failed: an error answer, a transport error, or a piece with its bytes
+    /// that failed the hash check. Its blocks go back to the picker, and it is asked again
+    /// after a backoff, or dropped ([`Event::WebSeedDropped`] follows).
+    WebSeedError {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The web seed's URL, as in the torrent.
+        url: String,
+        /// What went wrong.
+        reason: WebSeedError,
+        /// Failures of this web seed in a row, this one included.
+        failures: u32,
+        /// When it is asked again; `None` if it is dropped.
+        retry_at: Option<Instant>,
+    },
+    /// A web seed is given up for this torrent: its URL is unusable, or it failed
+    /// [`WebSeedConfig::max_failures`] times in a row.
+    WebSeedDropped {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The web seed's URL, as in the torrent.
+        url: String,
+        /// The last failure.
+        reason: WebSeedError,
     },
     /// A disk read or write failed: the torrent stops asking for more data until it is
     /// re-added.

@@ -27,6 +27,9 @@
 //! - [`Output::ReadBlock`], [`Output::WriteBlock`], [`Output::HashPiece`]: disk and SHA-1
 //!   work, answered with [`Input::BlockRead`], [`Input::BlockWritten`],
 //!   [`Input::PieceHashed`]. A piece is hashed only after all its writes are reported done.
+//! - [`Output::TrackerHttp`], [`Output::WebSeedRequest`], [`Output::UdpSend`]: HTTP
+//!   exchanges with trackers and web seeds (the engine builds the requests and reads the
+//!   answers), datagrams to UDP trackers.
 //! - [`Output::Event`]: things a user wants to know.
 //!
 //! # Determinism
@@ -41,8 +44,8 @@
 //! `torrent` (adding, removing and describing torrents), `conn` (connection slots,
 //! dialling, closing, flushing), `receive` (bytes to messages to their effects),
 //! `transfer` (requests, blocks, serving, hashing), `choke` (running the choker),
-//! `trackers` (announces over HTTP and UDP) and `timers` (the tick and connection
-//! deadlines). `peer` is one connection's state, `policy` the rules for when to stop
+//! `trackers` (announces over HTTP and UDP), `webseeds` (BEP 19 web seeds as peers of
+//! the picker) and `timers` (the tick and connection deadlines). `peer` is one connection's state, `policy` the rules for when to stop
 //! seeding and when trackers that never answer mean trouble.
 
 mod api;
@@ -58,11 +61,12 @@ mod timers;
 mod torrent;
 mod trackers;
 mod transfer;
+mod webseeds;
 
 pub use crate::IoError;
 pub use api::{
     AddTorrentError, CloseReason, ConnId, EngineConfig, Event, Input, Output, ProtocolError,
-    TorrentId, TorrentOptions, TorrentStats,
+    TorrentId, TorrentOptions, TorrentStats, WebSeedRequestId,
 };
 pub use policy::{SeedLimit, TrackerWatch};
 pub use trackers::STOP_GRACE;
@@ -162,7 +166,8 @@ impl Engine {
             Input::BlockRead { torrent, .. }
             | Input::BlockWritten { torrent, .. }
             | Input::PieceHashed { torrent, .. }
-            | Input::TrackerHttp { torrent, .. } => Some(*torrent),
+            | Input::TrackerHttp { torrent, .. }
+            | Input::WebSeedResponse { torrent, .. } => Some(*torrent),
             Input::UdpReceived { .. } | Input::Timer => None,
         };
         match input {
@@ -209,6 +214,11 @@ impl Engine {
                 id,
                 result,
             } => self.on_tracker_http(torrent, id, result, now),
+            Input::WebSeedResponse {
+                torrent,
+                id,
+                result,
+            } => self.on_webseed_response(torrent, id, result, now),
             Input::UdpReceived { from, data } => self.on_udp(from, &data, now),
             Input::Timer => self.run_timers(now),
         }
@@ -238,6 +248,7 @@ impl Engine {
                 self.fill_requests(conn, now);
             }
         }
+        self.pump_webseeds(id, now);
     }
 
     fn torrent(&self, id: TorrentId) -> Option<&Torrent> {

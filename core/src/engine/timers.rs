@@ -261,6 +261,7 @@ impl Engine {
             self.rechoke(id, now);
         }
         self.dial(id, now);
+        self.pump_webseeds(id, now);
         self.udp_timeouts(id, now);
         self.announce(id, now);
         if let Some(stats) = self.stats(id) {

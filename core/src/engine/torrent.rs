@@ -19,6 +19,7 @@ use crate::tracker::Announcer;
 use crate::PieceIndex;
 
 use super::trackers::Trackers;
+use super::webseeds::WebSeeds;
 use super::{
     consistent, AddTorrentError, CloseReason, ConnId, Engine, Event, Output, TorrentId,
     TorrentOptions, TorrentStats, STOP_GRACE,
@@ -63,6 +64,7 @@ pub(super) struct Torrent {
     /// all an early rechoke needs to describe (see `rechoke`).
     pub(super) interested: Vec<ConnId>,
     pub(super) trackers: Trackers,
+    pub(super) webseeds: WebSeeds,
 }
 
 impl Torrent {
@@ -163,8 +165,13 @@ impl Engine {
                 udp: BTreeMap::new(),
                 udp_pending: None,
             },
+            webseeds: WebSeeds::default(),
         }));
         self.by_info_hash.insert(meta.info_hash, id);
+        if !meta.url_list.is_empty() {
+            self.add_webseeds(id, &meta);
+            self.pump_webseeds(id, now);
+        }
         self.arm_torrent(id, now + super::timers::TICK);
         self.announce(id, now);
         Ok(id)
@@ -184,6 +191,7 @@ impl Engine {
         for conn in std::mem::take(&mut t.peers) {
             self.close(conn, CloseReason::TorrentRemoved);
         }
+        self.remove_webseeds(&mut t);
         t.trackers.announcer.stop(now);
         self.stopping.push((id, t.trackers, now + STOP_GRACE));
         self.announce_stopping(now);

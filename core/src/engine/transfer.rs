@@ -288,6 +288,12 @@ impl Engine {
         now: Instant,
     ) {
         let strikes_to_ban = self.config.ban_strikes;
+        if self
+            .torrent(id)
+            .is_some_and(|t| t.hashing.contains(&piece.0))
+        {
+            self.webseeds_piece_hashed(id, piece, ok, now);
+        }
         let Some(t) = self.torrent_mut(id) else {
             return;
         };

@@ -392,6 +392,43 @@ impl Picker {
         out.len() - before
     }
 
+    /// Appends the blocks of the pieces right after `after`, whole, for as long as each
+    /// is wanted, not started by anyone (no block requested or received) and had by
+    /// `peer`, up to `max_blocks` blocks. Returns how many it appended.
+    ///
+    /// For a source that fetches runs of bytes rather than blocks (a web seed): a
+    /// [`pick`](Self::pick) that ends a piece is extended with the pieces that follow, so
+    /// one request covers many. It never proposes a block anyone else asked for, and, as
+    /// `pick`, records nothing. O(pieces appended).
+    pub fn extend_run(
+        &self,
+        peer: PeerKey,
+        after: PieceIndex,
+        max_blocks: u32,
+        out: &mut Vec<BlockRequest>,
+    ) -> usize {
+        let before = out.len();
+        let Some(Some(p)) = self.peers.get(peer.0 as usize) else {
+            return 0;
+        };
+        let mut budget = max_blocks;
+        let mut piece = after.0.saturating_add(1);
+        while piece < self.layout.pieces {
+            let state = &self.pieces[piece as usize];
+            let fresh = state.pos != NONE && state.slot == NONE;
+            let blocks = self.layout.blocks(piece);
+            if !fresh || !p.has.contains(piece) || blocks > budget {
+                break;
+            }
+            for b in 0..blocks {
+                out.push(self.layout.block(piece, b));
+            }
+            budget -= blocks;
+            piece += 1;
+        }
+        out.len() - before
+    }
+
     /// Appends the free blocks of partial `s`.
     fn push_free(&self, s: u32, need: &mut u32, out: &mut Vec<BlockRequest>) {
         let part = &self.partials[s as usize];

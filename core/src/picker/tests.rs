@@ -1021,3 +1021,35 @@ fn long_random_runs_reach_completion() {
     assert!(total.dense > 100, "{total:?}");
     assert!(total.allbut > 100, "{total:?}");
 }
+
+#[test]
+fn extend_run_takes_only_fresh_pieces_in_a_row() {
+    let mut p = picker(10, 2, 7);
+    p.add_peer(pk(0)).unwrap();
+    p.peer_have_all(pk(0)).unwrap();
+    p.add_peer(pk(1)).unwrap();
+    p.peer_have_all(pk(1)).unwrap();
+    // Peer 1 started piece 4; piece 6 is verified; piece 8 is skipped.
+    let b4 = p.block(pi(4), 0).unwrap();
+    request(&mut p, 1, &[b4]);
+    p.piece_verified(pi(6)).unwrap();
+    p.set_piece_priority(pi(8), Priority::Skip).unwrap();
+    p.check_invariants();
+    let run = |p: &Picker, after: u32, max: u32| {
+        let mut out = Vec::new();
+        p.extend_run(pk(0), pi(after), max, &mut out);
+        out
+    };
+    assert_eq!(pieces(&run(&p, 0, 100)), vec![1, 2, 3]);
+    assert_eq!(pieces(&run(&p, 0, 5)), vec![1, 2], "whole pieces only");
+    assert!(run(&p, 3, 100).is_empty(), "piece 4 is someone else's");
+    assert_eq!(pieces(&run(&p, 4, 100)), vec![5]);
+    assert!(run(&p, 7, 100).is_empty(), "piece 8 is not wanted");
+    assert!(run(&p, 9, 100).is_empty());
+    // Requesting a run keeps the picker consistent, and no other peer gets its blocks.
+    let blocks = run(&p, 0, 100);
+    request(&mut p, 0, &blocks);
+    p.check_invariants();
+    let other = pick(&mut p, 1, 100);
+    assert!(other.iter().all(|b| !blocks.contains(b)));
+}

@@ -128,9 +128,21 @@ pub struct HttpResponse {
     pub status: u16,
     /// The body, de-chunked.
     pub body: Vec<u8>,
+    /// The headers of the final response, in order: names as sent, values without
+    /// surrounding whitespace (web seeds read `Content-Range`, `Content-Length` and
+    /// `Location`; trackers read none).
+    pub headers: Vec<(String, Vec<u8>)>,
 }
 
 impl HttpResponse {
+    /// The value of the first header named `name` (any case), if any.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
     /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
@@ -180,6 +192,7 @@ pub struct HttpResponseReader {
     state: State,
     status: u16,
     body: Vec<u8>,
+    headers: Vec<(String, Vec<u8>)>,
 }
 
 #[derive(Debug)]
@@ -244,7 +257,20 @@ impl HttpResponseReader {
             },
             status: 0,
             body: Vec::new(),
+            headers: Vec::new(),
         }
+    }
+
+    /// The status of the final response once its head is read (even if its body is then
+    /// refused as too long).
+    pub fn status(&self) -> Option<u16> {
+        (self.status != 0).then_some(self.status)
+    }
+
+    /// Whether the head is read and the body under way (or the response whole): a
+    /// connection that closes now cut the body short, not the head.
+    pub fn head_done(&self) -> bool {
+        !matches!(self.state, State::Head { .. })
     }
 
     /// Feeds bytes read from the connection.
@@ -291,6 +317,7 @@ impl HttpResponseReader {
         HttpResponse {
             status: self.status,
             body: std::mem::take(&mut self.body),
+            headers: std::mem::take(&mut self.headers),
         }
     }
 
@@ -392,6 +419,11 @@ impl HttpResponseReader {
             return Ok(false);
         }
         self.status = status;
+        self.headers = response
+            .headers
+            .iter()
+            .map(|h| (h.name.to_string(), h.value.trim_ascii().to_vec()))
+            .collect();
 
         let mut content_length: Option<usize> = None;
         let mut chunked: Option<bool> = None;
@@ -664,13 +696,25 @@ mod tests {
     }
 
     fn feed_all(input: &[u8]) -> Result<HttpProgress, TrackerError> {
-        HttpResponseReader::new().feed(input)
+        no_headers(HttpResponseReader::new().feed(input))
+    }
+
+    /// The progress with the headers dropped, to compare with [`done`].
+    fn no_headers(p: Result<HttpProgress, TrackerError>) -> Result<HttpProgress, TrackerError> {
+        p.map(|p| match p {
+            HttpProgress::Done(mut r) => {
+                r.headers.clear();
+                HttpProgress::Done(r)
+            }
+            other => other,
+        })
     }
 
     fn done(status: u16, body: &[u8]) -> HttpProgress {
         HttpProgress::Done(HttpResponse {
             status,
             body: body.to_vec(),
+            headers: Vec::new(),
         })
     }
 
@@ -692,7 +736,7 @@ mod tests {
         assert_eq!(feed_all(input), Ok(done(200, b"hello")));
         let mut r = HttpResponseReader::new();
         assert_eq!(r.feed(&input[..40]), Ok(HttpProgress::Incomplete));
-        assert_eq!(r.feed(&input[40..]), Ok(done(200, b"hello")));
+        assert_eq!(no_headers(r.feed(&input[40..])), Ok(done(200, b"hello")));
         assert!(r.feed(b"more").is_err());
         assert!(r.finish().is_err());
         for at in 0..=input.len() {
@@ -878,6 +922,7 @@ mod tests {
         let resp = HttpResponse {
             status: 403,
             body: b"d14:failure reason9:forbiddene".to_vec(),
+            headers: Vec::new(),
         };
         assert_eq!(
             resp.announce(),
@@ -886,6 +931,7 @@ mod tests {
         let resp = HttpResponse {
             status: 502,
             body: b"<html>bad gateway</html>".to_vec(),
+            headers: Vec::new(),
         };
         assert_eq!(resp.announce(), Err(TrackerError::HttpStatus(502)));
         assert_eq!(resp.scrape(), Err(TrackerError::HttpStatus(502)));

@@ -27,6 +27,15 @@ use shoal_core::{PeerId, PieceIndex};
 /// Makes a torrent of `files` (name, length) with deterministic content; returns the
 /// metainfo and the content.
 pub fn make_torrent(files: &[(&str, u64)], piece_length: u32) -> (Arc<Metainfo>, Vec<u8>) {
+    make_torrent_with_web_seeds(files, piece_length, &[])
+}
+
+/// [`make_torrent`], with a `url-list`.
+pub fn make_torrent_with_web_seeds(
+    files: &[(&str, u64)],
+    piece_length: u32,
+    web_seeds: &[&str],
+) -> (Arc<Metainfo>, Vec<u8>) {
     let total: u64 = files.iter().map(|f| f.1).sum();
     let data: Vec<u8> = (0..total)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -36,6 +45,9 @@ pub fn make_torrent(files: &[(&str, u64)], piece_length: u32) -> (Arc<Metainfo>,
         b.add_file(vec![name.to_string()], *len);
     }
     b.piece_length(piece_length);
+    for url in web_seeds {
+        b.web_seed(*url);
+    }
     let mut h = b.start().unwrap();
     h.update(&data);
     let meta = Metainfo::parse(&h.finish().unwrap()).unwrap();
@@ -65,6 +77,86 @@ pub struct Node {
     pub sent_payload: u64,
 }
 
+/// How the swarm's web server answers range requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebMode {
+    Honest,
+    /// A 206 as asked, with every byte flipped.
+    WrongBytes,
+    /// The whole file with a 200, whatever the range.
+    Whole200,
+    /// A 206 whose body stops halfway, then the connection closes.
+    Short,
+    NotFound,
+}
+
+/// A web seed of the swarm's torrent: answers `Output::WebSeedRequest` from `data`.
+pub struct WebServer {
+    pub base: String,
+    pub data: Vec<u8>,
+    pub meta: Arc<Metainfo>,
+    pub mode: WebMode,
+    /// Body bytes sent.
+    pub served: u64,
+    pub requests: u64,
+}
+
+impl WebServer {
+    /// The raw answer to `request` for `url`.
+    fn answer(&mut self, url: &shoal_core::tracker::TrackerUrl, request: &[u8]) -> Vec<u8> {
+        self.requests += 1;
+        let text = String::from_utf8_lossy(request);
+        let urls = shoal_core::webseed::file_urls(&self.base, &self.meta.info).unwrap();
+        let Some(file) = urls.iter().position(|u| {
+            u.as_ref()
+                .is_some_and(|u| u.path_and_query() == url.path_and_query())
+        }) else {
+            return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec();
+        };
+        let f = &self.meta.info.files[file];
+        let range = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Range: bytes="))
+            .and_then(|r| r.split_once('-'))
+            .map(|(a, b)| (a.parse::<u64>().unwrap(), b.trim().parse::<u64>().unwrap()))
+            .unwrap();
+        let slice =
+            |a: u64, b: u64| self.data[(f.offset + a) as usize..=(f.offset + b) as usize].to_vec();
+        let (first, last) = range;
+        let len = last - first + 1;
+        let mut out;
+        match self.mode {
+            WebMode::NotFound => {
+                return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec()
+            }
+            WebMode::Whole200 => {
+                out =
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", f.length).into_bytes();
+                out.extend(slice(0, f.length - 1));
+            }
+            WebMode::Honest | WebMode::WrongBytes | WebMode::Short => {
+                out = format!(
+                    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {first}-{last}/{}\r\nContent-Length: {len}\r\n\r\n",
+                    f.length
+                )
+                .into_bytes();
+                let mut body = slice(first, last);
+                if self.mode == WebMode::WrongBytes {
+                    for b in &mut body {
+                        *b = !*b;
+                    }
+                }
+                if self.mode == WebMode::Short {
+                    body.truncate(body.len() / 2);
+                }
+                out.extend(body);
+            }
+        }
+        self.served += len;
+        out
+    }
+}
+
 #[derive(Debug)]
 enum Delivery {
     Input { node: usize, input: Input },
@@ -83,6 +175,8 @@ pub struct Swarm {
     /// A running hash of every output, for determinism checks.
     pub trace: Sha1,
     pub outputs: u64,
+    /// The web seed of the torrent, if any.
+    pub web: Option<WebServer>,
 }
 
 impl Swarm {
@@ -99,6 +193,7 @@ impl Swarm {
             links: BTreeMap::new(),
             trace: Sha1::new(),
             outputs: 0,
+            web: None,
         }
     }
 
@@ -330,6 +425,30 @@ impl Swarm {
                     self.nodes[i].completed_at = Some(now);
                 }
                 self.nodes[i].events.push(e);
+            }
+            Output::WebSeedRequest {
+                torrent,
+                id,
+                url,
+                request,
+                ..
+            } => {
+                let result = match self.web.as_mut() {
+                    Some(web) => Ok(web.answer(&url, &request)),
+                    None => Err(shoal_core::IoError::new(
+                        std::io::ErrorKind::ConnectionRefused,
+                        format!("{}: no web server", url.as_str()),
+                    )),
+                };
+                self.schedule(
+                    now + self.latency,
+                    i,
+                    Input::WebSeedResponse {
+                        torrent,
+                        id,
+                        result,
+                    },
+                );
             }
             // The in-memory swarm has no tracker (peers are introduced directly) and nothing
             // else outside the peers: `TrackerHttp`, `UdpSend` and whatever comes go nowhere.

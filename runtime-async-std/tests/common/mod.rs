@@ -67,6 +67,12 @@ pub struct Seen {
 }
 
 impl Seen {
+    /// Whether any event seen so far (progress and verified pieces aside) shows `needle`
+    /// in its debug form.
+    pub fn any(&self, needle: &str) -> bool {
+        self.log.iter().any(|e| e.contains(needle))
+    }
+
     pub fn tail(&self) -> String {
         let start = self.log.len().saturating_sub(30);
         self.log[start..].join("\n")

@@ -42,7 +42,7 @@ pub const PYTHON: &str = "/usr/bin/python3";
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 const INSTALL_HINT: &str = "run scripts/test, which installs the interop tools \
-     (python3-libtorrent transmission-cli aria2 mktorrent opentracker)";
+     (python3-libtorrent transmission-cli aria2 mktorrent opentracker nginx)";
 
 // ---------------------------------------------------------------------------------------
 // Ports
@@ -905,5 +905,65 @@ impl Drop for Scene {
             let kept = self.tmp.take().unwrap().keep();
             eprintln!("test files and logs kept in {}", kept.display());
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A web server
+
+/// nginx serving `root` on 127.0.0.1, its config, pid, logs and temp files in `dir`.
+pub struct Nginx {
+    pub port: u16,
+    _proc: Proc,
+}
+
+impl Nginx {
+    pub fn start(root: &Path, dir: &Path, deadline: Instant) -> Nginx {
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        let port = free_port();
+        let d = dir.display();
+        let conf = format!(
+            "daemon off;\n\
+             master_process off;\n\
+             worker_processes 1;\n\
+             pid {d}/nginx.pid;\n\
+             error_log {d}/error.log info;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n\
+               access_log {d}/access.log;\n\
+               client_body_temp_path {d}/tmp/body;\n\
+               proxy_temp_path {d}/tmp/proxy;\n\
+               fastcgi_temp_path {d}/tmp/fastcgi;\n\
+               uwsgi_temp_path {d}/tmp/uwsgi;\n\
+               scgi_temp_path {d}/tmp/scgi;\n\
+               server {{\n\
+                 listen 127.0.0.1:{port};\n\
+                 root {};\n\
+               }}\n\
+             }}\n",
+            root.display()
+        );
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let mut cmd = Command::new("nginx");
+        cmd.arg("-c")
+            .arg(&conf_path)
+            .arg("-p")
+            .arg(dir)
+            .arg("-e")
+            .arg(dir.join("error.log"));
+        let mut proc = Proc::spawn("nginx", cmd, dir);
+        wait_until("nginx listening", deadline, || {
+            proc.assert_not_failed();
+            TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
+        Nginx { port, _proc: proc }
+    }
+
+    /// `http://127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
     }
 }

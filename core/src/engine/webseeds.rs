@@ -1,0 +1,387 @@
+//! Web seeds (BEP 19) of a torrent: what each is asked for, and what its answers become.
+//!
+//! # A web seed is a peer to the picker
+//!
+//! Each web seed of a torrent takes a [`PeerKey`] of its own: an engine slot reserved for
+//! it (so it can never be a connection's key) and registered with the picker as a peer
+//! that has every piece. What it fetches is what the picker proposes for that key, then
+//! marked requested under it, so every invariant of the picker (`picker/invariants.rs`:
+//! each requested block has its requester recorded, availability counts, partial pieces
+//! and their owners, endgame limits) holds with no special case: no block a connected
+//! peer is fetching is proposed to the web seed outside endgame, blocks it gave up are
+//! free for the peers again (`abort_request`), and a dropped web seed leaves like a peer
+//! (`remove_peer`). A separate reservation path would have had to keep those same
+//! invariants by hand. Being "a seed" raises every piece's availability by one, which
+//! leaves rarest-first order unchanged.
+//!
+//! # Runs
+//!
+//! HTTP is cheap per byte and dear per request, so a web seed fetches runs: the picker's
+//! first choice for its key (one piece's worth: its own partial pieces first, then
+//! abandoned ones, then a new piece by rarity), cut to the contiguous blocks at its
+//! start, and, when that ends a piece, extended with the unstarted pieces that follow
+//! ([`Picker::extend_run`](crate::picker::Picker::extend_run)) up to
+//! [`WebSeedConfig::max_job_bytes`](crate::webseed::WebSeedConfig::max_job_bytes). One web
+//! seed has one job at a time.
+//!
+//! # Nothing unverified
+//!
+//! A job's bytes are cut into the blocks it was asked for and go the way of a peer's
+//! blocks: [`Output::WriteBlock`], then [`Output::HashPiece`] once the piece is whole. A
+//! piece with bytes from a web seed that fails its hash counts as a failure of that web
+//! seed (with backoff, and dropped after too many); a verified one forgives its failures.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use crate::metainfo::Metainfo;
+use crate::webseed::{Failure, Step, WebSeed, WebSeedConfig, WebSeedError};
+use crate::wire::Message;
+use crate::{BlockRequest, IoError, PeerKey, PieceIndex, BLOCK_SIZE};
+
+use super::conn::Slot;
+use super::torrent::Torrent;
+use super::{consistent, Engine, Event, Output, TorrentId, WebSeedRequestId};
+
+/// One web seed of a torrent.
+pub(super) struct WebSeedSlot {
+    pub(super) seed: WebSeed,
+    /// Its key in the picker (a reserved engine slot); `None` once dropped.
+    pub(super) key: Option<PeerKey>,
+    /// The blocks of the job under way, marked requested under `key`.
+    pub(super) blocks: Vec<BlockRequest>,
+    /// Jobs started so far: the number of the current (or last) one.
+    pub(super) jobs: u32,
+    /// The last job whose pieces failed their hash: one bad job is one failure, however
+    /// many of its pieces fail.
+    pub(super) failed_job: Option<u32>,
+}
+
+/// The web seeds of a torrent, and which of them sent bytes of each piece in progress.
+#[derive(Default)]
+pub(super) struct WebSeeds {
+    pub(super) seeds: Vec<WebSeedSlot>,
+    /// Per piece in progress: (web seed, job) for each web seed job that sent bytes of it.
+    pub(super) contributors: std::collections::BTreeMap<u32, SmallVec<[(u32, u32); 1]>>,
+}
+
+impl Engine {
+    /// The torrent's web seeds, each with a reserved key registered with its picker as a
+    /// seed; events for `url-list` entries that are no web seed URL.
+    pub(super) fn add_webseeds(&mut self, id: TorrentId, meta: &Metainfo) {
+        let config: WebSeedConfig = self.config.webseed.clone();
+        for url in &meta.url_list {
+            match WebSeed::new(url, &meta.info, config.clone()) {
+                Ok(seed) => {
+                    let key = self.reserve_key();
+                    let Some(t) = self.torrent_mut(id) else {
+                        self.release_key(key);
+                        return;
+                    };
+                    consistent(t.picker.add_peer(key));
+                    consistent(t.picker.peer_have_all(key));
+                    t.webseeds.seeds.push(WebSeedSlot {
+                        seed,
+                        key: Some(key),
+                        blocks: Vec::new(),
+                        jobs: 0,
+                        failed_job: None,
+                    });
+                }
+                Err(reason) => self.outputs.push_back(Output::Event(Event::WebSeedDropped {
+                    torrent: id,
+                    url: url.clone(),
+                    reason,
+                })),
+            }
+        }
+    }
+
+    /// A slot no connection will take, whose index is a picker key.
+    fn reserve_key(&mut self) -> PeerKey {
+        let slot = match self.free_slots.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    peer: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        // A connection id of the slot's previous use must not match a later one.
+        let s = &mut self.slots[slot as usize];
+        s.generation = s.generation.wrapping_add(1);
+        PeerKey(slot)
+    }
+
+    pub(super) fn release_key(&mut self, key: PeerKey) {
+        self.free_slots.push(key.0);
+    }
+
+    /// Gives each ready web seed of the torrent a job, if the picker has one for it.
+    pub(super) fn pump_webseeds(&mut self, id: TorrentId, now: Instant) {
+        let max_blocks = (self.config.webseed.max_job_bytes / u64::from(BLOCK_SIZE)).max(1) as u32;
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        if t.webseeds.seeds.is_empty() || t.storage_error || t.is_complete() {
+            return;
+        }
+        let mut steps = Vec::new();
+        for (i, ws) in t.webseeds.seeds.iter_mut().enumerate() {
+            let Some(key) = ws.key else { continue };
+            if !ws.seed.is_ready(now) {
+                continue;
+            }
+            let Some(blocks) = choose_run(&mut t.picker, key, max_blocks) else {
+                continue;
+            };
+            let layout = t.store.layout();
+            let first = blocks[0];
+            let start = piece_start(layout.piece_length(), first.piece) + u64::from(first.begin);
+            let len: u64 = blocks.iter().map(|b| u64::from(b.length)).sum();
+            for b in &blocks {
+                consistent(t.picker.mark_requested(key, *b));
+            }
+            ws.blocks = blocks;
+            ws.jobs = ws.jobs.wrapping_add(1);
+            steps.push((i as u32, ws.seed.start(start, len)));
+        }
+        for (i, step) in steps {
+            self.webseed_step(id, i, step, now);
+        }
+    }
+
+    /// The answer to a web seed request.
+    pub(super) fn on_webseed_response(
+        &mut self,
+        id: TorrentId,
+        req: WebSeedRequestId,
+        result: Result<Vec<u8>, IoError>,
+        now: Instant,
+    ) {
+        let Some(ws) = self
+            .torrent_mut(id)
+            .and_then(|t| t.webseeds.seeds.get_mut(req.seed as usize))
+        else {
+            return;
+        };
+        let step = ws
+            .seed
+            .on_answer(req.serial, result.as_deref().map_err(Clone::clone), now);
+        if let Some(step) = step {
+            self.webseed_step(id, req.seed, step, now);
+        }
+    }
+
+    fn webseed_step(&mut self, id: TorrentId, i: u32, step: Step, now: Instant) {
+        match step {
+            Step::Get(get) => self.outputs.push_back(Output::WebSeedRequest {
+                torrent: id,
+                id: WebSeedRequestId {
+                    seed: i,
+                    serial: get.serial,
+                },
+                url: get.url,
+                request: get.request,
+                max_body: get.max_body,
+            }),
+            Step::Done { start, data } => {
+                self.webseed_data(id, i, start, data);
+                self.pump_webseeds(id, now);
+            }
+            Step::Failed(failure) => self.webseed_failed(id, i, failure),
+        }
+    }
+
+    /// A job's bytes, cut into its blocks and written like a peer's.
+    fn webseed_data(&mut self, id: TorrentId, i: u32, start: u64, data: Bytes) {
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        let Some(ws) = t.webseeds.seeds.get_mut(i as usize) else {
+            return;
+        };
+        let (Some(key), blocks, job) = (ws.key, std::mem::take(&mut ws.blocks), ws.jobs) else {
+            return;
+        };
+        let piece_length = t.store.layout().piece_length();
+        let mut cancels = Vec::new();
+        let mut writes = Vec::new();
+        for block in blocks {
+            let at = piece_start(piece_length, block.piece) + u64::from(block.begin);
+            let from = (at - start) as usize;
+            let to = from + block.length as usize;
+            if at < start || to > data.len() {
+                // Not in the answer (cannot happen: the job covered these blocks).
+                consistent(t.picker.abort_request(key, block));
+                t.refill_wanted = true;
+                continue;
+            }
+            let Ok(received) = t.picker.block_received(key, block) else {
+                continue;
+            };
+            t.down.add(block.length.into());
+            if received.duplicate {
+                continue;
+            }
+            let seeds = t.webseeds.contributors.entry(block.piece.0).or_default();
+            if !seeds.contains(&(i, job)) {
+                seeds.push((i, job));
+            }
+            *t.pending_writes.entry(block.piece.0).or_default() += 1;
+            if received.piece_complete {
+                t.awaiting_hash.insert(block.piece.0);
+            }
+            writes.push((block, data.slice(from..to)));
+            cancels.extend(received.cancel);
+        }
+        for (block, data) in writes {
+            self.outputs.push_back(Output::WriteBlock {
+                torrent: id,
+                block,
+                data,
+            });
+        }
+        // Endgame duplicates other peers were asked for.
+        for (other, dup) in cancels {
+            let Some(conn) = self.conn_of_key(other) else {
+                continue;
+            };
+            if let Some(o) = self.peer_mut(conn) {
+                if let Some(at) = o.requests.iter().position(|r| r.block == dup) {
+                    o.requests.remove(at);
+                    o.send(&Message::Cancel(dup));
+                }
+            }
+            self.mark_dirty(conn);
+        }
+    }
+
+    /// A failure of web seed `i`: its job's blocks go back to the picker; the user hears
+    /// why; a web seed failing too often leaves the picker.
+    pub(super) fn webseed_failed(&mut self, id: TorrentId, i: u32, failure: Failure) {
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        let Some(ws) = t.webseeds.seeds.get_mut(i as usize) else {
+            return;
+        };
+        let url = ws.seed.url().to_string();
+        let blocks = std::mem::take(&mut ws.blocks);
+        let key = ws.key;
+        if let Some(key) = key {
+            for block in &blocks {
+                consistent(t.picker.abort_request(key, *block));
+            }
+            t.refill_wanted |= !blocks.is_empty();
+        }
+        let dropped = failure.retry_at.is_none();
+        let reason = failure.reason.clone();
+        self.outputs.push_back(Output::Event(Event::WebSeedError {
+            torrent: id,
+            url: url.clone(),
+            reason: failure.reason,
+            failures: failure.failures,
+            retry_at: failure.retry_at,
+        }));
+        if dropped {
+            if let Some(key) = key {
+                if let Some(t) = self.torrent_mut(id) {
+                    consistent(t.picker.remove_peer(key));
+                    if let Some(ws) = t.webseeds.seeds.get_mut(i as usize) {
+                        ws.key = None;
+                    }
+                }
+                self.release_key(key);
+            }
+            self.outputs.push_back(Output::Event(Event::WebSeedDropped {
+                torrent: id,
+                url,
+                reason,
+            }));
+        }
+    }
+
+    /// A piece was hashed: the web seeds that sent bytes of it are forgiven, or fail.
+    pub(super) fn webseeds_piece_hashed(
+        &mut self,
+        id: TorrentId,
+        piece: PieceIndex,
+        ok: bool,
+        now: Instant,
+    ) {
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        let Some(seeds) = t.webseeds.contributors.remove(&piece.0) else {
+            return;
+        };
+        for (i, job) in seeds {
+            let Some(t) = self.torrent_mut(id) else {
+                return;
+            };
+            let Some(ws) = t.webseeds.seeds.get_mut(i as usize) else {
+                continue;
+            };
+            if ok {
+                ws.seed.piece_verified();
+            } else if !ws.seed.is_dropped() && ws.failed_job != Some(job) {
+                ws.failed_job = Some(job);
+                let failure = ws.seed.fail(WebSeedError::HashFailed(piece), now);
+                self.webseed_failed(id, i, failure);
+            }
+        }
+    }
+
+    /// Releases the keys of a removed torrent's web seeds.
+    pub(super) fn remove_webseeds(&mut self, t: &mut Torrent) {
+        for ws in t.webseeds.seeds.drain(..) {
+            if let Some(key) = ws.key {
+                self.free_slots.push(key.0);
+            }
+        }
+    }
+}
+
+/// The blocks of the next job for `key`: the contiguous start of the picker's choice,
+/// extended with the unstarted pieces after it when it ends a piece.
+fn choose_run(
+    picker: &mut crate::picker::Picker,
+    key: PeerKey,
+    max_blocks: u32,
+) -> Option<Vec<BlockRequest>> {
+    let mut picked = Vec::new();
+    let bpp = picker.blocks_in_piece(PieceIndex(0)).max(1);
+    picker.pick(key, bpp.min(max_blocks), &mut picked);
+    if picked.is_empty() {
+        return None;
+    }
+    picked.sort_by_key(|b| (b.piece, b.begin));
+    let mut run = 1;
+    while run < picked.len() {
+        let (a, b) = (picked[run - 1], picked[run]);
+        if a.piece != b.piece || a.begin + a.length != b.begin {
+            break;
+        }
+        run += 1;
+    }
+    picked.truncate(run);
+    let last = picked[run - 1];
+    let piece_end = last.begin + last.length;
+    let ends_piece = picker
+        .block(last.piece, picker.blocks_in_piece(last.piece) - 1)
+        .is_some_and(|b| b.begin + b.length == piece_end);
+    if ends_piece {
+        let room = max_blocks.saturating_sub(run as u32);
+        picker.extend_run(key, last.piece, room, &mut picked);
+    }
+    Some(picked)
+}
+
+fn piece_start(piece_length: u32, piece: PieceIndex) -> u64 {
+    u64::from(piece.0) * u64::from(piece_length)
+}

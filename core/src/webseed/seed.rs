@@ -1,0 +1,300 @@
+//! [`WebSeed`]: one web seed's state: the job under way (a run of the torrent's bytes, one
+//! request per file range, redirects followed), and its failures with their backoff.
+//!
+//! A job is given by the engine ([`WebSeed::start`]); the web seed answers with the first
+//! request, each answer ([`WebSeed::on_answer`]) with the next request, the whole run's
+//! bytes, or a failure. A failure ends the job; a web seed that failed waits
+//! [`WebSeedConfig::backoff_min`] before its next job, doubling with each consecutive
+//! failure up to [`WebSeedConfig::backoff_max`], and is dropped after
+//! [`WebSeedConfig::max_failures`] failures in a row. Only a verified piece resets the
+//! count ([`WebSeed::piece_verified`]): a server that answers promptly with bytes that
+//! fail their hash is still failing.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::metainfo::{FileEntry, Info};
+use crate::tracker::TrackerUrl;
+use crate::IoError;
+
+use super::answer::{range_request, read_answer, Answer};
+use super::plan::{plan, FileRange};
+use super::url::file_urls;
+use super::WebSeedError;
+
+/// A web seed's tunables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebSeedConfig {
+    /// The wait after a first failure. Default 30 s.
+    pub backoff_min: Duration,
+    /// The longest wait. Default 30 min.
+    pub backoff_max: Duration,
+    /// Failures in a row after which the web seed is dropped. Default 5.
+    pub max_failures: u32,
+    /// Redirects followed for one request. Default 5.
+    pub max_redirects: u32,
+    /// The most bytes one job fetches (a run of pieces). Default 4 MiB.
+    pub max_job_bytes: u64,
+}
+
+impl Default for WebSeedConfig {
+    fn default() -> Self {
+        WebSeedConfig {
+            backoff_min: Duration::from_secs(30),
+            backoff_max: Duration::from_secs(30 * 60),
+            max_failures: 5,
+            max_redirects: 5,
+            max_job_bytes: 4 << 20,
+        }
+    }
+}
+
+/// One HTTP GET for the runtime to carry out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpGet {
+    /// Which request of this web seed it is: give it back with the answer.
+    pub serial: u32,
+    /// Where to connect (TLS when the scheme is https).
+    pub url: TrackerUrl,
+    /// The whole request.
+    pub request: Vec<u8>,
+    /// The longest body the answer may have: a runtime may stop reading past it.
+    pub max_body: u64,
+}
+
+/// What the web seed wants next.
+#[derive(Debug)]
+pub enum Step {
+    /// Carry out this request and give its answer to [`WebSeed::on_answer`].
+    Get(HttpGet),
+    /// The job is done: the bytes of the run, from its first byte.
+    Done {
+        /// Offset of the run's first byte in the torrent.
+        start: u64,
+        /// Exactly the run's bytes (not verified yet).
+        data: Bytes,
+    },
+    /// The job failed.
+    Failed(Failure),
+}
+
+/// A failure of a web seed, as reported to the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// Why.
+    pub reason: WebSeedError,
+    /// Failures in a row, this one included.
+    pub failures: u32,
+    /// When it may be asked again; `None` if it is dropped.
+    pub retry_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Job {
+    start: u64,
+    ranges: Vec<FileRange>,
+    next: usize,
+    data: BytesMut,
+    /// The URL of the current request (its file's, or where a redirect pointed).
+    url: Option<TrackerUrl>,
+    redirects: u32,
+}
+
+/// One web seed of one torrent (see the module docs).
+#[derive(Debug)]
+pub struct WebSeed {
+    base: String,
+    files: Vec<FileEntry>,
+    urls: Vec<Option<TrackerUrl>>,
+    config: WebSeedConfig,
+    job: Option<Job>,
+    serial: u32,
+    failures: u32,
+    retry_at: Option<Instant>,
+    dropped: bool,
+}
+
+impl WebSeed {
+    /// A web seed for the torrent `info` at `url` (a `url-list` entry). Fails if the URL is
+    /// not an `http(s)` one.
+    pub fn new(url: &str, info: &Info, config: WebSeedConfig) -> Result<WebSeed, WebSeedError> {
+        Ok(WebSeed {
+            base: url.trim().to_string(),
+            files: info.files.clone(),
+            urls: file_urls(url, info)?,
+            config,
+            job: None,
+            serial: 0,
+            failures: 0,
+            retry_at: None,
+            dropped: false,
+        })
+    }
+
+    /// The URL as the torrent gives it.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &WebSeedConfig {
+        &self.config
+    }
+
+    /// Whether it may start a job at `now`: not busy, not dropped, not waiting.
+    pub fn is_ready(&self, now: Instant) -> bool {
+        !self.dropped && self.job.is_none() && self.retry_at.is_none_or(|at| at <= now)
+    }
+
+    /// Whether a job is under way.
+    pub fn is_busy(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Whether it failed too often and is given up.
+    pub fn is_dropped(&self) -> bool {
+        self.dropped
+    }
+
+    /// When it may be asked again after a failure.
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.retry_at.filter(|_| !self.dropped)
+    }
+
+    /// Failures in a row.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Starts fetching bytes `start..start + len` of the torrent (at most
+    /// [`WebSeedConfig::max_job_bytes`], cut there otherwise). Padding files are zeros
+    /// and not asked for. Ends a job under way, if any: its answers are ignored.
+    pub fn start(&mut self, start: u64, len: u64) -> Step {
+        let len = len.min(self.config.max_job_bytes);
+        let job = Job {
+            start,
+            ranges: plan(&self.files, start, len),
+            next: 0,
+            data: BytesMut::with_capacity(len as usize),
+            url: None,
+            redirects: 0,
+        };
+        self.advance(job)
+    }
+
+    /// Ends the job under way, if any, without a failure: its answers are ignored.
+    pub fn cancel(&mut self) {
+        self.job = None;
+    }
+
+    /// The answer to the request `serial`: every byte the server sent for it, or why the
+    /// runtime could not carry it out. `None` if it is not the request under way (a late
+    /// answer to a cancelled job).
+    pub fn on_answer(
+        &mut self,
+        serial: u32,
+        result: Result<&[u8], IoError>,
+        now: Instant,
+    ) -> Option<Step> {
+        if serial != self.serial {
+            return None;
+        }
+        let mut job = self.job.take()?;
+        let (Some(&range), Some(url)) = (job.ranges.get(job.next), job.url.clone()) else {
+            // No request under way: nothing to answer.
+            self.job = Some(job);
+            return None;
+        };
+        let file_len = self.files.get(range.file).map_or(0, |f| f.length);
+        let answer = match result {
+            Err(e) => Err(WebSeedError::Transport(e)),
+            Ok(raw) => read_answer(raw, &url, &range, file_len),
+        };
+        let step = match answer {
+            Ok(Answer::Data(bytes)) => {
+                job.data.extend_from_slice(&bytes);
+                job.next += 1;
+                job.url = None;
+                job.redirects = 0;
+                self.advance(job)
+            }
+            Ok(Answer::Redirect(target)) => {
+                if job.redirects >= self.config.max_redirects {
+                    Step::Failed(self.fail(WebSeedError::TooManyRedirects, now))
+                } else {
+                    job.redirects += 1;
+                    job.url = Some(target.clone());
+                    self.job = Some(job);
+                    self.get(target, range)
+                }
+            }
+            Err(reason) => Step::Failed(self.fail(reason, now)),
+        };
+        Some(step)
+    }
+
+    /// Counts a failure found outside an answer (a piece from this web seed that failed its
+    /// hash check), ends any job, and says when it may be asked again.
+    pub fn fail(&mut self, reason: WebSeedError, now: Instant) -> Failure {
+        self.job = None;
+        self.failures = self.failures.saturating_add(1);
+        if self.failures >= self.config.max_failures {
+            self.dropped = true;
+            self.retry_at = None;
+        } else {
+            let shift = (self.failures - 1).min(20);
+            let wait = self
+                .config
+                .backoff_min
+                .saturating_mul(1 << shift)
+                .min(self.config.backoff_max);
+            self.retry_at = Some(now + wait);
+        }
+        Failure {
+            reason,
+            failures: self.failures,
+            retry_at: self.retry_at(),
+        }
+    }
+
+    /// A piece with bytes from this web seed verified: it works, its failures are forgiven.
+    pub fn piece_verified(&mut self) {
+        self.failures = 0;
+        self.retry_at = None;
+    }
+
+    /// The next request of `job`, zeros for padding, or the end of the job.
+    fn advance(&mut self, mut job: Job) -> Step {
+        loop {
+            let Some(&range) = job.ranges.get(job.next) else {
+                return Step::Done {
+                    start: job.start,
+                    data: job.data.freeze(),
+                };
+            };
+            match self.urls.get(range.file).cloned().flatten() {
+                None => {
+                    // A padding file: zeros, never fetched.
+                    job.data.resize(job.data.len() + range.len as usize, 0);
+                    job.next += 1;
+                }
+                Some(url) => {
+                    job.url = Some(url.clone());
+                    self.job = Some(job);
+                    return self.get(url, range);
+                }
+            }
+        }
+    }
+
+    fn get(&mut self, url: TrackerUrl, range: FileRange) -> Step {
+        self.serial = self.serial.wrapping_add(1);
+        Step::Get(HttpGet {
+            serial: self.serial,
+            request: range_request(&url, &range),
+            url,
+            max_body: range.len,
+        })
+    }
+}
