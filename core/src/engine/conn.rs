@@ -64,18 +64,8 @@ impl Engine {
         torrent: Option<TorrentId>,
         now: Instant,
     ) -> ConnId {
-        let slot = match self.free_slots.pop() {
-            Some(s) => s,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    peer: None,
-                });
-                (self.slots.len() - 1) as u32
-            }
-        };
+        let slot = self.take_slot();
         let s = &mut self.slots[slot as usize];
-        s.generation = s.generation.wrapping_add(1);
         let conn = ConnId {
             slot,
             generation: s.generation,
@@ -91,6 +81,24 @@ impl Engine {
         self.connections += 1;
         self.arm_conn_deadline(conn);
         conn
+    }
+
+    /// A free slot (a new one if none is free), its generation moved on so that no id of
+    /// its previous use matches a later one.
+    pub(super) fn take_slot(&mut self) -> u32 {
+        let slot = match self.free_slots.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    peer: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let s = &mut self.slots[slot as usize];
+        s.generation = s.generation.wrapping_add(1);
+        slot
     }
 
     /// Dials queued candidates of a torrent while it has room.

@@ -41,7 +41,6 @@ use crate::webseed::{Failure, Step, WebSeed, WebSeedConfig, WebSeedError};
 use crate::wire::Message;
 use crate::{BlockRequest, IoError, PeerKey, PieceIndex, BLOCK_SIZE};
 
-use super::conn::Slot;
 use super::torrent::Torrent;
 use super::{consistent, Engine, Event, Output, TorrentId, WebSeedRequestId};
 
@@ -101,20 +100,7 @@ impl Engine {
 
     /// A slot no connection will take, whose index is a picker key.
     fn reserve_key(&mut self) -> PeerKey {
-        let slot = match self.free_slots.pop() {
-            Some(s) => s,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    peer: None,
-                });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        // A connection id of the slot's previous use must not match a later one.
-        let s = &mut self.slots[slot as usize];
-        s.generation = s.generation.wrapping_add(1);
-        PeerKey(slot)
+        PeerKey(self.take_slot())
     }
 
     pub(super) fn release_key(&mut self, key: PeerKey) {

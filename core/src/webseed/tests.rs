@@ -5,41 +5,19 @@ use std::time::Duration;
 use quickcheck::quickcheck;
 
 use super::*;
-use crate::metainfo::{FileAttr, FileEntry, Info};
+use crate::metainfo::Info;
 
 fn info(multi: bool, files: &[(&str, u64, bool)]) -> Info {
-    let mut offset = 0;
-    let files = files
+    let paths: Vec<Vec<&str>> = files
         .iter()
-        .map(|(name, length, padding)| {
-            let mut path = vec!["t".to_string()];
-            if multi {
-                path.push(name.to_string());
-            } else {
-                path = vec![name.to_string()];
-            }
-            let f = FileEntry {
-                path,
-                length: *length,
-                offset,
-                attr: FileAttr {
-                    padding: *padding,
-                    ..FileAttr::default()
-                },
-            };
-            offset += length;
-            f
-        })
-        .collect::<Vec<_>>();
-    Info {
-        name: files[0].path[0].clone(),
-        piece_length: 16,
-        pieces: vec![[0; 20]; offset.div_ceil(16) as usize],
-        private: false,
-        multi_file: multi,
-        files,
-        total_length: offset,
-    }
+        .map(|(name, _, _)| if multi { vec!["t", *name] } else { vec![*name] })
+        .collect();
+    let files: Vec<(&[&str], u64, bool)> = paths
+        .iter()
+        .zip(files)
+        .map(|(path, (_, length, padding))| (path.as_slice(), *length, *padding))
+        .collect();
+    super::url::test_info(multi, 16, &files)
 }
 
 /// The bytes of a `206` for `first..=last` of a file `total` long, whose byte i is `i`.

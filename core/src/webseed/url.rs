@@ -56,38 +56,44 @@ pub(super) fn check(url: &TrackerUrl) -> Result<(), WebSeedError> {
     }
 }
 
+/// A hand-made `Info` of `files` (path, length, padding) for the web seed tests.
+#[cfg(test)]
+pub(crate) fn test_info(multi: bool, piece_length: u32, files: &[(&[&str], u64, bool)]) -> Info {
+    use crate::metainfo::{FileAttr, FileEntry};
+    let mut offset = 0;
+    let files = files
+        .iter()
+        .map(|(path, length, padding)| {
+            let f = FileEntry {
+                path: path.iter().map(|s| s.to_string()).collect(),
+                length: *length,
+                offset,
+                attr: FileAttr {
+                    padding: *padding,
+                    ..FileAttr::default()
+                },
+            };
+            offset += length;
+            f
+        })
+        .collect::<Vec<_>>();
+    Info {
+        name: files[0].path[0].clone(),
+        piece_length,
+        pieces: vec![[0; 20]; offset.div_ceil(u64::from(piece_length)) as usize],
+        private: false,
+        multi_file: multi,
+        files,
+        total_length: offset,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metainfo::{FileAttr, FileEntry};
 
     fn info(multi: bool, files: &[(&[&str], u64, bool)]) -> Info {
-        let mut offset = 0;
-        let files = files
-            .iter()
-            .map(|(path, length, padding)| {
-                let f = FileEntry {
-                    path: path.iter().map(|s| s.to_string()).collect(),
-                    length: *length,
-                    offset,
-                    attr: FileAttr {
-                        padding: *padding,
-                        ..FileAttr::default()
-                    },
-                };
-                offset += length;
-                f
-            })
-            .collect::<Vec<_>>();
-        Info {
-            name: files[0].path[0].clone(),
-            piece_length: 16384,
-            pieces: vec![[0; 20]; offset.div_ceil(16384) as usize],
-            private: false,
-            multi_file: multi,
-            files,
-            total_length: offset,
-        }
+        test_info(multi, 16384, files)
     }
 
     fn strs(urls: Vec<Option<TrackerUrl>>) -> Vec<Option<String>> {
