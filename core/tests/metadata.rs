@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use shoal_core::engine::{ConnId, Engine, EngineConfig, Input, Output, TorrentOptions};
 use shoal_core::metadata::{MetadataMessage, PIECE_SIZE};
 use shoal_core::metainfo::Metainfo;
-use shoal_core::wire::{Decoder, DecoderConfig, ExtendedHandshake, Handshake, Message, Reserved};
+use shoal_core::wire::{Decoder, DecoderConfig, ExtendedHandshake, Handshake, Message};
 use shoal_core::PeerId;
 use smallvec::smallvec;
 use support::{full_bitfield, make_torrent};
@@ -73,20 +73,21 @@ fn sent(e: &mut Engine, conn: ConnId, handshake: bool) -> Vec<Message> {
     std::iter::from_fn(|| decoder.decode(&mut buf).unwrap()).collect()
 }
 
-/// Connects a peer that speaks BEP 10 and announces ut_metadata; returns our extended
-/// handshake.
-fn connect(e: &mut Engine, meta: &Metainfo, now: Instant) -> (ConnId, ExtendedHandshake) {
+/// Accepts a peer and hands the engine its handshake (BEP 10 bit set).
+fn accept_peer(e: &mut Engine, meta: &Metainfo, now: Instant) -> ConnId {
     let conn = e
         .accept(SocketAddr::from(([192, 0, 2, 1], 6881)), now)
         .unwrap();
     let mut data = BytesMut::new();
-    Handshake {
-        reserved: Reserved::ours(),
-        info_hash: meta.info_hash,
-        peer_id: PeerId([9; 20]),
-    }
-    .encode(&mut data);
+    Handshake::new(meta.info_hash, PeerId([9; 20])).encode(&mut data);
     e.handle(Input::Received { conn, data }, now);
+    conn
+}
+
+/// Connects a peer that speaks BEP 10 and announces ut_metadata; returns our extended
+/// handshake.
+fn connect(e: &mut Engine, meta: &Metainfo, now: Instant) -> (ConnId, ExtendedHandshake) {
+    let conn = accept_peer(e, meta, now);
     let ours = sent(e, conn, true)
         .into_iter()
         .find_map(|m| match m {
@@ -203,17 +204,7 @@ fn a_flood_of_requests_is_rejected_past_the_budget() {
 #[test]
 fn a_peer_without_ut_metadata_or_with_garbage_gets_nothing() {
     let (mut e, meta, now) = engine(true, false);
-    let conn = e
-        .accept(SocketAddr::from(([192, 0, 2, 1], 6881)), now)
-        .unwrap();
-    let mut data = BytesMut::new();
-    Handshake {
-        reserved: Reserved::ours(),
-        info_hash: meta.info_hash,
-        peer_id: PeerId([9; 20]),
-    }
-    .encode(&mut data);
-    e.handle(Input::Received { conn, data }, now);
+    let conn = accept_peer(&mut e, &meta, now);
     let _ = sent(&mut e, conn, true);
     // No extended handshake from it: it has no id to be answered under.
     send(

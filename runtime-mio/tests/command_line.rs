@@ -42,15 +42,7 @@ fn with_the_default_port_taken_the_download_takes_the_next_one_and_says_so() {
     let scene = Scene::new();
     let torrent = scene.torrent(None);
     let seed_port = free_port();
-    let mut seed = shoal_seed(
-        "shoal-seed",
-        &torrent,
-        &scene.src(),
-        seed_port,
-        &[],
-        scene.dir(),
-    );
-    seed.wait_for(SHOAL_READY, scene.deadline);
+    let mut seed = scene.ready_seed(Seeder::Shoal, &torrent, seed_port);
     let _held = take_port(6881);
     let out = scene.path("out");
     // No --port: 6881 is taken, so another one of 6882-6889.
@@ -106,15 +98,7 @@ fn a_closed_stderr_never_makes_shoal_panic() {
     let scene = Scene::new();
     let torrent = scene.torrent(None);
     let seed_port = free_port();
-    let mut seed = shoal_seed(
-        "shoal-seed",
-        &torrent,
-        &scene.src(),
-        seed_port,
-        &[],
-        scene.dir(),
-    );
-    seed.wait_for(SHOAL_READY, scene.deadline);
+    let mut seed = scene.ready_seed(Seeder::Shoal, &torrent, seed_port);
     let out = scene.path("out");
 
     // A download that talks all along (progress lines, then `download complete`).

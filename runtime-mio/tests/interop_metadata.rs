@@ -12,8 +12,7 @@ use support::*;
 fn libtorrent_fetches_metadata_from_shoal(scene: &Scene, torrent: &std::path::Path) {
     let magnet = format!("magnet:?xt=urn:btih:{}", info_hash(torrent));
     let port = free_port();
-    let mut seed = shoal_seed("shoal-seed", torrent, &scene.src(), port, &[], scene.dir());
-    seed.wait_for(SHOAL_READY, scene.deadline);
+    let mut seed = scene.ready_seed(Seeder::Shoal, torrent, port);
     let dl = scene.path("dl");
     let mut leech = lt_download(
         "libtorrent-leech",

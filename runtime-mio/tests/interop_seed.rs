@@ -19,8 +19,7 @@ fn libtorrent_downloads_from_shoal() {
     let scene = Scene::new();
     let torrent = scene.torrent(None);
     let port = free_port();
-    let mut seed = shoal_seed("shoal-seed", &torrent, &scene.src(), port, &[], scene.dir());
-    seed.wait_for(SHOAL_READY, scene.deadline);
+    let mut seed = scene.ready_seed(Seeder::Shoal, &torrent, port);
     let dl = scene.path("dl");
     let mut leech = lt_download(
         "libtorrent-leech",

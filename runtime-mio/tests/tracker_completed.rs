@@ -16,15 +16,7 @@ use tracker_support::*;
 /// to `announce`; returns once the download has exited successfully.
 fn download_through(scene: &Scene, torrent: &Path) {
     let seed_port = free_port();
-    let mut seed = shoal_seed(
-        "shoal-seed",
-        torrent,
-        &scene.src(),
-        seed_port,
-        &[],
-        scene.dir(),
-    );
-    seed.wait_for(SHOAL_READY, scene.deadline);
+    let mut seed = scene.ready_seed(Seeder::Shoal, torrent, seed_port);
     // The download is told where the seed is, so it does not wait for the tracker's next
     // answer; it still announces `started`, `completed` and `stopped` to the tracker.
     let out = scene.path("out");

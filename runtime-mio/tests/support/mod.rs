@@ -807,12 +807,13 @@ pub fn aria2_download(name: &str, torrent: &Path, dir: &Path, port: u16, log_dir
     Proc::spawn(name, cmd, log_dir)
 }
 
-/// A real client seeding a scene's payload.
+/// A client seeding a scene's payload: a real one, or `shoal seed` itself.
 #[derive(Clone, Copy, Debug)]
 pub enum Seeder {
     Libtorrent,
     Transmission,
     Aria2,
+    Shoal,
 }
 
 /// A test's scratch space: a temp dir with the standard payload written in `src/`.
@@ -871,7 +872,8 @@ impl Scene {
     }
 
     /// A `seeder` of `torrent` over `src/` on 127.0.0.1:`port`, named `libtorrent-seed`,
-    /// `transmission-seed` or `aria2-seed`, once it says its data is checked and it seeds.
+    /// `transmission-seed`, `aria2-seed` or `shoal-seed`, once it says its data is checked
+    /// and it seeds.
     pub fn ready_seed(&self, seeder: Seeder, torrent: &Path, port: u16) -> Proc {
         let (src, dir) = (self.src(), self.dir());
         let (mut seed, ready) = match seeder {
@@ -884,6 +886,10 @@ impl Scene {
                 "Seeding",
             ),
             Seeder::Aria2 => (aria2_seed("aria2-seed", torrent, &src, port, dir), "SEED("),
+            Seeder::Shoal => (
+                shoal_seed("shoal-seed", torrent, &src, port, &[], dir),
+                SHOAL_READY,
+            ),
         };
         seed.wait_for(ready, self.deadline);
         seed
