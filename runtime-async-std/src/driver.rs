@@ -24,7 +24,8 @@ use bytes::Bytes;
 use futures_lite::future;
 use shoal_core::bitfield::Bitfield;
 use shoal_core::engine::{
-    ConnId, Engine, Event as EngineEvent, Input, Output, TorrentId, TorrentOptions, TorrentStats,
+    ConnId, Engine, Event as EngineEvent, Input, Output, RateLimits, TorrentId, TorrentOptions,
+    TorrentStats,
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::{InfoHash, PieceIndex};
@@ -100,6 +101,10 @@ pub enum Command {
     Metainfo {
         key: TorrentKey,
         reply: Sender<Result<Arc<Metainfo>, Error>>,
+    },
+    SetRateLimits {
+        limits: RateLimits,
+        reply: Sender<()>,
     },
     Shutdown {
         reply: Sender<()>,
@@ -365,6 +370,10 @@ impl Driver {
             },
             Command::Stats { key, reply } => {
                 let _ = reply.try_send(self.stats(key));
+            }
+            Command::SetRateLimits { limits, reply } => {
+                self.engine.set_rate_limits(limits, now);
+                let _ = reply.try_send(());
             }
             Command::List { reply } => {
                 let keys = self

@@ -45,4 +45,4 @@ pub use session::{
     TorrentSource,
 };
 /// The engine's types that appear in this crate's API.
-pub use shoal_core::engine::{CloseReason, EngineConfig, TorrentStats};
+pub use shoal_core::engine::{CloseReason, EngineConfig, RateLimits, TorrentStats};

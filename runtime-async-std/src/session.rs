@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_channel::{Receiver, Sender, WeakSender};
 use async_io::Async;
-use shoal_core::engine::{AddTorrentError, CloseReason, EngineConfig, TorrentStats};
+use shoal_core::engine::{AddTorrentError, CloseReason, EngineConfig, RateLimits, TorrentStats};
 use shoal_core::metainfo::{Metainfo, MetainfoError};
 use shoal_core::tracker::TrackerError;
 use shoal_core::webseed::WebSeedError;
@@ -651,6 +651,25 @@ impl Session {
             reply,
         })
         .await?
+    }
+
+    /// Sets the session's upload and download limits (bytes a second, all torrents
+    /// together; `None`: no limit), in force at once. Set them from the start with
+    /// [`SessionConfig::engine`]'s `rate_limits`.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: shoal_async_std::Session) -> Result<(), shoal_async_std::Error> {
+    /// use shoal_async_std::RateLimits;
+    ///
+    /// session
+    ///     .set_rate_limits(RateLimits { upload: Some(512 << 10), download: Some(2 << 20) })
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn set_rate_limits(&self, limits: RateLimits) -> Result<(), Error> {
+        self.call(|reply| Command::SetRateLimits { limits, reply })
+            .await
     }
 
     /// Every torrent in the session, oldest first.

@@ -50,6 +50,8 @@ pub struct Options {
     pub overwrite: bool,
     /// The first wait after every tracker failed (doubling after each failed round).
     pub tracker_backoff: Duration,
+    /// Upload and download limits (bytes a second; none by default).
+    pub rate_limits: shoal_core::engine::RateLimits,
 }
 
 /// How a run ended, for the exit code.
@@ -149,6 +151,7 @@ fn listen(opts: &Options) -> Result<Runtime, String> {
                     initial_backoff: opts.tracker_backoff,
                     ..Default::default()
                 },
+                rate_limits: opts.rate_limits,
                 ..Default::default()
             },
         };

@@ -131,6 +131,38 @@ struct NetArgs {
     /// Seconds to wait after every tracker failed before asking again (doubles each round).
     #[arg(long, value_name = "SECS", default_value_t = 15, hide = true)]
     tracker_backoff: u64,
+    /// The most to download a second, e.g. 2M, 500k, 1.5MiB (bytes; k/M/G are 1024-based).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    download_limit: Option<u64>,
+    /// The most to upload a second, e.g. 2M, 500k (as --download-limit).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    upload_limit: Option<u64>,
+}
+
+/// A rate in bytes a second: a number (fractions allowed) with an optional binary unit,
+/// `k`/`K`/`KiB`/`KB`, `M`…, `G`… (all 1024-based, as in Transmission's and
+/// libtorrent's settings), and an optional `/s`.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let text = s.trim();
+    let text = text.strip_suffix("/s").unwrap_or(text).trim_end();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || format!("{s:?} is not a rate: try 2M, 500k or 1048576 (bytes a second)");
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    let bytes = value * scale as f64;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(format!("{s:?}: a rate is at least 1 byte a second"));
+    }
+    Ok(bytes as u64)
 }
 
 fn parse_peer(s: &str) -> Result<std::net::SocketAddr, String> {
@@ -290,6 +322,10 @@ fn client_options(
         plain: net.plain,
         overwrite: false,
         tracker_backoff: std::time::Duration::from_secs(net.tracker_backoff.max(1)),
+        rate_limits: shoal_core::engine::RateLimits {
+            upload: net.upload_limit,
+            download: net.download_limit,
+        },
     }
 }
 
@@ -445,6 +481,18 @@ mod tests {
         assert!(parse_size("1G").is_err());
         assert!(parse_size("K").is_err());
         assert!(parse_size("99999999M").is_err());
+    }
+
+    #[test]
+    fn rates_parse_with_binary_units() {
+        assert_eq!(parse_rate("1048576"), Ok(1 << 20));
+        assert_eq!(parse_rate("2M"), Ok(2 << 20));
+        assert_eq!(parse_rate("500k"), Ok(500 << 10));
+        assert_eq!(parse_rate("1.5MiB/s"), Ok(3 << 19));
+        assert_eq!(parse_rate("1 G"), Ok(1 << 30));
+        for bad in ["", "M", "0", "0.1", "-1", "2X", "1e99G", "fast"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

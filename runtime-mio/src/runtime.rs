@@ -23,8 +23,8 @@ use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use shoal_core::bitfield::Bitfield;
 use shoal_core::engine::{
-    AddTorrentError, ConnId, Engine, EngineConfig, Event, Input, IoError, Output, TorrentId,
-    TorrentOptions,
+    AddTorrentError, ConnId, Engine, EngineConfig, Event, Input, IoError, Output, RateLimits,
+    TorrentId, TorrentOptions,
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::tracker::{Scheme, TrackerUrl};
@@ -191,6 +191,12 @@ impl Runtime {
             .insert(id, (storage, Arc::new(WriteBack::new(WRITE_BACK_LIMIT))));
         self.drain();
         Ok(id)
+    }
+
+    /// Sets the upload and download limits for all torrents together, in force at once.
+    pub fn set_rate_limits(&mut self, limits: RateLimits) {
+        self.engine.set_rate_limits(limits, Instant::now());
+        self.drain();
     }
 
     pub fn add_peer(&mut self, torrent: TorrentId, addr: SocketAddr) {

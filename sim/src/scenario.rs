@@ -199,6 +199,13 @@ pub struct Group {
     /// Serves corrupt data: every piece its blocks go into fails its hash check.
     #[serde(default)]
     pub corrupt: bool,
+    /// The engine's own upload limit (`EngineConfig::rate_limits`), below the link's
+    /// capacity: what a user's setting does to the swarm.
+    #[serde(default)]
+    pub upload_limit: Option<Rate>,
+    /// The engine's own download limit.
+    #[serde(default)]
+    pub download_limit: Option<Rate>,
 }
 
 fn default_latency_ms() -> f64 {
@@ -225,6 +232,8 @@ impl Group {
             nat: 0.0,
             free_rider: false,
             corrupt: false,
+            upload_limit: None,
+            download_limit: None,
         }
     }
 }
@@ -292,6 +301,8 @@ impl Scenario {
                     nat: 0.0,
                     free_rider: false,
                     corrupt: false,
+                    upload_limit: None,
+                    download_limit: None,
                 },
                 Group::leechers("leechers", leechers, up, down),
             ],

@@ -27,7 +27,7 @@ use shoal_core::{BlockRequest, PeerId, PieceIndex, BLOCK_SIZE};
 use crate::net::{Flow, LinkId, Net, Unit};
 use crate::prefetch::prefetch;
 use crate::report::{NodeReport, Report, Sample, Totals};
-use crate::scenario::{Arrival, Scenario, TrackerKind};
+use crate::scenario::{Arrival, Rate, Scenario, TrackerKind};
 use crate::sched::{as_secs, secs, EventQueue, Nanos};
 use crate::trace::TraceHash;
 use crate::tracker::{CoreTracker, SwarmTracker, Tracker};
@@ -502,6 +502,10 @@ impl Sim {
         if let Some(v) = e.max_reads_per_peer {
             cfg.max_reads_per_peer = v;
         }
+        let g = &self.sc.groups[self.nodes[i as usize].group as usize];
+        let limit = |r: Option<Rate>| r.filter(|r| r.0.is_finite()).map(|r| r.0 as u64);
+        cfg.rate_limits.upload = limit(g.upload_limit);
+        cfg.rate_limits.download = limit(g.download_limit);
         cfg
     }
 

@@ -200,3 +200,36 @@ fn toml_scenarios_in_the_repository_parse() {
     }
     assert!(seen >= 5, "{seen} scenarios");
 }
+
+#[test]
+fn an_engine_upload_limit_holds_the_seed_below_its_link() {
+    let mut sc = Scenario::flash_crowd(
+        20,
+        2 * MIB,
+        64 * KIB as u32,
+        4.0 * MIB as f64,
+        1.0 * MIB as f64,
+        4.0 * MIB as f64,
+    );
+    // The seed's link carries 4 MiB/s; its engine is told 256 KiB/s.
+    let limit = 256.0 * KIB as f64;
+    sc.groups[0].upload_limit = Some(shoal_sim::scenario::Rate(limit));
+    sc.run.stop_when_done = false;
+    sc.run.max_time_s = 10.0;
+    let r = run(sc);
+    let seed = r.nodes.iter().find(|n| n.seed).unwrap();
+    // At most 10 s of the limit, its burst (a fifth of a second) and a block of debt.
+    let most = (limit * 10.2) as u64 + 16 * KIB;
+    assert!(
+        seed.engine_uploaded <= most,
+        "the seed sent {} bytes, more than {most}",
+        seed.engine_uploaded
+    );
+    // And it did use what it was allowed: the leechers wanted more than it could give.
+    assert!(
+        seed.engine_uploaded as f64 >= limit * 8.0,
+        "the seed sent only {} bytes",
+        seed.engine_uploaded
+    );
+    assert_accounted(&r);
+}

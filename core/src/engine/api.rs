@@ -12,6 +12,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::bitfield::{Bitfield, BitfieldError};
 use crate::choker::ChokerConfig;
+
+use super::RateLimits;
 use crate::storage::LayoutError;
 use crate::tracker::{AnnounceId, AnnouncerConfig, TrackerError, TrackerUrl};
 use crate::webseed::{WebSeedConfig, WebSeedError};
@@ -102,6 +104,9 @@ pub struct EngineConfig {
     /// Web seed (BEP 19) settings: backoff, failures before one is dropped, redirects,
     /// bytes per job.
     pub webseed: WebSeedConfig,
+    /// Upload and download limits for all torrents together (none by default); change
+    /// them later with [`Engine::set_rate_limits`](super::Engine::set_rate_limits).
+    pub rate_limits: RateLimits,
 }
 
 impl Default for EngineConfig {
@@ -131,6 +136,7 @@ impl Default for EngineConfig {
             udp_max_retransmits: 2,
             client_name: concat!("shoal ", env!("CARGO_PKG_VERSION")).to_string(),
             webseed: WebSeedConfig::default(),
+            rate_limits: RateLimits::default(),
         }
     }
 }

@@ -45,10 +45,11 @@
 //! dialling, closing, flushing), `receive` (bytes to messages to their effects),
 //! `transfer` (requests, blocks, serving, hashing), `choke` (running the choker),
 //! `trackers` (announces over HTTP and UDP), `webseeds` (BEP 19 web seeds as peers of
-//! the picker) and `timers` (the tick and connection deadlines). `peer` is one connection's state, `policy` the rules for when to stop
+//! the picker), `bandwidth` (rate limits) and `timers` (the tick and connection deadlines). `peer` is one connection's state, `policy` the rules for when to stop
 //! seeding and when trackers that never answer mean trouble.
 
 mod api;
+mod bandwidth;
 mod choke;
 mod conn;
 mod extension;
@@ -68,6 +69,7 @@ pub use api::{
     AddTorrentError, CloseReason, ConnId, EngineConfig, Event, Input, Output, ProtocolError,
     TorrentId, TorrentOptions, TorrentStats, WebSeedRequestId,
 };
+pub use bandwidth::RateLimits;
 pub use policy::{SeedLimit, TrackerWatch};
 pub use trackers::STOP_GRACE;
 
@@ -78,6 +80,7 @@ use crate::choker::PeerInfo;
 use crate::rng::Rng;
 use crate::{BlockRequest, InfoHash};
 
+use bandwidth::Bandwidth;
 use conn::Slot;
 use peer::Peer;
 use timers::Timers;
@@ -98,6 +101,8 @@ pub struct Engine {
     dirty: Vec<ConnId>,
     /// Every connection's and torrent's next wake-up.
     timers: Timers,
+    /// The rate limits' buckets and who waits for them.
+    bandwidth: Bandwidth,
     scratch: Vec<BlockRequest>,
     /// Reused by `rechoke` for the choker's view of the peers, and the peers it describes.
     choke_infos: Vec<PeerInfo>,
@@ -112,6 +117,7 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
         Engine {
             rng: Rng::new(config.rng_seed),
+            bandwidth: Bandwidth::new(config.rate_limits),
             config,
             torrents: Vec::new(),
             by_info_hash: BTreeMap::new(),
@@ -192,7 +198,7 @@ impl Engine {
             Input::Sent { conn, bytes } => {
                 if let Some(p) = self.peer_mut(conn) {
                     p.unsent = p.unsent.saturating_sub(bytes);
-                    self.pump_reads(conn);
+                    self.pump_reads(conn, now);
                 }
             }
             Input::BlockRead {

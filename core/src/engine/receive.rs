@@ -367,7 +367,7 @@ impl Engine {
     fn after_messages(&mut self, conn: ConnId, now: Instant) {
         self.update_interest(conn);
         self.fill_requests(conn, now);
-        self.pump_reads(conn);
+        self.pump_reads(conn, now);
         if self.peer(conn).is_some() {
             self.mark_dirty(conn);
             self.close_if_both_seeds(conn);

@@ -22,6 +22,8 @@
 //! - [`Timer::Torrent`]: once a [`TICK`] per torrent: its rates, the choker when due,
 //!   dialling, UDP tracker retransmissions, the announce when due, and a progress event.
 //! - [`Timer::Stopping`]: the `stopped` announces of removed torrents.
+//! - [`Timer::Bandwidth`]: a rate limit's bucket holds credit again for those that
+//!   waited for it (see the `bandwidth` module).
 //!
 //! Rates of connections are folded in when they are read (a block's arrival, a rechoke),
 //! not on a schedule: an idle connection costs nothing between its own deadlines.
@@ -51,6 +53,8 @@ pub(super) enum Timer {
     Torrent(TorrentId),
     /// Removed torrents' `stopped` announces.
     Stopping,
+    /// Rate limits' credit for those waiting for it.
+    Bandwidth,
 }
 
 /// The engine's wake-ups, earliest first (see the module docs).
@@ -63,6 +67,8 @@ pub(super) struct Timers {
     conns: Vec<Option<Instant>>,
     /// Whether `Timer::Stopping` is armed, and for when.
     stopping: Option<Instant>,
+    /// Whether `Timer::Bandwidth` is armed, and for when.
+    bandwidth: Option<Instant>,
 }
 
 impl Timers {
@@ -133,6 +139,13 @@ impl Engine {
         }
     }
 
+    /// Arms the rate limits' timer for `at` (or earlier).
+    pub(super) fn arm_bandwidth_timer(&mut self, at: Instant) {
+        if arm(&mut self.timers.bandwidth, at) {
+            self.timers.push(at, Timer::Bandwidth);
+        }
+    }
+
     /// Runs every wake-up due at `now`.
     pub(super) fn run_timers(&mut self, now: Instant) {
         while let Some((at, timer)) = self.timers.pop_due(now) {
@@ -172,6 +185,13 @@ impl Engine {
                         self.arm_stopping(now + TICK);
                     }
                 }
+                Timer::Bandwidth => {
+                    if self.timers.bandwidth != Some(at) {
+                        continue;
+                    }
+                    self.timers.bandwidth = None;
+                    self.on_bandwidth_timer(now);
+                }
             }
         }
     }
@@ -199,6 +219,9 @@ impl Engine {
         if let Some(at) = self.timers.stopping {
             entries.push(Reverse((at, Timer::Stopping)));
         }
+        if let Some(at) = self.timers.bandwidth {
+            entries.push(Reverse((at, Timer::Bandwidth)));
+        }
         self.timers.heap = BinaryHeap::from(entries);
     }
 
@@ -212,7 +235,7 @@ impl Engine {
             return;
         }
         self.fill_requests(conn, now);
-        self.pump_reads(conn);
+        self.pump_reads(conn, now);
         if let Some(at) = self.next_deadline(conn, &limits) {
             // Never for now or earlier: the deadlines are "more than" comparisons, and a
             // timer re-armed for the instant it fired at would fire again at once.

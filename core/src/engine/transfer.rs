@@ -11,6 +11,7 @@ use bytes::Bytes;
 use crate::wire::{encode_piece_header, Message};
 use crate::{BlockRequest, IoError, PieceIndex};
 
+use super::bandwidth::{Direction, Waiter};
 use super::peer::{Outstanding, Phase};
 use super::timers::{Limits, TICK};
 use super::{
@@ -20,6 +21,8 @@ impl Engine {
     /// Requests blocks from a peer up to its pipeline size.
     pub(super) fn fill_requests(&mut self, conn: ConnId, now: Instant) {
         let cap = self.config.max_pipeline;
+        // The download limit's say: how many blocks may be asked for now.
+        let allowed = self.bandwidth.down.blocks(now);
         let mut picked = std::mem::take(&mut self.scratch);
         let Some((p, t)) = self.both(conn) else {
             self.scratch = picked;
@@ -45,11 +48,19 @@ impl Engine {
             self.scratch = picked;
             return;
         }
+        let wanted = (want - p.requests.len()) as u32;
+        if allowed == 0 {
+            self.scratch = picked;
+            self.wait_for_bandwidth(Direction::Down, Waiter::Conn(conn), now);
+            return;
+        }
         picked.clear();
         let was_idle = p.requests.is_empty();
-        t.picker
-            .pick(conn.key(), (want - p.requests.len()) as u32, &mut picked);
+        let asked = wanted.min(allowed);
+        t.picker.pick(conn.key(), asked, &mut picked);
+        let mut bytes = 0u64;
         for block in &picked {
+            bytes += u64::from(block.length);
             consistent(t.picker.mark_requested(conn.key(), *block));
             p.requests.push_back(Outstanding {
                 block: *block,
@@ -58,11 +69,18 @@ impl Engine {
             p.send(&Message::Request(*block));
         }
         let armed = was_idle && !picked.is_empty();
+        // Held back by the limit alone (the picker gave all it was asked for): wait for
+        // more credit.
+        let held_back = asked < wanted && picked.len() == asked as usize;
         if !picked.is_empty() {
             p.last_sent = now;
+            self.bandwidth.down.charge(bytes);
             self.mark_dirty(conn);
         }
         self.scratch = picked;
+        if held_back {
+            self.wait_for_bandwidth(Direction::Down, Waiter::Conn(conn), now);
+        }
         if armed {
             // The one deadline a message moves earlier: the first request's timeout.
             let at = Limits::of(&self.config).request_deadline(now);
@@ -171,8 +189,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Asks the runtime to read queued blocks while the connection has room.
-    pub(super) fn pump_reads(&mut self, conn: ConnId) {
+    /// Asks the runtime to read queued blocks while the connection has room (and the
+    /// upload limit has credit).
+    pub(super) fn pump_reads(&mut self, conn: ConnId, now: Instant) {
         let max_reads = self.config.max_reads_per_peer;
         let send_buffer = self.config.send_buffer;
         let Some(p) = peer_in(&mut self.slots, conn) else {
@@ -181,11 +200,17 @@ impl Engine {
         let Some(id) = p.torrent else {
             return;
         };
+        let mut starved = false;
         // The queue first: it is usually empty, and `reading` lies on a colder line.
         while let Some(&block) = p.serve_queue.front() {
             if p.reading.len() >= max_reads || p.unsent + p.reading.len() * 16384 >= send_buffer {
                 break;
             }
+            if !self.bandwidth.up.open(now) {
+                starved = true;
+                break;
+            }
+            self.bandwidth.up.charge(block.length.into());
             p.serve_queue.pop_front();
             p.reading.push((block, false));
             self.outputs.push_back(Output::ReadBlock {
@@ -193,6 +218,9 @@ impl Engine {
                 conn,
                 block,
             });
+        }
+        if starved {
+            self.wait_for_bandwidth(Direction::Up, Waiter::Conn(conn), now);
         }
     }
 
@@ -223,7 +251,7 @@ impl Engine {
         };
         let (_, cancelled) = p.reading.remove(at);
         if cancelled || p.am_choking || data.len() != block.length as usize {
-            self.pump_reads(conn);
+            self.pump_reads(conn, now);
             return;
         }
         // Header into the connection's buffer, payload as its own buffer: no copy.
@@ -236,7 +264,7 @@ impl Engine {
             p.unsent += data.len();
         }
         self.outputs.push_back(Output::Send { conn, data });
-        self.pump_reads(conn);
+        self.pump_reads(conn, now);
     }
 
     pub(super) fn on_block_written(

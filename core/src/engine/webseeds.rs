@@ -41,8 +41,9 @@ use crate::webseed::{Failure, Step, WebSeed, WebSeedConfig, WebSeedError};
 use crate::wire::Message;
 use crate::{BlockRequest, IoError, PeerKey, PieceIndex, BLOCK_SIZE};
 
+use super::bandwidth::{Direction, Waiter};
 use super::torrent::Torrent;
-use super::{consistent, Engine, Event, Output, TorrentId, WebSeedRequestId};
+use super::{consistent, torrent_in, Engine, Event, Output, TorrentId, WebSeedRequestId};
 
 /// One web seed of a torrent.
 pub(super) struct WebSeedSlot {
@@ -110,25 +111,33 @@ impl Engine {
     /// Gives each ready web seed of the torrent a job, if the picker has one for it.
     pub(super) fn pump_webseeds(&mut self, id: TorrentId, now: Instant) {
         let max_blocks = (self.config.webseed.max_job_bytes / u64::from(BLOCK_SIZE)).max(1) as u32;
-        let Some(t) = self.torrent_mut(id) else {
+        let Some(t) = torrent_in(&mut self.torrents, id) else {
             return;
         };
         if t.webseeds.seeds.is_empty() || t.storage_error || t.is_complete() {
             return;
         }
         let mut steps = Vec::new();
+        let mut starved = false;
         for (i, ws) in t.webseeds.seeds.iter_mut().enumerate() {
             let Some(key) = ws.key else { continue };
             if !ws.seed.is_ready(now) {
                 continue;
             }
-            let Some(blocks) = choose_run(&mut t.picker, key, max_blocks) else {
+            // The download limit's say, as for a peer's requests.
+            let allowed = self.bandwidth.down.blocks(now);
+            if allowed == 0 {
+                starved = true;
+                break;
+            }
+            let Some(blocks) = choose_run(&mut t.picker, key, max_blocks.min(allowed)) else {
                 continue;
             };
             let layout = t.store.layout();
             let first = blocks[0];
             let start = piece_start(layout.piece_length(), first.piece) + u64::from(first.begin);
             let len: u64 = blocks.iter().map(|b| u64::from(b.length)).sum();
+            self.bandwidth.down.charge(len);
             for b in &blocks {
                 consistent(t.picker.mark_requested(key, *b));
             }
@@ -138,6 +147,9 @@ impl Engine {
         }
         for (i, step) in steps {
             self.webseed_step(id, i, step, now);
+        }
+        if starved {
+            self.wait_for_bandwidth(Direction::Down, Waiter::WebSeeds(id), now);
         }
     }
 
