@@ -309,33 +309,44 @@ impl<'a> Reader<'a> {
                 let start = self.pos;
                 self.pos += 1;
                 let mut entries: Vec<(&'a [u8], Value<'a>)> = Vec::new();
+                // Where each key starts: once the keys are out of order, duplicates are
+                // found by sorting them at the end, in O(n log n).
+                let mut offsets: Vec<usize> = Vec::new();
                 let mut sorted = true;
                 while self.peek()? != b'e' {
                     let key_at = self.pos;
                     if !self.peek()?.is_ascii_digit() {
                         return self.err(ErrorKind::KeyNotString);
                     }
+                    // A key is a value too, for the bound on their number.
+                    self.values += 1;
+                    if self.values > self.limits.max_values {
+                        return self.err(ErrorKind::TooManyValues);
+                    }
                     let key = self.bytes()?;
-                    if let Some((last, _)) = entries.last() {
-                        if *last >= key {
-                            sorted = false;
+                    if sorted {
+                        match entries.last() {
+                            Some((last, _)) if *last == key => {
+                                return Err(Error {
+                                    kind: ErrorKind::DuplicateKey,
+                                    offset: key_at,
+                                })
+                            }
+                            Some((last, _)) if *last > key => sorted = false,
+                            _ => {}
                         }
                     }
-                    // Sorted keys (the common case) can only repeat their predecessor;
-                    // otherwise look at every key so far.
-                    let duplicate = if sorted {
-                        entries.last().is_some_and(|(k, _)| *k == key)
-                    } else {
-                        entries.iter().any(|(k, _)| *k == key)
-                    };
-                    if duplicate {
-                        return Err(Error {
-                            kind: ErrorKind::DuplicateKey,
-                            offset: key_at,
-                        });
-                    }
+                    offsets.push(key_at);
                     let value = self.value(depth + 1)?;
                     entries.push((key, value));
+                }
+                if !sorted {
+                    if let Some(offset) = first_duplicate(&entries, &offsets) {
+                        return Err(Error {
+                            kind: ErrorKind::DuplicateKey,
+                            offset,
+                        });
+                    }
                 }
                 self.pos += 1;
                 Ok(Value::Dict(Dict {
@@ -410,6 +421,18 @@ impl<'a> Reader<'a> {
 }
 
 // ---------------------------------------------------------------- writing by hand
+
+/// The offset of the first key (in input order) that repeats an earlier one, if any.
+/// `offsets[i]` is where the key of `entries[i]` starts.
+fn first_duplicate(entries: &[(&[u8], Value<'_>)], offsets: &[usize]) -> Option<usize> {
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by(|&a, &b| entries[a].0.cmp(entries[b].0).then(a.cmp(&b)));
+    order
+        .windows(2)
+        .filter(|w| entries[w[0]].0 == entries[w[1]].0)
+        .map(|w| offsets[w[1]])
+        .min()
+}
 
 /// Appends a byte string, `<length>:<bytes>`. With [`put_int`], for the documents written
 /// on hot paths (the BEP 10 handshake every connection sends, tracker answers), where
@@ -504,6 +527,41 @@ mod tests {
         assert_eq!(e.offset, 7);
         let e = decode(b"d1:bi1e1:ai2e1:bi3ee").unwrap_err();
         assert_eq!(e.kind, ErrorKind::DuplicateKey);
+        assert_eq!(e.offset, 13, "the second `b`");
+        // Out of order from the start, the repeat far from its first: found all the same.
+        let mut big = b"d".to_vec();
+        for i in (0..100_000u32).rev() {
+            big.extend(format!("6:{i:06}i0e").as_bytes());
+        }
+        let at = big.len();
+        big.extend(b"6:050000i1ee");
+        let e = decode(&big).unwrap_err();
+        assert_eq!((e.kind, e.offset), (ErrorKind::DuplicateKey, at));
+        big.truncate(at);
+        big.extend(b"6:100000i1ee");
+        assert_eq!(
+            decode(&big).unwrap().as_dict().unwrap().entries.len(),
+            100_001
+        );
+    }
+
+    #[test]
+    fn keys_count_toward_the_bound_on_values() {
+        let mut dict = b"d".to_vec();
+        for i in 0..30 {
+            dict.extend(format!("2:{i:02}i0e").as_bytes());
+        }
+        dict.push(b'e');
+        let limits = |max_values| Limits {
+            max_depth: 4,
+            max_values,
+        };
+        // One dictionary, 30 keys, 30 values.
+        assert!(decode_with(&dict, limits(61)).is_ok());
+        assert_eq!(
+            decode_with(&dict, limits(60)).unwrap_err().kind,
+            ErrorKind::TooManyValues
+        );
     }
 
     #[test]
