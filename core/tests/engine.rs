@@ -453,3 +453,57 @@ fn udp_announces_connect_then_announce() {
         })
     )));
 }
+
+#[test]
+fn an_address_that_keeps_failing_is_dialled_five_times_then_forgotten() {
+    let (mut e, _, mut now) = engine(false);
+    let id = shoal_core::engine::TorrentId(0);
+    e.add_peer(id, addr(7), now);
+    let mut dials = 0;
+    for _ in 0..20 {
+        for out in outputs(&mut e) {
+            if let Output::Connect { conn, addr: a } = out {
+                assert_eq!(a, addr(7));
+                dials += 1;
+                e.handle(Input::ConnectFailed { conn }, now);
+            }
+        }
+        // Past the pause before a redial, with the engine's timers run.
+        now += e.config().redial_after + Duration::from_secs(1);
+        e.handle(Input::Timer, now);
+    }
+    assert_eq!(dials, 5);
+    // Forgotten, so learning it again starts afresh.
+    e.add_peer(id, addr(7), now);
+    assert_eq!(connects(&outputs(&mut e)), vec![addr(7)]);
+}
+
+#[test]
+fn a_flood_of_addresses_is_held_to_the_candidate_bound() {
+    let (mut e, _, mut now) = engine(false);
+    let id = shoal_core::engine::TorrentId(0);
+    for i in 0..20_000u32 {
+        let a = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 6881));
+        e.add_peer(id, a, now);
+    }
+    // The first max_peers_per_torrent are dialled; as they fail, the next ones come up
+    // at the next second's tick; only the first max_candidates were kept. (The failed
+    // ones wait a minute before another try: the loop ends before.)
+    let mut dialled = std::collections::BTreeSet::new();
+    for _ in 0..50 {
+        let conns: Vec<_> = outputs(&mut e)
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Connect { conn, addr } => Some((conn, addr)),
+                _ => None,
+            })
+            .collect();
+        for (conn, a) in conns {
+            assert!(dialled.insert(a), "{a} dialled twice");
+            e.handle(Input::ConnectFailed { conn }, now);
+        }
+        now += Duration::from_secs(1);
+        e.handle(Input::Timer, now);
+    }
+    assert_eq!(dialled.len(), e.config().max_candidates);
+}

@@ -107,6 +107,9 @@ pub struct EngineConfig {
     /// Upload and download limits for all torrents together (none by default); change
     /// them later with [`Engine::set_rate_limits`](super::Engine::set_rate_limits).
     pub rate_limits: RateLimits,
+    /// The most addresses a torrent remembers to dial (from trackers, the user, peer
+    /// exchange); beyond it, a new one replaces the one that failed most, or is dropped.
+    pub max_candidates: usize,
 }
 
 impl Default for EngineConfig {
@@ -137,6 +140,7 @@ impl Default for EngineConfig {
             client_name: concat!("shoal ", env!("CARGO_PKG_VERSION")).to_string(),
             webseed: WebSeedConfig::default(),
             rate_limits: RateLimits::default(),
+            max_candidates: 1000,
         }
     }
 }

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use crate::wire::{Handshake, Reserved};
 use crate::PeerKey;
 
+use super::candidates::Ending;
 use super::peer::{Peer, Phase};
-use super::torrent::Candidate;
 use super::{consistent, peer_in, CloseReason, ConnId, Engine, Event, Output, TorrentId};
 /// Cache-line aligned, with the generation first: the check of a connection's generation
 /// and its peer's hot fields share the slot's first lines (see [`Peer`]).
@@ -43,17 +43,9 @@ impl Engine {
         let Some(t) = self.torrent_mut(id) else {
             return;
         };
-        if t.banned.contains(&addr.ip()) || t.candidates.contains_key(&addr) {
+        if t.banned.contains(&addr.ip()) || !t.candidates.learn(addr) {
             return;
         }
-        t.candidates.insert(
-            addr,
-            Candidate {
-                connected: false,
-                failed_at: None,
-            },
-        );
-        t.dial_queue.push_back(addr);
         self.dial(id, now);
     }
 
@@ -104,37 +96,17 @@ impl Engine {
     /// Dials queued candidates of a torrent while it has room.
     pub(super) fn dial(&mut self, id: TorrentId, now: Instant) {
         let max = self.config.max_peers_per_torrent;
-        let redial = self.config.redial_after;
-        let Some(queued) = self.torrent_mut(id).map(|t| t.dial_queue.len()) else {
-            return;
-        };
-        // One pass over the queue: addresses not due yet go back to its end.
-        for _ in 0..queued {
-            if self.connections >= self.config.max_connections {
-                return;
-            }
+        while self.connections < self.config.max_connections {
             let Some(t) = self.torrent_mut(id) else {
                 return;
             };
             if t.peers.len() >= max || t.storage_error {
                 return;
             }
-            let Some(addr) = t.dial_queue.pop_front() else {
+            let banned = &t.banned;
+            let Some(addr) = t.candidates.next(now, |a| banned.contains(&a.ip())) else {
                 return;
             };
-            let Some(c) = t.candidates.get_mut(&addr) else {
-                continue;
-            };
-            if c.connected || t.banned.contains(&addr.ip()) {
-                continue;
-            }
-            if c.failed_at
-                .is_some_and(|at| now.saturating_duration_since(at) < redial)
-            {
-                t.dial_queue.push_back(addr);
-                continue;
-            }
-            c.connected = true;
             let conn = self.new_conn(addr, true, Some(id), now);
             if let Some(t) = self.torrent_mut(id) {
                 t.peers.push(conn);
@@ -251,6 +223,7 @@ impl Engine {
         let Some(peer) = slot.peer.take() else {
             return;
         };
+        let redial = self.config.redial_after;
         self.free_slots.push(conn.slot);
         self.connections -= 1;
         self.disarm_conn(conn);
@@ -268,20 +241,19 @@ impl Engine {
                     consistent(t.picker.remove_peer(conn.key()));
                     t.refill_wanted |= !peer.requests.is_empty();
                 }
-                if let Some(c) = t.candidates.get_mut(&peer.addr) {
-                    c.connected = false;
-                    // Whatever ended it, wait before dialling again, so a peer that drops
-                    // us at once is not hammered; a seed while we seed, or a peer we
-                    // banned, is not dialled again at all.
-                    c.failed_at = Some(peer.phase_since.max(peer.last_received));
-                    let again = !matches!(
-                        reason,
-                        CloseReason::BothSeeds | CloseReason::Banned | CloseReason::TorrentRemoved
-                    );
-                    if again && !t.dial_queue.contains(&peer.addr) {
-                        t.dial_queue.push_back(peer.addr);
-                    }
-                }
+                // Whatever ended it, wait before dialling again, so a peer that drops us
+                // at once is not hammered; a seed while we seed, or a peer we banned, is
+                // not dialled again at all.
+                let ending = match reason {
+                    CloseReason::BothSeeds
+                    | CloseReason::Banned
+                    | CloseReason::TorrentRemoved
+                    | CloseReason::SelfConnection => Ending::Final,
+                    _ if peer.phase != Phase::Active => Ending::Failed,
+                    _ => Ending::Ended,
+                };
+                let again_at = peer.phase_since.max(peer.last_received) + redial;
+                t.candidates.closed(peer.addr, ending, again_at);
             }
         }
         if tell_runtime {

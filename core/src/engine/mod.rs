@@ -50,6 +50,7 @@
 
 mod api;
 mod bandwidth;
+mod candidates;
 mod choke;
 mod conn;
 mod extension;
@@ -178,17 +179,7 @@ impl Engine {
         };
         match input {
             Input::Connected { conn } => self.on_connected(conn, now),
-            Input::ConnectFailed { conn } => {
-                if let Some(p) = self.peer(conn) {
-                    let (addr, torrent) = (p.addr, p.torrent);
-                    if let Some(t) = torrent.and_then(|id| self.torrent_mut(id)) {
-                        if let Some(c) = t.candidates.get_mut(&addr) {
-                            c.failed_at = Some(now);
-                        }
-                    }
-                    self.close(conn, CloseReason::ConnectFailed);
-                }
-            }
+            Input::ConnectFailed { conn } => self.close(conn, CloseReason::ConnectFailed),
             Input::Received { conn, data } => self.on_received(conn, data, now),
             Input::Closed { conn } => {
                 if self.peer(conn).is_some() {

@@ -159,6 +159,9 @@ impl Engine {
         if !p.sent_handshake {
             self.send_handshake(conn, now);
         }
+        if let Some(t) = self.torrent_mut(id) {
+            t.candidates.established(&addr);
+        }
         self.start_session(conn, id, now);
         self.outputs.push_back(Output::Event(Event::PeerConnected {
             torrent: id,

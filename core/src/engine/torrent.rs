@@ -2,8 +2,8 @@
 //! candidates, writes and hashes under way, strikes and bans, rates, trackers), adding
 //! and removing one, file priorities, and the figures reported to the user.
 
-use core::net::{IpAddr, SocketAddr};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use core::net::IpAddr;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,28 +18,21 @@ use crate::storage::{Layout, PieceStore};
 use crate::tracker::Announcer;
 use crate::PieceIndex;
 
+use super::candidates::Candidates;
 use super::trackers::Trackers;
 use super::webseeds::WebSeeds;
 use super::{
     consistent, AddTorrentError, CloseReason, ConnId, Engine, Event, Output, TorrentId,
     TorrentOptions, TorrentStats, STOP_GRACE,
 };
-/// What the engine remembers about an address it may dial.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Candidate {
-    pub(super) connected: bool,
-    pub(super) failed_at: Option<Instant>,
-}
-
 pub(super) struct Torrent {
     pub(super) meta: Arc<Metainfo>,
     pub(super) store: PieceStore,
     pub(super) picker: Picker,
     pub(super) choker: Choker,
     pub(super) peers: Vec<ConnId>,
-    /// Addresses to dial, in the order they were learnt.
-    pub(super) candidates: BTreeMap<SocketAddr, Candidate>,
-    pub(super) dial_queue: VecDeque<SocketAddr>,
+    /// Addresses to dial.
+    pub(super) candidates: Candidates,
     /// Writes not yet confirmed, per piece.
     pub(super) pending_writes: BTreeMap<u32, u32>,
     /// Pieces whose blocks have all arrived, waiting for their writes before hashing.
@@ -144,8 +137,7 @@ impl Engine {
             picker,
             choker,
             peers: Vec::new(),
-            candidates: BTreeMap::new(),
-            dial_queue: VecDeque::new(),
+            candidates: Candidates::new(self.config.max_candidates),
             pending_writes: BTreeMap::new(),
             awaiting_hash: BTreeSet::new(),
             hashing: BTreeSet::new(),
