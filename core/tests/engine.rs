@@ -507,3 +507,48 @@ fn a_flood_of_addresses_is_held_to_the_candidate_bound() {
     }
     assert_eq!(dialled.len(), e.config().max_candidates);
 }
+
+#[test]
+fn large_requests_count_at_their_length_against_the_send_buffer() {
+    let (meta, _) = make_torrent(&[("f", 4 << 20)], 1 << 20);
+    let now = Instant::now();
+    let mut e = Engine::new(EngineConfig {
+        peer_id: OUR_ID,
+        ..EngineConfig::default()
+    });
+    let opts = TorrentOptions {
+        verified: Some(full_bitfield(&meta)),
+        ..TorrentOptions::default()
+    };
+    e.add_torrent(meta.clone(), opts, now).unwrap();
+    let (conn, _) = connect(&mut e, &meta, 1, PeerId([7; 20]), now);
+    let mut b = BytesMut::new();
+    Message::Interested.encode(&mut b);
+    e.handle(Input::Received { conn, data: b }, now);
+    let unchoked = outputs(&mut e).iter().any(|o| match o {
+        Output::Send { conn: c, data } if *c == conn => data[..] == [0, 0, 0, 1, 1],
+        _ => false,
+    });
+    assert!(unchoked, "an interested peer of an idle seed is unchoked");
+    let mut b = BytesMut::new();
+    for i in 0..16 {
+        Message::Request(shoal_core::BlockRequest {
+            piece: PieceIndex(i / 8),
+            begin: (i % 8) * (128 << 10),
+            length: 128 << 10,
+        })
+        .encode(&mut b);
+    }
+    e.handle(Input::Received { conn, data: b }, now);
+    let reads = outputs(&mut e)
+        .iter()
+        .filter(|o| matches!(o, Output::ReadBlock { .. }))
+        .count();
+    let budget = e.config().send_buffer / (128 << 10);
+    assert!(reads >= 1, "nothing read");
+    assert!(
+        reads <= budget,
+        "{reads} reads of 128 KiB for a {} byte send buffer",
+        e.config().send_buffer
+    );
+}

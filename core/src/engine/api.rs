@@ -88,7 +88,8 @@ pub struct EngineConfig {
     /// A peer that sends none of the blocks we asked for in this long is snubbed: its
     /// requests go to others and the choker stops counting it.
     pub request_timeout: Duration,
-    /// Hash failures a peer may take part in before it is banned.
+    /// Hash failures a host may take part in (less one for each piece of its that
+    /// passed) before it is banned.
     pub ban_strikes: u32,
     /// How long before an address that failed is dialled again.
     pub redial_after: Duration,
@@ -560,12 +561,13 @@ pub enum Event {
         /// Why it ended.
         reason: CloseReason,
     },
-    /// An address is banned from a torrent: it took part in
-    /// [`EngineConfig::ban_strikes`] pieces that failed their hash check.
+    /// A host is banned from a torrent: it took part in [`EngineConfig::ban_strikes`]
+    /// more pieces that failed their hash check than pieces that passed.
     PeerBanned {
         /// The torrent it is banned from.
         torrent: TorrentId,
-        /// The address (all its ports).
+        /// The host, all its ports: an IPv4 address, or the first address of an IPv6
+        /// /64 (every address in it is banned).
         ip: IpAddr,
     },
     /// A tracker answered an announce.

@@ -43,7 +43,7 @@ impl Engine {
         let Some(t) = self.torrent_mut(id) else {
             return;
         };
-        if t.banned.contains(&addr.ip()) || !t.candidates.learn(addr) {
+        if t.bans.is_banned(addr.ip()) || !t.candidates.learn(addr) {
             return;
         }
         self.dial(id, now);
@@ -103,8 +103,8 @@ impl Engine {
             if t.peers.len() >= max || t.storage_error {
                 return;
             }
-            let banned = &t.banned;
-            let Some(addr) = t.candidates.next(now, |a| banned.contains(&a.ip())) else {
+            let bans = &t.bans;
+            let Some(addr) = t.candidates.next(now, |a| bans.is_banned(a.ip())) else {
                 return;
             };
             let conn = self.new_conn(addr, true, Some(id), now);

@@ -50,6 +50,7 @@
 
 mod api;
 mod bandwidth;
+mod bans;
 mod candidates;
 mod choke;
 mod conn;

@@ -115,7 +115,7 @@ impl Engine {
             }
             let addr = self.peer(conn).map(|p| p.addr).ok_or(CloseReason::Remote)?;
             let t = self.torrent_mut(id).ok_or(CloseReason::UnknownTorrent)?;
-            if t.banned.contains(&addr.ip()) {
+            if t.bans.is_banned(addr.ip()) {
                 return Err(CloseReason::Banned);
             }
             t.peers.push(conn);

@@ -18,6 +18,7 @@ use crate::storage::{Layout, PieceStore};
 use crate::tracker::Announcer;
 use crate::PieceIndex;
 
+use super::bans::Bans;
 use super::candidates::Candidates;
 use super::trackers::Trackers;
 use super::webseeds::WebSeeds;
@@ -40,8 +41,8 @@ pub(super) struct Torrent {
     pub(super) hashing: BTreeSet<u32>,
     /// Who sent blocks of each piece in progress (for strikes on a hash failure).
     pub(super) contributors: BTreeMap<u32, SmallVec<[IpAddr; 4]>>,
-    pub(super) strikes: BTreeMap<IpAddr, u32>,
-    pub(super) banned: BTreeSet<IpAddr>,
+    /// Strikes and bans of hosts that sent data failing its hash check.
+    pub(super) bans: Bans,
     pub(super) down: RateMeter,
     pub(super) up: RateMeter,
     pub(super) completed_reported: bool,
@@ -142,8 +143,7 @@ impl Engine {
             awaiting_hash: BTreeSet::new(),
             hashing: BTreeSet::new(),
             contributors: BTreeMap::new(),
-            strikes: BTreeMap::new(),
-            banned: BTreeSet::new(),
+            bans: Bans::default(),
             down: RateMeter::new(now),
             up: RateMeter::new(now),
             completed_reported: complete,

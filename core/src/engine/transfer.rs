@@ -12,6 +12,7 @@ use crate::wire::{encode_piece_header, Message};
 use crate::{BlockRequest, IoError, PieceIndex};
 
 use super::bandwidth::{Direction, Waiter};
+use super::bans;
 use super::peer::{Outstanding, Phase};
 use super::timers::{Limits, TICK};
 use super::{
@@ -202,8 +203,11 @@ impl Engine {
         };
         let mut starved = false;
         // The queue first: it is usually empty, and `reading` lies on a colder line.
+        // Blocks being read count at their real length: requests of up to 128 KiB are
+        // served, not only 16 KiB ones.
+        let mut reading_bytes: usize = p.reading.iter().map(|(b, _)| b.length as usize).sum();
         while let Some(&block) = p.serve_queue.front() {
-            if p.reading.len() >= max_reads || p.unsent + p.reading.len() * 16384 >= send_buffer {
+            if p.reading.len() >= max_reads || p.unsent + reading_bytes >= send_buffer {
                 break;
             }
             if !self.bandwidth.up.open(now) {
@@ -213,6 +217,7 @@ impl Engine {
             self.bandwidth.up.charge(block.length.into());
             p.serve_queue.pop_front();
             p.reading.push((block, false));
+            reading_bytes += block.length as usize;
             self.outputs.push_back(Output::ReadBlock {
                 torrent: id,
                 conn,
@@ -335,11 +340,7 @@ impl Engine {
             t.refill_wanted = true;
             let mut newly_banned = Vec::new();
             for ip in contributors {
-                let s = t.strikes.entry(ip).or_default();
-                *s += 1;
-                if *s >= strikes_to_ban && t.banned.insert(ip) {
-                    newly_banned.push(ip);
-                }
+                newly_banned.extend(t.bans.strike(ip, strikes_to_ban));
             }
             self.outputs
                 .push_back(Output::Event(Event::HashFailed { torrent: id, piece }));
@@ -351,12 +352,18 @@ impl Engine {
                     .map(|t| t.peers.clone())
                     .unwrap_or_default();
                 for conn in peers {
-                    if self.peer(conn).is_some_and(|p| p.addr.ip() == ip) {
+                    if self
+                        .peer(conn)
+                        .is_some_and(|p| bans::host(p.addr.ip()) == ip)
+                    {
                         self.close(conn, CloseReason::Banned);
                     }
                 }
             }
             return;
+        }
+        for ip in contributors {
+            t.bans.forgive(ip);
         }
         consistent(t.picker.piece_verified(piece));
         let files = t.store.mark_verified(piece);
