@@ -184,10 +184,13 @@ pub fn save(
         path: folder.clone(),
         source,
     })?;
-    // One temporary name per process, so two shoal processes saving into one folder
-    // never write into the same temporary file.
+    // One temporary name per save (the process and a count within it), so neither two
+    // shoal processes nor two saves of one process (a periodic one on a worker, the
+    // final one at shutdown) ever write into the same temporary file.
+    static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let serial = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = folder.join(format!(
-        "{}.resume.{}.tmp",
+        "{}.resume.{}.{serial}.tmp",
         meta.info_hash.to_hex(),
         std::process::id()
     ));
@@ -296,11 +299,12 @@ fn record_bound<'a>(meta: &Metainfo, paths: impl Iterator<Item = &'a [String]>) 
 
 /// The bencode limits of a record of files whose paths have `components` components in all.
 fn record_limits(files: usize, components: usize) -> Limits {
-    // Depth: dict > dict > list > dict > list. Values: the top level and its checksum, the
-    // record's fields, and per file a dict, five values and its path components.
+    // Depth: dict > dict > list > dict > list. Values (keys count as values): the top
+    // level with its two keys and values, the record's keys and fields, and per file a
+    // dict, five keys and five values, and its path components.
     Limits {
         max_depth: 5,
-        max_values: 16 + 8 * files + components,
+        max_values: 32 + 12 * files + components,
     }
 }
 

@@ -222,3 +222,24 @@ fn another_torrents_record_is_not_trusted() {
     );
     assert!(resume::load(dir.path(), &other.meta, &s).is_none());
 }
+
+#[test]
+fn two_saves_of_one_torrent_at_once_do_not_share_a_temporary_file() {
+    let (t, dir, s) = partial();
+    let n = t.meta.info.piece_count();
+    let a = bitfield(n, &[0, 1]);
+    let b = bitfield(n, &[0, 1, 2, 4]);
+    std::thread::scope(|scope| {
+        for verified in [&a, &b] {
+            let (t, s, dir) = (&t, &s, dir.path());
+            scope.spawn(move || {
+                for _ in 0..100 {
+                    resume::save(dir, &t.meta, verified, s).unwrap();
+                }
+            });
+        }
+    });
+    let loaded = resume::check(dir.path(), &t.meta, &s).unwrap();
+    assert!(loaded == a || loaded == b);
+    assert_eq!(fs::read_dir(dir.path().join(".shoal")).unwrap().count(), 1);
+}
