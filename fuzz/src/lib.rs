@@ -1,0 +1,146 @@
+//! What each fuzz target does with its input: one function per parser of remote input.
+//!
+//! The cargo-fuzz binaries in `fuzz_targets/` call these, and the test suite replays the
+//! checked-in corpora (`fuzz/corpus/<target>/`) through the same functions
+//! (`core/tests/fuzz_corpora.rs` includes this file), so a crash found once fails CI from
+//! then on. Each function must not panic, whatever the bytes; where a parser has an
+//! encoder, what it reads must encode and read back the same.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use bytes::{Bytes, BytesMut};
+use shoal_core::wire::{Decoder, DecoderConfig, ExtendedHandshake, Handshake};
+
+/// Every target, by name (its folder under `corpus/` and its binary).
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("wire_stream", wire_stream),
+    ("handshake", handshake),
+    ("extended_handshake", extended_handshake),
+    ("bencode", bencode),
+    ("metainfo", metainfo),
+    ("magnet", magnet),
+    ("tracker_answer", tracker_answer),
+    ("udp_answer", udp_answer),
+    ("tracker_request", tracker_request),
+    ("udp_request", udp_request),
+    ("http_answer", http_answer),
+    ("metadata_message", metadata_message),
+    ("pex_message", pex_message),
+];
+
+/// The wire decoder fed a stream cut into chunks: the first byte gives the piece count,
+/// the second the chunk size; every message it yields encodes again.
+pub fn wire_stream(data: &[u8]) {
+    let [count, chunk, rest @ ..] = data else {
+        return;
+    };
+    let mut decoder = Decoder::new(DecoderConfig::default());
+    decoder.set_piece_count(u32::from(*count) * 7);
+    let mut buf = BytesMut::new();
+    for part in rest.chunks(usize::from(*chunk).max(1)) {
+        buf.extend_from_slice(part);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(message)) => {
+                    let mut out = BytesMut::new();
+                    message.encode(&mut out);
+                    assert!(out.len() >= 4, "a message encodes to at least its length");
+                }
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// The BEP 3 handshake, then whatever follows it left in the buffer.
+pub fn handshake(data: &[u8]) {
+    let mut buf = BytesMut::from(data);
+    if let Ok(Some(hs)) = Handshake::decode(&mut buf) {
+        let mut out = BytesMut::new();
+        hs.encode(&mut out);
+        let again = Handshake::decode(&mut out).expect("our own handshake reads back");
+        assert_eq!(again.map(|h| h.info_hash), Some(hs.info_hash));
+    }
+}
+
+/// The BEP 10 extended handshake's payload.
+pub fn extended_handshake(data: &[u8]) {
+    let _ = ExtendedHandshake::decode(data);
+}
+
+/// The bencode reader; what it accepts re-encodes canonically and reads again.
+pub fn bencode(data: &[u8]) {
+    if let Ok(value) = shoal_core::bencode::decode(data) {
+        let canonical = value.to_canonical();
+        let again = shoal_core::bencode::decode(&canonical).expect("canonical output reads");
+        assert!(again.is_canonical());
+    }
+}
+
+/// A `.torrent` file, and the info dictionary alone (as ut_metadata delivers it).
+pub fn metainfo(data: &[u8]) {
+    let _ = shoal_core::metainfo::Metainfo::parse(data);
+    let _ = shoal_core::metainfo::Metainfo::from_info_bytes(data);
+}
+
+/// A magnet link.
+pub fn magnet(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = shoal_core::magnet::Magnet::parse(text);
+    }
+}
+
+/// An HTTP tracker's announce and scrape answers (the body).
+pub fn tracker_answer(data: &[u8]) {
+    let _ = shoal_core::tracker::parse_announce_response(data);
+    let _ = shoal_core::tracker::parse_scrape_response(data);
+}
+
+/// A UDP tracker's answers, over IPv4 and IPv6.
+pub fn udp_answer(data: &[u8]) {
+    use shoal_core::tracker::udp::{IpFamily, UdpResponse};
+    let _ = UdpResponse::decode(data, IpFamily::V4);
+    let _ = UdpResponse::decode(data, IpFamily::V6);
+    let _ = shoal_core::tracker::udp::response_transaction_id(data);
+}
+
+/// What the tracker server reads: a request head, then its query as an announce and as a
+/// scrape.
+pub fn tracker_request(data: &[u8]) {
+    use shoal_core::tracker::server::{http, request};
+    let _ = http::parse_request_head(data, 8192);
+    let remote = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let _ = request::parse_announce_query(data, remote, true);
+    let _ = request::parse_scrape_query(data, 64);
+}
+
+/// The UDP tracker server's requests.
+pub fn udp_request(data: &[u8]) {
+    let _ = shoal_core::tracker::udp::UdpRequest::decode(data);
+}
+
+/// An HTTP answer (trackers', web seeds') fed in pieces: the first byte gives the size of
+/// each piece.
+pub fn http_answer(data: &[u8]) {
+    let [chunk, rest @ ..] = data else {
+        return;
+    };
+    let mut reader = shoal_core::tracker::HttpResponseReader::with_max_body(1 << 16);
+    for part in rest.chunks(usize::from(*chunk).max(1)) {
+        if reader.feed(part).is_err() {
+            return;
+        }
+    }
+    let _ = reader.finish();
+}
+
+/// A ut_metadata (BEP 9) message.
+pub fn metadata_message(data: &[u8]) {
+    let _ = shoal_core::metadata::MetadataMessage::decode(&Bytes::copy_from_slice(data));
+}
+
+/// A ut_pex (BEP 11) message.
+pub fn pex_message(data: &[u8]) {
+    let _ = shoal_core::pex::PexMessage::decode(data);
+}
