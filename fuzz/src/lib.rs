@@ -11,8 +11,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use bytes::{Bytes, BytesMut};
 use shoal_core::wire::{Decoder, DecoderConfig, ExtendedHandshake, Handshake};
 
+/// A target's body: takes any bytes, must not panic.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name (its folder under `corpus/` and its binary).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("wire_stream", wire_stream),
     ("handshake", handshake),
     ("extended_handshake", extended_handshake),
