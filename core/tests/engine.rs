@@ -552,3 +552,48 @@ fn large_requests_count_at_their_length_against_the_send_buffer() {
         e.config().send_buffer
     );
 }
+
+#[test]
+fn a_peer_that_floods_choked_requests_and_never_reads_is_closed() {
+    let (mut e, meta, now) = engine(true);
+    let (conn, _) = connect(&mut e, &meta, 1, PeerId([7; 20]), now);
+    let limit = 4 * e.config().send_buffer;
+    let mut sent = 0;
+    let mut reason = None;
+    // Requests while choked: each earns a reject (the fast extension); the peer never
+    // lets anything be sent (no Input::Sent).
+    for round in 0..20_000 {
+        let mut b = BytesMut::new();
+        for i in 0..100 {
+            Message::Request(shoal_core::BlockRequest {
+                piece: PieceIndex(0),
+                begin: (round * 100 + i) % 16 * 1024,
+                length: 1024,
+            })
+            .encode(&mut b);
+        }
+        e.handle(Input::Received { conn, data: b }, now);
+        let outs = outputs(&mut e);
+        sent += outs
+            .iter()
+            .map(|o| match o {
+                Output::Send { conn: c, data } if *c == conn => data.len(),
+                _ => 0,
+            })
+            .sum::<usize>();
+        reason = closed_reason(&outs, conn);
+        if reason.is_some() {
+            break;
+        }
+    }
+    assert!(
+        matches!(
+            reason,
+            Some(CloseReason::Protocol(
+                shoal_core::engine::ProtocolError::NotReading { .. }
+            ))
+        ),
+        "{reason:?} after {sent} bytes"
+    );
+    assert!(sent <= limit + 64 * 1024, "{sent} bytes queued");
+}

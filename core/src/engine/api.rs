@@ -440,6 +440,12 @@ pub enum ProtocolError {
     NoSuchBlock(BlockRequest),
     /// A `request` for a range that is not inside its piece.
     OutsidePiece(BlockRequest),
+    /// The peer reads nothing of what it makes us send (rejects of a request flood, for
+    /// one): more than four send buffers' worth is waiting for it.
+    NotReading {
+        /// Bytes handed to the runtime and not yet sent.
+        unsent: usize,
+    },
 }
 
 impl fmt::Display for ProtocolError {
@@ -458,6 +464,9 @@ impl fmt::Display for ProtocolError {
             }
             ProtocolError::OutsidePiece(block) => {
                 write!(f, "request outside the piece: {block:?}")
+            }
+            ProtocolError::NotReading { unsent } => {
+                write!(f, "the peer reads nothing: {unsent} bytes wait for it")
             }
         }
     }

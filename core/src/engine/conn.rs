@@ -14,7 +14,9 @@ use crate::PeerKey;
 
 use super::candidates::Ending;
 use super::peer::{Peer, Phase};
-use super::{consistent, peer_in, CloseReason, ConnId, Engine, Event, Output, TorrentId};
+use super::{
+    consistent, peer_in, CloseReason, ConnId, Engine, Event, Output, ProtocolError, TorrentId,
+};
 /// Cache-line aligned, with the generation first: the check of a connection's generation
 /// and its peer's hot fields share the slot's first lines (see [`Peer`]).
 #[repr(C, align(64))]
@@ -25,6 +27,10 @@ pub(super) struct Slot {
 
 /// Flushes of up to this many bytes are copied out of the write buffer (see `flush`).
 const COPY_FLUSH_MAX: usize = 256;
+
+/// How many send buffers' worth may wait for a peer before it is taken for one that does
+/// not read.
+const UNSENT_BUFFERS: usize = 4;
 
 impl Engine {
     /// A connection was accepted by the runtime. Returns its id, or `None` when the
@@ -193,7 +199,17 @@ impl Engine {
             p.write_buf.split().freeze()
         };
         p.unsent += data.len();
+        // What waits for a peer is bounded: blocks by the send buffer (see `pump_reads`),
+        // messages by this. A peer whose socket takes nothing while it keeps asking
+        // (rejects to a choked request flood) is closed rather than buffered for.
+        let unsent = p.unsent;
         self.outputs.push_back(Output::Send { conn, data });
+        if unsent > self.config.send_buffer.saturating_mul(UNSENT_BUFFERS) {
+            self.close(
+                conn,
+                CloseReason::Protocol(ProtocolError::NotReading { unsent }),
+            );
+        }
     }
 
     pub(super) fn flush_all(&mut self) {
