@@ -219,17 +219,37 @@ time.sleep(60)
             .spawn()
             .unwrap()
     };
-    let first = download();
-    std::thread::sleep(Duration::from_millis(2500));
-    // Ctrl-C.
+    let mut first = download();
+    // Ctrl-C once a progress line says some pieces are verified (plain lines: `…, 12/256
+    // pieces`; the seed's 2 MiB/s leaves the rest for seconds).
+    let mut stderr = BufReader::new(first.stderr.take().unwrap());
+    let mut said = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no progress before it exited:\n{said}"
+        );
+        said.push_str(&line);
+        let progress = line.contains("% of ")
+            && line
+                .trim_end()
+                .strip_suffix(" pieces")
+                .and_then(|l| l.rsplit(' ').next())
+                .is_some_and(|count| !count.starts_with("0/"));
+        if progress {
+            break;
+        }
+    }
     assert!(Command::new("kill")
         .args(["-INT", &first.id().to_string()])
         .status()
         .unwrap()
         .success());
-    let first = first.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&first.stderr);
-    assert_eq!(first.status.code(), Some(130), "{err}");
+    std::io::Read::read_to_string(&mut stderr, &mut said).unwrap();
+    let status = first.wait().unwrap();
+    let err = said;
+    assert_eq!(status.code(), Some(130), "{err}");
     let summary = |text: &str| -> (u64, u32) {
         let line = text
             .lines()

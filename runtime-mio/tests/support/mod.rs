@@ -201,6 +201,41 @@ impl Proc {
         }
     }
 
+    /// Waits for a line of output for which `pred` holds and returns it; panics if the
+    /// process exits first or `deadline` passes. `what` names the line for the message.
+    pub fn wait_for_line(
+        &mut self,
+        what: &str,
+        deadline: Instant,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        loop {
+            let found = self.lines.lock().unwrap().iter().find(|l| pred(l)).cloned();
+            if let Some(line) = found {
+                return line;
+            }
+            if let Some(s) = self.try_status() {
+                panic!(
+                    "{} exited ({s}) before {what}\n{}",
+                    self.name,
+                    self.tail(60)
+                );
+            }
+            if Instant::now() >= deadline {
+                panic!("{}: no {what} in time\n{}", self.name, self.tail(60));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills it with SIGKILL (no chance to save anything) and reaps it.
+    pub fn kill_now(&mut self) {
+        if self.try_status().is_none() {
+            let _ = self.child.kill();
+            self.status = self.child.wait().ok();
+        }
+    }
+
     /// Fails the test if it has exited with an error (it may still be running).
     pub fn assert_not_failed(&mut self) {
         if let Some(s) = self.try_status() {
