@@ -1,0 +1,263 @@
+//! HTTP connections: accepted, read, answered, written, closed; their bounds.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use shoal_core::tracker::server::http::{error_response, response, response_head};
+use shoal_core::tracker::server::{parse_request_head, Method, RequestHead, MAX_REQUEST_HEAD};
+
+use super::{lock, TrackerService, ACCEPT_BUDGET, FIRST_CONN};
+
+/// A response being written.
+pub(super) struct Outgoing {
+    pub(super) head: Vec<u8>,
+    pub(super) body: Bytes,
+    pub(super) written: usize,
+}
+
+impl Outgoing {
+    pub(super) fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+}
+
+pub(super) struct Conn {
+    pub(super) stream: TcpStream,
+    pub(super) remote: SocketAddr,
+    pub(super) buf: Vec<u8>,
+    pub(super) out: Option<Outgoing>,
+    pub(super) deadline: Instant,
+    pub(super) registered: Option<Interest>,
+}
+impl TrackerService {
+    pub(super) fn accept(&mut self) {
+        for _ in 0..ACCEPT_BUDGET {
+            let accepted = match &self.http {
+                Some(listener) => listener.accept(),
+                None => Err(io::ErrorKind::WouldBlock.into()),
+            };
+            let (mut stream, remote) = match accepted {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.accept_pending = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Out of descriptors or the like: try again on the next wake-up, which
+                // closed connections or timeouts will bring.
+                Err(_) => {
+                    self.accept_pending = false;
+                    return;
+                }
+            };
+            if self.live >= self.max_connections {
+                // Best effort: the answer fits any socket buffer, and the client is gone if
+                // it does not.
+                let _ = stream.write(&error_response(503));
+                continue;
+            }
+            let slot = self.free.pop().unwrap_or_else(|| {
+                self.conns.push(None);
+                self.conns.len() - 1
+            });
+            let deadline = Instant::now() + self.http_timeout;
+            self.conns[slot] = Some(Conn {
+                stream,
+                remote,
+                buf: Vec::new(),
+                out: None,
+                deadline,
+                registered: None,
+            });
+            self.deadlines.insert((deadline, slot));
+            self.live += 1;
+            // Under load the request is often there already: try before registering.
+            self.drive(slot);
+        }
+        // Budget spent: come back after the others had their turn.
+    }
+
+    pub(super) fn close(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        self.deadlines.remove(&(conn.deadline, slot));
+        self.free.push(slot);
+        self.live -= 1;
+        // Dropping the socket closes it, which also takes it out of the poll (epoll forgets
+        // a closed descriptor): no deregister call needed on the way out.
+        drop(conn);
+    }
+
+    /// Moves a connection on as far as it goes without blocking: read the head, answer,
+    /// write, close.
+    pub(super) fn drive(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if conn.out.is_none() {
+            match read_head(conn) {
+                HeadRead::Closed => return self.close(slot),
+                HeadRead::More => return self.want(slot, Interest::READABLE),
+                HeadRead::Head => {}
+            }
+            let conn = self.conns[slot].as_mut().expect("present");
+            let remote = conn.remote;
+            let buf = std::mem::take(&mut conn.buf);
+            let out = match parse_request_head(&buf, MAX_REQUEST_HEAD) {
+                Ok(Some(head)) => self.respond(&head, remote),
+                Ok(None) => Outgoing {
+                    // read_head stops at the limit; a partial head that reached it is too
+                    // large.
+                    head: error_response(431),
+                    body: Bytes::new(),
+                    written: 0,
+                },
+                Err(e) => Outgoing {
+                    head: error_response(e.status()),
+                    body: Bytes::new(),
+                    written: 0,
+                },
+            };
+            let conn = self.conns[slot].as_mut().expect("present");
+            conn.out = Some(out);
+        }
+        let conn = self.conns[slot].as_mut().expect("present");
+        let out = conn.out.as_mut().expect("set above");
+        let mut progressed = false;
+        loop {
+            if out.written >= out.len() {
+                return self.close(slot);
+            }
+            let (head_rest, body_rest) = if out.written < out.head.len() {
+                (&out.head[out.written..], &out.body[..])
+            } else {
+                (&[][..], &out.body[out.written - out.head.len()..])
+            };
+            let slices = [IoSlice::new(head_rest), IoSlice::new(body_rest)];
+            match conn.stream.write_vectored(&slices) {
+                Ok(0) => return self.close(slot),
+                Ok(n) => {
+                    out.written += n;
+                    progressed = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close(slot),
+            }
+        }
+        if progressed {
+            // A reader that keeps reading keeps its connection.
+            let deadline = Instant::now() + self.http_timeout;
+            self.deadlines.remove(&(conn.deadline, slot));
+            conn.deadline = deadline;
+            self.deadlines.insert((deadline, slot));
+        }
+        self.want(slot, Interest::WRITABLE);
+    }
+
+    /// Makes sure the connection is registered for `interest`.
+    pub(super) fn want(&mut self, slot: usize, interest: Interest) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let registry = self.poll.registry();
+        let result = match conn.registered {
+            Some(i) if i == interest => return,
+            Some(_) => registry.reregister(&mut conn.stream, Token(FIRST_CONN + slot), interest),
+            None => registry.register(&mut conn.stream, Token(FIRST_CONN + slot), interest),
+        };
+        match result {
+            Ok(()) => conn.registered = Some(interest),
+            Err(_) => self.close(slot),
+        }
+    }
+
+    /// The response to a complete request head.
+    pub(super) fn respond(&mut self, head: &RequestHead<'_>, remote: SocketAddr) -> Outgoing {
+        let now = Instant::now();
+        let simple = |head: Vec<u8>| Outgoing {
+            head,
+            body: Bytes::new(),
+            written: 0,
+        };
+        let answer = lock(&self.tracker).serve_http(head, remote.ip(), now);
+        if let Some(answer) = answer {
+            return simple(answer);
+        }
+        if head.method == Method::Other {
+            return simple(error_response(405));
+        }
+        if head.path == b"/" || head.path == b"/index.html" {
+            let page = self.index_page();
+            return simple(response(
+                200,
+                "text/html; charset=utf-8",
+                page.as_bytes(),
+                head.method,
+            ));
+        }
+        let file = head
+            .path
+            .strip_prefix(b"/")
+            .and_then(shoal_core::tracker::percent_decode)
+            .and_then(|name| String::from_utf8(name).ok());
+        if let Some(f) = file.as_deref().filter(|f| self.folder.get(f).is_none()) {
+            self.rescan_for(f);
+        }
+        match file.as_deref().and_then(|f| self.folder.get(f)) {
+            Some(listed) => Outgoing {
+                head: response_head(200, "application/x-bittorrent", listed.bytes.len()),
+                body: if head.method == Method::Head {
+                    Bytes::new()
+                } else {
+                    listed.bytes.clone()
+                },
+                written: 0,
+            },
+            None => simple(error_response(404)),
+        }
+    }
+}
+
+pub(super) enum HeadRead {
+    /// The peer closed or failed before sending a whole head.
+    Closed,
+    /// Need more bytes.
+    More,
+    /// A whole head, a bad one, or the limit reached: time to answer.
+    Head,
+}
+
+/// Reads what is available of a request head, at most [`MAX_REQUEST_HEAD`] + 1 bytes.
+pub(super) fn read_head(conn: &mut Conn) -> HeadRead {
+    let mut chunk = [0u8; 4096];
+    loop {
+        let room = MAX_REQUEST_HEAD + 1 - conn.buf.len();
+        if room == 0 {
+            return HeadRead::Head;
+        }
+        let want = room.min(chunk.len());
+        match conn.stream.read(&mut chunk[..want]) {
+            Ok(0) => return HeadRead::Closed,
+            Ok(n) => {
+                conn.buf.extend_from_slice(&chunk[..n]);
+                // The usual case, a whole head in: parsed once, by the caller. Otherwise a
+                // parse tells garbage (answered 400 now) from a head still coming.
+                let from = conn.buf.len().saturating_sub(n + 3);
+                if conn.buf[from..].windows(4).any(|w| w == b"\r\n\r\n")
+                    || !matches!(parse_request_head(&conn.buf, MAX_REQUEST_HEAD), Ok(None))
+                {
+                    return HeadRead::Head;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return HeadRead::More,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return HeadRead::Closed,
+        }
+    }
+}
