@@ -12,27 +12,56 @@ use shoal_core::tracker::server::{parse_request_head, Method, RequestHead, MAX_R
 
 use super::{lock, TrackerService, ACCEPT_BUDGET, FIRST_CONN};
 
-/// A response being written.
+/// A response being written: `head`, then `body`, then `file`'s span.
 pub(super) struct Outgoing {
     pub(super) head: Vec<u8>,
     pub(super) body: Bytes,
     pub(super) written: usize,
+    /// A span of a file streamed after `body`, never held in memory.
+    pub(super) file: Option<FileBody>,
+    /// Whether the connection stays open for another request once this one is written.
+    pub(super) keep_alive: bool,
+}
+
+/// A span of an open file still to send.
+pub(super) struct FileBody {
+    pub(super) file: std::fs::File,
+    pub(super) offset: u64,
+    pub(super) remaining: u64,
 }
 
 impl Outgoing {
+    /// A response held whole in `head`, after which the connection is closed.
+    pub(super) fn simple(head: Vec<u8>) -> Outgoing {
+        Outgoing {
+            head,
+            body: Bytes::new(),
+            written: 0,
+            file: None,
+            keep_alive: false,
+        }
+    }
+
     pub(super) fn len(&self) -> usize {
         self.head.len() + self.body.len()
+    }
+
+    fn done(&self) -> bool {
+        self.written >= self.len() && self.file.as_ref().is_none_or(|f| f.remaining == 0)
     }
 }
 
 pub(super) struct Conn {
     pub(super) stream: TcpStream,
     pub(super) remote: SocketAddr,
+    /// Bytes read and not yet answered: a head being read, or requests sent ahead
+    /// (pipelined) while the previous answer was written.
     pub(super) buf: Vec<u8>,
     pub(super) out: Option<Outgoing>,
     pub(super) deadline: Instant,
     pub(super) registered: Option<Interest>,
 }
+
 impl TrackerService {
     pub(super) fn accept(&mut self) {
         for _ in 0..ACCEPT_BUDGET {
@@ -54,12 +83,14 @@ impl TrackerService {
                     return;
                 }
             };
-            if self.live >= self.max_connections {
+            let from = self.per_address.get(&remote.ip()).copied().unwrap_or(0);
+            if self.live >= self.max_connections || from >= self.max_per_address {
                 // Best effort: the answer fits any socket buffer, and the client is gone if
                 // it does not.
                 let _ = stream.write(&error_response(503));
                 continue;
             }
+            *self.per_address.entry(remote.ip()).or_insert(0) += 1;
             let slot = self.free.pop().unwrap_or_else(|| {
                 self.conns.push(None);
                 self.conns.len() - 1
@@ -88,76 +119,108 @@ impl TrackerService {
         self.deadlines.remove(&(conn.deadline, slot));
         self.free.push(slot);
         self.live -= 1;
+        if let Some(n) = self.per_address.get_mut(&conn.remote.ip()) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_address.remove(&conn.remote.ip());
+            }
+        }
         // Dropping the socket closes it, which also takes it out of the poll (epoll forgets
         // a closed descriptor): no deregister call needed on the way out.
         drop(conn);
     }
 
-    /// Moves a connection on as far as it goes without blocking: read the head, answer,
-    /// write, close.
+    /// Moves a connection on as far as it goes without blocking: read a head, answer,
+    /// write; then close, or read the next head on a connection kept alive.
     pub(super) fn drive(&mut self, slot: usize) {
+        loop {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
+            if conn.out.is_none() {
+                match read_head(conn) {
+                    HeadRead::Closed => return self.close(slot),
+                    HeadRead::More => return self.want(slot, Interest::READABLE),
+                    HeadRead::Head => {}
+                }
+                let remote = conn.remote;
+                let buf = std::mem::take(&mut conn.buf);
+                let (out, used) = match parse_request_head(&buf, MAX_REQUEST_HEAD) {
+                    Ok(Some(head)) => (self.respond(&head, remote), head.len),
+                    // read_head stops at the limit; a partial head that reached it is too
+                    // large.
+                    Ok(None) => (Outgoing::simple(error_response(431)), buf.len()),
+                    Err(e) => (Outgoing::simple(error_response(e.status())), buf.len()),
+                };
+                let conn = self.conns[slot].as_mut().expect("present");
+                conn.buf = buf;
+                conn.buf.drain(..used.min(conn.buf.len()));
+                conn.out = Some(out);
+            }
+            match self.write_out(slot) {
+                Written::Blocked => return self.want(slot, Interest::WRITABLE),
+                Written::Failed => return self.close(slot),
+                Written::Done => {}
+            }
+            let conn = self.conns[slot].as_mut().expect("present");
+            if !conn.out.take().is_some_and(|o| o.keep_alive) {
+                return self.close(slot);
+            }
+            // The next request must come within the timeout, like the first.
+            self.set_deadline(slot);
+        }
+    }
+
+    /// The connection's deadline, `http_timeout` from now.
+    fn set_deadline(&mut self, slot: usize) {
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        if conn.out.is_none() {
-            match read_head(conn) {
-                HeadRead::Closed => return self.close(slot),
-                HeadRead::More => return self.want(slot, Interest::READABLE),
-                HeadRead::Head => {}
-            }
-            let conn = self.conns[slot].as_mut().expect("present");
-            let remote = conn.remote;
-            let buf = std::mem::take(&mut conn.buf);
-            let out = match parse_request_head(&buf, MAX_REQUEST_HEAD) {
-                Ok(Some(head)) => self.respond(&head, remote),
-                Ok(None) => Outgoing {
-                    // read_head stops at the limit; a partial head that reached it is too
-                    // large.
-                    head: error_response(431),
-                    body: Bytes::new(),
-                    written: 0,
-                },
-                Err(e) => Outgoing {
-                    head: error_response(e.status()),
-                    body: Bytes::new(),
-                    written: 0,
-                },
-            };
-            let conn = self.conns[slot].as_mut().expect("present");
-            conn.out = Some(out);
-        }
+        let deadline = Instant::now() + self.http_timeout;
+        self.deadlines.remove(&(conn.deadline, slot));
+        conn.deadline = deadline;
+        self.deadlines.insert((deadline, slot));
+    }
+
+    /// Writes what the socket takes of the connection's answer.
+    fn write_out(&mut self, slot: usize) -> Written {
         let conn = self.conns[slot].as_mut().expect("present");
-        let out = conn.out.as_mut().expect("set above");
+        let out = conn.out.as_mut().expect("an answer to write");
         let mut progressed = false;
-        loop {
-            if out.written >= out.len() {
-                return self.close(slot);
+        let result = loop {
+            if out.done() {
+                break Written::Done;
             }
-            let (head_rest, body_rest) = if out.written < out.head.len() {
-                (&out.head[out.written..], &out.body[..])
-            } else {
-                (&[][..], &out.body[out.written - out.head.len()..])
-            };
-            let slices = [IoSlice::new(head_rest), IoSlice::new(body_rest)];
-            match conn.stream.write_vectored(&slices) {
-                Ok(0) => return self.close(slot),
-                Ok(n) => {
+            let step = if out.written < out.len() {
+                let (head_rest, body_rest) = if out.written < out.head.len() {
+                    (&out.head[out.written..], &out.body[..])
+                } else {
+                    (&[][..], &out.body[out.written - out.head.len()..])
+                };
+                let slices = [IoSlice::new(head_rest), IoSlice::new(body_rest)];
+                conn.stream.write_vectored(&slices).map(|n| {
                     out.written += n;
-                    progressed = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    n
+                })
+            } else {
+                let body = out.file.as_mut().expect("not done");
+                super::sendfile::send(&conn.stream, body)
+            };
+            match step {
+                // A file that shrank under the answer ends it short: the client sees a body
+                // cut short and asks again.
+                Ok(0) => break Written::Failed,
+                Ok(_) => progressed = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Written::Blocked,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return self.close(slot),
+                Err(_) => break Written::Failed,
             }
-        }
-        if progressed {
+        };
+        if progressed && matches!(result, Written::Blocked) {
             // A reader that keeps reading keeps its connection.
-            let deadline = Instant::now() + self.http_timeout;
-            self.deadlines.remove(&(conn.deadline, slot));
-            conn.deadline = deadline;
-            self.deadlines.insert((deadline, slot));
+            self.set_deadline(slot);
         }
-        self.want(slot, Interest::WRITABLE);
+        result
     }
 
     /// Makes sure the connection is registered for `interest`.
@@ -180,17 +243,16 @@ impl TrackerService {
     /// The response to a complete request head.
     pub(super) fn respond(&mut self, head: &RequestHead<'_>, remote: SocketAddr) -> Outgoing {
         let now = Instant::now();
-        let simple = |head: Vec<u8>| Outgoing {
-            head,
-            body: Bytes::new(),
-            written: 0,
-        };
+        let simple = Outgoing::simple;
         let answer = lock(&self.tracker).serve_http(head, remote.ip(), now);
         if let Some(answer) = answer {
             return simple(answer);
         }
         if head.method == Method::Other {
             return simple(error_response(405));
+        }
+        if let Some(rest) = head.path.strip_prefix(b"/files/") {
+            return self.serve_file(head, rest);
         }
         if head.path == b"/" || head.path == b"/index.html" {
             let page = self.index_page();
@@ -218,10 +280,19 @@ impl TrackerService {
                     listed.bytes.clone()
                 },
                 written: 0,
+                file: None,
+                keep_alive: false,
             },
             None => simple(error_response(404)),
         }
     }
+}
+
+/// How far an answer got.
+enum Written {
+    Done,
+    Blocked,
+    Failed,
 }
 
 pub(super) enum HeadRead {
@@ -235,9 +306,14 @@ pub(super) enum HeadRead {
 
 /// Reads what is available of a request head, at most [`MAX_REQUEST_HEAD`] + 1 bytes.
 pub(super) fn read_head(conn: &mut Conn) -> HeadRead {
+    // A request sent ahead may already be whole.
+    if !conn.buf.is_empty() && !matches!(parse_request_head(&conn.buf, MAX_REQUEST_HEAD), Ok(None))
+    {
+        return HeadRead::Head;
+    }
     let mut chunk = [0u8; 4096];
     loop {
-        let room = MAX_REQUEST_HEAD + 1 - conn.buf.len();
+        let room = (MAX_REQUEST_HEAD + 1).saturating_sub(conn.buf.len());
         if room == 0 {
             return HeadRead::Head;
         }

@@ -36,13 +36,16 @@
 //! the tracker.
 
 mod conn;
+pub mod content;
+mod files;
 mod folder;
 mod page;
+mod sendfile;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -81,7 +84,7 @@ pub const RESCAN_EVERY: Duration = Duration::from_secs(5);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Listen(pub Option<SocketAddr>);
 
-fn parse_listen(s: &str) -> Result<Listen, String> {
+pub(crate) fn parse_listen(s: &str) -> Result<Listen, String> {
     if s.eq_ignore_ascii_case("off") {
         return Ok(Listen(None));
     }
@@ -129,6 +132,9 @@ pub struct TrackerArgs {
     /// Most HTTP connections open at once.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Most HTTP connections open at once from one address.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections_per_address: usize,
     /// Seconds an HTTP client has to send its request (and to keep reading the answer).
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub http_timeout: u64,
@@ -156,6 +162,7 @@ impl TrackerArgs {
             max_peers_per_torrent: 100_000,
             max_peers: 1_000_000,
             max_connections: 1024,
+            max_connections_per_address: 64,
             http_timeout: 10,
             allow_ip_param: false,
             udp_threads: None,
@@ -212,7 +219,12 @@ pub struct TrackerService {
     /// When the folder is looked at next.
     next_scan: Instant,
     max_connections: usize,
+    /// Open connections by remote address, none at 0.
+    per_address: HashMap<IpAddr, usize>,
+    max_per_address: usize,
     http_timeout: Duration,
+    /// What `shoal serve` serves besides the torrents; none for `shoal tracker`.
+    content: Option<content::Content>,
     /// Accepts left over from a wake-up that hit its budget.
     accept_pending: bool,
     stop: bool,
@@ -228,6 +240,19 @@ impl TrackerService {
     /// until told to stop ([`TrackerService::run_until`]).
     pub fn embedded(args: &TrackerArgs) -> Result<TrackerService, String> {
         Self::build(args, false)
+    }
+
+    /// The tracker of `shoal serve`: its torrent folder is `content`'s, whose files it
+    /// serves too.
+    pub fn serving(
+        args: &TrackerArgs,
+        content: content::Content,
+    ) -> Result<TrackerService, String> {
+        let mut args = args.clone();
+        args.torrents = Some(content.torrents_dir().to_path_buf());
+        let mut service = Self::build(&args, true)?;
+        service.content = Some(content);
+        Ok(service)
     }
 
     /// Reads the torrent folder again (after a new `.torrent` was put there).
@@ -313,6 +338,9 @@ impl TrackerService {
             allow_listed: Vec::new(),
             next_scan: Instant::now() + RESCAN_EVERY,
             max_connections: args.max_connections.max(1),
+            per_address: HashMap::new(),
+            max_per_address: args.max_connections_per_address.max(1),
+            content: None,
             http_timeout: Duration::from_secs(args.http_timeout.max(1)),
             accept_pending: false,
             stop: false,
@@ -485,6 +513,9 @@ impl TrackerService {
             self.close(slot);
         }
         if self.torrents_dir.is_some() && now >= self.next_scan {
+            if let Some(content) = &mut self.content {
+                content.rescan();
+            }
             self.rescan_folder();
         }
         let mut tracker = lock(&self.tracker);
