@@ -198,10 +198,9 @@ impl TrackerService {
                     (&[][..], &out.body[out.written - out.head.len()..])
                 };
                 let slices = [IoSlice::new(head_rest), IoSlice::new(body_rest)];
-                conn.stream.write_vectored(&slices).map(|n| {
-                    out.written += n;
-                    n
-                })
+                conn.stream
+                    .write_vectored(&slices)
+                    .inspect(|&n| out.written += n)
             } else {
                 let body = out.file.as_mut().expect("not done");
                 super::sendfile::send(&conn.stream, body)
