@@ -79,3 +79,66 @@ fn transmission_downloads_from_shoal_serve_alone() {
     assert_single(&dl, &data);
     serve.assert_running();
 }
+
+/// Reads an RSS feed with Debian's python3-feedparser: one line per item, `title`,
+/// enclosure `url`, `length` and `type`, and `guid`, tab-separated.
+const FEEDPARSER: &str = r#"
+import sys, feedparser
+d = feedparser.parse(sys.argv[1])
+if d.bozo:
+    sys.exit("not a well-formed feed: %r" % d.bozo_exception)
+print("version\t" + d.version)
+for e in d.entries:
+    for enc in e.enclosures:
+        print("\t".join(["item", e.title, enc.href, enc.length, enc.type, e.id]))
+"#;
+
+/// The magnet links of an index page, `&amp;` unescaped, by display name.
+fn magnets(page: &str) -> std::collections::BTreeMap<String, String> {
+    page.split("href=\"magnet:")
+        .skip(1)
+        .map(|rest| {
+            let uri = format!("magnet:{}", &rest[..rest.find('"').unwrap()]).replace("&amp;", "&");
+            let m = shoal_core::magnet::Magnet::parse(&uri).expect("a magnet link that parses");
+            (m.display_name.clone().unwrap(), uri)
+        })
+        .collect()
+}
+
+#[test]
+fn the_feed_read_by_feedparser_leads_to_the_torrents_of_the_index_page() {
+    let (scene, serve, _) = serving();
+    let out = run(std::process::Command::new(PYTHON)
+        .args(["-c", FEEDPARSER])
+        .arg(serve.url("feed.xml")));
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("version\trss20"), "{out}");
+    let page = String::from_utf8(request(serve.port, "GET", "/", "").body).unwrap();
+    let magnets = magnets(&page);
+    let mut titles = Vec::new();
+    for line in lines {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [_, title, url, length, kind, guid] = f[..] else {
+            panic!("{line:?}");
+        };
+        assert_eq!(kind, "application/x-bittorrent");
+        let path = url
+            .strip_prefix(&serve.url(""))
+            .unwrap_or_else(|| panic!("{url} is not on the server"));
+        let r = request(serve.port, "GET", &format!("/{path}"), "");
+        assert_eq!(r.status, 200, "{url}");
+        assert_eq!(length, r.body.len().to_string(), "{url}: enclosure length");
+        let meta = shoal_core::metainfo::Metainfo::parse(&r.body).expect("a torrent");
+        let hash = meta.info_hash.to_string();
+        assert_eq!(guid, hash);
+        let magnet = &magnets[title];
+        assert!(
+            magnet.starts_with(&format!("magnet:?xt=urn:btih:{hash}&")),
+            "{title}: the index page says {magnet}, the feed's torrent is {hash}"
+        );
+        titles.push(title.to_string());
+    }
+    titles.sort();
+    assert_eq!(titles, ["one file.iso", "payload"]);
+    drop(scene);
+}

@@ -316,3 +316,48 @@ fn hostile_clients_are_bounded() {
     });
     serve.assert_running();
 }
+
+#[test]
+fn index_magnets_carry_this_tracker_and_this_web_seed() {
+    let (scene, www, _) = served_scene();
+    let serve = ShoalServe::start(&www, scene.dir(), &[], scene.deadline);
+    let page = String::from_utf8(request(serve.port, "GET", "/", "").body).unwrap();
+    let tr = format!("&tr=http%3A%2F%2F127.0.0.1%3A{}%2Fannounce", serve.port);
+    let ws = format!("&ws=http%3A%2F%2F127.0.0.1%3A{}%2Ffiles%2F", serve.port);
+    let links: Vec<&str> = page.split("href=\"magnet:").skip(1).collect();
+    assert_eq!(links.len(), 2, "{page}");
+    for link in links {
+        let link = &link[..link.find('"').unwrap()].replace("&amp;", "&");
+        assert!(link.contains(&tr) && link.contains(&ws), "{link}");
+    }
+}
+
+#[test]
+fn shoal_tracker_magnets_name_the_tracker_they_were_asked_from() {
+    let scene = Scene::new();
+    let torrents = scene.path("torrents");
+    std::fs::create_dir_all(&torrents).unwrap();
+    let torrent = scene.torrent(Some("http://elsewhere.example/announce"));
+    std::fs::copy(&torrent, torrents.join("payload.torrent")).unwrap();
+    let tracker = ShoalTracker::start(
+        scene.dir(),
+        &["--torrents", torrents.to_str().unwrap()],
+        scene.deadline,
+    );
+    let page = String::from_utf8(get(tracker.port, "/").body).unwrap();
+    // `get` asks for Host 127.0.0.1: this tracker first, then the torrent's own.
+    let link = page.split("href=\"magnet:").nth(1).expect("a magnet link");
+    let link = link[..link.find('"').unwrap()].replace("&amp;", "&");
+    let m = shoal_core::magnet::Magnet::parse(&format!("magnet:{link}")).unwrap();
+    assert_eq!(
+        m.trackers,
+        [
+            "http://127.0.0.1/announce",
+            "http://elsewhere.example/announce"
+        ]
+    );
+    assert!(
+        !link.contains("&ws="),
+        "a tracker serves no content: {link}"
+    );
+}

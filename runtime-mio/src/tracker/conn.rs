@@ -250,11 +250,20 @@ impl TrackerService {
         if head.method == Method::Other {
             return simple(error_response(405));
         }
+        if head.path == b"/feed.xml" {
+            let feed = self.feed(&self.base_url(head));
+            return simple(response(
+                200,
+                "application/rss+xml; charset=utf-8",
+                &feed,
+                head.method,
+            ));
+        }
         if let Some(rest) = head.path.strip_prefix(b"/files/") {
             return self.serve_file(head, rest);
         }
         if head.path == b"/" || head.path == b"/index.html" {
-            let page = self.index_page();
+            let page = self.index_page(&self.base_url(head));
             return simple(response(
                 200,
                 "text/html; charset=utf-8",

@@ -37,6 +37,7 @@
 
 mod conn;
 pub mod content;
+mod feed;
 mod files;
 mod folder;
 mod page;

@@ -1,17 +1,62 @@
-//! The web pages of the tracker and of `shoal serve`: the HTML index of the torrents.
+//! The web pages of the tracker and of `shoal serve`: the HTML index of the torrents, and
+//! the URLs the pages and the feed give out.
+//!
+//! Absolute URLs (a magnet's tracker, the feed's links) start from the server's base:
+//! `shoal serve`'s `--url`, else the `Host` the client asked for (what reached this
+//! server reaches it again), else the listening address. Every magnet link carries the
+//! torrent's trackers with this tracker first (`tr=`) and, from `shoal serve`, its web
+//! seed (`ws=`, the torrents' `url-list`), percent-encoded.
 
 use std::fmt::Write as _;
 
+use shoal_core::metainfo::Metainfo;
 use shoal_core::tracker::percent_encode;
+use shoal_core::tracker::server::RequestHead;
 use shoal_io::human;
 
 use super::{lock, TrackerService};
 
 impl TrackerService {
-    pub(super) fn index_page(&self) -> String {
+    /// `http://HOST[:PORT]`, no trailing `/`: where clients reach this server.
+    pub(super) fn base_url(&self, head: &RequestHead<'_>) -> String {
+        if let Some(content) = &self.content {
+            return content.base().to_string();
+        }
+        let host = head
+            .host
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+            });
+        match (host, self.http_addr()) {
+            (Some(h), _) => format!("http://{h}"),
+            (None, Some(a)) if a.ip().is_unspecified() => format!("http://127.0.0.1:{}", a.port()),
+            (None, Some(a)) => format!("http://{a}"),
+            (None, None) => "http://127.0.0.1".to_string(),
+        }
+    }
+
+    /// The magnet link of `meta` as this server gives it out.
+    pub(super) fn magnet(&self, meta: &Metainfo, base: &str) -> String {
+        let mut m = meta.magnet();
+        let here = format!("{base}/announce");
+        m.trackers.retain(|t| *t != here);
+        m.trackers.insert(0, here);
+        let mut uri = m.to_uri();
+        if let Some(content) = &self.content {
+            uri.push_str("&ws=");
+            uri.push_str(&percent_encode(content.files_url().as_bytes()));
+        }
+        uri
+    }
+
+    pub(super) fn index_page(&self, base: &str) -> String {
         let mut page = String::with_capacity(1024 + self.folder.torrents.len() * 512);
         page.push_str(
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>shoal tracker</title>\n\
+             <link rel=\"alternate\" type=\"application/rss+xml\" href=\"/feed.xml\">\n\
              <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
              th,td{padding:.3em .8em;text-align:left;border-bottom:1px solid #ddd}\
              td.n{text-align:right}</style></head>\n<body>\n<h1>shoal tracker</h1>\n",
@@ -37,7 +82,7 @@ impl TrackerService {
                     stats.incomplete,
                     stats.downloaded,
                     html_escape(&percent_encode(t.file.as_bytes())),
-                    html_escape(&t.meta.magnet().to_uri()),
+                    html_escape(&self.magnet(&t.meta, base)),
                 );
             }
             page.push_str("</table>\n");
