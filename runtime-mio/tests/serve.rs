@@ -361,3 +361,54 @@ fn shoal_tracker_magnets_name_the_tracker_they_were_asked_from() {
         "a tracker serves no content: {link}"
     );
 }
+
+#[test]
+fn torrents_follow_the_content() {
+    let (scene, www, _) = served_scene();
+    let serve = ShoalServe::start(&www, scene.dir(), &[], scene.deadline);
+    let port = serve.port;
+    let info_hash = |target: &str| {
+        let r = request(port, "GET", target, "");
+        (r.status == 200).then(|| {
+            shoal_core::metainfo::Metainfo::parse(&r.body)
+                .expect("a torrent")
+                .info_hash
+        })
+    };
+    let before = info_hash("/payload.torrent").expect("payload.torrent served");
+
+    // A file of the folder grows; a new file appears; the single file goes.
+    let grown = www.join("payload/tiny.txt");
+    let mut data = std::fs::read(&grown).unwrap();
+    data.extend_from_slice(b"more bytes");
+    std::fs::write(&grown, &data).unwrap();
+    std::fs::write(www.join("new.txt"), b"a new file").unwrap();
+    std::fs::remove_file(www.join(SINGLE)).unwrap();
+
+    wait_until("the torrents made again", scene.deadline, || {
+        match (
+            info_hash("/payload.torrent"),
+            info_hash("/new.txt.torrent"),
+            info_hash("/one%20file.iso.torrent"),
+        ) {
+            (Some(now), Some(_), None) if now != before => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    // The new torrent and the served bytes agree.
+    let r = request(port, "GET", "/files/payload/tiny.txt", "");
+    assert!(r.body == data);
+    let r = request(port, "GET", "/payload.torrent", "");
+    let meta = shoal_core::metainfo::Metainfo::parse(&r.body).unwrap();
+    let tiny = meta
+        .info
+        .files
+        .iter()
+        .find(|f| f.path == ["payload", "tiny.txt"])
+        .unwrap();
+    assert_eq!(tiny.length, data.len() as u64);
+    assert_eq!(
+        request(port, "GET", "/files/one%20file.iso", "").status,
+        404
+    );
+}
