@@ -31,6 +31,13 @@ pub struct ServeArgs {
     /// 127.0.0.1 for an address of any interface.
     #[arg(long, value_name = "BASE")]
     pub url: Option<String>,
+    /// Seed the torrents over the peer wire protocol too (their content checked first),
+    /// announcing to this server's tracker.
+    #[arg(long)]
+    pub seed: bool,
+    /// The TCP port the seed listens on (0: any free port).
+    #[arg(long, value_name = "N", default_value_t = 6881, requires = "seed")]
+    pub seed_port: u16,
     /// Seconds between a client's announces.
     #[arg(long, value_name = "SECS", default_value_t = 1800)]
     pub interval: u64,
@@ -80,6 +87,12 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     tracker.max_connections_per_address = args.max_connections_per_address;
     tracker.http_timeout = args.http_timeout;
     let mut service = TrackerService::serving(&tracker, content)?;
+    let seeding = if args.seed {
+        let at = service.seed(SocketAddr::new(http.ip(), args.seed_port))?;
+        format!("; seeding on {at}")
+    } else {
+        String::new()
+    };
     let mut said = format!("shoal serve: serving {} at {base}/", dir.display());
     if let Some(a) = service.http_addr() {
         let _ = write!(said, "; listening on http://{a}");
@@ -87,6 +100,7 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     if let Some(a) = service.udp_addr() {
         let _ = write!(said, " and udp://{a}");
     }
+    said.push_str(&seeding);
     say::out_line(&said);
     service.run().map_err(|e| format!("event loop: {e}"))
 }

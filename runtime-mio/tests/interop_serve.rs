@@ -142,3 +142,89 @@ fn the_feed_read_by_feedparser_leads_to_the_torrents_of_the_index_page() {
     assert_eq!(titles, ["one file.iso", "payload"]);
     drop(scene);
 }
+
+/// The torrent at `torrent` without its web seed: the same info-hash (`info` is kept byte
+/// for byte), only the tracker left, so peers are the only source.
+fn without_web_seed(torrent: &Path, out: &Path) {
+    let meta = shoal_core::metainfo::Metainfo::parse(&std::fs::read(torrent).unwrap()).unwrap();
+    let announce = meta.announce.expect("an announce URL");
+    let mut bytes = format!("d8:announce{}:{announce}4:info", announce.len()).into_bytes();
+    bytes.extend_from_slice(&meta.info_bytes);
+    bytes.push(b'e');
+    std::fs::write(out, bytes).unwrap();
+}
+
+#[test]
+fn shoal_serve_seeds_over_the_peer_protocol_with_seed() {
+    let scene = Scene::new();
+    let www = scene.path("www");
+    scene.payload.write(&www);
+    let mut serve = ShoalServe::start(
+        &www,
+        scene.dir(),
+        &["--seed", "--seed-port", &free_port().to_string()],
+        scene.deadline,
+    );
+    serve
+        .proc
+        .wait_for("shoal serve: seeding payload", scene.deadline);
+    let served = fetch_torrent(&scene, &serve, "payload.torrent");
+    let peers_only = scene.path("peers-only.torrent");
+    without_web_seed(&served, &peers_only);
+    // libtorrent finds the seed through the server's tracker; there is no web seed.
+    let dl = scene.path("dl");
+    let mut lt = lt_download(
+        "libtorrent",
+        &peers_only,
+        &dl,
+        free_port(),
+        &[],
+        false,
+        scene.dir(),
+    );
+    lt.wait_success(scene.deadline);
+    scene.payload.assert_data(&dl);
+    serve.assert_running();
+}
+
+#[test]
+fn a_mixed_swarm_around_shoal_serve() {
+    // shoal serve over www/, a libtorrent seed over a copy in src/, and a shoal and a
+    // libtorrent leecher: all find each other through the server's tracker, and the
+    // server's web seed is one source among the peers.
+    let scene = Scene::new();
+    let www = scene.path("www");
+    scene.payload.write(&www);
+    let serve = ShoalServe::start(&www, scene.dir(), &[], scene.deadline);
+    let torrent = fetch_torrent(&scene, &serve, "payload.torrent");
+    let mut seed = scene.ready_seed(Seeder::Libtorrent, &torrent, free_port());
+    let (shoal_dl, lt_dl) = (scene.path("dl-shoal"), scene.path("dl-lt"));
+    let mut shoal = shoal_download(
+        "shoal",
+        &torrent,
+        &shoal_dl,
+        free_port(),
+        &[],
+        &["--no-seed"],
+        scene.dir(),
+    );
+    let mut lt = lt_download(
+        "libtorrent",
+        &torrent,
+        &lt_dl,
+        free_port(),
+        &[],
+        false,
+        scene.dir(),
+    );
+    shoal.wait_success_watching(&mut seed, scene.deadline);
+    lt.wait_success(scene.deadline);
+    scene.payload.assert_exact(&shoal_dl);
+    scene.payload.assert_data(&lt_dl);
+    // The libtorrent seed, still running, is a seeder on the server's tracker.
+    let hash = shoal_core::metainfo::Metainfo::parse(&std::fs::read(&torrent).unwrap())
+        .unwrap()
+        .info_hash;
+    let (complete, _, _) = scrape_http(serve.port, &hash);
+    assert!(complete >= 1, "the tracker knows the seed");
+}

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use shoal_core::metainfo::Metainfo;
@@ -18,7 +19,7 @@ pub(super) struct Listed {
     /// Its file name in the folder, the one its URL names.
     pub(super) file: String,
     pub(super) bytes: Bytes,
-    pub(super) meta: Metainfo,
+    pub(super) meta: Arc<Metainfo>,
     pub(super) stamp: Stamp,
 }
 
@@ -79,7 +80,7 @@ impl Folder {
                     folder.torrents.push(Listed {
                         file,
                         bytes: Bytes::from(bytes),
-                        meta,
+                        meta: Arc::new(meta),
                         stamp,
                     });
                 }

@@ -41,6 +41,7 @@ mod feed;
 mod files;
 mod folder;
 mod page;
+mod seeder;
 mod sendfile;
 
 use std::collections::{BTreeSet, HashMap};
@@ -226,6 +227,8 @@ pub struct TrackerService {
     http_timeout: Duration,
     /// What `shoal serve` serves besides the torrents; none for `shoal tracker`.
     content: Option<content::Content>,
+    /// `shoal serve --seed`: seeds what is served.
+    seeder: Option<seeder::Seeder>,
     /// Accepts left over from a wake-up that hit its budget.
     accept_pending: bool,
     stop: bool,
@@ -254,6 +257,26 @@ impl TrackerService {
         let mut service = Self::build(&args, true)?;
         service.content = Some(content);
         Ok(service)
+    }
+
+    /// Seeds what is served too, listening for peers on `listen`; returns where it
+    /// listens.
+    pub fn seed(&mut self, listen: SocketAddr) -> Result<SocketAddr, String> {
+        let dir = match &self.content {
+            Some(c) => c.dir().to_path_buf(),
+            None => return Err("nothing to seed: no content folder".into()),
+        };
+        let seeder = seeder::Seeder::start(dir, listen)?;
+        let addr = seeder.addr();
+        seeder.set(
+            self.folder
+                .torrents
+                .iter()
+                .map(|t| t.meta.clone())
+                .collect(),
+        );
+        self.seeder = Some(seeder);
+        Ok(addr)
     }
 
     /// Reads the torrent folder again (after a new `.torrent` was put there).
@@ -342,6 +365,7 @@ impl TrackerService {
             per_address: HashMap::new(),
             max_per_address: args.max_connections_per_address.max(1),
             content: None,
+            seeder: None,
             http_timeout: Duration::from_secs(args.http_timeout.max(1)),
             accept_pending: false,
             stop: false,
@@ -395,6 +419,15 @@ impl TrackerService {
         allowed.extend_from_slice(&self.allow_listed);
         self.folder = folder;
         self.next_scan = Instant::now() + RESCAN_EVERY;
+        if let Some(seeder) = &self.seeder {
+            seeder.set(
+                self.folder
+                    .torrents
+                    .iter()
+                    .map(|t| t.meta.clone())
+                    .collect(),
+            );
+        }
         lock(&self.tracker).set_allowed(allowed);
     }
 
