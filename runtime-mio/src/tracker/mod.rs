@@ -1,5 +1,5 @@
-//! `shoal tracker`: core's [`TrackerServer`] and a small torrent web server, on a mio event
-//! loop and a few UDP threads.
+//! `shoal tracker` and `shoal serve`: core's [`TrackerServer`] and a small web server, on
+//! a mio event loop and a few UDP threads.
 //!
 //! One thread runs the event loop: the HTTP listener and every HTTP connection,
 //! non-blocking and registered with one [`mio::Poll`], the signals, and the tracker's
@@ -8,24 +8,37 @@
 //! microsecond of tracker work, so a single thread would cap the tracker at one core. The
 //! threads share the [`TrackerServer`] behind a mutex, held only for the core's call, never
 //! across a system call. Everything is carried as bytes and time: request heads are
-//! parsed, announces and scrapes answered and datagrams handled by core
-//! ([`shoal_core::tracker::server`]); what is here is sockets, threads, the torrent folder
-//! and the index page.
+//! parsed, announces and scrapes answered, datagrams handled and file answers decided by
+//! core ([`shoal_core::tracker::server`], [`shoal_core::webseed::serve`]); what is here is
+//! sockets, threads, files and pages.
 //!
-//! HTTP, per connection: read the request head (at most
-//! [`MAX_REQUEST_HEAD`] bytes, else 431), answer, write, close (`Connection: close`, no
-//! keep-alive, a body never read). Paths: `/announce` and `/scrape` (the tracker),
-//! `/` (an HTML index of the torrent folder: name, size, seeders, leechers, downloads,
-//! magnet link), `/<file>.torrent` (a file of the folder, found by its exact listed name,
-//! so no path can reach outside it), anything else 404.
+//! Modules: `conn` (connections: accept, read, answer, write, keep-alive, bounds),
+//! `folder` (the `.torrent` folder and the allow file), `page` (the index page, magnet
+//! links, URLs), `feed` (`/feed.xml`), and for `shoal serve`: [`content`] (a torrent made
+//! for each entry of the served folder), `files` (`/files/…`, the web seed), `sendfile`
+//! (file bytes to a socket without a copy), `seeder` (`--seed`).
 //!
-//! Bounds: at most `max_connections` open connections (more are answered 503 and closed at
-//! once); each must send its whole head within `http_timeout` of being accepted and is
-//! closed when that passes (slow or silent clients), and a response must keep making
-//! progress (each write resets the clock). A connection holds at most one head buffer and
-//! one response; `.torrent` bytes are shared, not copied, between connections. Accepts
-//! per wake-up are capped so a flood of connections cannot starve the rest of the loop.
-//! UDP: each thread answers one datagram at a time from a fixed buffer.
+//! HTTP, per connection: read a request head (at most [`MAX_REQUEST_HEAD`] bytes, else
+//! 431), answer, write. Answers held in memory (announces, pages, `.torrent` files,
+//! errors) end with `Connection: close`. Files of `shoal serve` keep the connection open
+//! when the client allows it (web seeds ask for many ranges of the same files), and
+//! requests sent ahead (pipelined) are answered in turn; a request with a body, which is
+//! never read, closes it. Paths: `/announce` and `/scrape` (the tracker), `/` (an HTML
+//! index: name, size, seeders, leechers, downloads, torrent and magnet links),
+//! `/feed.xml`, `/<file>.torrent` (a file of the folder, found by its exact listed name,
+//! so no path can reach outside it), `/files/…` (`shoal serve`'s content), anything else
+//! 404.
+//!
+//! Bounds: at most `max_connections` open connections, and at most
+//! `max_connections_per_address` from one address (more are answered 503 and closed at
+//! once); each must send a whole head within `http_timeout` of being accepted, or of its
+//! previous answer being written, and is closed when that passes (slow, silent or idle
+//! clients); an answer must keep making progress (each write resets the clock). A
+//! connection holds at most one head buffer and one answer; `.torrent` bytes are shared,
+//! not copied, between connections, and files are streamed from the page cache, never
+//! read into memory. Accepts per wake-up are capped so a flood of connections cannot
+//! starve the rest of the loop. UDP: each thread answers one datagram at a time from a
+//! fixed buffer.
 //!
 //! The torrent folder is read at start and looked at again every [`RESCAN_EVERY`], and at
 //! once when a request names a `.torrent` file that is in the folder but not yet served: a

@@ -54,13 +54,18 @@ impl TrackerService {
 
     pub(super) fn index_page(&self, base: &str) -> String {
         let mut page = String::with_capacity(1024 + self.folder.torrents.len() * 512);
-        page.push_str(
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>shoal tracker</title>\n\
+        let title = if self.content.is_some() {
+            "shoal serve"
+        } else {
+            "shoal tracker"
+        };
+        page.push_str(&format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>\n\
              <link rel=\"alternate\" type=\"application/rss+xml\" href=\"/feed.xml\">\n\
-             <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
-             th,td{padding:.3em .8em;text-align:left;border-bottom:1px solid #ddd}\
-             td.n{text-align:right}</style></head>\n<body>\n<h1>shoal tracker</h1>\n",
-        );
+             <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+             th,td{{padding:.3em .8em;text-align:left;border-bottom:1px solid #ddd}}\
+             td.n{{text-align:right}}</style></head>\n<body>\n<h1>{title}</h1>\n",
+        ));
         if self.folder.torrents.is_empty() {
             page.push_str("<p>No torrents are listed here.</p>\n");
         } else {
