@@ -68,6 +68,7 @@ pub mod swarm;
 pub mod thp;
 pub mod trace;
 pub mod tracker;
+pub mod web;
 
 pub use report::Report;
 pub use scenario::Scenario;

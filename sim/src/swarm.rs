@@ -31,9 +31,14 @@ use crate::scenario::{Arrival, Scenario, TrackerKind};
 use crate::sched::{as_secs, secs, EventQueue, Nanos};
 use crate::trace::TraceHash;
 use crate::tracker::{CoreTracker, SwarmTracker, Tracker};
+use crate::web::{WebJob, WebServer};
 
 /// The tracker URL in every simulated torrent (the simulator routes it; nothing resolves).
 pub const TRACKER_URL: &str = "http://tracker.sim/announce";
+
+/// The web seed URL of every simulated torrent with a web server (the file's URL is this
+/// and the torrent's name, `sim`).
+pub const WEB_URL: &str = "http://web.sim/";
 
 /// The port every node listens on.
 const LISTEN_PORT: u16 = 6881;
@@ -139,6 +144,10 @@ enum Ev {
     TrackerAnswer(u32),
     /// Report a pipe's sent bytes to its engine.
     Ack(Flow),
+    /// The web server's next answer is through (if this version is still the latest).
+    WebDone(u32),
+    /// A web server's answer reaches its node.
+    WebAnswer(u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,6 +190,14 @@ struct Node {
 /// A tracker answer on its way: to node, torrent, announce, HTTP bytes.
 type PendingAnswer = (u32, TorrentId, shoal_core::tracker::AnnounceId, Vec<u8>);
 
+/// A web seed answer on its way: to node, torrent, request, HTTP bytes.
+type PendingWebAnswer = (
+    u32,
+    TorrentId,
+    shoal_core::engine::WebSeedRequestId,
+    Vec<u8>,
+);
+
 /// A running simulation.
 pub struct Sim {
     sc: Scenario,
@@ -212,6 +229,11 @@ pub struct Sim {
     replying: Option<(u32, ConnEntry)>,
     answers: Vec<Option<PendingAnswer>>,
     free_answers: Vec<u32>,
+    /// The web server, if the scenario has one.
+    web: Option<WebServer>,
+    /// Web answers on their way: to node, torrent, request, HTTP bytes.
+    web_answers: Vec<Option<PendingWebAnswer>>,
+    free_web_answers: Vec<u32>,
     /// Copies of each piece among online nodes.
     avail: Vec<u32>,
     /// Zero-payload mode: block-sized buffers of zeros (0) and of the corrupt byte (1),
@@ -267,7 +289,7 @@ fn unit_f64(rng: &mut Rng) -> f64 {
 
 /// The torrent of the zero-payload mode: bencoded by hand, with made-up piece hashes (the
 /// simulator answers hash checks itself).
-fn fake_metainfo(size: u64, piece_length: u32) -> Metainfo {
+fn fake_metainfo(size: u64, piece_length: u32, web_seed: Option<&str>) -> Metainfo {
     let pieces = size.div_ceil(u64::from(piece_length));
     let mut hashes = Vec::with_capacity(pieces as usize * 20);
     for p in 0..pieces {
@@ -287,6 +309,9 @@ fn fake_metainfo(size: u64, piece_length: u32) -> Metainfo {
     info.push(b'e');
     let mut t = format!("d8:announce{}:{}4:info", TRACKER_URL.len(), TRACKER_URL).into_bytes();
     t.extend_from_slice(&info);
+    if let Some(url) = web_seed {
+        t.extend_from_slice(format!("8:url-list{}:{url}", url.len()).as_bytes());
+    }
     t.push(b'e');
     Metainfo::parse(&t).expect("the simulator's torrent parses")
 }
@@ -333,13 +358,17 @@ impl Sim {
             let data = real_content(size, mix(sc.seed ^ 0xc0_4e_7e_47));
             let mut b = TorrentBuilder::single_file("sim", size);
             b.piece_length(piece_length).tracker(TRACKER_URL);
+            if sc.web_server.is_some() {
+                b.web_seed(WEB_URL);
+            }
             let mut h = b.start().map_err(|e| e.to_string())?;
             h.update(&data);
             let bytes = h.finish().map_err(|e| e.to_string())?;
             let meta = Metainfo::parse(&bytes).map_err(|e| e.to_string())?;
             (meta, Some(Bytes::from(data)))
         } else {
-            (fake_metainfo(size, piece_length), None)
+            let web = sc.web_server.as_ref().map(|_| WEB_URL);
+            (fake_metainfo(size, piece_length, web), None)
         };
         let piece_count = meta.info.piece_count();
         let corrupt_content = content
@@ -369,6 +398,12 @@ impl Sim {
             replying: None,
             answers: Vec::new(),
             free_answers: Vec::new(),
+            web: sc
+                .web_server
+                .as_ref()
+                .map(|w| WebServer::new(w.upload.0, secs(w.latency_ms / 1000.0))),
+            web_answers: Vec::new(),
+            free_web_answers: Vec::new(),
             avail: vec![0; piece_count as usize],
             pools: [Vec::new(), Vec::new()],
             samples: Vec::new(),
@@ -660,6 +695,21 @@ impl Sim {
                 }
                 self.net.maybe_free(link);
             }
+            Ev::WebDone(version) => self.web_done(version),
+            Ev::WebAnswer(slot) => {
+                let (i, torrent, id, bytes) = self.web_answers[slot as usize].take().unwrap();
+                self.free_web_answers.push(slot);
+                if self.nodes[i as usize].state == State::Online {
+                    self.call(
+                        i,
+                        Input::WebSeedResponse {
+                            torrent,
+                            id,
+                            result: Ok(bytes),
+                        },
+                    );
+                }
+            }
             Ev::TrackerAnswer(slot) => {
                 let (i, torrent, id, bytes) = self.answers[slot as usize].take().unwrap();
                 self.free_answers.push(slot);
@@ -934,11 +984,91 @@ impl Sim {
                 let rtt = secs(self.sc.network.tracker_rtt_ms / 1000.0);
                 self.queue.push(self.now + rtt, Ev::TrackerAnswer(slot));
             }
+            Output::WebSeedRequest {
+                torrent,
+                id,
+                request,
+                ..
+            } => self.web_request(i, torrent, id, &request),
             // The simulated torrents name an HTTP tracker only.
             Output::UdpSend { .. } => {}
             Output::Event(e) => self.on_event(i, e),
             // Outputs the simulator does not model yet go nowhere.
             _ => {}
+        }
+    }
+
+    /// Node `i` asks the web server for a range: core's server answer to the request,
+    /// sent at the server's share of its uplink.
+    fn web_request(
+        &mut self,
+        i: u32,
+        torrent: TorrentId,
+        id: shoal_core::engine::WebSeedRequestId,
+        request: &[u8],
+    ) {
+        use shoal_core::tracker::server::{parse_request_head, MAX_REQUEST_HEAD};
+        let Some(web) = self.web.as_mut() else {
+            return;
+        };
+        // The engine's own request: it parses (anything else would be a bug to show).
+        let head = parse_request_head(request, MAX_REQUEST_HEAD)
+            .ok()
+            .flatten()
+            .expect("an engine's web seed request parses");
+        let answer = shoal_core::webseed::serve::answer_file(
+            &head,
+            self.sc.torrent.size.0,
+            None,
+            "application/octet-stream",
+        );
+        let cap = self.sc.groups[self.nodes[i as usize].group as usize]
+            .download
+            .0;
+        let job = WebJob {
+            node: i,
+            torrent,
+            id,
+            head: answer.head,
+            body: answer.body,
+        };
+        if let Some((at, version)) = web.start(self.now, job, cap) {
+            self.queue.push(at, Ev::WebDone(version));
+        }
+    }
+
+    /// The web server's answers that are through travel to their nodes.
+    fn web_done(&mut self, version: u32) {
+        let Some(web) = self.web.as_mut() else {
+            return;
+        };
+        let (done, next) = web.due(self.now, version);
+        let latency = web.latency;
+        if let Some((at, v)) = next {
+            self.queue.push(at, Ev::WebDone(v));
+        }
+        for job in done {
+            let mut bytes = job.head;
+            if let Some(b) = job.body {
+                match &self.content {
+                    Some(c) => {
+                        bytes.extend_from_slice(&c[b.offset as usize..(b.offset + b.len) as usize])
+                    }
+                    None => bytes.resize(bytes.len() + b.len as usize, 0),
+                }
+            }
+            let answer = (job.node, job.torrent, job.id, bytes);
+            let slot = match self.free_web_answers.pop() {
+                Some(s) => {
+                    self.web_answers[s as usize] = Some(answer);
+                    s
+                }
+                None => {
+                    self.web_answers.push(Some(answer));
+                    (self.web_answers.len() - 1) as u32
+                }
+            };
+            self.queue.push(self.now + latency, Ev::WebAnswer(slot));
         }
     }
 
@@ -1599,6 +1729,10 @@ impl Sim {
         t.bytes_in_flight = self.in_flight_bytes;
         t.payload_in_flight = self.in_flight_payload;
         t.rate_updates = self.net.rate_updates;
+        if let Some(w) = &self.web {
+            t.web_payload_sent = w.payload_sent;
+            t.web_requests = w.requests;
+        }
         t.engine_calls = t.calls.total();
         t.tracker_announces = t.announces;
         let nodes: Vec<NodeReport> = self
