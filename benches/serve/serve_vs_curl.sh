@@ -3,7 +3,9 @@
 # no tracker peer, no other client), against curl fetching the same file from the same
 # server in the same run. Warm cache (the file in the page cache) and cold cache (page
 # cache dropped before each fetch: needs root), RUNS runs of each, medians; prints the
-# wall-time ratio shoal / curl. The downloaded copies are compared with the original.
+# wall-time ratio shoal / curl, to shoal's exit and to its "download complete" line (its
+# exit also waits for the fsync of the file, which curl does not do, and for the
+# `stopped` announce). The downloaded copies are compared with the original.
 #
 #   benches/serve/serve_vs_curl.sh [SIZE_MIB=1024] [RUNS=3]
 #
@@ -61,9 +63,20 @@ run_curl() {
     rm -f "$work/dl/big.bin"
     timed curl -sS --fail -o "$work/dl/big.bin" "$url/files/big.bin"
 }
+# Wall seconds to exit, and to the "download complete" line (before the files are
+# synced, `stopped` is announced and the engine winds down), as "EXIT COMPLETE".
 run_shoal() {
     rm -rf "$work/dl/big.bin" "$work/dl/.shoal"
-    timed "$shoal" download "$url/big.bin.torrent" -o "$work/dl" --no-seed --plain --port 0
+    local start end complete
+    start=$(date +%s.%N)
+    "$shoal" download "$url/big.bin.torrent" -o "$work/dl" --no-seed --plain --port 0 2>&1 |
+        while IFS= read -r line; do
+            echo "$line" >> "$work/run.log"
+            case $line in "download complete"*) date +%s.%N > "$work/complete";; esac
+        done
+    end=$(date +%s.%N)
+    complete=$(cat "$work/complete")
+    echo "$(echo "$end - $start" | bc -l) $(echo "$complete - $start" | bc -l)"
 }
 check() {
     cmp -s "$work/www/big.bin" "$work/dl/big.bin" || { echo "$1: the copy differs" >&2; exit 1; }
@@ -73,17 +86,20 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 modes=(warm)
 if [ "$can_drop" = yes ]; then modes+=(cold); else echo "(not root: cold-cache runs left out)" >&2; fi
 
-printf '%-5s %10s %10s %8s\n' cache "curl s" "shoal s" "shoal/curl"
+printf '%-5s %8s %14s %14s %11s %15s\n' cache "curl s" "shoal exit s" "shoal done s" "exit/curl" "done/curl"
 for mode in "${modes[@]}"; do
-    c=(); s=()
+    c=(); s=(); d=()
     for _ in $(seq "$runs"); do
         if [ "$mode" = warm ]; then warm; else drop_caches; fi
         c+=("$(run_curl)"); check curl
         # The download's own writes are in the page cache: drop them too.
         if [ "$mode" = warm ]; then warm; else drop_caches; fi
-        s+=("$(run_shoal)"); check shoal
+        read -r exit_s done_s < <(run_shoal); check shoal
+        s+=("$exit_s"); d+=("$done_s")
     done
     cm=$(printf '%s\n' "${c[@]}" | median)
     sm=$(printf '%s\n' "${s[@]}" | median)
-    printf '%-5s %10.2f %10.2f %8.2f\n' "$mode" "$cm" "$sm" "$(echo "$sm / $cm" | bc -l)"
+    dm=$(printf '%s\n' "${d[@]}" | median)
+    printf '%-5s %8.2f %14.2f %14.2f %11.2f %15.2f\n' "$mode" "$cm" "$sm" "$dm" \
+        "$(echo "$sm / $cm" | bc -l)" "$(echo "$dm / $cm" | bc -l)"
 done
