@@ -34,7 +34,8 @@ impl TrackerService {
                 None => return not_found(),
             }
         }
-        let listed = self.folder.torrents.iter().any(|t| {
+        // `shoal serve` names each torrent `<entry>.torrent` after its entry.
+        let listed = self.folder.get(&format!("{}.torrent", path[0])).is_some_and(|t| {
             t.meta.info.name == path[0]
                 && t.meta
                     .info
