@@ -412,3 +412,76 @@ fn torrents_follow_the_content() {
         404
     );
 }
+
+#[test]
+fn a_thousand_connections_are_refused_past_the_limit_in_bounded_memory() {
+    let (scene, www, _) = served_scene();
+    let mut serve = ShoalServe::start(
+        &www,
+        scene.dir(),
+        &[
+            "--max-connections",
+            "100",
+            "--max-connections-per-address",
+            "100000",
+        ],
+        scene.deadline,
+    );
+    let port = serve.port;
+    let rss_before = rss_kib(serve.proc.id());
+    // A thousand connections that send nothing: 100 are held (until the timeout), the
+    // others answered 503 and closed at once.
+    let mut conns: Vec<TcpStream> = (0..1000)
+        .map(|_| {
+            let s = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect");
+            s.set_nonblocking(true).unwrap();
+            s
+        })
+        .collect();
+    let mut refused = vec![false; conns.len()];
+    wait_until("900 refusals", scene.deadline, || {
+        for (s, r) in conns.iter_mut().zip(refused.iter_mut()) {
+            let mut buf = [0u8; 64];
+            if !*r
+                && matches!(s.read(&mut buf), Ok(n) if n > 0 && buf[..n].starts_with(b"HTTP/1.1 503"))
+            {
+                *r = true;
+            }
+        }
+        let n = refused.iter().filter(|r| **r).count();
+        if n >= 900 {
+            Ok(())
+        } else {
+            Err(format!("{n} refused"))
+        }
+    });
+    assert!(
+        refused.iter().filter(|r| **r).count() <= 900,
+        "no more than the limit's worth is refused"
+    );
+    let rss_after = rss_kib(serve.proc.id());
+    assert!(
+        rss_after < rss_before + 16 * 1024,
+        "memory grew from {rss_before} KiB to {rss_after} KiB"
+    );
+    drop(conns);
+    wait_until("served again", scene.deadline, || {
+        let r = request(port, "GET", "/files/payload/tiny.txt", "");
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(r.head)
+        }
+    });
+    serve.assert_running();
+}
+
+/// A process's resident memory in KiB (Linux).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}

@@ -35,14 +35,17 @@ impl TrackerService {
             }
         }
         // `shoal serve` names each torrent `<entry>.torrent` after its entry.
-        let listed = self.folder.get(&format!("{}.torrent", path[0])).is_some_and(|t| {
-            t.meta.info.name == path[0]
-                && t.meta
-                    .info
-                    .files
-                    .iter()
-                    .any(|f| !f.attr.padding && f.path == path)
-        });
+        let listed = self
+            .folder
+            .get(&format!("{}.torrent", path[0]))
+            .is_some_and(|t| {
+                t.meta.info.name == path[0]
+                    && t.meta
+                        .info
+                        .files
+                        .iter()
+                        .any(|f| !f.attr.padding && f.path == path)
+            });
         if !listed {
             return not_found();
         }
