@@ -46,8 +46,11 @@ impl TrackerService {
         m.trackers.insert(0, here);
         let mut uri = m.to_uri();
         if let Some(content) = &self.content {
-            uri.push_str("&ws=");
-            uri.push_str(&percent_encode(content.files_url().as_bytes()));
+            let ws = format!("&ws={}", percent_encode(content.files_url().as_bytes()));
+            // Once magnets carry a torrent's `url-list` themselves, it is there already.
+            if !uri.contains(&ws) {
+                uri.push_str(&ws);
+            }
         }
         uri
     }
