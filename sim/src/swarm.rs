@@ -31,7 +31,9 @@ use crate::scenario::{Arrival, Scenario, TrackerKind};
 use crate::sched::{as_secs, secs, EventQueue, Nanos};
 use crate::trace::TraceHash;
 use crate::tracker::{CoreTracker, SwarmTracker, Tracker};
-use crate::web::{WebJob, WebServer};
+use crate::web::WebServer;
+
+mod web_node;
 
 /// The tracker URL in every simulated torrent (the simulator routes it; nothing resolves).
 pub const TRACKER_URL: &str = "http://tracker.sim/announce";
@@ -696,20 +698,7 @@ impl Sim {
                 self.net.maybe_free(link);
             }
             Ev::WebDone(version) => self.web_done(version),
-            Ev::WebAnswer(slot) => {
-                let (i, torrent, id, bytes) = self.web_answers[slot as usize].take().unwrap();
-                self.free_web_answers.push(slot);
-                if self.nodes[i as usize].state == State::Online {
-                    self.call(
-                        i,
-                        Input::WebSeedResponse {
-                            torrent,
-                            id,
-                            result: Ok(bytes),
-                        },
-                    );
-                }
-            }
+            Ev::WebAnswer(slot) => self.web_answer(slot),
             Ev::TrackerAnswer(slot) => {
                 let (i, torrent, id, bytes) = self.answers[slot as usize].take().unwrap();
                 self.free_answers.push(slot);
@@ -995,80 +984,6 @@ impl Sim {
             Output::Event(e) => self.on_event(i, e),
             // Outputs the simulator does not model yet go nowhere.
             _ => {}
-        }
-    }
-
-    /// Node `i` asks the web server for a range: core's server answer to the request,
-    /// sent at the server's share of its uplink.
-    fn web_request(
-        &mut self,
-        i: u32,
-        torrent: TorrentId,
-        id: shoal_core::engine::WebSeedRequestId,
-        request: &[u8],
-    ) {
-        use shoal_core::tracker::server::{parse_request_head, MAX_REQUEST_HEAD};
-        let Some(web) = self.web.as_mut() else {
-            return;
-        };
-        // The engine's own request: it parses (anything else would be a bug to show).
-        let head = parse_request_head(request, MAX_REQUEST_HEAD)
-            .ok()
-            .flatten()
-            .expect("an engine's web seed request parses");
-        let answer = shoal_core::webseed::serve::answer_file(
-            &head,
-            self.sc.torrent.size.0,
-            None,
-            "application/octet-stream",
-        );
-        let cap = self.sc.groups[self.nodes[i as usize].group as usize]
-            .download
-            .0;
-        let job = WebJob {
-            node: i,
-            torrent,
-            id,
-            head: answer.head,
-            body: answer.body,
-        };
-        if let Some((at, version)) = web.start(self.now, job, cap) {
-            self.queue.push(at, Ev::WebDone(version));
-        }
-    }
-
-    /// The web server's answers that are through travel to their nodes.
-    fn web_done(&mut self, version: u32) {
-        let Some(web) = self.web.as_mut() else {
-            return;
-        };
-        let (done, next) = web.due(self.now, version);
-        let latency = web.latency;
-        if let Some((at, v)) = next {
-            self.queue.push(at, Ev::WebDone(v));
-        }
-        for job in done {
-            let mut bytes = job.head;
-            if let Some(b) = job.body {
-                match &self.content {
-                    Some(c) => {
-                        bytes.extend_from_slice(&c[b.offset as usize..(b.offset + b.len) as usize])
-                    }
-                    None => bytes.resize(bytes.len() + b.len as usize, 0),
-                }
-            }
-            let answer = (job.node, job.torrent, job.id, bytes);
-            let slot = match self.free_web_answers.pop() {
-                Some(s) => {
-                    self.web_answers[s as usize] = Some(answer);
-                    s
-                }
-                None => {
-                    self.web_answers.push(Some(answer));
-                    (self.web_answers.len() - 1) as u32
-                }
-            };
-            self.queue.push(self.now + latency, Ev::WebAnswer(slot));
         }
     }
 
