@@ -299,9 +299,7 @@ pub fn create_torrent_with_progress(
     let meta = fs::metadata(path).map_err(io_err(path))?;
     let name = file_name(path)?;
     let (mut builder, sources) = if meta.is_dir() {
-        let mut files = Vec::new();
-        walk(path, &mut Vec::new(), &mut files)?;
-        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let files = folder_files(path)?;
         let mut builder = TorrentBuilder::multi_file(name);
         let mut sources = Vec::with_capacity(files.len());
         for (components, source, len) in files {
@@ -372,6 +370,15 @@ fn file_name(path: &Path) -> Result<String, Error> {
         .ok_or_else(|| Error::NotUtf8 {
             path: path.to_path_buf(),
         })
+}
+
+/// The files a torrent of the folder `dir` would hold, as [`create_torrent`] finds them:
+/// (path components below `dir`, path, length), in byte order of their paths.
+pub fn folder_files(dir: &Path) -> Result<Vec<(Vec<String>, PathBuf, u64)>, Error> {
+    let mut files = Vec::new();
+    walk(dir, &mut Vec::new(), &mut files)?;
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(files)
 }
 
 fn walk(

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod http;
 pub mod runtime;
 pub mod say;
+pub mod serve;
 pub mod tracker;
 pub mod worker;
 

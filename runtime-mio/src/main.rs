@@ -111,6 +111,10 @@ enum Command {
     /// Run a tracker (HTTP and UDP announces and scrapes) that also serves the .torrent
     /// files of a folder and an index page of them.
     Tracker(shoal_mio::tracker::TrackerArgs),
+    /// Serve a folder: a torrent of each file or folder in it, the content itself over
+    /// HTTP as the torrents' web seed, the .torrent files, an index page and an RSS feed,
+    /// and the tracker they announce to.
+    Serve(shoal_mio::serve::ServeArgs),
 }
 
 #[derive(clap::Args)]
@@ -271,6 +275,7 @@ fn main() -> ExitCode {
         }
         Command::Info { torrent } => info(&torrent),
         Command::Tracker(args) => shoal_mio::tracker::run(&args),
+        Command::Serve(args) => shoal_mio::serve::run(&args),
         Command::Create {
             path,
             output,

@@ -199,6 +199,15 @@ impl Runtime {
         self.drain();
     }
 
+    /// Removes a torrent: its peers closed, `stopped` announced; disk jobs still under
+    /// way for it finish and are dropped. Returns the pieces verified by then.
+    pub fn remove_torrent(&mut self, torrent: TorrentId) -> Option<Bitfield> {
+        let verified = self.engine.remove_torrent(torrent, Instant::now());
+        self.storages.remove(&torrent);
+        self.drain();
+        verified
+    }
+
     pub fn add_peer(&mut self, torrent: TorrentId, addr: SocketAddr) {
         self.engine.add_peer(torrent, addr, Instant::now());
         self.drain();

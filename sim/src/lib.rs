@@ -33,6 +33,10 @@
 //! - **Tracker** ([`tracker`]): engines announce over HTTP as they would to a real tracker;
 //!   the request bytes go to a [`tracker::Tracker`] and the answer bytes come back a round
 //!   trip later.
+//! - **Web server** ([`web`]): a scenario may give the torrent a web seed (BEP 19) served
+//!   by a web server node with its own uplink, shared among the ranges it is asked for;
+//!   it answers the engines' real HTTP requests with core's server-side answer.
+//!   `shoal-sim-server-load` measures what it sends against the number of downloaders.
 //! - **Scenarios** ([`scenario`]): TOML files or Rust values: groups of nodes with
 //!   bandwidth classes, arrivals (at once, flash crowd, Poisson), departures (after a
 //!   while, after seeding for a while), NAT, free riders, corrupt peers.
@@ -68,6 +72,7 @@ pub mod swarm;
 pub mod thp;
 pub mod trace;
 pub mod tracker;
+pub mod web;
 
 pub use report::Report;
 pub use scenario::Scenario;

@@ -181,3 +181,93 @@ pub fn availability(r: &Report, path: &Path) -> Result {
         ],
     )
 }
+
+/// One row of the server-load scenario: downloaders, bytes the web server sent, bytes
+/// plain HTTP would have sent (N × F).
+#[derive(Clone, Copy, Debug)]
+pub struct LoadPoint {
+    pub downloaders: u32,
+    pub server_bytes: u64,
+    pub plain_http_bytes: u64,
+}
+
+/// Bytes a web server sends against the number of downloaders, both axes logarithmic:
+/// the swarm's web seed next to plain HTTP.
+pub fn server_load(points: &[LoadPoint], caption: &str, path: &Path) -> Result {
+    const MIB: f64 = (1 << 20) as f64;
+    let x_max = points
+        .iter()
+        .map(|p| p.downloaders)
+        .max()
+        .unwrap_or(1)
+        .max(2) as f64
+        * 1.5;
+    let y_max = points
+        .iter()
+        .map(|p| p.plain_http_bytes.max(p.server_bytes))
+        .max()
+        .unwrap_or(1) as f64
+        / MIB
+        * 2.0;
+    let y_min = points
+        .iter()
+        .map(|p| p.server_bytes.min(p.plain_http_bytes))
+        .min()
+        .unwrap_or(1) as f64
+        / MIB
+        / 2.0;
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(
+            (0.8f64..x_max).log_scale(),
+            (y_min.max(0.01)..y_max).log_scale(),
+        )
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("downloaders (flash crowd)")
+        .y_desc("MiB the server sends")
+        .draw()
+        .map_err(err)?;
+    let series = [
+        (
+            "plain HTTP (N x F)",
+            ShapeStyle::from(RED).stroke_width(2),
+            points
+                .iter()
+                .map(|p| (f64::from(p.downloaders), p.plain_http_bytes as f64 / MIB))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "shoal serve (web seed + swarm)",
+            ShapeStyle::from(BLUE).stroke_width(2),
+            points
+                .iter()
+                .map(|p| (f64::from(p.downloaders), p.server_bytes as f64 / MIB))
+                .collect(),
+        ),
+    ];
+    for (label, style, pts) in series {
+        chart
+            .draw_series(LineSeries::new(pts.clone(), style))
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, style.filled())))
+            .map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}

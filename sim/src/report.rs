@@ -109,6 +109,10 @@ pub struct Totals {
     /// Block data that arrived at a connection its receiver had already closed.
     pub payload_to_closed: u64,
     pub rate_updates: u64,
+    /// Body bytes the web server sent (its answers whose last byte left), if there is one.
+    pub web_payload_sent: u64,
+    /// Requests the web server answered.
+    pub web_requests: u64,
     pub bytes_in_flight: u64,
     pub payload_in_flight: u64,
     pub sim_time_s: f64,
@@ -200,6 +204,10 @@ impl KumarRoss {
                 }
                 dmin = dmin.min(g.download.0);
             }
+        }
+        // The web server is a seed that never leaves.
+        if let Some(w) = &sc.web_server {
+            us += w.upload.0;
         }
         let ff = f as f64;
         let seed_term = ff / us;
@@ -466,7 +474,7 @@ impl Report {
              last piece: mean {lp} s, max {lpm} s; last 5%: mean {l5} s\n\
              payload up {pu} B, down {pd} B, in flight {pf} B; overhead {ov} (unwanted {uw}); \
              utilisation seeds {us}, leechers {ul}\n\
-             wall {wall:.2} s, {ev} events ({eps:.0}/s), {calls} engine calls, trace {hash}",
+             wall {wall:.2} s, {ev} events ({eps:.0}/s), {calls} engine calls, trace {hash}{web}",
             name = self.scenario,
             done = s.completed,
             n = s.leechers,
@@ -491,6 +499,17 @@ impl Report {
             uw = f(s.payload_unwanted),
             us = f(s.seed_utilisation),
             ul = f(s.leecher_utilisation),
+            web = if t.web_requests > 0 {
+                format!(
+                    "\nweb server: sent {} B in {} answers, {:.2} % of plain HTTP (N x F)",
+                    t.web_payload_sent,
+                    t.web_requests,
+                    100.0 * t.web_payload_sent as f64
+                        / (f64::from(s.leechers) * k.file_bytes as f64)
+                )
+            } else {
+                String::new()
+            },
             wall = t.wall_s,
             ev = t.events,
             eps = t.events_per_s,

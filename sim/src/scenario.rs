@@ -50,7 +50,26 @@ pub struct Scenario {
     pub engine: EngineSpec,
     #[serde(default)]
     pub run: RunSpec,
+    /// A web server that is the torrent's web seed (BEP 19), if any.
+    #[serde(default)]
+    pub web_server: Option<WebServerSpec>,
     pub groups: Vec<Group>,
+}
+
+/// The swarm's web server: an HTTP source named in the torrent's `url-list` (see
+/// [`crate::web`]).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebServerSpec {
+    /// Its uplink.
+    pub upload: Rate,
+    /// One-way latency between it and any node.
+    #[serde(default = "default_web_latency_ms")]
+    pub latency_ms: f64,
+}
+
+fn default_web_latency_ms() -> f64 {
+    20.0
 }
 
 /// The one torrent of the swarm.
@@ -287,6 +306,7 @@ impl Scenario {
             tracker: TrackerSpec::default(),
             engine: EngineSpec::default(),
             run: RunSpec::default(),
+            web_server: None,
             groups: vec![
                 Group {
                     name: "seed".into(),
@@ -323,6 +343,11 @@ impl Scenario {
         }
         if t.real_data && t.size.0 > (1 << 30) {
             return Err("real_data is for small torrents (at most 1 GiB)".into());
+        }
+        if let Some(w) = &self.web_server {
+            if w.upload.0.is_nan() || w.upload.0 <= 0.0 || w.latency_ms < 0.0 {
+                return Err("web_server: upload must be positive, latency_ms not negative".into());
+            }
         }
         if self.groups.is_empty() {
             return Err("a scenario needs at least one group".into());

@@ -31,9 +31,16 @@ use crate::scenario::{Arrival, Rate, Scenario, TrackerKind};
 use crate::sched::{as_secs, secs, EventQueue, Nanos};
 use crate::trace::TraceHash;
 use crate::tracker::{CoreTracker, SwarmTracker, Tracker};
+use crate::web::WebServer;
+
+mod web_node;
 
 /// The tracker URL in every simulated torrent (the simulator routes it; nothing resolves).
 pub const TRACKER_URL: &str = "http://tracker.sim/announce";
+
+/// The web seed URL of every simulated torrent with a web server (the file's URL is this
+/// and the torrent's name, `sim`).
+pub const WEB_URL: &str = "http://web.sim/";
 
 /// The port every node listens on.
 const LISTEN_PORT: u16 = 6881;
@@ -139,6 +146,10 @@ enum Ev {
     TrackerAnswer(u32),
     /// Report a pipe's sent bytes to its engine.
     Ack(Flow),
+    /// The web server's next answer is through (if this version is still the latest).
+    WebDone(u32),
+    /// A web server's answer reaches its node.
+    WebAnswer(u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,6 +192,14 @@ struct Node {
 /// A tracker answer on its way: to node, torrent, announce, HTTP bytes.
 type PendingAnswer = (u32, TorrentId, shoal_core::tracker::AnnounceId, Vec<u8>);
 
+/// A web seed answer on its way: to node, torrent, request, HTTP bytes.
+type PendingWebAnswer = (
+    u32,
+    TorrentId,
+    shoal_core::engine::WebSeedRequestId,
+    Vec<u8>,
+);
+
 /// A running simulation.
 pub struct Sim {
     sc: Scenario,
@@ -212,6 +231,11 @@ pub struct Sim {
     replying: Option<(u32, ConnEntry)>,
     answers: Vec<Option<PendingAnswer>>,
     free_answers: Vec<u32>,
+    /// The web server, if the scenario has one.
+    web: Option<WebServer>,
+    /// Web answers on their way: to node, torrent, request, HTTP bytes.
+    web_answers: Vec<Option<PendingWebAnswer>>,
+    free_web_answers: Vec<u32>,
     /// Copies of each piece among online nodes.
     avail: Vec<u32>,
     /// Zero-payload mode: block-sized buffers of zeros (0) and of the corrupt byte (1),
@@ -267,7 +291,7 @@ fn unit_f64(rng: &mut Rng) -> f64 {
 
 /// The torrent of the zero-payload mode: bencoded by hand, with made-up piece hashes (the
 /// simulator answers hash checks itself).
-fn fake_metainfo(size: u64, piece_length: u32) -> Metainfo {
+fn fake_metainfo(size: u64, piece_length: u32, web_seed: Option<&str>) -> Metainfo {
     let pieces = size.div_ceil(u64::from(piece_length));
     let mut hashes = Vec::with_capacity(pieces as usize * 20);
     for p in 0..pieces {
@@ -287,6 +311,9 @@ fn fake_metainfo(size: u64, piece_length: u32) -> Metainfo {
     info.push(b'e');
     let mut t = format!("d8:announce{}:{}4:info", TRACKER_URL.len(), TRACKER_URL).into_bytes();
     t.extend_from_slice(&info);
+    if let Some(url) = web_seed {
+        t.extend_from_slice(format!("8:url-list{}:{url}", url.len()).as_bytes());
+    }
     t.push(b'e');
     Metainfo::parse(&t).expect("the simulator's torrent parses")
 }
@@ -333,13 +360,17 @@ impl Sim {
             let data = real_content(size, mix(sc.seed ^ 0xc0_4e_7e_47));
             let mut b = TorrentBuilder::single_file("sim", size);
             b.piece_length(piece_length).tracker(TRACKER_URL);
+            if sc.web_server.is_some() {
+                b.web_seed(WEB_URL);
+            }
             let mut h = b.start().map_err(|e| e.to_string())?;
             h.update(&data);
             let bytes = h.finish().map_err(|e| e.to_string())?;
             let meta = Metainfo::parse(&bytes).map_err(|e| e.to_string())?;
             (meta, Some(Bytes::from(data)))
         } else {
-            (fake_metainfo(size, piece_length), None)
+            let web = sc.web_server.as_ref().map(|_| WEB_URL);
+            (fake_metainfo(size, piece_length, web), None)
         };
         let piece_count = meta.info.piece_count();
         let corrupt_content = content
@@ -369,6 +400,12 @@ impl Sim {
             replying: None,
             answers: Vec::new(),
             free_answers: Vec::new(),
+            web: sc
+                .web_server
+                .as_ref()
+                .map(|w| WebServer::new(w.upload.0, secs(w.latency_ms / 1000.0))),
+            web_answers: Vec::new(),
+            free_web_answers: Vec::new(),
             avail: vec![0; piece_count as usize],
             pools: [Vec::new(), Vec::new()],
             samples: Vec::new(),
@@ -664,6 +701,8 @@ impl Sim {
                 }
                 self.net.maybe_free(link);
             }
+            Ev::WebDone(version) => self.web_done(version),
+            Ev::WebAnswer(slot) => self.web_answer(slot),
             Ev::TrackerAnswer(slot) => {
                 let (i, torrent, id, bytes) = self.answers[slot as usize].take().unwrap();
                 self.free_answers.push(slot);
@@ -938,6 +977,12 @@ impl Sim {
                 let rtt = secs(self.sc.network.tracker_rtt_ms / 1000.0);
                 self.queue.push(self.now + rtt, Ev::TrackerAnswer(slot));
             }
+            Output::WebSeedRequest {
+                torrent,
+                id,
+                request,
+                ..
+            } => self.web_request(i, torrent, id, &request),
             // The simulated torrents name an HTTP tracker only.
             Output::UdpSend { .. } => {}
             Output::Event(e) => self.on_event(i, e),
@@ -1603,6 +1648,10 @@ impl Sim {
         t.bytes_in_flight = self.in_flight_bytes;
         t.payload_in_flight = self.in_flight_payload;
         t.rate_updates = self.net.rate_updates;
+        if let Some(w) = &self.web {
+            t.web_payload_sent = w.payload_sent;
+            t.web_requests = w.requests;
+        }
         t.engine_calls = t.calls.total();
         t.tracker_announces = t.announces;
         let nodes: Vec<NodeReport> = self

@@ -233,3 +233,48 @@ fn an_engine_upload_limit_holds_the_seed_below_its_link() {
     );
     assert_accounted(&r);
 }
+
+/// A web server as the only source (the torrent's web seed, no peer seed): `n` leechers
+/// in a flash crowd.
+fn web_served(n: u32, server_up: f64) -> Scenario {
+    let mut sc = Scenario::flash_crowd(n, 4 * MIB, 256 * KIB as u32, 1.0, 0.0, 0.0);
+    sc.groups = vec![Group::leechers(
+        "leechers",
+        n,
+        512.0 * KIB as f64,
+        4.0 * MIB as f64,
+    )];
+    sc.web_server = Some(shoal_sim::scenario::WebServerSpec {
+        upload: shoal_sim::scenario::Rate(server_up),
+        latency_ms: 20.0,
+    });
+    sc
+}
+
+#[test]
+fn one_downloader_gets_everything_from_the_web_server() {
+    let r = run(web_served(1, 2.0 * MIB as f64));
+    assert_eq!(r.summary.completed, 1);
+    // Nobody else to get it from: the server sent the file, once.
+    assert_eq!(r.totals.web_payload_sent, r.file_bytes);
+    assert_eq!(r.totals.hash_failures, 0);
+}
+
+#[test]
+fn a_crowd_spares_its_web_server() {
+    let n = 50;
+    let r = run(web_served(n, 2.0 * MIB as f64));
+    println!("{}", r.text_summary());
+    assert_eq!(r.summary.completed, n, "every leecher finishes");
+    for node in &r.nodes {
+        assert!(node.engine_downloaded >= r.file_bytes, "node {}", node.id);
+    }
+    let plain_http = u64::from(n) * r.file_bytes;
+    // The server sent every piece at least once, and far less than to each downloader.
+    assert!(r.totals.web_payload_sent >= r.file_bytes);
+    assert!(
+        r.totals.web_payload_sent * 4 < plain_http,
+        "the server sent {} of {plain_http}",
+        r.totals.web_payload_sent
+    );
+}

@@ -190,6 +190,10 @@ impl Engine {
     ) {
         if let Some((_, trackers, _)) = self.stopping.iter_mut().find(|(s, _, _)| *s == id) {
             trackers.announcer.on_response(announce_id, result, now);
+            // The answer may free the way for `stopped` (an announce was in flight) or end
+            // the wait for it: act now rather than at the next tick, or every shutdown
+            // would take a tick or two longer than its announces.
+            self.announce_stopping(now);
             return;
         }
         let Some(t) = self.torrent_mut(id) else {

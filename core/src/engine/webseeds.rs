@@ -21,8 +21,12 @@
 //! abandoned ones, then a new piece by rarity), cut to the contiguous blocks at its
 //! start, and, when that ends a piece, extended with the unstarted pieces that follow
 //! ([`Picker::extend_run`](crate::picker::Picker::extend_run)) up to
-//! [`WebSeedConfig::max_job_bytes`](crate::webseed::WebSeedConfig::max_job_bytes). One web
-//! seed has one job at a time.
+//! [`WebSeedConfig::max_job_bytes`](crate::webseed::WebSeedConfig::max_job_bytes), and
+//! up to what the web seed sends in about two seconds at the speed its last job showed
+//! (the first job is 64 KiB; each may be at most twice the last). One web seed has one job
+//! at a time. The speed limit matters when one server is shared by a crowd: each of them
+//! then gets it slowly, and a job's blocks are asked of the web seed alone, so a large job
+//! would hold pieces back from peers that could send them at once.
 //!
 //! # Nothing unverified
 //!
@@ -57,6 +61,30 @@ pub(super) struct WebSeedSlot {
     /// The last job whose pieces failed their hash: one bad job is one failure, however
     /// many of its pieces fail.
     pub(super) failed_job: Option<u32>,
+    /// When the job under way started, and its size in bytes.
+    pub(super) started: Option<(Instant, u64)>,
+    /// The most the next job may fetch (see [`next_job_bytes`]).
+    pub(super) job_limit: u64,
+}
+
+/// The first job's size: small, as nothing is known yet of the server's speed.
+const FIRST_JOB_BYTES: u64 = 4 * BLOCK_SIZE as u64;
+
+/// How long a job should take at the speed the web seed showed last.
+const JOB_SECONDS: f64 = 2.0;
+
+/// The size limit of the next job after one of `bytes` took `secs`: at most twice the
+/// last (a fast server reaches `max` in a few jobs), at most what the server sent in
+/// [`JOB_SECONDS`] at its last speed, at least one block. A slow web seed thus holds only
+/// the blocks it can send soon: a job's blocks are requested from it alone outside
+/// endgame, and a web server shared by a crowd is slow for each of them, while their
+/// peers could have sent those blocks long before.
+fn next_job_bytes(bytes: u64, secs: f64, max: u64) -> u64 {
+    let rate = bytes as f64 / secs.max(1e-3);
+    let by_rate = (rate * JOB_SECONDS) as u64;
+    by_rate
+        .min(bytes.saturating_mul(2))
+        .clamp(u64::from(BLOCK_SIZE), max.max(u64::from(BLOCK_SIZE)))
 }
 
 /// The web seeds of a torrent, and which of them sent bytes of each piece in progress.
@@ -88,6 +116,8 @@ impl Engine {
                         blocks: Vec::new(),
                         jobs: 0,
                         failed_job: None,
+                        started: None,
+                        job_limit: FIRST_JOB_BYTES,
                     });
                 }
                 Err(reason) => self.outputs.push_back(Output::Event(Event::WebSeedDropped {
@@ -110,7 +140,7 @@ impl Engine {
 
     /// Gives each ready web seed of the torrent a job, if the picker has one for it.
     pub(super) fn pump_webseeds(&mut self, id: TorrentId, now: Instant) {
-        let max_blocks = (self.config.webseed.max_job_bytes / u64::from(BLOCK_SIZE)).max(1) as u32;
+        let max_job = self.config.webseed.max_job_bytes;
         let Some(t) = torrent_in(&mut self.torrents, id) else {
             return;
         };
@@ -130,6 +160,8 @@ impl Engine {
                 starved = true;
                 break;
             }
+            let limit = ws.job_limit.min(max_job);
+            let max_blocks = (limit / u64::from(BLOCK_SIZE)).max(1) as u32;
             let Some(blocks) = choose_run(&mut t.picker, key, max_blocks.min(allowed)) else {
                 continue;
             };
@@ -143,6 +175,7 @@ impl Engine {
             }
             ws.blocks = blocks;
             ws.jobs = ws.jobs.wrapping_add(1);
+            ws.started = Some((now, len));
             steps.push((i as u32, ws.seed.start(start, len)));
         }
         for (i, step) in steps {
@@ -188,6 +221,16 @@ impl Engine {
                 max_body: get.max_body,
             }),
             Step::Done { start, data } => {
+                let max = self.config.webseed.max_job_bytes;
+                if let Some(ws) = self
+                    .torrent_mut(id)
+                    .and_then(|t| t.webseeds.seeds.get_mut(i as usize))
+                {
+                    if let Some((at, bytes)) = ws.started.take() {
+                        let secs = now.saturating_duration_since(at).as_secs_f64();
+                        ws.job_limit = next_job_bytes(bytes, secs, max);
+                    }
+                }
                 self.webseed_data(id, i, start, data);
                 self.pump_webseeds(id, now);
             }
@@ -382,4 +425,23 @@ fn choose_run(
 
 fn piece_start(piece_length: u32, piece: PieceIndex) -> u64 {
     u64::from(piece.0) * u64::from(piece_length)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_sizes_follow_the_server() {
+        let max = 4 << 20;
+        // Fast: doubling up to the maximum.
+        assert_eq!(
+            next_job_bytes(FIRST_JOB_BYTES, 0.001, max),
+            2 * FIRST_JOB_BYTES
+        );
+        assert_eq!(next_job_bytes(max, 0.01, max), max);
+        // Slow: 20 KiB/s gives 40 KiB jobs, never less than a block.
+        assert_eq!(next_job_bytes(64 << 10, 3.2, max), 40 << 10);
+        assert_eq!(next_job_bytes(16 << 10, 100.0, max), 16 << 10);
+    }
 }

@@ -13,6 +13,9 @@
 //!   exponential backoff, dropped after too many in a row, each failure with a
 //!   [`WebSeedError`] saying why.
 //!
+//! - `serve`: the other end, a web server's answer to a request for a file
+//!   ([`serve::answer_file`]): single ranges, 416, `If-Modified-Since`.
+//!
 //! What to fetch is the engine's choice (it asks its picker, see `engine::webseeds`), and
 //! what comes back is data like a peer's blocks: written, hashed and verified before any
 //! of it counts. Nothing here trusts a byte.
@@ -20,6 +23,7 @@
 mod answer;
 mod plan;
 mod seed;
+pub mod serve;
 mod url;
 
 use std::fmt;

@@ -42,7 +42,7 @@ pub const PYTHON: &str = "/usr/bin/python3";
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 const INSTALL_HINT: &str = "run scripts/test, which installs the interop tools \
-     (python3-libtorrent transmission-cli aria2 mktorrent opentracker nginx)";
+     (python3-libtorrent transmission-cli aria2 mktorrent opentracker nginx python3-feedparser)";
 
 // ---------------------------------------------------------------------------------------
 // Ports

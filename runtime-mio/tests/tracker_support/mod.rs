@@ -323,3 +323,59 @@ pub fn scrape_http(port: u16, info_hash: &InfoHash) -> (u32, u32, u32) {
         .find(|(h, _)| h == info_hash)
         .map_or((0, 0, 0), |(_, s)| (s.complete, s.incomplete, s.downloaded))
 }
+
+/// A running `shoal serve DIR` on 127.0.0.1, HTTP and UDP on one port.
+pub struct ShoalServe {
+    pub port: u16,
+    pub proc: Proc,
+}
+
+impl ShoalServe {
+    /// Starts `shoal serve DIR` with `extra` arguments; waits until it has made its
+    /// torrents and listens.
+    pub fn start(dir: &Path, log_dir: &Path, extra: &[&str], deadline: Instant) -> ShoalServe {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new(SHOAL);
+        cmd.arg("serve")
+            .arg(dir)
+            .args(["--http", &addr, "--udp", &addr])
+            .args(extra);
+        let mut proc = Proc::spawn(&format!("shoal-serve-{port}"), cmd, log_dir);
+        proc.wait_for("listening on", deadline);
+        ShoalServe { port, proc }
+    }
+
+    /// `http://127.0.0.1:PORT/PATH`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// Fails the test if the server has exited.
+    pub fn assert_running(&mut self) {
+        assert!(
+            self.proc.try_status().is_none(),
+            "shoal serve exited: {:?}\n{}",
+            self.proc.try_status(),
+            self.proc.tail(40)
+        );
+    }
+}
+
+/// `METHOD target` over HTTP/1.1 with `headers` (each ending in CRLF) and `Connection:
+/// close`; panics if there is no well-formed answer.
+pub fn request(port: u16, method: &str, target: &str, headers: &str) -> Response {
+    let raw = raw_exchange(
+        port,
+        format!(
+            "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    split_response(&raw).unwrap_or_else(|| {
+        panic!(
+            "no HTTP answer to {method} {target}: {:?}",
+            String::from_utf8_lossy(&raw)
+        )
+    })
+}

@@ -53,6 +53,18 @@ pub struct RequestHead<'a> {
     pub query: &'a [u8],
     /// The head's length in bytes, empty line included.
     pub len: usize,
+    /// The `Host` header's value, if any.
+    pub host: Option<&'a [u8]>,
+    /// The `Range` header's value, if any (the first one).
+    pub range: Option<&'a [u8]>,
+    /// The `If-Modified-Since` header's value, if any.
+    pub if_modified_since: Option<&'a [u8]>,
+    /// Whether the client lets the connection stay open after the answer: HTTP/1.1 unless
+    /// it says `Connection: close`, HTTP/1.0 only if it says `Connection: keep-alive`.
+    pub keep_alive: bool,
+    /// Whether a body follows the head (`Content-Length` other than 0, or
+    /// `Transfer-Encoding`): a server that never reads bodies must close after answering.
+    pub has_body: bool,
 }
 
 /// Why a request head is refused.
@@ -94,12 +106,46 @@ pub fn parse_request_head(
             };
             let target = req.path.unwrap_or("/").as_bytes();
             let (path, query) = split_target(target);
-            Ok(Some(RequestHead {
+            let mut head = RequestHead {
                 method,
                 path,
                 query,
                 len,
-            }))
+                host: None,
+                range: None,
+                if_modified_since: None,
+                keep_alive: req.version == Some(1),
+                has_body: false,
+            };
+            for h in req.headers.iter() {
+                let name = h.name.as_bytes();
+                let value = h.value.trim_ascii();
+                if name.eq_ignore_ascii_case(b"host") {
+                    head.host.get_or_insert(value);
+                } else if name.eq_ignore_ascii_case(b"range") {
+                    head.range.get_or_insert(value);
+                } else if name.eq_ignore_ascii_case(b"if-modified-since") {
+                    head.if_modified_since.get_or_insert(value);
+                } else if name.eq_ignore_ascii_case(b"connection") {
+                    for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                        if token.eq_ignore_ascii_case(b"close") {
+                            head.keep_alive = false;
+                        } else if token.eq_ignore_ascii_case(b"keep-alive")
+                            && req.version == Some(0)
+                        {
+                            head.keep_alive = true;
+                        }
+                    }
+                } else if name.eq_ignore_ascii_case(b"content-length") {
+                    head.has_body |= value != b"0";
+                } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                    head.has_body = true;
+                }
+            }
+            // A body is never read, so what follows the head would be taken for the next
+            // request: a connection that has one is closed after the answer.
+            head.keep_alive &= !head.has_body;
+            Ok(Some(head))
         }
         Ok(httparse::Status::Partial) if buf.len() > max_len => Err(HeadError::TooLarge),
         Ok(httparse::Status::Partial) => Ok(None),
@@ -134,10 +180,14 @@ fn split_target(target: &[u8]) -> (&[u8], &[u8]) {
 pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        206 => "Partial Content",
+        304 => "Not Modified",
         400 => "Bad Request",
         404 => "Not Found",
+        403 => "Forbidden",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        416 => "Range Not Satisfiable",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -265,6 +315,31 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(head.method, Method::Other);
+    }
+
+    #[test]
+    fn headers_the_web_server_reads() {
+        let head = |r: &'static str| {
+            parse_request_head(r.as_bytes(), MAX_REQUEST_HEAD)
+                .unwrap()
+                .unwrap()
+        };
+        let h = head(
+            "GET /f HTTP/1.1\r\nHost: a:1\r\nRange:  bytes=0-1 \r\nIf-Modified-Since: x\r\n\r\n",
+        );
+        assert_eq!(h.host, Some(&b"a:1"[..]));
+        assert_eq!(h.range, Some(&b"bytes=0-1"[..]));
+        assert_eq!(h.if_modified_since, Some(&b"x"[..]));
+        assert!(h.keep_alive && !h.has_body);
+        assert!(!head("GET / HTTP/1.1\r\nConnection: foo, Close\r\n\r\n").keep_alive);
+        assert!(!head("GET / HTTP/1.0\r\n\r\n").keep_alive);
+        assert!(head("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keep_alive);
+        let h = head("GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n");
+        assert!(
+            h.has_body && !h.keep_alive,
+            "a body never read ends the connection"
+        );
+        assert!(!head("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").has_body);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `shoal tracker`: core's [`TrackerServer`] and a small torrent web server, on a mio event
-//! loop and a few UDP threads.
+//! `shoal tracker` and `shoal serve`: core's [`TrackerServer`] and a small web server, on
+//! a mio event loop and a few UDP threads.
 //!
 //! One thread runs the event loop: the HTTP listener and every HTTP connection,
 //! non-blocking and registered with one [`mio::Poll`], the signals, and the tracker's
@@ -8,24 +8,37 @@
 //! microsecond of tracker work, so a single thread would cap the tracker at one core. The
 //! threads share the [`TrackerServer`] behind a mutex, held only for the core's call, never
 //! across a system call. Everything is carried as bytes and time: request heads are
-//! parsed, announces and scrapes answered and datagrams handled by core
-//! ([`shoal_core::tracker::server`]); what is here is sockets, threads, the torrent folder
-//! and the index page.
+//! parsed, announces and scrapes answered, datagrams handled and file answers decided by
+//! core ([`shoal_core::tracker::server`], [`shoal_core::webseed::serve`]); what is here is
+//! sockets, threads, files and pages.
 //!
-//! HTTP, per connection: read the request head (at most
-//! [`MAX_REQUEST_HEAD`] bytes, else 431), answer, write, close (`Connection: close`, no
-//! keep-alive, a body never read). Paths: `/announce` and `/scrape` (the tracker),
-//! `/` (an HTML index of the torrent folder: name, size, seeders, leechers, downloads,
-//! magnet link), `/<file>.torrent` (a file of the folder, found by its exact listed name,
-//! so no path can reach outside it), anything else 404.
+//! Modules: `conn` (connections: accept, read, answer, write, keep-alive, bounds),
+//! `folder` (the `.torrent` folder and the allow file), `page` (the index page, magnet
+//! links, URLs), `feed` (`/feed.xml`), and for `shoal serve`: [`content`] (a torrent made
+//! for each entry of the served folder), `files` (`/files/…`, the web seed), `sendfile`
+//! (file bytes to a socket without a copy), `seeder` (`--seed`).
 //!
-//! Bounds: at most `max_connections` open connections (more are answered 503 and closed at
-//! once); each must send its whole head within `http_timeout` of being accepted and is
-//! closed when that passes (slow or silent clients), and a response must keep making
-//! progress (each write resets the clock). A connection holds at most one head buffer and
-//! one response; `.torrent` bytes are shared, not copied, between connections. Accepts
-//! per wake-up are capped so a flood of connections cannot starve the rest of the loop.
-//! UDP: each thread answers one datagram at a time from a fixed buffer.
+//! HTTP, per connection: read a request head (at most [`MAX_REQUEST_HEAD`] bytes, else
+//! 431), answer, write. Answers held in memory (announces, pages, `.torrent` files,
+//! errors) end with `Connection: close`. Files of `shoal serve` keep the connection open
+//! when the client allows it (web seeds ask for many ranges of the same files), and
+//! requests sent ahead (pipelined) are answered in turn; a request with a body, which is
+//! never read, closes it. Paths: `/announce` and `/scrape` (the tracker), `/` (an HTML
+//! index: name, size, seeders, leechers, downloads, torrent and magnet links),
+//! `/feed.xml`, `/<file>.torrent` (a file of the folder, found by its exact listed name,
+//! so no path can reach outside it), `/files/…` (`shoal serve`'s content), anything else
+//! 404.
+//!
+//! Bounds: at most `max_connections` open connections, and at most
+//! `max_connections_per_address` from one address (more are answered 503 and closed at
+//! once); each must send a whole head within `http_timeout` of being accepted, or of its
+//! previous answer being written, and is closed when that passes (slow, silent or idle
+//! clients); an answer must keep making progress (each write resets the clock). A
+//! connection holds at most one head buffer and one answer; `.torrent` bytes are shared,
+//! not copied, between connections, and files are streamed from the page cache, never
+//! read into memory. Accepts per wake-up are capped so a flood of connections cannot
+//! starve the rest of the loop. UDP: each thread answers one datagram at a time from a
+//! fixed buffer.
 //!
 //! The torrent folder is read at start and looked at again every [`RESCAN_EVERY`], and at
 //! once when a request names a `.torrent` file that is in the folder but not yet served: a
@@ -35,30 +48,34 @@
 //! the `--allow` file again (the allow file is read only then); SIGINT and SIGTERM stop
 //! the tracker.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod conn;
+pub mod content;
+mod feed;
+mod files;
+mod folder;
+mod page;
+mod seeder;
+mod sendfile;
+
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
-use std::io::{self, IoSlice, Read, Write};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
-use shoal_core::metainfo::Metainfo;
-use shoal_core::tracker::percent_encode;
-use shoal_core::tracker::server::http::{error_response, response, response_head};
-use shoal_core::tracker::server::{
-    parse_request_head, Method, RequestHead, ServerConfig, TrackerServer, MAX_REQUEST_HEAD,
-};
+use shoal_core::tracker::server::{ServerConfig, TrackerServer};
 use shoal_core::InfoHash;
 
 use crate::client::random_u64;
 use crate::say;
-use shoal_io::human;
+use conn::Conn;
+use folder::{read_allow_file, stamp, Folder};
 
 const HTTP: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -82,7 +99,7 @@ pub const RESCAN_EVERY: Duration = Duration::from_secs(5);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Listen(pub Option<SocketAddr>);
 
-fn parse_listen(s: &str) -> Result<Listen, String> {
+pub(crate) fn parse_listen(s: &str) -> Result<Listen, String> {
     if s.eq_ignore_ascii_case("off") {
         return Ok(Listen(None));
     }
@@ -130,6 +147,9 @@ pub struct TrackerArgs {
     /// Most HTTP connections open at once.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Most HTTP connections open at once from one address.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections_per_address: usize,
     /// Seconds an HTTP client has to send its request (and to keep reading the answer).
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub http_timeout: u64,
@@ -157,6 +177,7 @@ impl TrackerArgs {
             max_peers_per_torrent: 100_000,
             max_peers: 1_000_000,
             max_connections: 1024,
+            max_connections_per_address: 64,
             http_timeout: 10,
             allow_ip_param: false,
             udp_threads: None,
@@ -178,150 +199,6 @@ pub fn run(args: &TrackerArgs) -> Result<(), String> {
     say::out_line(&service.describe_scope());
     service.run().map_err(|e| format!("event loop: {e}"))
 }
-
-/// A `.torrent` of the folder.
-struct Listed {
-    /// Its file name in the folder, the one its URL names.
-    file: String,
-    bytes: Bytes,
-    meta: Metainfo,
-    stamp: Stamp,
-}
-
-/// What tells a changed file from the one read before: its size and modification time.
-type Stamp = (u64, Option<std::time::SystemTime>);
-
-fn stamp(meta: &std::fs::Metadata) -> Stamp {
-    (meta.len(), meta.modified().ok())
-}
-
-/// The folder's torrents, by file name.
-#[derive(Default)]
-struct Folder {
-    torrents: Vec<Listed>,
-    by_file: BTreeMap<String, usize>,
-    /// Files that were skipped (unreadable, too large, not a torrent) as they were then:
-    /// read again, and reported again, only once they change.
-    skipped: BTreeMap<String, Stamp>,
-}
-
-impl Folder {
-    /// Reads every `*.torrent` of `dir` that parses; the others are reported and skipped.
-    /// What `previous` read is kept without reading it again while its stamp is the same.
-    fn read(dir: &Path, mut previous: Folder) -> Result<Folder, String> {
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut names: Vec<(String, PathBuf, Stamp)> = entries
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                if !name.ends_with(".torrent") {
-                    return None;
-                }
-                // Follows a link, as reading it does.
-                let meta = std::fs::metadata(e.path()).ok().filter(|m| m.is_file())?;
-                Some((name, e.path(), stamp(&meta)))
-            })
-            .collect();
-        names.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut kept: BTreeMap<String, Listed> = previous
-            .torrents
-            .drain(..)
-            .map(|l| (l.file.clone(), l))
-            .collect();
-        let mut folder = Folder::default();
-        for (file, path, stamp) in names.into_iter().take(MAX_TORRENTS) {
-            if let Some(listed) = kept.remove(&file).filter(|l| l.stamp == stamp) {
-                folder.by_file.insert(file, folder.torrents.len());
-                folder.torrents.push(listed);
-                continue;
-            }
-            if previous.skipped.get(&file) == Some(&stamp) {
-                folder.skipped.insert(file, stamp);
-                continue;
-            }
-            match read_listed(&path) {
-                Ok((bytes, meta)) => {
-                    folder.by_file.insert(file.clone(), folder.torrents.len());
-                    folder.torrents.push(Listed {
-                        file,
-                        bytes: Bytes::from(bytes),
-                        meta,
-                        stamp,
-                    });
-                }
-                Err(why) => {
-                    say::err_line(&format!(
-                        "shoal tracker: skipping {}: {why}",
-                        path.display()
-                    ));
-                    folder.skipped.insert(file, stamp);
-                }
-            }
-        }
-        Ok(folder)
-    }
-
-    fn get(&self, file: &str) -> Option<&Listed> {
-        self.by_file.get(file).map(|&i| &self.torrents[i])
-    }
-}
-
-/// A `.torrent` file's bytes and what they say.
-fn read_listed(path: &Path) -> Result<(Vec<u8>, Metainfo), String> {
-    let bytes = std::fs::File::open(path)
-        .and_then(|f| {
-            let mut bytes = Vec::new();
-            f.take(shoal_io::MAX_TORRENT_FILE + 1)
-                .read_to_end(&mut bytes)
-                .map(|_| bytes)
-        })
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > shoal_io::MAX_TORRENT_FILE {
-        return Err("too large".into());
-    }
-    let meta = Metainfo::parse(&bytes).map_err(|e| e.to_string())?;
-    Ok((bytes, meta))
-}
-
-/// Reads an allow file: 40-digit hex info-hashes, one a line; blank lines and `#` comments
-/// are skipped.
-fn read_allow_file(path: &Path) -> Result<Vec<InfoHash>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let hash =
-            InfoHash::from_hex(line).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
-        out.push(hash);
-    }
-    Ok(out)
-}
-
-/// A response being written.
-struct Outgoing {
-    head: Vec<u8>,
-    body: Bytes,
-    written: usize,
-}
-
-impl Outgoing {
-    fn len(&self) -> usize {
-        self.head.len() + self.body.len()
-    }
-}
-
-struct Conn {
-    stream: TcpStream,
-    remote: SocketAddr,
-    buf: Vec<u8>,
-    out: Option<Outgoing>,
-    deadline: Instant,
-    registered: Option<Interest>,
-}
-
 /// The tracker, shared by the event loop and the UDP threads.
 type Shared = Arc<Mutex<TrackerServer>>;
 
@@ -357,7 +234,14 @@ pub struct TrackerService {
     /// When the folder is looked at next.
     next_scan: Instant,
     max_connections: usize,
+    /// Open connections by remote address, none at 0.
+    per_address: HashMap<IpAddr, usize>,
+    max_per_address: usize,
     http_timeout: Duration,
+    /// What `shoal serve` serves besides the torrents; none for `shoal tracker`.
+    content: Option<content::Content>,
+    /// `shoal serve --seed`: seeds what is served.
+    seeder: Option<seeder::Seeder>,
     /// Accepts left over from a wake-up that hit its budget.
     accept_pending: bool,
     stop: bool,
@@ -373,6 +257,39 @@ impl TrackerService {
     /// until told to stop ([`TrackerService::run_until`]).
     pub fn embedded(args: &TrackerArgs) -> Result<TrackerService, String> {
         Self::build(args, false)
+    }
+
+    /// The tracker of `shoal serve`: its torrent folder is `content`'s, whose files it
+    /// serves too.
+    pub fn serving(
+        args: &TrackerArgs,
+        content: content::Content,
+    ) -> Result<TrackerService, String> {
+        let mut args = args.clone();
+        args.torrents = Some(content.torrents_dir().to_path_buf());
+        let mut service = Self::build(&args, true)?;
+        service.content = Some(content);
+        Ok(service)
+    }
+
+    /// Seeds what is served too, listening for peers on `listen`; returns where it
+    /// listens.
+    pub fn seed(&mut self, listen: SocketAddr) -> Result<SocketAddr, String> {
+        let dir = match &self.content {
+            Some(c) => c.dir().to_path_buf(),
+            None => return Err("nothing to seed: no content folder".into()),
+        };
+        let seeder = seeder::Seeder::start(dir, listen)?;
+        let addr = seeder.addr();
+        seeder.set(
+            self.folder
+                .torrents
+                .iter()
+                .map(|t| t.meta.clone())
+                .collect(),
+        );
+        self.seeder = Some(seeder);
+        Ok(addr)
     }
 
     /// Reads the torrent folder again (after a new `.torrent` was put there).
@@ -458,6 +375,10 @@ impl TrackerService {
             allow_listed: Vec::new(),
             next_scan: Instant::now() + RESCAN_EVERY,
             max_connections: args.max_connections.max(1),
+            per_address: HashMap::new(),
+            max_per_address: args.max_connections_per_address.max(1),
+            content: None,
+            seeder: None,
             http_timeout: Duration::from_secs(args.http_timeout.max(1)),
             accept_pending: false,
             stop: false,
@@ -511,6 +432,15 @@ impl TrackerService {
         allowed.extend_from_slice(&self.allow_listed);
         self.folder = folder;
         self.next_scan = Instant::now() + RESCAN_EVERY;
+        if let Some(seeder) = &self.seeder {
+            seeder.set(
+                self.folder
+                    .torrents
+                    .iter()
+                    .map(|t| t.meta.clone())
+                    .collect(),
+            );
+        }
         lock(&self.tracker).set_allowed(allowed);
     }
 
@@ -630,6 +560,9 @@ impl TrackerService {
             self.close(slot);
         }
         if self.torrents_dir.is_some() && now >= self.next_scan {
+            if let Some(content) = &mut self.content {
+                content.rescan();
+            }
             self.rescan_folder();
         }
         let mut tracker = lock(&self.tracker);
@@ -660,256 +593,6 @@ impl TrackerService {
             }
         }
     }
-
-    // ---- HTTP ----
-
-    fn accept(&mut self) {
-        for _ in 0..ACCEPT_BUDGET {
-            let accepted = match &self.http {
-                Some(listener) => listener.accept(),
-                None => Err(io::ErrorKind::WouldBlock.into()),
-            };
-            let (mut stream, remote) = match accepted {
-                Ok(x) => x,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.accept_pending = false;
-                    return;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // Out of descriptors or the like: try again on the next wake-up, which
-                // closed connections or timeouts will bring.
-                Err(_) => {
-                    self.accept_pending = false;
-                    return;
-                }
-            };
-            if self.live >= self.max_connections {
-                // Best effort: the answer fits any socket buffer, and the client is gone if
-                // it does not.
-                let _ = stream.write(&error_response(503));
-                continue;
-            }
-            let slot = self.free.pop().unwrap_or_else(|| {
-                self.conns.push(None);
-                self.conns.len() - 1
-            });
-            let deadline = Instant::now() + self.http_timeout;
-            self.conns[slot] = Some(Conn {
-                stream,
-                remote,
-                buf: Vec::new(),
-                out: None,
-                deadline,
-                registered: None,
-            });
-            self.deadlines.insert((deadline, slot));
-            self.live += 1;
-            // Under load the request is often there already: try before registering.
-            self.drive(slot);
-        }
-        // Budget spent: come back after the others had their turn.
-    }
-
-    fn close(&mut self, slot: usize) {
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::take) else {
-            return;
-        };
-        self.deadlines.remove(&(conn.deadline, slot));
-        self.free.push(slot);
-        self.live -= 1;
-        // Dropping the socket closes it, which also takes it out of the poll (epoll forgets
-        // a closed descriptor): no deregister call needed on the way out.
-        drop(conn);
-    }
-
-    /// Moves a connection on as far as it goes without blocking: read the head, answer,
-    /// write, close.
-    fn drive(&mut self, slot: usize) {
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
-            return;
-        };
-        if conn.out.is_none() {
-            match read_head(conn) {
-                HeadRead::Closed => return self.close(slot),
-                HeadRead::More => return self.want(slot, Interest::READABLE),
-                HeadRead::Head => {}
-            }
-            let conn = self.conns[slot].as_mut().expect("present");
-            let remote = conn.remote;
-            let buf = std::mem::take(&mut conn.buf);
-            let out = match parse_request_head(&buf, MAX_REQUEST_HEAD) {
-                Ok(Some(head)) => self.respond(&head, remote),
-                Ok(None) => Outgoing {
-                    // read_head stops at the limit; a partial head that reached it is too
-                    // large.
-                    head: error_response(431),
-                    body: Bytes::new(),
-                    written: 0,
-                },
-                Err(e) => Outgoing {
-                    head: error_response(e.status()),
-                    body: Bytes::new(),
-                    written: 0,
-                },
-            };
-            let conn = self.conns[slot].as_mut().expect("present");
-            conn.out = Some(out);
-        }
-        let conn = self.conns[slot].as_mut().expect("present");
-        let out = conn.out.as_mut().expect("set above");
-        let mut progressed = false;
-        loop {
-            if out.written >= out.len() {
-                return self.close(slot);
-            }
-            let (head_rest, body_rest) = if out.written < out.head.len() {
-                (&out.head[out.written..], &out.body[..])
-            } else {
-                (&[][..], &out.body[out.written - out.head.len()..])
-            };
-            let slices = [IoSlice::new(head_rest), IoSlice::new(body_rest)];
-            match conn.stream.write_vectored(&slices) {
-                Ok(0) => return self.close(slot),
-                Ok(n) => {
-                    out.written += n;
-                    progressed = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return self.close(slot),
-            }
-        }
-        if progressed {
-            // A reader that keeps reading keeps its connection.
-            let deadline = Instant::now() + self.http_timeout;
-            self.deadlines.remove(&(conn.deadline, slot));
-            conn.deadline = deadline;
-            self.deadlines.insert((deadline, slot));
-        }
-        self.want(slot, Interest::WRITABLE);
-    }
-
-    /// Makes sure the connection is registered for `interest`.
-    fn want(&mut self, slot: usize, interest: Interest) {
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
-            return;
-        };
-        let registry = self.poll.registry();
-        let result = match conn.registered {
-            Some(i) if i == interest => return,
-            Some(_) => registry.reregister(&mut conn.stream, Token(FIRST_CONN + slot), interest),
-            None => registry.register(&mut conn.stream, Token(FIRST_CONN + slot), interest),
-        };
-        match result {
-            Ok(()) => conn.registered = Some(interest),
-            Err(_) => self.close(slot),
-        }
-    }
-
-    /// The response to a complete request head.
-    fn respond(&mut self, head: &RequestHead<'_>, remote: SocketAddr) -> Outgoing {
-        let now = Instant::now();
-        let simple = |head: Vec<u8>| Outgoing {
-            head,
-            body: Bytes::new(),
-            written: 0,
-        };
-        let answer = lock(&self.tracker).serve_http(head, remote.ip(), now);
-        if let Some(answer) = answer {
-            return simple(answer);
-        }
-        if head.method == Method::Other {
-            return simple(error_response(405));
-        }
-        if head.path == b"/" || head.path == b"/index.html" {
-            let page = self.index_page();
-            return simple(response(
-                200,
-                "text/html; charset=utf-8",
-                page.as_bytes(),
-                head.method,
-            ));
-        }
-        let file = head
-            .path
-            .strip_prefix(b"/")
-            .and_then(shoal_core::tracker::percent_decode)
-            .and_then(|name| String::from_utf8(name).ok());
-        if let Some(f) = file.as_deref().filter(|f| self.folder.get(f).is_none()) {
-            self.rescan_for(f);
-        }
-        match file.as_deref().and_then(|f| self.folder.get(f)) {
-            Some(listed) => Outgoing {
-                head: response_head(200, "application/x-bittorrent", listed.bytes.len()),
-                body: if head.method == Method::Head {
-                    Bytes::new()
-                } else {
-                    listed.bytes.clone()
-                },
-                written: 0,
-            },
-            None => simple(error_response(404)),
-        }
-    }
-
-    fn index_page(&self) -> String {
-        let mut page = String::with_capacity(1024 + self.folder.torrents.len() * 512);
-        page.push_str(
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>shoal tracker</title>\n\
-             <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
-             th,td{padding:.3em .8em;text-align:left;border-bottom:1px solid #ddd}\
-             td.n{text-align:right}</style></head>\n<body>\n<h1>shoal tracker</h1>\n",
-        );
-        if self.folder.torrents.is_empty() {
-            page.push_str("<p>No torrents are listed here.</p>\n");
-        } else {
-            page.push_str(
-                "<table>\n<tr><th>Name</th><th>Size</th><th>Seeders</th><th>Leechers</th>\
-                 <th>Downloads</th><th>Links</th></tr>\n",
-            );
-            let tracker = lock(&self.tracker);
-            for t in &self.folder.torrents {
-                let stats = tracker.stats(&t.meta.info_hash);
-                let _ = writeln!(
-                    page,
-                    "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-                     <td class=\"n\">{}</td><td class=\"n\">{}</td>\
-                     <td><a href=\"/{}\">torrent</a> <a href=\"{}\">magnet</a></td></tr>",
-                    html_escape(&t.meta.info.name),
-                    human(t.meta.info.total_length),
-                    stats.complete,
-                    stats.incomplete,
-                    stats.downloaded,
-                    html_escape(&percent_encode(t.file.as_bytes())),
-                    html_escape(&t.meta.magnet().to_uri()),
-                );
-            }
-            page.push_str("</table>\n");
-        }
-        page.push_str(&self.served_line());
-        page.push_str("</body></html>\n");
-        page
-    }
-
-    /// The index page's line on where to announce: what is really on.
-    fn served_line(&self) -> String {
-        let mut line = String::from(
-            "<p>Announce over HTTP at <code>/announce</code>, scrape at <code>/scrape</code>",
-        );
-        match self.udp_addr() {
-            Some(udp) => {
-                let _ = write!(
-                    line,
-                    "; over UDP (BEP 15) at port {}, <code>udp://HOST:{}/announce</code>",
-                    udp.port(),
-                    udp.port()
-                );
-            }
-            None => line.push_str(" (HTTP only: UDP is off)"),
-        }
-        line.push_str(".</p>\n");
-        line
-    }
 }
 
 /// One UDP thread: answers datagrams until `stop`.
@@ -928,70 +611,9 @@ fn serve_udp(socket: &std::net::UdpSocket, tracker: &Mutex<TrackerServer>, stop:
     }
 }
 
-enum HeadRead {
-    /// The peer closed or failed before sending a whole head.
-    Closed,
-    /// Need more bytes.
-    More,
-    /// A whole head, a bad one, or the limit reached: time to answer.
-    Head,
-}
-
-/// Reads what is available of a request head, at most [`MAX_REQUEST_HEAD`] + 1 bytes.
-fn read_head(conn: &mut Conn) -> HeadRead {
-    let mut chunk = [0u8; 4096];
-    loop {
-        let room = MAX_REQUEST_HEAD + 1 - conn.buf.len();
-        if room == 0 {
-            return HeadRead::Head;
-        }
-        let want = room.min(chunk.len());
-        match conn.stream.read(&mut chunk[..want]) {
-            Ok(0) => return HeadRead::Closed,
-            Ok(n) => {
-                conn.buf.extend_from_slice(&chunk[..n]);
-                // The usual case, a whole head in: parsed once, by the caller. Otherwise a
-                // parse tells garbage (answered 400 now) from a head still coming.
-                let from = conn.buf.len().saturating_sub(n + 3);
-                if conn.buf[from..].windows(4).any(|w| w == b"\r\n\r\n")
-                    || !matches!(parse_request_head(&conn.buf, MAX_REQUEST_HEAD), Ok(None))
-                {
-                    return HeadRead::Head;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return HeadRead::More,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return HeadRead::Closed,
-        }
-    }
-}
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes() {
-        assert_eq!(
-            html_escape("<a href=\"x\">&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
-        );
-    }
 
     #[test]
     fn listen_addresses() {
