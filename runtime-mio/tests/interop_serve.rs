@@ -72,7 +72,7 @@ fn transmission_downloads_from_shoal_serve_alone() {
         ("transmission-single", "one%20file.iso.torrent"),
     ] {
         let torrent = fetch_torrent(&scene, &serve, torrent);
-        let mut tr = transmission(name, &torrent, &dl, free_port(), false, scene.dir());
+        let mut tr = transmission(name, &torrent, &dl, free_port(), scene.dir());
         tr.wait_for("Seeding", scene.deadline);
     }
     scene.payload.assert_data(&dl);

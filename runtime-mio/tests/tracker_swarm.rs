@@ -66,7 +66,6 @@ fn libtorrent_transmission_aria2_and_shoal_complete_a_swarm_over_http() {
         &torrent,
         &tr_leech_dir,
         free_port(),
-        false,
         scene.dir(),
     );
     tracker.wait_for_peers(&hash, 0, 1, scene.deadline);
@@ -84,7 +83,6 @@ fn libtorrent_transmission_aria2_and_shoal_complete_a_swarm_over_http() {
         &torrent,
         &scene.src(),
         free_port(),
-        true,
         scene.dir(),
     );
     let mut aria_seed = aria2_seed(

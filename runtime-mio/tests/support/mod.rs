@@ -764,17 +764,12 @@ pub fn lt_download(
 
 /// transmission-cli with its own config folder (`log_dir/<name>-config`): DHT, LPD, PEX,
 /// uTP and port mapping off, listening on 127.0.0.1:`port` (and ::1). `dir` is its
-/// download folder; `verify` checks the data there first (for a seed). It runs until
-/// killed, printing `Seeding` once it has every piece. Its output is unbuffered through
-/// `stdbuf`, or nothing would show before it exits.
-pub fn transmission(
-    name: &str,
-    torrent: &Path,
-    dir: &Path,
-    port: u16,
-    verify: bool,
-    log_dir: &Path,
-) -> Proc {
+/// download folder; it checks the data already there on its own (a seed's content), so no
+/// `-v` is passed: with it, transmission-cli 3.00 sometimes stops and removes the torrent
+/// the moment its check ends (a race inside it, seen as a seed that leaves at once). It
+/// runs until killed, printing `Seeding` once it has every piece. Its output is
+/// unbuffered through `stdbuf`, or nothing would show before it exits.
+pub fn transmission(name: &str, torrent: &Path, dir: &Path, port: u16, log_dir: &Path) -> Proc {
     let config = log_dir.join(format!("{name}-config"));
     std::fs::create_dir_all(&config).unwrap();
     std::fs::create_dir_all(dir).unwrap();
@@ -799,11 +794,8 @@ pub fn transmission(
         .arg(&config)
         .arg("-w")
         .arg(dir)
-        .args(["-p", &port.to_string()]);
-    if verify {
-        cmd.arg("-v");
-    }
-    cmd.arg(torrent);
+        .args(["-p", &port.to_string()])
+        .arg(torrent);
     Proc::spawn(name, cmd, log_dir)
 }
 
@@ -917,7 +909,7 @@ impl Scene {
                 "seeding",
             ),
             Seeder::Transmission => (
-                transmission("transmission-seed", torrent, &src, port, true, dir),
+                transmission("transmission-seed", torrent, &src, port, dir),
                 "Seeding",
             ),
             Seeder::Aria2 => (aria2_seed("aria2-seed", torrent, &src, port, dir), "SEED("),
@@ -934,7 +926,7 @@ impl Scene {
     /// session (and listening socket) is up: it prints its first status line then. It
     /// takes only peers that dial it.
     pub fn ready_transmission_leech(&self, torrent: &Path, dir: &Path, port: u16) -> Proc {
-        let mut leech = transmission("transmission-leech", torrent, dir, port, false, self.dir());
+        let mut leech = transmission("transmission-leech", torrent, dir, port, self.dir());
         leech.wait_for("Progress", self.deadline);
         leech
     }
