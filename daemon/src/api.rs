@@ -34,8 +34,13 @@ impl Api {
         if let Err(refused) = self.guard.admit(req) {
             return refused;
         }
-        match (req.method.as_str(), req.path.as_str()) {
-            ("POST", RPC_PATH) | ("POST", "/rpc") => {
+        // transmission-remote asks for `/transmission/rpc/`.
+        let path = match req.path.strip_suffix('/') {
+            Some(p) if p == RPC_PATH => RPC_PATH,
+            _ => req.path.as_str(),
+        };
+        match (req.method.as_str(), path) {
+            ("POST", RPC_PATH) => {
                 if let Err(refused) = self.guard.check_session(req) {
                     return refused;
                 }
@@ -108,7 +113,12 @@ mod tests {
         assert!(fake.calls.is_empty());
         // A rebinding page: another Host.
         let r = api.handle(
-            &req("POST", RPC_PATH, &[("host", "attacker.example:9091"), SID], STOP),
+            &req(
+                "POST",
+                RPC_PATH,
+                &[("host", "attacker.example:9091"), SID],
+                STOP,
+            ),
             &mut fake,
         );
         assert_eq!(r.status, 421);
@@ -138,9 +148,16 @@ mod tests {
         assert_eq!(r.status, 200);
         assert!(String::from_utf8_lossy(&r.body).contains("<title>shoal</title>"));
         for path in ["/app.js", "/style.css"] {
-            assert_eq!(api.handle(&req("GET", path, &[HOST], ""), &mut fake).status, 200);
+            assert_eq!(
+                api.handle(&req("GET", path, &[HOST], ""), &mut fake).status,
+                200
+            );
         }
-        assert_eq!(api.handle(&req("GET", "/nope", &[HOST], ""), &mut fake).status, 404);
+        assert_eq!(
+            api.handle(&req("GET", "/nope", &[HOST], ""), &mut fake)
+                .status,
+            404
+        );
         assert!(fake.calls.is_empty());
     }
 }

@@ -222,7 +222,8 @@ impl Settings {
     pub fn rate_limits(&self) -> (Option<u64>, Option<u64>) {
         (
             self.speed_limit_up_enabled.then_some(self.speed_limit_up),
-            self.speed_limit_down_enabled.then_some(self.speed_limit_down),
+            self.speed_limit_down_enabled
+                .then_some(self.speed_limit_down),
         )
     }
 }

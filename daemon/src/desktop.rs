@@ -60,6 +60,9 @@ mod tests {
         assert!(e.contains("\nExec=/usr/bin/shoal add %u\n"));
         assert!(e.contains("MimeType=application/x-bittorrent;x-scheme-handler/magnet;\n"));
         let odd = entry("/opt/my apps/sh$oal%");
-        assert!(odd.contains("Exec=\"/opt/my apps/sh\\$oal%%\" add %u"), "{odd}");
+        assert!(
+            odd.contains("Exec=\"/opt/my apps/sh\\$oal%%\" add %u"),
+            "{odd}"
+        );
     }
 }

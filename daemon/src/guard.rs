@@ -53,8 +53,15 @@ impl Guard {
         if let Some(auth) = &self.auth {
             let given = req
                 .header("authorization")
-                .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
-                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+                .and_then(|v| {
+                    v.strip_prefix("Basic ")
+                        .or_else(|| v.strip_prefix("basic "))
+                })
+                .and_then(|b| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b.trim())
+                        .ok()
+                })
                 .unwrap_or_default();
             if !constant_time_eq(&given, auth.as_bytes()) {
                 return Err(Response::text(401, "Unauthorized", "credentials needed")

@@ -236,7 +236,10 @@ mod tests {
             parse_request(&req),
             Err(RequestError::TooLarge("request head"))
         );
-        let big = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", MAX_BODY + 1);
+        let big = format!(
+            "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        );
         assert_eq!(
             parse_request(big.as_bytes()),
             Err(RequestError::TooLarge("request body"))

@@ -59,7 +59,13 @@ pub struct TorrentRecord {
 
 impl TorrentRecord {
     /// A new record for a torrent of `files` files, everything wanted at normal priority.
-    pub fn new(id: Id, info_hash: String, name: String, download_dir: String, files: usize) -> Self {
+    pub fn new(
+        id: Id,
+        info_hash: String,
+        name: String,
+        download_dir: String,
+        files: usize,
+    ) -> Self {
         TorrentRecord {
             id,
             info_hash,
@@ -157,7 +163,11 @@ impl StateDir {
 
     /// `$XDG_STATE_HOME/shoal`, or `~/.local/state/shoal`.
     pub fn default_path() -> Option<PathBuf> {
-        let from = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let from = |var: &str| {
+            std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         from("XDG_STATE_HOME")
             .or_else(|| from("HOME").map(|h| h.join(".local/state")))
             .map(|p| p.join("shoal"))
@@ -172,7 +182,9 @@ impl StateDir {
     }
 
     pub fn torrent_file(&self, info_hash: &str) -> PathBuf {
-        self.root.join("torrents").join(format!("{info_hash}.torrent"))
+        self.root
+            .join("torrents")
+            .join(format!("{info_hash}.torrent"))
     }
 
     pub fn address_file(&self) -> PathBuf {

@@ -111,6 +111,87 @@ enum Command {
     /// Run a tracker (HTTP and UDP announces and scrapes) that also serves the .torrent
     /// files of a folder and an index page of them.
     Tracker(shoal_mio::tracker::TrackerArgs),
+    /// Run the helper application: many torrents at once, a web page and the Transmission
+    /// RPC on 127.0.0.1:9091, a state folder that survives restarts.
+    Daemon {
+        #[command(flatten)]
+        state: StateArg,
+        /// The control address (page and Transmission RPC). Beyond loopback, credentials
+        /// are required (--rpc-auth, or generated into the state folder).
+        #[arg(long, value_name = "ADDR", default_value = shoal_mio::daemon::DEFAULT_RPC)]
+        rpc: std::net::SocketAddr,
+        /// Require these credentials (HTTP Basic) of every request.
+        #[arg(long, value_name = "USER:PASS")]
+        rpc_auth: Option<String>,
+        /// Where content goes unless an add says otherwise (kept for later starts;
+        /// first default: $XDG_DOWNLOAD_DIR or ~/Downloads).
+        #[arg(long, value_name = "DIR")]
+        download_dir: Option<PathBuf>,
+        /// TCP port for peers (0: any free one). Unless given, 6881 or the next free one
+        /// up to 6889.
+        #[arg(short, long)]
+        port: Option<u16>,
+        /// The address peers reach us at.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind: std::net::IpAddr,
+    },
+    /// Give a .torrent file, a URL to one, or a magnet link to the daemon (started if none
+    /// runs).
+    Add {
+        /// The .torrent file, http(s):// URL or magnet: link.
+        torrent: String,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// List the daemon's torrents.
+    List {
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Stop torrents of the daemon (they keep their data and their place in the list).
+    Pause {
+        #[arg(required = true)]
+        ids: Vec<u32>,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Start stopped torrents of the daemon again.
+    Resume {
+        #[arg(required = true)]
+        ids: Vec<u32>,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Remove torrents from the daemon's list.
+    Remove {
+        #[arg(required = true)]
+        ids: Vec<u32>,
+        /// Also delete their downloaded files.
+        #[arg(long)]
+        delete: bool,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Make .torrent files and magnet links open with `shoal add` (a freedesktop entry,
+    /// registered with xdg-mime).
+    InstallHandler {
+        /// Remove the entry instead.
+        #[arg(long)]
+        uninstall: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct StateArg {
+    /// The daemon's state folder (default: $XDG_STATE_HOME/shoal, ~/.local/state/shoal).
+    #[arg(long = "state", value_name = "DIR")]
+    state: Option<PathBuf>,
+}
+
+impl StateArg {
+    fn dir(&self) -> Result<shoal_daemon::state::StateDir, String> {
+        shoal_mio::daemon::state_dir(self.state.as_ref())
+    }
 }
 
 #[derive(clap::Args)]
@@ -260,6 +341,35 @@ fn main() -> ExitCode {
             };
             create(&path, &output, &opts)
         }
+        Command::Daemon {
+            state,
+            rpc,
+            rpc_auth,
+            download_dir,
+            port,
+            bind,
+        } => shoal_mio::daemon::run(&shoal_mio::daemon::Options {
+            state: state.state,
+            rpc,
+            rpc_auth,
+            download_dir,
+            port,
+            bind,
+        }),
+        Command::Add { torrent, state } => state
+            .dir()
+            .and_then(|d| shoal_mio::remote::add(&d, &torrent)),
+        Command::List { state } => state.dir().and_then(|d| shoal_mio::remote::list(&d)),
+        Command::Pause { ids, state } => state
+            .dir()
+            .and_then(|d| shoal_mio::remote::act(&d, "torrent-stop", &ids, false)),
+        Command::Resume { ids, state } => state
+            .dir()
+            .and_then(|d| shoal_mio::remote::act(&d, "torrent-start", &ids, false)),
+        Command::Remove { ids, delete, state } => state
+            .dir()
+            .and_then(|d| shoal_mio::remote::act(&d, "torrent-remove", &ids, delete)),
+        Command::InstallHandler { uninstall } => shoal_mio::remote::install_handler(uninstall),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

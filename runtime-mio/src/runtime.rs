@@ -105,6 +105,8 @@ pub struct Runtime {
     interrupted: bool,
     /// Failures of background jobs that stop nothing (a resume record not saved).
     warnings: Vec<String>,
+    waker: Arc<Waker>,
+    rate_limits: (Option<u64>, Option<u64>),
 }
 
 impl Runtime {
@@ -125,7 +127,9 @@ impl Runtime {
             listener,
             udp,
             local_addr,
-            pool: Pool::new(config.workers, waker),
+            pool: Pool::new(config.workers, waker.clone()),
+            waker,
+            rate_limits: (None, None),
             poll,
             conns: Vec::new(),
             free_conns: Vec::new(),
@@ -173,24 +177,61 @@ impl Runtime {
         std::mem::take(&mut self.interrupted)
     }
 
+    /// Wakes [`Runtime::turn`] from another thread (a control request for the loop).
+    pub fn waker(&self) -> Arc<Waker> {
+        self.waker.clone()
+    }
+
+    /// Sets the global rate limits, in bytes per second (`None`: unlimited): upload and
+    /// download. What it does now: it keeps them, and [`Runtime::rate_limits`] says them;
+    /// transfers are not held to them by this runtime or its engine.
+    pub fn set_rate_limits(&mut self, upload: Option<u64>, download: Option<u64>) {
+        self.rate_limits = (upload, download);
+    }
+
+    /// The limits last given to [`Runtime::set_rate_limits`] (upload, download).
+    pub fn rate_limits(&self) -> (Option<u64>, Option<u64>) {
+        self.rate_limits
+    }
+
     pub fn add_torrent(
         &mut self,
         meta: Arc<Metainfo>,
         storage: Arc<Storage>,
         verified: Bitfield,
     ) -> Result<TorrentId, AddTorrentError> {
-        let id = self.engine.add_torrent(
+        self.add_torrent_with(
             meta,
+            storage,
             TorrentOptions {
                 verified: Some(verified),
                 ..TorrentOptions::default()
             },
-            Instant::now(),
-        )?;
+        )
+    }
+
+    /// [`Runtime::add_torrent`] with every option of the engine's (`opts.verified`: the
+    /// pieces found on disk).
+    pub fn add_torrent_with(
+        &mut self,
+        meta: Arc<Metainfo>,
+        storage: Arc<Storage>,
+        opts: TorrentOptions,
+    ) -> Result<TorrentId, AddTorrentError> {
+        let id = self.engine.add_torrent(meta, opts, Instant::now())?;
         self.storages
             .insert(id, (storage, Arc::new(WriteBack::new(WRITE_BACK_LIMIT))));
         self.drain();
         Ok(id)
+    }
+
+    /// Removes one torrent (see [`Engine::remove_torrent`]); its disk jobs already queued
+    /// still run. Returns its verified pieces.
+    pub fn remove_torrent(&mut self, torrent: TorrentId) -> Option<Bitfield> {
+        let verified = self.engine.remove_torrent(torrent, Instant::now());
+        self.storages.remove(&torrent);
+        self.drain();
+        verified
     }
 
     pub fn add_peer(&mut self, torrent: TorrentId, addr: SocketAddr) {

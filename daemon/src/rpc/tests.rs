@@ -67,7 +67,8 @@ pub fn view(id: Id, hash: String) -> TorrentView {
 
 impl Control for Fake {
     fn add(&mut self, r: AddRequest) -> Result<Added, String> {
-        self.calls.push(format!("add {:?} paused={}", r.source, r.paused));
+        self.calls
+            .push(format!("add {:?} paused={}", r.source, r.paused));
         match r.source {
             Source::Magnet(_) => Err("magnet links are not taken yet".into()),
             _ => Ok(Added {
@@ -149,7 +150,10 @@ fn ids_are_numbers_hashes_or_all() {
     let mut fake = Fake::with_one();
     fake.torrents.push(view(2, "cc".repeat(20)));
     call(&mut fake, json!({"method": "torrent-stop"}));
-    call(&mut fake, json!({"method": "torrent-start", "arguments": {"ids": 2}}));
+    call(
+        &mut fake,
+        json!({"method": "torrent-start", "arguments": {"ids": 2}}),
+    );
     call(
         &mut fake,
         json!({"method": "torrent-start-now", "arguments": {"ids": ["CC".repeat(20), 1]}}),
@@ -160,9 +164,17 @@ fn ids_are_numbers_hashes_or_all() {
     );
     assert_eq!(
         fake.calls,
-        vec!["stop [1, 2]", "start [2]", "start [2, 1]", "remove [1] true"]
+        vec![
+            "stop [1, 2]",
+            "start [2]",
+            "start [2, 1]",
+            "remove [1] true"
+        ]
     );
-    let bad = call(&mut fake, json!({"method": "torrent-stop", "arguments": {"ids": [-1]}}));
+    let bad = call(
+        &mut fake,
+        json!({"method": "torrent-stop", "arguments": {"ids": [-1]}}),
+    );
     assert_ne!(bad["result"], "success");
 }
 
@@ -227,7 +239,10 @@ fn torrent_set_and_session_set_change_what_they_name() {
         json!({"method": "session-set", "arguments": {"speed-limit-up": "fast"}}),
     );
     assert_ne!(bad["result"], "success");
-    assert_eq!(fake.settings.speed_limit_up, Settings::default().speed_limit_up);
+    assert_eq!(
+        fake.settings.speed_limit_up,
+        Settings::default().speed_limit_up
+    );
 }
 
 #[test]
