@@ -79,7 +79,9 @@ function render(torrents) {
                 : action("Pause", () => rpc("torrent-stop", { ids: [t.id] })),
         " ",
         action("Remove", () => { if (confirm("Remove " + t.name + "? (its files stay)")) return rpc("torrent-remove", { ids: [t.id] }); }))));
-    card.append(el("div", { class: "bar" }, el("div", { style: "width:" + pct + "%" })));
+    const fill = el("div", {});
+    fill.style.width = pct + "%"; // through the CSSOM: the CSP allows no inline style
+    card.append(el("div", { class: "bar" }, fill));
     const ratio = t.uploadRatio < 0 ? "—" : t.uploadRatio.toFixed(2);
     card.append(el("div", { class: "figures" },
       el("span", { class: "percent" }, pct + " %"), " of " + size(t.sizeWhenDone) + " · " + STATUS[t.status] +
