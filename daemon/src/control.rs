@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::feed::FeedView;
+
 /// A torrent's id in the daemon (1, 2, …; never reused while the state folder lives).
 pub type Id = u32;
 
@@ -258,4 +260,9 @@ pub trait Control {
     fn stats(&mut self) -> Stats;
     /// The daemon's peer port.
     fn peer_port(&mut self) -> u16;
+    /// Follows the feed at `url` (fetched once now: a bad URL or a malformed feed is an
+    /// error), taking new items whose title matches `pattern`.
+    fn add_feed(&mut self, url: &str, pattern: Option<&str>) -> Result<FeedView, String>;
+    fn feeds(&mut self) -> Vec<FeedView>;
+    fn remove_feeds(&mut self, ids: &[u32]);
 }

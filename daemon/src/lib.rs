@@ -12,13 +12,15 @@
 //! - [`rpc`]: the Transmission RPC protocol;
 //! - [`page`]: the web page's assets, compiled in;
 //! - [`state`]: the state folder (torrent list, settings, `.torrent` files, bound address);
-//! - [`desktop`]: the freedesktop entry that makes clicked links reach the daemon.
+//! - [`desktop`]: the freedesktop entry that makes clicked links reach the daemon;
+//! - [`feed`]: the feeds a daemon follows and what it takes from them.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod control;
 pub mod desktop;
+pub mod feed;
 pub mod guard;
 pub mod http;
 pub mod page;

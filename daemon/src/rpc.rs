@@ -6,7 +6,8 @@
 //! (`filename` = path, URL or magnet; `metainfo` = base64), `torrent-get` (the usual
 //! fields, as objects), `torrent-start`/`-start-now`/`-stop`, `torrent-remove` (with
 //! `delete-local-data`), `torrent-set` (files wanted and priorities, `sequentialDownload`),
-//! `session-get`/`-set`/`-stats`. Ids are numbers, info-hash strings, or absent (all).
+//! `session-get`/`-set`/`-stats`; and shoal's own `feed-add` (`url`, `match`), `feed-get`,
+//! `feed-remove` (`ids`). Ids are numbers, info-hash strings, or absent (all).
 //! Nothing here panics on a malformed call: it gets a `result` that says what was wrong.
 
 use base64::Engine as _;
@@ -71,6 +72,17 @@ fn dispatch(method: &str, args: &Args, ctrl: &mut dyn Control) -> Result<Args, S
         "session-get" => Ok(session_get(ctrl)),
         "session-set" => session_set(args, ctrl),
         "session-stats" => Ok(session_stats(ctrl)),
+        "feed-add" => feed_add(args, ctrl),
+        "feed-get" => Ok(feed_get(ctrl)),
+        "feed-remove" => {
+            let ids = indices(args, "ids")?;
+            let ids: Vec<u32> = ids
+                .into_iter()
+                .filter_map(|i| u32::try_from(i).ok())
+                .collect();
+            ctrl.remove_feeds(&ids);
+            Ok(Args::new())
+        }
         "" => Err("no method named".into()),
         other => Err(format!("method {other:?} is not supported")),
     }
@@ -391,6 +403,36 @@ fn session_set(args: &Args, ctrl: &mut dyn Control) -> Result<Args, String> {
     }
     ctrl.set_settings(s);
     Ok(Args::new())
+}
+
+fn feed_json(f: &crate::feed::FeedView) -> Value {
+    json!({ "id": f.id, "url": f.url, "match": f.pattern, "taken": f.taken,
+            "failures": f.failures, "error": f.last_error })
+}
+
+/// `feed-add` (shoal's own method): `url`, and `match`, a regular expression on titles.
+fn feed_add(args: &Args, ctrl: &mut dyn Control) -> Result<Args, String> {
+    let url = args
+        .get("url")
+        .and_then(Value::as_str)
+        .ok_or("feed-add needs a url")?;
+    let pattern = args
+        .get("match")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty());
+    let f = ctrl.add_feed(url.trim(), pattern)?;
+    let mut out = Args::new();
+    out.insert("feed-added".into(), feed_json(&f));
+    Ok(out)
+}
+
+fn feed_get(ctrl: &mut dyn Control) -> Args {
+    let mut out = Args::new();
+    out.insert(
+        "feeds".into(),
+        Value::Array(ctrl.feeds().iter().map(feed_json).collect()),
+    );
+    out
 }
 
 fn session_stats(ctrl: &mut dyn Control) -> Args {

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! state.json          the torrent list (ids, folders, paused, wanted files, priorities,
-//!                     sequential, dates, totals), the session's settings, the next id
+//!                     sequential, dates, totals), the session's settings, the feeds
+//!                     followed (with what was taken from them), the next ids
 //! torrents/HASH.torrent  each torrent's .torrent, as added
 //! rpc-address         the control address actually bound (`127.0.0.1:9091`): how
 //!                     `shoal add/list/…` find the daemon
@@ -138,6 +139,8 @@ pub struct State {
     pub next_id: Id,
     pub settings: Settings,
     pub torrents: Vec<TorrentRecord>,
+    pub next_feed_id: u32,
+    pub feeds: Vec<crate::feed::FeedRecord>,
 }
 
 impl State {

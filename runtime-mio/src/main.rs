@@ -134,6 +134,17 @@ enum Command {
         /// The address peers reach us at.
         #[arg(long, default_value = "0.0.0.0")]
         bind: std::net::IpAddr,
+        /// Seconds between polls of a feed (doubled per failure in a row, up to a day).
+        #[arg(long, value_name = "SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+        feed_interval: u64,
+    },
+    /// Follow feeds (RSS, Atom) with the daemon: new items that are torrents or magnet
+    /// links are added as they are published.
+    Feed {
+        #[command(subcommand)]
+        action: FeedAction,
+        #[command(flatten)]
+        state: StateArg,
     },
     /// Give a .torrent file, a URL to one, or a magnet link to the daemon (started if none
     /// runs).
@@ -181,10 +192,29 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum FeedAction {
+    /// Follow a feed: what it offers now is left alone, what it publishes later is added.
+    Add {
+        /// The feed's http(s):// URL.
+        url: String,
+        /// Take only items whose title matches this regular expression.
+        #[arg(long = "match", value_name = "REGEX")]
+        pattern: Option<String>,
+    },
+    /// The feeds followed.
+    List,
+    /// Stop following feeds.
+    Remove {
+        #[arg(required = true)]
+        ids: Vec<u32>,
+    },
+}
+
 #[derive(clap::Args)]
 struct StateArg {
     /// The daemon's state folder (default: $XDG_STATE_HOME/shoal, ~/.local/state/shoal).
-    #[arg(long = "state", value_name = "DIR")]
+    #[arg(long = "state", value_name = "DIR", global = true)]
     state: Option<PathBuf>,
 }
 
@@ -348,6 +378,7 @@ fn main() -> ExitCode {
             download_dir,
             port,
             bind,
+            feed_interval,
         } => shoal_mio::daemon::run(&shoal_mio::daemon::Options {
             state: state.state,
             rpc,
@@ -355,6 +386,14 @@ fn main() -> ExitCode {
             download_dir,
             port,
             bind,
+            feed_interval: std::time::Duration::from_secs(feed_interval),
+        }),
+        Command::Feed { action, state } => state.dir().and_then(|d| match action {
+            FeedAction::Add { url, pattern } => {
+                shoal_mio::remote::feed_add(&d, &url, pattern.as_deref())
+            }
+            FeedAction::List => shoal_mio::remote::feed_list(&d),
+            FeedAction::Remove { ids } => shoal_mio::remote::feed_remove(&d, &ids),
         }),
         Command::Add { torrent, state } => state
             .dir()

@@ -23,6 +23,9 @@ const START_WAIT: Duration = Duration::from_secs(20);
 /// How long a call may take (an add by URL fetches first).
 const CALL_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// An HTTP answer: status, headers, body.
+type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// A running daemon's control address and credentials.
 pub struct Daemon {
     addr: SocketAddr,
@@ -121,11 +124,7 @@ impl Daemon {
         Err("the daemon kept refusing the session id".into())
     }
 
-    fn post(
-        &self,
-        body: &[u8],
-        session: &str,
-    ) -> Result<(u16, Vec<(String, String)>, Vec<u8>), String> {
+    fn post(&self, body: &[u8], session: &str) -> Result<Answer, String> {
         let fail = |e: std::io::Error| format!("talking to the daemon at {}: {e}", self.addr);
         let mut s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)).map_err(fail)?;
         s.set_read_timeout(Some(CALL_TIMEOUT)).map_err(fail)?;
@@ -281,6 +280,51 @@ pub fn act(dir: &StateDir, method: &str, ids: &[u32], delete: bool) -> Result<()
         args["delete-local-data"] = json!(true);
     }
     daemon.call(method, args)?;
+    Ok(())
+}
+
+/// `shoal feed add URL [--match REGEX]`.
+pub fn feed_add(dir: &StateDir, url: &str, pattern: Option<&str>) -> Result<(), String> {
+    let daemon = running(dir)?;
+    let mut args = json!({ "url": url });
+    if let Some(p) = pattern {
+        args["match"] = json!(p);
+    }
+    let r = daemon.call("feed-add", args)?;
+    say::out_line(&format!(
+        "following feed {}: {}",
+        r["feed-added"]["id"],
+        r["feed-added"]["url"].as_str().unwrap_or("")
+    ));
+    Ok(())
+}
+
+/// `shoal feed list`.
+pub fn feed_list(dir: &StateDir) -> Result<(), String> {
+    let daemon = running(dir)?;
+    let r = daemon.call("feed-get", json!({}))?;
+    let empty = Vec::new();
+    for f in r["feeds"].as_array().unwrap_or(&empty) {
+        let mut line = format!(
+            "{:>4}  {}  taken {}",
+            f["id"],
+            f["url"].as_str().unwrap_or(""),
+            f["taken"]
+        );
+        if let Some(m) = f["match"].as_str() {
+            line.push_str(&format!("  match {m:?}"));
+        }
+        if let Some(e) = f["error"].as_str() {
+            line.push_str(&format!("  (last error: {e})"));
+        }
+        say::out_line(&line);
+    }
+    Ok(())
+}
+
+/// `shoal feed remove ID…`.
+pub fn feed_remove(dir: &StateDir, ids: &[u32]) -> Result<(), String> {
+    running(dir)?.call("feed-remove", json!({ "ids": ids }))?;
     Ok(())
 }
 

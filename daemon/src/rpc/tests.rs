@@ -1,7 +1,7 @@
 use serde_json::{json, Value};
 
 use super::*;
-use crate::control::{Added, FileView, Settings, Stats, Status};
+use crate::control::{Added, FeedView, FileView, Settings, Stats, Status};
 
 /// A daemon that records what it is asked.
 pub struct Fake {
@@ -112,6 +112,23 @@ impl Control for Fake {
     }
     fn peer_port(&mut self) -> u16 {
         6881
+    }
+    fn add_feed(&mut self, url: &str, pattern: Option<&str>) -> Result<FeedView, String> {
+        self.calls.push(format!("feed {url} {pattern:?}"));
+        Ok(FeedView {
+            id: 1,
+            url: url.into(),
+            pattern: pattern.map(str::to_string),
+            taken: 0,
+            failures: 0,
+            last_error: None,
+        })
+    }
+    fn feeds(&mut self) -> Vec<FeedView> {
+        Vec::new()
+    }
+    fn remove_feeds(&mut self, ids: &[u32]) {
+        self.calls.push(format!("unfeed {ids:?}"));
     }
 }
 
@@ -263,4 +280,24 @@ fn malformed_calls_get_a_message_not_a_panic() {
         assert_ne!(result, "success", "{}", String::from_utf8_lossy(body));
     }
     assert!(fake.calls.is_empty());
+}
+
+#[test]
+fn feeds_are_added_listed_and_removed_over_the_rpc() {
+    let mut fake = Fake::with_one();
+    let out = call(
+        &mut fake,
+        json!({"method": "feed-add", "arguments": {"url": " http://b/feed.xml ", "match": "video"}}),
+    );
+    assert_eq!(out["arguments"]["feed-added"]["match"], "video");
+    call(
+        &mut fake,
+        json!({"method": "feed-remove", "arguments": {"ids": [1]}}),
+    );
+    let out = call(&mut fake, json!({"method": "feed-add", "arguments": {}}));
+    assert_ne!(out["result"], "success");
+    assert_eq!(
+        fake.calls,
+        vec!["feed http://b/feed.xml Some(\"video\")", "unfeed [1]"]
+    );
 }

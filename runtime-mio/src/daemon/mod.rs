@@ -8,7 +8,8 @@
 //! - **the opener**: takes each torrent's folder ([`shoal_io::open_download`]: lock,
 //!   resume record or hash check, refusal of files in the way) one at a time, so a big
 //!   check never stalls the loop or the control server;
-//! - **the control server** ([`server`]): the page and the Transmission RPC.
+//! - **the control server** ([`server`]): the page and the Transmission RPC;
+//! - **the feed poller** ([`feeds`]): fetches due feeds, adds what they newly offer.
 //!
 //! The state folder (see [`shoal_daemon::state`]) holds the list, the `.torrent` files and
 //! the address bound; it is locked while the daemon runs. A clean stop (SIGINT, SIGTERM)
@@ -16,6 +17,7 @@
 //! next start finds the list and each folder's resume record (or hashes what is there),
 //! so no verified piece is downloaded again.
 
+pub mod feeds;
 pub mod server;
 pub mod torrents;
 
@@ -52,6 +54,8 @@ pub struct Options {
     pub port: Option<u16>,
     /// The address peers reach us at.
     pub bind: std::net::IpAddr,
+    /// How often feeds are polled.
+    pub feed_interval: Duration,
 }
 
 /// A message for the loop.
@@ -108,6 +112,14 @@ pub fn run(opts: &Options) -> Result<(), String> {
     }
     let peer_addr = rt.local_addr();
     let mut torrents = Torrents::new(rt, dir.clone(), state, open_tx);
+    torrents.set_feed_interval(opts.feed_interval);
+    {
+        let (tx, waker) = (tx.clone(), waker.clone());
+        std::thread::Builder::new()
+            .name("shoal-feeds".into())
+            .spawn(move || feeds::poller(tx, waker))
+            .map_err(|e| e.to_string())?;
+    }
     let session_id = format!(
         "{:016x}{:016x}",
         crate::client::random_u64(),

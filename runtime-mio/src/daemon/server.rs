@@ -15,7 +15,7 @@ use mio::Waker;
 use shoal_core::metainfo::Metainfo;
 use shoal_daemon::api::Api;
 use shoal_daemon::control::{
-    AddRequest, Added, Control, FileChange, Id, Settings, Source, Stats, TorrentView,
+    AddRequest, Added, Control, FeedView, FileChange, Id, Settings, Source, Stats, TorrentView,
 };
 use shoal_daemon::http::{parse_request, Response};
 
@@ -113,7 +113,12 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    fn ask<T: Send + 'static>(
+    pub fn new(tx: Sender<Msg>, waker: Arc<Waker>) -> Proxy {
+        Proxy { tx, waker }
+    }
+
+    /// Runs `f` on the loop's thread and returns what it returns.
+    pub fn ask<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Torrents) -> T + Send + 'static,
     ) -> Result<T, String> {
@@ -188,4 +193,29 @@ impl Control for Proxy {
     fn peer_port(&mut self) -> u16 {
         self.ask(|t| t.rt.local_addr().port()).unwrap_or(0)
     }
+
+    fn add_feed(&mut self, url: &str, pattern: Option<&str>) -> Result<FeedView, String> {
+        if let Some(p) = pattern {
+            regex_check(p)?;
+        }
+        // Fetched here, off the loop: a bad URL or a malformed feed is said at once.
+        let offers = super::feeds::first_look(url)?;
+        let (url, pattern) = (url.to_string(), pattern.map(str::to_string));
+        self.ask(move |t| t.subscribe(url, pattern, &offers))?
+    }
+
+    fn feeds(&mut self) -> Vec<FeedView> {
+        self.ask(|t| t.feed_views()).unwrap_or_default()
+    }
+
+    fn remove_feeds(&mut self, ids: &[u32]) {
+        let ids = ids.to_vec();
+        let _ = self.ask(move |t| t.unsubscribe(&ids));
+    }
+}
+
+/// A pattern that does not compile is refused before the feed is fetched.
+fn regex_check(pattern: &str) -> Result<(), String> {
+    shoal_daemon::feed::FeedRecord::subscribe(0, String::new(), Some(pattern.to_string()), &[])
+        .map(drop)
 }

@@ -77,6 +77,12 @@ pub struct Torrents {
     session_down: u64,
     session_up: u64,
     files_added: u64,
+    /// The feeds followed (see [`super::feeds`]).
+    pub(super) feeds: Vec<shoal_daemon::feed::FeedRecord>,
+    pub(super) next_feed_id: u32,
+    /// When each feed is polled next; a feed being polled has none.
+    pub(super) feed_due: std::collections::BTreeMap<u32, Instant>,
+    feed_interval: Duration,
 }
 
 fn unix_now() -> i64 {
@@ -101,6 +107,10 @@ impl Torrents {
             session_down: 0,
             session_up: 0,
             files_added: 0,
+            feed_due: state.feeds.iter().map(|f| (f.id, Instant::now())).collect(),
+            feeds: state.feeds,
+            next_feed_id: state.next_feed_id,
+            feed_interval: Duration::from_secs(900),
         };
         t.apply_rate_limits();
         for mut rec in state.torrents {
@@ -137,6 +147,15 @@ impl Torrents {
             dir: PathBuf::from(dir),
             meta: meta.clone(),
         });
+    }
+
+    /// How often feeds are polled (when they answer).
+    pub fn set_feed_interval(&mut self, every: Duration) {
+        self.feed_interval = every;
+    }
+
+    pub fn feed_interval(&self) -> Duration {
+        self.feed_interval
     }
 
     pub fn settings(&self) -> &Settings {
@@ -538,6 +557,8 @@ impl Torrents {
             next_id: self.next_id,
             settings: self.settings.clone(),
             torrents: self.entries.iter().map(|e| self.record_now(e)).collect(),
+            next_feed_id: self.next_feed_id,
+            feeds: self.feeds.clone(),
         }
     }
 
@@ -551,7 +572,7 @@ impl Torrents {
         rec
     }
 
-    fn save_state(&self) {
+    pub(super) fn save_state(&self) {
         if let Err(e) = self.dir.save(&self.state()) {
             crate::say::err_line(&format!(
                 "{}: cannot save the torrent list: {e}",

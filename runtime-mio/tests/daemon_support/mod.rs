@@ -35,8 +35,22 @@ impl ShoalDaemon {
         log_dir: &Path,
         deadline: std::time::Instant,
     ) -> ShoalDaemon {
+        ShoalDaemon::start_with(name, state, downloads, rpc_port, &[], log_dir, deadline)
+    }
+
+    /// [`ShoalDaemon::start`] with `extra` arguments.
+    pub fn start_with(
+        name: &str,
+        state: &Path,
+        downloads: &Path,
+        rpc_port: u16,
+        extra: &[&str],
+        log_dir: &Path,
+        deadline: std::time::Instant,
+    ) -> ShoalDaemon {
         let mut cmd = Command::new(SHOAL);
         cmd.arg("daemon")
+            .args(extra)
             .arg("--state")
             .arg(state)
             .arg("--rpc")
