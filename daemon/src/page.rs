@@ -2,7 +2,8 @@
 //! binary (no build step, nothing fetched from elsewhere). The script drives the daemon
 //! through the Transmission RPC like any other remote: it polls `torrent-get` every
 //! second and sends `torrent-add` (URL, magnet, or an uploaded file as base64),
-//! `torrent-start`/`-stop`/`-remove` and `torrent-set` (wanted files).
+//! `torrent-start`/`-stop`/`-remove`, `torrent-set` (wanted files) and shoal's
+//! `feed-add`/`-get`/`-remove`.
 
 const INDEX: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");

@@ -2,7 +2,7 @@
 //! chromedriver (WebDriver), opens the page, types the URL of a `.torrent` (served by
 //! nginx) into the add field and presses Add; the page shows the torrent reach 100 %
 //! (downloaded from a libtorrent seed found through opentracker), its files listed with
-//! their wanted boxes. A screenshot of the page is kept in the scene (and copied to
+//! their wanted boxes; a feed followed through the page is listed. A screenshot of the page is kept in the scene (and copied to
 //! `$SHOAL_PAGE_SCREENSHOT` when that is set: how docs/daemon-page.png is made).
 //!
 //! Needs chromium, chromium-driver, nginx, python3-libtorrent, mktorrent and opentracker
@@ -79,6 +79,12 @@ fn a_torrent_added_through_the_page_shows_100_percent_in_chromium() {
     let web = scene.path("web");
     std::fs::create_dir_all(&web).unwrap();
     std::fs::copy(&torrent, web.join("payload.torrent")).unwrap();
+    std::fs::write(
+        web.join("blog.xml"),
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>b</title>\
+         <link>http://b.example/</link><description>d</description></channel></rss>",
+    )
+    .unwrap();
     let nginx = Nginx::start(&web, &scene.path("nginx"), scene.deadline);
     let torrent_url = format!("{}payload.torrent", nginx.url());
 
@@ -113,7 +119,7 @@ fn a_torrent_added_through_the_page_shows_100_percent_in_chromium() {
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1000,620", format!("--user-data-dir={}", profile.display())]
+                         "--window-size=1000,760", format!("--user-data-dir={}", profile.display())]
             }
         }}})),
     );
@@ -190,6 +196,32 @@ fn a_torrent_added_through_the_page_shows_100_percent_in_chromium() {
     );
     let files = scene.payload.files.len();
     assert_eq!(boxes, json!(vec![true; files]), "one ticked box per file");
+
+    // A feed followed through the page shows in its list.
+    let feed_url = format!("{}blog.xml", nginx.url());
+    let feed_input = find("#feed-url");
+    webdriver(
+        wd,
+        "POST",
+        &at(&format!("/element/{feed_input}/value")),
+        Some(json!({ "text": feed_url })),
+    );
+    let follow = find("#feed-button");
+    webdriver(
+        wd,
+        "POST",
+        &at(&format!("/element/{follow}/click")),
+        Some(json!({})),
+    );
+    wait_until("the page lists the feed", scene.deadline, || {
+        let shown = script("return document.getElementById('feeds').textContent;");
+        match shown.as_str() {
+            Some(t) if t.contains(&feed_url) => Ok(()),
+            _ => Err(format!("{shown}")),
+        }
+    });
+    let feeds = daemon.rpc("feed-get", json!({}));
+    assert_eq!(feeds["feeds"][0]["url"], feed_url.as_str());
 
     let png = webdriver(wd, "GET", &at("/screenshot"), None);
     let png = base64::engine::general_purpose::STANDARD

@@ -1,5 +1,5 @@
 // shoal's page: drives the daemon through its Transmission RPC (same origin), polling
-// torrent-get once a second. No framework, no build step.
+// torrent-get and feed-get once a second. No framework, no build step.
 "use strict";
 
 const RPC = "/transmission/rpc";
@@ -111,9 +111,21 @@ function render(torrents) {
 const FIELDS = ["id", "name", "hashString", "status", "percentDone", "sizeWhenDone", "rateDownload", "rateUpload",
   "peersConnected", "uploadRatio", "eta", "error", "errorString", "files", "fileStats"];
 
+function renderFeeds(feeds) {
+  const list = document.getElementById("feeds");
+  list.replaceChildren();
+  for (const f of feeds) {
+    list.append(el("li", { "data-id": f.id },
+      f.url + (f.match ? " (titles matching " + f.match + ")" : "") + " · " + f.taken + " taken" +
+      (f.error ? " · last error: " + f.error : "") + " ",
+      action("Stop following", () => rpc("feed-remove", { ids: [f.id] }))));
+  }
+}
+
 async function refresh() {
   const args = await rpc("torrent-get", { fields: FIELDS });
   render(args.torrents);
+  renderFeeds((await rpc("feed-get", {})).feeds);
 }
 
 async function add(args) {
@@ -144,6 +156,20 @@ document.getElementById("add-file").addEventListener("change", (e) => {
     e.target.value = "";
   };
   reader.readAsDataURL(file);
+});
+
+document.getElementById("feed-add").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const url = document.getElementById("feed-url").value.trim();
+  const match = document.getElementById("feed-match").value.trim();
+  if (!url) return;
+  try {
+    const r = await rpc("feed-add", match ? { url: url, match: match } : { url: url });
+    say("Following " + r["feed-added"].url, true);
+    document.getElementById("feed-url").value = "";
+    document.getElementById("feed-match").value = "";
+    await refresh();
+  } catch (err) { say(String(err.message || err)); }
 });
 
 async function loop() {

@@ -47,7 +47,7 @@ enum Phase {
     /// Opened: its folder is ours.
     Open {
         storage: Arc<Storage>,
-        _lock: DownloadLock,
+        lock: DownloadLock,
         /// The pieces verified when it last left the engine (or when opened).
         verified: Bitfield,
         engine: Option<TorrentId>,
@@ -241,7 +241,7 @@ impl Torrents {
                 e.rec.error = None;
                 e.phase = Phase::Open {
                     storage: d.storage,
-                    _lock: d.lock,
+                    lock: d.lock,
                     verified: d.verified,
                     engine: None,
                 };
@@ -393,13 +393,13 @@ impl Torrents {
             self.stop_engine(i);
             let e = self.entries.remove(i);
             let _ = std::fs::remove_file(self.dir.torrent_file(&e.rec.info_hash));
-            if let (true, Some(meta), Phase::Open { storage, _lock, .. }) =
+            if let (true, Some(meta), Phase::Open { storage, lock, .. }) =
                 (delete_data, &e.meta, e.phase)
             {
                 let dir = PathBuf::from(&e.rec.download_dir);
                 let meta = meta.clone();
-                let lock_path = _lock.path().to_path_buf();
-                drop(_lock);
+                let lock_path = lock.path().to_path_buf();
+                drop(lock);
                 // On a worker, behind the torrent's queued writes as far as the pool
                 // orders them; a file a late write brings back is a `.part` of ours.
                 self.rt.spawn(move || {
