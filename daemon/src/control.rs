@@ -201,6 +201,9 @@ pub struct Settings {
     /// Connections in all (the engine's limit).
     pub peer_limit_global: usize,
     pub peer_limit_per_torrent: usize,
+    /// The control address the daemon was last told (`--rpc`): a daemon started without
+    /// one (by `shoal add`) listens there again.
+    pub rpc_address: Option<String>,
 }
 
 impl Default for Settings {
@@ -215,6 +218,7 @@ impl Default for Settings {
             download_queue_enabled: true,
             peer_limit_global: 500,
             peer_limit_per_torrent: 50,
+            rpc_address: None,
         }
     }
 }

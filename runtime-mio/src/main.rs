@@ -116,10 +116,11 @@ enum Command {
     Daemon {
         #[command(flatten)]
         state: StateArg,
-        /// The control address (page and Transmission RPC). Beyond loopback, credentials
-        /// are required (--rpc-auth, or generated into the state folder).
-        #[arg(long, value_name = "ADDR", default_value = shoal_mio::daemon::DEFAULT_RPC)]
-        rpc: std::net::SocketAddr,
+        /// The control address (page and Transmission RPC); kept for later starts; first
+        /// default 127.0.0.1:9091. Beyond loopback, credentials are required (--rpc-auth,
+        /// or generated into the state folder).
+        #[arg(long, value_name = "ADDR")]
+        rpc: Option<std::net::SocketAddr>,
         /// Require these credentials (HTTP Basic) of every request.
         #[arg(long, value_name = "USER:PASS")]
         rpc_auth: Option<String>,

@@ -61,7 +61,7 @@ impl Daemon {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find shoal itself: {e}"))?;
         let _ = std::fs::remove_file(dir.address_file());
         use std::os::unix::process::CommandExt;
-        Command::new(exe)
+        let mut child = Command::new(exe)
             .arg("daemon")
             .arg("--state")
             .arg(dir.root())
@@ -81,6 +81,11 @@ impl Daemon {
         while Instant::now() < deadline {
             if let Some(d) = Daemon::find(dir) {
                 return Ok(d);
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let last = log.lines().last().unwrap_or("").to_string();
+                return Err(format!("the daemon stopped at once ({status}): {last}"));
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -185,3 +185,72 @@ fn foreign_hosts_origins_and_requests_without_the_session_id_change_nothing() {
     assert_eq!(raw(rpc, &request(&ours, &with_sid, "POST")), 200);
     assert_eq!(d.torrents(&["id"]).len(), 1);
 }
+
+/// Kills a process by id when dropped (a daemon `shoal add` started, not a child of ours).
+struct KillOnDrop(String);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn shoal_add_starts_a_daemon_when_none_runs_on_the_address_it_was_last_given() {
+    let scene = Scene::new();
+    let torrents = two_torrents(&scene);
+    let state = scene.path("state");
+    let rpc = free_port();
+    // A first daemon, told its address, then stopped cleanly.
+    let mut d = ShoalDaemon::start(
+        "daemon",
+        &state,
+        &scene.path("dl"),
+        rpc,
+        scene.dir(),
+        scene.deadline,
+    );
+    run(std::process::Command::new("kill").args(["-TERM", &d.proc.id().to_string()]));
+    d.proc.wait_exit(Instant::now() + Duration::from_secs(20));
+
+    let out = std::process::Command::new(SHOAL)
+        .arg("add")
+        .arg(&torrents[0])
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    let pid = std::fs::read_to_string(state.join("daemon.lock"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let _guard = KillOnDrop(pid.clone());
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("started a shoal daemon"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "added 1: first"
+    );
+    assert_eq!(
+        std::fs::read_to_string(state.join("rpc-address"))
+            .unwrap()
+            .trim(),
+        local(rpc)
+    );
+    let list = run(std::process::Command::new(SHOAL)
+        .arg("list")
+        .arg("--state")
+        .arg(&state));
+    assert!(list.lines().nth(1).unwrap().ends_with("first"), "{list}");
+    // It stops cleanly on SIGTERM, taking its address away.
+    run(std::process::Command::new("kill").args(["-TERM", &pid]));
+    wait_until("the started daemon stopped", scene.deadline, || {
+        if state.join("rpc-address").exists() {
+            Err("its address is still there".into())
+        } else {
+            Ok(())
+        }
+    });
+}

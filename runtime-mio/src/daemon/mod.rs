@@ -44,8 +44,9 @@ pub const DEFAULT_RPC: &str = "127.0.0.1:9091";
 pub struct Options {
     /// The state folder; `$XDG_STATE_HOME/shoal` if `None`.
     pub state: Option<PathBuf>,
-    /// Where the control server listens.
-    pub rpc: SocketAddr,
+    /// Where the control server listens; if `None`, where it was last told to, or
+    /// [`DEFAULT_RPC`].
+    pub rpc: Option<SocketAddr>,
     /// `user:password` required of every request.
     pub rpc_auth: Option<String>,
     /// Where content goes unless an add says otherwise; kept in the state folder.
@@ -88,12 +89,21 @@ pub fn run(opts: &Options) -> Result<(), String> {
     if state.settings.download_dir.is_empty() {
         state.settings.download_dir = default_download_dir()?.to_string_lossy().into_owned();
     }
-    let auth = credentials(&dir, opts)?;
-    let listener = TcpListener::bind(opts.rpc).map_err(|e| {
+    let rpc = match opts.rpc {
+        Some(a) => a,
+        None => state
+            .settings
+            .rpc_address
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| DEFAULT_RPC.parse().expect("a valid address")),
+    };
+    state.settings.rpc_address = Some(rpc.to_string());
+    let auth = credentials(&dir, rpc, opts.rpc_auth.as_deref())?;
+    let listener = TcpListener::bind(rpc).map_err(|e| {
         format!(
-            "cannot listen for control on {}: {e} (another daemon or Transmission? choose \
-             another address with --rpc)",
-            opts.rpc
+            "cannot listen for control on {rpc}: {e} (another daemon or Transmission? choose \
+             another address with --rpc)"
         )
     })?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
@@ -186,17 +196,24 @@ fn opener(jobs: Receiver<OpenJob>, tx: mpsc::Sender<Msg>, waker: Arc<mio::Waker>
     }
 }
 
-/// Takes the state folder's lock: one daemon per folder.
+/// Takes the state folder's lock (one daemon per folder) and writes our process id in it.
 fn lock_state(dir: &StateDir) -> Result<File, String> {
     let path = dir.lock_file();
-    let file = OpenOptions::new()
+    let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => {
+            use std::io::Write;
+            let noted = file
+                .set_len(0)
+                .and_then(|()| writeln!(file, "{}", std::process::id()));
+            noted.map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(file)
+        }
         Err(std::fs::TryLockError::WouldBlock) => Err(format!(
             "another shoal daemon runs on {} (its address is in {})",
             dir.root().display(),
@@ -208,14 +225,18 @@ fn lock_state(dir: &StateDir) -> Result<File, String> {
 
 /// The credentials to require: `--rpc-auth`, or, listening beyond loopback without it,
 /// ones generated once and kept in the state folder (mode 0600).
-fn credentials(dir: &StateDir, opts: &Options) -> Result<Option<String>, String> {
-    if let Some(a) = &opts.rpc_auth {
+fn credentials(
+    dir: &StateDir,
+    rpc: SocketAddr,
+    given: Option<&str>,
+) -> Result<Option<String>, String> {
+    if let Some(a) = given {
         if !a.contains(':') {
             return Err("--rpc-auth takes USER:PASSWORD".into());
         }
-        return Ok(Some(a.clone()));
+        return Ok(Some(a.to_string()));
     }
-    if opts.rpc.ip().is_loopback() {
+    if rpc.ip().is_loopback() {
         return Ok(None);
     }
     let path = dir.auth_file();
