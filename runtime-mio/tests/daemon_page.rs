@@ -2,7 +2,8 @@
 //! chromedriver (WebDriver), opens the page, types the URL of a `.torrent` (served by
 //! nginx) into the add field and presses Add; the page shows the torrent reach 100 %
 //! (downloaded from a libtorrent seed found through opentracker), its files listed with
-//! their wanted boxes; a feed followed through the page is listed. A screenshot of the page is kept in the scene (and copied to
+//! their wanted boxes; the same `.torrent` uploaded through the file field is recognised;
+//! a feed followed through the page is listed. A screenshot of the page is kept in the scene (and copied to
 //! `$SHOAL_PAGE_SCREENSHOT` when that is set: how docs/daemon-page.png is made).
 //!
 //! Needs chromium, chromium-driver, nginx, python3-libtorrent, mktorrent and opentracker
@@ -196,6 +197,27 @@ fn a_torrent_added_through_the_page_shows_100_percent_in_chromium() {
     );
     let files = scene.payload.files.len();
     assert_eq!(boxes, json!(vec![true; files]), "one ticked box per file");
+
+    // The same .torrent uploaded through the file field: read by the page, sent as
+    // base64 metainfo, recognised as the torrent already there.
+    let upload = find("#add-file");
+    webdriver(
+        wd,
+        "POST",
+        &at(&format!("/element/{upload}/value")),
+        Some(json!({ "text": torrent.to_str().unwrap() })),
+    );
+    wait_until(
+        "the page says the upload is already there",
+        scene.deadline,
+        || {
+            let said = script("return document.getElementById('message').textContent;");
+            match said.as_str() {
+                Some(t) if t == format!("Already there: {}", scene.payload.name) => Ok(()),
+                _ => Err(format!("{said}")),
+            }
+        },
+    );
 
     // A feed followed through the page shows in its list.
     let feed_url = format!("{}blog.xml", nginx.url());
