@@ -145,3 +145,57 @@ fn shoal_add_list_pause_resume_and_remove_with_delete() {
         }
     });
 }
+
+/// Listening beyond loopback needs credentials: generated into the state folder when none
+/// are given. transmission-remote without them is refused; with them (and `shoal list`,
+/// which reads the state folder) it is let in.
+#[test]
+fn beyond_loopback_credentials_are_generated_and_required() {
+    let scene = Scene::new();
+    let rpc = free_port();
+    let state = scene.path("state");
+    let mut cmd = Command::new(SHOAL);
+    cmd.arg("daemon")
+        .arg("--state")
+        .arg(&state)
+        .arg("--rpc")
+        .arg(format!("0.0.0.0:{rpc}"))
+        .arg("--download-dir")
+        .arg(scene.path("dl"))
+        .args(["--bind", "127.0.0.1", "--port", &free_port().to_string()]);
+    let mut daemon = Proc::spawn("shoal-daemon", cmd, scene.dir());
+    daemon.wait_for(DAEMON_READY, scene.deadline);
+    assert!(daemon.said("credentials required"));
+    let auth = std::fs::read_to_string(state.join("rpc-auth")).unwrap();
+    let auth = auth.trim();
+    assert!(auth.starts_with("shoal:") && auth.len() > 12, "{auth}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(state.join("rpc-auth"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "only its owner may read the credentials");
+
+    let refused = Command::new("transmission-remote")
+        .arg(local(rpc))
+        .arg("-l")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stdout).to_string()
+        + &String::from_utf8_lossy(&refused.stderr);
+    // (transmission-remote shows the 401's text.)
+    assert!(said.contains("credentials needed"), "{said}");
+    let wrong = Command::new("transmission-remote")
+        .arg(local(rpc))
+        .args(["--auth", "shoal:wrong", "-l"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&wrong.stdout).to_string()
+        + &String::from_utf8_lossy(&wrong.stderr);
+    assert!(said.contains("credentials needed"), "{said}");
+    let listed = transmission_remote(rpc, &["--auth", auth, "-l"]);
+    assert!(listed.contains("Sum:"), "{listed}");
+    let list = run(Command::new(SHOAL).arg("list").arg("--state").arg(&state));
+    assert!(list.starts_with("  id"), "{list}");
+    daemon.assert_not_failed();
+}
