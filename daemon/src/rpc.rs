@@ -4,7 +4,7 @@
 //! A call is a JSON object `{"method", "arguments", "tag"}`; the answer is `{"result",
 //! "arguments", "tag"}`, `result` being `"success"` or a message. Methods: `torrent-add`
 //! (`filename` = path, URL or magnet; `metainfo` = base64), `torrent-get` (the usual
-//! fields, as objects), `torrent-start`/`-start-now`/`-stop`, `torrent-remove` (with
+//! fields, as objects or as a table), `torrent-start`/`-start-now`/`-stop`, `torrent-remove` (with
 //! `delete-local-data`), `torrent-set` (files wanted and priorities, `sequentialDownload`),
 //! `session-get`/`-set`/`-stats`; and shoal's own `feed-add` (`url`, `match`), `feed-get`,
 //! `feed-remove` (`ids`). Ids are numbers, info-hash strings, or absent (all).
@@ -191,20 +191,40 @@ fn torrent_get(args: &Args, ctrl: &mut dyn Control) -> Result<Args, String> {
         None => None,
         Some(_) => Some(ids(args, ctrl)?),
     };
-    let torrents: Vec<Value> = ctrl
+    let chosen: Vec<TorrentView> = ctrl
         .torrents()
-        .iter()
+        .into_iter()
         .filter(|t| wanted_ids.as_ref().is_none_or(|ids| ids.contains(&t.id)))
-        .map(|t| {
-            let mut o = Map::new();
-            for f in &fields {
-                if let Some(v) = field(t, f) {
-                    o.insert((*f).to_string(), v);
-                }
-            }
-            Value::Object(o)
-        })
         .collect();
+    // `"format": "table"` (Transmission 4's web client): a row of the field names, then a
+    // row of values per torrent (a field shoal does not know is null).
+    let table = args.get("format").and_then(Value::as_str) == Some("table");
+    let torrents: Vec<Value> = if table {
+        let names = Value::Array(fields.iter().map(|f| json!(f)).collect());
+        std::iter::once(names)
+            .chain(chosen.iter().map(|t| {
+                Value::Array(
+                    fields
+                        .iter()
+                        .map(|f| field(t, f).unwrap_or(Value::Null))
+                        .collect(),
+                )
+            }))
+            .collect()
+    } else {
+        chosen
+            .iter()
+            .map(|t| {
+                let mut o = Map::new();
+                for f in &fields {
+                    if let Some(v) = field(t, f) {
+                        o.insert((*f).to_string(), v);
+                    }
+                }
+                Value::Object(o)
+            })
+            .collect()
+    };
     let mut out = Args::new();
     out.insert("torrents".into(), Value::Array(torrents));
     if args.get("ids").and_then(Value::as_str) == Some("recently-active") {

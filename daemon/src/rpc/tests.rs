@@ -301,3 +301,16 @@ fn feeds_are_added_listed_and_removed_over_the_rpc() {
         vec!["feed http://b/feed.xml Some(\"video\")", "unfeed [1]"]
     );
 }
+
+#[test]
+fn torrent_get_answers_a_table_when_asked() {
+    let mut fake = Fake::with_one();
+    let out = call(
+        &mut fake,
+        json!({"method": "torrent-get", "arguments": {"format": "table", "fields": ["id", "name", "nope"]}}),
+    );
+    assert_eq!(
+        out["arguments"]["torrents"],
+        json!([["id", "name", "nope"], [1, "t1", null]])
+    );
+}
