@@ -3,7 +3,7 @@
 //! verified before the kill is downloaded again (what the restarted daemon downloads fits
 //! in what was missing at the kill, give or take the pieces that were in flight).
 //!
-//! The seeds are libtorrent, each held to 150 kB/s so the kill lands mid-download, found
+//! The seeds are libtorrent, each held to 100 kB/s so the kill lands mid-download, found
 //! through a local opentracker. Needs python3-libtorrent, mktorrent and opentracker
 //! (`scripts/test` installs them); never skipped.
 
@@ -60,7 +60,7 @@ fn a_killed_daemon_resumes_three_downloads_without_fetching_a_verified_piece_twi
             &torrent,
             &scene.src(),
             free_port(),
-            &["--upload-limit", "150000"],
+            &["--upload-limit", "100000"],
             scene.dir(),
         );
         seed.wait_for("seeding", scene.deadline);
@@ -94,7 +94,7 @@ fn a_killed_daemon_resumes_three_downloads_without_fetching_a_verified_piece_twi
             pct.iter().all(|&p| p < 1.0),
             "a torrent completed before the kill: {pct:?}"
         );
-        if ts.len() == 3 && pct.iter().all(|&p| p >= 0.3) {
+        if ts.len() == 3 && pct.iter().all(|&p| p >= 0.25) {
             have_at_kill = ts
                 .iter()
                 .map(|t| t["haveValid"].as_u64().unwrap())
@@ -141,6 +141,11 @@ fn a_killed_daemon_resumes_three_downloads_without_fetching_a_verified_piece_twi
         .map(|(p, have)| p.total_len() as u64 - have)
         .sum();
     let slack = 3 * IN_FLIGHT_SLACK * (1 << PIECE_LOG2);
+    let total: usize = payloads.iter().map(Payload::total_len).sum();
+    eprintln!(
+        "total {total} bytes; verified at the kill {have_at_kill:?}; \
+         downloaded after the restart {downloaded} (missing {missing}, slack {slack})"
+    );
     assert!(
         downloaded <= missing + slack,
         "after the restart {downloaded} bytes were downloaded; {missing} were missing at the kill"
