@@ -2,7 +2,8 @@
 //! chromedriver (WebDriver), opens the page, types the URL of a `.torrent` (served by
 //! nginx) into the add field and presses Add; the page shows the torrent reach 100 %
 //! (downloaded from a libtorrent seed found through opentracker), its files listed with
-//! their wanted boxes; the same `.torrent` uploaded through the file field is recognised;
+//! their wanted boxes; a file unticked, a priority and sequential mode set on the page
+//! reach the daemon; the same `.torrent` uploaded through the file field is recognised;
 //! a feed followed through the page is listed. A screenshot of the page is kept in the scene (and copied to
 //! `$SHOAL_PAGE_SCREENSHOT` when that is set: how docs/daemon-page.png is made).
 //!
@@ -197,6 +198,30 @@ fn a_torrent_added_through_the_page_shows_100_percent_in_chromium() {
     );
     let files = scene.payload.files.len();
     assert_eq!(boxes, json!(vec![true; files]), "one ticked box per file");
+
+    // A file unticked, one set to high priority, and sequential mode, through the page
+    // (clicked by a script: the list is redrawn every second, so a found element may be
+    // gone by the time a WebDriver click would reach it).
+    script(
+        "const boxes = document.querySelectorAll('.torrent table.files input[type=checkbox]'); \
+         boxes[boxes.length - 1].click(); return null;",
+    );
+    script(
+        "const s = document.querySelector('.torrent select.priority'); s.value = '1'; \
+         s.dispatchEvent(new Event('change')); return null;",
+    );
+    script("document.querySelector('.torrent input.sequential').click(); return null;");
+    wait_until("the daemon took the page's choices", scene.deadline, || {
+        let t = &daemon.torrents(&["fileStats", "sequentialDownload"])[0];
+        let stats = t["fileStats"].as_array().unwrap();
+        let last_unwanted = stats.last().unwrap()["wanted"] == false;
+        let first_high = stats[0]["priority"] == 1;
+        if last_unwanted && first_high && t["sequentialDownload"] == true {
+            Ok(())
+        } else {
+            Err(format!("{t}"))
+        }
+    });
 
     // The same .torrent uploaded through the file field: read by the page, sent as
     // base64 metainfo, recognised as the torrent already there.

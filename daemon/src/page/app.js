@@ -98,10 +98,20 @@ function render(torrents) {
         try { await rpc("torrent-set", { ids: [t.id], [key]: [i] }); await refresh(); } catch (err) { say(String(err.message || err)); }
       } });
       box.checked = t.fileStats[i].wanted;
+      const prio = el("select", { class: "priority", onchange: async (e) => {
+        const key = { "1": "priority-high", "0": "priority-normal", "-1": "priority-low" }[e.target.value];
+        try { await rpc("torrent-set", { ids: [t.id], [key]: [i] }); await refresh(); } catch (err) { say(String(err.message || err)); }
+      } }, el("option", { value: "1" }, "high"), el("option", { value: "0" }, "normal"), el("option", { value: "-1" }, "low"));
+      prio.value = String(t.fileStats[i].priority);
       const fp = f.length ? Math.floor(f.bytesCompleted * 1000 / f.length) / 10 : 100;
-      table.append(el("tr", {}, el("td", {}, box), el("td", {}, f.name), el("td", { class: "pct" }, fp + " %"), el("td", {}, size(f.length))));
+      table.append(el("tr", {}, el("td", {}, box), el("td", {}, f.name), el("td", { class: "pct" }, fp + " %"),
+        el("td", {}, size(f.length)), el("td", {}, prio)));
     });
-    details.append(table);
+    const seq = el("input", { type: "checkbox", class: "sequential", onchange: async (e) => {
+      try { await rpc("torrent-set", { ids: [t.id], sequentialDownload: e.target.checked }); await refresh(); } catch (err) { say(String(err.message || err)); }
+    } });
+    seq.checked = !!t.sequentialDownload;
+    details.append(el("label", {}, seq, " download in order (sequential)"), table);
     card.append(details);
     main.append(card);
   }
@@ -109,7 +119,7 @@ function render(torrents) {
 }
 
 const FIELDS = ["id", "name", "hashString", "status", "percentDone", "sizeWhenDone", "rateDownload", "rateUpload",
-  "peersConnected", "uploadRatio", "eta", "error", "errorString", "files", "fileStats"];
+  "peersConnected", "uploadRatio", "eta", "error", "errorString", "files", "fileStats", "sequentialDownload"];
 
 function renderFeeds(feeds) {
   const list = document.getElementById("feeds");
