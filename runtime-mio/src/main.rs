@@ -174,6 +174,35 @@ enum Command {
         #[command(flatten)]
         state: StateArg,
     },
+    /// Show a torrent's files in the daemon: index, progress, size, wanted, priority.
+    Files {
+        id: u32,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Choose a torrent's files and order in the daemon (file indices as `shoal files`
+    /// shows them, comma-separated).
+    Set {
+        id: u32,
+        /// Download these files.
+        #[arg(long, value_name = "N,...", value_delimiter = ',')]
+        want: Vec<usize>,
+        /// Do not download these files.
+        #[arg(long, value_name = "N,...", value_delimiter = ',')]
+        skip: Vec<usize>,
+        /// Download these files first.
+        #[arg(long, value_name = "N,...", value_delimiter = ',')]
+        high: Vec<usize>,
+        #[arg(long, value_name = "N,...", value_delimiter = ',')]
+        normal: Vec<usize>,
+        #[arg(long, value_name = "N,...", value_delimiter = ',')]
+        low: Vec<usize>,
+        /// Download pieces in order (for watching while it downloads), or not.
+        #[arg(long, value_name = "BOOL")]
+        sequential: Option<bool>,
+        #[command(flatten)]
+        state: StateArg,
+    },
     /// Remove torrents from the daemon's list.
     Remove {
         #[arg(required = true)]
@@ -409,6 +438,30 @@ fn main() -> ExitCode {
         Command::Remove { ids, delete, state } => state
             .dir()
             .and_then(|d| shoal_mio::remote::act(&d, "torrent-remove", &ids, delete)),
+        Command::Files { id, state } => state.dir().and_then(|d| shoal_mio::remote::files(&d, id)),
+        Command::Set {
+            id,
+            want,
+            skip,
+            high,
+            normal,
+            low,
+            sequential,
+            state,
+        } => state.dir().and_then(|d| {
+            let mut args = serde_json::json!({
+                "ids": [id],
+                "files-wanted": want,
+                "files-unwanted": skip,
+                "priority-high": high,
+                "priority-normal": normal,
+                "priority-low": low,
+            });
+            if let Some(s) = sequential {
+                args["sequentialDownload"] = serde_json::json!(s);
+            }
+            shoal_mio::remote::set(&d, args)
+        }),
         Command::InstallHandler { uninstall } => shoal_mio::remote::install_handler(uninstall),
     };
     match result {

@@ -288,6 +288,59 @@ pub fn act(dir: &StateDir, method: &str, ids: &[u32], delete: bool) -> Result<()
     Ok(())
 }
 
+/// `shoal files ID`: one line per file.
+pub fn files(dir: &StateDir, id: u32) -> Result<(), String> {
+    let daemon = running(dir)?;
+    let r = daemon.call(
+        "torrent-get",
+        json!({ "ids": [id], "fields": ["files", "fileStats", "sequentialDownload"] }),
+    )?;
+    let t = r["torrents"]
+        .get(0)
+        .ok_or_else(|| format!("no torrent {id}"))?;
+    let empty = Vec::new();
+    let files = t["files"].as_array().unwrap_or(&empty);
+    let stats = t["fileStats"].as_array().unwrap_or(&empty);
+    say::out_line(&format!(
+        "{:>4}  {:>6}  {:>9}  {:<6}  {:<8}  name",
+        "file", "done", "size", "wanted", "priority"
+    ));
+    for (i, (f, st)) in files.iter().zip(stats).enumerate() {
+        let len = f["length"].as_u64().unwrap_or(0);
+        let done = f["bytesCompleted"].as_u64().unwrap_or(0);
+        let pct = if len == 0 {
+            100.0
+        } else {
+            (done as f64 * 1000.0 / len as f64).floor() / 10.0
+        };
+        let priority = match st["priority"].as_i64() {
+            Some(1) => "high",
+            Some(-1) => "low",
+            _ => "normal",
+        };
+        say::out_line(&format!(
+            "{i:>4}  {pct:>5.1}%  {:>9}  {:<6}  {priority:<8}  {}",
+            shoal_io::human(len),
+            if st["wanted"].as_bool().unwrap_or(true) {
+                "yes"
+            } else {
+                "no"
+            },
+            f["name"].as_str().unwrap_or("")
+        ));
+    }
+    if t["sequentialDownload"].as_bool() == Some(true) {
+        say::out_line("sequential: pieces are downloaded in order");
+    }
+    Ok(())
+}
+
+/// `shoal set ID …`: a `torrent-set` call.
+pub fn set(dir: &StateDir, args: Value) -> Result<(), String> {
+    running(dir)?.call("torrent-set", args)?;
+    Ok(())
+}
+
 /// `shoal feed add URL [--match REGEX]`.
 pub fn feed_add(dir: &StateDir, url: &str, pattern: Option<&str>) -> Result<(), String> {
     let daemon = running(dir)?;

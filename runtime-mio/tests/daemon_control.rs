@@ -111,6 +111,48 @@ fn the_queue_files_and_settings_follow_the_rpc_and_survive_a_restart() {
     assert_eq!(t[1]["name"], "second");
     assert_eq!(t[1]["fileStats"][1]["wanted"], false);
     assert_eq!(t[1]["sequentialDownload"], true);
+
+    // The same choices from the command line.
+    let shoal = |args: &[&str]| {
+        run(std::process::Command::new(SHOAL)
+            .args(args)
+            .arg("--state")
+            .arg(&state))
+    };
+    let files = shoal(&["files", "2"]);
+    let lines: Vec<&str> = files.lines().collect();
+    assert_eq!(lines.len(), 4, "{files}");
+    assert!(
+        lines[1].contains("yes") && lines[1].contains("high") && lines[1].ends_with("second/a.bin"),
+        "{files}"
+    );
+    assert!(
+        lines[2].contains("no") && lines[2].ends_with("second/b.bin"),
+        "{files}"
+    );
+    assert_eq!(lines[3], "sequential: pieces are downloaded in order");
+    shoal(&[
+        "set",
+        "2",
+        "--want",
+        "1",
+        "--low",
+        "0,1",
+        "--sequential",
+        "false",
+    ]);
+    let t = &d.torrents(&["fileStats", "sequentialDownload"])[1];
+    assert_eq!(t["fileStats"][1]["wanted"], true);
+    assert_eq!(t["fileStats"][0]["priority"], -1);
+    assert_eq!(t["fileStats"][1]["priority"], -1);
+    assert_eq!(t["sequentialDownload"], false);
+    let bad = std::process::Command::new(SHOAL)
+        .args(["set", "2", "--skip", "7", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("out of range"));
 }
 
 /// The session id the daemon hands out.
