@@ -198,8 +198,9 @@ pub struct Settings {
     /// How many torrents download at once (the others wait in the queue).
     pub download_queue_size: usize,
     pub download_queue_enabled: bool,
-    /// Connections in all (the engine's limit).
+    /// Connections in all (the engine's limit; a change applies from the next start).
     pub peer_limit_global: usize,
+    /// Connections per torrent (likewise from the next start).
     pub peer_limit_per_torrent: usize,
     /// The control address the daemon was last told (`--rpc`): a daemon started without
     /// one (by `shoal add`) listens there again.

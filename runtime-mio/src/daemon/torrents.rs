@@ -83,6 +83,8 @@ pub struct Torrents {
     /// When each feed is polled next; a feed being polled has none.
     pub(super) feed_due: std::collections::BTreeMap<u32, Instant>,
     feed_interval: Duration,
+    /// Torrents removed while the opener had them: (id, delete their data, metainfo).
+    removed_while_checking: Vec<(Id, bool, Arc<Metainfo>)>,
 }
 
 fn unix_now() -> i64 {
@@ -111,6 +113,7 @@ impl Torrents {
             feeds: state.feeds,
             next_feed_id: state.next_feed_id,
             feed_interval: Duration::from_secs(900),
+            removed_while_checking: Vec::new(),
         };
         t.apply_rate_limits();
         for mut rec in state.torrents {
@@ -233,8 +236,22 @@ impl Torrents {
 
     /// The opener thread's answer for `id`.
     pub fn opened(&mut self, id: Id, result: Opened) {
+        if let Some(at) = self.removed_while_checking.iter().position(|r| r.0 == id) {
+            // Removed meanwhile: its files go now if that was asked; dropping the
+            // download releases its lock.
+            let (_, delete, meta) = self.removed_while_checking.swap_remove(at);
+            if let (true, Ok(d)) = (delete, result) {
+                let dir = d.storage.dir().to_path_buf();
+                let lock_path = d.lock.path().to_path_buf();
+                let storage = d.storage.clone();
+                drop(d);
+                delete_data_files(&dir, &meta, &storage);
+                let _ = std::fs::remove_file(lock_path);
+            }
+            return;
+        }
         let Some(e) = self.entry(id) else {
-            return; // removed meanwhile: dropping the download releases its lock
+            return;
         };
         match result {
             Ok(d) => {
@@ -393,6 +410,11 @@ impl Torrents {
             self.stop_engine(i);
             let e = self.entries.remove(i);
             let _ = std::fs::remove_file(self.dir.torrent_file(&e.rec.info_hash));
+            if let (Phase::Checking, Some(meta)) = (&e.phase, &e.meta) {
+                self.removed_while_checking
+                    .push((e.rec.id, delete_data, meta.clone()));
+                continue;
+            }
             if let (true, Some(meta), Phase::Open { storage, lock, .. }) =
                 (delete_data, &e.meta, e.phase)
             {
