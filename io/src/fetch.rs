@@ -136,7 +136,24 @@ pub fn fetch_torrent_with(url: &str, opts: &FetchOptions) -> Result<Vec<u8>, Err
     if !is_url(url) {
         return Err(fail(FetchError::UnsupportedScheme));
     }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let agent = agent(opts);
+    let translate = |e: ureq::Error| fail(translate(e, opts));
+    let mut response = agent.get(&encode_url(url)).call().map_err(translate)?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(fail(FetchError::Status(status.as_u16())));
+    }
+    response
+        .body_mut()
+        .with_config()
+        .limit(opts.max_len)
+        .read_to_vec()
+        .map_err(translate)
+}
+
+/// The HTTP client, with the bounds of `opts`.
+fn agent(opts: &FetchOptions) -> ureq::Agent {
+    ureq::Agent::config_builder()
         .timeout_global(Some(opts.total_timeout))
         .timeout_resolve(Some(opts.timeout))
         .timeout_connect(Some(opts.timeout))
@@ -152,32 +169,87 @@ pub fn fetch_torrent_with(url: &str, opts: &FetchOptions) -> Result<Vec<u8>, Err
                 .build(),
         )
         .build()
-        .into();
-    let translate = |e: ureq::Error| {
-        fail(match e {
-            ureq::Error::Timeout(_) => FetchError::Timeout,
-            ureq::Error::TooManyRedirects => FetchError::TooManyRedirects {
-                limit: opts.max_redirects,
-            },
-            ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge {
-                limit: opts.max_len,
-            },
-            ureq::Error::StatusCode(code) => FetchError::Status(code),
-            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => FetchError::Timeout,
-            other => FetchError::Transport(other.to_string()),
-        })
+        .into()
+}
+
+fn translate(e: ureq::Error, opts: &FetchOptions) -> FetchError {
+    match e {
+        ureq::Error::Timeout(_) => FetchError::Timeout,
+        ureq::Error::TooManyRedirects => FetchError::TooManyRedirects {
+            limit: opts.max_redirects,
+        },
+        ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge {
+            limit: opts.max_len,
+        },
+        ureq::Error::StatusCode(code) => FetchError::Status(code),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => FetchError::Timeout,
+        other => FetchError::Transport(other.to_string()),
+    }
+}
+
+/// What a conditional GET ([`fetch_if_changed`]) came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fetched {
+    /// `304 Not Modified`: what the validators named is still current.
+    NotModified,
+    /// The body, and the validators to send next time.
+    Body {
+        bytes: Vec<u8>,
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
+}
+
+/// A conditional GET of `url` (a feed, polled): `If-None-Match: etag` and
+/// `If-Modified-Since: last_modified` when given, the bounds of `opts` (`max_len` for the
+/// body). A status outside 2xx and 304 is an error.
+pub fn fetch_if_changed(
+    url: &str,
+    etag: Option<&str>,
+    last_modified: Option<&str>,
+    opts: &FetchOptions,
+) -> Result<Fetched, Error> {
+    let fail = |source| Error::Fetch {
+        url: url.to_string(),
+        source,
     };
-    let mut response = agent.get(&encode_url(url)).call().map_err(translate)?;
+    if !is_url(url) {
+        return Err(fail(FetchError::UnsupportedScheme));
+    }
+    let mut req = agent(opts).get(&encode_url(url));
+    if let Some(e) = etag {
+        req = req.header("If-None-Match", e);
+    }
+    if let Some(m) = last_modified {
+        req = req.header("If-Modified-Since", m);
+    }
+    let mut response = req.call().map_err(|e| fail(translate(e, opts)))?;
     let status = response.status();
+    if status.as_u16() == 304 {
+        return Ok(Fetched::NotModified);
+    }
     if !status.is_success() {
         return Err(fail(FetchError::Status(status.as_u16())));
     }
-    response
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (etag, last_modified) = (header("etag"), header("last-modified"));
+    let bytes = response
         .body_mut()
         .with_config()
         .limit(opts.max_len)
         .read_to_vec()
-        .map_err(translate)
+        .map_err(|e| fail(translate(e, opts)))?;
+    Ok(Fetched::Body {
+        bytes,
+        etag,
+        last_modified,
+    })
 }
 
 /// The torrent the user named: an `http(s)://` URL is fetched, anything else is read as a

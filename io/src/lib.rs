@@ -43,7 +43,8 @@ pub mod tls;
 pub mod writeback;
 
 pub use fetch::{
-    fetch_torrent, fetch_torrent_with, is_url, load_torrent, FetchError, FetchOptions,
+    fetch_if_changed, fetch_torrent, fetch_torrent_with, is_url, load_torrent, FetchError,
+    FetchOptions, Fetched,
 };
 pub use folder::{open_download, open_seed, Download, DownloadLock};
 pub use jobs::{PieceDone, PieceJob};

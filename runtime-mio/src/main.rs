@@ -115,6 +115,147 @@ enum Command {
     /// HTTP as the torrents' web seed, the .torrent files, an index page and an RSS feed,
     /// and the tracker they announce to.
     Serve(shoal_mio::serve::ServeArgs),
+    /// Run the helper application: many torrents at once, a web page and the Transmission
+    /// RPC on 127.0.0.1:9091, a state folder that survives restarts.
+    Daemon {
+        #[command(flatten)]
+        state: StateArg,
+        /// The control address (page and Transmission RPC); kept for later starts; first
+        /// default 127.0.0.1:9091. Beyond loopback, credentials are required (--rpc-auth,
+        /// or generated into the state folder).
+        #[arg(long, value_name = "ADDR")]
+        rpc: Option<std::net::SocketAddr>,
+        /// Require these credentials (HTTP Basic) of every request.
+        #[arg(long, value_name = "USER:PASS")]
+        rpc_auth: Option<String>,
+        /// Where content goes unless an add says otherwise (kept for later starts;
+        /// first default: $XDG_DOWNLOAD_DIR or ~/Downloads).
+        #[arg(long, value_name = "DIR")]
+        download_dir: Option<PathBuf>,
+        /// TCP port for peers (0: any free one). Unless given, 6881 or the next free one
+        /// up to 6889.
+        #[arg(short, long)]
+        port: Option<u16>,
+        /// The address peers reach us at.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind: std::net::IpAddr,
+        /// Seconds between polls of a feed (doubled per failure in a row, up to a day).
+        #[arg(long, value_name = "SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+        feed_interval: u64,
+    },
+    /// Follow feeds (RSS, Atom) with the daemon: new items that are torrents or magnet
+    /// links are added as they are published.
+    Feed {
+        #[command(subcommand)]
+        action: FeedAction,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Give a .torrent file, a URL to one, or a magnet link to the daemon (started if none
+    /// runs).
+    Add {
+        /// The .torrent file, http(s):// URL or magnet: link.
+        torrent: String,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// List the daemon's torrents.
+    List {
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Stop torrents of the daemon (they keep their data and their place in the list).
+    Pause {
+        #[arg(required = true)]
+        ids: Vec<u32>,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Start stopped torrents of the daemon again.
+    Resume {
+        #[arg(required = true)]
+        ids: Vec<u32>,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Show a torrent's files in the daemon: index, progress, size, wanted, priority.
+    Files {
+        id: u32,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Choose a torrent's files and order in the daemon (file indices as `shoal files`
+    /// shows them, comma-separated).
+    Set {
+        id: u32,
+        /// Download these files.
+        #[arg(long, value_name = "N,...", value_delimiter = ',')]
+        want: Vec<usize>,
+        /// Do not download these files.
+        #[arg(long, value_name = "N,...", value_delimiter = ',')]
+        skip: Vec<usize>,
+        /// Download these files first.
+        #[arg(long, value_name = "N,...", value_delimiter = ',')]
+        high: Vec<usize>,
+        #[arg(long, value_name = "N,...", value_delimiter = ',')]
+        normal: Vec<usize>,
+        #[arg(long, value_name = "N,...", value_delimiter = ',')]
+        low: Vec<usize>,
+        /// Download pieces in order (for watching while it downloads), or not.
+        #[arg(long, value_name = "BOOL")]
+        sequential: Option<bool>,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Remove torrents from the daemon's list.
+    Remove {
+        #[arg(required = true)]
+        ids: Vec<u32>,
+        /// Also delete their downloaded files.
+        #[arg(long)]
+        delete: bool,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Make .torrent files and magnet links open with `shoal add` (a freedesktop entry,
+    /// registered with xdg-mime).
+    InstallHandler {
+        /// Remove the entry instead.
+        #[arg(long)]
+        uninstall: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum FeedAction {
+    /// Follow a feed: what it offers now is left alone, what it publishes later is added.
+    Add {
+        /// The feed's http(s):// URL.
+        url: String,
+        /// Take only items whose title matches this regular expression.
+        #[arg(long = "match", value_name = "REGEX")]
+        pattern: Option<String>,
+    },
+    /// The feeds followed.
+    List,
+    /// Stop following feeds.
+    Remove {
+        #[arg(required = true)]
+        ids: Vec<u32>,
+    },
+}
+
+#[derive(clap::Args)]
+struct StateArg {
+    /// The daemon's state folder (default: $XDG_STATE_HOME/shoal, ~/.local/state/shoal).
+    #[arg(long = "state", value_name = "DIR", global = true)]
+    state: Option<PathBuf>,
+}
+
+impl StateArg {
+    fn dir(&self) -> Result<shoal_daemon::state::StateDir, String> {
+        shoal_mio::daemon::state_dir(self.state.as_ref())
+    }
 }
 
 #[derive(clap::Args)]
@@ -297,6 +438,68 @@ fn main() -> ExitCode {
             };
             create(&path, &output, &opts)
         }
+        Command::Daemon {
+            state,
+            rpc,
+            rpc_auth,
+            download_dir,
+            port,
+            bind,
+            feed_interval,
+        } => shoal_mio::daemon::run(&shoal_mio::daemon::Options {
+            state: state.state,
+            rpc,
+            rpc_auth,
+            download_dir,
+            port,
+            bind,
+            feed_interval: std::time::Duration::from_secs(feed_interval),
+        }),
+        Command::Feed { action, state } => state.dir().and_then(|d| match action {
+            FeedAction::Add { url, pattern } => {
+                shoal_mio::remote::feed_add(&d, &url, pattern.as_deref())
+            }
+            FeedAction::List => shoal_mio::remote::feed_list(&d),
+            FeedAction::Remove { ids } => shoal_mio::remote::feed_remove(&d, &ids),
+        }),
+        Command::Add { torrent, state } => state
+            .dir()
+            .and_then(|d| shoal_mio::remote::add(&d, &torrent)),
+        Command::List { state } => state.dir().and_then(|d| shoal_mio::remote::list(&d)),
+        Command::Pause { ids, state } => state
+            .dir()
+            .and_then(|d| shoal_mio::remote::act(&d, "torrent-stop", &ids, false)),
+        Command::Resume { ids, state } => state
+            .dir()
+            .and_then(|d| shoal_mio::remote::act(&d, "torrent-start", &ids, false)),
+        Command::Remove { ids, delete, state } => state
+            .dir()
+            .and_then(|d| shoal_mio::remote::act(&d, "torrent-remove", &ids, delete)),
+        Command::Files { id, state } => state.dir().and_then(|d| shoal_mio::remote::files(&d, id)),
+        Command::Set {
+            id,
+            want,
+            skip,
+            high,
+            normal,
+            low,
+            sequential,
+            state,
+        } => state.dir().and_then(|d| {
+            let mut args = serde_json::json!({
+                "ids": [id],
+                "files-wanted": want,
+                "files-unwanted": skip,
+                "priority-high": high,
+                "priority-normal": normal,
+                "priority-low": low,
+            });
+            if let Some(s) = sequential {
+                args["sequentialDownload"] = serde_json::json!(s);
+            }
+            shoal_mio::remote::set(&d, args)
+        }),
+        Command::InstallHandler { uninstall } => shoal_mio::remote::install_handler(uninstall),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

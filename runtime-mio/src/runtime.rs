@@ -105,6 +105,7 @@ pub struct Runtime {
     interrupted: bool,
     /// Failures of background jobs that stop nothing (a resume record not saved).
     warnings: Vec<String>,
+    waker: Arc<Waker>,
 }
 
 impl Runtime {
@@ -125,7 +126,8 @@ impl Runtime {
             listener,
             udp,
             local_addr,
-            pool: Pool::new(config.workers, waker),
+            pool: Pool::new(config.workers, waker.clone()),
+            waker,
             poll,
             conns: Vec::new(),
             free_conns: Vec::new(),
@@ -173,30 +175,52 @@ impl Runtime {
         std::mem::take(&mut self.interrupted)
     }
 
+    /// Wakes [`Runtime::turn`] from another thread (a control request for the loop).
+    pub fn waker(&self) -> Arc<Waker> {
+        self.waker.clone()
+    }
+
     pub fn add_torrent(
         &mut self,
         meta: Arc<Metainfo>,
         storage: Arc<Storage>,
         verified: Bitfield,
     ) -> Result<TorrentId, AddTorrentError> {
-        let id = self.engine.add_torrent(
+        self.add_torrent_with(
             meta,
+            storage,
             TorrentOptions {
                 verified: Some(verified),
                 ..TorrentOptions::default()
             },
-            Instant::now(),
-        )?;
+        )
+    }
+
+    /// [`Runtime::add_torrent`] with every option of the engine's (`opts.verified`: the
+    /// pieces found on disk).
+    pub fn add_torrent_with(
+        &mut self,
+        meta: Arc<Metainfo>,
+        storage: Arc<Storage>,
+        opts: TorrentOptions,
+    ) -> Result<TorrentId, AddTorrentError> {
+        let id = self.engine.add_torrent(meta, opts, Instant::now())?;
         self.storages
             .insert(id, (storage, Arc::new(WriteBack::new(WRITE_BACK_LIMIT))));
         self.drain();
         Ok(id)
     }
 
-    /// Sets the upload and download limits for all torrents together, in force at once.
+    /// Sets the upload and download limits for all torrents together, in force at once
+    /// (the engine holds its transfers to them).
     pub fn set_rate_limits(&mut self, limits: RateLimits) {
         self.engine.set_rate_limits(limits, Instant::now());
         self.drain();
+    }
+
+    /// The rate limits in force.
+    pub fn rate_limits(&self) -> RateLimits {
+        self.engine.rate_limits()
     }
 
     /// Removes a torrent: its peers closed, `stopped` announced; disk jobs still under

@@ -1,0 +1,786 @@
+//! The daemon's torrents on the loop's thread: the list, each torrent's phase, the queue,
+//! and what the control interfaces see.
+//!
+//! A torrent goes: **checking** (its folder taken through [`shoal_io::open_download`] on
+//! the opener thread: the lock, the resume record or a hash of what is there, nothing of
+//! the user's overwritten) → **open** (storage, lock and verified pieces held), and then
+//! in the engine (downloading or seeding) or not (stopped by the user, or waiting in the
+//! queue). Stopping takes it out of the engine and saves its resume record; starting puts
+//! it back with the pieces it had. A failure (a full disk, files in the way) stops that
+//! torrent with its message, never the daemon.
+//!
+//! Invariants: a torrent is in the engine only while open; the download lock is held from
+//! open until removal; `state.json` is rewritten after every change of the list.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use shoal_core::bitfield::Bitfield;
+use shoal_core::engine::{Event, TorrentId, TorrentOptions};
+use shoal_core::metainfo::Metainfo;
+use shoal_daemon::control::{
+    AddRequest, Added, FileChange, FileView, Id, Settings, Stats, Status, TorrentView,
+};
+use shoal_daemon::state::{State, StateDir, TorrentRecord};
+use shoal_io::{DownloadLock, Storage};
+
+use crate::runtime::Runtime;
+
+/// What the opener thread is asked: take `dir` for `meta`.
+pub struct OpenJob {
+    pub id: Id,
+    pub dir: PathBuf,
+    pub meta: Arc<Metainfo>,
+}
+
+/// What the opener thread answers.
+pub type Opened = Result<shoal_io::Download, String>;
+
+/// How often resume records and totals are saved while torrents run.
+const SAVE_EVERY: Duration = Duration::from_secs(30);
+
+enum Phase {
+    /// Being opened on the opener thread.
+    Checking,
+    /// Opened: its folder is ours.
+    Open {
+        storage: Arc<Storage>,
+        lock: DownloadLock,
+        /// The pieces verified when it last left the engine (or when opened).
+        verified: Bitfield,
+        engine: Option<TorrentId>,
+    },
+    /// Could not be opened or read: `rec.error` says why; `start` tries again.
+    Failed,
+}
+
+struct Entry {
+    rec: TorrentRecord,
+    meta: Option<Arc<Metainfo>>,
+    phase: Phase,
+}
+
+/// The torrents and the runtime that runs them.
+pub struct Torrents {
+    pub rt: Runtime,
+    dir: StateDir,
+    settings: Settings,
+    next_id: Id,
+    entries: Vec<Entry>,
+    opener: Sender<OpenJob>,
+    started: Instant,
+    last_save: Instant,
+    /// Payload moved by torrents since the daemon started (closed runs only; running
+    /// ones are added when asked).
+    session_down: u64,
+    session_up: u64,
+    files_added: u64,
+    /// The feeds followed (see [`super::feeds`]).
+    pub(super) feeds: Vec<shoal_daemon::feed::FeedRecord>,
+    pub(super) next_feed_id: u32,
+    /// When each feed is polled next; a feed being polled has none.
+    pub(super) feed_due: std::collections::BTreeMap<u32, Instant>,
+    feed_interval: Duration,
+    /// Torrents removed while the opener had them: (id, delete their data, metainfo).
+    removed_while_checking: Vec<(Id, bool, Arc<Metainfo>)>,
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Torrents {
+    /// The list of `state`, every torrent sent to be opened (its `.torrent` read from the
+    /// state folder; one that cannot be read shows as failed).
+    pub fn new(rt: Runtime, dir: StateDir, state: State, opener: Sender<OpenJob>) -> Torrents {
+        let mut t = Torrents {
+            rt,
+            dir,
+            settings: state.settings,
+            next_id: state.next_id,
+            entries: Vec::new(),
+            opener,
+            started: Instant::now(),
+            last_save: Instant::now(),
+            session_down: 0,
+            session_up: 0,
+            files_added: 0,
+            feed_due: state.feeds.iter().map(|f| (f.id, Instant::now())).collect(),
+            feeds: state.feeds,
+            next_feed_id: state.next_feed_id,
+            feed_interval: Duration::from_secs(900),
+            removed_while_checking: Vec::new(),
+        };
+        t.apply_rate_limits();
+        for mut rec in state.torrents {
+            let path = t.dir.torrent_file(&rec.info_hash);
+            let meta = std::fs::read(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))
+                .and_then(|b| Metainfo::parse(&b).map_err(|e| format!("{}: {e}", path.display())));
+            match meta {
+                Ok(meta) => {
+                    let meta = Arc::new(meta);
+                    t.open(rec.id, &rec.download_dir, &meta);
+                    t.entries.push(Entry {
+                        rec,
+                        meta: Some(meta),
+                        phase: Phase::Checking,
+                    });
+                }
+                Err(e) => {
+                    rec.error = Some(e);
+                    t.entries.push(Entry {
+                        rec,
+                        meta: None,
+                        phase: Phase::Failed,
+                    });
+                }
+            }
+        }
+        t
+    }
+
+    fn open(&self, id: Id, dir: &str, meta: &Arc<Metainfo>) {
+        let _ = self.opener.send(OpenJob {
+            id,
+            dir: PathBuf::from(dir),
+            meta: meta.clone(),
+        });
+    }
+
+    /// How often feeds are polled (when they answer).
+    pub fn set_feed_interval(&mut self, every: Duration) {
+        self.feed_interval = every;
+    }
+
+    pub fn feed_interval(&self) -> Duration {
+        self.feed_interval
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn set_settings(&mut self, settings: Settings) {
+        self.settings = settings;
+        self.apply_rate_limits();
+        self.save_state();
+        self.schedule();
+    }
+
+    /// Hands the session's rate limits to the engine (through the runtime): the one place
+    /// they go.
+    fn apply_rate_limits(&mut self) {
+        let (upload, download) = self.settings.rate_limits();
+        self.rt
+            .set_rate_limits(shoal_core::engine::RateLimits { upload, download });
+    }
+
+    fn entry(&mut self, id: Id) -> Option<&mut Entry> {
+        self.entries.iter_mut().find(|e| e.rec.id == id)
+    }
+
+    /// Adds a parsed torrent (its `.torrent` bytes are kept in the state folder).
+    pub fn add(&mut self, meta: Metainfo, bytes: &[u8], req: &AddRequest) -> Result<Added, String> {
+        let hash = meta.info_hash.to_hex();
+        if let Some(e) = self.entries.iter().find(|e| e.rec.info_hash == hash) {
+            return Ok(Added {
+                id: e.rec.id,
+                name: e.rec.name.clone(),
+                hash,
+                duplicate: true,
+            });
+        }
+        let dir = req
+            .download_dir
+            .clone()
+            .unwrap_or_else(|| self.settings.download_dir.clone());
+        if !Path::new(&dir).is_absolute() {
+            return Err(format!("download folder {dir:?} is not an absolute path"));
+        }
+        let files = meta.info.files.len();
+        let mut state = self.state();
+        let id = state.take_id();
+        let mut rec = TorrentRecord::new(id, hash.clone(), meta.info.name.clone(), dir, files);
+        rec.paused = req.paused;
+        rec.added_date = unix_now();
+        rec.sequential = req.sequential;
+        rec.apply(&FileChange {
+            unwanted: req.unwanted.clone(),
+            high: req.priority_high.clone(),
+            low: req.priority_low.clone(),
+            ..FileChange::default()
+        })?;
+        shoal_daemon::state::write_atomic(&self.dir.torrent_file(&hash), bytes)
+            .map_err(|e| format!("cannot keep the .torrent in the state folder: {e}"))?;
+        self.next_id = state.next_id;
+        let meta = Arc::new(meta);
+        self.open(id, &rec.download_dir, &meta);
+        let added = Added {
+            id,
+            name: rec.name.clone(),
+            hash,
+            duplicate: false,
+        };
+        self.entries.push(Entry {
+            rec,
+            meta: Some(meta),
+            phase: Phase::Checking,
+        });
+        self.files_added += 1;
+        self.save_state();
+        Ok(added)
+    }
+
+    /// The opener thread's answer for `id`.
+    pub fn opened(&mut self, id: Id, result: Opened) {
+        if let Some(at) = self.removed_while_checking.iter().position(|r| r.0 == id) {
+            // Removed meanwhile: its files go now if that was asked; dropping the
+            // download releases its lock.
+            let (_, delete, meta) = self.removed_while_checking.swap_remove(at);
+            if let (true, Ok(d)) = (delete, result) {
+                let dir = d.storage.dir().to_path_buf();
+                let lock_path = d.lock.path().to_path_buf();
+                let storage = d.storage.clone();
+                drop(d);
+                delete_data_files(&dir, &meta, &storage);
+                let _ = std::fs::remove_file(lock_path);
+            }
+            return;
+        }
+        let Some(e) = self.entry(id) else {
+            return;
+        };
+        match result {
+            Ok(d) => {
+                e.rec.error = None;
+                e.phase = Phase::Open {
+                    storage: d.storage,
+                    lock: d.lock,
+                    verified: d.verified,
+                    engine: None,
+                };
+            }
+            Err(why) => {
+                e.rec.error = Some(why);
+                e.phase = Phase::Failed;
+            }
+        }
+        self.save_state();
+        self.schedule();
+    }
+
+    /// Puts into the engine every open torrent that is not paused, downloads first come
+    /// first served within the queue's size; complete ones (seeds) always.
+    pub fn schedule(&mut self) {
+        let mut downloading = self
+            .entries
+            .iter()
+            .filter(|e| in_engine(e).is_some() && !self.is_done(e))
+            .count();
+        for i in 0..self.entries.len() {
+            let e = &self.entries[i];
+            if e.rec.paused || !matches!(e.phase, Phase::Open { engine: None, .. }) {
+                continue;
+            }
+            let done = self.is_done(e);
+            if !done
+                && self.settings.download_queue_enabled
+                && downloading >= self.settings.download_queue_size
+            {
+                continue;
+            }
+            if self.start_engine(i) && !done {
+                downloading += 1;
+            }
+        }
+    }
+
+    fn start_engine(&mut self, i: usize) -> bool {
+        let e = &mut self.entries[i];
+        let (
+            Some(meta),
+            Phase::Open {
+                storage, verified, ..
+            },
+        ) = (&e.meta, &e.phase)
+        else {
+            return false;
+        };
+        let opts = TorrentOptions {
+            verified: Some(verified.clone()),
+            sequential: e.rec.sequential,
+        };
+        match self
+            .rt
+            .add_torrent_with(meta.clone(), storage.clone(), opts)
+        {
+            Ok(tid) => {
+                self.rt
+                    .engine
+                    .set_file_priorities(tid, &e.rec.engine_priorities());
+                if let Phase::Open { engine, .. } = &mut e.phase {
+                    *engine = Some(tid);
+                }
+                true
+            }
+            Err(err) => {
+                e.rec.error = Some(err.to_string());
+                e.rec.paused = true;
+                false
+            }
+        }
+    }
+
+    /// Takes torrent `i` out of the engine, keeping its pieces and totals, and saves its
+    /// resume record (on a worker).
+    fn stop_engine(&mut self, i: usize) {
+        let e = &mut self.entries[i];
+        let Phase::Open {
+            storage,
+            verified,
+            engine,
+            ..
+        } = &mut e.phase
+        else {
+            return;
+        };
+        let Some(tid) = engine.take() else { return };
+        if let Some(s) = self.rt.engine.stats(tid) {
+            e.rec.downloaded_ever += s.downloaded;
+            e.rec.uploaded_ever += s.uploaded;
+            self.session_down += s.downloaded;
+            self.session_up += s.uploaded;
+        }
+        if let Some(v) = self.rt.remove_torrent(tid) {
+            *verified = v;
+        }
+        let (dir, meta, storage, verified) = (
+            PathBuf::from(&e.rec.download_dir),
+            e.meta.clone(),
+            storage.clone(),
+            verified.clone(),
+        );
+        if let Some(meta) = meta {
+            self.rt.spawn(move || {
+                shoal_io::resume::save(&dir, &meta, &verified, &storage).map_err(|e| e.to_string())
+            });
+        }
+    }
+
+    pub fn start(&mut self, ids: &[Id]) {
+        for &id in ids {
+            let Some(e) = self.entry(id) else { continue };
+            e.rec.paused = false;
+            if matches!(e.phase, Phase::Failed) {
+                // Try again from the start: the user may have made room or moved a file.
+                if let Some(meta) = e.meta.clone() {
+                    e.phase = Phase::Checking;
+                    e.rec.error = None;
+                    let dir = e.rec.download_dir.clone();
+                    self.open(id, &dir, &meta);
+                }
+            } else if !matches!(e.phase, Phase::Checking) {
+                e.rec.error = None;
+            }
+        }
+        self.save_state();
+        self.schedule();
+    }
+
+    pub fn stop(&mut self, ids: &[Id]) {
+        for &id in ids {
+            let Some(i) = self.entries.iter().position(|e| e.rec.id == id) else {
+                continue;
+            };
+            self.entries[i].rec.paused = true;
+            self.stop_engine(i);
+        }
+        self.save_state();
+        self.schedule();
+    }
+
+    pub fn remove(&mut self, ids: &[Id], delete_data: bool) {
+        for &id in ids {
+            let Some(i) = self.entries.iter().position(|e| e.rec.id == id) else {
+                continue;
+            };
+            self.stop_engine(i);
+            let e = self.entries.remove(i);
+            let _ = std::fs::remove_file(self.dir.torrent_file(&e.rec.info_hash));
+            if let (Phase::Checking, Some(meta)) = (&e.phase, &e.meta) {
+                self.removed_while_checking
+                    .push((e.rec.id, delete_data, meta.clone()));
+                continue;
+            }
+            if let (true, Some(meta), Phase::Open { storage, lock, .. }) =
+                (delete_data, &e.meta, e.phase)
+            {
+                let dir = PathBuf::from(&e.rec.download_dir);
+                let meta = meta.clone();
+                let lock_path = lock.path().to_path_buf();
+                drop(lock);
+                // On a worker, behind the torrent's queued writes as far as the pool
+                // orders them; a file a late write brings back is a `.part` of ours.
+                self.rt.spawn(move || {
+                    delete_data_files(&dir, &meta, &storage);
+                    let _ = std::fs::remove_file(lock_path);
+                    Ok(())
+                });
+            }
+        }
+        self.save_state();
+        self.schedule();
+    }
+
+    pub fn set_files(&mut self, id: Id, change: &FileChange) -> Result<(), String> {
+        let Some(i) = self.entries.iter().position(|e| e.rec.id == id) else {
+            return Err(format!("no torrent {id}"));
+        };
+        let e = &mut self.entries[i];
+        let sequential_before = e.rec.sequential;
+        e.rec.apply(change)?;
+        let priorities = e.rec.engine_priorities();
+        let restart = e.rec.sequential != sequential_before;
+        if let Some(tid) = in_engine(e) {
+            if restart {
+                // The engine takes sequential mode when a torrent is added.
+                self.stop_engine(i);
+            } else {
+                self.rt.engine.set_file_priorities(tid, &priorities);
+            }
+        }
+        self.save_state();
+        self.schedule();
+        Ok(())
+    }
+
+    /// Reacts to the runtime's events.
+    pub fn event(&mut self, event: Event) {
+        match event {
+            Event::Completed { torrent } => {
+                let Some(i) = self.index_of(torrent) else {
+                    return;
+                };
+                self.entries[i].rec.done_date = unix_now();
+                self.save_resume(i);
+                self.save_state();
+                // A finished download frees a place in the queue.
+                self.schedule();
+            }
+            Event::StorageError { torrent, error } => {
+                let Some(i) = self.index_of(torrent) else {
+                    return;
+                };
+                crate::say::err_line(&format!("{}: stopped: {error}", self.entries[i].rec.name));
+                self.stop_engine(i);
+                let rec = &mut self.entries[i].rec;
+                rec.paused = true;
+                rec.error = Some(format!("stopped: {error}"));
+                self.save_state();
+                self.schedule();
+            }
+            _ => {}
+        }
+    }
+
+    fn index_of(&self, tid: TorrentId) -> Option<usize> {
+        self.entries.iter().position(|e| in_engine(e) == Some(tid))
+    }
+
+    fn save_resume(&mut self, i: usize) {
+        let e = &self.entries[i];
+        let (
+            Some(meta),
+            Phase::Open {
+                storage,
+                engine: Some(tid),
+                ..
+            },
+        ) = (&e.meta, &e.phase)
+        else {
+            return;
+        };
+        let Some(verified) = self.rt.engine.verified(*tid).cloned() else {
+            return;
+        };
+        let (dir, meta, storage) = (
+            PathBuf::from(&e.rec.download_dir),
+            meta.clone(),
+            storage.clone(),
+        );
+        // Writes still queued may be left out of the record: they are re-verified next
+        // time, never trusted unverified (the record notes the files' times).
+        self.rt.spawn(move || {
+            shoal_io::resume::save(&dir, &meta, &verified, &storage).map_err(|e| e.to_string())
+        });
+    }
+
+    /// Saves resume records and totals every [`SAVE_EVERY`].
+    pub fn tick(&mut self) {
+        if self.last_save.elapsed() < SAVE_EVERY {
+            return;
+        }
+        self.last_save = Instant::now();
+        for i in 0..self.entries.len() {
+            self.save_resume(i);
+        }
+        self.save_state();
+    }
+
+    /// Stops everything (trackers told, writes finished) and saves every resume record and
+    /// the list: a clean exit.
+    pub fn shutdown(mut self) {
+        let ids: Vec<usize> = (0..self.entries.len()).collect();
+        let mut engine_ids = Vec::new();
+        for &i in &ids {
+            if let Some(tid) = in_engine(&self.entries[i]) {
+                if let Some(s) = self.rt.engine.stats(tid) {
+                    self.entries[i].rec.downloaded_ever += s.downloaded;
+                    self.entries[i].rec.uploaded_ever += s.uploaded;
+                }
+                engine_ids.push((i, tid));
+            }
+        }
+        let verified = self.rt.shutdown(Duration::from_secs(5)).unwrap_or_default();
+        for (i, tid) in engine_ids {
+            if let Some((_, v)) = verified.iter().find(|(t, _)| *t == tid) {
+                if let Phase::Open { verified, .. } = &mut self.entries[i].phase {
+                    *verified = v.clone();
+                }
+            }
+        }
+        self.save_state();
+        let Torrents { rt, entries, .. } = self;
+        drop(rt); // joins the workers once their queued writes are done
+        for e in entries {
+            if let (
+                Some(meta),
+                Phase::Open {
+                    storage, verified, ..
+                },
+            ) = (&e.meta, &e.phase)
+            {
+                let dir = PathBuf::from(&e.rec.download_dir);
+                if let Err(err) = shoal_io::resume::save(&dir, meta, verified, storage) {
+                    crate::say::err_line(&format!(
+                        "{}: resume record not saved: {err}",
+                        e.rec.name
+                    ));
+                }
+            }
+        }
+    }
+
+    fn state(&self) -> State {
+        State {
+            next_id: self.next_id,
+            settings: self.settings.clone(),
+            torrents: self.entries.iter().map(|e| self.record_now(e)).collect(),
+            next_feed_id: self.next_feed_id,
+            feeds: self.feeds.clone(),
+        }
+    }
+
+    /// The record with the running totals added in.
+    fn record_now(&self, e: &Entry) -> TorrentRecord {
+        let mut rec = e.rec.clone();
+        if let Some(s) = in_engine(e).and_then(|t| self.rt.engine.stats(t)) {
+            rec.downloaded_ever += s.downloaded;
+            rec.uploaded_ever += s.uploaded;
+        }
+        rec
+    }
+
+    pub(super) fn save_state(&self) {
+        if let Err(e) = self.dir.save(&self.state()) {
+            crate::say::err_line(&format!(
+                "{}: cannot save the torrent list: {e}",
+                self.dir.state_file().display()
+            ));
+        }
+    }
+
+    fn is_done(&self, e: &Entry) -> bool {
+        self.view(e, 0).left_until_done == 0
+    }
+
+    /// What the interfaces see of every torrent.
+    pub fn views(&self) -> Vec<TorrentView> {
+        let mut queue = 0;
+        self.entries
+            .iter()
+            .map(|e| {
+                let v = self.view(e, queue);
+                if v.status == Status::DownloadWait {
+                    queue += 1;
+                }
+                v
+            })
+            .collect()
+    }
+
+    fn view(&self, e: &Entry, queue_position: usize) -> TorrentView {
+        let rec = self.record_now(e);
+        let tid = in_engine(e);
+        let stats = tid.and_then(|t| self.rt.engine.stats(t));
+        let verified = match (&e.phase, tid) {
+            (_, Some(t)) => self.rt.engine.verified(t),
+            (Phase::Open { verified, .. }, None) => Some(verified),
+            _ => None,
+        };
+        let mut files = Vec::new();
+        let (mut size_when_done, mut left, mut have, mut total) = (0, 0, 0, 0);
+        if let Some(meta) = &e.meta {
+            let info = &meta.info;
+            total = info.total_length;
+            for (i, f) in info.files.iter().enumerate() {
+                if f.attr.padding {
+                    continue;
+                }
+                let completed = verified.map_or(0, |v| file_verified_bytes(info, f, v));
+                let wanted = rec.wanted.get(i).copied().unwrap_or(true);
+                if wanted {
+                    size_when_done += f.length;
+                    left += f.length - completed;
+                }
+                files.push(FileView {
+                    name: f.path.join("/"),
+                    length: f.length,
+                    completed,
+                    wanted,
+                    priority: rec.priorities.get(i).copied().unwrap_or(0),
+                });
+            }
+            have = verified.map_or(0, |v| {
+                v.iter_ones()
+                    .map(|p| u64::from(info.piece_size(shoal_core::PieceIndex(p))))
+                    .sum()
+            });
+        }
+        let status = match (&e.phase, tid) {
+            (Phase::Checking, _) => Status::Checking,
+            (Phase::Failed, _) => Status::Stopped,
+            (_, Some(_)) if left == 0 => Status::Seeding,
+            (_, Some(_)) => Status::Downloading,
+            _ if rec.paused => Status::Stopped,
+            _ if left == 0 => Status::SeedWait,
+            _ => Status::DownloadWait,
+        };
+        let meta = e.meta.as_deref();
+        TorrentView {
+            id: rec.id,
+            name: rec.name.clone(),
+            hash: rec.info_hash.clone(),
+            status,
+            error: rec.error.clone(),
+            download_dir: rec.download_dir.clone(),
+            total_size: total,
+            size_when_done,
+            left_until_done: left,
+            have_valid: have,
+            rate_download: stats.as_ref().map_or(0, |s| s.download_rate),
+            rate_upload: stats.as_ref().map_or(0, |s| s.upload_rate),
+            downloaded_ever: rec.downloaded_ever,
+            uploaded_ever: rec.uploaded_ever,
+            peers_connected: stats.as_ref().map_or(0, |s| s.peers),
+            piece_count: meta.map_or(0, |m| m.info.piece_count()),
+            piece_size: meta.map_or(0, |m| m.info.piece_length),
+            added_date: rec.added_date,
+            done_date: rec.done_date,
+            queue_position,
+            sequential: rec.sequential,
+            files,
+            comment: meta.and_then(|m| m.comment.clone()).unwrap_or_default(),
+            private: meta.is_some_and(|m| m.info.private),
+            magnet: meta.map(|m| m.magnet().to_uri()).unwrap_or_default(),
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        let views = self.views();
+        let running: Vec<_> = self
+            .entries
+            .iter()
+            .filter_map(|e| in_engine(e).and_then(|t| self.rt.engine.stats(t)))
+            .collect();
+        Stats {
+            download_speed: running.iter().map(|s| s.download_rate).sum(),
+            upload_speed: running.iter().map(|s| s.upload_rate).sum(),
+            torrent_count: views.len(),
+            active_torrent_count: running.len(),
+            paused_torrent_count: views.iter().filter(|v| v.status == Status::Stopped).count(),
+            downloaded: self.session_down + running.iter().map(|s| s.downloaded).sum::<u64>(),
+            uploaded: self.session_up + running.iter().map(|s| s.uploaded).sum::<u64>(),
+            seconds_active: self.started.elapsed().as_secs(),
+            files_added: self.files_added,
+        }
+    }
+}
+
+fn in_engine(e: &Entry) -> Option<TorrentId> {
+    match e.phase {
+        Phase::Open { engine, .. } => engine,
+        _ => None,
+    }
+}
+
+/// Bytes of `file` inside verified pieces.
+fn file_verified_bytes(
+    info: &shoal_core::metainfo::Info,
+    file: &shoal_core::metainfo::FileEntry,
+    verified: &Bitfield,
+) -> u64 {
+    if file.length == 0 {
+        return 0;
+    }
+    let plen = u64::from(info.piece_length);
+    let (start, end) = (file.offset, file.offset + file.length);
+    let (first, last) = (start / plen, (end - 1) / plen);
+    (first..=last)
+        .filter(|&p| u32::try_from(p).is_ok_and(|p| verified.get(p)))
+        .map(|p| {
+            let (ps, pe) = (p * plen, (p + 1) * plen);
+            pe.min(end) - ps.max(start)
+        })
+        .sum()
+}
+
+/// Deletes a removed torrent's files (final and `.part` names), its resume record, and the
+/// folders of its content left empty. Nothing else: a file of another name in its folder
+/// stays, and so does the folder.
+fn delete_data_files(dir: &Path, meta: &Metainfo, storage: &Storage) {
+    let mut folders = Vec::new();
+    for (i, f) in meta.info.files.iter().enumerate() {
+        if f.attr.padding {
+            continue;
+        }
+        let Some(current) = storage.path(i) else {
+            continue;
+        };
+        let s = current.to_string_lossy();
+        let final_path = PathBuf::from(s.strip_suffix(".part").unwrap_or(&s).to_string());
+        let part = PathBuf::from(format!("{}.part", final_path.display()));
+        let _ = std::fs::remove_file(&final_path);
+        let _ = std::fs::remove_file(&part);
+        let mut parent = final_path.parent();
+        while let Some(p) = parent {
+            if p == dir || !p.starts_with(dir) {
+                break;
+            }
+            folders.push(p.to_path_buf());
+            parent = p.parent();
+        }
+    }
+    // Deepest first; `remove_dir` leaves a folder that still holds something.
+    folders.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    folders.dedup();
+    for f in folders {
+        let _ = std::fs::remove_dir(f);
+    }
+    let _ = std::fs::remove_file(shoal_io::resume::record_path(dir, &meta.info_hash));
+}
