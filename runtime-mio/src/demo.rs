@@ -1,12 +1,14 @@
 //! `shoal demo`: a whole swarm in one process, on loopback, with no setup and no network.
 //!
-//! It makes a sample payload (a few files of pseudo-random bytes) in a temporary folder,
-//! starts a tracker ([`TrackerService`], as `shoal tracker` runs it), makes a torrent that
-//! names it and puts it on the tracker's web server, then starts a seed and a few leechers,
-//! each a full [`Runtime`] on its own thread and port. The leechers fetch the `.torrent`
-//! by URL from the tracker and find each other and the seed through its announces, so they
-//! trade pieces among themselves as well as with the seed. It shows their progress and
-//! checks every leecher's files against the payload byte for byte.
+//! It makes a sample payload (a few files of pseudo-random bytes) in a temporary folder and
+//! serves it as `shoal serve` does ([`TrackerService::serving`]): a web server that makes
+//! the torrent (its tracker and its web seed this server), serves the files, the torrent
+//! and the tracker. Then a few leechers start, each a full [`Runtime`] on its own thread
+//! and port, with no seed but the web server: they fetch the `.torrent` by URL, download
+//! ranges of the files from the server (BEP 19) and find each other through its tracker,
+//! so they trade pieces among themselves. It shows their progress, checks every leecher's
+//! files against the payload byte for byte, and says how much the server sent against
+//! what plain downloads would have taken: the original paper's claim, measured.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use shoal_core::engine::{EngineConfig, Event, TorrentStats};
-use shoal_core::metainfo::Metainfo;
 use shoal_io::Storage;
 
 use crate::client::{random_peer_id, random_u64};
@@ -76,35 +77,31 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
             .collect();
         std::fs::write(content.join(name), bytes).map_err(io)?;
     }
-    // The tracker, and the torrent on its web server.
-    let torrents = tmp.join("torrents");
-    std::fs::create_dir_all(&torrents).map_err(io)?;
-    let mut tracker = TrackerService::embedded(&TrackerArgs::local(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        Some(torrents.clone()),
-    ))?;
-    let tracker_addr = tracker
-        .http_addr()
-        .ok_or("the demo tracker has no HTTP address")?;
-    let torrent_bytes = shoal_io::create_torrent(
-        &content,
-        &shoal_io::CreateOptions {
-            trackers: vec![format!("http://{tracker_addr}/announce")],
-            ..shoal_io::CreateOptions::default()
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    std::fs::write(torrents.join("sample.torrent"), &torrent_bytes).map_err(io)?;
-    tracker.rescan()?;
-    let tracker_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let tracker_thread = {
-        let stop = tracker_stop.clone();
-        thread::spawn(move || tracker.run_until(&stop))
+    // The web server: what `shoal serve` runs. It makes the torrent of `sample/` (its
+    // tracker this server, its web seed this server's copy of the files), serves it, the
+    // files themselves and the tracker. The torrent must name the real port: take a free
+    // one first.
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map_err(io)?
+        .port();
+    let server_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let base = format!("http://{server_addr}");
+    let served = crate::tracker::content::Content::open(&seed_dir, &base)?;
+    let mut server_args = TrackerArgs::local(server_addr, None);
+    server_args.udp = crate::tracker::Listen(None);
+    let mut server = TrackerService::serving(&server_args, served)?;
+    let server_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server_thread = {
+        let stop = server_stop.clone();
+        thread::spawn(move || server.run_until(&stop))
     };
-    let url = format!("http://{tracker_addr}/sample.torrent");
-    let meta = Arc::new(Metainfo::parse(&torrent_bytes).map_err(|e| e.to_string())?);
+    let url = format!("{base}/sample.torrent");
+    let meta = Arc::new(shoal_io::load_torrent(&url).map_err(|e| e.to_string())?.0);
     say::err_line(&format!(
-        "demo: {} ({}, {} pieces of {}); tracker and web server at http://{tracker_addr}/; 1 seed and {} leechers fetching {url}",
+        "demo: {} ({}, {} pieces of {}) on a web server at {base}/ (as `shoal serve` runs \
+         it: the files, their torrent, its tracker); {} leechers fetch {url}, download from \
+         the server (a web seed, BEP 19) and from each other; no other seed",
         meta.info.name,
         human(meta.info.total_length),
         meta.info.piece_count(),
@@ -113,28 +110,16 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
     ));
 
     let states: Arc<Mutex<Vec<NodeState>>> =
-        Arc::new(Mutex::new(vec![NodeState::default(); opts.leechers + 1]));
+        Arc::new(Mutex::new(vec![NodeState::default(); opts.leechers]));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut threads = Vec::new();
-    for node in 0..=opts.leechers {
-        let dir = if node == 0 {
-            seed_dir.clone()
-        } else {
-            tmp.join(format!("leecher-{node}"))
-        };
+    for node in 0..opts.leechers {
+        let dir = tmp.join(format!("leecher-{}", node + 1));
         std::fs::create_dir_all(&dir).map_err(io)?;
-        // Leechers get the torrent the way a user would: by its URL on the tracker.
-        let meta = if node == 0 {
-            meta.clone()
-        } else {
-            Arc::new(shoal_io::load_torrent(&url).map_err(|e| e.to_string())?.0)
-        };
+        // Each gets the torrent the way a user would: by its URL on the web server.
+        let meta = Arc::new(shoal_io::load_torrent(&url).map_err(|e| e.to_string())?.0);
         let storage = Arc::new(Storage::open(&dir, meta.clone()).map_err(|e| e.to_string())?);
-        let verified = if node == 0 {
-            storage.verify_all(|_, _| {})
-        } else {
-            shoal_core::bitfield::Bitfield::new(meta.info.piece_count())
-        };
+        let verified = shoal_core::bitfield::Bitfield::new(meta.info.piece_count());
         let mut rt = Runtime::new(RuntimeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             workers: 2,
@@ -148,8 +133,7 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
         let torrent = rt
             .add_torrent(meta.clone(), storage.clone(), verified)
             .map_err(|e| e.to_string())?;
-        // Peers come from the tracker: no addresses are given.
-        let _ = torrent;
+        // Peers come from the tracker, the rest from the web seed: no address is given.
         let (states, stop) = (states.clone(), stop.clone());
         threads.push(thread::spawn(move || {
             let set = |f: &dyn Fn(&mut NodeState)| {
@@ -179,6 +163,10 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
                     }
                 }
             }
+            // The final figures (the last progress event may be a second old).
+            if let Some(stats) = rt.engine.stats(torrent) {
+                set(&|s| s.stats = Some(stats.clone()));
+            }
             let _ = rt.shutdown(Duration::from_secs(1));
             drop(rt);
             let _ = storage.sync();
@@ -196,7 +184,7 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
         if let Some(e) = snapshot.iter().find_map(|s| s.error.clone()) {
             break Err(e);
         }
-        let leechers = &snapshot[1..];
+        let leechers = &snapshot[..];
         let all_done = leechers.iter().all(|s| s.done);
         if last.elapsed() >= Duration::from_millis(500) || all_done {
             last = Instant::now();
@@ -210,12 +198,11 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
                     format!("leecher {}: {pct:5.1}%", i + 1)
                 })
                 .collect();
-            let seed_up = snapshot[0].stats.as_ref().map_or(0, |s| s.uploaded);
             say::err_line(&format!(
-                "{:6.1}s  {}  | seed uploaded {}",
+                "{:6.1}s  {}  | from the web server {}",
                 start.elapsed().as_secs_f64(),
                 line.join("  "),
-                human(seed_up)
+                human(from_server(leechers))
             ));
         }
         if all_done {
@@ -229,8 +216,9 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
     for t in threads {
         let _ = t.join();
     }
-    tracker_stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = tracker_thread.join();
+    let final_states = states.lock().map(|s| s.clone()).unwrap_or_default();
+    server_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = server_thread.join();
     outcome?;
     // Every leecher must hold exactly the seed's files under their final names.
     for node in 1..=opts.leechers {
@@ -247,10 +235,28 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
             }
         }
     }
+    let sent = from_server(&final_states);
+    let plain = meta.info.total_length * opts.leechers as u64;
     say::err_line(&format!(
-        "demo: all {} leechers completed in {:.1} s; every file checked byte for byte against the seed's",
+        "demo: all {} leechers completed in {:.1} s; every file checked byte for byte against \
+         the server's. The web server sent {} where {} plain downloads would take {} ({:.0} %): \
+         the leechers traded the rest among themselves",
         opts.leechers,
-        start.elapsed().as_secs_f64()
+        start.elapsed().as_secs_f64(),
+        human(sent),
+        opts.leechers,
+        human(plain),
+        100.0 * sent as f64 / plain.max(1) as f64
     ));
     Ok(())
+}
+
+/// What the leechers got from the web server: all they downloaded less what they
+/// uploaded to one another (there is no other source).
+fn from_server(leechers: &[NodeState]) -> u64 {
+    let (down, up) = leechers
+        .iter()
+        .filter_map(|s| s.stats.as_ref())
+        .fold((0u64, 0u64), |(d, u), s| (d + s.downloaded, u + s.uploaded));
+    down.saturating_sub(up)
 }

@@ -210,3 +210,24 @@ fn create_leaves_out_shoals_working_files() {
         "{info}"
     );
 }
+
+#[test]
+fn the_demo_downloads_from_a_web_server_and_the_leechers_spare_it() {
+    let out = Command::new(SHOAL)
+        .args(["demo", "--size", "8", "--leechers", "4"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.contains("every file checked byte for byte"), "{err}");
+    // "The web server sent X MiB where 4 plain downloads would take 32.0 MiB (N %)": the
+    // leechers took the rest from each other.
+    let pct: f64 = last
+        .rsplit_once('(')
+        .and_then(|(_, r)| r.split_once(" %"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no share in {last:?}"));
+    assert!(pct < 100.0, "{last}");
+}
