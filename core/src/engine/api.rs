@@ -102,6 +102,9 @@ pub struct EngineConfig {
     /// Web seed (BEP 19) settings: backoff, failures before one is dropped, redirects,
     /// bytes per job.
     pub webseed: WebSeedConfig,
+    /// The largest metadata (`info` dictionary) fetched for a magnet link (BEP 9); a peer
+    /// announcing more is not asked for it.
+    pub max_metadata_size: u64,
 }
 
 impl Default for EngineConfig {
@@ -131,6 +134,7 @@ impl Default for EngineConfig {
             udp_max_retransmits: 2,
             client_name: concat!("shoal ", env!("CARGO_PKG_VERSION")).to_string(),
             webseed: WebSeedConfig::default(),
+            max_metadata_size: crate::metadata::DEFAULT_MAX_METADATA_SIZE,
         }
     }
 }
@@ -388,6 +392,9 @@ pub enum CloseReason {
     TorrentRemoved,
     /// The engine or the torrent is at its connection limit, and no peer could make room.
     TooManyConnections,
+    /// The peer sent metadata (BEP 9) that cannot be right: it contradicts its own
+    /// `metadata_size`, or all of it failed the info-hash check.
+    BadMetadata,
 }
 
 impl fmt::Display for CloseReason {
@@ -404,6 +411,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Banned => f.write_str("banned"),
             CloseReason::TorrentRemoved => f.write_str("torrent removed"),
             CloseReason::TooManyConnections => f.write_str("too many connections"),
+            CloseReason::BadMetadata => f.write_str("sent wrong metadata"),
         }
     }
 }
@@ -429,6 +437,8 @@ pub enum ProtocolError {
     NoSuchBlock(BlockRequest),
     /// A `request` for a range that is not inside its piece.
     OutsidePiece(BlockRequest),
+    /// More `have` messages than [`super::MAX_EARLY_HAVES`] before the metadata is in.
+    TooManyEarlyHaves,
 }
 
 impl fmt::Display for ProtocolError {
@@ -447,6 +457,9 @@ impl fmt::Display for ProtocolError {
             }
             ProtocolError::OutsidePiece(block) => {
                 write!(f, "request outside the piece: {block:?}")
+            }
+            ProtocolError::TooManyEarlyHaves => {
+                f.write_str("too many haves before the metadata is known")
             }
         }
     }
@@ -614,6 +627,30 @@ pub enum Event {
         /// The last failure.
         reason: WebSeedError,
     },
+    /// A magnet link's torrent is fetching its metadata: its figures, once a second.
+    FetchingMetadata {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The figures.
+        stats: super::FetchingStats,
+    },
+    /// A magnet link's metadata is in and matches the info-hash: open storage for it (and
+    /// save `meta.info_bytes` as the `.torrent`'s `info`), then call
+    /// [`Engine::attach_metainfo`](super::Engine::attach_metainfo).
+    MetadataReceived {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The metainfo: the verified `info` and the magnet link's trackers.
+        meta: std::sync::Arc<crate::metainfo::Metainfo>,
+    },
+    /// A magnet link's metadata matches the info-hash but is not a usable torrent: the
+    /// torrent can go no further.
+    MetadataFailed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Why the `info` dictionary was refused.
+        error: crate::metainfo::MetainfoError,
+    },
     /// A disk read or write failed: the torrent stops asking for more data until it is
     /// re-added.
     StorageError {
@@ -632,6 +669,9 @@ pub enum AddTorrentError {
     Layout(LayoutError),
     /// The picker cannot take the layout (only possible for a hand-built `Info`).
     Picker(crate::picker::PickerError),
+    /// [`Engine::attach_metainfo`](super::Engine::attach_metainfo) for a torrent whose
+    /// metadata is not in (or that is not a magnet link's).
+    NoMetadata,
     /// The resume bitfield has the wrong number of pieces.
     ResumeLength {
         /// Pieces in the bitfield.
@@ -646,6 +686,7 @@ impl fmt::Display for AddTorrentError {
         match self {
             AddTorrentError::Layout(e) => write!(f, "bad torrent layout: {e}"),
             AddTorrentError::Picker(e) => write!(f, "bad torrent layout: {e}"),
+            AddTorrentError::NoMetadata => f.write_str("the torrent's metadata is not in"),
             AddTorrentError::ResumeLength { got, expected } => write!(
                 f,
                 "resume data covers {got} pieces, the torrent has {expected}"

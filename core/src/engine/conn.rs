@@ -4,7 +4,8 @@
 //! address waits before it is dialled again), and the write buffers handed to the runtime
 //! at the end of each call.
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -21,6 +22,17 @@ use super::{consistent, peer_in, CloseReason, ConnId, Engine, Event, Output, Tor
 pub(super) struct Slot {
     pub(super) generation: u32,
     pub(super) peer: Option<Peer>,
+}
+
+/// The part of a torrent that dialling and routing touch, whether its metainfo is known
+/// (a [`super::torrent::Torrent`]) or still being fetched (a [`super::magnet::Fetching`]).
+pub(super) struct SwarmMut<'a> {
+    pub(super) peers: &'a mut Vec<ConnId>,
+    pub(super) candidates: &'a mut BTreeMap<SocketAddr, Candidate>,
+    pub(super) dial_queue: &'a mut VecDeque<SocketAddr>,
+    pub(super) banned: &'a BTreeSet<IpAddr>,
+    /// Dialling is stopped (a storage error).
+    pub(super) halted: bool,
 }
 
 /// Flushes of up to this many bytes are copied out of the write buffer (see `flush`).
@@ -40,7 +52,7 @@ impl Engine {
     /// Tells the engine of a peer address for a torrent (from a tracker, the user, …); it
     /// is dialled when a connection slot is free.
     pub fn add_peer(&mut self, id: TorrentId, addr: SocketAddr, now: Instant) {
-        let Some(t) = self.torrent_mut(id) else {
+        let Some(t) = self.swarm_mut(id) else {
             return;
         };
         if t.banned.contains(&addr.ip()) || t.candidates.contains_key(&addr) {
@@ -105,7 +117,7 @@ impl Engine {
     pub(super) fn dial(&mut self, id: TorrentId, now: Instant) {
         let max = self.config.max_peers_per_torrent;
         let redial = self.config.redial_after;
-        let Some(queued) = self.torrent_mut(id).map(|t| t.dial_queue.len()) else {
+        let Some(queued) = self.swarm_mut(id).map(|t| t.dial_queue.len()) else {
             return;
         };
         // One pass over the queue: addresses not due yet go back to its end.
@@ -113,10 +125,10 @@ impl Engine {
             if self.connections >= self.config.max_connections {
                 return;
             }
-            let Some(t) = self.torrent_mut(id) else {
+            let Some(t) = self.swarm_mut(id) else {
                 return;
             };
-            if t.peers.len() >= max || t.storage_error {
+            if t.peers.len() >= max || t.halted {
                 return;
             }
             let Some(addr) = t.dial_queue.pop_front() else {
@@ -136,7 +148,7 @@ impl Engine {
             }
             c.connected = true;
             let conn = self.new_conn(addr, true, Some(id), now);
-            if let Some(t) = self.torrent_mut(id) {
+            if let Some(t) = self.swarm_mut(id) {
                 t.peers.push(conn);
             }
             self.outputs.push_back(Output::Connect { conn, addr });
@@ -166,12 +178,7 @@ impl Engine {
         let Some(id) = p.torrent else {
             return;
         };
-        let Some(info_hash) = self
-            .torrents
-            .get(id.0 as usize)
-            .and_then(Option::as_ref)
-            .map(|t| t.meta.info_hash)
-        else {
+        let Some(info_hash) = self.info_hash_of(id) else {
             return;
         };
         let Some(p) = self.peer_mut(conn) else {
@@ -257,7 +264,6 @@ impl Engine {
         self.dirty.retain(|c| *c != conn);
         if let Some(id) = peer.torrent {
             if let Some(t) = self.torrent_mut(id) {
-                t.peers.retain(|c| *c != conn);
                 if peer.peer_interested {
                     t.interested.retain(|c| *c != conn);
                 }
@@ -268,6 +274,10 @@ impl Engine {
                     consistent(t.picker.remove_peer(conn.key()));
                     t.refill_wanted |= !peer.requests.is_empty();
                 }
+            }
+            self.forget_metadata_source(id, conn, super::magnet::now_of(&peer));
+            if let Some(t) = self.swarm_mut(id) {
+                t.peers.retain(|c| *c != conn);
                 if let Some(c) = t.candidates.get_mut(&peer.addr) {
                     c.connected = false;
                     // Whatever ended it, wait before dialling again, so a peer that drops
@@ -293,6 +303,27 @@ impl Engine {
             addr: peer.addr,
             reason,
         }));
+    }
+
+    /// The dialling and routing part of torrent `id`, known or being fetched.
+    pub(super) fn swarm_mut(&mut self, id: TorrentId) -> Option<SwarmMut<'_>> {
+        if let Some(t) = super::torrent_in(&mut self.torrents, id) {
+            return Some(SwarmMut {
+                peers: &mut t.peers,
+                candidates: &mut t.candidates,
+                dial_queue: &mut t.dial_queue,
+                banned: &t.banned,
+                halted: t.storage_error,
+            });
+        }
+        let f = self.fetching.get_mut(&id)?;
+        Some(SwarmMut {
+            peers: &mut f.peers,
+            candidates: &mut f.candidates,
+            dial_queue: &mut f.dial_queue,
+            banned: &f.banned,
+            halted: false,
+        })
     }
 
     /// The live connection in slot `key`, if any.

@@ -44,7 +44,8 @@
 //! `torrent` (adding, removing and describing torrents), `conn` (connection slots,
 //! dialling, closing, flushing), `receive` (bytes to messages to their effects),
 //! `transfer` (requests, blocks, serving, hashing), `choke` (running the choker),
-//! `trackers` (announces over HTTP and UDP), `webseeds` (BEP 19 web seeds as peers of
+//! `trackers` (announces over HTTP and UDP), `magnet` (torrents added from a magnet
+//! link, until their metadata is fetched), `webseeds` (BEP 19 web seeds as peers of
 //! the picker) and `timers` (the tick and connection deadlines). `peer` is one connection's state, `policy` the rules for when to stop
 //! seeding and when trackers that never answer mean trouble.
 
@@ -52,6 +53,7 @@ mod api;
 mod choke;
 mod conn;
 mod extension;
+mod magnet;
 mod peer;
 mod policy;
 mod receive;
@@ -68,6 +70,7 @@ pub use api::{
     AddTorrentError, CloseReason, ConnId, EngineConfig, Event, Input, Output, ProtocolError,
     TorrentId, TorrentOptions, TorrentStats, WebSeedRequestId,
 };
+pub use magnet::{FetchingStats, MAX_EARLY_HAVES};
 pub use policy::{SeedLimit, TrackerWatch};
 pub use trackers::STOP_GRACE;
 
@@ -90,6 +93,9 @@ pub struct Engine {
     rng: Rng,
     torrents: Vec<Option<Torrent>>,
     by_info_hash: BTreeMap<InfoHash, TorrentId>,
+    /// Torrents added from a magnet link whose metainfo is not in yet (their slot in
+    /// `torrents` is empty meanwhile).
+    fetching: BTreeMap<TorrentId, magnet::Fetching>,
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     connections: usize,
@@ -115,6 +121,7 @@ impl Engine {
             config,
             torrents: Vec::new(),
             by_info_hash: BTreeMap::new(),
+            fetching: BTreeMap::new(),
             slots: Vec::new(),
             free_slots: Vec::new(),
             connections: 0,

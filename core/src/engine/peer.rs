@@ -94,6 +94,8 @@ pub(crate) struct Peer {
     pub ut_metadata: u8,
     /// How many more of its metadata requests get data (see `extension`).
     pub metadata_budget: ServeBudget,
+    /// What it said it has while its torrent's metadata was being fetched (see `magnet`).
+    pub early: Option<Box<super::magnet::EarlyHaves>>,
 }
 
 /// Requests kept in flight before the rate is known: enough to fill a slow link quickly,
@@ -157,6 +159,7 @@ impl Peer {
             allowed_fast: SmallVec::new(),
             ut_metadata: 0,
             metadata_budget: ServeBudget::new(0),
+            early: None,
         }
     }
 

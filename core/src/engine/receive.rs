@@ -105,7 +105,7 @@ impl Engine {
                 .ok_or(CloseReason::UnknownTorrent)?;
             let max = self.config.max_peers_per_torrent;
             let full = self
-                .torrent_mut(id)
+                .swarm_mut(id)
                 .ok_or(CloseReason::UnknownTorrent)?
                 .peers
                 .len()
@@ -114,7 +114,7 @@ impl Engine {
                 return Err(CloseReason::TooManyConnections);
             }
             let addr = self.peer(conn).map(|p| p.addr).ok_or(CloseReason::Remote)?;
-            let t = self.torrent_mut(id).ok_or(CloseReason::UnknownTorrent)?;
+            let t = self.swarm_mut(id).ok_or(CloseReason::UnknownTorrent)?;
             if t.banned.contains(&addr.ip()) {
                 return Err(CloseReason::Banned);
             }
@@ -133,33 +133,46 @@ impl Engine {
         if hs.peer_id == our_id {
             return Err(CloseReason::SelfConnection);
         }
-        let t = self
-            .torrents
-            .get(id.0 as usize)
-            .and_then(Option::as_ref)
-            .ok_or(CloseReason::UnknownTorrent)?;
-        if hs.info_hash != t.meta.info_hash {
+        let info_hash = self.info_hash_of(id).ok_or(CloseReason::UnknownTorrent)?;
+        if hs.info_hash != info_hash {
             return Err(CloseReason::Protocol(ProtocolError::OtherTorrent));
         }
-        let duplicate = t.peers.iter().any(|&other| {
+        let peers = match self.torrent(id) {
+            Some(t) => &t.peers,
+            None => {
+                &self
+                    .fetching
+                    .get(&id)
+                    .ok_or(CloseReason::UnknownTorrent)?
+                    .peers
+            }
+        };
+        let duplicate = peers.iter().any(|&other| {
             other != conn && self.peer(other).and_then(|o| o.peer_id) == Some(hs.peer_id)
         });
         if duplicate {
             return Err(CloseReason::Duplicate);
         }
-        let piece_count = t.meta.info.piece_count();
+        // Unknown while a magnet's metadata is fetched: set when it comes (see `magnet`).
+        let piece_count = self.torrent(id).map(|t| t.meta.info.piece_count());
         let p = self.peer_mut(conn).ok_or(CloseReason::Remote)?;
         p.peer_id = Some(hs.peer_id);
         p.fast = hs.reserved.supports_fast();
         p.extensions = hs.reserved.supports_extensions();
         p.phase = Phase::Active;
         p.phase_since = now;
-        p.decoder.set_piece_count(piece_count);
+        if let Some(n) = piece_count {
+            p.decoder.set_piece_count(n);
+        }
         let addr = p.addr;
         if !p.sent_handshake {
             self.send_handshake(conn, now);
         }
-        self.start_session(conn, id, now);
+        if piece_count.is_some() {
+            self.start_session(conn, id, now);
+        } else {
+            self.start_fetching_session(conn, now);
+        }
         self.outputs.push_back(Output::Event(Event::PeerConnected {
             torrent: id,
             conn,
@@ -240,6 +253,9 @@ impl Engine {
         message: Message,
         now: Instant,
     ) -> Result<(), CloseReason> {
+        if self.is_fetching_peer(conn) {
+            return self.on_fetching_message(conn, message, now);
+        }
         let (p, t) = self.both(conn).ok_or(CloseReason::Remote)?;
         // The bitfield comes first, but the extended handshake may precede it (libtorrent
         // sends it straight after the handshake) and keep-alives mean nothing.
