@@ -193,6 +193,39 @@ impl Runtime {
         Ok(id)
     }
 
+    /// Adds a torrent known by its magnet link; its metadata is fetched from peers
+    /// ([`Event::MetadataReceived`]), then [`Runtime::attach_metainfo`] gives it storage.
+    pub fn add_magnet(&mut self, magnet: &shoal_core::magnet::Magnet) -> TorrentId {
+        let id = self.engine.add_magnet(magnet, Instant::now());
+        self.drain();
+        id
+    }
+
+    /// Gives a magnet link's torrent, whose metadata is in, its storage and the pieces
+    /// found verified there: it downloads from now on.
+    pub fn attach_metainfo(
+        &mut self,
+        id: TorrentId,
+        storage: Arc<Storage>,
+        verified: Bitfield,
+    ) -> Result<(), AddTorrentError> {
+        self.storages
+            .insert(id, (storage, Arc::new(WriteBack::new(WRITE_BACK_LIMIT))));
+        let attached = self.engine.attach_metainfo(
+            id,
+            TorrentOptions {
+                verified: Some(verified),
+                ..TorrentOptions::default()
+            },
+            Instant::now(),
+        );
+        if attached.is_err() {
+            self.storages.remove(&id);
+        }
+        self.drain();
+        attached
+    }
+
     pub fn add_peer(&mut self, torrent: TorrentId, addr: SocketAddr) {
         self.engine.add_peer(torrent, addr, Instant::now());
         self.drain();
