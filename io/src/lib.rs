@@ -126,8 +126,9 @@ pub enum Error {
         /// The other process, as it wrote itself into the lock file.
         pid: Option<u32>,
     },
-    /// A magnet link where a `.torrent` was expected: getting the metadata from peers
-    /// (BEP 9) is not implemented.
+    /// A magnet link where a `.torrent` was expected: its metadata comes from peers (BEP 9),
+    /// which the runtimes do (`shoal download MAGNET`, `Session::add_magnet`), not this
+    /// crate's loading of `.torrent` files.
     Magnet {
         link: String,
     },
@@ -193,7 +194,7 @@ impl fmt::Display for Error {
             }
             Error::Magnet { link } => write!(
                 f,
-                "{link}: magnet links are not supported; give the .torrent file or an http(s):// URL to it"
+                "{link}: a magnet link, not a .torrent file or an http(s):// URL to one (add it as a magnet link)"
             ),
         }
     }
