@@ -105,6 +105,9 @@ pub struct EngineConfig {
     /// The largest metadata (`info` dictionary) fetched for a magnet link (BEP 9); a peer
     /// announcing more is not asked for it.
     pub max_metadata_size: u64,
+    /// Addresses a torrent remembers to dial (from trackers, PEX, the user); more are
+    /// dropped until some are forgotten.
+    pub max_candidates: usize,
 }
 
 impl Default for EngineConfig {
@@ -135,6 +138,7 @@ impl Default for EngineConfig {
             client_name: concat!("shoal ", env!("CARGO_PKG_VERSION")).to_string(),
             webseed: WebSeedConfig::default(),
             max_metadata_size: crate::metadata::DEFAULT_MAX_METADATA_SIZE,
+            max_candidates: 1000,
         }
     }
 }

@@ -49,13 +49,20 @@ impl Engine {
         Some(conn)
     }
 
-    /// Tells the engine of a peer address for a torrent (from a tracker, the user, …); it
-    /// is dialled when a connection slot is free.
+    /// Tells the engine of a peer address for a torrent (from a tracker, the user, PEX, …);
+    /// it is dialled when a connection slot is free. A torrent remembers at most
+    /// [`EngineConfig::max_candidates`](super::EngineConfig::max_candidates) addresses.
     pub fn add_peer(&mut self, id: TorrentId, addr: SocketAddr, now: Instant) {
+        let max = self.config.max_candidates;
         let Some(t) = self.swarm_mut(id) else {
             return;
         };
-        if t.banned.contains(&addr.ip()) || t.candidates.contains_key(&addr) {
+        // Past the bound, new addresses are dropped: the ones known are enough to dial,
+        // and trackers and PEX keep offering more as they come and go.
+        if t.banned.contains(&addr.ip())
+            || t.candidates.contains_key(&addr)
+            || t.candidates.len() >= max
+        {
             return;
         }
         t.candidates.insert(
@@ -286,7 +293,10 @@ impl Engine {
                     c.failed_at = Some(peer.phase_since.max(peer.last_received));
                     let again = !matches!(
                         reason,
-                        CloseReason::BothSeeds | CloseReason::Banned | CloseReason::TorrentRemoved
+                        CloseReason::BothSeeds
+                            | CloseReason::Banned
+                            | CloseReason::TorrentRemoved
+                            | CloseReason::SelfConnection
                     );
                     if again && !t.dial_queue.contains(&peer.addr) {
                         t.dial_queue.push_back(peer.addr);

@@ -211,6 +211,12 @@ impl Engine {
         for (conn, reason) in broken {
             self.close(conn, reason);
         }
+        for &conn in &conns {
+            // PEX with the peers that offered it, now that the torrent's privacy is known.
+            if let Some(their_id) = self.peer(conn).map(|p| p.ut_pex) {
+                self.on_pex_offer(conn, their_id);
+            }
+        }
         for conn in conns {
             self.update_interest(conn);
             self.fill_requests(conn, now);
@@ -280,7 +286,7 @@ impl Engine {
         p.metadata_budget = extension::metadata_budget(t.meta.info_bytes.len());
         if p.extensions {
             let hs = ExtendedHandshake {
-                extensions: extension::our_extensions(),
+                extensions: extension::our_extensions(!t.meta.info.private),
                 listen_port: Some(port),
                 client: Some(client),
                 reqq: Some(reqq),
@@ -311,7 +317,8 @@ impl Engine {
         }
         if p.extensions {
             let hs = ExtendedHandshake {
-                extensions: extension::our_extensions(),
+                // No PEX until the metadata says whether the torrent is private.
+                extensions: extension::our_extensions(false),
                 listen_port: Some(port),
                 client: Some(client),
                 reqq: Some(reqq),

@@ -45,7 +45,7 @@
 //! dialling, closing, flushing), `receive` (bytes to messages to their effects),
 //! `transfer` (requests, blocks, serving, hashing), `choke` (running the choker),
 //! `trackers` (announces over HTTP and UDP), `magnet` (torrents added from a magnet
-//! link, until their metadata is fetched), `webseeds` (BEP 19 web seeds as peers of
+//! link, until their metadata is fetched), `pex` (peer exchange), `webseeds` (BEP 19 web seeds as peers of
 //! the picker) and `timers` (the tick and connection deadlines). `peer` is one connection's state, `policy` the rules for when to stop
 //! seeding and when trackers that never answer mean trouble.
 
@@ -55,6 +55,7 @@ mod conn;
 mod extension;
 mod magnet;
 mod peer;
+mod pex;
 mod policy;
 mod receive;
 #[cfg(test)]

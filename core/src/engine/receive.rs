@@ -147,11 +147,21 @@ impl Engine {
                     .peers
             }
         };
-        let duplicate = peers.iter().any(|&other| {
+        let duplicate = peers.iter().copied().find(|&other| {
             other != conn && self.peer(other).and_then(|o| o.peer_id) == Some(hs.peer_id)
         });
-        if duplicate {
-            return Err(CloseReason::Duplicate);
+        if let Some(other) = duplicate {
+            // Two peers that dialled each other at once (both heard of the other, from PEX
+            // say) must keep the same connection, or each closes the one the other kept:
+            // the one dialled by the lower peer id stays.
+            let outbound = self.peer(conn).is_some_and(|p| p.outbound);
+            let other_outbound = self.peer(other).is_some_and(|p| p.outbound);
+            let keep_ours = our_id.0 < hs.peer_id.0;
+            if outbound != other_outbound && outbound == keep_ours {
+                self.close(other, CloseReason::Duplicate);
+            } else {
+                return Err(CloseReason::Duplicate);
+            }
         }
         // Unknown while a magnet's metadata is fetched: set when it comes (see `magnet`).
         let piece_count = self.torrent(id).map(|t| t.meta.info.piece_count());
@@ -228,7 +238,7 @@ impl Engine {
         p.metadata_budget = extension::metadata_budget(t.meta.info_bytes.len());
         if p.extensions {
             let hs = ExtendedHandshake {
-                extensions: extension::our_extensions(),
+                extensions: extension::our_extensions(!t.meta.info.private),
                 listen_port: Some(port),
                 client: Some(client),
                 reqq: Some(reqq as u32),
@@ -372,7 +382,7 @@ impl Engine {
                         self.on_extended_handshake(conn, &hs);
                     }
                 } else {
-                    self.on_extension_message(conn, id, &payload);
+                    self.on_extension_message(conn, id, &payload, now);
                 }
             }
         }

@@ -277,6 +277,7 @@ impl Engine {
             self.rechoke(id, now);
         }
         self.dial(id, now);
+        self.pex_tick(id, now);
         self.pump_webseeds(id, now);
         self.udp_timeouts(id, now);
         self.announce(id, now);
