@@ -331,6 +331,7 @@ fn drive(
                         ui.message(&format!("tracker warning from {url}: {w}"));
                     }
                 }
+                Event::PeerConnected { addr, .. } => ui.verbose(&format!("peer {addr} connected")),
                 Event::HashFailed { piece, .. } => {
                     ui.verbose(&format!("piece {piece} failed its hash check"))
                 }
