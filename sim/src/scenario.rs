@@ -138,6 +138,8 @@ pub struct EngineSpec {
     pub request_timeout_s: Option<f64>,
     pub send_buffer: Option<ByteSize>,
     pub max_reads_per_peer: Option<usize>,
+    /// Peer exchange (BEP 11); on unless `false`.
+    pub pex: Option<bool>,
 }
 
 /// How long to run and what to record.

@@ -502,6 +502,9 @@ impl Sim {
         if let Some(v) = e.max_reads_per_peer {
             cfg.max_reads_per_peer = v;
         }
+        if let Some(v) = e.pex {
+            cfg.pex = v;
+        }
         cfg
     }
 

@@ -108,6 +108,8 @@ pub struct EngineConfig {
     /// Addresses a torrent remembers to dial (from trackers, PEX, the user); more are
     /// dropped until some are forgotten.
     pub max_candidates: usize,
+    /// Peer exchange (BEP 11) with peers that offer it, for torrents that are not private.
+    pub pex: bool,
 }
 
 impl Default for EngineConfig {
@@ -139,6 +141,7 @@ impl Default for EngineConfig {
             webseed: WebSeedConfig::default(),
             max_metadata_size: crate::metadata::DEFAULT_MAX_METADATA_SIZE,
             max_candidates: 1000,
+            pex: true,
         }
     }
 }

@@ -242,6 +242,7 @@ impl Engine {
         piece_count: u32,
         now: Instant,
     ) -> Result<(), CloseReason> {
+        let pex = self.config.pex;
         let client = self.config.client_name.clone();
         let port = self.config.listen_port;
         let reqq = self.config.max_serve_queue as u32;
@@ -286,7 +287,7 @@ impl Engine {
         p.metadata_budget = extension::metadata_budget(t.meta.info_bytes.len());
         if p.extensions {
             let hs = ExtendedHandshake {
-                extensions: extension::our_extensions(!t.meta.info.private),
+                extensions: extension::our_extensions(pex && !t.meta.info.private),
                 listen_port: Some(port),
                 client: Some(client),
                 reqq: Some(reqq),

@@ -33,9 +33,10 @@ use super::{ConnId, Engine, TorrentId};
 pub(crate) const UT_PEX_ID: u8 = 2;
 
 impl Engine {
-    /// Whether torrent `id` may use PEX: its metainfo is known and not private.
+    /// Whether torrent `id` may use PEX: it is on, and the metainfo is known and not
+    /// private.
     pub(super) fn pex_allowed(&self, id: TorrentId) -> bool {
-        self.torrent(id).is_some_and(|t| !t.meta.info.private)
+        self.config.pex && self.torrent(id).is_some_and(|t| !t.meta.info.private)
     }
 
     /// A peer's extended handshake named `ut_pex` under `their_id` (0: not, or no more).

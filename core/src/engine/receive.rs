@@ -215,6 +215,7 @@ impl Engine {
     /// After both handshakes: tell the peer what we have, register it with the picker.
     fn start_session(&mut self, conn: ConnId, id: TorrentId, now: Instant) {
         let client = self.config.client_name.clone();
+        let pex = self.config.pex;
         let port = self.config.listen_port;
         let reqq = self.config.max_serve_queue;
         let Some((p, t)) = self.both(conn) else {
@@ -238,7 +239,7 @@ impl Engine {
         p.metadata_budget = extension::metadata_budget(t.meta.info_bytes.len());
         if p.extensions {
             let hs = ExtendedHandshake {
-                extensions: extension::our_extensions(!t.meta.info.private),
+                extensions: extension::our_extensions(pex && !t.meta.info.private),
                 listen_port: Some(port),
                 client: Some(client),
                 reqq: Some(reqq as u32),
