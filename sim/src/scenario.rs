@@ -201,6 +201,10 @@ pub struct Group {
     /// Serves corrupt data: every piece its blocks go into fails its hash check.
     #[serde(default)]
     pub corrupt: bool,
+    /// Starts from the torrent's magnet link (its trackers, no metadata): the metadata
+    /// comes from peers (BEP 9) before the download starts. Not for seeds.
+    #[serde(default)]
+    pub magnet: bool,
 }
 
 fn default_latency_ms() -> f64 {
@@ -227,6 +231,7 @@ impl Group {
             nat: 0.0,
             free_rider: false,
             corrupt: false,
+            magnet: false,
         }
     }
 }
@@ -294,6 +299,7 @@ impl Scenario {
                     nat: 0.0,
                     free_rider: false,
                     corrupt: false,
+                    magnet: false,
                 },
                 Group::leechers("leechers", leechers, up, down),
             ],
