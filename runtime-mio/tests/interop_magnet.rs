@@ -5,17 +5,21 @@
 //! link finds it there instead of fetching it again.
 //!
 //! Transmission ignores 127.x peers it hears of, but serves peers that dial it: `x.pe`
-//! makes shoal dial it.
+//! makes shoal dial it. A link whose only source is its tracker (`tr=`) works too, and a
+//! link with neither tracker nor peer is refused at once.
 //!
 //! Needs Debian's python3-libtorrent, transmission-cli and mktorrent (`scripts/test`
 //! installs them). A missing tool fails the test: it is never skipped.
 
 mod support;
+mod tracker_support;
 
 use std::path::Path;
 use std::process::Command;
 
+use shoal_core::InfoHash;
 use support::*;
+use tracker_support::ShoalTracker;
 
 fn magnet_of(torrent: &Path, port: u16) -> String {
     format!(
@@ -101,4 +105,59 @@ fn shoal_info_prints_the_metadata_of_a_magnet_link_from_libtorrent() {
         "{}",
         info.tail(20)
     );
+}
+
+#[test]
+fn shoal_downloads_a_magnet_link_whose_only_source_is_its_tracker() {
+    let scene = Scene::new();
+    let mut tracker = ShoalTracker::start(scene.dir(), &["--open"], scene.deadline);
+    let torrent = scene.path("tracked.torrent");
+    mktorrent(
+        &scene.content(),
+        &torrent,
+        15,
+        Some(&tracker.announce_url()),
+    );
+    let hash = info_hash(&torrent);
+    let mut seed = scene.ready_seed(Seeder::Libtorrent, &torrent, free_port());
+    tracker.wait_for_peers(&InfoHash::from_hex(&hash).unwrap(), 1, 0, scene.deadline);
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{hash}&tr={}",
+        tracker
+            .announce_url()
+            .replace(':', "%3A")
+            .replace('/', "%2F")
+    );
+    let dl = scene.path("dl");
+    let mut leech = shoal_download(
+        "shoal-magnet",
+        Path::new(&magnet),
+        &dl,
+        free_port(),
+        &[],
+        &["--no-seed"],
+        scene.dir(),
+    );
+    leech.wait_for("metadata received", scene.deadline);
+    leech.wait_success_watching(&mut seed, scene.deadline);
+    scene.payload.assert_data(&dl);
+    tracker.assert_running();
+}
+
+#[test]
+fn a_magnet_link_with_no_tracker_and_no_peer_is_refused_at_once() {
+    let scene = Scene::new();
+    let link = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567";
+    let mut leech = shoal_download(
+        "shoal-magnet",
+        Path::new(link),
+        &scene.path("dl"),
+        free_port(),
+        &[],
+        &[],
+        scene.dir(),
+    );
+    let status = leech.wait_exit(scene.deadline);
+    assert_eq!(status.code(), Some(1), "{}", leech.tail(10));
+    assert!(leech.said("no way to find peers"), "{}", leech.tail(10));
 }
