@@ -110,6 +110,10 @@ pub struct EngineConfig {
     pub max_candidates: usize,
     /// Peer exchange (BEP 11) with peers that offer it, for torrents that are not private.
     pub pex: bool,
+    /// Local service discovery (BEP 14) for torrents that are not private: off by default,
+    /// since it needs a runtime that owns a multicast socket ([`Output::LsdSend`],
+    /// [`Input::LsdReceived`]) and sends beyond the machine.
+    pub lsd: bool,
 }
 
 impl Default for EngineConfig {
@@ -142,6 +146,7 @@ impl Default for EngineConfig {
             max_metadata_size: crate::metadata::DEFAULT_MAX_METADATA_SIZE,
             max_candidates: 1000,
             pex: true,
+            lsd: false,
         }
     }
 }
@@ -260,6 +265,14 @@ pub enum Input {
         /// The datagram.
         data: Vec<u8>,
     },
+    /// A datagram arrived on the local service discovery socket (BEP 14: the multicast
+    /// group [`crate::lsd::GROUP_V4`]), when [`EngineConfig::lsd`] is on.
+    LsdReceived {
+        /// Who sent it (its port is not where it listens; the announce says that).
+        from: SocketAddr,
+        /// The datagram.
+        data: Vec<u8>,
+    },
     /// The time from [`Engine::poll_timeout`](super::Engine::poll_timeout) has come. The
     /// engine does only what is due by `now`, so a runtime may wake early.
     Timer,
@@ -364,6 +377,12 @@ pub enum Output {
     UdpSend {
         /// Where to.
         to: SocketAddr,
+        /// The datagram.
+        data: Vec<u8>,
+    },
+    /// Send a local service discovery announce (BEP 14) to the multicast group
+    /// [`crate::lsd::GROUP_V4`]; only when [`EngineConfig::lsd`] is on.
+    LsdSend {
         /// The datagram.
         data: Vec<u8>,
     },

@@ -65,6 +65,8 @@ pub(super) struct Torrent {
     pub(super) interested: Vec<ConnId>,
     pub(super) trackers: Trackers,
     pub(super) webseeds: WebSeeds,
+    /// When its next LSD announce is due (see `lsd`); `None`: at the next tick.
+    pub(super) lsd_next: Option<Instant>,
 }
 
 impl Torrent {
@@ -187,6 +189,7 @@ impl Engine {
                 udp_pending: None,
             },
             webseeds: WebSeeds::default(),
+            lsd_next: None,
         })
     }
 
