@@ -46,6 +46,8 @@ pub struct Options {
     pub no_seed: bool,
     /// Plain progress lines even on a terminal.
     pub plain: bool,
+    /// Local service discovery (BEP 14) on the `bind` interface.
+    pub lsd: bool,
     /// Replace files of the torrent's names that are in the way (download only).
     pub overwrite: bool,
     /// The first wait after every tracker failed (doubling after each failed round).
@@ -206,6 +208,7 @@ fn listen(opts: &Options) -> Result<Runtime, String> {
                     initial_backoff: opts.tracker_backoff,
                     ..Default::default()
                 },
+                lsd: opts.lsd,
                 ..Default::default()
             },
         };
@@ -275,7 +278,8 @@ fn drive(
         }
         ui.message(&format!("already complete: {}; seeding", content.display()));
     }
-    let mut trackers = TrackerWatch::new(!opts.peers.is_empty());
+    // Peers named by the user, or heard on the local network, are a way besides trackers.
+    let mut trackers = TrackerWatch::new(!opts.peers.is_empty() || opts.lsd);
     let seed_limit = SeedLimit {
         ratio: Some(opts.seed_ratio),
         time: opts.seed_time,
@@ -369,7 +373,9 @@ fn drive(
                 Outcome::Interrupted
             });
         }
-        if !has_trackers && opts.peers.is_empty() && web_seeds == 0 && complete_at.is_none() {
+        let lsd = opts.lsd && !meta.info.private;
+        if !has_trackers && opts.peers.is_empty() && !lsd && web_seeds == 0 && complete_at.is_none()
+        {
             return Err(match last_web_seed_error.take() {
                 Some(why) => format!(
                     "no source left: the torrent names no tracker, no --peer was given, \

@@ -131,6 +131,11 @@ struct NetArgs {
     /// Progress as plain lines even on a terminal.
     #[arg(long)]
     plain: bool,
+    /// Local service discovery (BEP 14): announce the torrent to the local network's
+    /// multicast group 239.192.152.143:6771 (on the --bind interface) and dial the peers
+    /// heard there. Never for a private torrent.
+    #[arg(long)]
+    lsd: bool,
     /// Seconds to wait after every tracker failed before asking again (doubles each round).
     #[arg(long, value_name = "SECS", default_value_t = 15, hide = true)]
     tracker_backoff: u64,
@@ -291,6 +296,7 @@ fn client_options(
         seed_time: seed_time.map(std::time::Duration::from_secs),
         no_seed,
         plain: net.plain,
+        lsd: net.lsd,
         overwrite: false,
         tracker_backoff: std::time::Duration::from_secs(net.tracker_backoff.max(1)),
     }

@@ -37,6 +37,8 @@ const LISTENER: Token = Token(0);
 const UDP: Token = Token(1);
 const WAKER: Token = Token(2);
 const SIGNALS: Token = Token(3);
+/// The local service discovery socket (BEP 14), when the engine has LSD on.
+const LSD: Token = Token(4);
 const FIRST_PEER: usize = 16;
 /// HTTP exchanges take tokens from here up.
 const FIRST_HTTP: usize = 1 << 30;
@@ -92,6 +94,8 @@ pub struct Runtime {
     pub engine: Engine,
     listener: TcpListener,
     udp: UdpSocket,
+    /// Joined to the LSD multicast group, when the engine has LSD on.
+    lsd: Option<UdpSocket>,
     local_addr: SocketAddr,
     pool: Pool,
     conns: Vec<Option<Conn>>,
@@ -117,6 +121,22 @@ impl Runtime {
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         poll.registry()
             .register(&mut udp, UDP, Interest::READABLE)?;
+        let lsd = if config.engine.lsd {
+            let mut socket = open_lsd(config.listen.ip()).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot join the local discovery group {}: {e}",
+                        shoal_core::lsd::GROUP_V4
+                    ),
+                )
+            })?;
+            poll.registry()
+                .register(&mut socket, LSD, Interest::READABLE)?;
+            Some(socket)
+        } else {
+            None
+        };
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         config.engine.listen_port = local_addr.port();
         Ok(Runtime {
@@ -124,6 +144,7 @@ impl Runtime {
             engine: Engine::new(config.engine),
             listener,
             udp,
+            lsd,
             local_addr,
             pool: Pool::new(config.workers, waker),
             poll,
@@ -278,6 +299,7 @@ impl Runtime {
             match token {
                 LISTENER => self.accept()?,
                 UDP => self.receive_udp(),
+                LSD => self.receive_lsd(),
                 WAKER => {}
                 SIGNALS => {
                     if let Some(signals) = &mut self.signals {
@@ -520,6 +542,24 @@ impl Runtime {
         self.drain();
     }
 
+    fn receive_lsd(&mut self) {
+        let mut buf = [0u8; 2048];
+        while let Some(socket) = &self.lsd {
+            match socket.recv_from(&mut buf) {
+                Ok((n, from)) => self.engine.handle(
+                    Input::LsdReceived {
+                        from,
+                        data: buf[..n].to_vec(),
+                    },
+                    Instant::now(),
+                ),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        self.drain();
+    }
+
     fn worker_results(&mut self) {
         while let Ok(done) = self.pool.done.try_recv() {
             let now = Instant::now();
@@ -682,6 +722,12 @@ impl Runtime {
                 request,
                 max_body,
             } => self.start_http(torrent, Purpose::WebSeed(id), url, request, Some(max_body)),
+            Output::LsdSend { data } => {
+                if let Some(socket) = &self.lsd {
+                    // A lost announce is sent again at the next one's time.
+                    let _ = socket.send_to(&data, shoal_core::lsd::GROUP_V4.into());
+                }
+            }
             Output::UdpSend { to, data } => {
                 // A lost datagram is retransmitted by the engine's UDP tracker client.
                 let _ = self.udp.send_to(&data, to);
@@ -849,4 +895,28 @@ impl Runtime {
         self.engine.handle(input, Instant::now());
         self.drain();
     }
+}
+
+/// A UDP socket on the LSD port, joined to the group (BEP 14) on the interface of
+/// `listen` (any interface for 0.0.0.0), sharing the port with other clients of the
+/// machine (`SO_REUSEADDR`), its announces kept to the local network (TTL 1) and looped
+/// back to the machine's other clients.
+fn open_lsd(listen: std::net::IpAddr) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let group = shoal_core::lsd::GROUP_V4;
+    let iface = match listen {
+        std::net::IpAddr::V4(v4) => v4,
+        std::net::IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
+    };
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, group.port())).into())?;
+    socket.join_multicast_v4(group.ip(), &iface)?;
+    if !iface.is_unspecified() {
+        socket.set_multicast_if_v4(&iface)?;
+    }
+    socket.set_multicast_loop_v4(true)?;
+    socket.set_multicast_ttl_v4(1)?;
+    Ok(UdpSocket::from_std(socket.into()))
 }
