@@ -36,6 +36,7 @@ use shoal_core::storage::LayoutError;
 pub mod fetch;
 pub mod folder;
 pub mod jobs;
+pub mod lsd;
 pub mod random;
 pub mod resume;
 pub mod storage;
@@ -47,6 +48,7 @@ pub use fetch::{
 };
 pub use folder::{open_download, open_seed, Download, DownloadLock};
 pub use jobs::{PieceDone, PieceJob};
+pub use lsd::lsd_socket;
 pub use random::{random_peer_id, random_u64};
 pub use resume::check_existing;
 pub use storage::Storage;

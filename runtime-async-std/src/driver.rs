@@ -182,6 +182,8 @@ pub struct Driver {
     /// Closed when the driver ends, which stops the listener and the UDP reader.
     _stop: Sender<()>,
     udp: Arc<Async<UdpSocket>>,
+    /// The local service discovery socket, when the engine has LSD on.
+    lsd: Option<Arc<Async<UdpSocket>>>,
     pool: Pool,
     conns: BTreeMap<ConnId, Conn>,
     torrents: BTreeMap<TorrentKey, Entry>,
@@ -199,13 +201,22 @@ impl Driver {
         executor: Executor,
         listener: Async<TcpListener>,
         udp: Async<UdpSocket>,
+        lsd: Option<Async<UdpSocket>>,
         commands: Receiver<Command>,
         events: Sender<Event>,
     ) -> Driver {
         let (inbox_tx, inbox) = async_channel::bounded(INBOX);
         let (stop, stopped) = async_channel::bounded(1);
         let udp = Arc::new(udp);
+        let lsd = lsd.map(Arc::new);
         executor.spawn(net::listen(listener, inbox_tx.clone(), stopped.clone()));
+        if let Some(lsd) = &lsd {
+            executor.spawn(net::receive_lsd(
+                lsd.clone(),
+                inbox_tx.clone(),
+                stopped.clone(),
+            ));
+        }
         executor.spawn(net::receive_udp(udp.clone(), inbox_tx.clone(), stopped));
         Driver {
             engine: Engine::new(config.engine.clone()),
@@ -219,6 +230,7 @@ impl Driver {
             events,
             _stop: stop,
             udp,
+            lsd,
             conns: BTreeMap::new(),
             torrents: BTreeMap::new(),
             fetching: BTreeMap::new(),
@@ -889,6 +901,12 @@ impl Driver {
                     };
                     let _ = inbox.send(Msg::Input(input)).await;
                 });
+            }
+            Output::LsdSend { data } => {
+                if let Some(lsd) = &self.lsd {
+                    // A lost announce is sent again at the next one's time.
+                    let _ = lsd.get_ref().send_to(&data, shoal_core::lsd::GROUP_V4);
+                }
             }
             Output::UdpSend { to, data } => {
                 // A lost datagram is retransmitted by the engine's UDP tracker client.

@@ -449,6 +449,12 @@ impl Session {
         let listener = Async::<TcpListener>::bind(config.listen)?;
         let local_addr = listener.get_ref().local_addr()?;
         let udp = Async::<UdpSocket>::bind(local_addr)?;
+        // Local service discovery (BEP 14) only when asked for: it joins a multicast group
+        // and sends beyond the machine.
+        let lsd = match config.engine.lsd {
+            true => Some(Async::new(shoal_io::lsd_socket(config.listen.ip())?)?),
+            false => None,
+        };
         config.engine.listen_port = local_addr.port();
         let (commands, command_rx) = async_channel::unbounded();
         let (events_tx, events) = async_channel::bounded(config.event_capacity.max(1));
@@ -464,6 +470,7 @@ impl Session {
             executor.clone(),
             listener,
             udp,
+            lsd,
             command_rx,
             events_tx,
         );

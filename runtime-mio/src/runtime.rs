@@ -122,15 +122,7 @@ impl Runtime {
         poll.registry()
             .register(&mut udp, UDP, Interest::READABLE)?;
         let lsd = if config.engine.lsd {
-            let mut socket = open_lsd(config.listen.ip()).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot join the local discovery group {}: {e}",
-                        shoal_core::lsd::GROUP_V4
-                    ),
-                )
-            })?;
+            let mut socket = UdpSocket::from_std(shoal_io::lsd_socket(config.listen.ip())?);
             poll.registry()
                 .register(&mut socket, LSD, Interest::READABLE)?;
             Some(socket)
@@ -895,28 +887,4 @@ impl Runtime {
         self.engine.handle(input, Instant::now());
         self.drain();
     }
-}
-
-/// A UDP socket on the LSD port, joined to the group (BEP 14) on the interface of
-/// `listen` (any interface for 0.0.0.0), sharing the port with other clients of the
-/// machine (`SO_REUSEADDR`), its announces kept to the local network (TTL 1) and looped
-/// back to the machine's other clients.
-fn open_lsd(listen: std::net::IpAddr) -> io::Result<UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let group = shoal_core::lsd::GROUP_V4;
-    let iface = match listen {
-        std::net::IpAddr::V4(v4) => v4,
-        std::net::IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
-    };
-    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, group.port())).into())?;
-    socket.join_multicast_v4(group.ip(), &iface)?;
-    if !iface.is_unspecified() {
-        socket.set_multicast_if_v4(&iface)?;
-    }
-    socket.set_multicast_loop_v4(true)?;
-    socket.set_multicast_ttl_v4(1)?;
-    Ok(UdpSocket::from_std(socket.into()))
 }

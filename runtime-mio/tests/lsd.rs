@@ -9,44 +9,7 @@
 
 mod support;
 
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use support::*;
-
-/// A network namespace of the test's own, deleted when dropped.
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Netns {
-        static SERIAL: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "shoal-lsd-{}-{}",
-            std::process::id(),
-            SERIAL.fetch_add(1, Ordering::Relaxed)
-        );
-        run(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Netns(name);
-        run(&mut ns.command("ip", &["link", "set", "lo", "up", "multicast", "on"]));
-        run(&mut ns.command("ip", &["route", "add", "239.0.0.0/8", "dev", "lo"]));
-        ns
-    }
-
-    /// `program args` run inside the namespace.
-    fn command(&self, program: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.0, program]).args(args);
-        cmd
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.0])
-            .status();
-    }
-}
 
 #[test]
 fn two_shoal_processes_find_each_other_by_local_service_discovery() {
