@@ -584,7 +584,10 @@ impl Session {
     /// one added with [`add_torrent`](Self::add_torrent). A `.torrent` saved there by an
     /// earlier run is used instead of fetching again. Errors only for a link that does
     /// not parse or a torrent already added; the metadata's own troubles come as
-    /// [`Event::Warning`] (and the torrent is removed).
+    /// [`Event::Warning`] (and the torrent is removed). Until its folder is open, the
+    /// torrent is listed by [`torrents`](Self::torrents) and can be removed, while
+    /// [`stats`](Self::stats), [`pause`](Self::pause) and [`metainfo`](Self::metainfo)
+    /// answer [`Error::NoSuchTorrent`].
     pub async fn add_magnet(
         &self,
         link: &str,
