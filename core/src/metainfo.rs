@@ -370,13 +370,18 @@ impl Metainfo {
         out
     }
 
-    /// A magnet link to this torrent: its info-hash, name and trackers.
+    /// A magnet link to this torrent: its info-hash, name, trackers and web seeds.
     pub fn magnet(&self) -> Magnet {
         let mut m = Magnet::new(self.info_hash);
         m.display_name = Some(self.info.name.clone());
         for url in self.trackers().into_iter().flatten() {
             if !m.trackers.contains(&url) {
                 m.trackers.push(url);
+            }
+        }
+        for url in &self.url_list {
+            if !m.web_seeds.contains(url) {
+                m.web_seeds.push(url.clone());
             }
         }
         m
@@ -830,6 +835,7 @@ mod tests {
         let magnet = m.magnet();
         assert_eq!(magnet.info_hash, m.info_hash);
         assert_eq!(magnet.trackers, ["http://a/1", "http://a/2", "udp://b:1"]);
+        assert_eq!(magnet.web_seeds, ["http://seed/"]);
         assert_eq!(Magnet::parse(&magnet.to_uri()), Ok(magnet));
     }
 

@@ -90,6 +90,11 @@ struct Bench {
 impl Bench {
     /// An engine with a magnet link's torrent whose metadata is three pieces.
     fn new() -> Bench {
+        Bench::with_web_seeds(&[])
+    }
+
+    /// [`Bench::new`], the link naming web seeds (`ws=`).
+    fn with_web_seeds(web_seeds: &[&str]) -> Bench {
         let (meta, _) = make_torrent(&[("f", 2000 * 16384)], 16384);
         assert_eq!(meta.info_bytes.len().div_ceil(PIECE_SIZE as usize), 3);
         let now = Instant::now();
@@ -97,7 +102,9 @@ impl Bench {
             peer_id: PeerId(*b"-SH0010-ourselves000"),
             ..EngineConfig::default()
         });
-        let id = e.add_magnet(&Magnet::new(meta.info_hash), now);
+        let mut magnet = Magnet::new(meta.info_hash);
+        magnet.web_seeds = web_seeds.iter().map(|s| s.to_string()).collect();
+        let id = e.add_magnet(&magnet, now);
         Bench {
             e,
             id,
@@ -368,4 +375,41 @@ fn a_magnet_torrent_can_be_removed_while_fetching() {
     let again = b.e.add_magnet(&Magnet::new(b.meta.info_hash), b.now);
     assert_ne!(again, b.id);
     assert!(b.e.fetching(again).is_some());
+}
+
+#[test]
+fn the_links_web_seeds_serve_once_the_metadata_is_in() {
+    let mut b = Bench::with_web_seeds(&["http://192.0.2.80/files/"]);
+    let size = b.meta.info_bytes.len() as u64;
+    let peer = b.peer(1, Some(size));
+    let mut asked = b.look(peer).0;
+    while let Some(piece) = asked.pop() {
+        let m = b.honest(piece);
+        b.feed(peer, &[m]);
+    }
+    let meta = b.received().expect("the metadata");
+    assert_eq!(meta.url_list, vec!["http://192.0.2.80/files/".to_string()]);
+    // No web seed request before the metadata is attached, one after.
+    assert!(!b
+        .outs
+        .iter()
+        .any(|o| matches!(o, Output::WebSeedRequest { .. })));
+    b.e.attach_metainfo(b.id, TorrentOptions::default(), b.now)
+        .unwrap();
+    b.drain();
+    let urls: Vec<String> = b
+        .outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::WebSeedRequest { url, .. } => Some(url.as_str().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !urls.is_empty()
+            && urls
+                .iter()
+                .all(|u| u.starts_with("http://192.0.2.80/files/")),
+        "{urls:?}"
+    );
 }
