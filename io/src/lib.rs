@@ -37,6 +37,7 @@ pub mod fetch;
 pub mod folder;
 pub mod jobs;
 pub mod lsd;
+pub mod peers;
 pub mod random;
 pub mod resume;
 pub mod storage;
@@ -49,6 +50,7 @@ pub use fetch::{
 pub use folder::{open_download, open_seed, Download, DownloadLock};
 pub use jobs::{PieceDone, PieceJob};
 pub use lsd::lsd_socket;
+pub use peers::resolve_peers;
 pub use random::{random_peer_id, random_u64};
 pub use resume::check_existing;
 pub use storage::Storage;

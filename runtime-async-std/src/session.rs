@@ -596,7 +596,11 @@ impl Session {
     ) -> Result<TorrentKey, Error> {
         let magnet = shoal_core::magnet::Magnet::parse(link).map_err(Error::Magnet)?;
         let dir = dir.into();
-        for peer in magnet.peers.iter().filter_map(|p| p.parse().ok()) {
+        // Host names in `x.pe` are resolved on the blocking pool; one that does not
+        // resolve is left out (the others and the trackers may do).
+        let named = magnet.peers.clone();
+        let resolved = blocking::unblock(move || shoal_io::resolve_peers(&named, |_, _| {})).await;
+        for peer in resolved {
             if !options.peers.contains(&peer) {
                 options.peers.push(peer);
             }

@@ -34,9 +34,12 @@ pub fn parse(arg: &str) -> Result<Option<Magnet>, String> {
     Magnet::parse(arg).map(Some).map_err(|e| e.to_string())
 }
 
-/// The `x.pe` peers of a link that are `ip:port` addresses (others are left out).
+/// The `x.pe` peers of a link: `ip:port` as they are, `host:port` resolved (blocking;
+/// each host's first address). One that does not resolve is said and left out.
 pub fn peers(magnet: &Magnet) -> Vec<SocketAddr> {
-    magnet.peers.iter().filter_map(|p| p.parse().ok()).collect()
+    shoal_io::resolve_peers(&magnet.peers, |peer, e| {
+        say::err_line(&format!("magnet link peer {peer}: {e}; left out"))
+    })
 }
 
 /// How a fetch ended.
