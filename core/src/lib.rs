@@ -51,6 +51,7 @@ pub mod bitfield;
 pub mod choker;
 pub mod create;
 pub mod engine;
+pub mod lsd;
 pub mod magnet;
 pub mod metadata;
 pub mod metainfo;

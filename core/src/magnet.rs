@@ -2,7 +2,7 @@
 //!
 //! This module owns the text form of a magnet link and nothing else: it turns
 //! `magnet:?xt=urn:btih:…&dn=…&tr=…&x.pe=…` into an info-hash, a display name, tracker URLs
-//! and peer addresses, and back. Fetching the `info` dictionary from peers (the BEP 9
+//! and peer addresses (and `ws=` web seeds), and back. Fetching the `info` dictionary from peers (the BEP 9
 //! `ut_metadata` exchange) belongs to the wire and peer modules; checking that the tracker
 //! URLs and peer addresses mean anything belongs to the tracker module and the runtime.
 //!
@@ -53,6 +53,8 @@ pub struct Magnet {
     pub trackers: Vec<String>,
     /// From `x.pe`: peer addresses (`host:port`), as given.
     pub peers: Vec<String>,
+    /// From `ws`: web seed URLs (BEP 19), in link order, without duplicates.
+    pub web_seeds: Vec<String>,
 }
 
 /// Why a text is not a usable magnet link. `param` is the parameter name as written in the
@@ -123,6 +125,7 @@ impl Magnet {
             display_name: None,
             trackers: Vec::new(),
             peers: Vec::new(),
+            web_seeds: Vec::new(),
         }
     }
 
@@ -140,6 +143,7 @@ impl Magnet {
         let mut display_name = None;
         let mut trackers = Vec::new();
         let mut peers = Vec::new();
+        let mut web_seeds = Vec::new();
 
         for pair in query.split('&') {
             // A parameter without `=` has an empty value; `&&` gives an empty name that
@@ -168,15 +172,19 @@ impl Magnet {
                 trackers.push(decode_string(key, value, false)?);
             } else if key.eq_ignore_ascii_case("x.pe") {
                 peers.push(decode_string(key, value, false)?);
+            } else if key.eq_ignore_ascii_case("ws") {
+                web_seeds.push(decode_string(key, value, false)?);
             }
         }
 
         dedup_keep_first(&mut trackers);
+        dedup_keep_first(&mut web_seeds);
         Ok(Magnet {
             info_hash: info_hash.ok_or(MagnetError::MissingInfoHash)?,
             display_name,
             trackers,
             peers,
+            web_seeds,
         })
     }
 
@@ -209,6 +217,10 @@ impl fmt::Display for Magnet {
         for peer in &self.peers {
             f.write_str("&x.pe=")?;
             write_encoded(f, peer)?;
+        }
+        for url in &self.web_seeds {
+            f.write_str("&ws=")?;
+            write_encoded(f, url)?;
         }
         Ok(())
     }
@@ -439,11 +451,14 @@ mod tests {
     #[test]
     fn unknown_parameters_and_topics_are_ignored() {
         let m = Magnet::parse(&format!(
-            "magnet:?xt=urn:btmh:1220{}&xl=10826029&&xs=%zz&as&ws=http://w&xt=urn:btih:{HEX}&kt=a+b",
+            "magnet:?xt=urn:btmh:1220{}&xl=10826029&&xs=%zz&as&xt=urn:btih:{HEX}&kt=a+b",
             "ab".repeat(32)
         ))
         .unwrap();
         assert_eq!(m, Magnet::new(hash()));
+        // `ws` is read: web seeds, kept once each.
+        let m = Magnet::parse(&with_hash("&ws=http://w&ws=http%3A%2F%2Fv%2F&ws=http://w")).unwrap();
+        assert_eq!(m.web_seeds, ["http://w", "http://v/"]);
         // `#` is data, not a fragment.
         let m = Magnet::parse(&with_hash("&dn=C#&tr=http://t")).unwrap();
         assert_eq!(m.display_name.as_deref(), Some("C#"));
@@ -460,6 +475,7 @@ mod tests {
                 "http://b.example/ann?x=1&y=2".into(),
             ],
             peers: vec!["[::1]:6881".into()],
+            web_seeds: vec!["http://w.example/files/".into()],
         };
         let uri = m.to_uri();
         assert_eq!(
@@ -469,7 +485,8 @@ mod tests {
                  &dn=Caf%C3%A9%20au%20lait%2B1%20%282024%29.mkv\
                  &tr=udp%3A%2F%2Fa.example%3A6969%2Fannounce\
                  &tr=http%3A%2F%2Fb.example%2Fann%3Fx%3D1%26y%3D2\
-                 &x.pe=%5B%3A%3A1%5D%3A6881"
+                 &x.pe=%5B%3A%3A1%5D%3A6881\
+                 &ws=http%3A%2F%2Fw.example%2Ffiles%2F"
             )
         );
         assert_eq!(m.to_string(), uri);
@@ -602,13 +619,17 @@ mod tests {
                 *b = u8::arbitrary(g);
             }
             let mut trackers = Vec::<String>::arbitrary(g);
-            // Parsing drops repeated trackers, so only distinct ones can round-trip.
+            // Parsing drops repeated trackers and web seeds, so only distinct ones can
+            // round-trip.
             dedup_keep_first(&mut trackers);
+            let mut web_seeds = Vec::<String>::arbitrary(g);
+            dedup_keep_first(&mut web_seeds);
             Magnet {
                 info_hash: InfoHash(hash),
                 display_name: Option::arbitrary(g),
                 trackers,
                 peers: Vec::arbitrary(g),
+                web_seeds,
             }
         }
     }

@@ -314,13 +314,74 @@ impl Metainfo {
         })
     }
 
-    /// A magnet link to this torrent: its info-hash, name and trackers.
+    /// The torrent as a `.torrent` file: its `info` bytes exactly as they are (so the
+    /// info-hash is kept), with `announce`, `announce-list`, `url-list`, `comment`,
+    /// `created by` and `creation date` where set. What a client saves of metadata it
+    /// fetched from peers.
+    pub fn to_torrent_bytes(&self) -> Vec<u8> {
+        use crate::bencode::{put_bytes, put_decimal};
+        let mut out = Vec::with_capacity(self.info_bytes.len() + 256);
+        out.push(b'd');
+        // Keys in sorted order, as bencode requires.
+        if let Some(a) = &self.announce {
+            put_bytes(&mut out, b"announce");
+            put_bytes(&mut out, a.as_bytes());
+        }
+        if !self.announce_list.is_empty() {
+            put_bytes(&mut out, b"announce-list");
+            out.push(b'l');
+            for tier in &self.announce_list {
+                out.push(b'l');
+                for url in tier {
+                    put_bytes(&mut out, url.as_bytes());
+                }
+                out.push(b'e');
+            }
+            out.push(b'e');
+        }
+        if let Some(c) = &self.comment {
+            put_bytes(&mut out, b"comment");
+            put_bytes(&mut out, c.as_bytes());
+        }
+        if let Some(c) = &self.created_by {
+            put_bytes(&mut out, b"created by");
+            put_bytes(&mut out, c.as_bytes());
+        }
+        if let Some(d) = self.creation_date {
+            put_bytes(&mut out, b"creation date");
+            out.push(b'i');
+            if d < 0 {
+                out.push(b'-');
+            }
+            put_decimal(&mut out, d.unsigned_abs());
+            out.push(b'e');
+        }
+        put_bytes(&mut out, b"info");
+        out.extend_from_slice(&self.info_bytes);
+        if !self.url_list.is_empty() {
+            put_bytes(&mut out, b"url-list");
+            out.push(b'l');
+            for url in &self.url_list {
+                put_bytes(&mut out, url.as_bytes());
+            }
+            out.push(b'e');
+        }
+        out.push(b'e');
+        out
+    }
+
+    /// A magnet link to this torrent: its info-hash, name, trackers and web seeds.
     pub fn magnet(&self) -> Magnet {
         let mut m = Magnet::new(self.info_hash);
         m.display_name = Some(self.info.name.clone());
         for url in self.trackers().into_iter().flatten() {
             if !m.trackers.contains(&url) {
                 m.trackers.push(url);
+            }
+        }
+        for url in &self.url_list {
+            if !m.web_seeds.contains(url) {
+                m.web_seeds.push(url.clone());
             }
         }
         m
@@ -682,6 +743,27 @@ mod tests {
     fn l(items: &[Vec<u8>]) -> Vec<u8> {
         [b"l".to_vec(), items.concat(), b"e".to_vec()].concat()
     }
+
+    #[test]
+    fn a_fetched_torrent_saves_as_a_file_that_parses_back_the_same() {
+        let info = dict(&[
+            ("length", i(40000)),
+            ("name", s("x")),
+            ("piece length", i(16384)),
+            ("pieces", bs(&[7u8; 60])),
+        ]);
+        let mut m = Metainfo::from_info_bytes(&info).unwrap();
+        assert_eq!(Metainfo::parse(&m.to_torrent_bytes()).unwrap(), m);
+        m.announce = Some("http://a/announce".into());
+        m.announce_list = vec![vec!["http://a/announce".into()], vec!["udp://b:1".into()]];
+        m.url_list = vec!["http://w/".into()];
+        m.comment = Some("c".into());
+        m.created_by = Some("me".into());
+        m.creation_date = Some(-5);
+        let back = Metainfo::parse(&m.to_torrent_bytes()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.info_hash, InfoHash(Sha1::digest(&info).into()));
+    }
     fn file(len: i64, path: &[&str]) -> Vec<u8> {
         dict(&[
             ("length", i(len)),
@@ -753,6 +835,7 @@ mod tests {
         let magnet = m.magnet();
         assert_eq!(magnet.info_hash, m.info_hash);
         assert_eq!(magnet.trackers, ["http://a/1", "http://a/2", "udp://b:1"]);
+        assert_eq!(magnet.web_seeds, ["http://seed/"]);
         assert_eq!(Magnet::parse(&magnet.to_uri()), Ok(magnet));
     }
 

@@ -26,3 +26,22 @@ fn every_target_has_a_corpus_and_replays_it_without_a_panic() {
         assert!(inputs > 0, "{name}: empty corpus");
     }
 }
+
+#[test]
+fn the_honest_metadata_fetch_scripts_end_with_the_metadata() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/metadata_fetch");
+    let mut honest = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with("honest") {
+            honest += 1;
+            let data = std::fs::read(&path).unwrap();
+            assert!(
+                targets::metadata_fetch(&data),
+                "{name}: the honest peer's metadata was not taken"
+            );
+        }
+    }
+    assert!(honest > 0, "no honest script in {}", dir.display());
+}

@@ -305,7 +305,7 @@ mod tests {
         let e = load_torrent(link).unwrap_err();
         assert!(matches!(e, Error::Magnet { .. }), "{e:?}");
         assert!(
-            e.to_string().contains("magnet links are not supported"),
+            e.to_string().contains("a magnet link, not a .torrent"),
             "{e}"
         );
         assert!(matches!(

@@ -36,6 +36,8 @@ use shoal_core::storage::LayoutError;
 pub mod fetch;
 pub mod folder;
 pub mod jobs;
+pub mod lsd;
+pub mod peers;
 pub mod random;
 pub mod resume;
 pub mod storage;
@@ -48,6 +50,8 @@ pub use fetch::{
 };
 pub use folder::{open_download, open_seed, Download, DownloadLock};
 pub use jobs::{PieceDone, PieceJob};
+pub use lsd::lsd_socket;
+pub use peers::resolve_peers;
 pub use random::{random_peer_id, random_u64};
 pub use resume::check_existing;
 pub use storage::Storage;
@@ -127,8 +131,9 @@ pub enum Error {
         /// The other process, as it wrote itself into the lock file.
         pid: Option<u32>,
     },
-    /// A magnet link where a `.torrent` was expected: getting the metadata from peers
-    /// (BEP 9) is not implemented.
+    /// A magnet link where a `.torrent` was expected: its metadata comes from peers (BEP 9),
+    /// which the runtimes do (`shoal download MAGNET`, `Session::add_magnet`), not this
+    /// crate's loading of `.torrent` files.
     Magnet {
         link: String,
     },
@@ -194,7 +199,7 @@ impl fmt::Display for Error {
             }
             Error::Magnet { link } => write!(
                 f,
-                "{link}: magnet links are not supported; give the .torrent file or an http(s):// URL to it"
+                "{link}: a magnet link, not a .torrent file or an http(s):// URL to one (add it as a magnet link)"
             ),
         }
     }

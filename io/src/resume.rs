@@ -72,6 +72,54 @@ pub fn record_path(dir: &Path, info_hash: &InfoHash) -> PathBuf {
         .join(format!("{}.resume", info_hash.to_hex()))
 }
 
+/// Where the `.torrent` of a torrent fetched from a magnet link is kept, beside its resume
+/// record, so a restart with the same link does not fetch the metadata again.
+pub fn torrent_path(dir: &Path, info_hash: &InfoHash) -> PathBuf {
+    dir.join(RECORD_DIR)
+        .join(format!("{}.torrent", info_hash.to_hex()))
+}
+
+/// Saves `meta` as `DIR/.shoal/<info-hash>.torrent`, atomically (a crash leaves no file
+/// or the whole one).
+pub fn save_torrent(dir: &Path, meta: &Metainfo) -> Result<(), Error> {
+    let folder = dir.join(RECORD_DIR);
+    fs::create_dir_all(&folder).map_err(|source| Error::Io {
+        path: folder.clone(),
+        source,
+    })?;
+    let path = torrent_path(dir, &meta.info_hash);
+    let tmp = folder.join(format!(
+        "{}.torrent.{}.tmp",
+        meta.info_hash.to_hex(),
+        std::process::id()
+    ));
+    let written = File::create(&tmp).and_then(|mut f| {
+        f.write_all(&meta.to_torrent_bytes())?;
+        f.sync_all()
+    });
+    if let Err(source) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::Io { path: tmp, source });
+    }
+    fs::rename(&tmp, &path).map_err(|source| {
+        let _ = fs::remove_file(&tmp);
+        Error::Io { path, source }
+    })
+}
+
+/// The `.torrent` saved by [`save_torrent`] for `info_hash`, if there is one that parses
+/// and is of that torrent (anything else is ignored: the metadata is fetched again).
+pub fn load_torrent(dir: &Path, info_hash: &InfoHash) -> Option<Metainfo> {
+    let path = torrent_path(dir, info_hash);
+    // A saved torrent is never larger than the metadata bound and its trackers.
+    let len = fs::metadata(&path).ok()?.len();
+    if len > shoal_core::metadata::DEFAULT_MAX_METADATA_SIZE + (1 << 20) {
+        return None;
+    }
+    let meta = Metainfo::parse(&fs::read(&path).ok()?).ok()?;
+    (meta.info_hash == *info_hash).then_some(meta)
+}
+
 /// What a record notes of one file.
 #[derive(Debug, PartialEq, Eq)]
 struct Stamp {

@@ -32,6 +32,8 @@ use shoal_core::{InfoHash, PieceIndex};
 use shoal_io::{Download, DownloadLock, PieceJob, Storage, WriteBack};
 
 use crate::disk::{Done, Job, Pool};
+
+mod magnet;
 use crate::executor::Executor;
 use crate::session::{AddOptions, Error, Event, SessionConfig, State, Stats, TorrentKey};
 use crate::{http, net};
@@ -60,6 +62,11 @@ pub enum Msg {
     },
     /// A disk job of torrent `key` is done.
     Disk(TorrentKey, Done),
+    /// A magnet link's torrent has its folder open (see `magnet`).
+    MagnetOpened {
+        key: TorrentKey,
+        result: Result<Download, Error>,
+    },
 }
 
 /// What a [`Session`](crate::Session) handle asks; each carries where the answer goes.
@@ -71,6 +78,13 @@ pub enum Command {
     Add {
         key: TorrentKey,
         download: Download,
+        options: AddOptions,
+        reply: Sender<Result<TorrentKey, Error>>,
+    },
+    AddMagnet {
+        key: TorrentKey,
+        magnet: shoal_core::magnet::Magnet,
+        dir: std::path::PathBuf,
         options: AddOptions,
         reply: Sender<Result<TorrentKey, Error>>,
     },
@@ -173,9 +187,13 @@ pub struct Driver {
     /// Closed when the driver ends, which stops the listener and the UDP reader.
     _stop: Sender<()>,
     udp: Arc<Async<UdpSocket>>,
+    /// The local service discovery socket, when the engine has LSD on.
+    lsd: Option<Arc<Async<UdpSocket>>>,
     pool: Pool,
     conns: BTreeMap<ConnId, Conn>,
     torrents: BTreeMap<TorrentKey, Entry>,
+    /// Magnet links' torrents until their folder is open.
+    fetching: BTreeMap<TorrentKey, magnet::Fetching>,
     /// Every engine id a torrent has had (ids are never reused by the engine).
     by_engine: BTreeMap<TorrentId, TorrentKey>,
     /// Shutting down: who to tell when done, and until when the network may take.
@@ -188,13 +206,22 @@ impl Driver {
         executor: Executor,
         listener: Async<TcpListener>,
         udp: Async<UdpSocket>,
+        lsd: Option<Async<UdpSocket>>,
         commands: Receiver<Command>,
         events: Sender<Event>,
     ) -> Driver {
         let (inbox_tx, inbox) = async_channel::bounded(INBOX);
         let (stop, stopped) = async_channel::bounded(1);
         let udp = Arc::new(udp);
+        let lsd = lsd.map(Arc::new);
         executor.spawn(net::listen(listener, inbox_tx.clone(), stopped.clone()));
+        if let Some(lsd) = &lsd {
+            executor.spawn(net::receive_lsd(
+                lsd.clone(),
+                inbox_tx.clone(),
+                stopped.clone(),
+            ));
+        }
         executor.spawn(net::receive_udp(udp.clone(), inbox_tx.clone(), stopped));
         Driver {
             engine: Engine::new(config.engine.clone()),
@@ -208,8 +235,10 @@ impl Driver {
             events,
             _stop: stop,
             udp,
+            lsd,
             conns: BTreeMap::new(),
             torrents: BTreeMap::new(),
+            fetching: BTreeMap::new(),
             by_engine: BTreeMap::new(),
             shutdown: None,
         }
@@ -334,6 +363,16 @@ impl Driver {
                 let result = self.add(key, download, options, now);
                 let _ = reply.try_send(result);
             }
+            Command::AddMagnet {
+                key,
+                magnet,
+                dir,
+                options,
+                reply,
+            } => {
+                let result = self.add_magnet(key, magnet, dir, options, now);
+                let _ = reply.try_send(result);
+            }
             Command::AddPeer { key, addr, reply } => {
                 let result = self.entry(key).map(|e| {
                     if !e.options.peers.contains(&addr) {
@@ -344,6 +383,10 @@ impl Driver {
                         Run::Paused(_) => None,
                     }
                 });
+                let result = match (result, self.fetching.get(&key)) {
+                    (Err(_), Some(f)) => Ok(Some(f.id)),
+                    (result, _) => result,
+                };
                 if let Ok(Some(id)) = result {
                     self.engine.add_peer(id, addr, now);
                 }
@@ -356,6 +399,9 @@ impl Driver {
             Command::Resume { key, reply } => {
                 let result = self.resume(key, now);
                 let _ = reply.try_send(result);
+            }
+            Command::Remove { key, reply } if self.remove_fetching(key, now) => {
+                let _ = reply.try_send(Ok(()));
             }
             Command::Remove { key, reply } => match self.pause(key, now) {
                 Ok(()) => {
@@ -381,6 +427,7 @@ impl Driver {
                     .iter()
                     .filter(|(_, e)| e.removed.is_none())
                     .map(|(k, _)| *k)
+                    .chain(self.fetching.keys().copied())
                     .collect();
                 let _ = reply.try_send(keys);
             }
@@ -398,6 +445,12 @@ impl Driver {
             .iter()
             .find(|(_, e)| e.storage.meta().info_hash == info_hash)
             .map(|(k, _)| *k)
+            .or_else(|| {
+                self.fetching
+                    .iter()
+                    .find(|(_, f)| f.info_hash == info_hash)
+                    .map(|(k, _)| *k)
+            })
     }
 
     /// A torrent that is in the session and not being removed.
@@ -538,6 +591,10 @@ impl Driver {
         match &mut self.shutdown {
             Some((waiting, _)) => waiting.extend(reply),
             None => {
+                let fetching: Vec<TorrentKey> = self.fetching.keys().copied().collect();
+                for key in fetching {
+                    self.remove_fetching(key, now);
+                }
                 let keys: Vec<TorrentKey> = self.torrents.keys().copied().collect();
                 for key in keys {
                     // Every running torrent: `stopped` to its trackers, record saved.
@@ -669,6 +726,7 @@ impl Driver {
                 self.start_io(conn, stream, queue);
             }
             Msg::Disk(key, done) => return self.disk_done(key, done),
+            Msg::MagnetOpened { key, result } => self.magnet_opened(key, result, now),
         }
         self.drain();
     }
@@ -853,6 +911,12 @@ impl Driver {
                     let _ = inbox.send(Msg::Input(input)).await;
                 });
             }
+            Output::LsdSend { data } => {
+                if let Some(lsd) = &self.lsd {
+                    // A lost announce is sent again at the next one's time.
+                    let _ = lsd.get_ref().send_to(&data, shoal_core::lsd::GROUP_V4);
+                }
+            }
             Output::UdpSend { to, data } => {
                 // A lost datagram is retransmitted by the engine's UDP tracker client.
                 let _ = self.udp.get_ref().send_to(&data, to);
@@ -875,6 +939,15 @@ impl Driver {
     /// rules: resume records saved now and then and on completion, seeding limits.
     fn engine_event(&mut self, event: EngineEvent, now: Instant) {
         let key_of = |id: TorrentId| self.by_engine.get(&id).copied();
+        if let EngineEvent::FetchingMetadata { torrent, .. }
+        | EngineEvent::MetadataReceived { torrent, .. }
+        | EngineEvent::MetadataFailed { torrent, .. } = &event
+        {
+            if let Some(key) = key_of(*torrent) {
+                self.magnet_event(key, event);
+            }
+            return;
+        }
         let event = match event {
             EngineEvent::Progress { torrent, stats } => {
                 let Some(key) = key_of(torrent) else { return };

@@ -184,13 +184,35 @@ pub async fn listen(listener: Async<TcpListener>, inbox: Sender<Msg>, stop: Rece
 
 /// Hands every datagram to the engine (tracker answers) until `stop`'s sender is dropped.
 pub async fn receive_udp(socket: Arc<Async<UdpSocket>>, inbox: Sender<Msg>, stop: Receiver<()>) {
+    receive_datagrams(socket, inbox, stop, |from, data| Input::UdpReceived {
+        from,
+        data,
+    })
+    .await
+}
+
+/// Reads the local service discovery socket (BEP 14) into the engine's inbox.
+pub async fn receive_lsd(socket: Arc<Async<UdpSocket>>, inbox: Sender<Msg>, stop: Receiver<()>) {
+    receive_datagrams(socket, inbox, stop, |from, data| Input::LsdReceived {
+        from,
+        data,
+    })
+    .await
+}
+
+async fn receive_datagrams(
+    socket: Arc<Async<UdpSocket>>,
+    inbox: Sender<Msg>,
+    stop: Receiver<()>,
+    input: fn(std::net::SocketAddr, Vec<u8>) -> Input,
+) {
     let receiving = async {
         let mut buf = vec![0u8; 2048];
         loop {
             match socket.recv_from(&mut buf).await {
                 Ok((n, from)) => {
                     let data = buf[..n].to_vec();
-                    let msg = Msg::Input(Input::UdpReceived { from, data });
+                    let msg = Msg::Input(input(from, data));
                     if inbox.send(msg).await.is_err() {
                         return;
                     }

@@ -203,6 +203,20 @@ pub enum Event {
         done: u32,
         total: u32,
     },
+    /// Once a second for a magnet link's torrent while its metadata is fetched: the peers
+    /// connected, the bytes of metadata in, and its size once a peer has said.
+    FetchingMetadata {
+        torrent: TorrentKey,
+        peers: usize,
+        received: u64,
+        size: Option<u64>,
+    },
+    /// A magnet link's metadata is in and checked; its folder is being opened (`Checking`
+    /// events follow), and its `.torrent` saved as `DIR/.shoal/<info-hash>.torrent`.
+    MetadataReceived {
+        torrent: TorrentKey,
+        name: String,
+    },
     /// Once a second for a running torrent. `downloaded` and `uploaded` count every run
     /// of the torrent in this session, across pauses.
     Progress {
@@ -329,6 +343,8 @@ pub enum Error {
     Io(shoal_io::Error),
     /// The bytes given are not a torrent.
     Metainfo(MetainfoError),
+    /// The text given is not a usable magnet link.
+    Magnet(shoal_core::magnet::MagnetError),
     /// The engine refused the torrent.
     Engine(AddTorrentError),
     /// The torrent (same info-hash) is already in the session, under this key.
@@ -343,6 +359,7 @@ impl fmt::Display for Error {
         match self {
             Error::Io(e) => e.fmt(f),
             Error::Metainfo(e) => write!(f, "not a torrent: {e}"),
+            Error::Magnet(e) => e.fmt(f),
             Error::Engine(e) => e.fmt(f),
             Error::AlreadyAdded(key) => write!(f, "the torrent is already added as {key}"),
             Error::NoSuchTorrent(key) => write!(f, "no {key} in this session"),
@@ -356,6 +373,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io(e) => Some(e),
             Error::Metainfo(e) => Some(e),
+            Error::Magnet(e) => Some(e),
             Error::Engine(e) => Some(e),
             _ => None,
         }
@@ -431,6 +449,12 @@ impl Session {
         let listener = Async::<TcpListener>::bind(config.listen)?;
         let local_addr = listener.get_ref().local_addr()?;
         let udp = Async::<UdpSocket>::bind(local_addr)?;
+        // Local service discovery (BEP 14) only when asked for: it joins a multicast group
+        // and sends beyond the machine.
+        let lsd = match config.engine.lsd {
+            true => Some(Async::new(shoal_io::lsd_socket(config.listen.ip())?)?),
+            false => None,
+        };
         config.engine.listen_port = local_addr.port();
         let (commands, command_rx) = async_channel::unbounded();
         let (events_tx, events) = async_channel::bounded(config.event_capacity.max(1));
@@ -446,6 +470,7 @@ impl Session {
             executor.clone(),
             listener,
             udp,
+            lsd,
             command_rx,
             events_tx,
         );
@@ -546,6 +571,53 @@ impl Session {
         self.call(|reply| Command::Add {
             key,
             download,
+            options,
+            reply,
+        })
+        .await?
+    }
+
+    /// Adds a torrent from a magnet link (`magnet:?xt=urn:btih:…`): its metadata is fetched
+    /// from the link's peers (`x.pe`, and `options.peers`) and trackers (`tr`)
+    /// ([`Event::FetchingMetadata`], then [`Event::MetadataReceived`]), saved as
+    /// `DIR/.shoal/<info-hash>.torrent`, and the torrent then downloads into `dir` like
+    /// one added with [`add_torrent`](Self::add_torrent). A `.torrent` saved there by an
+    /// earlier run is used instead of fetching again. Errors only for a link that does
+    /// not parse or a torrent already added; the metadata's own troubles come as
+    /// [`Event::Warning`] (and the torrent is removed). Until its folder is open, the
+    /// torrent is listed by [`torrents`](Self::torrents) and can be removed, while
+    /// [`stats`](Self::stats), [`pause`](Self::pause) and [`metainfo`](Self::metainfo)
+    /// answer [`Error::NoSuchTorrent`].
+    pub async fn add_magnet(
+        &self,
+        link: &str,
+        dir: impl Into<PathBuf>,
+        mut options: AddOptions,
+    ) -> Result<TorrentKey, Error> {
+        let magnet = shoal_core::magnet::Magnet::parse(link).map_err(Error::Magnet)?;
+        let dir = dir.into();
+        // Host names in `x.pe` are resolved on the blocking pool; one that does not
+        // resolve is left out (the others and the trackers may do).
+        let named = magnet.peers.clone();
+        let resolved = blocking::unblock(move || shoal_io::resolve_peers(&named, |_, _| {})).await;
+        for peer in resolved {
+            if !options.peers.contains(&peer) {
+                options.peers.push(peer);
+            }
+        }
+        let (saved_dir, hash) = (dir.clone(), magnet.info_hash);
+        let saved =
+            blocking::unblock(move || shoal_io::resume::load_torrent(&saved_dir, &hash)).await;
+        if let Some(meta) = saved {
+            return self
+                .add_torrent(TorrentSource::Bytes(meta.to_torrent_bytes()), dir, options)
+                .await;
+        }
+        let key = TorrentKey(self.shared.next_key.fetch_add(1, Ordering::Relaxed));
+        self.call(|reply| Command::AddMagnet {
+            key,
+            magnet,
+            dir,
             options,
             reply,
         })
@@ -717,7 +789,7 @@ mod tests {
         let e = TorrentSource::from_arg(link).load().unwrap_err();
         assert!(
             e.to_string()
-                .ends_with(": magnet links are not supported; give the .torrent file or an http(s):// URL to it"),
+                .ends_with(": a magnet link, not a .torrent file or an http(s):// URL to one (add it as a magnet link)"),
             "{e}"
         );
         let e = TorrentSource::from_arg("/no/such/file.torrent")

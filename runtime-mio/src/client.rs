@@ -46,6 +46,8 @@ pub struct Options {
     pub no_seed: bool,
     /// Plain progress lines even on a terminal.
     pub plain: bool,
+    /// Local service discovery (BEP 14) on the `bind` interface.
+    pub lsd: bool,
     /// Replace files of the torrent's names that are in the way (download only).
     pub overwrite: bool,
     /// The first wait after every tracker failed (doubling after each failed round).
@@ -72,11 +74,58 @@ pub const DEFAULT_PORT: u16 = 6881;
 const DEFAULT_PORT_TRIES: u16 = 9;
 
 pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
-    let (meta, _) = shoal_io::load_torrent(&opts.torrent).map_err(|e| e.to_string())?;
-    let meta = Arc::new(meta);
+    let mut opts = opts.clone();
+    // A magnet link's metadata comes from its peers, unless an earlier run saved it: then
+    // the runtime that fetched it goes on with the same connections.
+    let mut fetched: Option<(Runtime, TorrentId)> = None;
+    let meta = match crate::magnet::parse(&opts.torrent)? {
+        None => Arc::new(
+            shoal_io::load_torrent(&opts.torrent)
+                .map_err(|e| e.to_string())?
+                .0,
+        ),
+        Some(magnet) => {
+            for peer in crate::magnet::peers(&magnet) {
+                if !opts.peers.contains(&peer) {
+                    opts.peers.push(peer);
+                }
+            }
+            match shoal_io::resume::load_torrent(&opts.dir, &magnet.info_hash) {
+                Some(meta) => Arc::new(meta),
+                None => {
+                    let mut rt = listen(&opts)?;
+                    rt.catch_signals().map_err(|e| e.to_string())?;
+                    let id = rt.add_magnet(&magnet);
+                    for &peer in &opts.peers {
+                        rt.add_peer(id, peer);
+                    }
+                    say::err_line(&format!("listening on {}", rt.local_addr()));
+                    let given = !opts.peers.is_empty();
+                    let meta = match crate::magnet::fetch(&mut rt, id, &magnet, given)? {
+                        crate::magnet::Fetched::Meta(meta) => meta,
+                        crate::magnet::Fetched::Interrupted => {
+                            let _ = rt.shutdown(Duration::from_secs(2));
+                            return Ok(Outcome::Interrupted);
+                        }
+                    };
+                    if !seed_only {
+                        // Saved before any data, so a restart never fetches it again.
+                        shoal_io::resume::save_torrent(&opts.dir, &meta)
+                            .map_err(|e| e.to_string())?;
+                    }
+                    fetched = Some((rt, id));
+                    meta
+                }
+            }
+        }
+    };
+    let opts = &opts;
     let ui = Ui::new(&meta, opts.plain);
     // Listen first: a port that is taken ends the command before any file is made.
-    let mut rt = listen(opts)?;
+    let (mut rt, magnet_torrent) = match fetched {
+        Some((rt, id)) => (rt, Some(id)),
+        None => (listen(opts)?, None),
+    };
     let checking = |done, total| ui.checking(done, total);
     // A seed reads its content and creates nothing; a download holds its folder's lock
     // until the end (`_lock` lives as long as this function).
@@ -89,13 +138,23 @@ pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
             .map_err(|e| e.to_string())?;
         (d.storage, d.verified, Some(d.lock))
     };
-    rt.catch_signals().map_err(|e| e.to_string())?;
-    let torrent = rt
-        .add_torrent(meta.clone(), storage.clone(), verified)
-        .map_err(|e| e.to_string())?;
-    for &peer in &opts.peers {
-        rt.add_peer(torrent, peer);
-    }
+    let torrent = match magnet_torrent {
+        Some(id) => {
+            rt.attach_metainfo(id, storage.clone(), verified)
+                .map_err(|e| e.to_string())?;
+            id
+        }
+        None => {
+            rt.catch_signals().map_err(|e| e.to_string())?;
+            let id = rt
+                .add_torrent(meta.clone(), storage.clone(), verified)
+                .map_err(|e| e.to_string())?;
+            for &peer in &opts.peers {
+                rt.add_peer(id, peer);
+            }
+            id
+        }
+    };
     ui.started(rt.local_addr(), rt.engine.stats(torrent).as_ref());
 
     let started = Instant::now();
@@ -152,6 +211,7 @@ fn listen(opts: &Options) -> Result<Runtime, String> {
                     ..Default::default()
                 },
                 rate_limits: opts.rate_limits,
+                lsd: opts.lsd,
                 ..Default::default()
             },
         };
@@ -221,7 +281,8 @@ fn drive(
         }
         ui.message(&format!("already complete: {}; seeding", content.display()));
     }
-    let mut trackers = TrackerWatch::new(!opts.peers.is_empty());
+    // Peers named by the user, or heard on the local network, are a way besides trackers.
+    let mut trackers = TrackerWatch::new(!opts.peers.is_empty() || opts.lsd);
     let seed_limit = SeedLimit {
         ratio: Some(opts.seed_ratio),
         time: opts.seed_time,
@@ -277,6 +338,7 @@ fn drive(
                         ui.message(&format!("tracker warning from {url}: {w}"));
                     }
                 }
+                Event::PeerConnected { addr, .. } => ui.verbose(&format!("peer {addr} connected")),
                 Event::HashFailed { piece, .. } => {
                     ui.verbose(&format!("piece {piece} failed its hash check"))
                 }
@@ -314,7 +376,9 @@ fn drive(
                 Outcome::Interrupted
             });
         }
-        if !has_trackers && opts.peers.is_empty() && web_seeds == 0 && complete_at.is_none() {
+        let lsd = opts.lsd && !meta.info.private;
+        if !has_trackers && opts.peers.is_empty() && !lsd && web_seeds == 0 && complete_at.is_none()
+        {
             return Err(match last_web_seed_error.take() {
                 Some(why) => format!(
                     "no source left: the torrent names no tracker, no --peer was given, \

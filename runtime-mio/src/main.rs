@@ -39,9 +39,11 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
-    /// Download a torrent (a .torrent file or an http(s) URL to one), then seed it.
+    /// Download a torrent (a .torrent file, an http(s) URL to one, or a magnet link), then
+    /// seed it.
     Download {
-        /// The .torrent file or URL.
+        /// The .torrent file or URL, or a magnet link (its metadata is fetched from its
+        /// peers and saved as DIR/.shoal/<info-hash>.torrent).
         torrent: String,
         /// The folder to download into (the content goes in DIR/<name>).
         #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
@@ -74,9 +76,10 @@ enum Command {
         #[command(flatten)]
         net: NetArgs,
     },
-    /// Show what a .torrent holds: name, info-hash, pieces, files, trackers.
+    /// Show what a .torrent holds: name, info-hash, pieces, files, trackers. Given a
+    /// magnet link, fetches the metadata from its peers (x.pe=) and trackers (tr=) first.
     Info {
-        /// The .torrent file or an http(s):// URL to one.
+        /// The .torrent file, an http(s):// URL to one, or a magnet link.
         torrent: String,
     },
     /// Make a .torrent of a file or a folder.
@@ -273,6 +276,11 @@ struct NetArgs {
     /// Progress as plain lines even on a terminal.
     #[arg(long)]
     plain: bool,
+    /// Local service discovery (BEP 14): announce the torrent to the local network's
+    /// multicast group 239.192.152.143:6771 (on the --bind interface) and dial the peers
+    /// heard there. Never for a private torrent.
+    #[arg(long)]
+    lsd: bool,
     /// Seconds to wait after every tracker failed before asking again (doubles each round).
     #[arg(long, value_name = "SECS", default_value_t = 15, hide = true)]
     tracker_backoff: u64,
@@ -528,6 +536,7 @@ fn client_options(
         seed_time: seed_time.map(std::time::Duration::from_secs),
         no_seed,
         plain: net.plain,
+        lsd: net.lsd,
         overwrite: false,
         tracker_backoff: std::time::Duration::from_secs(net.tracker_backoff.max(1)),
         rate_limits: shoal_core::engine::RateLimits {
@@ -556,6 +565,11 @@ fn unix_now() -> i64 {
 }
 
 fn info(torrent: &str) -> Result<(), String> {
+    if let Some(magnet) = shoal_mio::magnet::parse(torrent)? {
+        let m = shoal_mio::magnet::fetch_for_info(&magnet)?;
+        say::out(&describe(&m));
+        return Ok(());
+    }
     let (m, _) = shoal_io::load_torrent(torrent).map_err(|e| e.to_string())?;
     say::out(&describe(&m));
     Ok(())

@@ -37,6 +37,8 @@ const LISTENER: Token = Token(0);
 const UDP: Token = Token(1);
 const WAKER: Token = Token(2);
 const SIGNALS: Token = Token(3);
+/// The local service discovery socket (BEP 14), when the engine has LSD on.
+const LSD: Token = Token(4);
 const FIRST_PEER: usize = 16;
 /// HTTP exchanges take tokens from here up.
 const FIRST_HTTP: usize = 1 << 30;
@@ -92,6 +94,8 @@ pub struct Runtime {
     pub engine: Engine,
     listener: TcpListener,
     udp: UdpSocket,
+    /// Joined to the LSD multicast group, when the engine has LSD on.
+    lsd: Option<UdpSocket>,
     local_addr: SocketAddr,
     pool: Pool,
     conns: Vec<Option<Conn>>,
@@ -118,6 +122,14 @@ impl Runtime {
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         poll.registry()
             .register(&mut udp, UDP, Interest::READABLE)?;
+        let lsd = if config.engine.lsd {
+            let mut socket = UdpSocket::from_std(shoal_io::lsd_socket(config.listen.ip())?);
+            poll.registry()
+                .register(&mut socket, LSD, Interest::READABLE)?;
+            Some(socket)
+        } else {
+            None
+        };
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         config.engine.listen_port = local_addr.port();
         Ok(Runtime {
@@ -125,6 +137,7 @@ impl Runtime {
             engine: Engine::new(config.engine),
             listener,
             udp,
+            lsd,
             local_addr,
             pool: Pool::new(config.workers, waker.clone()),
             waker,
@@ -232,6 +245,39 @@ impl Runtime {
         verified
     }
 
+    /// Adds a torrent known by its magnet link; its metadata is fetched from peers
+    /// ([`Event::MetadataReceived`]), then [`Runtime::attach_metainfo`] gives it storage.
+    pub fn add_magnet(&mut self, magnet: &shoal_core::magnet::Magnet) -> TorrentId {
+        let id = self.engine.add_magnet(magnet, Instant::now());
+        self.drain();
+        id
+    }
+
+    /// Gives a magnet link's torrent, whose metadata is in, its storage and the pieces
+    /// found verified there: it downloads from now on.
+    pub fn attach_metainfo(
+        &mut self,
+        id: TorrentId,
+        storage: Arc<Storage>,
+        verified: Bitfield,
+    ) -> Result<(), AddTorrentError> {
+        self.storages
+            .insert(id, (storage, Arc::new(WriteBack::new(WRITE_BACK_LIMIT))));
+        let attached = self.engine.attach_metainfo(
+            id,
+            TorrentOptions {
+                verified: Some(verified),
+                ..TorrentOptions::default()
+            },
+            Instant::now(),
+        );
+        if attached.is_err() {
+            self.storages.remove(&id);
+        }
+        self.drain();
+        attached
+    }
+
     pub fn add_peer(&mut self, torrent: TorrentId, addr: SocketAddr) {
         self.engine.add_peer(torrent, addr, Instant::now());
         self.drain();
@@ -284,6 +330,7 @@ impl Runtime {
             match token {
                 LISTENER => self.accept()?,
                 UDP => self.receive_udp(),
+                LSD => self.receive_lsd(),
                 WAKER => {}
                 SIGNALS => {
                     if let Some(signals) = &mut self.signals {
@@ -526,6 +573,24 @@ impl Runtime {
         self.drain();
     }
 
+    fn receive_lsd(&mut self) {
+        let mut buf = [0u8; 2048];
+        while let Some(socket) = &self.lsd {
+            match socket.recv_from(&mut buf) {
+                Ok((n, from)) => self.engine.handle(
+                    Input::LsdReceived {
+                        from,
+                        data: buf[..n].to_vec(),
+                    },
+                    Instant::now(),
+                ),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        self.drain();
+    }
+
     fn worker_results(&mut self) {
         while let Ok(done) = self.pool.done.try_recv() {
             let now = Instant::now();
@@ -688,6 +753,12 @@ impl Runtime {
                 request,
                 max_body,
             } => self.start_http(torrent, Purpose::WebSeed(id), url, request, Some(max_body)),
+            Output::LsdSend { data } => {
+                if let Some(socket) = &self.lsd {
+                    // A lost announce is sent again at the next one's time.
+                    let _ = socket.send_to(&data, shoal_core::lsd::GROUP_V4.into());
+                }
+            }
             Output::UdpSend { to, data } => {
                 // A lost datagram is retransmitted by the engine's UDP tracker client.
                 let _ = self.udp.send_to(&data, to);

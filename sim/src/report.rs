@@ -35,6 +35,8 @@ pub struct NodeReport {
     /// Completion minus arrival.
     pub download_time_s: Option<f64>,
     pub first_piece_s: Option<f64>,
+    /// When a node that started from a magnet link had the metadata.
+    pub metadata_s: Option<f64>,
     /// When the node had all pieces but one.
     pub second_to_last_piece_s: Option<f64>,
     /// When the node had 95 % of the pieces.

@@ -157,6 +157,8 @@ pub struct EngineSpec {
     pub request_timeout_s: Option<f64>,
     pub send_buffer: Option<ByteSize>,
     pub max_reads_per_peer: Option<usize>,
+    /// Peer exchange (BEP 11); on unless `false`.
+    pub pex: Option<bool>,
 }
 
 /// How long to run and what to record.
@@ -225,6 +227,10 @@ pub struct Group {
     /// The engine's own download limit.
     #[serde(default)]
     pub download_limit: Option<Rate>,
+    /// Starts from the torrent's magnet link (its trackers, no metadata): the metadata
+    /// comes from peers (BEP 9) before the download starts. Not for seeds.
+    #[serde(default)]
+    pub magnet: bool,
 }
 
 fn default_latency_ms() -> f64 {
@@ -253,6 +259,7 @@ impl Group {
             corrupt: false,
             upload_limit: None,
             download_limit: None,
+            magnet: false,
         }
     }
 }
@@ -323,6 +330,7 @@ impl Scenario {
                     corrupt: false,
                     upload_limit: None,
                     download_limit: None,
+                    magnet: false,
                 },
                 Group::leechers("leechers", leechers, up, down),
             ],

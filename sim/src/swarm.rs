@@ -177,6 +177,8 @@ struct Node {
     nat: bool,
     free_rider: bool,
     corrupt: bool,
+    /// Starts from the magnet link.
+    magnet: bool,
     /// By the engine's connection slot.
     conns: Vec<Option<ConnEntry>>,
     /// The time of the timer event that counts (others are stale).
@@ -461,6 +463,7 @@ impl Sim {
                     nat,
                     free_rider: g.free_rider,
                     corrupt: g.corrupt,
+                    magnet: g.magnet && !g.seed,
                     conns: Vec::new(),
                     timer: None,
                     have: Bitfield::new(pieces),
@@ -543,6 +546,9 @@ impl Sim {
         let limit = |r: Option<Rate>| r.filter(|r| r.0.is_finite()).map(|r| r.0 as u64);
         cfg.rate_limits.upload = limit(g.upload_limit);
         cfg.rate_limits.download = limit(g.download_limit);
+        if let Some(v) = e.pex {
+            cfg.pex = v;
+        }
         cfg
     }
 
@@ -737,16 +743,20 @@ impl Sim {
         let mut engine = Box::new(Engine::new(cfg));
         let node = &mut self.nodes[i as usize];
         let verified = node.seed.then(|| Bitfield::full(self.piece_count));
-        node.torrent = engine
-            .add_torrent(
-                self.meta.clone(),
-                TorrentOptions {
-                    verified,
-                    ..TorrentOptions::default()
-                },
-                now,
-            )
-            .expect("the simulator's torrent is valid");
+        node.torrent = if node.magnet {
+            engine.add_magnet(&self.meta.magnet(), now)
+        } else {
+            engine
+                .add_torrent(
+                    self.meta.clone(),
+                    TorrentOptions {
+                        verified,
+                        ..TorrentOptions::default()
+                    },
+                    now,
+                )
+                .expect("the simulator's torrent is valid")
+        };
         node.engine = Some(engine);
         node.state = State::Online;
         node.r.arrived_s = Some(as_secs(self.now));
@@ -1034,6 +1044,16 @@ impl Sim {
     fn on_event(&mut self, i: u32, e: Event) {
         let now = self.now;
         match e {
+            Event::MetadataReceived { torrent, .. } => {
+                // A runtime would open storage here; the simulator's is in memory.
+                let at = self.instant(now);
+                let node = &mut self.nodes[i as usize];
+                node.r.metadata_s = Some(as_secs(now));
+                if let Some(e) = node.engine.as_mut() {
+                    e.attach_metainfo(torrent, TorrentOptions::default(), at)
+                        .expect("the simulator's torrent is valid");
+                }
+            }
             Event::PieceVerified { piece, .. } => {
                 let node = &mut self.nodes[i as usize];
                 if node.have.set(piece.0) {

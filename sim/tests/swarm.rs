@@ -278,3 +278,33 @@ fn a_crowd_spares_its_web_server() {
         r.totals.web_payload_sent
     );
 }
+
+#[test]
+fn leechers_that_start_from_a_magnet_link_fetch_the_metadata_then_complete() {
+    let mut sc = Scenario::flash_crowd(
+        100,
+        4 * MIB,
+        16 * KIB as u32, // 256 pieces: metadata of one ut_metadata piece and a bit
+        4.0 * MIB as f64,
+        MIB as f64,
+        8.0 * MIB as f64,
+    );
+    // Half of them from the magnet link.
+    let mut magnets = sc.groups[1].clone();
+    magnets.name = "magnet".into();
+    magnets.count = 50;
+    magnets.magnet = true;
+    sc.groups[1].count = 50;
+    sc.groups.push(magnets);
+    let r = run(sc);
+    println!("{}", r.text_summary());
+    assert_eq!(r.summary.completed, 100, "every leecher finishes");
+    assert_accounted(&r);
+    for n in r.nodes.iter().filter(|n| !n.seed) {
+        let magnet = n.group == "magnet";
+        assert_eq!(n.metadata_s.is_some(), magnet, "node {}", n.id);
+        if magnet {
+            assert!(n.metadata_s <= n.first_piece_s, "node {}", n.id);
+        }
+    }
+}

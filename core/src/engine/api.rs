@@ -111,6 +111,15 @@ pub struct EngineConfig {
     /// The most addresses a torrent remembers to dial (from trackers, the user, peer
     /// exchange); beyond it, a new one replaces the one that failed most, or is dropped.
     pub max_candidates: usize,
+    /// The largest metadata (`info` dictionary) fetched for a magnet link (BEP 9); a peer
+    /// announcing more is not asked for it.
+    pub max_metadata_size: u64,
+    /// Peer exchange (BEP 11) with peers that offer it, for torrents that are not private.
+    pub pex: bool,
+    /// Local service discovery (BEP 14) for torrents that are not private: off by default,
+    /// since it needs a runtime that owns a multicast socket ([`Output::LsdSend`],
+    /// [`Input::LsdReceived`]) and sends beyond the machine.
+    pub lsd: bool,
 }
 
 impl Default for EngineConfig {
@@ -142,6 +151,9 @@ impl Default for EngineConfig {
             webseed: WebSeedConfig::default(),
             rate_limits: RateLimits::default(),
             max_candidates: 1000,
+            max_metadata_size: crate::metadata::DEFAULT_MAX_METADATA_SIZE,
+            pex: true,
+            lsd: false,
         }
     }
 }
@@ -260,6 +272,14 @@ pub enum Input {
         /// The datagram.
         data: Vec<u8>,
     },
+    /// A datagram arrived on the local service discovery socket (BEP 14: the multicast
+    /// group [`crate::lsd::GROUP_V4`]), when [`EngineConfig::lsd`] is on.
+    LsdReceived {
+        /// Who sent it (its port is not where it listens; the announce says that).
+        from: SocketAddr,
+        /// The datagram.
+        data: Vec<u8>,
+    },
     /// The time from [`Engine::poll_timeout`](super::Engine::poll_timeout) has come. The
     /// engine does only what is due by `now`, so a runtime may wake early.
     Timer,
@@ -367,6 +387,12 @@ pub enum Output {
         /// The datagram.
         data: Vec<u8>,
     },
+    /// Send a local service discovery announce (BEP 14) to the multicast group
+    /// [`crate::lsd::GROUP_V4`]; only when [`EngineConfig::lsd`] is on.
+    LsdSend {
+        /// The datagram.
+        data: Vec<u8>,
+    },
     /// Something a user may want to know; nothing to carry out.
     Event(Event),
 }
@@ -399,6 +425,9 @@ pub enum CloseReason {
     TorrentRemoved,
     /// The engine or the torrent is at its connection limit, and no peer could make room.
     TooManyConnections,
+    /// The peer sent metadata (BEP 9) that cannot be right: it contradicts its own
+    /// `metadata_size`, or all of it failed the info-hash check.
+    BadMetadata,
 }
 
 impl fmt::Display for CloseReason {
@@ -415,6 +444,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Banned => f.write_str("banned"),
             CloseReason::TorrentRemoved => f.write_str("torrent removed"),
             CloseReason::TooManyConnections => f.write_str("too many connections"),
+            CloseReason::BadMetadata => f.write_str("sent wrong metadata"),
         }
     }
 }
@@ -446,6 +476,8 @@ pub enum ProtocolError {
         /// Bytes handed to the runtime and not yet sent.
         unsent: usize,
     },
+    /// More `have` messages than [`super::MAX_EARLY_HAVES`] before the metadata is in.
+    TooManyEarlyHaves,
 }
 
 impl fmt::Display for ProtocolError {
@@ -467,6 +499,9 @@ impl fmt::Display for ProtocolError {
             }
             ProtocolError::NotReading { unsent } => {
                 write!(f, "the peer reads nothing: {unsent} bytes wait for it")
+            }
+            ProtocolError::TooManyEarlyHaves => {
+                f.write_str("too many haves before the metadata is known")
             }
         }
     }
@@ -635,6 +670,30 @@ pub enum Event {
         /// The last failure.
         reason: WebSeedError,
     },
+    /// A magnet link's torrent is fetching its metadata: its figures, once a second.
+    FetchingMetadata {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The figures.
+        stats: super::FetchingStats,
+    },
+    /// A magnet link's metadata is in and matches the info-hash: open storage for it (and
+    /// save `meta.info_bytes` as the `.torrent`'s `info`), then call
+    /// [`Engine::attach_metainfo`](super::Engine::attach_metainfo).
+    MetadataReceived {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The metainfo: the verified `info` and the magnet link's trackers.
+        meta: std::sync::Arc<crate::metainfo::Metainfo>,
+    },
+    /// A magnet link's metadata matches the info-hash but is not a usable torrent: the
+    /// torrent can go no further.
+    MetadataFailed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Why the `info` dictionary was refused.
+        error: crate::metainfo::MetainfoError,
+    },
     /// A disk read or write failed: the torrent stops asking for more data until it is
     /// re-added.
     StorageError {
@@ -653,6 +712,9 @@ pub enum AddTorrentError {
     Layout(LayoutError),
     /// The picker cannot take the layout (only possible for a hand-built `Info`).
     Picker(crate::picker::PickerError),
+    /// [`Engine::attach_metainfo`](super::Engine::attach_metainfo) for a torrent whose
+    /// metadata is not in (or that is not a magnet link's).
+    NoMetadata,
     /// The resume bitfield has the wrong number of pieces.
     ResumeLength {
         /// Pieces in the bitfield.
@@ -667,6 +729,7 @@ impl fmt::Display for AddTorrentError {
         match self {
             AddTorrentError::Layout(e) => write!(f, "bad torrent layout: {e}"),
             AddTorrentError::Picker(e) => write!(f, "bad torrent layout: {e}"),
+            AddTorrentError::NoMetadata => f.write_str("the torrent's metadata is not in"),
             AddTorrentError::ResumeLength { got, expected } => write!(
                 f,
                 "resume data covers {got} pieces, the torrent has {expected}"

@@ -12,7 +12,8 @@ use bytes::Bytes;
 use crate::wire::{Handshake, Reserved};
 use crate::PeerKey;
 
-use super::candidates::Ending;
+use super::bans::Bans;
+use super::candidates::{Candidates, Ending};
 use super::peer::{Peer, Phase};
 use super::{
     consistent, peer_in, CloseReason, ConnId, Engine, Event, Output, ProtocolError, TorrentId,
@@ -23,6 +24,16 @@ use super::{
 pub(super) struct Slot {
     pub(super) generation: u32,
     pub(super) peer: Option<Peer>,
+}
+
+/// The part of a torrent that dialling and routing touch, whether its metainfo is known
+/// (a [`super::torrent::Torrent`]) or still being fetched (a [`super::magnet::Fetching`]).
+pub(super) struct SwarmMut<'a> {
+    pub(super) peers: &'a mut Vec<ConnId>,
+    pub(super) candidates: &'a mut Candidates,
+    pub(super) bans: &'a Bans,
+    /// Dialling is stopped (a storage error).
+    pub(super) halted: bool,
 }
 
 /// Flushes of up to this many bytes are copied out of the write buffer (see `flush`).
@@ -43,10 +54,11 @@ impl Engine {
         Some(conn)
     }
 
-    /// Tells the engine of a peer address for a torrent (from a tracker, the user, …); it
-    /// is dialled when a connection slot is free.
+    /// Tells the engine of a peer address for a torrent (from a tracker, the user, PEX, …);
+    /// it is dialled when a connection slot is free. A torrent remembers at most
+    /// [`EngineConfig::max_candidates`](super::EngineConfig::max_candidates) addresses.
     pub fn add_peer(&mut self, id: TorrentId, addr: SocketAddr, now: Instant) {
-        let Some(t) = self.torrent_mut(id) else {
+        let Some(t) = self.swarm_mut(id) else {
             return;
         };
         if t.bans.is_banned(addr.ip()) || !t.candidates.learn(addr) {
@@ -103,10 +115,10 @@ impl Engine {
     pub(super) fn dial(&mut self, id: TorrentId, now: Instant) {
         let max = self.config.max_peers_per_torrent;
         while self.connections < self.config.max_connections {
-            let Some(t) = self.torrent_mut(id) else {
+            let Some(t) = self.swarm_mut(id) else {
                 return;
             };
-            if t.peers.len() >= max || t.storage_error {
+            if t.peers.len() >= max || t.halted {
                 return;
             }
             let bans = &t.bans;
@@ -114,7 +126,7 @@ impl Engine {
                 return;
             };
             let conn = self.new_conn(addr, true, Some(id), now);
-            if let Some(t) = self.torrent_mut(id) {
+            if let Some(t) = self.swarm_mut(id) {
                 t.peers.push(conn);
             }
             self.outputs.push_back(Output::Connect { conn, addr });
@@ -144,12 +156,7 @@ impl Engine {
         let Some(id) = p.torrent else {
             return;
         };
-        let Some(info_hash) = self
-            .torrents
-            .get(id.0 as usize)
-            .and_then(Option::as_ref)
-            .map(|t| t.meta.info_hash)
-        else {
+        let Some(info_hash) = self.info_hash_of(id) else {
             return;
         };
         let Some(p) = self.peer_mut(conn) else {
@@ -246,7 +253,6 @@ impl Engine {
         self.dirty.retain(|c| *c != conn);
         if let Some(id) = peer.torrent {
             if let Some(t) = self.torrent_mut(id) {
-                t.peers.retain(|c| *c != conn);
                 if peer.peer_interested {
                     t.interested.retain(|c| *c != conn);
                 }
@@ -257,9 +263,13 @@ impl Engine {
                     consistent(t.picker.remove_peer(conn.key()));
                     t.refill_wanted |= !peer.requests.is_empty();
                 }
+            }
+            self.forget_metadata_source(id, conn, super::magnet::now_of(&peer));
+            if let Some(t) = self.swarm_mut(id) {
+                t.peers.retain(|c| *c != conn);
                 // Whatever ended it, wait before dialling again, so a peer that drops us
-                // at once is not hammered; a seed while we seed, or a peer we banned, is
-                // not dialled again at all.
+                // at once is not hammered; a seed while we seed, a peer we banned, or
+                // ourselves, is not dialled again at all.
                 let ending = match reason {
                     CloseReason::BothSeeds
                     | CloseReason::Banned
@@ -281,6 +291,25 @@ impl Engine {
             addr: peer.addr,
             reason,
         }));
+    }
+
+    /// The dialling and routing part of torrent `id`, known or being fetched.
+    pub(super) fn swarm_mut(&mut self, id: TorrentId) -> Option<SwarmMut<'_>> {
+        if let Some(t) = super::torrent_in(&mut self.torrents, id) {
+            return Some(SwarmMut {
+                peers: &mut t.peers,
+                candidates: &mut t.candidates,
+                bans: &t.bans,
+                halted: t.storage_error,
+            });
+        }
+        let f = self.fetching.get_mut(&id)?;
+        Some(SwarmMut {
+            peers: &mut f.peers,
+            candidates: &mut f.candidates,
+            bans: &f.bans,
+            halted: false,
+        })
     }
 
     /// The live connection in slot `key`, if any.

@@ -2,6 +2,8 @@
 //! read from a peer's handshake, and the `ut_metadata` requests we answer from the
 //! torrent's own `info` bytes (BEP 9, serving side; see [`crate::metadata`]).
 //!
+//! `ut_pex` messages go to `pex`.
+//!
 //! Every torrent serves its metadata, private ones too: BEP 9 does not forbid it, and
 //! libtorrent does the same (the metadata of a private torrent reaches only peers that
 //! already know its info-hash and got through its tracker).
@@ -20,9 +22,14 @@ use super::{ConnId, Engine};
 /// The id under which we want `ut_metadata` messages (our handshake's `m`).
 pub(crate) const UT_METADATA_ID: u8 = 1;
 
-/// What our extended handshake's `m` announces.
-pub(crate) fn our_extensions() -> smallvec::SmallVec<[(String, u8); 4]> {
-    smallvec::smallvec![(crate::metadata::EXTENSION_NAME.to_owned(), UT_METADATA_ID)]
+/// What our extended handshake's `m` announces: `ut_metadata` always, `ut_pex` for a
+/// torrent that uses PEX (see `pex`).
+pub(crate) fn our_extensions(pex: bool) -> smallvec::SmallVec<[(String, u8); 4]> {
+    let mut m = smallvec::smallvec![(crate::metadata::EXTENSION_NAME.to_owned(), UT_METADATA_ID)];
+    if pex {
+        m.push((crate::pex::EXTENSION_NAME.to_owned(), super::pex::UT_PEX_ID));
+    }
+    m
 }
 
 impl Engine {
@@ -38,11 +45,24 @@ impl Engine {
         p.ut_metadata = hs
             .extension_id(crate::metadata::EXTENSION_NAME)
             .unwrap_or(0);
+        if hs.listen_port.is_some() {
+            p.listen_port = hs.listen_port;
+        }
+        let pex = hs.extension_id(crate::pex::EXTENSION_NAME).unwrap_or(0);
+        self.on_pex_offer(conn, pex);
     }
 
     /// An extended message under one of our ids (other than the handshake's 0).
-    pub(super) fn on_extension_message(&mut self, conn: ConnId, id: u8, payload: &Bytes) {
-        if id == UT_METADATA_ID {
+    pub(super) fn on_extension_message(
+        &mut self,
+        conn: ConnId,
+        id: u8,
+        payload: &Bytes,
+        now: std::time::Instant,
+    ) {
+        if id == super::pex::UT_PEX_ID {
+            self.on_pex_message(conn, payload, now);
+        } else if id == UT_METADATA_ID {
             if let Ok(MetadataMessage::Request { piece }) = MetadataMessage::decode(payload) {
                 self.on_metadata_request(conn, piece);
             }

@@ -44,8 +44,11 @@
 //! `torrent` (adding, removing and describing torrents), `conn` (connection slots,
 //! dialling, closing, flushing), `receive` (bytes to messages to their effects),
 //! `transfer` (requests, blocks, serving, hashing), `choke` (running the choker),
-//! `trackers` (announces over HTTP and UDP), `webseeds` (BEP 19 web seeds as peers of
-//! the picker), `bandwidth` (rate limits) and `timers` (the tick and connection deadlines). `peer` is one connection's state, `policy` the rules for when to stop
+//! `trackers` (announces over HTTP and UDP), `magnet` (torrents added from a magnet
+//! link, until their metadata is fetched), `pex` (peer exchange), `lsd` (local service
+//! discovery), `webseeds` (BEP 19 web seeds as peers of the picker), `bandwidth` (rate
+//! limits) and `timers` (the tick and connection deadlines). `peer` is one connection's
+//! state, `policy` the rules for when to stop
 //! seeding and when trackers that never answer mean trouble.
 
 mod api;
@@ -55,7 +58,10 @@ mod candidates;
 mod choke;
 mod conn;
 mod extension;
+mod lsd;
+mod magnet;
 mod peer;
+mod pex;
 mod policy;
 mod receive;
 #[cfg(test)]
@@ -72,6 +78,8 @@ pub use api::{
     TorrentId, TorrentOptions, TorrentStats, WebSeedRequestId,
 };
 pub use bandwidth::RateLimits;
+pub use lsd::{ANNOUNCE_EVERY as LSD_ANNOUNCE_EVERY, RECEIVE_PER_SECOND as LSD_RECEIVE_PER_SECOND};
+pub use magnet::{FetchingStats, MAX_EARLY_HAVES};
 pub use policy::{SeedLimit, TrackerWatch};
 pub use trackers::STOP_GRACE;
 
@@ -95,6 +103,9 @@ pub struct Engine {
     rng: Rng,
     torrents: Vec<Option<Torrent>>,
     by_info_hash: BTreeMap<InfoHash, TorrentId>,
+    /// Torrents added from a magnet link whose metainfo is not in yet (their slot in
+    /// `torrents` is empty meanwhile).
+    fetching: BTreeMap<TorrentId, magnet::Fetching>,
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     connections: usize,
@@ -109,6 +120,8 @@ pub struct Engine {
     /// Reused by `rechoke` for the choker's view of the peers, and the peers it describes.
     choke_infos: Vec<PeerInfo>,
     choke_conns: Vec<ConnId>,
+    /// Local service discovery's cookie and receive budget (see `lsd`).
+    lsd: lsd::LsdState,
     /// Removed torrents' trackers, kept until their `stopped` announce is done.
     stopping: Vec<(TorrentId, Trackers, Instant)>,
 }
@@ -117,12 +130,16 @@ impl Engine {
     /// An engine with no torrent and no connection. Every random choice it will make
     /// follows from [`EngineConfig::rng_seed`].
     pub fn new(config: EngineConfig) -> Engine {
+        // A stream of its own, so turning LSD on or off changes no other random choice.
+        let lsd = lsd::LsdState::new(Rng::new(config.rng_seed ^ 0x6c73_645f_636f_6f6b).next_u64());
         Engine {
             rng: Rng::new(config.rng_seed),
             bandwidth: Bandwidth::new(config.rate_limits),
+            lsd,
             config,
             torrents: Vec::new(),
             by_info_hash: BTreeMap::new(),
+            fetching: BTreeMap::new(),
             slots: Vec::new(),
             free_slots: Vec::new(),
             connections: 0,
@@ -176,7 +193,7 @@ impl Engine {
             | Input::PieceHashed { torrent, .. }
             | Input::TrackerHttp { torrent, .. }
             | Input::WebSeedResponse { torrent, .. } => Some(*torrent),
-            Input::UdpReceived { .. } | Input::Timer => None,
+            Input::UdpReceived { .. } | Input::LsdReceived { .. } | Input::Timer => None,
         };
         match input {
             Input::Connected { conn } => self.on_connected(conn, now),
@@ -218,6 +235,7 @@ impl Engine {
                 result,
             } => self.on_webseed_response(torrent, id, result, now),
             Input::UdpReceived { from, data } => self.on_udp(from, &data, now),
+            Input::LsdReceived { from, data } => self.on_lsd(from, &data, now),
             Input::Timer => self.run_timers(now),
         }
         if let Some(id) = torrent {

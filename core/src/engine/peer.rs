@@ -94,6 +94,16 @@ pub(crate) struct Peer {
     pub ut_metadata: u8,
     /// How many more of its metadata requests get data (see `extension`).
     pub metadata_budget: ServeBudget,
+    /// What it said it has while its torrent's metadata was being fetched (see `magnet`).
+    pub early: Option<Box<super::magnet::EarlyHaves>>,
+    /// We dialled it (so its address is where it listens).
+    pub outbound: bool,
+    /// The listen port of its extended handshake, if it said.
+    pub listen_port: Option<u16>,
+    /// The id the peer wants `ut_pex` messages under (0: it does not speak it).
+    pub ut_pex: u8,
+    /// What it has been told by PEX, for a torrent that uses it (see `pex`).
+    pub pex: Option<Box<crate::pex::PexState>>,
 }
 
 /// Requests kept in flight before the rate is known: enough to fill a slow link quickly,
@@ -157,6 +167,11 @@ impl Peer {
             allowed_fast: SmallVec::new(),
             ut_metadata: 0,
             metadata_budget: ServeBudget::new(0),
+            early: None,
+            outbound,
+            listen_port: None,
+            ut_pex: 0,
+            pex: None,
         }
     }
 

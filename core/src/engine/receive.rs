@@ -105,7 +105,7 @@ impl Engine {
                 .ok_or(CloseReason::UnknownTorrent)?;
             let max = self.config.max_peers_per_torrent;
             let full = self
-                .torrent_mut(id)
+                .swarm_mut(id)
                 .ok_or(CloseReason::UnknownTorrent)?
                 .peers
                 .len()
@@ -114,7 +114,7 @@ impl Engine {
                 return Err(CloseReason::TooManyConnections);
             }
             let addr = self.peer(conn).map(|p| p.addr).ok_or(CloseReason::Remote)?;
-            let t = self.torrent_mut(id).ok_or(CloseReason::UnknownTorrent)?;
+            let t = self.swarm_mut(id).ok_or(CloseReason::UnknownTorrent)?;
             if t.bans.is_banned(addr.ip()) {
                 return Err(CloseReason::Banned);
             }
@@ -133,36 +133,59 @@ impl Engine {
         if hs.peer_id == our_id {
             return Err(CloseReason::SelfConnection);
         }
-        let t = self
-            .torrents
-            .get(id.0 as usize)
-            .and_then(Option::as_ref)
-            .ok_or(CloseReason::UnknownTorrent)?;
-        if hs.info_hash != t.meta.info_hash {
+        let info_hash = self.info_hash_of(id).ok_or(CloseReason::UnknownTorrent)?;
+        if hs.info_hash != info_hash {
             return Err(CloseReason::Protocol(ProtocolError::OtherTorrent));
         }
-        let duplicate = t.peers.iter().any(|&other| {
+        let peers = match self.torrent(id) {
+            Some(t) => &t.peers,
+            None => {
+                &self
+                    .fetching
+                    .get(&id)
+                    .ok_or(CloseReason::UnknownTorrent)?
+                    .peers
+            }
+        };
+        let duplicate = peers.iter().copied().find(|&other| {
             other != conn && self.peer(other).and_then(|o| o.peer_id) == Some(hs.peer_id)
         });
-        if duplicate {
-            return Err(CloseReason::Duplicate);
+        if let Some(other) = duplicate {
+            // Two peers that dialled each other at once (both heard of the other, from PEX
+            // say) must keep the same connection, or each closes the one the other kept:
+            // the one dialled by the lower peer id stays.
+            let outbound = self.peer(conn).is_some_and(|p| p.outbound);
+            let other_outbound = self.peer(other).is_some_and(|p| p.outbound);
+            let keep_ours = our_id.0 < hs.peer_id.0;
+            if outbound != other_outbound && outbound == keep_ours {
+                self.close(other, CloseReason::Duplicate);
+            } else {
+                return Err(CloseReason::Duplicate);
+            }
         }
-        let piece_count = t.meta.info.piece_count();
+        // Unknown while a magnet's metadata is fetched: set when it comes (see `magnet`).
+        let piece_count = self.torrent(id).map(|t| t.meta.info.piece_count());
         let p = self.peer_mut(conn).ok_or(CloseReason::Remote)?;
         p.peer_id = Some(hs.peer_id);
         p.fast = hs.reserved.supports_fast();
         p.extensions = hs.reserved.supports_extensions();
         p.phase = Phase::Active;
         p.phase_since = now;
-        p.decoder.set_piece_count(piece_count);
+        if let Some(n) = piece_count {
+            p.decoder.set_piece_count(n);
+        }
         let addr = p.addr;
         if !p.sent_handshake {
             self.send_handshake(conn, now);
         }
-        if let Some(t) = self.torrent_mut(id) {
+        if let Some(t) = self.swarm_mut(id) {
             t.candidates.established(&addr);
         }
-        self.start_session(conn, id, now);
+        if piece_count.is_some() {
+            self.start_session(conn, id, now);
+        } else {
+            self.start_fetching_session(conn, now);
+        }
         self.outputs.push_back(Output::Event(Event::PeerConnected {
             torrent: id,
             conn,
@@ -195,6 +218,7 @@ impl Engine {
     /// After both handshakes: tell the peer what we have, register it with the picker.
     fn start_session(&mut self, conn: ConnId, id: TorrentId, now: Instant) {
         let client = self.config.client_name.clone();
+        let pex = self.config.pex;
         let port = self.config.listen_port;
         let reqq = self.config.max_serve_queue;
         let Some((p, t)) = self.both(conn) else {
@@ -218,7 +242,7 @@ impl Engine {
         p.metadata_budget = extension::metadata_budget(t.meta.info_bytes.len());
         if p.extensions {
             let hs = ExtendedHandshake {
-                extensions: extension::our_extensions(),
+                extensions: extension::our_extensions(pex && !t.meta.info.private),
                 listen_port: Some(port),
                 client: Some(client),
                 reqq: Some(reqq as u32),
@@ -243,6 +267,9 @@ impl Engine {
         message: Message,
         now: Instant,
     ) -> Result<(), CloseReason> {
+        if self.is_fetching_peer(conn) {
+            return self.on_fetching_message(conn, message, now);
+        }
         let (p, t) = self.both(conn).ok_or(CloseReason::Remote)?;
         // The bitfield comes first, but the extended handshake may precede it (libtorrent
         // sends it straight after the handshake) and keep-alives mean nothing.
@@ -359,7 +386,7 @@ impl Engine {
                         self.on_extended_handshake(conn, &hs);
                     }
                 } else {
-                    self.on_extension_message(conn, id, &payload);
+                    self.on_extension_message(conn, id, &payload, now);
                 }
             }
         }

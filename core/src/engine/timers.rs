@@ -124,10 +124,14 @@ impl Engine {
 
     /// Arms torrent `id`'s timer for `at` (or earlier, if it already is).
     pub(super) fn arm_torrent(&mut self, id: TorrentId, at: Instant) {
-        let Some(t) = self.torrent_mut(id) else {
-            return;
+        let wake = match super::torrent_in(&mut self.torrents, id) {
+            Some(t) => &mut t.wake,
+            None => match self.fetching.get_mut(&id) {
+                Some(f) => &mut f.wake,
+                None => return,
+            },
         };
-        if arm(&mut t.wake, at) {
+        if arm(wake, at) {
             self.timers.push(at, Timer::Torrent(id));
         }
     }
@@ -165,6 +169,13 @@ impl Engine {
                     }
                 }
                 Timer::Torrent(id) => {
+                    if let Some(f) = self.fetching.get_mut(&id) {
+                        if f.wake == Some(at) {
+                            f.wake = None;
+                            self.on_fetching_timer(id, now);
+                        }
+                        continue;
+                    }
                     let Some(t) = self.torrent_mut(id) else {
                         continue;
                     };
@@ -214,6 +225,11 @@ impl Engine {
         for (i, t) in self.torrents.iter().enumerate() {
             if let Some(at) = t.as_ref().and_then(|t| t.wake) {
                 entries.push(Reverse((at, Timer::Torrent(TorrentId(i as u32)))));
+            }
+        }
+        for (id, f) in &self.fetching {
+            if let Some(at) = f.wake {
+                entries.push(Reverse((at, Timer::Torrent(*id))));
             }
         }
         if let Some(at) = self.timers.stopping {
@@ -284,6 +300,8 @@ impl Engine {
             self.rechoke(id, now);
         }
         self.dial(id, now);
+        self.pex_tick(id, now);
+        self.lsd_tick(id, now);
         self.pump_webseeds(id, now);
         self.udp_timeouts(id, now);
         self.announce(id, now);
@@ -295,9 +313,15 @@ impl Engine {
     }
 
     fn check_timeouts(&mut self, conn: ConnId, now: Instant, cfg: &Limits) -> Option<CloseReason> {
-        let (p, t) = match self.both(conn) {
-            Some(x) => x,
-            None => {
+        let fetching = self.is_fetching_peer(conn);
+        let (p, t) = match super::peer_in(&mut self.slots, conn) {
+            Some(p) if p.torrent.is_some() => {
+                let t = p
+                    .torrent
+                    .and_then(|id| super::torrent_in(&mut self.torrents, id));
+                (p, t)
+            }
+            _ => {
                 // An inbound connection not yet routed to a torrent.
                 let p = self.peer_mut(conn)?;
                 if now.saturating_duration_since(p.phase_since) > cfg.handshake {
@@ -306,6 +330,9 @@ impl Engine {
                 return None;
             }
         };
+        if t.is_none() && !fetching {
+            return None;
+        }
         let since = now.saturating_duration_since(p.phase_since);
         match p.phase {
             Phase::Connecting if since > cfg.connect => {
@@ -328,7 +355,7 @@ impl Engine {
         let stalled = p.requests.front().is_some_and(|o| {
             now.saturating_duration_since(o.sent_at.max(p.last_block)) > cfg.request
         });
-        if stalled {
+        if let (true, Some(t)) = (stalled, t) {
             // Give its blocks to others; it may still serve us later.
             p.snubbed = true;
             for o in p.requests.drain(..) {

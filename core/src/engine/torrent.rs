@@ -59,6 +59,8 @@ pub(super) struct Torrent {
     pub(super) interested: Vec<ConnId>,
     pub(super) trackers: Trackers,
     pub(super) webseeds: WebSeeds,
+    /// When its next LSD announce is due (see `lsd`); `None`: at the next tick.
+    pub(super) lsd_next: Option<Instant>,
 }
 
 impl Torrent {
@@ -88,6 +90,27 @@ impl Engine {
             return Ok(id);
         }
         let id = TorrentId(self.torrents.len() as u32);
+        let torrent = self.new_torrent(id, meta.clone(), opts, now)?;
+        self.torrents.push(Some(torrent));
+        self.by_info_hash.insert(meta.info_hash, id);
+        if !meta.url_list.is_empty() {
+            self.add_webseeds(id, &meta);
+            self.pump_webseeds(id, now);
+        }
+        self.arm_torrent(id, now + super::timers::TICK);
+        self.announce(id, now);
+        Ok(id)
+    }
+
+    /// A torrent's state, to be put under id `id`, with its trackers from the metainfo; no
+    /// peer yet, no timer armed. Reports the files complete from the start.
+    pub(super) fn new_torrent(
+        &mut self,
+        id: TorrentId,
+        meta: Arc<Metainfo>,
+        opts: TorrentOptions,
+        now: Instant,
+    ) -> Result<Torrent, AddTorrentError> {
         let layout = Layout::new(&meta.info).map_err(AddTorrentError::Layout)?;
         let piece_count = meta.info.piece_count();
         let verified = match opts.verified {
@@ -132,7 +155,7 @@ impl Engine {
             self.outputs
                 .push_back(Output::Event(Event::FileCompleted { torrent: id, file }));
         }
-        self.torrents.push(Some(Torrent {
+        Ok(Torrent {
             meta: meta.clone(),
             store,
             picker,
@@ -158,22 +181,23 @@ impl Engine {
                 udp_pending: None,
             },
             webseeds: WebSeeds::default(),
-        }));
-        self.by_info_hash.insert(meta.info_hash, id);
-        if !meta.url_list.is_empty() {
-            self.add_webseeds(id, &meta);
-            self.pump_webseeds(id, now);
-        }
-        self.arm_torrent(id, now + super::timers::TICK);
-        self.announce(id, now);
-        Ok(id)
+            lsd_next: None,
+        })
     }
 
     /// Removes a torrent: closes its connections and tells its tracker `stopped` (the
     /// announce goes out in the following outputs; its answer is awaited for
     /// [`STOP_GRACE`] at most). Its id is not reused. Returns the pieces verified by then,
-    /// for a resume record.
+    /// for a resume record (`None` for a magnet's torrent still fetching its metadata).
     pub fn remove_torrent(&mut self, id: TorrentId, now: Instant) -> Option<Bitfield> {
+        if self.remove_fetching(id, now) {
+            self.announce_stopping(now);
+            if !self.stopping.is_empty() {
+                self.arm_stopping(now + super::timers::TICK);
+            }
+            // Nothing verified to keep: it had no pieces yet.
+            return None;
+        }
         let mut t = self
             .torrents
             .get_mut(id.0 as usize)
@@ -209,6 +233,7 @@ impl Engine {
     pub fn is_idle(&self) -> bool {
         self.connections == 0
             && self.stopping.is_empty()
+            && self.fetching.is_empty()
             && self.torrents.iter().all(Option::is_none)
             && self.outputs.is_empty()
     }
@@ -256,7 +281,15 @@ impl Engine {
         })
     }
 
-    /// The torrent's metainfo.
+    /// The info-hash of torrent `id`, known or being fetched.
+    pub(super) fn info_hash_of(&self, id: TorrentId) -> Option<crate::InfoHash> {
+        match self.torrent(id) {
+            Some(t) => Some(t.meta.info_hash),
+            None => self.fetching.get(&id).map(|f| f.magnet.info_hash),
+        }
+    }
+
+    /// The torrent's metainfo (`None` while a magnet's is being fetched).
     pub fn metainfo(&self, id: TorrentId) -> Option<&Arc<Metainfo>> {
         Some(&self.torrent(id)?.meta)
     }

@@ -94,6 +94,19 @@ impl Trackers {
     }
 }
 
+/// The trackers of torrent `id` in either list (a free function so the borrow stays apart
+/// from the engine's other fields).
+fn trackers_in<'a>(
+    torrents: &'a mut [Option<super::torrent::Torrent>],
+    fetching: &'a mut BTreeMap<TorrentId, super::magnet::Fetching>,
+    id: TorrentId,
+) -> Option<&'a mut Trackers> {
+    match torrent_in(torrents, id) {
+        Some(t) => Some(&mut t.trackers),
+        None => fetching.get_mut(&id).map(|f| &mut f.trackers),
+    }
+}
+
 /// Queues every datagram a UDP tracker client has to send now.
 fn send_datagrams(
     client: &mut UdpTrackerClient,
@@ -107,21 +120,37 @@ fn send_datagrams(
 }
 
 impl Engine {
+    /// The trackers of torrent `id`, known or being fetched.
+    fn trackers_mut(&mut self, id: TorrentId) -> Option<&mut Trackers> {
+        trackers_in(&mut self.torrents, &mut self.fetching, id)
+    }
+
     /// Sends the torrent's next announce if one is due.
     pub(super) fn announce(&mut self, id: TorrentId, now: Instant) {
         let udp_retransmits = self.config.udp_max_retransmits;
-        let Some(t) = torrent_in(&mut self.torrents, id) else {
-            return;
-        };
-        let stats = AnnounceStats {
-            uploaded: t.up.total(),
-            downloaded: t.down.total(),
-            left: t.meta.info.total_length - t.store.bytes_verified(),
+        let (trackers, stats) = match torrent_in(&mut self.torrents, id) {
+            Some(t) => {
+                let stats = AnnounceStats {
+                    uploaded: t.up.total(),
+                    downloaded: t.down.total(),
+                    left: t.meta.info.total_length - t.store.bytes_verified(),
+                };
+                (&mut t.trackers, stats)
+            }
+            None => match self.fetching.get_mut(&id) {
+                // The size is not known yet; `left` = 0 would call us a seed.
+                Some(f) => (
+                    &mut f.trackers,
+                    AnnounceStats {
+                        left: 1,
+                        ..AnnounceStats::default()
+                    },
+                ),
+                None => return,
+            },
         };
         let outputs = &mut self.outputs;
-        let failed = t
-            .trackers
-            .poll(id, now, stats, udp_retransmits, &mut self.rng, outputs);
+        let failed = trackers.poll(id, now, stats, udp_retransmits, &mut self.rng, outputs);
         for (announce_id, error) in failed {
             self.on_tracker_result(id, announce_id, Err(error), now);
         }
@@ -196,10 +225,10 @@ impl Engine {
             self.announce_stopping(now);
             return;
         }
-        let Some(t) = self.torrent_mut(id) else {
+        let Some(trackers) = self.trackers_mut(id) else {
             return;
         };
-        let event = t.trackers.announcer.on_response(announce_id, result, now);
+        let event = trackers.announcer.on_response(announce_id, result, now);
         match event {
             Some(TrackerEvent::Announced {
                 url,
@@ -252,6 +281,11 @@ impl Engine {
             .iter_mut()
             .enumerate()
             .filter_map(|(i, t)| Some((TorrentId(i as u32), &mut t.as_mut()?.trackers)));
+        let fetching = self
+            .fetching
+            .iter_mut()
+            .map(|(id, f)| (*id, &mut f.trackers));
+        let live = live.chain(fetching);
         let stopping = self.stopping.iter_mut().map(|(id, t, _)| (*id, t));
         for (id, trackers) in live.chain(stopping) {
             let Some((announce_id, addr)) = trackers.udp_pending else {
@@ -286,13 +320,13 @@ impl Engine {
     }
 
     pub(super) fn udp_timeouts(&mut self, id: TorrentId, now: Instant) {
-        let Some(t) = torrent_in(&mut self.torrents, id) else {
+        let Some(trackers) = trackers_in(&mut self.torrents, &mut self.fetching, id) else {
             return;
         };
-        let Some((announce_id, addr)) = t.trackers.udp_pending else {
+        let Some((announce_id, addr)) = trackers.udp_pending else {
             return;
         };
-        let Some(client) = t.trackers.udp.get_mut(&addr) else {
+        let Some(client) = trackers.udp.get_mut(&addr) else {
             return;
         };
         if client.poll_timeout().is_none_or(|at| now < at) {
@@ -300,7 +334,7 @@ impl Engine {
         }
         match client.handle_timeout(now) {
             Some(UdpEvent::Failed(e)) => {
-                t.trackers.udp_pending = None;
+                trackers.udp_pending = None;
                 self.on_tracker_result(id, announce_id, Err(e), now);
             }
             _ => {

@@ -145,6 +145,7 @@ enum Mode<P> {
 pub struct MetadataFetch<P> {
     info_hash: InfoHash,
     trackers: Vec<String>,
+    web_seeds: Vec<String>,
     config: FetchConfig,
     sources: Vec<Source<P>>,
     /// Peers dropped for bad metadata: never used again.
@@ -161,11 +162,13 @@ pub struct MetadataFetch<P> {
 
 impl<P: Copy + Eq + Debug> MetadataFetch<P> {
     /// A fetch for the torrent of `magnet`. Its trackers (`tr=`) become the metainfo's, one
-    /// tier each in link order (as libtorrent reads a magnet link).
+    /// tier each in link order (as libtorrent reads a magnet link), and its web seeds
+    /// (`ws=`) the metainfo's `url-list`.
     pub fn new(magnet: &Magnet, config: FetchConfig) -> MetadataFetch<P> {
         MetadataFetch {
             info_hash: magnet.info_hash,
             trackers: magnet.trackers.clone(),
+            web_seeds: magnet.web_seeds.clone(),
             config,
             sources: Vec::new(),
             dropped: Vec::new(),
@@ -374,6 +377,7 @@ impl<P: Copy + Eq + Debug> MetadataFetch<P> {
                 if self.trackers.len() > 1 {
                     meta.announce_list = self.trackers.iter().map(|t| vec![t.clone()]).collect();
                 }
+                meta.url_list = self.web_seeds.clone();
                 meta
             }));
             self.sources.clear();

@@ -255,6 +255,31 @@ impl Swarm {
         index
     }
 
+    /// Adds a node that knows only the torrent's magnet link (no peers in it: introduce
+    /// them). When its metadata is in, the harness attaches it with nothing verified, as a
+    /// runtime would after opening empty storage; `data` is zeros of the torrent's size.
+    pub fn add_magnet_node(&mut self, meta: &Arc<Metainfo>, upload: u64, seed: u64) -> usize {
+        let index = self.nodes.len();
+        self.add_node(
+            meta,
+            vec![0; meta.info.total_length as usize],
+            None,
+            upload,
+            seed,
+            |_| {},
+        );
+        let node = &mut self.nodes[index];
+        let mut cfg = node.engine.config().clone();
+        cfg.rng_seed ^= 0x6d61_676e;
+        node.engine = Engine::new(cfg);
+        node.events.clear();
+        node.torrent = node
+            .engine
+            .add_magnet(&shoal_core::magnet::Magnet::new(meta.info_hash), self.now);
+        self.drain(index);
+        index
+    }
+
     /// Adds a seed: all of `data`, every piece verified, default settings.
     pub fn add_seed(&mut self, meta: &Arc<Metainfo>, data: &[u8], upload: u64, seed: u64) -> usize {
         self.add_node(
@@ -423,6 +448,12 @@ impl Swarm {
             Output::Event(e) => {
                 if matches!(e, Event::Completed { .. }) {
                     self.nodes[i].completed_at = Some(now);
+                }
+                if let Event::MetadataReceived { torrent, .. } = &e {
+                    self.nodes[i]
+                        .engine
+                        .attach_metainfo(*torrent, TorrentOptions::default(), now)
+                        .unwrap();
                 }
                 self.nodes[i].events.push(e);
             }

@@ -15,6 +15,8 @@
       piece is verified and exits 0 then (or, with --keep-seeding, seeds until SECONDS are
       up and exits 0). Exits 1 if SECONDS pass before it completes.
 
+Both print `connected HOST:PORT` once for every address a connection is made with.
+
 All sessions: DHT, LSD, UPnP, NAT-PMP and uTP off; several connections per IP allowed, so
 many peers can share 127.0.0.1. Progress goes to stdout once a second. With
 --upload-limit, the limit also applies to peers on loopback (libtorrent exempts local
@@ -75,7 +77,8 @@ def session(port, upload_limit=0):
         "enable_outgoing_utp": False, "enable_incoming_utp": False,
         "allow_multiple_connections_per_ip": True,
         "upload_rate_limit": upload_limit,
-        "alert_mask": 0,
+        # Connection alerts only: see print_connections.
+        "alert_mask": lt.alert.category_t.connect_notification,
     })
     if upload_limit:
         # Every address in the global class only, so the limit holds on loopback too.
@@ -107,6 +110,18 @@ def options(args):
     return positional, peers, flags
 
 
+def print_connections(ses, seen):
+    """`connected HOST:PORT` once for every address a connection is made with, so a test
+    can tell whom it reached (a peer's listening port shows only when it was dialled: one
+    that dials in comes from another port), e.g. a peer it heard of only by PEX."""
+    for a in ses.pop_alerts():
+        if isinstance(a, lt.peer_connect_alert):
+            ep = "%s:%d" % (a.endpoint[0], a.endpoint[1])
+            if ep not in seen:
+                seen.add(ep)
+                print("connected %s" % ep, flush=True)
+
+
 def report(h, label):
     st = h.status()
     print("%s %5.1f%% peers %d down %d kB/s up %d kB/s uploaded %d" % (
@@ -135,7 +150,9 @@ def seed(args):
     deadline = time.time() + float(seconds)
     said = False
     next_report = 0
+    seen = set()
     while time.time() < deadline:
+        print_connections(ses, seen)
         if not said and h.status().is_seeding:
             print("seeding", flush=True)
             said = True
@@ -163,7 +180,9 @@ def download(args):
     next_report = 0
     complete = False
     had_metadata = h.status().has_metadata
+    seen = set()
     while time.time() < deadline:
+        print_connections(ses, seen)
         st = h.status()
         if not had_metadata and st.has_metadata:
             had_metadata = True

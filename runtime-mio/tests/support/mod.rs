@@ -1000,3 +1000,42 @@ impl Nginx {
         format!("http://127.0.0.1:{}/", self.port)
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// A network namespace (as root: `ip netns`)
+
+/// A network namespace of the test's own, deleted when dropped.
+pub struct Netns(String);
+
+impl Netns {
+    /// A namespace with only its loopback, up, multicast on, and a route for 239/8 (the
+    /// local discovery group): multicast works inside, nothing leaves it.
+    pub fn new() -> Netns {
+        static SERIAL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "shoal-lsd-{}-{}",
+            std::process::id(),
+            SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        run(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns(name);
+        run(&mut ns.command("ip", &["link", "set", "lo", "up", "multicast", "on"]));
+        run(&mut ns.command("ip", &["route", "add", "239.0.0.0/8", "dev", "lo"]));
+        ns
+    }
+
+    /// `program args` run inside the namespace.
+    pub fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.0, program]).args(args);
+        cmd
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}

@@ -1,0 +1,153 @@
+//! Peer exchange (BEP 11, `ut_pex`) in the engine: each connection that announced
+//! `ut_pex` hears, at most once a minute ([`crate::pex::INTERVAL`]), which peers of the
+//! torrent we are connected to (at most [`crate::pex::MAX_ADDED`] added and as many
+//! dropped per message, with the seed and connectable flags where known), and what it
+//! tells us becomes dial candidates like a tracker's peers (same dial limits, same
+//! candidate bound, same ban list).
+//!
+//! What is never done: PEX for a private torrent (BEP 27), neither way (`ut_pex` is not
+//! even announced); PEX while a magnet link's metadata is fetched (whether the torrent is
+//! private is not known yet); reading more than one message a minute from a peer
+//! ([`PexState::accept_received`]) or more than [`crate::pex::MAX_READ`] entries of a
+//! list. Our own address needs no list of its own: a dial that reaches us ends in
+//! [`CloseReason::SelfConnection`](super::CloseReason::SelfConnection), and that address
+//! is never dialled again.
+//!
+//! Which address we give for a peer: the one we dialled for a peer we reached (it is
+//! connectable), and for a peer that reached us its IP with the listen port of its
+//! extended handshake (not connectable as far as we know); one that said no port is left
+//! out, since its connection's port is not where it listens.
+
+use core::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::pex::{PexFlags, PexMessage, PexPeer, PexState};
+use crate::wire::Message;
+
+use super::peer::Phase;
+use super::{ConnId, Engine, TorrentId};
+
+/// The id under which we want `ut_pex` messages (our handshake's `m`).
+pub(crate) const UT_PEX_ID: u8 = 2;
+
+impl Engine {
+    /// Whether torrent `id` may use PEX: it is on, and the metainfo is known and not
+    /// private.
+    pub(super) fn pex_allowed(&self, id: TorrentId) -> bool {
+        self.config.pex && self.torrent(id).is_some_and(|t| !t.meta.info.private)
+    }
+
+    /// A peer's extended handshake named `ut_pex` under `their_id` (0: not, or no more).
+    pub(super) fn on_pex_offer(&mut self, conn: ConnId, their_id: u8) {
+        let Some(id) = self.peer(conn).and_then(|p| p.torrent) else {
+            return;
+        };
+        let allowed = self.pex_allowed(id);
+        let Some(p) = self.peer_mut(conn) else {
+            return;
+        };
+        p.ut_pex = their_id;
+        if their_id == 0 || !allowed {
+            p.pex = None;
+        } else if p.pex.is_none() {
+            // Where it listens, so it is never told of itself.
+            let remote = match (p.outbound, p.listen_port) {
+                (false, Some(port)) if port != 0 => SocketAddr::new(p.addr.ip(), port),
+                _ => p.addr,
+            };
+            p.pex = Some(Box::new(PexState::new(remote)));
+        }
+    }
+
+    /// A `ut_pex` message from `conn`: its added peers become candidates.
+    pub(super) fn on_pex_message(&mut self, conn: ConnId, payload: &Bytes, now: Instant) {
+        let Some(p) = self.peer_mut(conn) else {
+            return;
+        };
+        let (Some(id), Some(state)) = (p.torrent, p.pex.as_mut()) else {
+            return;
+        };
+        if !state.accept_received(now) {
+            return;
+        }
+        // A message we cannot read costs the peer nothing but its news.
+        let Ok(message) = PexMessage::decode(payload) else {
+            return;
+        };
+        if !self.pex_allowed(id) {
+            return;
+        }
+        for peer in message.added {
+            self.add_peer(id, peer.addr, now);
+        }
+    }
+
+    /// Sends each connection of torrent `id` whose minute has passed what changed among
+    /// the torrent's peers.
+    pub(super) fn pex_tick(&mut self, id: TorrentId, now: Instant) {
+        if !self.pex_allowed(id) {
+            return;
+        }
+        let Some(t) = self.torrent(id) else {
+            return;
+        };
+        let due: Vec<ConnId> = t
+            .peers
+            .iter()
+            .copied()
+            .filter(|&c| {
+                self.peer(c).is_some_and(|p| {
+                    p.phase == Phase::Active
+                        && p.pex
+                            .as_ref()
+                            .is_some_and(|s| s.next_due().is_none_or(|at| at <= now))
+                })
+            })
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let piece_count = t.meta.info.piece_count();
+        let current: Vec<PexPeer> = t
+            .peers
+            .iter()
+            .filter_map(|&c| {
+                let p = self.peer(c)?;
+                if p.phase != Phase::Active {
+                    return None;
+                }
+                let mut flags = 0;
+                if p.is_seed(piece_count) {
+                    flags |= PexFlags::SEED;
+                }
+                let addr = if p.outbound {
+                    flags |= PexFlags::CONNECTABLE;
+                    p.addr
+                } else {
+                    SocketAddr::new(p.addr.ip(), p.listen_port.filter(|&port| port != 0)?)
+                };
+                Some(PexPeer {
+                    addr,
+                    flags: PexFlags(flags),
+                })
+            })
+            .collect();
+        for conn in due {
+            let Some(p) = self.peer_mut(conn) else {
+                continue;
+            };
+            let their_id = p.ut_pex;
+            let Some(message) = p.pex.as_mut().and_then(|s| s.poll(&current, false, now)) else {
+                continue;
+            };
+            p.send(&Message::Extended {
+                id: their_id,
+                payload: message.encode(),
+            });
+            p.last_sent = now;
+            self.mark_dirty(conn);
+        }
+    }
+}
