@@ -178,8 +178,9 @@ impl Lookup {
         }
     }
 
-    /// The next nodes to query, at most `room`, marked as asked.
-    pub fn next(&mut self, room: usize) -> Vec<Contact> {
+    /// The next nodes to query, at most `room`, marked as asked: their address and their
+    /// id when known (not for bootstrap addresses).
+    pub fn next(&mut self, room: usize) -> Vec<(SocketAddrV4, Option<NodeId>)> {
         let mut out = Vec::new();
         let mut window = 0;
         for c in &mut self.candidates {
@@ -192,7 +193,7 @@ impl Lookup {
                     c.state = State::Asked;
                     self.in_flight += 1;
                     self.stats.queries += 1;
-                    out.push(c.contact);
+                    out.push((c.contact.addr, c.known_id.then_some(c.contact.id)));
                 }
                 State::Asked | State::Answered => {}
             }
@@ -335,7 +336,11 @@ mod tests {
             assert!(rounds < 200, "a lookup ends");
             let asked = lookup.next(usize::MAX);
             assert!(asked.len() <= 3 && !asked.is_empty());
-            for c in asked {
+            for (addr, id) in asked {
+                let c = Contact {
+                    addr,
+                    id: id.expect("no bootstrap address here"),
+                };
                 // Each node knows the nodes sharing a longer prefix with the target than
                 // itself, as a converged table would.
                 let cpl = c.id.common_prefix(&target);
@@ -372,9 +377,9 @@ mod tests {
         let mut lookup = Lookup::new(target, LookupKind::FindNode, &start, &[], 8, 3, now);
         let mut asked = 0;
         while !lookup.is_done() {
-            for c in lookup.next(usize::MAX) {
+            for (addr, _) in lookup.next(usize::MAX) {
                 asked += 1;
-                lookup.failed(c.addr);
+                lookup.failed(addr);
             }
         }
         assert_eq!(asked, 20, "every candidate tried once");

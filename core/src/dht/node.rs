@@ -7,7 +7,8 @@
 //!   Queries are rate-limited per source IP in fixed windows ([`RateLimit`]); the table of
 //!   sources is bounded, and when it is full, new sources wait for the next window.
 //! - **Bootstraps** with a lookup for its own id from the saved table and the bootstrap
-//!   addresses, and again whenever the table runs empty.
+//!   addresses (again whenever the table runs empty), then one lookup in the range of
+//!   every other bucket (Kademlia's join).
 //! - **Refreshes** every bucket that has not changed for [`Config::refresh`] with a lookup
 //!   for a random id in its range.
 //! - **Learns** every node that queries it (as questionable) or answers it (as good);
@@ -447,29 +448,36 @@ impl Node {
 
     /// Sends what the lookups want to send and ends those that are done.
     fn drive(&mut self, now: Instant) {
-        let ids: Vec<LookupId> = self.lookups.keys().copied().collect();
-        for id in ids {
-            let room = self.config.max_pending.saturating_sub(self.pending.len());
-            let Some(lookup) = self.lookups.get_mut(&id) else {
-                continue;
+        // A lookup that ends may start others (the join's refreshes): go round again.
+        let mut from = LookupId(0);
+        while from.0 < self.next_lookup {
+            let ids: Vec<LookupId> = self.lookups.range(from..).map(|(id, _)| *id).collect();
+            from = LookupId(self.next_lookup);
+            for id in ids {
+                self.drive_one(id, now);
+            }
+        }
+    }
+
+    fn drive_one(&mut self, id: LookupId, now: Instant) {
+        let room = self.config.max_pending.saturating_sub(self.pending.len());
+        let Some(lookup) = self.lookups.get_mut(&id) else {
+            return;
+        };
+        let asks = lookup.next(room);
+        let target = lookup.target;
+        let kind = lookup.kind;
+        for (addr, known) in asks {
+            let query = match kind {
+                LookupKind::FindNode => Query::FindNode { target },
+                LookupKind::GetPeers(info_hash) | LookupKind::Announce { info_hash, .. } => {
+                    Query::GetPeers { info_hash }
+                }
             };
-            let asks = lookup.next(room);
-            let target = lookup.target;
-            let kind = lookup.kind;
-            for c in asks {
-                let query = match kind {
-                    LookupKind::FindNode => Query::FindNode { target },
-                    LookupKind::GetPeers(info_hash) | LookupKind::Announce { info_hash, .. } => {
-                        Query::GetPeers { info_hash }
-                    }
-                };
-                // A bootstrap address's id is unknown until it answers.
-                let known = c.id != target || kind != LookupKind::FindNode;
-                self.request(c.addr, known.then_some(c.id), Some(id), query, now);
-            }
-            if self.lookups.get(&id).is_some_and(Lookup::is_done) {
-                self.finish(id, now);
-            }
+            self.request(addr, known, Some(id), query, now);
+        }
+        if self.lookups.get(&id).is_some_and(Lookup::is_done) {
+            self.finish(id, now);
         }
     }
 
@@ -517,6 +525,21 @@ impl Node {
             self.bootstrap = None;
             if !self.bootstrapped {
                 self.bootstrapped = true;
+                // Kademlia's join: a lookup in the range of every bucket but the deepest
+                // (which the lookup for our own id just filled) fills our table, and
+                // introduces us to nodes all over the id space, which only learn of a
+                // newcomer when it queries them.
+                let buckets = self.table.bucket_count();
+                for bucket in 0..buckets.saturating_sub(1) {
+                    let target = self.id.random_at_prefix(bucket, &mut self.rng);
+                    if self
+                        .start_lookup(target, LookupKind::FindNode, now)
+                        .is_err()
+                    {
+                        break;
+                    }
+                    self.table.touch(bucket, now);
+                }
                 self.out.push_back(Output::Event(Event::Bootstrapped {
                     nodes: self.table.len(),
                 }));
