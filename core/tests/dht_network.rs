@@ -58,7 +58,7 @@ impl Net {
             .map(|n| n > 0 && f64::from(rng.below(1000)) < deaf_share * 1000.0)
             .collect();
         Net {
-            base: Instant::now(),
+            base: shoal_test_clock::epoch(),
             now: Duration::ZERO,
             rng,
             nodes: (0..count).map(|_| None).collect(),

@@ -317,7 +317,7 @@ mod tests {
         // A static world of 500 nodes where everyone knows everyone: each answer gives the
         // 8 nodes closest to the target among a few random ones, and the lookup must end
         // with the true 8 closest.
-        let now = Instant::now();
+        let now = shoal_test_clock::epoch();
         let mut rng = Rng::new(5);
         let world: Vec<Contact> = (0..500u32)
             .map(|n| Contact {
@@ -365,7 +365,7 @@ mod tests {
 
     #[test]
     fn failures_let_the_next_candidates_in_and_the_lookup_still_ends() {
-        let now = Instant::now();
+        let now = shoal_test_clock::epoch();
         let mut rng = Rng::new(6);
         let start: Vec<Contact> = (0..20u32)
             .map(|n| Contact {

@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn bounded_in_swarms_and_peers_and_expiring() {
-        let t0 = Instant::now();
+        let t0 = shoal_test_clock::epoch();
         let limits = StoreLimits {
             swarms: 2,
             peers_per_swarm: 3,

@@ -94,7 +94,7 @@ mod tests {
 
     #[test]
     fn a_token_lives_one_to_two_rotations_and_only_for_its_address() {
-        let t0 = Instant::now();
+        let t0 = shoal_test_clock::epoch();
         let mut tokens = Tokens::new([7; 20]);
         tokens.rotate(t0);
         let ip = Ipv4Addr::new(10, 0, 0, 1);

@@ -66,7 +66,7 @@ fn error_code(m: Option<Message>) -> i64 {
 
 #[test]
 fn answers_the_four_queries_and_checks_tokens() {
-    let now = Instant::now();
+    let now = shoal_test_clock::epoch();
     let mut n = node(now);
     let hash = InfoHash([0x33; 20]);
     let a = addr(1, 7000);
@@ -147,7 +147,7 @@ fn answers_the_four_queries_and_checks_tokens() {
 
 #[test]
 fn malformed_queries_get_errors_and_garbage_gets_nothing() {
-    let now = Instant::now();
+    let now = shoal_test_clock::epoch();
     let mut n = node(now);
     let a = addr(1, 7000);
     let bad_id = b"d1:ad2:id3:abce1:q4:ping1:t2:xy1:y1:qe";
@@ -176,7 +176,7 @@ fn malformed_queries_get_errors_and_garbage_gets_nothing() {
 
 #[test]
 fn a_flooding_source_is_cut_off_until_the_next_window() {
-    let now = Instant::now();
+    let now = shoal_test_clock::epoch();
     let mut n = node(now);
     let a = addr(1, 7000);
     let mut answered = 0;
@@ -196,7 +196,7 @@ fn a_flooding_source_is_cut_off_until_the_next_window() {
 
 #[test]
 fn bootstraps_from_a_saved_table_and_times_out_silent_nodes() {
-    let now = Instant::now();
+    let now = shoal_test_clock::epoch();
     let saved: Vec<Contact> = (1..=3)
         .map(|i| Contact {
             id: NodeId([i; 20]),
@@ -239,7 +239,7 @@ fn bootstraps_from_a_saved_table_and_times_out_silent_nodes() {
 
 #[test]
 fn same_seed_same_bytes() {
-    let now = Instant::now();
+    let now = shoal_test_clock::epoch();
     let run = || {
         let config = Config {
             seed: 7,

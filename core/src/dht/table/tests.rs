@@ -31,7 +31,7 @@ fn check_invariants(t: &Table) {
 
 quickcheck! {
     fn buckets_stay_bounded_sorted_and_unique(seed: u64, count: u16) -> bool {
-        let now = Instant::now();
+        let now = shoal_test_clock::epoch();
         let mut rng = Rng::new(seed);
         let own = NodeId::random(&mut rng);
         let mut table = Table::new(own, 8, now);
@@ -61,7 +61,7 @@ fn the_deepest_bucket_keeps_every_node_in_its_range() {
     // with our id as the deepest bucket covers is held: that bucket splits until they fit.
     // (Strict Kademlia buckets do not promise the same for the k closest overall: a
     // shallower full bucket keeps the first k of its range, not the closest k.)
-    let now = Instant::now();
+    let now = shoal_test_clock::epoch();
     let mut rng = Rng::new(3);
     let own = NodeId::random(&mut rng);
     let mut table = Table::new(own, 8, now);
@@ -84,7 +84,7 @@ fn the_deepest_bucket_keeps_every_node_in_its_range() {
 
 #[test]
 fn full_buckets_cache_then_replace_bad_nodes() {
-    let now = Instant::now();
+    let now = shoal_test_clock::epoch();
     let mut rng = Rng::new(9);
     let own = NodeId([0; 20]);
     let mut table = Table::new(own, 2, now);
