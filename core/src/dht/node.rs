@@ -307,7 +307,9 @@ impl Node {
         info_hash: InfoHash,
         now: Instant,
     ) -> Result<LookupId, LookupError> {
-        self.start_lookup(info_hash.into(), LookupKind::GetPeers(info_hash), now)
+        let id = self.start_lookup(info_hash.into(), LookupKind::GetPeers(info_hash), now)?;
+        self.drive(now);
+        Ok(id)
     }
 
     /// Starts a lookup for peers of `info_hash` that ends by announcing us on `port` to the
@@ -324,12 +326,16 @@ impl Node {
             port,
             implied_port,
         };
-        self.start_lookup(info_hash.into(), kind, now)
+        let id = self.start_lookup(info_hash.into(), kind, now)?;
+        self.drive(now);
+        Ok(id)
     }
 
     /// Starts a lookup for the nodes closest to `target`.
     pub fn find_node(&mut self, target: NodeId, now: Instant) -> Result<LookupId, LookupError> {
-        self.start_lookup(target, LookupKind::FindNode, now)
+        let id = self.start_lookup(target, LookupKind::FindNode, now)?;
+        self.drive(now);
+        Ok(id)
     }
 
     /// The next action, if any.
