@@ -207,7 +207,11 @@ fn index_of(addr: &SocketAddrV4) -> Option<u32> {
 
 fn hash_of_pair(pair: usize) -> InfoHash {
     let mut h = [0u8; 20];
-    h[..8].copy_from_slice(&(pair as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
+    h[..8].copy_from_slice(
+        &(pair as u64 + 1)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .to_be_bytes(),
+    );
     h[8..16].copy_from_slice(&(pair as u64).to_le_bytes());
     InfoHash(h)
 }
@@ -251,10 +255,7 @@ impl World {
     }
 
     fn drain(&mut self, i: u32) {
-        loop {
-            let Some(out) = self.nodes[i as usize].as_mut().and_then(Node::poll_output) else {
-                break;
-            };
+        while let Some(out) = self.nodes[i as usize].as_mut().and_then(Node::poll_output) {
             match out {
                 Output::Send { to, data } => self.send(i, to, data),
                 Output::Event(event) => self.event(i, event),
@@ -351,7 +352,10 @@ impl World {
                 Contact {
                     id: NodeId(id),
                     // 11/8 holds no node: these lead nowhere.
-                    addr: SocketAddrV4::new(Ipv4Addr::from(0x0b00_0000 | self.rng.below(1 << 24)), 6881),
+                    addr: SocketAddrV4::new(
+                        Ipv4Addr::from(0x0b00_0000 | self.rng.below(1 << 24)),
+                        6881,
+                    ),
                 }
             })
             .collect();
@@ -516,11 +520,13 @@ pub fn run(sc: &DhtScenario) -> DhtReport {
         let a = w.random_honest();
         w.announcers.push(a);
         w.found.push(false);
-        w.queue.push(w.now + secs(0.05) * pair as u64, Ev::Announce(pair as u32));
+        w.queue
+            .push(w.now + secs(0.05) * pair as u64, Ev::Announce(pair as u32));
     }
     w.run_until(w.now + secs(30.0));
     for pair in 0..sc.announces {
-        w.queue.push(w.now + secs(0.05) * pair as u64, Ev::Search(pair as u32));
+        w.queue
+            .push(w.now + secs(0.05) * pair as u64, Ev::Search(pair as u32));
     }
     w.run_until(w.now + secs(30.0));
 

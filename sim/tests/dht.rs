@@ -33,7 +33,10 @@ fn lying_nodes_slow_lookups_down_but_do_not_mislead_them() {
     assert_eq!(r.lookups, 100);
     assert!(r.exact >= 90, "{} of 100 lookups exact", r.exact);
     assert!(r.found >= 18, "{} of 20 announced peers found", r.found);
-    assert!(r.failures > 0.0, "the made-up contacts were tried and timed out");
+    assert!(
+        r.failures > 0.0,
+        "the made-up contacts were tried and timed out"
+    );
 }
 
 #[test]

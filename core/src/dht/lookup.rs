@@ -66,6 +66,8 @@ pub struct LookupStats {
 enum State {
     Fresh,
     Asked,
+    /// Asked, and slow to answer: no longer counted in flight (an answer still counts).
+    Stalled,
     Answered,
     Failed,
 }
@@ -188,7 +190,7 @@ impl Lookup {
                 break;
             }
             match c.state {
-                State::Failed => continue,
+                State::Failed | State::Stalled => continue,
                 State::Fresh => {
                     c.state = State::Asked;
                     self.in_flight += 1;
@@ -203,17 +205,22 @@ impl Lookup {
     }
 
     /// An answer from `addr`: its id, the nodes it knows closer to the target, the peers
-    /// it holds and its token. `own` is our id, never a candidate.
+    /// it holds and its token. `own` is our id, never a candidate. `stalled` when the
+    /// request was reported [`Lookup::stalled`] before.
+    #[allow(clippy::too_many_arguments)]
     pub fn answered(
         &mut self,
         addr: SocketAddrV4,
+        stalled: bool,
         id: NodeId,
         nodes: &[Contact],
         peers: &[SocketAddrV4],
         token: Option<Vec<u8>>,
         own: &NodeId,
     ) -> Vec<SocketAddrV4> {
-        self.in_flight = self.in_flight.saturating_sub(1);
+        if !stalled {
+            self.in_flight = self.in_flight.saturating_sub(1);
+        }
         self.stats.answers += 1;
         let mut hop = 1;
         if let Some(pos) = self.candidates.iter().position(|c| c.contact.addr == addr) {
@@ -246,9 +253,24 @@ impl Lookup {
         fresh
     }
 
-    /// The query to `addr` timed out or was answered with an error.
-    pub fn failed(&mut self, addr: SocketAddrV4) {
+    /// The query to `addr` has gone unanswered for a while: it stops counting against α,
+    /// so one slow or silent node does not hold the lookup back (libtorrent's "short
+    /// timeout"); its answer is still taken if it comes.
+    pub fn stalled(&mut self, addr: SocketAddrV4) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        if let Some(c) = self.candidates.iter_mut().find(|c| c.contact.addr == addr) {
+            if c.state == State::Asked {
+                c.state = State::Stalled;
+            }
+        }
+    }
+
+    /// The query to `addr` timed out or was answered with an error (`stalled` as for
+    /// [`Lookup::answered`]).
+    pub fn failed(&mut self, addr: SocketAddrV4, stalled: bool) {
+        if !stalled {
+            self.in_flight = self.in_flight.saturating_sub(1);
+        }
         self.stats.failures += 1;
         if let Some(c) = self.candidates.iter_mut().find(|c| c.contact.addr == addr) {
             c.state = State::Failed;
@@ -256,12 +278,18 @@ impl Lookup {
     }
 
     /// Done when the `k` closest live candidates have all answered, or when nothing is in
-    /// flight and no one is left to ask.
+    /// flight and no one is left to ask. Stalled requests count as failed here (a dead
+    /// node would hold every lookup for the full timeout) but an answer that comes before
+    /// the end is still taken.
     pub fn is_done(&self) -> bool {
         let mut window = 0;
         let mut all_answered = true;
         let mut fresh = false;
-        for c in self.candidates.iter().filter(|c| c.state != State::Failed) {
+        for c in self
+            .candidates
+            .iter()
+            .filter(|c| !matches!(c.state, State::Failed | State::Stalled))
+        {
             if window >= self.k {
                 break;
             }
@@ -354,7 +382,7 @@ mod tests {
                 if known.len() < 8 {
                     known = sorted[..8].to_vec();
                 }
-                lookup.answered(c.addr, c.id, &known, &[], None, &own);
+                lookup.answered(c.addr, false, c.id, &known, &[], None, &own);
             }
         }
         let found: Vec<Contact> = lookup.closest().into_iter().map(|(c, _)| c).collect();
@@ -379,7 +407,7 @@ mod tests {
         while !lookup.is_done() {
             for (addr, _) in lookup.next(usize::MAX) {
                 asked += 1;
-                lookup.failed(addr);
+                lookup.failed(addr, false);
             }
         }
         assert_eq!(asked, 20, "every candidate tried once");

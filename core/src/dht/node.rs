@@ -74,6 +74,9 @@ pub struct Config {
     pub alpha: usize,
     /// How long to wait for an answer.
     pub request_timeout: Duration,
+    /// How long a lookup waits for an answer before it sends one more request in its
+    /// place (the late answer still counts).
+    pub stall_timeout: Duration,
     /// Most requests in flight.
     pub max_pending: usize,
     /// Most lookups running at once.
@@ -99,6 +102,7 @@ impl Default for Config {
             k: 8,
             alpha: 3,
             request_timeout: Duration::from_secs(2),
+            stall_timeout: Duration::from_millis(750),
             max_pending: 256,
             max_lookups: 32,
             refresh: Duration::from_secs(15 * 60),
@@ -214,6 +218,9 @@ struct Pending {
     id: Option<NodeId>,
     lookup: Option<LookupId>,
     deadline: Instant,
+    /// When a lookup's request counts as stalled (lookup requests only).
+    stall_at: Option<Instant>,
+    stalled: bool,
 }
 
 /// A Mainline DHT node.
@@ -227,6 +234,7 @@ pub struct Node {
     store: Store,
     pending: BTreeMap<u16, Pending>,
     deadlines: BTreeSet<(Instant, u16)>,
+    stalls: BTreeSet<(Instant, u16)>,
     next_tid: u16,
     lookups: BTreeMap<LookupId, Lookup>,
     next_lookup: u64,
@@ -261,6 +269,7 @@ impl Node {
             tokens,
             pending: BTreeMap::new(),
             deadlines: BTreeSet::new(),
+            stalls: BTreeSet::new(),
             next_tid,
             lookups: BTreeMap::new(),
             next_lookup: 0,
@@ -349,6 +358,9 @@ impl Node {
         if let Some((at, _)) = self.deadlines.first() {
             next = next.min(*at);
         }
+        if let Some((at, _)) = self.stalls.first() {
+            next = next.min(*at);
+        }
         if let Some(at) = self.tokens.next_rotation() {
             next = next.min(at);
         }
@@ -378,6 +390,18 @@ impl Node {
             self.sources.clear();
             self.window_end = now + self.config.rate.window;
         }
+        while let Some(&(at, tid)) = self.stalls.first() {
+            if at > now {
+                break;
+            }
+            self.stalls.pop_first();
+            if let Some(p) = self.pending.get_mut(&tid) {
+                p.stalled = true;
+                if let Some(l) = p.lookup.and_then(|l| self.lookups.get_mut(&l)) {
+                    l.stalled(p.to);
+                }
+            }
+        }
         while let Some(&(at, tid)) = self.deadlines.first() {
             if at > now {
                 break;
@@ -385,11 +409,14 @@ impl Node {
             self.deadlines.pop_first();
             if let Some(p) = self.pending.remove(&tid) {
                 self.stats.timeouts += 1;
+                if let Some(at) = p.stall_at {
+                    self.stalls.remove(&(at, tid));
+                }
                 if let Some(id) = p.id {
                     self.table.failed(&id, p.to);
                 }
                 if let Some(l) = p.lookup.and_then(|l| self.lookups.get_mut(&l)) {
-                    l.failed(p.to);
+                    l.failed(p.to, p.stalled);
                 }
             }
         }
@@ -571,6 +598,7 @@ impl Node {
         }
         self.next_tid = tid.wrapping_add(1);
         let deadline = now + self.config.request_timeout;
+        let stall_at = lookup.map(|_| now + self.config.stall_timeout);
         self.pending.insert(
             tid,
             Pending {
@@ -578,9 +606,14 @@ impl Node {
                 id,
                 lookup,
                 deadline,
+                stall_at,
+                stalled: false,
             },
         );
         self.deadlines.insert((deadline, tid));
+        if let Some(at) = stall_at {
+            self.stalls.insert((at, tid));
+        }
         let message = Message {
             tid: Tid::from_slice(&tid.to_be_bytes()),
             body: Body::Query {
@@ -641,7 +674,7 @@ impl Node {
                     return;
                 };
                 if let Some(l) = p.lookup.and_then(|l| self.lookups.get_mut(&l)) {
-                    l.failed(from);
+                    l.failed(from, p.stalled);
                 }
             }
         }
@@ -733,6 +766,9 @@ impl Node {
         }
         let p = self.pending.remove(&key)?;
         self.deadlines.remove(&(p.deadline, key));
+        if let Some(at) = p.stall_at {
+            self.stalls.remove(&(at, key));
+        }
         Some(p)
     }
 
@@ -743,7 +779,7 @@ impl Node {
         if r.id == self.id {
             // Someone answering with our own id is either us or lying; neither helps.
             if let Some(l) = p.lookup.and_then(|l| self.lookups.get_mut(&l)) {
-                l.failed(from);
+                l.failed(from, p.stalled);
             }
             return;
         }
@@ -763,7 +799,9 @@ impl Node {
         let Some(lookup) = self.lookups.get_mut(&lookup_id) else {
             return;
         };
-        let fresh = lookup.answered(from, r.id, &r.nodes, &r.values, r.token, &self.id);
+        let fresh = lookup.answered(
+            from, p.stalled, r.id, &r.nodes, &r.values, r.token, &self.id,
+        );
         if fresh.is_empty() {
             return;
         }

@@ -12,7 +12,8 @@
 //! bucket's replacement cache (at most `k`, the newest kept) and the table asks the caller
 //! to ping the least recently seen questionable node, whose failure later makes room.
 //! A known id seen from a different address is ignored unless the known entry went bad,
-//! so a forged packet cannot move a good node.
+//! so a forged packet cannot move a good node; likewise a known address with a new id,
+//! so one socket holds one place.
 
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
@@ -118,6 +119,14 @@ impl Table {
     /// Offers a node we heard from; `answered` when it answered a query of ours.
     pub fn insert(&mut self, contact: Contact, answered: bool, now: Instant) -> Insert {
         if contact.id == self.own || contact.addr.port() == 0 || contact.addr.ip().is_unspecified()
+        {
+            return Insert::Refused;
+        }
+        // One id per address: a node that answers with a new id every time would
+        // otherwise fill buckets from one socket.
+        if self
+            .entries()
+            .any(|e| e.contact.addr == contact.addr && e.contact.id != contact.id && !e.is_bad())
         {
             return Insert::Refused;
         }

@@ -265,3 +265,34 @@ fn same_seed_same_bytes() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_slow_node_does_not_hold_a_lookup_back() {
+    let now = shoal_test_clock::epoch();
+    let saved: Vec<Contact> = (1..=4)
+        .map(|i| Contact {
+            id: NodeId([i; 20]),
+            addr: addr(i, 6881),
+        })
+        .collect();
+    let config = Config {
+        id: Some(NodeId([0x11; 20])),
+        saved_nodes: saved,
+        ..Config::default()
+    };
+    let stall = config.stall_timeout;
+    let mut n = Node::new(config, now);
+    let sends = |out: Vec<Output>| {
+        out.into_iter()
+            .filter(|o| matches!(o, Output::Send { .. }))
+            .count()
+    };
+    assert_eq!(sends(drain(&mut n)), 3, "α requests");
+    assert_eq!(n.poll_timeout(), Some(now + stall));
+    n.handle(Input::Timeout, now + stall);
+    assert_eq!(
+        sends(drain(&mut n)),
+        1,
+        "the fourth node asked in their place"
+    );
+}
