@@ -100,6 +100,8 @@ pub struct DhtReport {
     pub queries: f64,
     /// Mean failed queries per lookup.
     pub failures: f64,
+    /// Mean stalled queries per lookup (unanswered after the stall timeout).
+    pub stalls: f64,
     /// Mean virtual seconds per lookup.
     pub seconds: f64,
     /// The slowest lookup, virtual seconds.
@@ -130,7 +132,7 @@ impl DhtReport {
         format!(
             "nodes {} (log2 N = {:.1})\n\
              lookups: {}/{} exact, {:.1} % of the true 8 closest found on average\n\
-             per lookup: {:.2} hops, {:.1} queries ({:.1} failed), {:.3} s virtual (max {:.3} s)\n\
+             per lookup: {:.2} hops, {:.1} queries ({:.1} stalled, {:.1} failed), {:.3} s virtual (max {:.3} s)\n\
              announce then get_peers from another node: {}/{} found\n\
              join: {:.0} datagrams per node; routing tables: mean {:.0}, min {} nodes\n\
              {} datagrams, {:.0} s virtual, {:.2} s wall\n\
@@ -142,6 +144,7 @@ impl DhtReport {
             self.overlap * 100.0,
             self.hops,
             self.queries,
+            self.stalls,
             self.failures,
             self.seconds,
             self.seconds_max,
@@ -551,6 +554,7 @@ pub fn run(sc: &DhtScenario) -> DhtReport {
         report.hops += f64::from(done.stats.hops) / n;
         report.queries += f64::from(done.stats.queries) / n;
         report.failures += f64::from(done.stats.failures) / n;
+        report.stalls += f64::from(done.stats.stalls) / n;
         let s = done.elapsed.as_secs_f64();
         report.seconds += s / n;
         report.seconds_max = report.seconds_max.max(s);

@@ -55,8 +55,11 @@ pub struct LookupStats {
     pub queries: u32,
     /// Answers received.
     pub answers: u32,
-    /// Queries that timed out or got an error.
+    /// Queries that timed out or got an error before the lookup ended.
     pub failures: u32,
+    /// Queries that went unanswered for the stall timeout (answered late, failed, or
+    /// still pending when the lookup ended).
+    pub stalls: u32,
     /// Hops: the longest chain of referrals that led to one of the final closest nodes
     /// (a node from the starting set is hop 1).
     pub hops: u32,
@@ -258,6 +261,7 @@ impl Lookup {
     /// timeout"); its answer is still taken if it comes.
     pub fn stalled(&mut self, addr: SocketAddrV4) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        self.stats.stalls += 1;
         if let Some(c) = self.candidates.iter_mut().find(|c| c.contact.addr == addr) {
             if c.state == State::Asked {
                 c.state = State::Stalled;

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use super::id::NodeId;
 use super::krpc::{self, code, Body, Contact, DecodeErrorKind, Message, Query, Response, Tid};
 use super::lookup::{Lookup, LookupId, LookupKind, LookupStats};
+use super::secure;
 use super::store::{Store, StoreLimits};
 use super::table::{Insert, Table};
 use super::tokens::Tokens;
@@ -58,8 +59,15 @@ impl Default for RateLimit {
 /// How a node is set up.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Our id (a saved one, so the network keeps knowing us); drawn from `seed` if `None`.
+    /// Our id (a saved one, so the network keeps knowing us); if `None`, made from
+    /// `external_ip` (BEP 42) when given, drawn from `seed` otherwise.
     pub id: Option<NodeId>,
+    /// Our address as the Internet sees it, if known: makes a BEP 42 id.
+    pub external_ip: Option<Ipv4Addr>,
+    /// Keep out of the routing table the nodes whose id does not match their address
+    /// (BEP 42; local addresses exempt). They are still answered and may still serve a
+    /// lookup.
+    pub enforce_node_ids: bool,
     /// Seed of every random choice.
     pub seed: u64,
     /// Secret key of announce tokens: the caller draws it from the OS.
@@ -95,6 +103,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             id: None,
+            external_ip: None,
+            enforce_node_ids: false,
             seed: 0,
             token_key: [0; 20],
             bootstrap: Vec::new(),
@@ -251,7 +261,14 @@ impl Node {
     /// [`Node::poll_output`]).
     pub fn new(config: Config, now: Instant) -> Node {
         let mut rng = Rng::new(config.seed);
-        let id = config.id.unwrap_or_else(|| NodeId::random(&mut rng));
+        let id = match (config.id, config.external_ip) {
+            (Some(id), _) => id,
+            (None, Some(ip)) if !secure::is_exempt(ip) => {
+                let last = rng.next_u32() as u8;
+                secure::id_for(ip, last, &mut rng)
+            }
+            _ => NodeId::random(&mut rng),
+        };
         let mut table = Table::new(id, config.k, now);
         for c in &config.saved_nodes {
             table.insert(*c, false, now);
@@ -817,6 +834,9 @@ impl Node {
     }
 
     fn learn(&mut self, contact: Contact, answered: bool, now: Instant) {
+        if self.config.enforce_node_ids && !secure::is_valid(&contact.id, *contact.addr.ip()) {
+            return;
+        }
         if let Insert::Cached { ping: Some(old) } = self.table.insert(contact, answered, now) {
             self.request(old.addr, Some(old.id), None, Query::Ping, now);
         }

@@ -296,3 +296,41 @@ fn a_slow_node_does_not_hold_a_lookup_back() {
         "the fourth node asked in their place"
     );
 }
+
+#[test]
+fn bep_42_ids_made_and_enforced() {
+    let now = shoal_test_clock::epoch();
+    let public = Ipv4Addr::new(124, 31, 75, 21);
+    let config = Config {
+        external_ip: Some(public),
+        enforce_node_ids: true,
+        ..Config::default()
+    };
+    let mut n = Node::new(config, now);
+    assert!(secure::is_valid(&n.id(), public));
+    let stranger = SocketAddrV4::new(Ipv4Addr::new(21, 75, 31, 124), 6881);
+    let mut rng = Rng::new(3);
+    let bad_id = NodeId([0x42; 20]);
+    let ping = |id: NodeId| {
+        Message {
+            tid: Tid::from_slice(b"pp"),
+            body: Body::Query {
+                id,
+                query: Query::Ping,
+                read_only: false,
+            },
+        }
+        .encode()
+    };
+    assert!(
+        ask(&mut n, stranger, &ping(bad_id), now).is_some(),
+        "still answered"
+    );
+    assert_eq!(n.table().len(), 0, "but not in the table");
+    let good_id = secure::id_for(*stranger.ip(), 86, &mut rng);
+    ask(&mut n, stranger, &ping(good_id), now);
+    assert_eq!(n.table().len(), 1);
+    // Local addresses are exempt.
+    ask(&mut n, addr(1, 6881), &ping(bad_id), now);
+    assert_eq!(n.table().len(), 2);
+}
