@@ -334,3 +334,84 @@ fn bep_42_ids_made_and_enforced() {
     ask(&mut n, addr(1, 6881), &ping(bad_id), now);
     assert_eq!(n.table().len(), 2);
 }
+
+#[test]
+fn answers_with_our_own_id_or_a_crowd_of_contacts_stay_bounded() {
+    let now = shoal_test_clock::epoch();
+    let own = NodeId([0x11; 20]);
+    let saved: Vec<Contact> = (1..=3)
+        .map(|i| Contact {
+            id: NodeId([i; 20]),
+            addr: addr(i, 6881),
+        })
+        .collect();
+    let config = Config {
+        id: Some(own),
+        saved_nodes: saved,
+        ..Config::default()
+    };
+    let mut n = Node::new(config, now);
+    let requests: Vec<(SocketAddrV4, Tid)> = drain(&mut n)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Send { to, data } => Some((to, Message::decode(&data).unwrap().tid)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(requests.len(), 3);
+    let answer = |tid: &Tid, id: NodeId, nodes: Vec<Contact>| {
+        Message {
+            tid: tid.clone(),
+            body: Body::Response(Response {
+                id,
+                nodes,
+                ..Response::default()
+            }),
+        }
+        .encode()
+    };
+    // A node claiming our id is not learned.
+    let (to, tid) = &requests[0];
+    let data = answer(tid, own, vec![]);
+    n.handle(
+        Input::Datagram {
+            from: SocketAddr::V4(*to),
+            data: &data,
+        },
+        now,
+    );
+    drain(&mut n);
+    assert!(n.table().entries().all(|e| e.contact.id != own));
+    // As many contacts as fit a datagram: taken, bounded, and only α requests follow.
+    let crowd: Vec<Contact> = (0..75u32)
+        .map(|i| Contact {
+            id: NodeId([0x11 ^ (i as u8 + 1); 20]),
+            addr: SocketAddrV4::new(Ipv4Addr::from(0x0b00_0000 + i), 6881),
+        })
+        .collect();
+    let (to, tid) = &requests[1];
+    let data = answer(tid, NodeId([2; 20]), crowd);
+    assert!(data.len() <= krpc::MAX_DATAGRAM);
+    n.handle(
+        Input::Datagram {
+            from: SocketAddr::V4(*to),
+            data: &data,
+        },
+        now,
+    );
+    let sent = drain(&mut n)
+        .into_iter()
+        .filter(|o| matches!(o, Output::Send { .. }))
+        .count();
+    assert!(sent <= 3, "{sent} requests after one answer");
+    // The same answer again (a replay) matches no request any more.
+    let before = n.stats().unexpected;
+    n.handle(
+        Input::Datagram {
+            from: SocketAddr::V4(*to),
+            data: &data,
+        },
+        now,
+    );
+    assert_eq!(n.stats().unexpected, before + 1);
+}
