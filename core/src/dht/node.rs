@@ -371,20 +371,19 @@ impl Node {
 
     /// When to call [`Node::handle`] with [`Input::Timeout`] if nothing arrives before.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next = self.window_end;
-        if let Some((at, _)) = self.deadlines.first() {
-            next = next.min(*at);
-        }
-        if let Some((at, _)) = self.stalls.first() {
-            next = next.min(*at);
-        }
-        if let Some(at) = self.tokens.next_rotation() {
-            next = next.min(at);
-        }
-        if let Some((_, at)) = self.table.next_refresh(self.config.refresh) {
-            next = next.min(at);
-        }
-        Some(next)
+        // The rate-limit window needs no wake-up: the next query to arrive after its end
+        // starts a new one.
+        [
+            self.deadlines.first().map(|(at, _)| *at),
+            self.stalls.first().map(|(at, _)| *at),
+            self.tokens.next_rotation(),
+            self.table
+                .next_refresh(self.config.refresh)
+                .map(|(_, at)| at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Takes one fact from outside.
@@ -403,10 +402,6 @@ impl Node {
     }
 
     fn timers(&mut self, now: Instant) {
-        if now >= self.window_end {
-            self.sources.clear();
-            self.window_end = now + self.config.rate.window;
-        }
         while let Some(&(at, tid)) = self.stalls.first() {
             if at > now {
                 break;
