@@ -55,6 +55,16 @@ SEEDS = {
             "v": "shoal 0.1", "reqq": 500, "yourip": b"\x7f\0\0\x01"}),
     ],
     "bencode": [be({"a": [1, -2, "x"], "b": {"c": b"\xff"}}), b"d1:bi1e1:ai2ee", b"i-0e", b"l" * 40],
+    "krpc": [
+        be({"t": "aa", "y": "q", "q": "ping", "a": {"id": "abcdefghij0123456789"}}),
+        be({"t": "aa", "y": "q", "q": "get_peers", "a": {"id": "abcdefghij0123456789",
+            "info_hash": "mnopqrstuvwxyz123456"}}),
+        be({"t": "aa", "y": "q", "q": "announce_peer", "a": {"id": "abcdefghij0123456789",
+            "implied_port": 1, "info_hash": "mnopqrstuvwxyz123456", "port": 6881, "token": "aoeusnth"}}),
+        be({"t": "aa", "y": "r", "r": {"id": "0123456789abcdefghij", "token": "aoeusnth",
+            "nodes": b"n" * 20 + b"\x7f\0\0\x01\x1a\xe1", "values": ["axje.u", "idhtnm"]}}),
+        be({"t": "aa", "y": "e", "e": [201, "A Generic Error Ocurred"]}),
+    ],
     "metainfo": [TORRENT, be({"info": MULTI, "announce-list": [["udp://t:1"], ["http://u/a"]]}), be(INFO)],
     "magnet": [
         ("magnet:?xt=urn:btih:" + HASH.hex() + "&dn=a.bin&tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce"

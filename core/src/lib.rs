@@ -39,6 +39,7 @@
 //! - [`storage`]: where each piece lies in the files, and which pieces are verified.
 //! - [`metadata`]: the BEP 9 metadata exchange (`ut_metadata`), both ways; [`pex`]: peer
 //!   exchange (BEP 11, `ut_pex`).
+//! - [`dht`]: a Mainline DHT node (BEP 5): KRPC, routing table, lookups, tokens, peer store.
 //! - [`bitfield`], [`rate`], [`rng`]: piece sets, transfer rates, the seeded generator.
 //! - [`bencode`]: a small zero-copy bencode reader for hot paths and lenient parsing
 //!   (encoding goes through `bendy`); [`percent`]: RFC 3986 percent-encoding.
@@ -50,6 +51,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod choker;
 pub mod create;
+pub mod dht;
 pub mod engine;
 pub mod lsd;
 pub mod magnet;

@@ -62,6 +62,7 @@
 //! println!("{}", report.text_summary());
 //! ```
 
+pub mod dht;
 pub mod net;
 pub mod plot;
 mod prefetch;

@@ -321,7 +321,7 @@ mod tests {
 
     #[test]
     fn a_bucket_pays_out_its_rate_over_time() {
-        let t0 = Instant::now();
+        let t0 = shoal_test_clock::epoch();
         let rate = 2 << 20;
         let mut b = Bucket::new(rate);
         let mut sent = 0u64;
@@ -342,7 +342,7 @@ mod tests {
 
     #[test]
     fn credit_never_passes_the_burst() {
-        let t0 = Instant::now();
+        let t0 = shoal_test_clock::epoch();
         let mut b = Bucket::new(1 << 20);
         assert!(b.open(t0));
         let blocks = b.blocks(t0 + Duration::from_secs(3600));
@@ -351,7 +351,7 @@ mod tests {
 
     #[test]
     fn a_waiting_connection_is_queued_once_and_woken_when_a_quantum_is_in() {
-        let t0 = Instant::now();
+        let t0 = shoal_test_clock::epoch();
         let mut bw = Bandwidth::new(RateLimits {
             upload: None,
             download: Some(1 << 20),

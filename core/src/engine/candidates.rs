@@ -208,7 +208,7 @@ mod tests {
 
     #[test]
     fn addresses_are_dialled_in_the_order_learnt_and_once() {
-        let now = Instant::now();
+        let now = shoal_test_clock::epoch();
         let mut c = Candidates::new(10);
         assert!(c.learn(addr(1)));
         assert!(c.learn(addr(2)));
@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn a_closed_address_waits_its_pause_then_is_dialled_again() {
-        let now = Instant::now();
+        let now = shoal_test_clock::epoch();
         let mut c = Candidates::new(10);
         c.learn(addr(1));
         assert_eq!(c.next(now, |_| false), Some(addr(1)));
@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn repeated_failures_forget_an_address_and_a_handshake_forgives() {
-        let now = Instant::now();
+        let now = shoal_test_clock::epoch();
         let mut c = Candidates::new(10);
         c.learn(addr(1));
         for round in 0..MAX_FAILURES - 1 {
@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn a_full_table_replaces_the_worst_failure_or_keeps_what_it_has() {
-        let now = Instant::now();
+        let now = shoal_test_clock::epoch();
         let mut c = Candidates::new(3);
         for i in 1..=3 {
             c.learn(addr(i));
@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn banned_addresses_are_forgotten_when_their_turn_comes() {
-        let now = Instant::now();
+        let now = shoal_test_clock::epoch();
         let mut c = Candidates::new(10);
         c.learn(addr(1));
         c.learn(addr(2));
@@ -291,7 +291,7 @@ mod tests {
 
     #[test]
     fn the_table_never_holds_more_than_its_bound() {
-        let now = Instant::now();
+        let now = shoal_test_clock::epoch();
         let mut c = Candidates::new(1000);
         for i in 0..50_000u32 {
             let a = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 1));
