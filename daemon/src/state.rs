@@ -56,6 +56,10 @@ pub struct TorrentRecord {
     pub downloaded_ever: u64,
     #[serde(default)]
     pub uploaded_ever: u64,
+    /// The magnet link it was added by, kept until its metadata is saved as
+    /// `torrents/HASH.torrent`: a restart before then fetches the metadata again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub magnet: Option<String>,
 }
 
 impl TorrentRecord {
@@ -81,6 +85,7 @@ impl TorrentRecord {
             done_date: 0,
             downloaded_ever: 0,
             uploaded_ever: 0,
+            magnet: None,
         }
     }
 
