@@ -56,8 +56,9 @@ pub struct TorrentRecord {
     pub downloaded_ever: u64,
     #[serde(default)]
     pub uploaded_ever: u64,
-    /// The magnet link it was added by, kept until its metadata is saved as
-    /// `torrents/HASH.torrent`: a restart before then fetches the metadata again.
+    /// The magnet link it was added by: until its metadata is saved as
+    /// `torrents/HASH.torrent` a restart fetches the metadata again; its `x.pe` peers are
+    /// dialled at every start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub magnet: Option<String>,
 }

@@ -9,9 +9,11 @@
 //! opened: [`Runtime::attach_metainfo`] gives it its storage and the pieces found there,
 //! and from then on it is a torrent like the others (stop, start, restart, resume).
 //!
-//! Invariants: a magnet's record keeps its link until its `.torrent` is written (a
-//! restart before then fetches the metadata again; one after reads the `.torrent`); a
-//! fetching torrent is in the engine exactly while it is not paused.
+//! Invariants: a magnet's record keeps its link (`state.json`): a restart before the
+//! `.torrent` is written fetches the metadata again, one after reads the `.torrent`;
+//! either way the link's `x.pe` peers are dialled whenever the torrent enters the engine
+//! (they may be its only source). A fetching torrent is in the engine exactly while it
+//! is not paused.
 //!
 //! [`Runtime::add_magnet`]: crate::runtime::Runtime::add_magnet
 //! [`Runtime::attach_metainfo`]: crate::runtime::Runtime::attach_metainfo
@@ -36,6 +38,13 @@ fn shown_name(magnet: &Magnet) -> String {
         .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| magnet.info_hash.to_hex())
+}
+
+/// The `x.pe` peers of a record's magnet link (none for a link that does not parse).
+pub(super) fn link_peers(link: Option<&str>) -> Vec<SocketAddr> {
+    link.and_then(|l| Magnet::parse(l).ok())
+        .map(|m| crate::magnet::peers(&m))
+        .unwrap_or_default()
 }
 
 impl Torrents {
@@ -84,9 +93,9 @@ impl Torrents {
             meta: None,
             phase: Phase::Fetching {
                 magnet: Box::new(magnet),
-                peers,
                 engine: None,
             },
+            peers,
         });
         self.files_added += 1;
         self.save_state();
@@ -99,23 +108,21 @@ impl Torrents {
     pub(super) fn restore_magnet(&mut self, mut rec: TorrentRecord) {
         let link = rec.magnet.clone().unwrap_or_default();
         let phase = match Magnet::parse(&link) {
-            Ok(magnet) => {
-                let peers = crate::magnet::peers(&magnet);
-                Phase::Fetching {
-                    magnet: Box::new(magnet),
-                    peers,
-                    engine: None,
-                }
-            }
+            Ok(magnet) => Phase::Fetching {
+                magnet: Box::new(magnet),
+                engine: None,
+            },
             Err(e) => {
                 rec.error = Some(format!("its magnet link does not parse: {e}"));
                 Phase::Failed
             }
         };
+        let peers = link_peers(Some(&link));
         self.entries.push(Entry {
             rec,
             meta: None,
             phase,
+            peers,
         });
     }
 
@@ -126,7 +133,6 @@ impl Torrents {
             let e = &self.entries[i];
             let Phase::Fetching {
                 magnet,
-                peers,
                 engine: None,
             } = &e.phase
             else {
@@ -136,7 +142,7 @@ impl Torrents {
                 continue;
             }
             let tid = self.rt.add_magnet(magnet);
-            for &peer in peers {
+            for &peer in &e.peers {
                 self.rt.add_peer(tid, peer);
             }
             if let Phase::Fetching { engine, .. } = &mut self.entries[i].phase {
@@ -181,7 +187,6 @@ impl Torrents {
         e.rec.name = meta.info.name.clone();
         e.rec.wanted = vec![true; files];
         e.rec.priorities = vec![0; files];
-        e.rec.magnet = None;
         e.rec.error = None;
         e.meta = Some(meta.clone());
         e.phase = Phase::Checking { attach: Some(tid) };

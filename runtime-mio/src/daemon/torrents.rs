@@ -46,8 +46,6 @@ pub(super) enum Phase {
     /// `engine` is set (not while paused); see [`super::magnets`].
     Fetching {
         magnet: Box<shoal_core::magnet::Magnet>,
-        /// Its `x.pe` peers, resolved when it was added (or the daemon started).
-        peers: Vec<std::net::SocketAddr>,
         engine: Option<TorrentId>,
     },
     /// Being opened on the opener thread. `attach`: a magnet link's torrent whose
@@ -69,6 +67,9 @@ pub(super) struct Entry {
     pub(super) rec: TorrentRecord,
     pub(super) meta: Option<Arc<Metainfo>>,
     pub(super) phase: Phase,
+    /// Peers dialled whenever it enters the engine: a magnet link's `x.pe` peers,
+    /// resolved when it was added (or the daemon started).
+    pub(super) peers: Vec<std::net::SocketAddr>,
 }
 
 /// The torrents and the runtime that runs them.
@@ -134,10 +135,12 @@ impl Torrents {
                 Ok(meta) => {
                     let meta = Arc::new(meta);
                     t.open(rec.id, &rec.download_dir, &meta);
+                    let peers = super::magnets::link_peers(rec.magnet.as_deref());
                     t.entries.push(Entry {
                         rec,
                         meta: Some(meta),
                         phase: Phase::Checking { attach: None },
+                        peers,
                     });
                 }
                 Err(_) if rec.magnet.is_some() => t.restore_magnet(rec),
@@ -147,6 +150,7 @@ impl Torrents {
                         rec,
                         meta: None,
                         phase: Phase::Failed,
+                        peers: Vec::new(),
                     });
                 }
             }
@@ -240,6 +244,7 @@ impl Torrents {
             rec,
             meta: Some(meta),
             phase: Phase::Checking { attach: None },
+            peers: Vec::new(),
         });
         self.files_added += 1;
         self.save_state();
@@ -339,6 +344,9 @@ impl Torrents {
                 self.rt
                     .engine
                     .set_file_priorities(tid, &e.rec.engine_priorities());
+                for &peer in &e.peers {
+                    self.rt.add_peer(tid, peer);
+                }
                 if let Phase::Open { engine, .. } = &mut e.phase {
                     *engine = Some(tid);
                 }
