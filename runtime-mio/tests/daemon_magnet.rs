@@ -3,9 +3,9 @@
 //! 9), keeps the `.torrent` in its state folder and downloads the payload to 100 % with
 //! exact data. A link no peer answers shows as Transmission shows one: its `dn=` name,
 //! downloading, 0 % done, no metadata yet. The same info-hash again is a
-//! `torrent-duplicate`. A daemon killed after the metadata came and started again shows
-//! the torrent with its real name and size at once (it does not fetch it again) and
-//! completes it from the link's peer.
+//! `torrent-duplicate`. A daemon killed after the metadata came and started again while
+//! the link's one peer is down shows the torrent with its real name and size (it read the
+//! metadata, no one could have sent it) and, the seed back, completes it.
 //!
 //! Needs transmission-cli, python3-libtorrent and mktorrent (`scripts/test` installs
 //! them). A missing tool fails the test: it is never skipped.
@@ -147,13 +147,15 @@ fn a_daemon_restarted_after_the_metadata_came_does_not_fetch_it_again() {
     daemon
         .proc
         .wait_exit(Instant::now() + Duration::from_secs(10));
+    // The only peer down: nothing could send the metadata again.
+    seed.kill_now();
 
     let mut daemon = ShoalDaemon::start("daemon-2", &state, &dl, rpc, scene.dir(), scene.deadline);
-    // At once its real name and size: the metadata was read, not fetched.
+    // Its real name and size: the metadata was read from the state folder.
     let t = torrent_of(
         &daemon,
         &hash,
-        &["name", "metadataPercentComplete", "totalSize"],
+        &["id", "name", "metadataPercentComplete", "totalSize"],
     )
     .expect("listed after the restart");
     assert_eq!(t["name"].as_str(), Some(scene.payload.name.as_str()), "{t}");
@@ -163,6 +165,11 @@ fn a_daemon_restarted_after_the_metadata_came_does_not_fetch_it_again() {
         Some(scene.payload.total_len() as u64),
         "{t}"
     );
+    // The seed back; a stop and start dials the link's peer again.
+    let mut seed = scene.ready_seed(Seeder::Libtorrent, &torrent, port);
+    let id = t["id"].clone();
+    daemon.rpc("torrent-stop", json!({ "ids": [id] }));
+    daemon.rpc("torrent-start", json!({ "ids": [id] }));
     wait_until("complete after the restart", scene.deadline, || {
         daemon.proc.assert_not_failed();
         seed.assert_not_failed();
