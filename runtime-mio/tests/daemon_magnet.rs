@@ -180,3 +180,52 @@ fn a_daemon_restarted_after_the_metadata_came_does_not_fetch_it_again() {
     });
     scene.payload.assert_exact(&dl);
 }
+
+#[test]
+fn a_daemon_restarted_before_the_metadata_came_fetches_it_then() {
+    let scene = Scene::new();
+    let torrent = scene.torrent(None);
+    let hash = info_hash(&torrent);
+    // The link's peer is not up yet: the metadata cannot come before the restart.
+    let port = free_port();
+    let (state, dl) = (scene.path("state"), scene.path("dl"));
+    let rpc = free_port();
+    let mut daemon = ShoalDaemon::start("daemon-1", &state, &dl, rpc, scene.dir(), scene.deadline);
+    let magnet = magnet_of(&torrent, port);
+    let added = daemon.rpc("torrent-add", json!({ "filename": magnet }));
+    assert_eq!(added["torrent-added"]["name"], "from-the-link", "{added}");
+    let pid = daemon.proc.id();
+    run(std::process::Command::new("kill").args(["-9", &pid.to_string()]));
+    daemon
+        .proc
+        .wait_exit(Instant::now() + Duration::from_secs(10));
+
+    let mut daemon = ShoalDaemon::start("daemon-2", &state, &dl, rpc, scene.dir(), scene.deadline);
+    let fields = ["id", "name", "status", "metadataPercentComplete"];
+    let t = torrent_of(&daemon, &hash, &fields).expect("kept across the restart");
+    assert_eq!(t["name"], "from-the-link", "{t}");
+    assert_eq!(t["status"], DOWNLOADING, "{t}");
+    assert_eq!(t["metadataPercentComplete"], 0.0, "{t}");
+    // The seed up; a stop and start dials the link's peer again.
+    let mut seed = scene.ready_seed(Seeder::Libtorrent, &torrent, port);
+    let id = t["id"].clone();
+    daemon.rpc("torrent-stop", json!({ "ids": [id] }));
+    daemon.rpc("torrent-start", json!({ "ids": [id] }));
+    wait_until(
+        "fetched and complete after the restart",
+        scene.deadline,
+        || {
+            daemon.proc.assert_not_failed();
+            seed.assert_not_failed();
+            match torrent_of(&daemon, &hash, &["percentDone"]) {
+                Some(t) if t["percentDone"] == 1.0 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    );
+    scene.payload.assert_exact(&dl);
+    assert_eq!(
+        info_hash(&state.join("torrents").join(format!("{hash}.torrent"))),
+        hash
+    );
+}
