@@ -89,7 +89,8 @@ fn clicked_torrents_and_magnets_reach_the_daemon_through_xdg_open() {
         seed.assert_not_failed();
         let ts = daemon.torrents(&["hashString", "percentDone", "name"]);
         match ts.iter().find(|t| t["hashString"] == linked_hash.as_str()) {
-            Some(t) if t["percentDone"] == 1.0 => Ok(()),
+            // Files are renamed from `.part` just after the last piece is verified.
+            Some(t) if t["percentDone"] == 1.0 => linked.check_exact(&scene.path("dl")),
             other => Err(format!("{other:?}")),
         }
     });

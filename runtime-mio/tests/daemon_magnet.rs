@@ -88,7 +88,8 @@ fn transmission_remote_adds_a_magnet_link_that_downloads_to_the_end() {
         daemon.proc.assert_not_failed();
         let t = torrent_of(&daemon, &hash, &["percentDone", "name", "error"]);
         match t {
-            Some(t) if t["percentDone"] == 1.0 => Ok(()),
+            // Files are renamed from `.part` just after the last piece is verified.
+            Some(t) if t["percentDone"] == 1.0 => scene.payload.check_exact(&dl),
             other => Err(format!("{other:?}")),
         }
     });
@@ -174,7 +175,8 @@ fn a_daemon_restarted_after_the_metadata_came_does_not_fetch_it_again() {
         daemon.proc.assert_not_failed();
         seed.assert_not_failed();
         match torrent_of(&daemon, &hash, &["percentDone"]) {
-            Some(t) if t["percentDone"] == 1.0 => Ok(()),
+            // Files are renamed from `.part` just after the last piece is verified.
+            Some(t) if t["percentDone"] == 1.0 => scene.payload.check_exact(&dl),
             other => Err(format!("{other:?}")),
         }
     });
@@ -218,7 +220,8 @@ fn a_daemon_restarted_before_the_metadata_came_fetches_it_then() {
             daemon.proc.assert_not_failed();
             seed.assert_not_failed();
             match torrent_of(&daemon, &hash, &["percentDone"]) {
-                Some(t) if t["percentDone"] == 1.0 => Ok(()),
+                // Files are renamed from `.part` just after the last piece is verified.
+                Some(t) if t["percentDone"] == 1.0 => scene.payload.check_exact(&dl),
                 other => Err(format!("{other:?}")),
             }
         },

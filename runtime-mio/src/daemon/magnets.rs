@@ -196,10 +196,13 @@ impl Torrents {
     }
 
     /// The opener's answer for torrent `i`, whose metadata came to engine torrent `tid`.
+    /// Stopped meanwhile, or the download queue full: the engine's torrent goes and it
+    /// waits as an open torrent ([`Torrents::schedule`] starts it, a seed at once).
     pub(super) fn attach(&mut self, i: usize, tid: TorrentId, result: Opened) {
+        let wait = self.entries[i].rec.paused || self.queue_full();
         let e = &mut self.entries[i];
         match result {
-            Ok(d) if !e.rec.paused => {
+            Ok(d) if !wait => {
                 let opts = TorrentOptions {
                     verified: Some(d.verified.clone()),
                     sequential: e.rec.sequential,
@@ -227,7 +230,6 @@ impl Torrents {
                 };
             }
             Ok(d) => {
-                // Stopped while its folder was checked.
                 self.rt.remove_torrent(tid);
                 e.phase = Phase::Open {
                     storage: d.storage,

@@ -321,6 +321,16 @@ impl Torrents {
         }
     }
 
+    /// Whether the download queue is full: another download waits.
+    pub(super) fn queue_full(&self) -> bool {
+        let downloading = self
+            .entries
+            .iter()
+            .filter(|e| in_engine(e).is_some() && !self.is_done(e))
+            .count();
+        self.settings.download_queue_enabled && downloading >= self.settings.download_queue_size
+    }
+
     fn start_engine(&mut self, i: usize) -> bool {
         let e = &mut self.entries[i];
         let (
