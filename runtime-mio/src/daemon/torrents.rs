@@ -1,6 +1,7 @@
 //! The daemon's torrents on the loop's thread: the list, each torrent's phase, the queue,
 //! and what the control interfaces see.
 //!
+//! A magnet link's torrent is **fetching** its metadata first (see [`super::magnets`]).
 //! A torrent goes: **checking** (its folder taken through [`shoal_io::open_download`] on
 //! the opener thread: the lock, the resume record or a hash of what is there, nothing of
 //! the user's overwritten) → **open** (storage, lock and verified pieces held), and then
