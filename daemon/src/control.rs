@@ -136,11 +136,17 @@ pub struct TorrentView {
     pub comment: String,
     pub private: bool,
     pub magnet: String,
+    /// Share of the metadata in, 0.0 to 1.0: below 1.0 only for a magnet link whose
+    /// metadata is still being fetched from peers (then nothing else is known yet).
+    pub metadata_percent: f64,
 }
 
 impl TorrentView {
     /// Verified share of the wanted bytes, 0.0 to 1.0.
     pub fn percent_done(&self) -> f64 {
+        if self.metadata_percent < 1.0 {
+            return 0.0;
+        }
         if self.size_when_done == 0 {
             return 1.0;
         }

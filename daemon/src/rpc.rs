@@ -259,7 +259,7 @@ pub fn field(t: &TorrentView, name: &str) -> Option<Value> {
         }),
         "percentDone" => json!(t.percent_done()),
         "percentComplete" => json!(t.have_valid as f64 / t.total_size.max(1) as f64),
-        "metadataPercentComplete" => json!(1.0),
+        "metadataPercentComplete" => json!(t.metadata_percent),
         "rateDownload" => json!(t.rate_download),
         "rateUpload" => json!(t.rate_upload),
         "downloadedEver" => json!(t.downloaded_ever),

@@ -56,6 +56,11 @@ pub struct TorrentRecord {
     pub downloaded_ever: u64,
     #[serde(default)]
     pub uploaded_ever: u64,
+    /// The magnet link it was added by: until its metadata is saved as
+    /// `torrents/HASH.torrent` a restart fetches the metadata again; its `x.pe` peers are
+    /// dialled at every start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub magnet: Option<String>,
 }
 
 impl TorrentRecord {
@@ -81,6 +86,7 @@ impl TorrentRecord {
             done_date: 0,
             downloaded_ever: 0,
             uploaded_ever: 0,
+            magnet: None,
         }
     }
 

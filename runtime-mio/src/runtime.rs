@@ -261,16 +261,23 @@ impl Runtime {
         storage: Arc<Storage>,
         verified: Bitfield,
     ) -> Result<(), AddTorrentError> {
+        let opts = TorrentOptions {
+            verified: Some(verified),
+            ..TorrentOptions::default()
+        };
+        self.attach_metainfo_with(id, storage, opts)
+    }
+
+    /// [`Runtime::attach_metainfo`] with the torrent's options (sequential mode too).
+    pub fn attach_metainfo_with(
+        &mut self,
+        id: TorrentId,
+        storage: Arc<Storage>,
+        opts: TorrentOptions,
+    ) -> Result<(), AddTorrentError> {
         self.storages
             .insert(id, (storage, Arc::new(WriteBack::new(WRITE_BACK_LIMIT))));
-        let attached = self.engine.attach_metainfo(
-            id,
-            TorrentOptions {
-                verified: Some(verified),
-                ..TorrentOptions::default()
-            },
-            Instant::now(),
-        );
+        let attached = self.engine.attach_metainfo(id, opts, Instant::now());
         if attached.is_err() {
             self.storages.remove(&id);
         }

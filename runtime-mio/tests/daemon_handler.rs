@@ -1,10 +1,12 @@
 //! The link handler under a temporary HOME with Debian's xdg-utils: `shoal
 //! install-handler` makes shoal the default for `.torrent` files and magnet links
 //! (`xdg-mime query default` names its entry), `xdg-open FILE.torrent` puts the torrent
-//! into the running daemon, `xdg-open 'magnet:…'` reaches the daemon (which answers, for
-//! now, that it cannot take magnet links yet), and `--uninstall` takes the entry away.
+//! into the running daemon, `xdg-open 'magnet:…'` (whose one peer, `x.pe=`, is a
+//! libtorrent seed) becomes a torrent of the daemon that downloads to 100 % with exact
+//! data, and `--uninstall` takes the entry away.
 //!
-//! Needs xdg-utils and mktorrent (`scripts/test` installs them); never skipped.
+//! Needs xdg-utils, mktorrent and python3-libtorrent (`scripts/test` installs them);
+//! never skipped.
 
 mod daemon_support;
 mod support;
@@ -56,6 +58,45 @@ fn clicked_torrents_and_magnets_reach_the_daemon_through_xdg_open() {
         assert_eq!(answer.trim(), "shoal.desktop", "{mime}");
     }
 
+    // A magnet link clicked in a browser: another payload, its one peer a libtorrent seed.
+    let linked = Payload::new("linked", &[("a.bin", 300_001), ("b/c.txt", 4_321)]);
+    let content = linked.write(&scene.path("linked-src"));
+    let linked_torrent = scene.path("linked.torrent");
+    mktorrent(&content, &linked_torrent, 15, None);
+    let linked_hash = info_hash(&linked_torrent);
+    let port = free_port();
+    let mut seed = lt_seed(
+        "linked-seed",
+        &linked_torrent,
+        &scene.path("linked-src"),
+        port,
+        &[],
+        scene.dir(),
+    );
+    seed.wait_for("seeding", scene.deadline);
+    let magnet = format!("magnet:?xt=urn:btih:{linked_hash}&dn=clicked&x.pe=127.0.0.1:{port}");
+    let out = desktop_cmd("xdg-open", &home)
+        .arg(&magnet)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "xdg-open: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("the clicked magnet link at 100 %", scene.deadline, || {
+        seed.assert_not_failed();
+        let ts = daemon.torrents(&["hashString", "percentDone", "name"]);
+        match ts.iter().find(|t| t["hashString"] == linked_hash.as_str()) {
+            // Files are renamed from `.part` just after the last piece is verified.
+            Some(t) if t["percentDone"] == 1.0 => linked.check_exact(&scene.path("dl")),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    // Checked before the .torrent below is added: its `.part` files will stay.
+    linked.assert_exact(&scene.path("dl"));
+
     // A .torrent clicked in a file manager or downloaded by a browser.
     let torrent = scene.torrent(Some("http://127.0.0.1:1/announce"));
     let out = desktop_cmd("xdg-open", &home)
@@ -71,6 +112,7 @@ fn clicked_torrents_and_magnets_reach_the_daemon_through_xdg_open() {
     let names: Vec<String> = daemon
         .torrents(&["name", "hashString"])
         .iter()
+        .filter(|t| t["hashString"] != linked_hash.as_str())
         .map(|t| {
             format!(
                 "{} {}",
@@ -83,15 +125,6 @@ fn clicked_torrents_and_magnets_reach_the_daemon_through_xdg_open() {
         names,
         vec![format!("{} {}", scene.payload.name, info_hash(&torrent))]
     );
-
-    // A magnet link: it reaches the daemon, whose answer says what it cannot do yet.
-    let magnet = format!("magnet:?xt=urn:btih:{}&dn=x", "ab".repeat(20));
-    let out = desktop_cmd("xdg-open", &home)
-        .arg(&magnet)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("magnet links cannot be added yet"), "{said}");
 
     let out = run(desktop_cmd(SHOAL, &home).args(["install-handler", "--uninstall"]));
     assert!(out.contains("removed"), "{out}");

@@ -55,7 +55,10 @@ fn transmission_remote_adds_lists_stops_starts_and_removes() {
             seed.assert_not_failed();
             daemon.proc.assert_not_failed();
             match listed(rpc, "1") {
-                Some(l) if l.contains("100%") && !l.contains("Stopped") => Ok(()),
+                // Files are renamed from `.part` just after the last piece is verified.
+                Some(l) if l.contains("100%") && !l.contains("Stopped") => {
+                    scene.payload.check_exact(&dl)
+                }
                 other => Err(format!("{other:?}")),
             }
         },
@@ -121,7 +124,10 @@ fn shoal_add_list_pause_resume_and_remove_with_delete() {
         daemon.proc.assert_not_failed();
         let out = shoal(&["list"]);
         match out.lines().nth(1) {
-            Some(l) if l.contains("100.0%") && l.contains("seeding") => Ok(()),
+            // Files are renamed from `.part` just after the last piece is verified.
+            Some(l) if l.contains("100.0%") && l.contains("seeding") => {
+                scene.payload.check_exact(&dl)
+            }
             other => Err(format!("{other:?}")),
         }
     });

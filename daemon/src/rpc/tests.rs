@@ -43,6 +43,7 @@ pub fn view(id: Id, hash: String) -> TorrentView {
         done_date: 0,
         queue_position: 0,
         sequential: false,
+        metadata_percent: 1.0,
         files: vec![
             FileView {
                 name: format!("t{id}/a"),

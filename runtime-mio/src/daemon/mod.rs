@@ -3,8 +3,9 @@
 //! Three kinds of thread:
 //!
 //! - **the loop** (this module): owns the [`Runtime`] and the torrent list
-//!   ([`torrents::Torrents`]); turns the runtime, carries out control calls sent to it,
-//!   saves resume records and the list as it goes;
+//!   ([`torrents::Torrents`]; magnet links' torrents until their metadata is in:
+//!   [`magnets`]); turns the runtime, carries out control calls sent to it, saves resume
+//!   records and the list as it goes;
 //! - **the opener**: takes each torrent's folder ([`shoal_io::open_download`]: lock,
 //!   resume record or hash check, refusal of files in the way) one at a time, so a big
 //!   check never stalls the loop or the control server;
@@ -18,6 +19,7 @@
 //! so no verified piece is downloaded again.
 
 pub mod feeds;
+pub mod magnets;
 pub mod server;
 pub mod torrents;
 

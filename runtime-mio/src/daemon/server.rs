@@ -29,17 +29,6 @@ const IDLE: Duration = Duration::from_secs(30);
 /// How long a request waits for the loop's answer.
 const LOOP_ANSWER: Duration = Duration::from_secs(30);
 
-/// What a magnet link added through any interface comes to. Metadata from peers (BEP 9)
-/// is not available to the daemon yet: this is the one place that says so, and where a
-/// magnet will be handed to the engine when it can take one.
-pub fn add_magnet(_torrents: &mut Torrents, link: &str) -> Result<Added, String> {
-    let short: String = link.chars().take(60).collect();
-    Err(format!(
-        "{short}…: magnet links cannot be added yet (the daemon needs the .torrent: \
-         give its file or an http(s):// URL to it)"
-    ))
-}
-
 /// Accepts connections until the process ends.
 pub fn serve(listener: TcpListener, api: Arc<Api>, loop_tx: Sender<Msg>, waker: Arc<Waker>) {
     let live = Arc::new(AtomicUsize::new(0));
@@ -140,8 +129,11 @@ impl Control for Proxy {
     fn add(&mut self, req: AddRequest) -> Result<Added, String> {
         let (meta, bytes) = match &req.source {
             Source::Magnet(link) => {
-                let link = link.clone();
-                return self.ask(move |t| add_magnet(t, &link))?;
+                let magnet = shoal_core::magnet::Magnet::parse(link)
+                    .map_err(|e| format!("not a usable magnet link: {e}"))?;
+                // x.pe host names are resolved here, off the loop.
+                let peers = crate::magnet::peers(&magnet);
+                return self.ask(move |t| t.add_magnet(magnet, peers, &req))?;
             }
             Source::Metainfo(bytes) => {
                 let meta =

@@ -1,6 +1,7 @@
 //! The daemon's torrents on the loop's thread: the list, each torrent's phase, the queue,
 //! and what the control interfaces see.
 //!
+//! A magnet link's torrent is **fetching** its metadata first (see [`super::magnets`]).
 //! A torrent goes: **checking** (its folder taken through [`shoal_io::open_download`] on
 //! the opener thread: the lock, the resume record or a hash of what is there, nothing of
 //! the user's overwritten) → **open** (storage, lock and verified pieces held), and then
@@ -41,9 +42,16 @@ pub type Opened = Result<shoal_io::Download, String>;
 /// How often resume records and totals are saved while torrents run.
 const SAVE_EVERY: Duration = Duration::from_secs(30);
 
-enum Phase {
-    /// Being opened on the opener thread.
-    Checking,
+pub(super) enum Phase {
+    /// A magnet link's torrent whose metadata is being fetched from peers (BEP 9) while
+    /// `engine` is set (not while paused); see [`super::magnets`].
+    Fetching {
+        magnet: Box<shoal_core::magnet::Magnet>,
+        engine: Option<TorrentId>,
+    },
+    /// Being opened on the opener thread. `attach`: a magnet link's torrent whose
+    /// metadata came in, still in the engine, given its storage once open.
+    Checking { attach: Option<TorrentId> },
     /// Opened: its folder is ours.
     Open {
         storage: Arc<Storage>,
@@ -56,19 +64,22 @@ enum Phase {
     Failed,
 }
 
-struct Entry {
-    rec: TorrentRecord,
-    meta: Option<Arc<Metainfo>>,
-    phase: Phase,
+pub(super) struct Entry {
+    pub(super) rec: TorrentRecord,
+    pub(super) meta: Option<Arc<Metainfo>>,
+    pub(super) phase: Phase,
+    /// Peers dialled whenever it enters the engine: a magnet link's `x.pe` peers,
+    /// resolved when it was added (or the daemon started).
+    pub(super) peers: Vec<std::net::SocketAddr>,
 }
 
 /// The torrents and the runtime that runs them.
 pub struct Torrents {
     pub rt: Runtime,
-    dir: StateDir,
+    pub(super) dir: StateDir,
     settings: Settings,
-    next_id: Id,
-    entries: Vec<Entry>,
+    pub(super) next_id: Id,
+    pub(super) entries: Vec<Entry>,
     opener: Sender<OpenJob>,
     started: Instant,
     last_save: Instant,
@@ -76,7 +87,7 @@ pub struct Torrents {
     /// ones are added when asked).
     session_down: u64,
     session_up: u64,
-    files_added: u64,
+    pub(super) files_added: u64,
     /// The feeds followed (see [`super::feeds`]).
     pub(super) feeds: Vec<shoal_daemon::feed::FeedRecord>,
     pub(super) next_feed_id: u32,
@@ -87,7 +98,7 @@ pub struct Torrents {
     removed_while_checking: Vec<(Id, bool, Arc<Metainfo>)>,
 }
 
-fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -125,18 +136,22 @@ impl Torrents {
                 Ok(meta) => {
                     let meta = Arc::new(meta);
                     t.open(rec.id, &rec.download_dir, &meta);
+                    let peers = super::magnets::link_peers(rec.magnet.as_deref());
                     t.entries.push(Entry {
                         rec,
                         meta: Some(meta),
-                        phase: Phase::Checking,
+                        phase: Phase::Checking { attach: None },
+                        peers,
                     });
                 }
+                Err(_) if rec.magnet.is_some() => t.restore_magnet(rec),
                 Err(e) => {
                     rec.error = Some(e);
                     t.entries.push(Entry {
                         rec,
                         meta: None,
                         phase: Phase::Failed,
+                        peers: Vec::new(),
                     });
                 }
             }
@@ -144,7 +159,7 @@ impl Torrents {
         t
     }
 
-    fn open(&self, id: Id, dir: &str, meta: &Arc<Metainfo>) {
+    pub(super) fn open(&self, id: Id, dir: &str, meta: &Arc<Metainfo>) {
         let _ = self.opener.send(OpenJob {
             id,
             dir: PathBuf::from(dir),
@@ -180,7 +195,7 @@ impl Torrents {
             .set_rate_limits(shoal_core::engine::RateLimits { upload, download });
     }
 
-    fn entry(&mut self, id: Id) -> Option<&mut Entry> {
+    pub(super) fn entry(&mut self, id: Id) -> Option<&mut Entry> {
         self.entries.iter_mut().find(|e| e.rec.id == id)
     }
 
@@ -229,7 +244,8 @@ impl Torrents {
         self.entries.push(Entry {
             rec,
             meta: Some(meta),
-            phase: Phase::Checking,
+            phase: Phase::Checking { attach: None },
+            peers: Vec::new(),
         });
         self.files_added += 1;
         self.save_state();
@@ -252,9 +268,14 @@ impl Torrents {
             }
             return;
         }
-        let Some(e) = self.entry(id) else {
+        let Some(i) = self.entries.iter().position(|e| e.rec.id == id) else {
             return;
         };
+        if let Phase::Checking { attach: Some(tid) } = self.entries[i].phase {
+            self.attach(i, tid, result);
+            return;
+        }
+        let e = &mut self.entries[i];
         match result {
             Ok(d) => {
                 e.rec.error = None;
@@ -277,6 +298,7 @@ impl Torrents {
     /// Puts into the engine every open torrent that is not paused, downloads first come
     /// first served within the queue's size; complete ones (seeds) always.
     pub fn schedule(&mut self) {
+        self.start_fetches();
         let mut downloading = self
             .entries
             .iter()
@@ -298,6 +320,16 @@ impl Torrents {
                 downloading += 1;
             }
         }
+    }
+
+    /// Whether the download queue is full: another download waits.
+    pub(super) fn queue_full(&self) -> bool {
+        let downloading = self
+            .entries
+            .iter()
+            .filter(|e| in_engine(e).is_some() && !self.is_done(e))
+            .count();
+        self.settings.download_queue_enabled && downloading >= self.settings.download_queue_size
     }
 
     fn start_engine(&mut self, i: usize) -> bool {
@@ -323,6 +355,9 @@ impl Torrents {
                 self.rt
                     .engine
                     .set_file_priorities(tid, &e.rec.engine_priorities());
+                for &peer in &e.peers {
+                    self.rt.add_peer(tid, peer);
+                }
                 if let Phase::Open { engine, .. } = &mut e.phase {
                     *engine = Some(tid);
                 }
@@ -339,6 +374,9 @@ impl Torrents {
     /// Takes torrent `i` out of the engine, keeping its pieces and totals, and saves its
     /// resume record (on a worker).
     fn stop_engine(&mut self, i: usize) {
+        if self.stop_fetch(i) {
+            return;
+        }
         let e = &mut self.entries[i];
         let Phase::Open {
             storage,
@@ -379,12 +417,12 @@ impl Torrents {
             if matches!(e.phase, Phase::Failed) {
                 // Try again from the start: the user may have made room or moved a file.
                 if let Some(meta) = e.meta.clone() {
-                    e.phase = Phase::Checking;
+                    e.phase = Phase::Checking { attach: None };
                     e.rec.error = None;
                     let dir = e.rec.download_dir.clone();
                     self.open(id, &dir, &meta);
                 }
-            } else if !matches!(e.phase, Phase::Checking) {
+            } else if !matches!(e.phase, Phase::Checking { .. }) {
                 e.rec.error = None;
             }
         }
@@ -412,7 +450,10 @@ impl Torrents {
             self.stop_engine(i);
             let e = self.entries.remove(i);
             let _ = std::fs::remove_file(self.dir.torrent_file(&e.rec.info_hash));
-            if let (Phase::Checking, Some(meta)) = (&e.phase, &e.meta) {
+            if let Phase::Checking { attach: Some(tid) } = e.phase {
+                self.rt.remove_torrent(tid);
+            }
+            if let (Phase::Checking { .. }, Some(meta)) = (&e.phase, &e.meta) {
                 self.removed_while_checking
                     .push((e.rec.id, delete_data, meta.clone()));
                 continue;
@@ -483,6 +524,19 @@ impl Torrents {
                 rec.error = Some(format!("stopped: {error}"));
                 self.save_state();
                 self.schedule();
+            }
+            Event::MetadataReceived { torrent, meta } => self.metadata_received(torrent, meta),
+            Event::MetadataFailed { torrent, error } => {
+                if let Some(e) = self
+                    .entries
+                    .iter_mut()
+                    .find(|e| fetching(e) == Some(torrent))
+                {
+                    e.rec.error = Some(format!(
+                        "the metadata a peer sent is not a usable torrent: {error}; \
+                         still asking other peers"
+                    ));
+                }
             }
             _ => {}
         }
@@ -628,6 +682,7 @@ impl Torrents {
         let rec = self.record_now(e);
         let tid = in_engine(e);
         let stats = tid.and_then(|t| self.rt.engine.stats(t));
+        let fetch = fetching(e).and_then(|t| self.rt.engine.fetching(t));
         let verified = match (&e.phase, tid) {
             (_, Some(t)) => self.rt.engine.verified(t),
             (Phase::Open { verified, .. }, None) => Some(verified),
@@ -663,7 +718,14 @@ impl Torrents {
             });
         }
         let status = match (&e.phase, tid) {
-            (Phase::Checking, _) => Status::Checking,
+            (Phase::Checking { .. }, _) => Status::Checking,
+            (
+                Phase::Fetching {
+                    engine: Some(_), ..
+                },
+                _,
+            ) => Status::Downloading,
+            (Phase::Fetching { .. }, _) => Status::Stopped,
             (Phase::Failed, _) => Status::Stopped,
             (_, Some(_)) if left == 0 => Status::Seeding,
             (_, Some(_)) => Status::Downloading,
@@ -687,7 +749,11 @@ impl Torrents {
             rate_upload: stats.as_ref().map_or(0, |s| s.upload_rate),
             downloaded_ever: rec.downloaded_ever,
             uploaded_ever: rec.uploaded_ever,
-            peers_connected: stats.as_ref().map_or(0, |s| s.peers),
+            peers_connected: stats
+                .as_ref()
+                .map(|s| s.peers)
+                .or(fetch.as_ref().map(|f| f.peers))
+                .unwrap_or(0),
             piece_count: meta.map_or(0, |m| m.info.piece_count()),
             piece_size: meta.map_or(0, |m| m.info.piece_length),
             added_date: rec.added_date,
@@ -697,7 +763,18 @@ impl Torrents {
             files,
             comment: meta.and_then(|m| m.comment.clone()).unwrap_or_default(),
             private: meta.is_some_and(|m| m.info.private),
-            magnet: meta.map(|m| m.magnet().to_uri()).unwrap_or_default(),
+            magnet: meta
+                .map(|m| m.magnet().to_uri())
+                .or_else(|| rec.magnet.clone())
+                .unwrap_or_default(),
+            metadata_percent: match (&e.phase, fetch) {
+                (Phase::Fetching { .. }, Some(f)) => match f.size {
+                    Some(size) if size > 0 => (f.received as f64 / size as f64).min(1.0),
+                    _ => 0.0,
+                },
+                (Phase::Fetching { .. }, None) => 0.0,
+                _ => 1.0,
+            },
         }
     }
 
@@ -719,6 +796,14 @@ impl Torrents {
             seconds_active: self.started.elapsed().as_secs(),
             files_added: self.files_added,
         }
+    }
+}
+
+/// The engine's id of a magnet link's torrent still fetching its metadata.
+pub(super) fn fetching(e: &Entry) -> Option<TorrentId> {
+    match e.phase {
+        Phase::Fetching { engine, .. } => engine,
+        _ => None,
     }
 }
 
