@@ -134,8 +134,9 @@ pub(super) enum Waiter {
 pub(super) struct Lane {
     bucket: Option<Bucket>,
     waiting: VecDeque<Waiter>,
-    /// Per connection slot: whether it is in `waiting` (so it is queued once).
-    queued: Vec<bool>,
+    /// Per connection slot: the connection of that slot that is in `waiting`, if any (so
+    /// it is queued once; a slot's later connection is not mistaken for it).
+    queued: Vec<Option<ConnId>>,
 }
 
 impl Lane {
@@ -175,9 +176,9 @@ impl Lane {
             Waiter::Conn(conn) => {
                 let slot = conn.slot as usize;
                 if self.queued.len() <= slot {
-                    self.queued.resize(slot + 1, false);
+                    self.queued.resize(slot + 1, None);
                 }
-                std::mem::replace(&mut self.queued[slot], true)
+                std::mem::replace(&mut self.queued[slot], Some(conn)) == Some(conn)
             }
             // Few torrents have web seeds: a look along the queue is enough.
             Waiter::WebSeeds(_) => self.waiting.contains(&who),
@@ -190,7 +191,11 @@ impl Lane {
     fn pop(&mut self) -> Option<Waiter> {
         let who = self.waiting.pop_front()?;
         if let Waiter::Conn(conn) = who {
-            self.queued[conn.slot as usize] = false;
+            // A closed connection's entry leaves its slot's newer one queued.
+            let slot = &mut self.queued[conn.slot as usize];
+            if *slot == Some(conn) {
+                *slot = None;
+            }
         }
         Some(who)
     }
@@ -380,6 +385,25 @@ mod tests {
             Some(Waiter::WebSeeds(TorrentId(0)))
         );
         assert_eq!(bw.waiting(Direction::Down), 0);
+        // A connection that closed while it waited leaves its slot to a newer one, which
+        // is queued too and comes out after it.
+        bw.down.charge(1 << 20);
+        let newer = ConnId {
+            slot: 3,
+            generation: 2,
+        };
+        bw.down.wait(Waiter::Conn(conn));
+        bw.down.wait(Waiter::Conn(newer));
+        assert_eq!(bw.waiting(Direction::Down), 2);
+        let later = at + Duration::from_secs(2);
+        assert_eq!(
+            bw.next_waiting(Direction::Down, later),
+            Some(Waiter::Conn(conn))
+        );
+        assert_eq!(
+            bw.next_waiting(Direction::Down, later),
+            Some(Waiter::Conn(newer))
+        );
         // Lifting the limit wakes waiters at once.
         bw.down.wait(Waiter::Conn(conn));
         bw.set(RateLimits::default());
