@@ -178,7 +178,7 @@ impl Lane {
                 if self.queued.len() <= slot {
                     self.queued.resize(slot + 1, None);
                 }
-                std::mem::replace(&mut self.queued[slot], Some(conn)) == Some(conn)
+                self.queued[slot].replace(conn) == Some(conn)
             }
             // Few torrents have web seeds: a look along the queue is enough.
             Waiter::WebSeeds(_) => self.waiting.contains(&who),
