@@ -17,7 +17,7 @@ use shoal_mio::say;
 #[command(
     name = "shoal",
     version,
-    about = "A BitTorrent client, tracker and torrent maker"
+    about = "A BitTorrent client, tracker, web server (web seeds and feeds), daemon and torrent maker"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -26,8 +26,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Make a sample torrent, a seed and a few leechers on loopback, and download it: a
-    /// look at shoal with no setup and no network.
+    /// Serve a sample folder as `shoal serve` does and let a few leechers download it from
+    /// that web server and from each other, on loopback: a look at shoal with no setup and
+    /// no network.
     Demo {
         /// How many leechers.
         #[arg(long, default_value_t = 3)]
