@@ -10,7 +10,7 @@
 //! IPv4 only (BEP 32 is not implemented): compact node entries are 26 bytes, compact peers
 //! 6; IPv6 entries in `values` are skipped, a `nodes6` key is ignored.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{Ipv4Addr, SocketAddrV4};
 
 use smallvec::SmallVec;
 

@@ -12,8 +12,8 @@
 //! The lookup does no IO and keeps no clock: the node sends what [`Lookup::next`] returns,
 //! and reports answers and timeouts back.
 
+use core::net::SocketAddrV4;
 use std::collections::BTreeSet;
-use std::net::SocketAddrV4;
 use std::time::Instant;
 
 use super::id::{Distance, NodeId};
@@ -342,7 +342,7 @@ impl Lookup {
 mod tests {
     use super::*;
     use crate::rng::Rng;
-    use std::net::Ipv4Addr;
+    use core::net::Ipv4Addr;
 
     #[test]
     fn narrows_to_the_k_closest_with_alpha_in_flight() {

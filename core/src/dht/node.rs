@@ -21,8 +21,8 @@
 //! from the address the request went to. At most [`Config::max_pending`] requests are in
 //! flight and [`Config::max_lookups`] lookups run at once; every collection is bounded.
 
+use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use super::id::NodeId;

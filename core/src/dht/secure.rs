@@ -7,7 +7,7 @@
 //! seen from the Internet (loopback, private, link-local, unspecified) are exempt: any id
 //! is valid for them, as BEP 42 asks.
 
-use std::net::Ipv4Addr;
+use core::net::Ipv4Addr;
 
 use crc::{Crc, CRC_32_ISCSI};
 

@@ -8,8 +8,8 @@
 //! whenever their swarm is touched and by [`Store::expire`], which the node calls on a timer.
 //! Ordered maps keep every answer independent of hashing seeds.
 
+use core::net::SocketAddrV4;
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
 use crate::rng::Rng;
@@ -130,7 +130,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use core::net::Ipv4Addr;
 
     fn peer(n: u32) -> SocketAddrV4 {
         SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000 + n), 6881)

@@ -15,7 +15,7 @@
 //! so a forged packet cannot move a good node; likewise a known address with a new id,
 //! so one socket holds one place.
 
-use std::net::SocketAddrV4;
+use core::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
 use super::id::{Distance, NodeId};

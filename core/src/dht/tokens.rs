@@ -8,7 +8,7 @@
 //! in and the next one, so it lives between 5 and 10 minutes, and no per-requester state is
 //! kept.
 
-use std::net::Ipv4Addr;
+use core::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};

@@ -15,9 +15,9 @@
 //!   O(log n) whatever the number waiting, and each address is in at most one queue once
 //!   (a flag says so), so nothing walks a queue.
 
+use core::net::SocketAddr;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
-use std::net::SocketAddr;
 use std::time::Instant;
 
 /// Failed dials in a row after which an address is forgotten.

@@ -1,8 +1,8 @@
 use super::*;
 use crate::rng::Rng;
+use core::net::Ipv4Addr;
 use quickcheck::quickcheck;
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
 
 fn contact(rng: &mut Rng, n: u32) -> Contact {
     Contact {
