@@ -122,3 +122,108 @@ impl PieceDone {
         }
     }
 }
+
+/// The final renames a runtime has handed to workers, per torrent, and the engine's
+/// "complete" held back until they are done: whoever is told a torrent is complete finds
+/// every file under its final name, never a `.part`. Keyed by whatever the runtime names
+/// torrents by.
+#[derive(Debug)]
+pub struct Renames<K> {
+    /// Per torrent: renames not finished yet, and whether a "complete" waits for them.
+    pending: std::collections::HashMap<K, (usize, bool)>,
+}
+
+impl<K> Default for Renames<K> {
+    fn default() -> Self {
+        Renames {
+            pending: std::collections::HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Copy> Renames<K> {
+    /// A rename of one of `torrent`'s files went to a worker.
+    pub fn started(&mut self, torrent: K) {
+        self.pending.entry(torrent).or_insert((0, false)).0 += 1;
+    }
+
+    /// The engine says `torrent` is complete: true if the caller may be told now, false if
+    /// it is held until the renames under way end (see [`finished`](Self::finished)).
+    pub fn completed(&mut self, torrent: K) -> bool {
+        match self.pending.get_mut(&torrent) {
+            Some(entry) => {
+                entry.1 = true;
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// A rename of `torrent`'s ended, `ok` or not: true when a held "complete" is due now.
+    /// After a failed rename the held "complete" is dropped: the torrent is not complete
+    /// on disk, and the storage error says why.
+    pub fn finished(&mut self, torrent: K, ok: bool) -> bool {
+        let Some(entry) = self.pending.get_mut(&torrent) else {
+            return false;
+        };
+        if !ok {
+            entry.1 = false;
+        }
+        entry.0 = entry.0.saturating_sub(1);
+        if entry.0 > 0 {
+            return false;
+        }
+        let held = entry.1;
+        self.pending.remove(&torrent);
+        held
+    }
+
+    /// `torrent` is gone: nothing is held for it any more.
+    pub fn forget(&mut self, torrent: K) {
+        self.pending.remove(&torrent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Renames;
+
+    #[test]
+    fn complete_passes_at_once_when_no_rename_is_under_way() {
+        let mut r = Renames::default();
+        assert!(r.completed(1u32));
+    }
+
+    #[test]
+    fn complete_waits_for_the_last_rename() {
+        let mut r = Renames::default();
+        r.started(1u32);
+        r.started(1);
+        r.started(2);
+        assert!(!r.completed(1));
+        assert!(!r.finished(2, true), "nothing was held for torrent 2");
+        assert!(
+            !r.finished(1, true),
+            "one rename of torrent 1 is still under way"
+        );
+        assert!(r.finished(1, true));
+        // Later files complete (and are renamed) without any "complete" held.
+        r.started(1);
+        assert!(!r.finished(1, true));
+    }
+
+    #[test]
+    fn a_failed_rename_drops_the_held_complete() {
+        let mut r = Renames::default();
+        r.started(7u32);
+        r.started(7);
+        assert!(!r.completed(7));
+        assert!(!r.finished(7, false));
+        assert!(!r.finished(7, true));
+        // A torrent forgotten holds nothing.
+        r.started(8);
+        assert!(!r.completed(8));
+        r.forget(8);
+        assert!(!r.finished(8, true));
+    }
+}

@@ -49,7 +49,7 @@ pub use fetch::{
     FetchOptions, Fetched,
 };
 pub use folder::{open_download, open_seed, Download, DownloadLock};
-pub use jobs::{PieceDone, PieceJob};
+pub use jobs::{PieceDone, PieceJob, Renames};
 pub use lsd::lsd_socket;
 pub use peers::resolve_peers;
 pub use random::{random_peer_id, random_u64};

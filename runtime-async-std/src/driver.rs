@@ -29,7 +29,7 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::{InfoHash, PieceIndex};
-use shoal_io::{Download, DownloadLock, PieceJob, Storage, WriteBack};
+use shoal_io::{Download, DownloadLock, PieceJob, Renames, Storage, WriteBack};
 
 use crate::disk::{Done, Job, Pool};
 
@@ -196,6 +196,8 @@ pub struct Driver {
     fetching: BTreeMap<TorrentKey, magnet::Fetching>,
     /// Every engine id a torrent has had (ids are never reused by the engine).
     by_engine: BTreeMap<TorrentId, TorrentKey>,
+    /// Final renames on the pool, and the "complete" held until they end.
+    renames: Renames<TorrentKey>,
     /// Shutting down: who to tell when done, and until when the network may take.
     shutdown: Option<(Vec<Sender<()>>, Option<Instant>)>,
 }
@@ -238,6 +240,7 @@ impl Driver {
             lsd,
             conns: BTreeMap::new(),
             torrents: BTreeMap::new(),
+            renames: Renames::default(),
             fetching: BTreeMap::new(),
             by_engine: BTreeMap::new(),
             shutdown: None,
@@ -641,6 +644,7 @@ impl Driver {
         if e.removed.is_some() {
             let e = self.torrents.remove(&key).expect("looked up");
             self.by_engine.retain(|_, k| *k != key);
+            self.renames.forget(key);
             for reply in e.removed.into_iter().flatten() {
                 let _ = reply.try_send(Ok(()));
             }
@@ -666,22 +670,28 @@ impl Driver {
                 }
                 self.engine.handle(input, now);
             }
-            Done::FileCompleted { file, result } => match result {
-                Ok(()) => {
-                    let path = self.torrents.get(&key).and_then(|e| e.storage.path(file));
-                    if let Some(path) = path {
-                        self.emit(Event::FileCompleted {
-                            torrent: key,
-                            file,
-                            path,
-                        });
+            Done::FileCompleted { file, result } => {
+                let ok = result.is_ok();
+                match result {
+                    Ok(()) => {
+                        let path = self.torrents.get(&key).and_then(|e| e.storage.path(file));
+                        if let Some(path) = path {
+                            self.emit(Event::FileCompleted {
+                                torrent: key,
+                                file,
+                                path,
+                            });
+                        }
                     }
+                    Err(error) => self.emit(Event::StorageError {
+                        torrent: key,
+                        error,
+                    }),
                 }
-                Err(error) => self.emit(Event::StorageError {
-                    torrent: key,
-                    error,
-                }),
-            },
+                if self.renames.finished(key, ok) {
+                    self.emit(Event::Completed { torrent: key });
+                }
+            }
             Done::Saved(result) => {
                 if let Err(e) = result {
                     self.emit(Event::Warning {
@@ -925,6 +935,7 @@ impl Driver {
                 // The final rename happens on the pool (it syncs the file first); the
                 // event goes out once the file has its final name.
                 if let Some((key, storage)) = self.storage_of(torrent) {
+                    self.renames.started(key);
                     self.submit(key, Job::FileCompleted { file, storage });
                 }
             }
@@ -980,6 +991,10 @@ impl Driver {
                     e.save_pending = true;
                 }
                 self.settle(key);
+                // Told once every file has its final name (see `renames`).
+                if !self.renames.completed(key) {
+                    return;
+                }
                 Event::Completed { torrent: key }
             }
             EngineEvent::PeerConnected {

@@ -126,6 +126,8 @@ fn seed_and_leech<E: Exec>() {
             .await
             .unwrap();
         wait_complete(&events, &mut seen, l, deadline, || {}).await;
+        // Told "complete", the caller finds every file under its final name at once.
+        setup.payload.assert_exact(&dl);
         let st = leech.stats(l).await.unwrap();
         assert!(st.progress.complete);
         assert!(st.progress.downloaded >= st.progress.total_length, "{st:?}");

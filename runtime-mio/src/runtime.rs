@@ -28,7 +28,7 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::tracker::{Scheme, TrackerUrl};
-use shoal_io::{PieceJob, Storage, WriteBack};
+use shoal_io::{PieceJob, Renames, Storage, WriteBack};
 
 use crate::http::{Exchange, Finished, Purpose, MAX_RESPONSE};
 use crate::worker::{Done, Job, Pool};
@@ -105,6 +105,8 @@ pub struct Runtime {
     storages: BTreeMap<TorrentId, (Arc<Storage>, Arc<WriteBack>)>,
     /// Events for the caller, in order.
     pending_events: Vec<Event>,
+    /// Final renames on workers, and the "complete" held until they end.
+    renames: Renames<TorrentId>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     interrupted: bool,
     /// Failures of background jobs that stop nothing (a resume record not saved).
@@ -148,6 +150,7 @@ impl Runtime {
             https: Vec::new(),
             storages: BTreeMap::new(),
             pending_events: Vec::new(),
+            renames: Renames::default(),
             signals: None,
             interrupted: false,
             warnings: Vec::new(),
@@ -241,6 +244,7 @@ impl Runtime {
     pub fn remove_torrent(&mut self, torrent: TorrentId) -> Option<Bitfield> {
         let verified = self.engine.remove_torrent(torrent, Instant::now());
         self.storages.remove(&torrent);
+        self.renames.forget(torrent);
         self.drain();
         verified
     }
@@ -617,12 +621,17 @@ impl Runtime {
                     file,
                     result,
                 } => {
-                    if let Err(error) = result {
-                        self.pending_events
-                            .push(Event::StorageError { torrent, error });
-                    } else {
-                        self.pending_events
-                            .push(Event::FileCompleted { torrent, file });
+                    let ok = result.is_ok();
+                    match result {
+                        Err(error) => self
+                            .pending_events
+                            .push(Event::StorageError { torrent, error }),
+                        Ok(()) => self
+                            .pending_events
+                            .push(Event::FileCompleted { torrent, file }),
+                    }
+                    if self.renames.finished(torrent, ok) {
+                        self.pending_events.push(Event::Completed { torrent });
                     }
                     continue;
                 }
@@ -774,14 +783,23 @@ impl Runtime {
                 // The final rename happens on a worker (it syncs the file first); the
                 // event reaches the caller once the file has its final name.
                 match self.storages.get(&torrent) {
-                    Some((storage, _)) => self.pool.submit(Job::FileCompleted {
-                        torrent,
-                        file,
-                        storage: storage.clone(),
-                    }),
+                    Some((storage, _)) => {
+                        self.renames.started(torrent);
+                        self.pool.submit(Job::FileCompleted {
+                            torrent,
+                            file,
+                            storage: storage.clone(),
+                        })
+                    }
                     None => self
                         .pending_events
                         .push(Event::FileCompleted { torrent, file }),
+                }
+            }
+            Output::Event(Event::Completed { torrent }) => {
+                // Told once every file has its final name (see `renames`).
+                if self.renames.completed(torrent) {
+                    self.pending_events.push(Event::Completed { torrent });
                 }
             }
             Output::Event(e) => self.pending_events.push(e),
