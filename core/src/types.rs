@@ -1,6 +1,23 @@
 //! Small value types shared by every module: they give bare integers and byte arrays a meaning.
 
+use core::net::{IpAddr, Ipv6Addr};
 use std::fmt;
+
+/// The host `ip` belongs to, for limits and bans kept per host: an IPv4 address, or an
+/// IPv6 /64 (the block one subscriber is given: an address changed within it is the same
+/// host). An IPv4-mapped IPv6 address is its IPv4 address.
+pub(crate) fn host_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
 
 /// The size of a block, the unit of transfer between peers (16 KiB, as every client uses).
 pub const BLOCK_SIZE: u32 = 16 * 1024;

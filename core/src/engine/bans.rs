@@ -10,22 +10,11 @@
 //! that changes address within it is the same peer). An IPv4-mapped IPv6 address is its
 //! IPv4 address.
 
-use core::net::{IpAddr, Ipv6Addr};
+use core::net::IpAddr;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The host `ip` belongs to, for strikes and bans.
-pub(super) fn host(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
-}
+pub(super) use crate::types::host_of as host;
 
 /// One torrent's strikes and bans.
 #[derive(Default)]

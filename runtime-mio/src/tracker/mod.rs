@@ -144,6 +144,13 @@ pub struct TrackerArgs {
     /// Most peers in all.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_peers: usize,
+    /// Most peers of one torrent from one host (an IPv4 address or an IPv6 /64; loopback
+    /// is exempt).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_peers_per_host_per_torrent: u32,
+    /// Most peers from one host in all (loopback is exempt).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_peers_per_host: u32,
     /// Most HTTP connections open at once.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
@@ -176,6 +183,8 @@ impl TrackerArgs {
             max_torrents: 250_000,
             max_peers_per_torrent: 100_000,
             max_peers: 1_000_000,
+            max_peers_per_host_per_torrent: 16,
+            max_peers_per_host: 10_000,
             max_connections: 1024,
             max_connections_per_address: 64,
             http_timeout: 10,
@@ -311,6 +320,8 @@ impl TrackerService {
             max_swarms: args.max_torrents,
             max_peers_per_swarm: args.max_peers_per_torrent,
             max_peers: args.max_peers,
+            max_peers_per_host_in_swarm: args.max_peers_per_host_per_torrent,
+            max_peers_per_host: args.max_peers_per_host,
             open: args.open || (args.torrents.is_none() && args.allow.is_none()),
             allow_ip_param: args.allow_ip_param,
             rng_seed: random_u64(),

@@ -43,6 +43,12 @@
 //!   peer of the least recently active swarm.
 //! - With `open` off, only info-hashes on the allow-list are tracked; others get a failure
 //!   naming the reason, and never take a slot.
+//! - One host (an IPv4 address, or an IPv6 /64: one subscriber's block) holds at most
+//!   [`ServerConfig::max_peers_per_host_in_swarm`] peers in a swarm and
+//!   [`ServerConfig::max_peers_per_host`] in all; past them a new peer of its gets
+//!   [`Failure::HostFull`] and nothing is created. A host cannot fill a swarm with ports
+//!   of its own, and announcing then stopping in a loop cannot cycle the table's swarms
+//!   out: a new swarm evicts empty swarms before any with peers. Loopback is exempt.
 //!
 //! # What differs from opentracker, deliberately
 //!
@@ -67,7 +73,7 @@ use sha1::{Digest, Sha1};
 use super::udp::IpFamily;
 use super::{AnnounceEvent, ScrapeStats};
 use crate::rng::Rng;
-use crate::types::{InfoHash, PeerId};
+use crate::types::{host_of, InfoHash, PeerId};
 use hash::KeyedState;
 use table::{SwarmId, Table};
 
@@ -81,8 +87,9 @@ const SWEEP_BUDGET: usize = 4096;
 /// Settings of a [`TrackerServer`]. `Default` is a public tracker's: open, 30-minute
 /// interval, room for a million peers in 250,000 torrents.
 ///
-/// Memory: about 160 bytes per peer and 290 per swarm (on 64-bit), so the default caps
-/// bound the table at about 230 MB.
+/// Memory: about 160 bytes per peer and 290 per swarm (on 64-bit), and up to ~70 bytes
+/// more per peer for the per-host counts, so the default caps bound the table at about
+/// 300 MB.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// The `interval` told to clients: how often to announce.
@@ -101,6 +108,12 @@ pub struct ServerConfig {
     pub max_peers_per_swarm: usize,
     /// Most peers held in all.
     pub max_peers: usize,
+    /// Most peers one host (an IPv4 address, or an IPv6 /64) may hold in one swarm: many
+    /// clients behind one NAT are served, one host posing as a crowd of ports is not.
+    pub max_peers_per_host_in_swarm: u32,
+    /// Most peers one host may hold in the whole table (a seedbox's thousands of torrents
+    /// fit; one host filling the table to evict real swarms does not).
+    pub max_peers_per_host: u32,
     /// Most torrents in one scrape answer (a scrape of everything, or of a long list).
     pub max_scrape: usize,
     /// Track any info-hash; when off, only those of the allow-list.
@@ -130,6 +143,8 @@ impl Default for ServerConfig {
             max_swarms: 250_000,
             max_peers_per_swarm: 100_000,
             max_peers: 1_000_000,
+            max_peers_per_host_in_swarm: 16,
+            max_peers_per_host: 10_000,
             max_scrape: 1000,
             open: true,
             allow_ip_param: false,
@@ -225,6 +240,12 @@ pub enum Failure {
     Invalid(&'static str),
     /// The info-hash is not on this tracker's allow-list.
     NotAllowed,
+    /// The announcing host holds as many peers as it may, in this torrent
+    /// (`in_swarm`) or on the whole tracker; a new one from it is not recorded.
+    HostFull {
+        /// The limit reached is the one per torrent.
+        in_swarm: bool,
+    },
 }
 
 impl fmt::Display for Failure {
@@ -233,6 +254,12 @@ impl fmt::Display for Failure {
             Failure::Missing(field) => write!(f, "missing {field}"),
             Failure::Invalid(field) => write!(f, "invalid {field}"),
             Failure::NotAllowed => f.write_str("unregistered torrent: info_hash not tracked here"),
+            Failure::HostFull { in_swarm: true } => {
+                f.write_str("too many peers from your address in this torrent")
+            }
+            Failure::HostFull { in_swarm: false } => {
+                f.write_str("too many peers from your address on this tracker")
+            }
         }
     }
 }
@@ -408,14 +435,34 @@ impl TrackerServer {
             return Ok(answer);
         }
 
-        let s = match self.table.find_swarm(&req.info_hash) {
+        // A peer not known yet must fit in its host's share, before anything is created.
+        let known = self.table.find_swarm(&req.info_hash);
+        if let Some(s) = known {
+            self.table.expire(s, cutoff, usize::MAX);
+        }
+        // Loopback is exempt: everything on this machine is one host, and its owner's.
+        let limited = !addr.ip().is_loopback();
+        if limited && known.and_then(|s| self.table.find_peer(s, addr)).is_none() {
+            let host = host_of(addr.ip());
+            if known.is_some_and(|s| {
+                self.table.host_peers_in(s, host) >= self.config.max_peers_per_host_in_swarm
+            }) {
+                return Err(Failure::HostFull { in_swarm: true });
+            }
+            if self.table.host_peers(host) >= self.config.max_peers_per_host {
+                return Err(Failure::HostFull { in_swarm: false });
+            }
+        }
+        let s = match known {
             Some(s) => s,
             None => {
+                // Empty swarms go first (see `table`): a host announcing and stopping in
+                // a loop evicts only those.
                 while self.table.swarm_count() >= self.config.max_swarms {
-                    let Some(stalest) = self.table.stalest_swarm() else {
+                    let Some(victim) = self.table.evictable_swarm() else {
                         break;
                     };
-                    self.table.remove_swarm(stalest);
+                    self.table.remove_swarm(victim);
                 }
                 self.table.insert_swarm(req.info_hash, now)
             }

@@ -13,8 +13,14 @@
 //!   that announces moves to the end, so the expired peers of a swarm are always a prefix
 //!   of it and the stalest peer is its head. Expiry and eviction never scan.
 //! - Swarms are in the same kind of list, least recently announced to first: the sweep
-//!   walks it from the head and stops at the first swarm with a live peer, and the swarm
-//!   evicted when the table is full is its head.
+//!   walks it from the head and stops at the first swarm with a live peer.
+//! - Swarms with no peer are also in a second list, in the order they became empty. A new
+//!   swarm in a full table evicts the head of that list if there is one, else the head of
+//!   the first: announcing and stopping in a loop (which leaves empty swarms behind) then
+//!   only ever evicts empty swarms, never one whose peers still use it.
+//! - Peers are counted per host (an IPv4 address or an IPv6 /64), in the whole table and
+//!   per swarm, so the server can cap what one host holds. The counts are kept where
+//!   peers are added and removed, so they can never disagree with the table.
 //!
 //! Slots freed by removals are reused, so the slabs grow to the high-water mark of live
 //! entries and no further; the server's caps bound that mark.
@@ -27,7 +33,7 @@ use super::hash::KeyedState;
 use crate::rng::Rng;
 use crate::tracker::udp::IpFamily;
 use crate::tracker::ScrapeStats;
-use crate::types::{InfoHash, PeerId};
+use crate::types::{host_of, InfoHash, PeerId};
 
 /// "No slot": the end of a list, a free entry's swarm.
 pub(super) const NIL: u32 = u32::MAX;
@@ -106,6 +112,17 @@ impl Group {
     }
 }
 
+/// Takes one from `key`'s count, dropping the entry at zero (so the maps hold only hosts
+/// that have peers: their size is bounded by the peers')
+fn decrement<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, u32, KeyedState>, key: K) {
+    if let std::collections::hash_map::Entry::Occupied(mut e) = counts.entry(key) {
+        *e.get_mut() -= 1;
+        if *e.get() == 0 {
+            e.remove();
+        }
+    }
+}
+
 fn compact_v4(ip: [u8; 4], port: u16) -> [u8; 6] {
     let p = port.to_be_bytes();
     [ip[0], ip[1], ip[2], ip[3], p[0], p[1]]
@@ -148,6 +165,10 @@ struct Swarm {
     /// Neighbours in the table's list of swarms, least recently announced to first.
     prev: SwarmId,
     next: SwarmId,
+    /// In the list of empty swarms (it has no peer), and its neighbours there.
+    empty: bool,
+    empty_prev: SwarmId,
+    empty_next: SwarmId,
 }
 
 impl Swarm {
@@ -174,6 +195,13 @@ pub(super) struct Table {
     /// Swarms, least recently announced to first.
     head: SwarmId,
     tail: SwarmId,
+    /// Swarms with no peer, in the order they became empty.
+    empty_head: SwarmId,
+    empty_tail: SwarmId,
+    /// Peers per host, in the whole table; a host with none has no entry.
+    per_host: HashMap<IpAddr, u32, KeyedState>,
+    /// Peers per host in one swarm; likewise.
+    per_host_in_swarm: HashMap<(SwarmId, IpAddr), u32, KeyedState>,
     live_swarms: usize,
     live_peers: usize,
 }
@@ -189,6 +217,10 @@ impl Table {
             peer_index: HashMap::with_hasher(hasher),
             head: NIL,
             tail: NIL,
+            empty_head: NIL,
+            empty_tail: NIL,
+            per_host: HashMap::with_hasher(hasher),
+            per_host_in_swarm: HashMap::with_hasher(hasher),
             live_swarms: 0,
             live_peers: 0,
         }
@@ -233,6 +265,25 @@ impl Table {
         (self.head != NIL).then_some(self.head)
     }
 
+    /// The swarm to make room with: the one empty the longest, else the one announced to
+    /// least recently.
+    pub(super) fn evictable_swarm(&self) -> Option<SwarmId> {
+        if self.empty_head != NIL {
+            return Some(self.empty_head);
+        }
+        self.stalest_swarm()
+    }
+
+    /// Peers of `host` (see [`host_of`](crate::types::host_of)) in the whole table.
+    pub(super) fn host_peers(&self, host: IpAddr) -> u32 {
+        self.per_host.get(&host).copied().unwrap_or(0)
+    }
+
+    /// Peers of `host` in swarm `s`.
+    pub(super) fn host_peers_in(&self, s: SwarmId, host: IpAddr) -> u32 {
+        self.per_host_in_swarm.get(&(s, host)).copied().unwrap_or(0)
+    }
+
     pub(super) fn last_active(&self, s: SwarmId) -> Instant {
         self.swarms[s as usize].last_active
     }
@@ -259,6 +310,9 @@ impl Table {
             last_active: now,
             prev: NIL,
             next: NIL,
+            empty: false,
+            empty_prev: NIL,
+            empty_next: NIL,
         };
         let s = match self.free_swarms.pop() {
             Some(s) => {
@@ -272,6 +326,7 @@ impl Table {
         };
         self.swarm_index.insert(info_hash, s);
         self.link_swarm_at_tail(s);
+        self.link_empty(s);
         self.live_swarms += 1;
         s
     }
@@ -282,6 +337,7 @@ impl Table {
             self.remove_peer(p);
         }
         self.unlink_swarm(s);
+        self.unlink_empty(s);
         let swarm = &mut self.swarms[s as usize];
         swarm.live = false;
         // Give the arrays' memory back: a big swarm's may not be needed again.
@@ -320,6 +376,46 @@ impl Table {
             self.swarms[old_tail as usize].next = s;
         }
         self.tail = s;
+    }
+
+    /// Puts `s` (which has no peer) at the end of the list of empty swarms.
+    fn link_empty(&mut self, s: SwarmId) {
+        let old_tail = self.empty_tail;
+        {
+            let swarm = &mut self.swarms[s as usize];
+            debug_assert!(!swarm.empty);
+            swarm.empty = true;
+            swarm.empty_prev = old_tail;
+            swarm.empty_next = NIL;
+        }
+        if old_tail == NIL {
+            self.empty_head = s;
+        } else {
+            self.swarms[old_tail as usize].empty_next = s;
+        }
+        self.empty_tail = s;
+    }
+
+    /// Takes `s` out of the list of empty swarms, if it is there.
+    fn unlink_empty(&mut self, s: SwarmId) {
+        let (prev, next) = {
+            let swarm = &mut self.swarms[s as usize];
+            if !swarm.empty {
+                return;
+            }
+            swarm.empty = false;
+            (swarm.empty_prev, swarm.empty_next)
+        };
+        if prev == NIL {
+            self.empty_head = next;
+        } else {
+            self.swarms[prev as usize].empty_next = next;
+        }
+        if next == NIL {
+            self.empty_tail = prev;
+        } else {
+            self.swarms[next as usize].empty_prev = prev;
+        }
     }
 
     fn unlink_swarm(&mut self, s: SwarmId) {
@@ -398,8 +494,12 @@ impl Table {
             }
         };
         self.peer_index.insert(PeerKey { swarm: s, addr }, p);
+        self.unlink_empty(s);
         self.push_dense(s, p, seed);
         self.link_peer_at_tail(s, p);
+        let host = host_of(addr.ip());
+        *self.per_host.entry(host).or_insert(0) += 1;
+        *self.per_host_in_swarm.entry((s, host)).or_insert(0) += 1;
         self.live_peers += 1;
         p
     }
@@ -436,6 +536,12 @@ impl Table {
         self.peers[p as usize].swarm = NIL;
         self.free_peers.push(p);
         self.live_peers -= 1;
+        let host = host_of(addr.ip());
+        decrement(&mut self.per_host, host);
+        decrement(&mut self.per_host_in_swarm, (s, host));
+        if self.swarms[s as usize].len() == 0 {
+            self.link_empty(s);
+        }
     }
 
     fn push_dense(&mut self, s: SwarmId, p: PeerSlot, seed: bool) {
@@ -673,6 +779,41 @@ impl Table {
             s = swarm.next;
         }
         assert_eq!(walked, swarms);
+        // The empty list holds exactly the live swarms with no peer, linked both ways.
+        let mut s = self.empty_head;
+        let mut prev = NIL;
+        let mut empties = 0;
+        while s != NIL {
+            let swarm = &self.swarms[s as usize];
+            assert!(swarm.live && swarm.empty && swarm.len() == 0);
+            assert_eq!(swarm.empty_prev, prev);
+            empties += 1;
+            prev = s;
+            s = swarm.empty_next;
+        }
+        assert_eq!(self.empty_tail, prev);
+        let want_empty = self
+            .swarms
+            .iter()
+            .filter(|s| s.live && s.len() == 0)
+            .count();
+        assert_eq!(empties, want_empty);
+        // Host counts are the peers, counted again.
+        let mut per_host: HashMap<IpAddr, u32> = HashMap::new();
+        let mut per_host_in_swarm: HashMap<(SwarmId, IpAddr), u32> = HashMap::new();
+        for peer in self.peers.iter().filter(|p| p.swarm != NIL) {
+            let host = host_of(peer.addr.ip());
+            *per_host.entry(host).or_default() += 1;
+            *per_host_in_swarm.entry((peer.swarm, host)).or_default() += 1;
+        }
+        assert_eq!(per_host.len(), self.per_host.len());
+        for (host, n) in per_host {
+            assert_eq!(self.host_peers(host), n);
+        }
+        assert_eq!(per_host_in_swarm.len(), self.per_host_in_swarm.len());
+        for ((s, host), n) in per_host_in_swarm {
+            assert_eq!(self.host_peers_in(s, host), n);
+        }
     }
 }
 

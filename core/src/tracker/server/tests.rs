@@ -671,3 +671,132 @@ quickcheck! {
         true
     }
 }
+
+/// An announce for swarm `swarm` from `ip`:`port`.
+fn from(swarm: u8, ip: IpAddr, port: u16) -> AnnounceRequest {
+    AnnounceRequest {
+        left: 1,
+        event: AnnounceEvent::Started,
+        ..AnnounceRequest::new(InfoHash([swarm; 20]), PeerId([port as u8; 20]), ip, port)
+    }
+}
+
+#[test]
+fn one_host_holds_a_bounded_share_of_a_swarm() {
+    let (mut t, now) = server();
+    let cap = t.config().max_peers_per_host_in_swarm;
+    for port in 0..cap as u16 {
+        t.announce(&from(1, v4(1), 2000 + port), now).unwrap();
+    }
+    let refused = t.announce(&from(1, v4(1), 9999), now).unwrap_err();
+    assert_eq!(refused, Failure::HostFull { in_swarm: true });
+    assert_eq!(
+        refused.to_string(),
+        "too many peers from your address in this torrent"
+    );
+    assert_eq!(
+        t.peer_count(),
+        cap as usize,
+        "the refused one is not recorded"
+    );
+    // Its peers already there still announce; another host and another swarm are served.
+    t.announce(&from(1, v4(1), 2000), now).unwrap();
+    t.announce(&from(1, v4(2), 9999), now).unwrap();
+    t.announce(&from(2, v4(1), 9999), now).unwrap();
+    // A stop gives the place back.
+    let mut stop = from(1, v4(1), 2001);
+    stop.event = AnnounceEvent::Stopped;
+    t.announce(&stop, now).unwrap();
+    t.announce(&from(1, v4(1), 9999), now).unwrap();
+    // So does expiry.
+    let later = now + t.config().peer_timeout + Duration::from_secs(1);
+    t.announce(&from(1, v4(1), 7777), later).unwrap();
+    t.check();
+}
+
+#[test]
+fn an_ipv6_host_is_its_64_and_loopback_is_exempt() {
+    let (mut t, now) = server();
+    let cap = t.config().max_peers_per_host_in_swarm;
+    // Addresses that differ below the /64 are one host.
+    let v6 = |low: u16| IpAddr::V6(core::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 7, low));
+    for n in 0..cap as u16 {
+        t.announce(&from(1, v6(n), 3000), now).unwrap();
+    }
+    assert_eq!(
+        t.announce(&from(1, v6(999), 3000), now),
+        Err(Failure::HostFull { in_swarm: true })
+    );
+    // The next /64 is another host.
+    let other = IpAddr::V6(core::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 3, 0, 0, 0, 1));
+    t.announce(&from(1, other, 3000), now).unwrap();
+    // Every client on this machine is one host, its owner's: not limited.
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    for port in 0..(cap as u16 * 4) {
+        t.announce(&from(1, lo, 4000 + port), now).unwrap();
+    }
+    t.check();
+}
+
+#[test]
+fn one_host_holds_a_bounded_share_of_the_table() {
+    let now = shoal_test_clock::epoch();
+    let mut t = TrackerServer::new(
+        ServerConfig {
+            max_peers_per_host: 5,
+            ..config()
+        },
+        now,
+    );
+    for swarm in 1..=5 {
+        t.announce(&from(swarm, v4(1), 2000), now).unwrap();
+    }
+    let refused = t.announce(&from(6, v4(1), 2000), now).unwrap_err();
+    assert_eq!(refused, Failure::HostFull { in_swarm: false });
+    assert_eq!(
+        refused.to_string(),
+        "too many peers from your address on this tracker"
+    );
+    assert_eq!(t.swarm_count(), 5, "a refused announce creates no swarm");
+    t.announce(&from(6, v4(2), 2000), now).unwrap();
+    t.check();
+}
+
+#[test]
+fn announcing_and_stopping_in_a_loop_cannot_evict_swarms_in_use() {
+    let now = shoal_test_clock::epoch();
+    let mut t = TrackerServer::new(
+        ServerConfig {
+            max_swarms: 10,
+            ..config()
+        },
+        now,
+    );
+    // Nine swarms in use, by nine hosts, announced to long ago.
+    for swarm in 1..=9 {
+        t.announce(&from(swarm, v4(swarm), 2000), now).unwrap();
+    }
+    // One host creates a thousand swarms, stopping each at once.
+    let later = now + Duration::from_secs(60);
+    for n in 0..1000u32 {
+        let hash = {
+            let mut h = [0xAA; 20];
+            h[..4].copy_from_slice(&n.to_be_bytes());
+            InfoHash(h)
+        };
+        let mut r = from(0, v4(200), 5000);
+        r.info_hash = hash;
+        t.announce(&r, later).unwrap();
+        r.event = AnnounceEvent::Stopped;
+        t.announce(&r, later).unwrap();
+        assert!(t.swarm_count() <= 10);
+    }
+    for swarm in 1..=9 {
+        assert_eq!(
+            t.stats(&InfoHash([swarm; 20])).incomplete,
+            1,
+            "swarm {swarm} in use was evicted"
+        );
+    }
+    t.check();
+}
