@@ -176,19 +176,35 @@ fn a_silent_connection_times_out() {
 fn requests_from_a_choked_peer_are_rejected_and_have_out_of_range_closes() {
     let (mut e, meta, now) = engine(true);
     let (conn, _) = connect(&mut e, &meta, 1, PeerId([7; 20]), now);
-    let mut b = BytesMut::new();
-    Message::Request(shoal_core::BlockRequest {
+    let block = shoal_core::BlockRequest {
         piece: PieceIndex(0),
         begin: 0,
         length: 16384,
-    })
-    .encode(&mut b);
+    };
+    let mut b = BytesMut::new();
+    Message::Request(block).encode(&mut b);
     e.handle(Input::Received { conn, data: b }, now);
     let outs = outputs(&mut e);
     assert!(
         !outs.iter().any(|o| matches!(o, Output::ReadBlock { .. })),
         "served while choked"
     );
+    // The peer talks the fast extension (BEP 6): it is told, with a reject of that block.
+    let sent: Vec<u8> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { conn: c, data } if *c == conn => Some(data.to_vec()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut buf = BytesMut::from(&sent[..]);
+    let mut decoder = shoal_core::wire::Decoder::default();
+    let mut messages = Vec::new();
+    while let Some(m) = decoder.decode(&mut buf).unwrap() {
+        messages.push(m);
+    }
+    assert_eq!(messages, vec![Message::Reject(block)]);
     let mut b = BytesMut::new();
     Message::Have(PieceIndex(meta.info.piece_count())).encode(&mut b);
     e.handle(Input::Received { conn, data: b }, now);

@@ -140,13 +140,25 @@ fn libtorrent_downloads_from_a_session<E: Exec>() {
         leech.wait_success(scene.deadline);
         let up = session.stats(t).await.unwrap().progress.uploaded;
         assert!(up >= scene.payload.total_len() as u64, "uploaded {up}");
-        // The seed saw its peer come and go.
-        wait_event(
+        // The seed saw its peer come, and go when libtorrent exited.
+        let came = wait_event(
             &events,
             &mut seen,
             "libtorrent's connection",
             scene.deadline,
             |e| matches!(e, Event::PeerConnected { torrent, .. } if *torrent == t),
+            || {},
+        )
+        .await;
+        let Event::PeerConnected { addr, .. } = came else {
+            unreachable!("wait_event returns the event it waited for")
+        };
+        wait_event(
+            &events,
+            &mut seen,
+            "libtorrent's connection closed",
+            scene.deadline,
+            |e| matches!(e, Event::PeerClosed { torrent, addr: a, .. } if *torrent == Some(t) && *a == addr),
             || {},
         )
         .await;

@@ -82,4 +82,29 @@ fn libtorrent_seed_with_shoal_and_libtorrent_leechers_all_complete() {
         }
         Ok(())
     });
+    // The shoal leechers gave to the others, not only took: each says what it uploaded
+    // in its summary line when stopped.
+    let mut uploaded = Vec::new();
+    for (p, _) in &mut shoals {
+        p.terminate(std::time::Duration::from_secs(20));
+        p.drain(scene.deadline);
+        let line = p
+            .lines_with("summary:")
+            .pop()
+            .unwrap_or_else(|| panic!("{} printed no summary\n{}", p.name, p.tail(20)));
+        let bytes: u64 = line
+            .split("uploaded ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no upload figure in {line:?}"));
+        uploaded.push(bytes);
+    }
+    let total = payload.total_len() as u64;
+    // The seed (1 MB/s) alone could not have served the four leechers in the time they
+    // took; what shoal gave is a real share, not a stray block.
+    assert!(
+        uploaded.iter().sum::<u64>() >= total / 4,
+        "shoal leechers uploaded {uploaded:?} bytes of a {total}-byte torrent"
+    );
 }

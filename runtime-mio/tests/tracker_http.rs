@@ -301,8 +301,11 @@ fn ten_thousand_info_hashes_and_garbage_keep_memory_bounded() {
         UdpResponse::Announce(_)
     ));
     let rss_end = tracker.rss_kib();
+    // Measured: ~1.1 MiB of growth (buffers, the 100 swarms). Uncapped, the 10,000
+    // swarms and their peers would take ~5 MB more (`ServerConfig`'s estimate): 4 MiB
+    // tells the two apart.
     assert!(
-        rss_end < rss_start + 16 * 1024,
+        rss_end < rss_start + 4 * 1024,
         "memory grew from {rss_start} KiB to {rss_end} KiB"
     );
     tracker.assert_running();

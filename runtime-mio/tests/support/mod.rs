@@ -74,6 +74,8 @@ pub struct Proc {
     pub name: String,
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The threads reading its stdout and stderr; they end when the pipes close.
+    readers: Vec<std::thread::JoinHandle<()>>,
     log: PathBuf,
     status: Option<ExitStatus>,
 }
@@ -94,14 +96,18 @@ impl Proc {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let out: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
         let err: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
-        for pipe in [out, err] {
-            let (lines, file) = (lines.clone(), file.clone());
-            std::thread::spawn(move || collect_lines(pipe, &lines, &file));
-        }
+        let readers = [out, err]
+            .into_iter()
+            .map(|pipe| {
+                let (lines, file) = (lines.clone(), file.clone());
+                std::thread::spawn(move || collect_lines(pipe, &lines, &file))
+            })
+            .collect();
         Proc {
             name: name.to_string(),
             child,
             lines,
+            readers,
             log,
             status: None,
         }
@@ -162,6 +168,17 @@ impl Proc {
         self.wait_success(deadline);
     }
 
+    /// The lines of its output that contain `needle`, in order.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .cloned()
+            .collect()
+    }
+
     /// Whether a line of its output contains `needle`.
     pub fn said(&self, needle: &str) -> bool {
         self.lines
@@ -180,7 +197,7 @@ impl Proc {
             }
             if let Some(s) = self.try_status() {
                 // Its last words may still be in the pipe.
-                std::thread::sleep(Duration::from_millis(200));
+                self.drain(deadline);
                 if self.said(needle) {
                     return;
                 }
@@ -258,6 +275,14 @@ impl Proc {
             s.push('\n');
         }
         s
+    }
+
+    /// Once it has exited: waits (until `deadline` at most) for the readers to reach the
+    /// end of its pipes, so every line it wrote is in [`said`](Self::said).
+    pub fn drain(&mut self, deadline: Instant) {
+        while Instant::now() < deadline && !self.readers.iter().all(|r| r.is_finished()) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Sends SIGTERM (a clean stop for shoal) and waits up to `grace` for the exit.
