@@ -28,7 +28,7 @@
 //!   ([`Decoder::decode_across`](shoal_core::wire::Decoder::decode_across)) and which comes
 //!   back to the pool with the block's write. A corrupt node's blocks come from another static buffer, which the
 //!   receiver's write recognises: the piece then fails its hash check, and the engine's
-//!   strikes and bans run as they would. Small swarms can use real content and real SHA-1
+//!   bans run as they would. Small swarms can use real content and real SHA-1
 //!   instead (`real_data`).
 //! - **Tracker** ([`tracker`]): engines announce over HTTP as they would to a real tracker;
 //!   the request bytes go to a [`tracker::Tracker`] and the answer bytes come back a round
@@ -63,6 +63,7 @@
 //! ```
 
 pub mod dht;
+pub mod hostile;
 pub mod net;
 pub mod plot;
 mod prefetch;

@@ -57,6 +57,8 @@ pub struct NodeReport {
     pub engine_downloaded: u64,
     pub hash_failures: u32,
     pub bans: u32,
+    /// The hosts it banned, in order.
+    pub banned_hosts: Vec<std::net::IpAddr>,
     pub pieces: u32,
     /// Connections the node's engine had when the run ended (if still online).
     pub final_peers: Option<u32>,
@@ -106,6 +108,8 @@ pub struct Totals {
     pub resets: u64,
     pub hash_failures: u64,
     pub bans: u64,
+    /// Requests flooders added on top of their engines' (see `hostile`).
+    pub flood_requests: u64,
     /// Block data free riders were asked for and never sent.
     pub withheld_payload: u64,
     /// Block data that arrived at a connection its receiver had already closed.

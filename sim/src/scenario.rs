@@ -220,6 +220,15 @@ pub struct Group {
     /// Serves corrupt data: every piece its blocks go into fails its hash check.
     #[serde(default)]
     pub corrupt: bool,
+    /// Floods its peers with requests: once a second, on every connection it has,
+    /// [`FLOOD_REQUESTS`](crate::hostile::FLOOD_REQUESTS) requests for random blocks on
+    /// top of what its engine asks for.
+    #[serde(default)]
+    pub flood: bool,
+    /// The whole group is one host: every node has the same address, each listening on
+    /// its own port (a Sybil attack from one machine).
+    #[serde(default)]
+    pub sybil: bool,
     /// The engine's own upload limit (`EngineConfig::rate_limits`), below the link's
     /// capacity: what a user's setting does to the swarm.
     #[serde(default)]
@@ -257,6 +266,8 @@ impl Group {
             nat: 0.0,
             free_rider: false,
             corrupt: false,
+            flood: false,
+            sybil: false,
             upload_limit: None,
             download_limit: None,
             magnet: false,
@@ -328,6 +339,8 @@ impl Scenario {
                     nat: 0.0,
                     free_rider: false,
                     corrupt: false,
+                    flood: false,
+                    sybil: false,
                     upload_limit: None,
                     download_limit: None,
                     magnet: false,
@@ -373,6 +386,11 @@ impl Scenario {
                 return Err(format!(
                     "group {name}: upload and download must be positive (a free rider is \
                      `free_rider = true`, not a zero uplink)"
+                ));
+            }
+            if g.sybil && g.count > 10_000 {
+                return Err(format!(
+                    "group {name}: a Sybil group is one host: at most 10000 nodes (a port each)"
                 ));
             }
             if !(0.0..=1.0).contains(&g.nat) {

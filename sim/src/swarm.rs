@@ -8,6 +8,7 @@
 //! are recorded. Every engine call gets the virtual `now`: a fixed base `Instant` plus the
 //! virtual time.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use shoal_core::metainfo::Metainfo;
 use shoal_core::rng::Rng;
 use shoal_core::{BlockRequest, PeerId, PieceIndex, BLOCK_SIZE};
 
+use crate::hostile::{self, Flood};
 use crate::net::{Flow, LinkId, Net, Unit};
 use crate::prefetch::prefetch;
 use crate::report::{NodeReport, Report, Sample, Totals};
@@ -177,6 +179,8 @@ struct Node {
     nat: bool,
     free_rider: bool,
     corrupt: bool,
+    /// A flooder's state (see [`crate::hostile`]); boxed, as few nodes flood.
+    flood: Option<Box<Flood>>,
     /// Starts from the magnet link.
     magnet: bool,
     /// By the engine's connection slot.
@@ -218,6 +222,11 @@ pub struct Sim {
     corrupt_content: Option<Bytes>,
     piece_count: u32,
     rng: Rng,
+    /// The flooders' requests (a stream of its own: the others draw the same with or
+    /// without flooders).
+    flood_rng: Rng,
+    /// The nodes of Sybil groups, by address (they share one address, a port each).
+    sybil_addrs: BTreeMap<SocketAddr, u32>,
     trace: TraceHash,
     /// The engines' `send_buffer`.
     send_buffer: usize,
@@ -391,6 +400,8 @@ impl Sim {
             corrupt_content,
             piece_count,
             rng: Rng::new(mix(sc.seed ^ 0x6e_65_74)),
+            flood_rng: Rng::new(mix(sc.seed ^ 0x66_6c_6f)),
+            sybil_addrs: BTreeMap::new(),
             trace: TraceHash::default(),
             send_buffer: sc
                 .engine
@@ -434,8 +445,17 @@ impl Sim {
         let groups = self.sc.groups.clone();
         for (gi, g) in groups.iter().enumerate() {
             let mut t_poisson = 0.0;
+            let first = self.nodes.len() as u32;
             for k in 0..g.count {
                 let i = self.nodes.len() as u32;
+                let addr = if g.sybil {
+                    // One host: the group's first address, a port each.
+                    let addr = SocketAddr::new(IpAddr::V4(node_ip(first)), LISTEN_PORT + k as u16);
+                    self.sybil_addrs.insert(addr, i);
+                    addr
+                } else {
+                    SocketAddr::new(IpAddr::V4(node_ip(i)), LISTEN_PORT)
+                };
                 let at = match g.arrival {
                     Arrival::At { time_s } => time_s,
                     Arrival::Flash { at_s, spread_s } => at_s + spread_s * unit_f64(&mut arrivals),
@@ -457,12 +477,13 @@ impl Sim {
                     group: gi as u16,
                     engine: None,
                     torrent: TorrentId(0),
-                    addr: SocketAddr::new(IpAddr::V4(node_ip(i)), LISTEN_PORT),
+                    addr,
                     state: State::Waiting,
                     seed: g.seed,
                     nat,
                     free_rider: g.free_rider,
                     corrupt: g.corrupt,
+                    flood: g.flood.then(Box::default),
                     magnet: g.magnet && !g.seed,
                     conns: Vec::new(),
                     timer: None,
@@ -508,7 +529,7 @@ impl Sim {
         peer_id[8..].copy_from_slice(format!("{i:012}").as_bytes());
         let mut cfg = EngineConfig {
             peer_id: PeerId(peer_id),
-            listen_port: LISTEN_PORT,
+            listen_port: self.nodes[i as usize].addr.port(),
             rng_seed: mix(self.sc.seed.wrapping_mul(0x1000_0000_01b3) ^ u64::from(i)),
             ..EngineConfig::default()
         };
@@ -821,6 +842,9 @@ impl Sim {
     /// reschedules its timer.
     fn drain(&mut self, i: u32) {
         self.batch += 1;
+        if self.nodes[i as usize].flood.is_some() {
+            self.flood(i);
+        }
         let mut outs = std::mem::take(&mut self.outs);
         while let Some(e) = self.nodes[i as usize].engine.as_mut() {
             outs.extend(std::iter::from_fn(|| e.poll_output()));
@@ -848,6 +872,40 @@ impl Sim {
                 node.timer = Some(t);
                 self.queue.push(t, Ev::Timer(i));
             }
+        }
+    }
+
+    /// A flooder's requests, at most once a second, on the connections whose handshakes
+    /// are done. Called before the node's engine is drained: its streams are between two
+    /// messages.
+    fn flood(&mut self, i: u32) {
+        let node = &mut self.nodes[i as usize];
+        let Some(flood) = node.flood.as_mut() else {
+            return;
+        };
+        if node.state != State::Online || self.now < flood.next {
+            return;
+        }
+        flood.next = self.now + secs(1.0);
+        let conns = flood.conns.clone();
+        for conn in conns {
+            let Some(c) = self.conn_entry(i, conn) else {
+                continue;
+            };
+            let data = hostile::flood_requests(
+                &mut self.flood_rng,
+                self.piece_count,
+                self.sc.torrent.piece_length.0,
+            );
+            self.t.flood_requests += hostile::FLOOD_REQUESTS as u64;
+            self.enqueue(
+                Flow {
+                    link: c.link,
+                    dir: c.side,
+                },
+                data,
+                false,
+            );
         }
     }
 
@@ -1089,11 +1147,22 @@ impl Sim {
                 self.nodes[i as usize].r.hash_failures += 1;
                 self.t.hash_failures += 1;
             }
-            Event::PeerBanned { .. } => {
+            Event::PeerBanned { ip, .. } => {
+                self.nodes[i as usize].r.banned_hosts.push(ip);
                 self.nodes[i as usize].r.bans += 1;
                 self.t.bans += 1;
             }
-            Event::PeerConnected { .. } => self.t.connections += 1,
+            Event::PeerConnected { conn, .. } => {
+                self.t.connections += 1;
+                if let Some(flood) = self.nodes[i as usize].flood.as_mut() {
+                    flood.connected(conn);
+                }
+            }
+            Event::PeerClosed { conn, .. } => {
+                if let Some(flood) = self.nodes[i as usize].flood.as_mut() {
+                    flood.closed(conn);
+                }
+            }
             Event::Progress { stats, .. } => {
                 let r = &mut self.nodes[i as usize].r;
                 r.engine_downloaded = stats.downloaded;
@@ -1142,8 +1211,10 @@ impl Sim {
     }
 
     fn connect(&mut self, i: u32, conn: ConnId, addr: SocketAddr) {
-        let target = node_of_ip(addr.ip())
-            .filter(|&j| (j as usize) < self.nodes.len() && addr.port() == LISTEN_PORT);
+        let target = self.sybil_addrs.get(&addr).copied().or_else(|| {
+            node_of_ip(addr.ip())
+                .filter(|&j| (j as usize) < self.nodes.len() && addr.port() == LISTEN_PORT)
+        });
         let (j, lat) = match target {
             Some(j) => (j, self.latency(i, j)),
             // Nobody there: the network answers with a reset after a nominal delay.

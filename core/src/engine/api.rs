@@ -88,9 +88,6 @@ pub struct EngineConfig {
     /// A peer that sends none of the blocks we asked for in this long is snubbed: its
     /// requests go to others and the choker stops counting it.
     pub request_timeout: Duration,
-    /// Hash failures a host may take part in (less one for each piece of its that
-    /// passed) before it is banned.
-    pub ban_strikes: u32,
     /// How long before an address that failed is dialled again.
     pub redial_after: Duration,
     /// Choker settings.
@@ -142,7 +139,6 @@ impl Default for EngineConfig {
             idle_timeout: Duration::from_secs(180),
             keepalive_interval: Duration::from_secs(90),
             request_timeout: Duration::from_secs(30),
-            ban_strikes: 3,
             redial_after: Duration::from_secs(60),
             choker: ChokerConfig::default(),
             announcer: AnnouncerConfig::default(),
@@ -605,8 +601,9 @@ pub enum Event {
         /// Why it ended.
         reason: CloseReason,
     },
-    /// A host is banned from a torrent: it took part in [`EngineConfig::ban_strikes`]
-    /// more pieces that failed their hash check than pieces that passed.
+    /// A host is banned from a torrent: it sent data proven wrong (a piece that failed
+    /// its hash check and came from it alone, or a block that differs from the good copy
+    /// of a piece that failed before).
     PeerBanned {
         /// The torrent it is banned from.
         torrent: TorrentId,

@@ -54,6 +54,7 @@
 mod api;
 mod bandwidth;
 mod bans;
+mod blame;
 mod candidates;
 mod choke;
 mod conn;

@@ -259,6 +259,16 @@ impl Engine {
         }
     }
 
+    /// How long `conn`'s peer may let our requests wait (its torrent's
+    /// [`stall_limit`](super::torrent::Torrent::stall_limit)).
+    pub(super) fn stall_limit(&self, conn: ConnId) -> Duration {
+        let max = self.config.request_timeout;
+        self.peer(conn)
+            .and_then(|p| p.torrent)
+            .and_then(|id| self.torrent(id))
+            .map_or(max, |t| t.stall_limit(max))
+    }
+
     /// When `conn` next needs a look, from its state now: just after its earliest
     /// deadline (they are "more than" comparisons).
     fn next_deadline(&self, conn: ConnId, cfg: &Limits) -> Option<Instant> {
@@ -270,10 +280,11 @@ impl Engine {
             _ => {
                 let idle = p.last_received + cfg.idle;
                 let keepalive = p.last_sent + cfg.keepalive;
+                let limit = self.stall_limit(conn);
                 let request = p
                     .requests
                     .front()
-                    .map(|o| o.sent_at.max(p.last_block) + cfg.request);
+                    .map(|o| o.sent_at.max(p.last_block) + limit.min(cfg.request));
                 let at = idle.min(keepalive);
                 request.map_or(at, |r| at.min(r))
             }
@@ -352,9 +363,13 @@ impl Engine {
             p.send(&Message::KeepAlive);
             p.last_sent = now;
         }
-        let stalled = p.requests.front().is_some_and(|o| {
-            now.saturating_duration_since(o.sent_at.max(p.last_block)) > cfg.request
-        });
+        let limit = t
+            .as_ref()
+            .map_or(cfg.request, |t| t.stall_limit(cfg.request));
+        let stalled = p
+            .requests
+            .front()
+            .is_some_and(|o| now.saturating_duration_since(o.sent_at.max(p.last_block)) > limit);
         if let (true, Some(t)) = (stalled, t) {
             // Give its blocks to others; it may still serve us later.
             p.snubbed = true;
@@ -393,8 +408,9 @@ impl Limits {
         }
     }
 
-    /// When a request sent at `now` to a peer times out.
-    pub(super) fn request_deadline(&self, now: Instant) -> Instant {
-        now + self.request + STEP
+    /// When a request sent at `now` to a peer whose torrent's stall limit is `limit`
+    /// times out.
+    pub(super) fn request_deadline(&self, now: Instant, limit: Duration) -> Instant {
+        now + limit.min(self.request) + STEP
     }
 }

@@ -2,12 +2,9 @@
 //! candidates, writes and hashes under way, strikes and bans, rates, trackers), adding
 //! and removing one, file priorities, and the figures reported to the user.
 
-use core::net::IpAddr;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Instant;
-
-use smallvec::SmallVec;
+use std::time::{Duration, Instant};
 
 use crate::bitfield::Bitfield;
 use crate::choker::Choker;
@@ -19,6 +16,7 @@ use crate::tracker::Announcer;
 use crate::PieceIndex;
 
 use super::bans::Bans;
+use super::blame::Blame;
 use super::candidates::Candidates;
 use super::trackers::Trackers;
 use super::webseeds::WebSeeds;
@@ -39,8 +37,8 @@ pub(super) struct Torrent {
     /// Pieces whose blocks have all arrived, waiting for their writes before hashing.
     pub(super) awaiting_hash: BTreeSet<u32>,
     pub(super) hashing: BTreeSet<u32>,
-    /// Who sent blocks of each piece in progress (for strikes on a hash failure).
-    pub(super) contributors: BTreeMap<u32, SmallVec<[IpAddr; 4]>>,
+    /// Who sent which blocks of each piece in progress, to blame on a hash failure.
+    pub(super) blame: Blame,
     /// Strikes and bans of hosts that sent data failing its hash check.
     pub(super) bans: Bans,
     pub(super) down: RateMeter,
@@ -61,11 +59,44 @@ pub(super) struct Torrent {
     pub(super) webseeds: WebSeeds,
     /// When its next LSD announce is due (see `lsd`); `None`: at the next tick.
     pub(super) lsd_next: Option<Instant>,
+    /// How long its peers make us wait for a block, smoothed over every block that came
+    /// (see [`Torrent::stall_limit`]); `None` before the first.
+    pub(super) block_wait: Option<Duration>,
 }
+
+/// A peer that lets our requests wait this many times the torrent's usual wait for a
+/// block is stalled (snubbed: its requests go to others).
+const STALL_WAITS: u32 = 8;
+/// Never snubbed sooner than this, however fast the others are.
+const STALL_FLOOR: Duration = Duration::from_secs(3);
 
 impl Torrent {
     pub(super) fn is_complete(&self) -> bool {
         self.store.is_complete()
+    }
+
+    /// A block came after `waited` (since our oldest request to its peer went out, or
+    /// since that peer's previous block if later): folded into the usual wait (1/16 of
+    /// each new one).
+    pub(super) fn note_block_wait(&mut self, waited: Duration) {
+        self.block_wait = Some(match self.block_wait {
+            None => waited,
+            Some(w) if waited >= w => w + (waited - w) / 16,
+            Some(w) => w - (w - waited) / 16,
+        });
+    }
+
+    /// How long a peer may let our requests wait before it is snubbed: `max` (the
+    /// configuration's `request_timeout`) until blocks have come, then eight times the
+    /// usual wait, at least 3 s. A peer that claims pieces and sends none (or has gone
+    /// quiet) is found out in seconds where others deliver in fractions of one, rather
+    /// than holding its blocks for the whole timeout; a slow but working peer sends a
+    /// block every few seconds and is never near the limit.
+    pub(super) fn stall_limit(&self, max: Duration) -> Duration {
+        match self.block_wait {
+            None => max,
+            Some(w) => (w * STALL_WAITS).clamp(STALL_FLOOR.min(max), max),
+        }
     }
 }
 
@@ -165,7 +196,7 @@ impl Engine {
             pending_writes: BTreeMap::new(),
             awaiting_hash: BTreeSet::new(),
             hashing: BTreeSet::new(),
-            contributors: BTreeMap::new(),
+            blame: Blame::default(),
             bans: Bans::default(),
             down: RateMeter::new(now),
             up: RateMeter::new(now),
@@ -182,6 +213,7 @@ impl Engine {
             },
             webseeds: WebSeeds::default(),
             lsd_next: None,
+            block_wait: None,
         })
     }
 

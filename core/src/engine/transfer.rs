@@ -4,6 +4,7 @@
 //! enough strikes ban it). Uploading: a peer's requests queued while it is unchoked and
 //! served through disk reads, as many as its send buffer has room for.
 
+use core::net::IpAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -84,7 +85,8 @@ impl Engine {
         }
         if armed {
             // The one deadline a message moves earlier: the first request's timeout.
-            let at = Limits::of(&self.config).request_deadline(now);
+            let limit = self.stall_limit(conn);
+            let at = Limits::of(&self.config).request_deadline(now, limit);
             self.arm_conn(conn, at);
         }
     }
@@ -104,15 +106,23 @@ impl Engine {
             begin,
             length: data.len() as u32,
         };
-        if t.store.layout().block_index(&block).is_none() {
+        let Some(index) = t.store.layout().block_index(&block) else {
             return Err(CloseReason::Protocol(ProtocolError::NoSuchBlock(block)));
-        }
+        };
         let Some(at) = p.requests.iter().position(|o| o.block == block) else {
             // Not asked for (or given up on after a timeout or cancel): ignore it. A peer
             // may legally send a block it had queued before our cancel arrived.
             return Ok(());
         };
+        // How long this peer made us wait, as the stall check measures it.
+        let waited = p
+            .requests
+            .front()
+            .map(|o| now.saturating_duration_since(o.sent_at.max(p.last_block)));
         p.requests.remove(at);
+        if let Some(waited) = waited {
+            t.note_block_wait(waited);
+        }
         // Rates are folded once a second as blocks come, and the pipeline trimmed to what
         // the rate then justifies.
         if p.down.tick_if_due(now, TICK) {
@@ -130,11 +140,7 @@ impl Engine {
             // Already had it (an endgame duplicate that crossed our cancel).
             return Ok(());
         }
-        let ip = p.addr.ip();
-        let contributors = t.contributors.entry(piece.0).or_default();
-        if !contributors.contains(&ip) {
-            contributors.push(ip);
-        }
+        t.blame.received(piece.0, index, p.addr.ip(), &data);
         *t.pending_writes.entry(piece.0).or_default() += 1;
         if received.piece_complete {
             t.awaiting_hash.insert(piece.0);
@@ -177,7 +183,11 @@ impl Engine {
         }
         let allowed = !p.am_choking;
         let have = t.store.is_verified(block.piece);
-        if !allowed || !have || p.serve_queue.len() >= max_queue {
+        // A piece the peer said it has is not sent again: asking for it is a flood's
+        // doing, not a download's (a peer's `have` travels before any later request of
+        // its on the same stream, so no honest peer crosses this).
+        let theirs = t.picker.peer_has(conn.key(), block.piece);
+        if !allowed || !have || theirs || p.serve_queue.len() >= max_queue {
             // Choked peers' requests are dropped (BEP 3) or rejected (BEP 6).
             if p.fast {
                 p.send(&Message::Reject(block));
@@ -313,6 +323,26 @@ impl Engine {
         }
     }
 
+    /// Tells of hosts just banned from torrent `id` and closes their connections.
+    fn banned(&mut self, id: TorrentId, hosts: Vec<IpAddr>) {
+        for ip in hosts {
+            self.outputs
+                .push_back(Output::Event(Event::PeerBanned { torrent: id, ip }));
+            let peers = self
+                .torrent_mut(id)
+                .map(|t| t.peers.clone())
+                .unwrap_or_default();
+            for conn in peers {
+                if self
+                    .peer(conn)
+                    .is_some_and(|p| bans::host(p.addr.ip()) == ip)
+                {
+                    self.close(conn, CloseReason::Banned);
+                }
+            }
+        }
+    }
+
     pub(super) fn on_piece_hashed(
         &mut self,
         id: TorrentId,
@@ -320,7 +350,6 @@ impl Engine {
         ok: bool,
         now: Instant,
     ) {
-        let strikes_to_ban = self.config.ban_strikes;
         if self
             .torrent(id)
             .is_some_and(|t| t.hashing.contains(&piece.0))
@@ -333,38 +362,30 @@ impl Engine {
         if !t.hashing.remove(&piece.0) {
             return;
         }
-        let contributors = t.contributors.remove(&piece.0).unwrap_or_default();
+        let verdict = t.blame.hashed(piece.0, ok);
         if !ok {
             consistent(t.picker.hash_failed(piece));
             // Its blocks are free again for whoever can take them.
             t.refill_wanted = true;
-            let mut newly_banned = Vec::new();
-            for ip in contributors {
-                newly_banned.extend(t.bans.strike(ip, strikes_to_ban));
-            }
+            let newly_banned: Vec<IpAddr> = verdict
+                .ban
+                .iter()
+                .filter_map(|&ip| t.bans.ban(ip))
+                .collect();
             self.outputs
                 .push_back(Output::Event(Event::HashFailed { torrent: id, piece }));
-            for ip in newly_banned {
-                self.outputs
-                    .push_back(Output::Event(Event::PeerBanned { torrent: id, ip }));
-                let peers = self
-                    .torrent_mut(id)
-                    .map(|t| t.peers.clone())
-                    .unwrap_or_default();
-                for conn in peers {
-                    if self
-                        .peer(conn)
-                        .is_some_and(|p| bans::host(p.addr.ip()) == ip)
-                    {
-                        self.close(conn, CloseReason::Banned);
-                    }
-                }
-            }
+            self.banned(id, newly_banned);
             return;
         }
-        for ip in contributors {
-            t.bans.forgive(ip);
-        }
+        let proven: Vec<IpAddr> = verdict
+            .ban
+            .iter()
+            .filter_map(|&ip| t.bans.ban(ip))
+            .collect();
+        self.banned(id, proven);
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
         consistent(t.picker.piece_verified(piece));
         let files = t.store.mark_verified(piece);
         let complete = t.is_complete();
