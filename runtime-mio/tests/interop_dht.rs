@@ -1,0 +1,166 @@
+//! Interop, the DHT (BEP 5) against libtorrent's: trackerless magnet links, both ways.
+//!
+//! Every node is on 127.0.0.1 and knows only the ones the test names: a libtorrent DHT
+//! node serves as the router where two clients must meet, and shoal's node is the router
+//! where two libtorrent sessions must meet. The magnet links name no tracker and no peer
+//! (`magnet:?xt=urn:btih:HASH`): the DHT is the only way. libtorrent runs with the loopback
+//! settings it needs (see `support/lt.py`); its router prints the `get_peers` and
+//! `announce_peer` queries it accepted, which is how the tests check shoal's from
+//! libtorrent's side.
+//!
+//! Needs Debian's python3-libtorrent and mktorrent (`scripts/test` installs them). A
+//! missing tool fails the test: it is never skipped.
+
+mod support;
+
+use std::path::Path;
+
+use support::*;
+
+fn bare_magnet(torrent: &Path) -> String {
+    format!("magnet:?xt=urn:btih:{}", info_hash(torrent))
+}
+
+#[test]
+fn shoal_downloads_a_trackerless_magnet_from_libtorrent_found_on_the_dht() {
+    let scene = Scene::new();
+    let torrent = scene.torrent(None);
+    let hash = info_hash(&torrent);
+    let router_port = free_port();
+    let mut router = lt_dht_router("libtorrent-router", router_port, scene.dir());
+    let seed_port = free_port();
+    let mut seed = lt_seed(
+        "libtorrent-seed",
+        &torrent,
+        &scene.src(),
+        seed_port,
+        &["--dht", &local(router_port)],
+        scene.dir(),
+    );
+    seed.wait_for("seeding", scene.deadline);
+    // The seed is announced on the router before shoal starts looking.
+    router.wait_for(
+        &format!("dht announce {} {hash}", local(seed_port)),
+        scene.deadline,
+    );
+    let dl = scene.path("dl");
+    let shoal_port = free_port();
+    let mut leech = shoal_download(
+        "shoal-dht",
+        Path::new(&bare_magnet(&torrent)),
+        &dl,
+        shoal_port,
+        &[],
+        &["--no-seed", "--dht-bootstrap", &local(router_port)],
+        scene.dir(),
+    );
+    leech.wait_for("metadata received", scene.deadline);
+    leech.wait_success_watching(&mut seed, scene.deadline);
+    scene.payload.assert_exact(&dl);
+    assert!(leech.said("DHT: 1 peers"), "{}", leech.tail(20));
+    // libtorrent took shoal's get_peers and, with the token it gave, its announce_peer.
+    assert!(router.said(&format!("dht get_peers {hash}")));
+    router.wait_for(
+        &format!("dht announce {} {hash}", local(shoal_port)),
+        scene.deadline,
+    );
+    // The routing table is kept for the next run, beside the resume record.
+    let state = std::fs::read(dl.join(".shoal").join("dht.state")).unwrap();
+    assert!(
+        state.len() >= 20 + 26 && (state.len() - 20).is_multiple_of(26),
+        "{}",
+        state.len()
+    );
+}
+
+#[test]
+fn libtorrent_downloads_a_trackerless_magnet_from_a_shoal_seed_announced_on_the_dht() {
+    let scene = Scene::new();
+    let torrent = scene.torrent(None);
+    let hash = info_hash(&torrent);
+    let router_port = free_port();
+    let mut router = lt_dht_router("libtorrent-router", router_port, scene.dir());
+    let seed_port = free_port();
+    let mut seed = shoal_download(
+        "shoal-seed",
+        &torrent,
+        &scene.src(),
+        seed_port,
+        &[],
+        &["--seed-ratio", "0", "--dht-bootstrap", &local(router_port)],
+        scene.dir(),
+    );
+    seed.wait_for("already complete", scene.deadline);
+    router.wait_for(
+        &format!("dht announce {} {hash}", local(seed_port)),
+        scene.deadline,
+    );
+    let dl = scene.path("dl");
+    let mut leech = lt_download_by_dht(
+        "libtorrent-leech",
+        &bare_magnet(&torrent),
+        &dl,
+        free_port(),
+        router_port,
+        scene.dir(),
+    );
+    leech.wait_success_watching(&mut seed, scene.deadline);
+    scene.payload.assert_exact(&dl);
+    assert!(
+        leech.said(&format!("connected {}", local(seed_port))),
+        "{}",
+        leech.tail(20)
+    );
+}
+
+#[test]
+fn two_libtorrent_sessions_meet_through_a_shoal_dht_node() {
+    // shoal's node is the router: libtorrent's seed announces to it, libtorrent's leecher
+    // asks it for peers. It can only work if shoal answers ping, find_node, get_peers and
+    // announce_peer as libtorrent expects (tokens included).
+    let scene = Scene::new();
+    let torrent = scene.torrent(None);
+    // shoal seeds something else: its node knows nobody and is known by both.
+    let other = scene.path("other");
+    let other_payload = Payload::new("other", &[("x", 40_000)]);
+    other_payload.write(&other);
+    let other_torrent = scene.path("other.torrent");
+    mktorrent(&other.join("other"), &other_torrent, 15, None);
+    let shoal_port = free_port();
+    let mut node = shoal_seed(
+        "shoal-node",
+        &other_torrent,
+        &other,
+        shoal_port,
+        &[],
+        scene.dir(),
+    );
+    node.wait_for(SHOAL_READY, scene.deadline);
+    let seed_port = free_port();
+    let mut seed = lt_seed(
+        "libtorrent-seed",
+        &torrent,
+        &scene.src(),
+        seed_port,
+        &["--dht", &local(shoal_port)],
+        scene.dir(),
+    );
+    seed.wait_for("seeding", scene.deadline);
+    let dl = scene.path("dl");
+    let mut leech = lt_download_by_dht(
+        "libtorrent-leech",
+        &bare_magnet(&torrent),
+        &dl,
+        free_port(),
+        shoal_port,
+        scene.dir(),
+    );
+    leech.wait_success_watching(&mut seed, scene.deadline);
+    scene.payload.assert_exact(&dl);
+    assert!(
+        leech.said(&format!("connected {}", local(seed_port))),
+        "{}",
+        leech.tail(20)
+    );
+    node.assert_not_failed();
+}
