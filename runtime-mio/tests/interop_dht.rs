@@ -71,6 +71,22 @@ fn shoal_downloads_a_trackerless_magnet_from_libtorrent_found_on_the_dht() {
         "{}",
         state.len()
     );
+    // A later run into another folder holding only that table, with no bootstrap node
+    // (the helpers leave SHOAL_DHT_BOOTSTRAP empty), starts from it and finds the seed.
+    let dl2 = scene.path("dl2");
+    std::fs::create_dir_all(dl2.join(".shoal")).unwrap();
+    std::fs::write(dl2.join(".shoal").join("dht.state"), &state).unwrap();
+    let mut again = shoal_download(
+        "shoal-dht-restarted",
+        Path::new(&bare_magnet(&torrent)),
+        &dl2,
+        free_port(),
+        &[],
+        &["--no-seed"],
+        scene.dir(),
+    );
+    again.wait_success_watching(&mut seed, scene.deadline);
+    scene.payload.assert_exact(&dl2);
 }
 
 #[test]
