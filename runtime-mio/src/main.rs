@@ -148,6 +148,8 @@ enum Command {
         /// Seconds between polls of a feed (doubled per failure in a row, up to a day).
         #[arg(long, value_name = "SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
         feed_interval: u64,
+        #[command(flatten)]
+        dht: DhtArgs,
     },
     /// Follow feeds (RSS, Atom) with the daemon: new items that are torrents or magnet
     /// links are added as they are published.
@@ -495,6 +497,7 @@ fn main() -> ExitCode {
             port,
             bind,
             feed_interval,
+            dht,
         } => shoal_mio::daemon::run(&shoal_mio::daemon::Options {
             state: state.state,
             rpc,
@@ -503,6 +506,7 @@ fn main() -> ExitCode {
             port,
             bind,
             feed_interval: std::time::Duration::from_secs(feed_interval),
+            dht: dht.settings(),
         }),
         Command::Feed { action, state } => state.dir().and_then(|d| match action {
             FeedAction::Add { url, pattern } => {

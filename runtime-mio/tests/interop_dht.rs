@@ -8,13 +8,19 @@
 //! `announce_peer` queries it accepted, which is how the tests check shoal's from
 //! libtorrent's side.
 //!
+//! `shoal daemon` runs one DHT node for all its torrents: a bare magnet given over its
+//! Transmission RPC completes from a libtorrent seed met on the router, and the table is in
+//! the state folder after a clean stop.
+//!
 //! Needs Debian's python3-libtorrent and mktorrent (`scripts/test` installs them). A
 //! missing tool fails the test: it is never skipped.
 
+mod daemon_support;
 mod support;
 
 use std::path::Path;
 
+use daemon_support::ShoalDaemon;
 use support::*;
 
 fn bare_magnet(torrent: &Path) -> String {
@@ -179,4 +185,60 @@ fn two_libtorrent_sessions_meet_through_a_shoal_dht_node() {
         leech.tail(20)
     );
     node.assert_not_failed();
+}
+
+#[test]
+fn the_daemon_downloads_a_trackerless_magnet_found_on_the_dht_and_keeps_its_table() {
+    let scene = Scene::new();
+    let torrent = scene.torrent(None);
+    let hash = info_hash(&torrent);
+    let router_port = free_port();
+    let mut router = lt_dht_router("libtorrent-router", router_port, scene.dir());
+    let seed_port = free_port();
+    let mut seed = lt_seed(
+        "libtorrent-seed",
+        &torrent,
+        &scene.src(),
+        seed_port,
+        &["--dht", &local(router_port)],
+        scene.dir(),
+    );
+    seed.wait_for("seeding", scene.deadline);
+    router.wait_for(
+        &format!("dht announce {} {hash}", local(seed_port)),
+        scene.deadline,
+    );
+    let (state, dl) = (scene.path("state"), scene.path("dl"));
+    let mut daemon = ShoalDaemon::start_with(
+        "shoal-daemon",
+        &state,
+        &dl,
+        free_port(),
+        &["--dht-bootstrap", &local(router_port)],
+        scene.dir(),
+        scene.deadline,
+    );
+    let added = daemon.rpc(
+        "torrent-add",
+        serde_json::json!({ "filename": bare_magnet(&torrent) }),
+    );
+    assert_eq!(added["torrent-added"]["hashString"], hash, "{added}");
+    wait_until("the magnet's torrent at 100 %", scene.deadline, || {
+        seed.assert_not_failed();
+        daemon.proc.assert_not_failed();
+        let t = daemon.torrents(&["hashString", "percentDone"]);
+        match t.iter().find(|t| t["hashString"] == hash) {
+            Some(t) if t["percentDone"] == 1.0 => scene.payload.check_exact(&dl),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    scene.payload.assert_exact(&dl);
+    let status = daemon.proc.terminate(std::time::Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{}",
+        daemon.proc.tail(20)
+    );
+    let table = std::fs::read(state.join("dht.state")).unwrap();
+    assert!(table.len() >= 20 + 26, "{}", table.len());
 }
