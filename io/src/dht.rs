@@ -159,7 +159,7 @@ mod tests {
         save(dir.path(), NodeId([9; 20]), &compact).unwrap();
         assert_eq!(load(dir.path()), (Some(NodeId([9; 20])), vec![contact]));
         // Cut short, or too long to be ours: ignored whole.
-        std::fs::write(state_path(dir.path()), &[1u8; 33]).unwrap();
+        std::fs::write(state_path(dir.path()), [1u8; 33]).unwrap();
         assert_eq!(load(dir.path()), (None, Vec::new()));
         std::fs::write(
             state_path(dir.path()),

@@ -47,6 +47,8 @@ const FIRST_HTTP: usize = 1 << 30;
 
 /// Most bytes read from one connection per wake-up.
 const READ_BUDGET: usize = 4 << 20;
+/// Most datagrams read from the UDP socket per wake-up.
+const UDP_BUDGET: usize = 1024;
 /// Bounds of the room made in a connection's read buffer when it runs low.
 const MIN_READ_CHUNK: usize = 16 * 1024;
 const MAX_READ_CHUNK: usize = 1 << 20;
@@ -624,17 +626,35 @@ impl Runtime {
         }
     }
 
+    /// Datagrams (trackers' and the DHT's) are handed to the engine as they are read,
+    /// never queued here; at most [`UDP_BUDGET`] a wake-up, so a flood cannot starve the
+    /// peers (the kernel drops what its buffer cannot hold meanwhile).
     fn receive_udp(&mut self) {
         let mut buf = [0u8; 2048];
+        let mut read = 0;
         loop {
+            if read == UDP_BUDGET {
+                // mio is edge-triggered: come back to the rest next turn.
+                let _ = self
+                    .poll
+                    .registry()
+                    .reregister(&mut self.udp, UDP, Interest::READABLE);
+                break;
+            }
             match self.udp.recv_from(&mut buf) {
-                Ok((n, from)) => self.engine.handle(
-                    Input::UdpReceived {
-                        from,
-                        data: buf[..n].to_vec(),
-                    },
-                    Instant::now(),
-                ),
+                Ok((n, from)) => {
+                    read += 1;
+                    self.engine.handle(
+                        Input::UdpReceived {
+                            from,
+                            data: buf[..n].to_vec(),
+                        },
+                        Instant::now(),
+                    );
+                    if read.is_multiple_of(64) {
+                        self.drain();
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
