@@ -176,7 +176,8 @@ def run_one(name, args, torrent, seed, work, run_index):
     peer = "127.0.0.1:%d" % seed.port
 
     if name == "shoal":
-        cmd = [args.shoal, "download", torrent, "-o", out, "--no-seed", "--plain",
+        # DHT off, as for the other clients: a loopback measure, nothing sent beyond.
+        cmd = [args.shoal, "download", torrent, "-o", out, "--no-seed", "--plain", "--no-dht",
                "--bind", "127.0.0.1", "--port", str(port), "--peer", peer]
     elif name == "shoal-async-std":
         # The same engine on the async-std runtime (runtime-async-std/examples/download.rs).

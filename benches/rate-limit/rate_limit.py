@@ -108,7 +108,7 @@ def main():
             if line.startswith("seeding"):
                 break
         dl = subprocess.Popen([shoal, "download", torrent, "-o", os.path.join(work, "dl"),
-                               "--no-seed", "--plain", "--bind", "127.0.0.1",
+                               "--no-seed", "--plain", "--no-dht", "--bind", "127.0.0.1",
                                "--port", str(shoal_port), "--peer", "127.0.0.1:%d" % seed_port,
                                "--download-limit", args.rate],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -122,7 +122,8 @@ def main():
 
         # Upload: shoal seed --upload-limit -> libtorrent leecher.
         shoal_port, lt_port = free_port(), free_port()
-        up = subprocess.Popen([shoal, "seed", torrent, src, "--plain", "--bind", "127.0.0.1",
+        up = subprocess.Popen([shoal, "seed", torrent, src, "--plain", "--no-dht",
+                               "--bind", "127.0.0.1",
                                "--port", str(shoal_port), "--upload-limit", args.rate],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(up)

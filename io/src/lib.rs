@@ -33,6 +33,7 @@ use shoal_core::create::{CreateError, TorrentBuilder};
 use shoal_core::metainfo::{Metainfo, MetainfoError};
 use shoal_core::storage::LayoutError;
 
+pub mod dht;
 pub mod fetch;
 pub mod folder;
 pub mod jobs;

@@ -3,8 +3,11 @@
 //! ```text
 //! cargo run --release -p shoal-async-std --example download -- TORRENT|URL [-o DIR]
 //!     [--port N] [--bind IP] [--peer HOST:PORT]... [--no-seed] [--seed-ratio R]
-//!     [--seed-time SECS] [--executor async-std|smol]
+//!     [--seed-time SECS] [--dht [--dht-bootstrap HOST:PORT]...] [--executor async-std|smol]
 //! ```
+//!
+//! With `--dht` the session runs the DHT (BEP 5), starting from `--dht-bootstrap` nodes or
+//! else the well-known routers (or `SHOAL_DHT_BOOTSTRAP`), its table kept in `DIR/.shoal/`.
 //!
 //! The content goes in `DIR/<name>` (`.part` names until each file is verified); data
 //! already there is checked first, so a second run resumes. Progress goes to stderr as
@@ -22,7 +25,8 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use futures_lite::future;
 use shoal_async_std::{
-    AddOptions, Event, Executor, SeedLimit, Session, SessionConfig, TorrentSource, TorrentStats,
+    AddOptions, DhtSettings, Event, Executor, SeedLimit, Session, SessionConfig, TorrentSource,
+    TorrentStats,
 };
 use shoal_io::human;
 
@@ -52,6 +56,12 @@ struct Args {
     /// Stop seeding after this many seconds.
     #[arg(long, value_name = "SECS")]
     seed_time: Option<u64>,
+    /// Find peers on the DHT (BEP 5) too.
+    #[arg(long)]
+    dht: bool,
+    /// A DHT node to start from (with --dht); repeatable. Default: the well-known routers.
+    #[arg(long = "dht-bootstrap", value_name = "HOST:PORT")]
+    dht_bootstrap: Vec<String>,
     /// The executor the session's tasks run on.
     #[arg(long, value_enum, default_value_t = Exec::AsyncStd)]
     executor: Exec,
@@ -105,8 +115,13 @@ fn main() -> ExitCode {
 }
 
 async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
+    let dht = args.dht.then(|| DhtSettings {
+        bootstrap: shoal_io::dht::bootstrap_list(&args.dht_bootstrap),
+        state: Some(args.dir.join(".shoal")),
+    });
     let config = SessionConfig {
         listen: SocketAddr::new(args.bind, args.port),
+        dht,
         ..SessionConfig::default()
     };
     let session = Session::new(config, executor)
@@ -157,17 +172,22 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
         if args.no_seed {
             outcome = Some(Ok(Outcome::Done));
         }
-    } else if meta.trackers().is_empty() && meta.url_list.is_empty() && args.peers.is_empty() {
+    } else if meta.trackers().is_empty()
+        && meta.url_list.is_empty()
+        && args.peers.is_empty()
+        && (!args.dht || meta.info.private)
+    {
         outcome = Some(Err(
-            "the torrent names no tracker, no web seed, and no --peer was given: no way to find \
-             peers"
+            "the torrent names no tracker, no web seed, and no --peer was given, and the DHT is \
+             off (--dht) or the torrent private: no way to find peers"
                 .into(),
         ));
     }
     let mut last_line: Option<Instant> = None;
     // A web seed is a source whatever the trackers say.
-    let mut trackers =
-        shoal_core::engine::TrackerWatch::new(!args.peers.is_empty() || !meta.url_list.is_empty());
+    let mut trackers = shoal_core::engine::TrackerWatch::new(
+        !args.peers.is_empty() || !meta.url_list.is_empty() || args.dht,
+    );
     while outcome.is_none() {
         let next = future::or(async { events.recv().await.ok() }, async {
             let _ = stop.recv().await;

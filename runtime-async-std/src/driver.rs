@@ -33,6 +33,7 @@ use shoal_io::{Download, DownloadLock, PieceJob, Renames, Storage, WriteBack};
 
 use crate::disk::{Done, Job, Pool};
 
+mod dht;
 mod magnet;
 use crate::executor::Executor;
 use crate::session::{AddOptions, Error, Event, SessionConfig, State, Stats, TorrentKey};
@@ -67,6 +68,8 @@ pub enum Msg {
         key: TorrentKey,
         result: Result<Download, Error>,
     },
+    /// DHT routers' addresses, resolved (see `dht`).
+    DhtRouters(Vec<std::net::SocketAddrV4>),
 }
 
 /// What a [`Session`](crate::Session) handle asks; each carries where the answer goes.
@@ -225,7 +228,7 @@ impl Driver {
             ));
         }
         executor.spawn(net::receive_udp(udp.clone(), inbox_tx.clone(), stopped));
-        Driver {
+        let mut driver = Driver {
             engine: Engine::new(config.engine.clone()),
             pool: Pool::new(config.workers, inbox_tx.clone()),
             config,
@@ -244,7 +247,9 @@ impl Driver {
             fetching: BTreeMap::new(),
             by_engine: BTreeMap::new(),
             shutdown: None,
-        }
+        };
+        driver.start_dht();
+        driver
     }
 
     /// The task: runs until the session has shut down.
@@ -307,6 +312,12 @@ impl Driver {
                 self.engine.handle(Input::Timer, now);
                 self.drain();
             }
+        }
+        if let Some(message) = self.save_dht() {
+            let _ = self.events.force_send(Event::Warning {
+                torrent: TorrentKey(0),
+                message,
+            });
         }
         if let Some((waiting, _)) = self.shutdown.take() {
             for reply in waiting {
@@ -737,6 +748,7 @@ impl Driver {
             }
             Msg::Disk(key, done) => return self.disk_done(key, done),
             Msg::MagnetOpened { key, result } => self.magnet_opened(key, result, now),
+            Msg::DhtRouters(addrs) => self.dht_routers(addrs),
         }
         self.drain();
     }
@@ -1056,6 +1068,19 @@ impl Driver {
                     error,
                     failures,
                     next_try,
+                }
+            }
+            EngineEvent::DhtAnswer {
+                torrent,
+                peers,
+                announced,
+                ..
+            } => {
+                let Some(key) = key_of(torrent) else { return };
+                Event::DhtAnswer {
+                    torrent: key,
+                    peers,
+                    announced,
                 }
             }
             EngineEvent::StorageError { torrent, error } => {

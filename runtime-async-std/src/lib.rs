@@ -41,8 +41,8 @@ pub mod session;
 
 pub use executor::{Executor, Task};
 pub use session::{
-    AddOptions, Error, Event, SeedLimit, Session, SessionConfig, State, Stats, TorrentKey,
-    TorrentSource,
+    AddOptions, DhtSettings, Error, Event, SeedLimit, Session, SessionConfig, State, Stats,
+    TorrentKey, TorrentSource,
 };
 /// The engine's types that appear in this crate's API.
 pub use shoal_core::engine::{CloseReason, EngineConfig, RateLimits, TorrentStats};

@@ -173,6 +173,34 @@ pub struct SessionConfig {
     pub event_capacity: usize,
     /// The engine's settings. `listen_port` is set from `listen`.
     pub engine: EngineConfig,
+    /// The Mainline DHT (BEP 5) on the session's UDP socket: peers for every torrent that
+    /// is not private, magnet links with no tracker and no peer included. Off (`None`)
+    /// unless set, since it talks to nodes all over the Internet:
+    /// `Some(DhtSettings::default())` starts from the well-known routers.
+    pub dht: Option<DhtSettings>,
+}
+
+/// Where a session's DHT starts from and keeps its table.
+#[derive(Clone, Debug)]
+pub struct DhtSettings {
+    /// Nodes to start from, `HOST:PORT` (none: the node only answers, and learns the
+    /// nodes that reach it). Names are resolved in the background; failures are harmless.
+    /// Default: those of `SHOAL_DHT_BOOTSTRAP` if it is set, else
+    /// router.bittorrent.com:6881, dht.transmissionbt.com:6881 and
+    /// router.utorrent.com:6881.
+    pub bootstrap: Vec<String>,
+    /// A folder to read the routing table from at the start and save it in (`dht.state`)
+    /// when the session ends; `None`: not kept.
+    pub state: Option<PathBuf>,
+}
+
+impl Default for DhtSettings {
+    fn default() -> Self {
+        DhtSettings {
+            bootstrap: shoal_io::dht::bootstrap_list(&[]),
+            state: None,
+        }
+    }
 }
 
 impl Default for SessionConfig {
@@ -189,6 +217,7 @@ impl Default for SessionConfig {
                 rng_seed: shoal_io::random_u64(),
                 ..EngineConfig::default()
             },
+            dht: None,
         }
     }
 }
@@ -295,13 +324,22 @@ pub enum Event {
         url: String,
         reason: WebSeedError,
     },
+    /// A DHT lookup for the torrent ended: it found `peers` peers (each dialled as it
+    /// came) and announced us to `announced` nodes.
+    DhtAnswer {
+        torrent: TorrentKey,
+        peers: usize,
+        announced: usize,
+    },
     /// A disk read or write failed: the torrent asks for no more data (pause and resume it
     /// once the cause is fixed).
     StorageError {
         torrent: TorrentKey,
         error: IoError,
     },
-    /// Something failed that stops nothing (a resume record not saved).
+    /// Something failed that stops nothing (a resume record not saved). `torrent` is
+    /// `TorrentKey(0)`, which names no torrent, for the session's own (the DHT's table not
+    /// saved at the end).
     Warning {
         torrent: TorrentKey,
         message: String,

@@ -54,6 +54,25 @@ pub struct Options {
     pub tracker_backoff: Duration,
     /// Upload and download limits (bytes a second; none by default).
     pub rate_limits: shoal_core::engine::RateLimits,
+    /// The DHT (BEP 5), and where it starts from (see [`crate::runtime::Runtime::start_dht`]).
+    pub dht: Dht,
+}
+
+/// The DHT's settings for a command.
+#[derive(Clone, Debug, Default)]
+pub struct Dht {
+    /// Off (`--no-dht`).
+    pub off: bool,
+    /// `--dht-bootstrap HOST:PORT`s; empty: `SHOAL_DHT_BOOTSTRAP` or the well-known routers.
+    pub bootstrap: Vec<String>,
+}
+
+impl Dht {
+    /// Starts `rt`'s DHT unless it is off, with its table in `folder`; returns whether
+    /// the DHT can find peers (it runs and has somewhere to start from).
+    pub fn start(&self, rt: &mut Runtime, folder: Option<&std::path::Path>) -> bool {
+        !self.off && rt.start_dht(folder, &self.bootstrap)
+    }
 }
 
 /// How a run ended, for the exit code.
@@ -78,6 +97,8 @@ pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
     // A magnet link's metadata comes from its peers, unless an earlier run saved it: then
     // the runtime that fetched it goes on with the same connections.
     let mut fetched: Option<(Runtime, TorrentId)> = None;
+    // Whether the DHT runs with somewhere to start from (known once a runtime exists).
+    let mut dht_usable = false;
     let meta = match crate::magnet::parse(&opts.torrent)? {
         None => Arc::new(
             shoal_io::load_torrent(&opts.torrent)
@@ -95,13 +116,17 @@ pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
                 None => {
                     let mut rt = listen(&opts)?;
                     rt.catch_signals().map_err(|e| e.to_string())?;
+                    dht_usable = opts
+                        .dht
+                        .start(&mut rt, dht_folder(&opts, seed_only).as_deref());
                     let id = rt.add_magnet(&magnet);
                     for &peer in &opts.peers {
                         rt.add_peer(id, peer);
                     }
                     say::err_line(&format!("listening on {}", rt.local_addr()));
                     let given = !opts.peers.is_empty();
-                    let meta = match crate::magnet::fetch(&mut rt, id, &magnet, given)? {
+                    let meta = match crate::magnet::fetch(&mut rt, id, &magnet, given, dht_usable)?
+                    {
                         crate::magnet::Fetched::Meta(meta) => meta,
                         crate::magnet::Fetched::Interrupted => {
                             let _ = rt.shutdown(Duration::from_secs(2));
@@ -124,8 +149,15 @@ pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
     // Listen first: a port that is taken ends the command before any file is made.
     let (mut rt, magnet_torrent) = match fetched {
         Some((rt, id)) => (rt, Some(id)),
-        None => (listen(opts)?, None),
+        None => {
+            let mut rt = listen(opts)?;
+            dht_usable = opts
+                .dht
+                .start(&mut rt, dht_folder(opts, seed_only).as_deref());
+            (rt, None)
+        }
     };
+    let dht_usable = dht_usable && !meta.info.private;
     let checking = |done, total| ui.checking(done, total);
     // A seed reads its content and creates nothing; a download holds its folder's lock
     // until the end (`_lock` lives as long as this function).
@@ -158,7 +190,7 @@ pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
     ui.started(rt.local_addr(), rt.engine.stats(torrent).as_ref());
 
     let started = Instant::now();
-    let result = drive(&mut rt, torrent, &meta, opts, &ui, &storage);
+    let result = drive(&mut rt, torrent, &meta, opts, &ui, &storage, dht_usable);
     let stats = rt.engine.stats(torrent);
     // However it ended: say `stopped`, let the writes finish, save the resume record.
     let verified = rt
@@ -166,6 +198,9 @@ pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
         .ok()
         .and_then(|v| v.into_iter().find(|(id, _)| *id == torrent))
         .map(|(_, v)| v);
+    if let Err(e) = rt.save_dht() {
+        say::err_line(&format!("the DHT's table was not saved: {e}"));
+    }
     drop(rt); // joins the workers once their queued writes are done
     let saved = storage.sync().map_err(|e| e.to_string()).and_then(|()| {
         match verified.filter(|_| !storage.is_read_only()) {
@@ -248,6 +283,12 @@ fn listen(opts: &Options) -> Result<Runtime, String> {
     ))
 }
 
+/// Where the DHT's table is kept: beside the resume records (`DIR/.shoal/`); nowhere for
+/// a seed, which creates nothing.
+fn dht_folder(opts: &Options, seed_only: bool) -> Option<PathBuf> {
+    (!seed_only).then(|| opts.dir.join(".shoal"))
+}
+
 fn join_ports(ports: &[u16]) -> String {
     match ports {
         [one] => one.to_string(),
@@ -263,6 +304,7 @@ fn drive(
     opts: &Options,
     ui: &Ui,
     storage: &Arc<Storage>,
+    dht: bool,
 ) -> Result<Outcome, String> {
     let mut complete_at = rt
         .engine
@@ -281,8 +323,9 @@ fn drive(
         }
         ui.message(&format!("already complete: {}; seeding", content.display()));
     }
-    // Peers named by the user, or heard on the local network, are a way besides trackers.
-    let mut trackers = TrackerWatch::new(!opts.peers.is_empty() || opts.lsd);
+    // Peers named by the user, heard on the local network or found on the DHT are a way
+    // besides trackers.
+    let mut trackers = TrackerWatch::new(!opts.peers.is_empty() || opts.lsd || dht);
     let seed_limit = SeedLimit {
         ratio: Some(opts.seed_ratio),
         time: opts.seed_time,
@@ -338,6 +381,11 @@ fn drive(
                         ui.message(&format!("tracker warning from {url}: {w}"));
                     }
                 }
+                Event::DhtAnswer {
+                    peers, announced, ..
+                } => ui.verbose(&format!(
+                    "DHT: {peers} peers, announced to {announced} nodes"
+                )),
                 Event::PeerConnected { addr, .. } => ui.verbose(&format!("peer {addr} connected")),
                 Event::HashFailed { piece, .. } => {
                     ui.verbose(&format!("piece {piece} failed its hash check"))
@@ -377,16 +425,24 @@ fn drive(
             });
         }
         let lsd = opts.lsd && !meta.info.private;
-        if !has_trackers && opts.peers.is_empty() && !lsd && web_seeds == 0 && complete_at.is_none()
+        if !has_trackers
+            && opts.peers.is_empty()
+            && !lsd
+            && !dht
+            && web_seeds == 0
+            && complete_at.is_none()
         {
             return Err(match last_web_seed_error.take() {
                 Some(why) => format!(
                     "no source left: the torrent names no tracker, no --peer was given, \
-                     and its web seeds failed ({why})"
+                     {}, and its web seeds failed ({why})",
+                    dht_absence(opts, meta.info.private)
                 ),
-                None => "the torrent names no tracker, no web seed, and no --peer was given: \
-                         no way to find peers"
-                    .into(),
+                None => format!(
+                    "the torrent names no tracker, no web seed, and no --peer was given, \
+                     and {}: no way to find peers",
+                    dht_absence(opts, meta.info.private)
+                ),
             });
         }
         if last_save.elapsed() >= RESUME_EVERY && !storage.is_read_only() {
@@ -403,6 +459,17 @@ fn drive(
                 });
             }
         }
+    }
+}
+
+/// Why the DHT cannot find peers, for a message.
+pub fn dht_absence(opts: &Options, private: bool) -> &'static str {
+    if private {
+        "a private torrent never uses the DHT"
+    } else if opts.dht.off {
+        "the DHT is off (--no-dht)"
+    } else {
+        "the DHT knows no node to start from (no --dht-bootstrap, SHOAL_DHT_BOOTSTRAP empty)"
     }
 }
 

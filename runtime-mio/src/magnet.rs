@@ -4,8 +4,9 @@
 //!
 //! The progress line while fetching says `fetching metadata from N peers` (the peers
 //! connected), with the bytes in once a peer has said the size. Tracker trouble is said
-//! as for a download. A link that names no tracker and no peer, with no `--peer` given,
-//! is refused at once: nothing could ever answer it.
+//! as for a download. Peers come from the link's peers, its trackers and the DHT. A link
+//! that names no tracker and no peer, with no `--peer` given and the DHT off (or knowing
+//! no node to start from), is refused at once: nothing could ever answer it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,21 +52,28 @@ pub enum Fetched {
 }
 
 /// Runs `rt` until torrent `id` (added with [`Runtime::add_magnet`]) has its metadata.
-/// `peers_given`: peers were named (`x.pe` or `--peer`), so trackers are not the only way.
+/// `peers_given`: peers were named (`x.pe` or `--peer`), so trackers are not the only way;
+/// `dht`: the DHT runs with somewhere to start from, another way.
 pub fn fetch(
     rt: &mut Runtime,
     id: TorrentId,
     magnet: &Magnet,
     peers_given: bool,
+    dht: bool,
 ) -> Result<Fetched, String> {
-    if magnet.trackers.is_empty() && !peers_given {
-        return Err(
-            "the magnet link names no tracker (tr=) and no peer (x.pe=), and no --peer was \
-             given: no way to find peers (the DHT is not built yet)"
-                .into(),
-        );
+    if magnet.trackers.is_empty() && !peers_given && !dht {
+        let why = if rt.engine.dht_enabled() {
+            "the DHT knows no node to start from (no --dht-bootstrap, SHOAL_DHT_BOOTSTRAP empty)"
+        } else {
+            "the DHT is off (--no-dht)"
+        };
+        return Err(format!(
+            "the magnet link names no tracker (tr=) and no peer (x.pe=), no --peer was \
+             given, and {why}: no way to find peers"
+        ));
     }
-    let mut trackers = TrackerWatch::new(peers_given);
+    let verbose = std::env::var_os("SHOAL_VERBOSE").is_some();
+    let mut trackers = TrackerWatch::new(peers_given || dht);
     let mut last_line: Option<Instant> = None;
     loop {
         let events = rt
@@ -79,6 +87,14 @@ pub fn fetch(
                 return Err(give_up);
             }
             match event {
+                Event::DhtAnswer {
+                    torrent,
+                    peers,
+                    announced,
+                    ..
+                } if torrent == id && verbose => say::err_line(&format!(
+                    "DHT: {peers} peers, announced to {announced} nodes"
+                )),
                 Event::MetadataReceived { torrent, meta } if torrent == id => {
                     say::err_line(&format!(
                         "metadata received: {} ({} bytes, {} pieces)",
@@ -118,9 +134,9 @@ pub fn fetch(
     }
 }
 
-/// `shoal info MAGNET`: the metadata fetched from the link's peers and trackers, on any
-/// free port.
-pub fn fetch_for_info(magnet: &Magnet) -> Result<Arc<Metainfo>, String> {
+/// `shoal info MAGNET`: the metadata fetched from the link's peers, trackers and the DHT
+/// (unless it is off), on any free port.
+pub fn fetch_for_info(magnet: &Magnet, dht: &crate::client::Dht) -> Result<Arc<Metainfo>, String> {
     let mut rt = Runtime::new(RuntimeConfig {
         listen: SocketAddr::from(([0, 0, 0, 0], 0)),
         workers: 1,
@@ -132,9 +148,10 @@ pub fn fetch_for_info(magnet: &Magnet) -> Result<Arc<Metainfo>, String> {
     })
     .map_err(|e| format!("cannot listen: {e}"))?;
     rt.catch_signals().map_err(|e| e.to_string())?;
+    let dht = dht.start(&mut rt, None);
     let id = rt.add_magnet(magnet);
     let given = !peers(magnet).is_empty();
-    let result = fetch(&mut rt, id, magnet, given);
+    let result = fetch(&mut rt, id, magnet, given, dht);
     let _ = rt.shutdown(Duration::from_secs(2));
     match result? {
         Fetched::Meta(meta) => Ok(meta),

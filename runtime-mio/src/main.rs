@@ -82,6 +82,8 @@ enum Command {
     Info {
         /// The .torrent file, an http(s):// URL to one, or a magnet link.
         torrent: String,
+        #[command(flatten)]
+        dht: DhtArgs,
     },
     /// Make a .torrent of a file or a folder.
     Create {
@@ -146,6 +148,8 @@ enum Command {
         /// Seconds between polls of a feed (doubled per failure in a row, up to a day).
         #[arg(long, value_name = "SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
         feed_interval: u64,
+        #[command(flatten)]
+        dht: DhtArgs,
     },
     /// Follow feeds (RSS, Atom) with the daemon: new items that are torrents or magnet
     /// links are added as they are published.
@@ -291,6 +295,44 @@ struct NetArgs {
     /// The most to upload a second, e.g. 2M, 500k (as --download-limit).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     upload_limit: Option<u64>,
+    #[command(flatten)]
+    dht: DhtArgs,
+}
+
+#[derive(clap::Args)]
+struct DhtArgs {
+    /// Do not use the DHT (BEP 5): peers then come only from trackers, --peer, the
+    /// magnet link and LSD.
+    #[arg(long)]
+    no_dht: bool,
+    /// A DHT node to start from; repeatable. Default: router.bittorrent.com:6881,
+    /// dht.transmissionbt.com:6881 and router.utorrent.com:6881 (or the list in
+    /// SHOAL_DHT_BOOTSTRAP). Names are resolved in the background; failures are harmless.
+    #[arg(long = "dht-bootstrap", value_name = "HOST:PORT", value_parser = parse_host_port)]
+    dht_bootstrap: Vec<String>,
+}
+
+impl DhtArgs {
+    fn settings(self) -> shoal_mio::client::Dht {
+        shoal_mio::client::Dht {
+            off: self.no_dht,
+            bootstrap: self.dht_bootstrap,
+        }
+    }
+}
+
+/// `HOST:PORT` (not resolved here: names are looked up in the background).
+fn parse_host_port(s: &str) -> Result<String, String> {
+    let bad = || format!("{s:?} is not HOST:PORT (e.g. router.bittorrent.com:6881)");
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || host.contains(char::is_whitespace) || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(s.to_string())
 }
 
 /// A rate in bytes a second: a number (fractions allowed) with an optional binary unit,
@@ -423,7 +465,7 @@ fn main() -> ExitCode {
             let opts = client_options(torrent, dir, net, 0.0, None, false);
             return exit(shoal_mio::client::run(&opts, true));
         }
-        Command::Info { torrent } => info(&torrent),
+        Command::Info { torrent, dht } => info(&torrent, &dht.settings()),
         Command::Tracker(args) => shoal_mio::tracker::run(&args),
         Command::Serve(args) => shoal_mio::serve::run(&args),
         Command::Create {
@@ -455,6 +497,7 @@ fn main() -> ExitCode {
             port,
             bind,
             feed_interval,
+            dht,
         } => shoal_mio::daemon::run(&shoal_mio::daemon::Options {
             state: state.state,
             rpc,
@@ -463,6 +506,7 @@ fn main() -> ExitCode {
             port,
             bind,
             feed_interval: std::time::Duration::from_secs(feed_interval),
+            dht: dht.settings(),
         }),
         Command::Feed { action, state } => state.dir().and_then(|d| match action {
             FeedAction::Add { url, pattern } => {
@@ -544,6 +588,7 @@ fn client_options(
             upload: net.upload_limit,
             download: net.download_limit,
         },
+        dht: net.dht.settings(),
     }
 }
 
@@ -565,9 +610,9 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn info(torrent: &str) -> Result<(), String> {
+fn info(torrent: &str, dht: &shoal_mio::client::Dht) -> Result<(), String> {
     if let Some(magnet) = shoal_mio::magnet::parse(torrent)? {
-        let m = shoal_mio::magnet::fetch_for_info(&magnet)?;
+        let m = shoal_mio::magnet::fetch_for_info(&magnet, dht)?;
         say::out(&describe(&m));
         return Ok(());
     }
@@ -752,6 +797,16 @@ mod tests {
         }
         assert!(parse_web_seed("udp://h/").is_err());
         assert!(parse_web_seed("https://h/files/").is_ok());
+    }
+
+    #[test]
+    fn dht_bootstrap_is_host_and_port() {
+        for good in ["router.bittorrent.com:6881", "127.0.0.1:1", "[::1]:6881"] {
+            assert_eq!(parse_host_port(good).as_deref(), Ok(good));
+        }
+        for bad in ["router", "router:", ":6881", "h:70000", "a b:1"] {
+            assert!(parse_host_port(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

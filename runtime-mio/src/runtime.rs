@@ -1,9 +1,9 @@
 //! The mio runtime: shoal-core's engine driven by one event loop.
 //!
-//! One thread owns the [`Engine`], a TCP listener, a UDP socket (tracker datagrams), every
-//! peer connection and every HTTP tracker exchange, all non-blocking and registered with
-//! one [`mio::Poll`]. Disk reads, writes, SHA-1 and host-name lookups go to a
-//! [`worker::Pool`]; results come back over a channel that wakes the poll. The loop is the
+//! One thread owns the [`Engine`], a TCP listener, a UDP socket (tracker and DHT
+//! datagrams), every peer connection and every HTTP tracker exchange, all non-blocking and
+//! registered with one [`mio::Poll`]. Disk reads, writes, SHA-1 and host-name lookups go
+//! to a [`worker::Pool`]; results come back over a channel that wakes the poll. The loop is the
 //! core's: feed the engine what happened, carry out what it asks, sleep until its timeout
 //! or the next event. There is no protocol logic here.
 //!
@@ -14,7 +14,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, IoSlice, Read, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,6 +47,8 @@ const FIRST_HTTP: usize = 1 << 30;
 
 /// Most bytes read from one connection per wake-up.
 const READ_BUDGET: usize = 4 << 20;
+/// Most datagrams read from the UDP socket per wake-up.
+const UDP_BUDGET: usize = 1024;
 /// Bounds of the room made in a connection's read buffer when it runs low.
 const MIN_READ_CHUNK: usize = 16 * 1024;
 const MAX_READ_CHUNK: usize = 1 << 20;
@@ -112,6 +116,10 @@ pub struct Runtime {
     /// Failures of background jobs that stop nothing (a resume record not saved).
     warnings: Vec<String>,
     waker: Arc<Waker>,
+    /// The DHT's bootstrap routers, as their names resolve (see [`Runtime::start_dht`]).
+    dht_routers: Option<Receiver<Vec<SocketAddrV4>>>,
+    /// Where the DHT's table is saved, if anywhere.
+    dht_folder: Option<PathBuf>,
 }
 
 impl Runtime {
@@ -154,7 +162,59 @@ impl Runtime {
             signals: None,
             interrupted: false,
             warnings: Vec::new(),
+            dht_routers: None,
+            dht_folder: None,
         })
+    }
+
+    /// Starts the engine's DHT node (BEP 5) on our UDP socket, shared with UDP trackers
+    /// (the engine tells their datagrams apart). Its table is read from `folder` and saved
+    /// there by [`Runtime::save_dht`]. `bootstrap`: `HOST:PORT`s to start from; empty: those
+    /// of `SHOAL_DHT_BOOTSTRAP` if set, else the well-known routers. Names are resolved on a
+    /// thread of their own, never joined: a lookup that hangs delays nothing, one that fails
+    /// costs nothing. Returns whether the node has anywhere to start from (bootstrap
+    /// addresses or a saved table).
+    pub fn start_dht(&mut self, folder: Option<&Path>, bootstrap: &[String]) -> bool {
+        let list = shoal_io::dht::bootstrap_list(bootstrap);
+        let (literal, names) = shoal_io::dht::split_literal(&list);
+        let config = shoal_io::dht::config(folder, literal);
+        let sources = !list.is_empty() || !config.saved_nodes.is_empty();
+        self.engine.start_dht(config, Instant::now());
+        self.dht_folder = folder.map(Path::to_path_buf);
+        if !names.is_empty() {
+            let (tx, rx) = mpsc::channel();
+            let waker = self.waker.clone();
+            let spawned = std::thread::Builder::new()
+                .name("shoal-dht-routers".into())
+                .spawn(move || {
+                    for name in names {
+                        if let Ok(addrs) = shoal_io::dht::resolve(&name) {
+                            if tx.send(addrs).is_err() {
+                                return;
+                            }
+                            let _ = waker.wake();
+                        }
+                    }
+                });
+            if spawned.is_ok() {
+                self.dht_routers = Some(rx);
+            }
+        }
+        self.drain();
+        sources
+    }
+
+    /// Saves the DHT's routing table in the folder given to [`Runtime::start_dht`] (an
+    /// empty table is not saved: it would replace a useful one).
+    pub fn save_dht(&self) -> Result<(), String> {
+        let (Some(folder), Some((id, nodes))) = (&self.dht_folder, self.engine.dht_export()) else {
+            return Ok(());
+        };
+        if nodes.is_empty() {
+            return Ok(());
+        }
+        shoal_io::dht::save(folder, id, &nodes)
+            .map_err(|e| format!("{}: {e}", shoal_io::dht::state_path(folder).display()))
     }
 
     /// The address peers reach us at.
@@ -566,17 +626,35 @@ impl Runtime {
         }
     }
 
+    /// Datagrams (trackers' and the DHT's) are handed to the engine as they are read,
+    /// never queued here; at most [`UDP_BUDGET`] a wake-up, so a flood cannot starve the
+    /// peers (the kernel drops what its buffer cannot hold meanwhile).
     fn receive_udp(&mut self) {
         let mut buf = [0u8; 2048];
+        let mut read = 0;
         loop {
+            if read == UDP_BUDGET {
+                // mio is edge-triggered: come back to the rest next turn.
+                let _ = self
+                    .poll
+                    .registry()
+                    .reregister(&mut self.udp, UDP, Interest::READABLE);
+                break;
+            }
             match self.udp.recv_from(&mut buf) {
-                Ok((n, from)) => self.engine.handle(
-                    Input::UdpReceived {
-                        from,
-                        data: buf[..n].to_vec(),
-                    },
-                    Instant::now(),
-                ),
+                Ok((n, from)) => {
+                    read += 1;
+                    self.engine.handle(
+                        Input::UdpReceived {
+                            from,
+                            data: buf[..n].to_vec(),
+                        },
+                        Instant::now(),
+                    );
+                    if read.is_multiple_of(64) {
+                        self.drain();
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
@@ -603,6 +681,13 @@ impl Runtime {
     }
 
     fn worker_results(&mut self) {
+        let routers: Vec<SocketAddrV4> = match &self.dht_routers {
+            Some(rx) => rx.try_iter().flatten().collect(),
+            None => Vec::new(),
+        };
+        for addr in routers {
+            self.engine.add_dht_node(addr, Instant::now());
+        }
         while let Ok(done) = self.pool.done.try_recv() {
             let now = Instant::now();
             let input = match done {

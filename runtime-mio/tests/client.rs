@@ -12,7 +12,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn shoal() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_shoal"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shoal"));
+    // No DHT router beyond this machine (see support::shoal_command).
+    cmd.env("SHOAL_DHT_BOOTSTRAP", "");
+    cmd
 }
 
 struct Kill(Child);
@@ -291,7 +294,8 @@ time.sleep(60)
 /// `sh -c 'ulimit -n LIMIT; exec shoal ARGS…'`: shoal under a descriptor limit.
 fn shoal_limited(limit: u32, args: &[&std::ffi::OsStr]) -> Command {
     let mut cmd = Command::new("sh");
-    cmd.arg("-c")
+    cmd.env("SHOAL_DHT_BOOTSTRAP", "")
+        .arg("-c")
         .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_shoal"))
         .args(args);

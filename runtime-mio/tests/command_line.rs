@@ -13,7 +13,7 @@ use support::*;
 
 /// `shoal download TORRENT -o DIR --no-seed --plain --bind 127.0.0.1` with `extra`.
 fn download(torrent: &Path, dir: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(SHOAL);
+    let mut cmd = support::shoal_command();
     cmd.arg("download")
         .arg(torrent)
         .arg("-o")
@@ -117,10 +117,10 @@ fn a_closed_stderr_never_makes_shoal_panic() {
     ));
     assert_eq!(code, Some(1));
     // The commands that write to stdout.
-    let code = with_output_closed(Command::new(SHOAL).arg("info").arg(&torrent));
+    let code = with_output_closed(support::shoal_command().arg("info").arg(&torrent));
     assert_eq!(code, Some(0));
     let code = with_output_closed(
-        Command::new(SHOAL)
+        support::shoal_command()
             .arg("create")
             .arg(scene.content())
             .arg("-o")
@@ -154,7 +154,7 @@ fn nonsense_values_are_refused_by_name() {
         "http://",
         "t.example:80",
     ] {
-        let result = Command::new(SHOAL)
+        let result = support::shoal_command()
             .arg("create")
             .arg(scene.content())
             .arg("-o")
@@ -194,7 +194,7 @@ fn create_leaves_out_shoals_working_files() {
         .any(|p| p.to_string_lossy().ends_with(".part")));
     fs::write(out.join("notes.txt"), b"mine").unwrap();
     let made = scene.path("out.torrent");
-    let result = Command::new(SHOAL)
+    let result = support::shoal_command()
         .arg("create")
         .arg(&out)
         .arg("-o")
@@ -202,7 +202,7 @@ fn create_leaves_out_shoals_working_files() {
         .output()
         .unwrap();
     assert!(result.status.success(), "{}", stderr(&result));
-    let info = run(Command::new(SHOAL).arg("info").arg(&made));
+    let info = run(support::shoal_command().arg("info").arg(&made));
     // Only what the user put there, and whatever shoal had finished: no state, no `.part`.
     assert!(info.contains("  out/notes.txt\n"), "{info}");
     assert!(
@@ -213,7 +213,7 @@ fn create_leaves_out_shoals_working_files() {
 
 #[test]
 fn the_demo_downloads_from_a_web_server_and_the_leechers_spare_it() {
-    let out = Command::new(SHOAL)
+    let out = support::shoal_command()
         .args(["demo", "--size", "8", "--leechers", "4"])
         .stdin(Stdio::null())
         .output()

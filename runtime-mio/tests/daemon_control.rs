@@ -114,7 +114,7 @@ fn the_queue_files_and_settings_follow_the_rpc_and_survive_a_restart() {
 
     // The same choices from the command line.
     let shoal = |args: &[&str]| {
-        run(std::process::Command::new(SHOAL)
+        run(support::shoal_command()
             .args(args)
             .arg("--state")
             .arg(&state))
@@ -146,7 +146,7 @@ fn the_queue_files_and_settings_follow_the_rpc_and_survive_a_restart() {
     assert_eq!(t["fileStats"][0]["priority"], -1);
     assert_eq!(t["fileStats"][1]["priority"], -1);
     assert_eq!(t["sequentialDownload"], false);
-    let bad = std::process::Command::new(SHOAL)
+    let bad = support::shoal_command()
         .args(["set", "2", "--skip", "7", "--state"])
         .arg(&state)
         .output()
@@ -257,7 +257,7 @@ fn shoal_add_starts_a_daemon_when_none_runs_on_the_address_it_was_last_given() {
     run(std::process::Command::new("kill").args(["-TERM", &d.proc.id().to_string()]));
     d.proc.wait_exit(Instant::now() + Duration::from_secs(20));
 
-    let out = std::process::Command::new(SHOAL)
+    let out = support::shoal_command()
         .arg("add")
         .arg(&torrents[0])
         .arg("--state")
@@ -281,7 +281,7 @@ fn shoal_add_starts_a_daemon_when_none_runs_on_the_address_it_was_last_given() {
             .trim(),
         local(rpc)
     );
-    let list = run(std::process::Command::new(SHOAL)
+    let list = run(support::shoal_command()
         .arg("list")
         .arg("--state")
         .arg(&state));

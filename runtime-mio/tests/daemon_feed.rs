@@ -118,7 +118,12 @@ fn items_published_after_subscribing_are_downloaded_once() {
         scene.dir(),
         scene.deadline,
     );
-    let shoal = |args: &[&str]| run(Command::new(SHOAL).args(args).arg("--state").arg(&state));
+    let shoal = |args: &[&str]| {
+        run(support::shoal_command()
+            .args(args)
+            .arg("--state")
+            .arg(&state))
+    };
     let out = shoal(&[
         "feed",
         "add",
@@ -134,7 +139,7 @@ fn items_published_after_subscribing_are_downloaded_once() {
         "<html><body>hello</body></html>",
     )
     .unwrap();
-    let out = Command::new(SHOAL)
+    let out = support::shoal_command()
         .args(["feed", "add", &format!("{base}not-a-feed.xml"), "--state"])
         .arg(&state)
         .output()

@@ -123,7 +123,7 @@ fn a_daemon_restarted_after_the_metadata_came_does_not_fetch_it_again() {
     let rpc = free_port();
     let mut daemon = ShoalDaemon::start("daemon-1", &state, &dl, rpc, scene.dir(), scene.deadline);
     let magnet = magnet_of(&torrent, port);
-    let out = run(std::process::Command::new(SHOAL)
+    let out = run(support::shoal_command()
         .arg("add")
         .arg(&magnet)
         .arg("--state")

@@ -73,7 +73,7 @@ fn a_killed_daemon_resumes_three_downloads_without_fetching_a_verified_piece_twi
     let rpc = free_port();
     let mut daemon = ShoalDaemon::start("daemon-1", &state, &dl, rpc, scene.dir(), scene.deadline);
     for t in &torrents {
-        let out = run(std::process::Command::new(SHOAL)
+        let out = run(support::shoal_command()
             .arg("add")
             .arg(t)
             .arg("--state")

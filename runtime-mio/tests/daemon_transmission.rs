@@ -111,7 +111,12 @@ fn shoal_add_list_pause_resume_and_remove_with_delete() {
         scene.dir(),
         scene.deadline,
     );
-    let shoal = |args: &[&str]| run(Command::new(SHOAL).args(args).arg("--state").arg(&state));
+    let shoal = |args: &[&str]| {
+        run(support::shoal_command()
+            .args(args)
+            .arg("--state")
+            .arg(&state))
+    };
     let out = shoal(&["add", torrent.to_str().unwrap()]);
     assert_eq!(out.trim(), format!("added 1: {}", scene.payload.name));
     let out = shoal(&["add", torrent.to_str().unwrap()]);
@@ -160,7 +165,7 @@ fn beyond_loopback_credentials_are_generated_and_required() {
     let scene = Scene::new();
     let rpc = free_port();
     let state = scene.path("state");
-    let mut cmd = Command::new(SHOAL);
+    let mut cmd = support::shoal_command();
     cmd.arg("daemon")
         .arg("--state")
         .arg(&state)
@@ -201,7 +206,10 @@ fn beyond_loopback_credentials_are_generated_and_required() {
     assert!(said.contains("credentials needed"), "{said}");
     let listed = transmission_remote(rpc, &["--auth", auth, "-l"]);
     assert!(listed.contains("Sum:"), "{listed}");
-    let list = run(Command::new(SHOAL).arg("list").arg("--state").arg(&state));
+    let list = run(support::shoal_command()
+        .arg("list")
+        .arg("--state")
+        .arg(&state));
     assert!(list.starts_with("  id"), "{list}");
     daemon.assert_not_failed();
 }

@@ -6,7 +6,8 @@
 //!
 //! Transmission ignores 127.x peers it hears of, but serves peers that dial it: `x.pe`
 //! makes shoal dial it. A link whose only source is its tracker (`tr=`) works too, and a
-//! link with neither tracker nor peer is refused at once.
+//! link with neither tracker nor peer is refused at once when the DHT is off or knows no
+//! node (a link found through the DHT: `interop_dht.rs`).
 //!
 //! Needs Debian's python3-libtorrent, transmission-cli and mktorrent (`scripts/test`
 //! installs them). A missing tool fails the test: it is never skipped.
@@ -15,7 +16,6 @@ mod support;
 mod tracker_support;
 
 use std::path::Path;
-use std::process::Command;
 
 use shoal_core::InfoHash;
 use support::*;
@@ -84,7 +84,7 @@ fn shoal_info_prints_the_metadata_of_a_magnet_link_from_libtorrent() {
     let torrent = scene.torrent(None);
     let port = free_port();
     let mut seed = scene.ready_seed(Seeder::Libtorrent, &torrent, port);
-    let mut cmd = Command::new(SHOAL);
+    let mut cmd = support::shoal_command();
     cmd.arg("info").arg(magnet_of(&torrent, port));
     let mut info = Proc::spawn("shoal-info", cmd, scene.dir());
     info.wait_success_watching(&mut seed, scene.deadline);
@@ -145,19 +145,27 @@ fn shoal_downloads_a_magnet_link_whose_only_source_is_its_tracker() {
 }
 
 #[test]
-fn a_magnet_link_with_no_tracker_and_no_peer_is_refused_at_once() {
+fn a_magnet_link_with_no_tracker_and_no_peer_is_refused_at_once_without_the_dht() {
+    // With --no-dht, or a DHT that knows no node to start from (the helpers leave it
+    // none), nothing could ever answer the link.
     let scene = Scene::new();
     let link = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567";
-    let mut leech = shoal_download(
-        "shoal-magnet",
-        Path::new(link),
-        &scene.path("dl"),
-        free_port(),
-        &[],
-        &[],
-        scene.dir(),
-    );
-    let status = leech.wait_exit(scene.deadline);
-    assert_eq!(status.code(), Some(1), "{}", leech.tail(10));
-    assert!(leech.said("no way to find peers"), "{}", leech.tail(10));
+    for (extra, why) in [
+        (&["--no-dht"][..], "the DHT is off (--no-dht)"),
+        (&[][..], "the DHT knows no node to start from"),
+    ] {
+        let mut leech = shoal_download(
+            "shoal-magnet",
+            Path::new(link),
+            &scene.path("dl"),
+            free_port(),
+            &[],
+            extra,
+            scene.dir(),
+        );
+        let status = leech.wait_exit(scene.deadline);
+        assert_eq!(status.code(), Some(1), "{}", leech.tail(10));
+        assert!(leech.said("no way to find peers"), "{}", leech.tail(10));
+        assert!(leech.said(why), "{}", leech.tail(10));
+    }
 }

@@ -23,7 +23,10 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 fn shoal() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_shoal"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shoal"));
+    // No DHT router beyond this machine (see support::shoal_command).
+    cmd.env("SHOAL_DHT_BOOTSTRAP", "");
+    cmd
 }
 
 fn python() -> Command {

@@ -36,7 +36,7 @@ fn shoal_learns_a_libtorrent_peer_through_pex() {
     // 127.0.0.1, so the address the seed's PEX gives others for it (127.0.0.1 and its
     // port) leads nowhere, and only shoal can make a connection to a peer it hears of.
     let dl = scene.path("dl");
-    let mut cmd = std::process::Command::new(SHOAL);
+    let mut cmd = support::shoal_command();
     cmd.args([
         "download",
         torrent.to_str().unwrap(),

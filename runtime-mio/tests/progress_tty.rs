@@ -23,6 +23,7 @@ fn shoal_in_tty(args: &[String], log_dir: &Path, name: &str) -> (Option<i32>, St
     }
     let typescript = log_dir.join(format!("{name}.tty"));
     let status = Command::new("script")
+        .env("SHOAL_DHT_BOOTSTRAP", "")
         .args(["--quiet", "--flush", "--return", "--command", &line])
         .arg(&typescript)
         .stdin(Stdio::null())

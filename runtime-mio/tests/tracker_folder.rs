@@ -7,7 +7,6 @@ mod support;
 mod tracker_support;
 
 use std::fs;
-use std::process::Command;
 
 use shoal_core::metainfo::Metainfo;
 use shoal_core::tracker::{parse_announce_response, percent_encode};
@@ -22,7 +21,7 @@ fn a_torrent_added_later_is_served_and_tracked_and_its_url_may_hold_spaces_and_a
     fs::create_dir_all(&folder).unwrap();
     fs::copy(scene.torrent(None), folder.join("first.torrent")).unwrap();
     let port = free_port();
-    let mut cmd = Command::new(SHOAL);
+    let mut cmd = support::shoal_command();
     cmd.args([
         "tracker",
         "--http",
@@ -44,7 +43,7 @@ fn a_torrent_added_later_is_served_and_tracked_and_its_url_may_hold_spaces_and_a
 
     // A torrent made after the start, under a name with a space and accents.
     let name = "Données été.torrent";
-    let made = Command::new(SHOAL)
+    let made = support::shoal_command()
         .arg("create")
         .arg(scene.content().join("tiny.txt"))
         .arg("-o")
@@ -80,7 +79,11 @@ fn a_torrent_added_later_is_served_and_tracked_and_its_url_may_hold_spaces_and_a
         format!("http://{}/{name}", local(port)),
         format!("http://{}{encoded}", local(port)),
     ] {
-        let out = Command::new(SHOAL).arg("info").arg(&url).output().unwrap();
+        let out = support::shoal_command()
+            .arg("info")
+            .arg(&url)
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),

@@ -7,7 +7,6 @@ mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use support::*;
 
@@ -33,7 +32,7 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 /// `shoal download TORRENT -o DIR --no-seed` with `extra` arguments, run to its end:
 /// (exit code, stderr).
 fn download_once(torrent: &Path, dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(SHOAL)
+    let out = support::shoal_command()
         .arg("download")
         .arg(torrent)
         .arg("-o")
@@ -146,7 +145,7 @@ fn seed_refuses_a_partial_copy_without_creating_anything() {
     fs::write(partial.join(&scene.payload.name).join(first), b"short").unwrap();
     for (dir, needle) in [(&elsewhere, "not found"), (&partial, "pieces are present")] {
         let before = snapshot(dir);
-        let out = Command::new(SHOAL)
+        let out = support::shoal_command()
             .arg("seed")
             .arg(&torrent)
             .arg(dir)

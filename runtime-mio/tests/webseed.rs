@@ -59,7 +59,7 @@ fn shoal_downloads_a_single_file_torrent_from_nginx_alone() {
     let nginx = Nginx::start(&www, &scene.path("nginx"), scene.deadline);
     let torrent = scene.path("single.torrent");
     // `shoal create --web-seed`: a URL ending in `/` gets the name appended.
-    run(Command::new(SHOAL)
+    run(support::shoal_command()
         .arg("create")
         .arg(www.join("one file.iso"))
         .arg("-o")
@@ -177,7 +177,7 @@ fn hostile(mode: Hostile, complaint: &str) {
     std::fs::write(content.join("file.bin"), &data).unwrap();
     let url = hostile_server(data, mode);
     let torrent = scene.path("hostile.torrent");
-    run(Command::new(SHOAL)
+    run(support::shoal_command()
         .arg("create")
         .arg(content.join("file.bin"))
         .arg("-o")

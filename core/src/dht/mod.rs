@@ -25,30 +25,23 @@
 //! ([`Config::external_ip`]), and the routing table can refuse nodes whose id does not
 //! match theirs ([`Config::enforce_node_ids`], off by default as in libtorrent).
 //!
-//! # For a runtime (not wired in yet)
+//! # In the engine and the runtimes
 //!
-//! What driving a node takes, for whoever connects it to the runtimes and the engine:
-//! - **One UDP socket** with the UDP trackers (BEP 15): every KRPC message is a bencoded
-//!   dictionary, so its first byte is `d` (0x64); every UDP tracker answer starts with a
-//!   big-endian action number 0–3, so its first byte is 0. Datagrams starting with `d` go
-//!   to [`Node::handle`]; the others to the tracker client.
-//! - **Secrets and state**: [`Config::token_key`] and [`Config::seed`] from the OS's
-//!   randomness; [`Node::id`] and [`Node::export_table`] saved on exit (beside the resume
-//!   records) and given back as [`Config::id`] and [`Config::saved_nodes`]
-//!   ([`krpc::read_compact_nodes`]).
-//! - **Bootstrap**: the runtime resolves host names (`router.bittorrent.com:6881`,
-//!   `dht.transmissionbt.com:6881`, `router.utorrent.com:6881`, `dht.libtorrent.org:25401`,
-//!   or `--dht-bootstrap HOST:PORT`) into [`Config::bootstrap`].
-//! - **The engine**: per DESIGN.md one composition in core joins the engine and this node
-//!   under one `handle`/`poll_output`/`poll_timeout`; it would start
-//!   [`Node::get_peers`] for a magnet without trackers and [`Node::announce`] (every
-//!   ~15 min while a torrent runs, never for a private torrent), and hand the peers of
-//!   [`Event::Peers`] to the torrent as it hands tracker peers. [`LookupError::Busy`](node::LookupError)
-//!   means: try again at the next announce.
-//! - **libtorrent on loopback** (interop tests): see issue 23 for the settings it needs
-//!   (`dht_restrict_routing_ips`/`dht_restrict_search_ips` off, a literal listen address,
-//!   raised `dht_block_ratelimit`). This node accepts loopback and private addresses; its
-//!   per-source limit ([`RateLimit`]) is 250 queries per 10 s.
+//! The engine runs one node once a runtime calls `Engine::start_dht` (see the engine's
+//! `dht` module): on the engine's UDP socket with the UDP trackers (BEP 15), told apart by
+//! the first byte (every KRPC message is a bencoded dictionary, so it starts with `d`;
+//! every UDP tracker answer starts with a big-endian action number 0–3, so with 0); each
+//! torrent that is not private announces itself ([`Node::announce`]) and its peers come
+//! from [`Event::Peers`] like a tracker's. [`LookupError::Busy`](node::LookupError) means:
+//! try again at the next tick. The runtimes draw [`Config::token_key`] and [`Config::seed`]
+//! from the OS, save [`Node::id`] and [`Node::export_table`] on exit and give them back as
+//! [`Config::id`] and [`Config::saved_nodes`] ([`krpc::read_compact_nodes`]), and resolve
+//! the bootstrap routers' names in the background ([`Node::add_bootstrap`]).
+//!
+//! libtorrent on loopback (interop tests) needs `dht_restrict_routing_ips` and
+//! `dht_restrict_search_ips` off, a literal listen address and a raised
+//! `dht_block_ratelimit` (see issue 23). This node accepts loopback and private addresses;
+//! its per-source limit ([`RateLimit`]) is 250 queries per 10 s.
 
 pub mod id;
 pub mod krpc;

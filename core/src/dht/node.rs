@@ -35,6 +35,9 @@ use super::tokens::Tokens;
 use crate::rng::Rng;
 use crate::InfoHash;
 
+/// Most bootstrap addresses a node keeps ([`Node::add_bootstrap`]).
+pub const MAX_BOOTSTRAP: usize = 64;
+
 /// Per-source limits on the queries we answer.
 #[derive(Clone, Copy, Debug)]
 pub struct RateLimit {
@@ -325,6 +328,28 @@ impl Node {
     /// give back in [`Config::saved_nodes`] (see [`krpc::read_compact_nodes`]).
     pub fn export_table(&self) -> Vec<u8> {
         krpc::compact_nodes(&self.table.contacts())
+    }
+
+    /// Adds an address to bootstrap from (a router whose name the runtime resolved late,
+    /// a node given by hand). While the table holds fewer than k nodes, a lookup for our
+    /// own id starts at once through it, and the join follows as after the first
+    /// bootstrap. At most [`MAX_BOOTSTRAP`] addresses are kept; more are ignored.
+    pub fn add_bootstrap(&mut self, addr: SocketAddrV4, now: Instant) {
+        if self.config.bootstrap.contains(&addr) || self.config.bootstrap.len() >= MAX_BOOTSTRAP {
+            return;
+        }
+        self.config.bootstrap.push(addr);
+        if self.table.len() >= self.config.k {
+            return;
+        }
+        if self.table.is_empty() {
+            // Nothing was joined yet: the join runs after this bootstrap.
+            self.bootstrapped = false;
+        }
+        if let Ok(id) = self.start_lookup(self.id, LookupKind::FindNode, now) {
+            self.bootstrap = Some(id);
+        }
+        self.drive(now);
     }
 
     /// Starts a lookup for peers of `info_hash`.

@@ -261,7 +261,8 @@ pub enum Input {
         /// lookup, TLS, no answer in time); name the URL in the message.
         result: Result<Vec<u8>, IoError>,
     },
-    /// A datagram arrived on the engine's UDP socket (tracker answers).
+    /// A datagram arrived on the engine's UDP socket: a UDP tracker's answer, or a DHT
+    /// message once the DHT runs (told apart by the engine: KRPC starts with `d`).
     UdpReceived {
         /// Who sent it.
         from: SocketAddr,
@@ -375,8 +376,8 @@ pub enum Output {
         /// The longest body the answer may have.
         max_body: u64,
     },
-    /// Send a datagram from the engine's UDP socket (UDP trackers, BEP 15). A lost datagram
-    /// needs no report: the engine retransmits.
+    /// Send a datagram from the engine's UDP socket (UDP trackers, BEP 15, and the DHT,
+    /// BEP 5). A lost datagram needs no report: the engine retransmits.
     UdpSend {
         /// Where to.
         to: SocketAddr,
@@ -641,6 +642,17 @@ pub enum Event {
         failures: u32,
         /// When the torrent's next announce is due (to this tracker or another), if any.
         next_try: Option<Instant>,
+    },
+    /// A DHT lookup for a torrent ended (see [`Engine::start_dht`](super::Engine::start_dht)).
+    DhtAnswer {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Distinct peers it found (each given to the torrent as it came).
+        peers: usize,
+        /// The closest nodes that answered (at most 8).
+        nodes: usize,
+        /// Nodes we sent `announce_peer` to.
+        announced: usize,
     },
     /// A web seed failed: an error answer, a transport error, or a piece with its bytes
     /// that failed the hash check. Its blocks go back to the picker, and it is asked again

@@ -545,6 +545,7 @@ impl Engine {
         self.dial(id, now);
         self.udp_timeouts(id, now);
         self.announce(id, now);
+        self.dht_tick(id, now);
         if let Some(stats) = self.fetching(id) {
             self.outputs
                 .push_back(super::Output::Event(Event::FetchingMetadata {

@@ -29,7 +29,8 @@
 //!   [`Input::PieceHashed`]. A piece is hashed only after all its writes are reported done.
 //! - [`Output::TrackerHttp`], [`Output::WebSeedRequest`], [`Output::UdpSend`]: HTTP
 //!   exchanges with trackers and web seeds (the engine builds the requests and reads the
-//!   answers), datagrams to UDP trackers.
+//!   answers), datagrams to UDP trackers and, once [`Engine::start_dht`] is called, to DHT
+//!   nodes (one socket for both: [`Input::UdpReceived`] carries either).
 //! - [`Output::Event`]: things a user wants to know.
 //!
 //! # Determinism
@@ -46,7 +47,7 @@
 //! `transfer` (requests, blocks, serving, hashing), `choke` (running the choker),
 //! `trackers` (announces over HTTP and UDP), `magnet` (torrents added from a magnet
 //! link, until their metadata is fetched), `pex` (peer exchange), `lsd` (local service
-//! discovery), `webseeds` (BEP 19 web seeds as peers of the picker), `bandwidth` (rate
+//! discovery), `dht` (the Mainline DHT node on the UDP socket), `webseeds` (BEP 19 web seeds as peers of the picker), `bandwidth` (rate
 //! limits) and `timers` (the tick and connection deadlines). `peer` is one connection's
 //! state, `policy` the rules for when to stop
 //! seeding and when trackers that never answer mean trouble.
@@ -58,6 +59,7 @@ mod blame;
 mod candidates;
 mod choke;
 mod conn;
+mod dht;
 mod extension;
 mod lsd;
 mod magnet;
@@ -79,6 +81,7 @@ pub use api::{
     TorrentId, TorrentOptions, TorrentStats, WebSeedRequestId,
 };
 pub use bandwidth::RateLimits;
+pub use dht::{DhtStats, ANNOUNCE_EVERY as DHT_ANNOUNCE_EVERY, RETRY_FIRST as DHT_RETRY_FIRST};
 pub use lsd::{ANNOUNCE_EVERY as LSD_ANNOUNCE_EVERY, RECEIVE_PER_SECOND as LSD_RECEIVE_PER_SECOND};
 pub use magnet::{FetchingStats, MAX_EARLY_HAVES};
 pub use policy::{SeedLimit, TrackerWatch};
@@ -125,6 +128,8 @@ pub struct Engine {
     lsd: lsd::LsdState,
     /// Removed torrents' trackers, kept until their `stopped` announce is done.
     stopping: Vec<(TorrentId, Trackers, Instant)>,
+    /// The DHT node, once started (see `dht`).
+    dht: Option<dht::DhtState>,
 }
 
 impl Engine {
@@ -151,6 +156,7 @@ impl Engine {
             choke_infos: Vec::new(),
             choke_conns: Vec::new(),
             stopping: Vec::new(),
+            dht: None,
         }
     }
 
@@ -173,7 +179,10 @@ impl Engine {
     /// while nothing needs timing. Ask again after every call that changes
     /// the engine: the answer may move either way.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        match (self.timers.next(), self.dht_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Takes one fact from outside at time `now`, which must not be earlier than the
@@ -235,9 +244,16 @@ impl Engine {
                 id,
                 result,
             } => self.on_webseed_response(torrent, id, result, now),
-            Input::UdpReceived { from, data } => self.on_udp(from, &data, now),
+            Input::UdpReceived { from, data } => {
+                if !self.on_dht_datagram(from, &data, now) {
+                    self.on_udp(from, &data, now)
+                }
+            }
             Input::LsdReceived { from, data } => self.on_lsd(from, &data, now),
-            Input::Timer => self.run_timers(now),
+            Input::Timer => {
+                self.run_timers(now);
+                self.dht_timers(now);
+            }
         }
         if let Some(id) = torrent {
             self.settle(id, now);

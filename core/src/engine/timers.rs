@@ -313,6 +313,7 @@ impl Engine {
         self.dial(id, now);
         self.pex_tick(id, now);
         self.lsd_tick(id, now);
+        self.dht_tick(id, now);
         self.pump_webseeds(id, now);
         self.udp_timeouts(id, now);
         self.announce(id, now);

@@ -222,6 +222,7 @@ impl Engine {
     /// [`STOP_GRACE`] at most). Its id is not reused. Returns the pieces verified by then,
     /// for a resume record (`None` for a magnet's torrent still fetching its metadata).
     pub fn remove_torrent(&mut self, id: TorrentId, now: Instant) -> Option<Bitfield> {
+        self.dht_forget(id);
         if self.remove_fetching(id, now) {
             self.announce_stopping(now);
             if !self.stopping.is_empty() {

@@ -292,6 +292,26 @@ impl Swarm {
         )
     }
 
+    /// Starts node `i`'s DHT node, bootstrapping from the nodes `bootstrap`.
+    pub fn start_dht(&mut self, i: usize, bootstrap: &[usize]) {
+        let bootstrap = bootstrap
+            .iter()
+            .map(|&j| match self.nodes[j].addr {
+                SocketAddr::V4(a) => a,
+                SocketAddr::V6(_) => unreachable!("nodes have IPv4 addresses"),
+            })
+            .collect();
+        let config = shoal_core::dht::Config {
+            seed: 0xd47 + i as u64,
+            token_key: [i as u8; 20],
+            bootstrap,
+            ..Default::default()
+        };
+        let now = self.now;
+        self.nodes[i].engine.start_dht(config, now);
+        self.drain(i);
+    }
+
     /// Tells node `from` about node `to`'s address.
     pub fn introduce(&mut self, from: usize, to: usize) {
         let (id, addr) = (self.nodes[from].torrent, self.nodes[to].addr);
@@ -481,8 +501,16 @@ impl Swarm {
                     },
                 );
             }
+            // Datagrams between nodes (the DHT: each node's UDP socket has its TCP address).
+            Output::UdpSend { to, data } => {
+                if let Some(j) = self.nodes.iter().position(|n| n.addr == to) {
+                    let from = self.nodes[i].addr;
+                    self.schedule(now + self.latency, j, Input::UdpReceived { from, data });
+                }
+            }
             // The in-memory swarm has no tracker (peers are introduced directly) and nothing
-            // else outside the peers: `TrackerHttp`, `UdpSend` and whatever comes go nowhere.
+            // else outside the peers: `TrackerHttp`, datagrams to anyone but a node, and
+            // whatever comes go nowhere.
             _ => {}
         }
     }

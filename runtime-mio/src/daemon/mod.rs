@@ -12,8 +12,9 @@
 //! - **the control server** ([`server`]): the page and the Transmission RPC;
 //! - **the feed poller** ([`feeds`]): fetches due feeds, adds what they newly offer.
 //!
-//! The state folder (see [`shoal_daemon::state`]) holds the list, the `.torrent` files and
-//! the address bound; it is locked while the daemon runs. A clean stop (SIGINT, SIGTERM)
+//! The state folder (see [`shoal_daemon::state`]) holds the list, the `.torrent` files,
+//! the DHT's routing table (`dht.state`, saved at a clean stop; one DHT node serves every
+//! torrent) and the address bound; it is locked while the daemon runs. A clean stop (SIGINT, SIGTERM)
 //! tells trackers, finishes writes and saves every resume record; after a `kill -9` the
 //! next start finds the list and each folder's resume record (or hashes what is there),
 //! so no verified piece is downloaded again.
@@ -59,6 +60,8 @@ pub struct Options {
     pub bind: std::net::IpAddr,
     /// How often feeds are polled.
     pub feed_interval: Duration,
+    /// The DHT: one node for every torrent, its table kept in the state folder.
+    pub dht: crate::client::Dht,
 }
 
 /// A message for the loop.
@@ -112,6 +115,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
 
     let mut rt = listen(opts, &state.settings)?;
     rt.catch_signals().map_err(|e| e.to_string())?;
+    opts.dht.start(&mut rt, Some(dir.root()));
     let (tx, rx) = mpsc::channel::<Msg>();
     let (open_tx, open_rx) = mpsc::channel::<OpenJob>();
     let waker = rt.waker();
@@ -157,6 +161,9 @@ pub fn run(opts: &Options) -> Result<(), String> {
     let result = drive(&mut torrents, &rx);
     say::err_line("stopping…");
     let _ = std::fs::remove_file(dir.address_file());
+    if let Err(e) = torrents.rt.save_dht() {
+        say::err_line(&format!("the DHT's table was not saved: {e}"));
+    }
     torrents.shutdown();
     result
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{free_port, local, Proc, SHOAL};
+use crate::support::{free_port, local, Proc};
 
 /// What `shoal daemon` says once its control server listens.
 pub const DAEMON_READY: &str = "shoal daemon: control on";
@@ -48,7 +48,7 @@ impl ShoalDaemon {
         log_dir: &Path,
         deadline: std::time::Instant,
     ) -> ShoalDaemon {
-        let mut cmd = Command::new(SHOAL);
+        let mut cmd = crate::support::shoal_command();
         cmd.arg("daemon")
             .args(extra)
             .arg("--state")

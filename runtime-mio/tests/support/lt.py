@@ -15,9 +15,19 @@
       piece is verified and exits 0 then (or, with --keep-seeding, seeds until SECONDS are
       up and exits 0). Exits 1 if SECONDS pass before it completes.
 
-Both print `connected HOST:PORT` once for every address a connection is made with.
+  lt.py dht PORT SECONDS [--dht HOST:PORT]...
+      a DHT node and nothing else on 127.0.0.1:PORT (UDP) for SECONDS: a router for the
+      others. Prints `dht ready`, then what it hears: `dht get_peers INFOHASH` and
+      `dht announce IP:PORT INFOHASH` for each query of that kind, and `dht nodes N` when
+      its routing table's size changes.
 
-All sessions: DHT, LSD, UPnP, NAT-PMP and uTP off; several connections per IP allowed, so
+Both print `connected HOST:PORT` once for every address a connection is made with.
+`seed` and `download` take `--dht HOST:PORT` (repeatable): the session then runs the DHT,
+bootstrapping from those nodes only, and looks for peers and announces there (a seed
+re-announces every few seconds, so a test need not wait libtorrent's 15 minutes).
+
+All sessions: LSD, UPnP, NAT-PMP and uTP off, and the DHT unless --dht is given (set up
+for loopback then: no one-node-per-IP rules, no DoS blocker, a literal listen address); several connections per IP allowed, so
 many peers can share 127.0.0.1. Progress goes to stdout once a second. With
 --upload-limit, the limit also applies to peers on loopback (libtorrent exempts local
 networks by default).
@@ -70,8 +80,8 @@ def info(args):
         print("web_seed\t" + w["url"])
 
 
-def session(port, upload_limit=0):
-    ses = lt.session({
+def session(port, upload_limit=0, dht_nodes=()):
+    settings = {
         "listen_interfaces": "127.0.0.1:%d" % port,
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
         "enable_outgoing_utp": False, "enable_incoming_utp": False,
@@ -79,7 +89,25 @@ def session(port, upload_limit=0):
         "upload_rate_limit": upload_limit,
         # Connection alerts only: see print_connections.
         "alert_mask": lt.alert.category_t.connect_notification,
-    })
+        # Never the default router (dht.libtorrent.org): nothing leaves the machine.
+        "dht_bootstrap_nodes": "",
+    }
+    if dht_nodes:
+        settings.update({
+            "enable_dht": True,
+            "dht_bootstrap_nodes": ",".join("%s:%d" % n for n in dht_nodes),
+            # On loopback every node shares 127.0.0.1: allow them all, never block one.
+            "dht_restrict_routing_ips": False,
+            "dht_restrict_search_ips": False,
+            "dht_ignore_dark_internet": False,
+            "dht_block_ratelimit": 1000000,
+            "dht_upload_rate_limit": 1000000,
+            "alert_mask": lt.alert.category_t.connect_notification
+            | lt.alert.category_t.dht_notification,
+        })
+    ses = lt.session(settings)
+    for n in dht_nodes:
+        ses.add_dht_node(n)
     if upload_limit:
         # Every address in the global class only, so the limit holds on loopback too.
         f = lt.ip_filter()
@@ -98,6 +126,10 @@ def options(args):
             host, port = args[i + 1].rsplit(":", 1)
             peers.append((host, int(port)))
             i += 2
+        elif a == "--dht":
+            host, port = args[i + 1].rsplit(":", 1)
+            flags.setdefault(a, []).append((host, int(port)))
+            i += 2
         elif a == "--upload-limit":
             flags[a] = int(args[i + 1])
             i += 2
@@ -113,9 +145,14 @@ def options(args):
 def print_connections(ses, seen):
     """`connected HOST:PORT` once for every address a connection is made with, so a test
     can tell whom it reached (a peer's listening port shows only when it was dialled: one
-    that dials in comes from another port), e.g. a peer it heard of only by PEX."""
+    that dials in comes from another port), e.g. a peer it heard of only by PEX. DHT
+    queries heard are printed as `dht ...` lines (see the module doc)."""
     for a in ses.pop_alerts():
-        if isinstance(a, lt.peer_connect_alert):
+        if isinstance(a, lt.dht_announce_alert):
+            print("dht announce %s:%d %s" % (a.ip, a.port, a.info_hash), flush=True)
+        elif isinstance(a, lt.dht_get_peers_alert):
+            print("dht get_peers %s" % a.info_hash, flush=True)
+        elif isinstance(a, lt.peer_connect_alert):
             ep = "%s:%d" % (a.endpoint[0], a.endpoint[1])
             if ep not in seen:
                 seen.add(ep)
@@ -144,15 +181,19 @@ def listen_for_commands(h):
 
 def seed(args):
     (torrent, directory, port, seconds), peers, flags = options(args)
-    ses = session(int(port), flags.get("--upload-limit", 0))
+    ses = session(int(port), flags.get("--upload-limit", 0), flags.get("--dht", ()))
     h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": directory})
     listen_for_commands(h)
     deadline = time.time() + float(seconds)
     said = False
     next_report = 0
+    next_announce = 0
     seen = set()
     while time.time() < deadline:
         print_connections(ses, seen)
+        if "--dht" in flags and said and time.time() >= next_announce:
+            next_announce = time.time() + 3
+            h.force_dht_announce()
         if not said and h.status().is_seeding:
             print("seeding", flush=True)
             said = True
@@ -167,7 +208,7 @@ def seed(args):
 def download(args):
     """TORRENT is a .torrent file or a magnet link (then the metadata comes from peers)."""
     (torrent, directory, port, seconds), peers, flags = options(args)
-    ses = session(int(port))
+    ses = session(int(port), 0, flags.get("--dht", ()))
     if torrent.startswith("magnet:"):
         params = lt.parse_magnet_uri(torrent)
         params.save_path = directory
@@ -199,6 +240,8 @@ def download(args):
             next_dial = time.time() + 3
             for p in peers:
                 h.connect_peer(p)
+            if "--dht" in flags:
+                h.force_dht_announce()
         if time.time() >= next_report:
             next_report = time.time() + 1
             report(h, "leech")
@@ -210,6 +253,41 @@ def download(args):
     return 1
 
 
+def dht(args):
+    (port, seconds), _, flags = options(args)
+    ses = session(int(port), 0, flags.get("--dht", ()))
+    if "--dht" not in flags:
+        # A node nobody is told of yet: the others bootstrap from it.
+        ses.apply_settings(session_dht_only())
+    print("dht ready", flush=True)
+    deadline = time.time() + float(seconds)
+    nodes = -1
+    seen = set()
+    while time.time() < deadline:
+        print_connections(ses, seen)
+        n = ses.status().dht_nodes
+        if n != nodes:
+            nodes = n
+            print("dht nodes %d" % n, flush=True)
+        time.sleep(0.05)
+
+
+def session_dht_only():
+    """The loopback DHT settings of `session` with no bootstrap node."""
+    return {
+        "enable_dht": True,
+        "dht_restrict_routing_ips": False,
+        "dht_restrict_search_ips": False,
+        "dht_ignore_dark_internet": False,
+        "dht_block_ratelimit": 1000000,
+        "dht_upload_rate_limit": 1000000,
+        "alert_mask": lt.alert.category_t.connect_notification
+        | lt.alert.category_t.dht_notification,
+    }
+
+
 if __name__ == "__main__":
-    commands = {"make": make, "info": info, "seed": seed, "download": download}
+    import warnings
+    warnings.simplefilter("ignore", DeprecationWarning)
+    commands = {"make": make, "info": info, "seed": seed, "download": download, "dht": dht}
     sys.exit(commands[sys.argv[1]](sys.argv[2:]) or 0)

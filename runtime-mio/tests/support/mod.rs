@@ -37,6 +37,14 @@ pub const SHOAL: &str = match option_env!("CARGO_BIN_EXE_shoal") {
 };
 pub const PYTHON: &str = "/usr/bin/python3";
 
+/// `shoal` with no DHT router to start from (`SHOAL_DHT_BOOTSTRAP` empty), so no test's
+/// shoal sends anything beyond this machine; tests of the DHT give `--dht-bootstrap`.
+pub fn shoal_command() -> Command {
+    let mut cmd = Command::new(SHOAL);
+    cmd.env("SHOAL_DHT_BOOTSTRAP", "");
+    cmd
+}
+
 /// The bound on every test: generous, because transmission waits ~10 s before its first
 /// request and the machine may be busy with other tests.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -83,6 +91,10 @@ pub struct Proc {
 impl Proc {
     /// Starts `cmd` with stdin closed and its stdout and stderr captured to `log_dir/name.log`.
     pub fn spawn(name: &str, mut cmd: Command, log_dir: &Path) -> Proc {
+        if !cmd.get_envs().any(|(k, _)| k == "SHOAL_DHT_BOOTSTRAP") {
+            // Whatever it is, nothing it starts reaches the well-known DHT routers.
+            cmd.env("SHOAL_DHT_BOOTSTRAP", "");
+        }
         let log = log_dir.join(format!("{name}.log"));
         let file = Arc::new(Mutex::new(
             std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display())),
@@ -682,7 +694,7 @@ fn shoal(
     extra: &[&str],
     log_dir: &Path,
 ) -> Proc {
-    let mut cmd = Command::new(SHOAL);
+    let mut cmd = shoal_command();
     cmd.args(args)
         .args([
             "--plain",
@@ -784,6 +796,38 @@ pub fn lt_download(
     if keep_seeding {
         cmd.arg("--keep-seeding");
     }
+    Proc::spawn(name, cmd, log_dir)
+}
+
+/// A libtorrent DHT node and nothing else on 127.0.0.1:`port` (UDP), bootstrapping from
+/// nobody: a router for the others. Prints `dht get_peers HASH` and `dht announce
+/// IP:PORT HASH` for the queries it gets (see lt.py), once it says `dht ready`.
+pub fn lt_dht_router(name: &str, port: u16, log_dir: &Path) -> Proc {
+    let mut cmd = lt(&["dht"]);
+    cmd.arg(port.to_string()).arg(lt_lifetime());
+    let mut router = Proc::spawn(name, cmd, log_dir);
+    router.wait_for("dht ready", Instant::now() + TEST_TIMEOUT);
+    router
+}
+
+/// A libtorrent leecher of `link` (a magnet link) into `dir` on 127.0.0.1:`port` whose
+/// only way to peers is the DHT, bootstrapping from 127.0.0.1:`dht_port`. It says
+/// `complete` and exits 0 when done.
+pub fn lt_download_by_dht(
+    name: &str,
+    link: &str,
+    dir: &Path,
+    port: u16,
+    dht_port: u16,
+    log_dir: &Path,
+) -> Proc {
+    let mut cmd = lt(&["download"]);
+    cmd.arg(link)
+        .arg(dir)
+        .arg(port.to_string())
+        .arg(TEST_TIMEOUT.as_secs().to_string())
+        .arg("--dht")
+        .arg(local(dht_port));
     Proc::spawn(name, cmd, log_dir)
 }
 

@@ -7,7 +7,6 @@
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use shoal_core::tracker::percent_encode;
@@ -17,7 +16,7 @@ use shoal_core::{InfoHash, PeerId};
 
 use shoal_core::tracker::parse_scrape_response;
 
-use crate::support::{free_port, wait_until, Proc, SHOAL};
+use crate::support::{free_port, wait_until, Proc};
 
 /// A running `shoal tracker` on 127.0.0.1, HTTP and UDP on one port.
 pub struct ShoalTracker {
@@ -34,7 +33,7 @@ impl ShoalTracker {
     /// [`start`](Self::start) on a given port (for torrents that must name it first).
     pub fn start_on(port: u16, log_dir: &Path, extra: &[&str], deadline: Instant) -> ShoalTracker {
         let addr = format!("127.0.0.1:{port}");
-        let mut cmd = Command::new(SHOAL);
+        let mut cmd = crate::support::shoal_command();
         cmd.args(["tracker", "--http", &addr, "--udp", &addr])
             .args(extra);
         let mut proc = Proc::spawn(&format!("shoal-tracker-{port}"), cmd, log_dir);
@@ -336,7 +335,7 @@ impl ShoalServe {
     pub fn start(dir: &Path, log_dir: &Path, extra: &[&str], deadline: Instant) -> ShoalServe {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
-        let mut cmd = Command::new(SHOAL);
+        let mut cmd = crate::support::shoal_command();
         cmd.arg("serve")
             .arg(dir)
             .args(["--http", &addr, "--udp", &addr])
