@@ -13,6 +13,7 @@ use bytes::Bytes;
 use shoal_core::engine::{ConnId, Input, TorrentId};
 use shoal_core::{BlockRequest, IoError, PieceIndex};
 
+use crate::budget::{Charge, Stage};
 use crate::{Storage, WriteBack};
 
 /// A disk or hashing job for a worker thread.
@@ -24,12 +25,15 @@ pub enum PieceJob {
         block: BlockRequest,
         storage: Arc<Storage>,
     },
-    /// Write a downloaded block (one the write-back cache had no room for).
+    /// Write a downloaded block (one the write-back cache had no room for). Made by
+    /// [`write_block`]; its bytes count in the disk budget until it is done.
     Write {
         torrent: TorrentId,
         block: BlockRequest,
         data: Bytes,
         storage: Arc<Storage>,
+        cache: Arc<WriteBack>,
+        charge: Charge,
     },
     /// Hash a piece (from the write-back cache if it holds all of it) and write it if good.
     Hash {
@@ -77,13 +81,22 @@ impl PieceJob {
                 block,
                 data,
                 storage,
-            } => PieceDone::Input(Input::BlockWritten {
-                torrent,
-                block,
-                result: storage
+                cache,
+                charge,
+            } => {
+                let result = storage
                     .write_block(block.piece, block.begin, &data)
-                    .map_err(IoError::from),
-            }),
+                    .map_err(IoError::from);
+                cache.slow_disk(data.len());
+                // Released before the answer goes back, so the runtime that reads it
+                // sees the budget as it now is.
+                drop((data, charge));
+                PieceDone::Input(Input::BlockWritten {
+                    torrent,
+                    block,
+                    result,
+                })
+            }
             PieceJob::Hash {
                 torrent,
                 piece,
@@ -99,6 +112,41 @@ impl PieceJob {
                 },
             },
         }
+    }
+}
+
+/// What becomes of a downloaded block ([`write_block`]).
+pub enum BlockPlan {
+    /// Staged in the write-back cache: the engine is told at once that it is written.
+    Staged(Input),
+    /// No room in the cache: a worker writes it.
+    Job(PieceJob),
+}
+
+/// Carries out the engine's `WriteBlock`: stages the block in `cache` (memory only, so a
+/// runtime may do this on its event loop), or, past the cache's bound, makes the write job
+/// for a worker, its bytes charged to the disk budget until the write is done.
+pub fn write_block(
+    torrent: TorrentId,
+    block: BlockRequest,
+    data: Bytes,
+    storage: &Arc<Storage>,
+    cache: &Arc<WriteBack>,
+) -> BlockPlan {
+    match cache.stage(block.piece, block.begin, data) {
+        Ok(()) => BlockPlan::Staged(Input::BlockWritten {
+            torrent,
+            block,
+            result: Ok(()),
+        }),
+        Err(data) => BlockPlan::Job(PieceJob::Write {
+            torrent,
+            block,
+            charge: cache.budget().charge(Stage::Writing, data.len()),
+            data,
+            storage: storage.clone(),
+            cache: cache.clone(),
+        }),
     }
 }
 

@@ -7,6 +7,12 @@
 //! again. There is no protocol logic here: only bookkeeping of which task or file belongs
 //! to which connection or torrent.
 //!
+//! Back-pressure from disk to socket: every byte between a socket and the disk is counted
+//! in the session's [`DiskBudget`] (a reader charges what it read until the engine has
+//! taken it; write-back caches and queued writes charge theirs). While the budget says
+//! `paused`, socket readers wait at the [`Gate`](net::Gate) before their next read, so TCP
+//! slows the senders; the engine's task opens the gate once the disk has caught up.
+//!
 //! Nothing here ever waits on another task: the inbox is bounded (a reader that gets ahead
 //! of the engine waits, which is TCP's own backpressure), but the engine's task only takes
 //! from it; writers' queues are filled with `try_send`, disk jobs go to an unbounded queue
@@ -29,7 +35,9 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::{InfoHash, PieceIndex};
-use shoal_io::{Download, DownloadLock, PieceJob, Renames, Storage, WriteBack};
+use shoal_io::{
+    BlockPlan, Charge, DiskBudget, Download, DownloadLock, PieceJob, Renames, Storage, WriteBack,
+};
 
 use crate::disk::{Done, Job, Pool};
 
@@ -51,6 +59,13 @@ const BATCH: usize = 128;
 pub enum Msg {
     /// An engine input as it is.
     Input(Input),
+    /// Bytes read from a connection, charged to the disk budget until the engine has
+    /// taken them.
+    Received {
+        conn: ConnId,
+        data: bytes::BytesMut,
+        charge: Charge,
+    },
     /// An outbound connection is up.
     Connected {
         conn: ConnId,
@@ -111,6 +126,9 @@ pub enum Command {
     },
     List {
         reply: Sender<Vec<TorrentKey>>,
+    },
+    DiskStats {
+        reply: Sender<shoal_io::DiskStats>,
     },
     Metainfo {
         key: TorrentKey,
@@ -190,6 +208,10 @@ pub struct Driver {
     /// The local service discovery socket, when the engine has LSD on.
     lsd: Option<Arc<Async<UdpSocket>>>,
     pool: Pool,
+    /// Bytes between sockets and disk, all torrents together.
+    budget: Arc<DiskBudget>,
+    /// Where socket readers wait while `budget` is paused.
+    gate: Arc<net::Gate>,
     conns: BTreeMap<ConnId, Conn>,
     torrents: BTreeMap<TorrentKey, Entry>,
     /// Magnet links' torrents until their folder is open.
@@ -225,7 +247,10 @@ impl Driver {
             ));
         }
         executor.spawn(net::receive_udp(udp.clone(), inbox_tx.clone(), stopped));
+        let budget = DiskBudget::new(config.disk);
         Driver {
+            gate: Arc::new(net::Gate::new(budget.clone())),
+            budget,
             engine: Engine::new(config.engine.clone()),
             pool: Pool::new(config.workers, inbox_tx.clone()),
             config,
@@ -297,6 +322,8 @@ impl Driver {
                             Err(_) => break,
                         }
                     }
+                    // Writes done and reads taken may have brought the budget back down.
+                    self.gate.wake();
                 }
                 // A fired timer is spent: arm it again whatever the next deadline is.
                 Wake::Timer => armed = None,
@@ -434,6 +461,9 @@ impl Driver {
                     .collect();
                 let _ = reply.try_send(keys);
             }
+            Command::DiskStats { reply } => {
+                let _ = reply.try_send(self.budget.stats());
+            }
             Command::Metainfo { key, reply } => {
                 let meta = self.entry(key).map(|e| e.storage.meta().clone());
                 let _ = reply.try_send(meta);
@@ -498,7 +528,7 @@ impl Driver {
             Entry {
                 storage,
                 _lock: lock,
-                cache: Arc::new(WriteBack::new(self.config.write_back)),
+                cache: Arc::new(WriteBack::new(self.budget.clone())),
                 run: Run::Running(id),
                 options,
                 jobs: 0,
@@ -533,7 +563,7 @@ impl Driver {
         entry.run = Run::Paused(verified);
         // Blocks of pieces not yet verified are dropped with the run; hash jobs in flight
         // keep the old cache alive until they are done.
-        entry.cache = Arc::new(WriteBack::new(self.config.write_back));
+        entry.cache = Arc::new(WriteBack::new(self.budget.clone()));
         entry.complete_since = None;
         entry.save_pending = true;
         self.settle(key);
@@ -716,6 +746,12 @@ impl Driver {
                 }
                 self.engine.handle(input, now);
             }
+            Msg::Received { conn, data, charge } => {
+                // Its blocks are charged again as they are staged or queued for the disk
+                // (below, in `drain`): released first, so no byte counts twice.
+                drop(charge);
+                self.engine.handle(Input::Received { conn, data }, now);
+            }
             Msg::Connected { conn, stream } => {
                 let Some(pending) = self.conns.get_mut(&conn).and_then(|c| c.pending.take()) else {
                     return; // closed meanwhile
@@ -767,6 +803,7 @@ impl Driver {
             conn,
             stream.clone(),
             inbox.clone(),
+            self.gate.clone(),
             c.kill.clone(),
         ));
         self.executor.spawn(net::write(
@@ -849,25 +886,9 @@ impl Driver {
                 // Staged in memory until the piece is hashed: no disk work here, and the
                 // block counts as written at once. Past the cache's limit, the pool
                 // writes it.
-                match cache.stage(block.piece, block.begin, data) {
-                    Ok(()) => {
-                        let result = Ok(());
-                        let input = Input::BlockWritten {
-                            torrent,
-                            block,
-                            result,
-                        };
-                        self.engine.handle(input, now);
-                    }
-                    Err(data) => {
-                        let job = Job::Piece(PieceJob::Write {
-                            torrent,
-                            block,
-                            data,
-                            storage,
-                        });
-                        self.submit(key, job);
-                    }
+                match shoal_io::write_block(torrent, block, data, &storage, &cache) {
+                    BlockPlan::Staged(input) => self.engine.handle(input, now),
+                    BlockPlan::Job(job) => self.submit(key, Job::Piece(job)),
                 }
             }
             Output::HashPiece {

@@ -7,10 +7,14 @@
 //! core's: feed the engine what happened, carry out what it asks, sleep until its timeout
 //! or the next event. There is no protocol logic here.
 //!
-//! Backpressure: bytes the engine asks to send wait in a per-connection queue; the engine
-//! learns through [`Input::Sent`] what has left, and stops reading blocks for a peer whose
-//! queue is full. Reads from a socket are capped per wake-up so one fast peer cannot
-//! starve the others.
+//! Backpressure, both ways. Bytes the engine asks to send wait in a per-connection queue;
+//! the engine learns through [`Input::Sent`] what has left, and stops reading blocks for a
+//! peer whose queue is full. Downloaded bytes on their way to disk (staged in the
+//! write-back caches, or queued for a worker to write) are counted in one
+//! [`DiskBudget`]: while it says `paused`, a readable socket is parked instead of read,
+//! so TCP slows the sender; parked sockets are read again once the workers have caught up.
+//! Reads from a socket are capped per wake-up ([`READ_BUDGET`]) so one fast peer cannot
+//! starve the others, which also caps how far past the budget's high mark one read goes.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, IoSlice, Read, Write};
@@ -28,7 +32,9 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::tracker::{Scheme, TrackerUrl};
-use shoal_io::{PieceJob, Renames, Storage, WriteBack};
+use shoal_io::{
+    BlockPlan, DiskBudget, DiskLimits, DiskStats, PieceJob, Renames, Storage, WriteBack,
+};
 
 use crate::http::{Exchange, Finished, Purpose, MAX_RESPONSE};
 use crate::worker::{Done, Job, Pool};
@@ -43,13 +49,16 @@ const FIRST_PEER: usize = 16;
 /// HTTP exchanges take tokens from here up.
 const FIRST_HTTP: usize = 1 << 30;
 
-/// Most bytes read from one connection per wake-up.
-const READ_BUDGET: usize = 4 << 20;
+/// Most bytes read from one connection per wake-up: also the most one read can take the
+/// disk budget past its high mark.
+pub const READ_BUDGET: usize = 2 << 20;
 /// Bounds of the room made in a connection's read buffer when it runs low.
 const MIN_READ_CHUNK: usize = 16 * 1024;
 const MAX_READ_CHUNK: usize = 1 << 20;
-/// Bytes of downloaded blocks held in memory per torrent until their piece is hashed.
-const WRITE_BACK_LIMIT: usize = 64 << 20;
+/// The most one connection's read takes the disk budget past its high mark: the read
+/// budget, plus the last read that crossed it (the engine may add one partial message it
+/// held, at most its `max_message_len`).
+pub const MAX_READ_PER_WAKEUP: usize = READ_BUDGET + MAX_READ_CHUNK;
 /// An HTTP tracker exchange that takes longer fails.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -74,6 +83,8 @@ struct Conn {
     /// peer gets big buffers (few copies of partial messages between them) and an idle
     /// one keeps a small one.
     chunk: usize,
+    /// Readable, but left unread while the disk budget is paused (in `Runtime::parked`).
+    parked: bool,
 }
 
 struct Http {
@@ -103,6 +114,10 @@ pub struct Runtime {
     by_conn: BTreeMap<ConnId, usize>,
     https: Vec<Option<Http>>,
     storages: BTreeMap<TorrentId, (Arc<Storage>, Arc<WriteBack>)>,
+    /// Bytes on their way to disk, shared by every torrent's write-back cache.
+    budget: Arc<DiskBudget>,
+    /// Slots of readable connections left unread while `budget` is paused, oldest first.
+    parked: VecDeque<usize>,
     /// Events for the caller, in order.
     pending_events: Vec<Event>,
     /// Final renames on workers, and the "complete" held until they end.
@@ -149,12 +164,25 @@ impl Runtime {
             by_conn: BTreeMap::new(),
             https: Vec::new(),
             storages: BTreeMap::new(),
+            budget: DiskBudget::new(DiskLimits::default()),
+            parked: VecDeque::new(),
             pending_events: Vec::new(),
             renames: Renames::default(),
             signals: None,
             interrupted: false,
             warnings: Vec::new(),
         })
+    }
+
+    /// Sets the bounds of the bytes on their way to disk; for torrents added from now on
+    /// (call it before adding any).
+    pub fn set_disk_limits(&mut self, limits: DiskLimits) {
+        self.budget = DiskBudget::new(limits);
+    }
+
+    /// The bytes on their way to disk now, and the most there have been.
+    pub fn disk_stats(&self) -> DiskStats {
+        self.budget.stats()
     }
 
     /// The address peers reach us at.
@@ -222,7 +250,7 @@ impl Runtime {
     ) -> Result<TorrentId, AddTorrentError> {
         let id = self.engine.add_torrent(meta, opts, Instant::now())?;
         self.storages
-            .insert(id, (storage, Arc::new(WriteBack::new(WRITE_BACK_LIMIT))));
+            .insert(id, (storage, Arc::new(WriteBack::new(self.budget.clone()))));
         self.drain();
         Ok(id)
     }
@@ -280,7 +308,7 @@ impl Runtime {
         opts: TorrentOptions,
     ) -> Result<(), AddTorrentError> {
         self.storages
-            .insert(id, (storage, Arc::new(WriteBack::new(WRITE_BACK_LIMIT))));
+            .insert(id, (storage, Arc::new(WriteBack::new(self.budget.clone()))));
         let attached = self.engine.attach_metainfo(id, opts, Instant::now());
         if attached.is_err() {
             self.storages.remove(&id);
@@ -355,6 +383,7 @@ impl Runtime {
             }
         }
         self.worker_results();
+        self.unpark();
         self.http_timeouts();
         let now = Instant::now();
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
@@ -411,6 +440,7 @@ impl Runtime {
             out: VecDeque::new(),
             read_buf: BytesMut::new(),
             chunk: MIN_READ_CHUNK,
+            parked: false,
         });
         self.by_conn.insert(id, slot);
     }
@@ -450,7 +480,37 @@ impl Runtime {
             self.flush_conn(slot);
         }
         if readable {
-            self.read_conn(slot);
+            if self.budget.paused() {
+                self.park(slot);
+            } else {
+                self.read_conn(slot);
+            }
+        }
+    }
+
+    /// Leaves a readable connection unread until the disk catches up (mio says readable
+    /// once per edge, so it is remembered here).
+    fn park(&mut self, slot: usize) {
+        if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
+            if !conn.parked {
+                conn.parked = true;
+                self.parked.push_back(slot);
+            }
+        }
+    }
+
+    /// Reads parked connections, oldest first, while the disk budget allows.
+    fn unpark(&mut self) {
+        while !self.budget.paused() {
+            let Some(slot) = self.parked.pop_front() else {
+                return;
+            };
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            if std::mem::take(&mut conn.parked) {
+                self.read_conn(slot);
+            }
         }
     }
 
@@ -724,21 +784,9 @@ impl Runtime {
                 // Staged in memory until the piece is hashed: no disk work on the loop,
                 // and the block counts as written at once. Past the cache's limit, a
                 // worker writes it.
-                match cache.stage(block.piece, block.begin, data) {
-                    Ok(()) => self.engine.handle(
-                        Input::BlockWritten {
-                            torrent,
-                            block,
-                            result: Ok(()),
-                        },
-                        Instant::now(),
-                    ),
-                    Err(data) => self.pool.submit(Job::Piece(PieceJob::Write {
-                        torrent,
-                        block,
-                        data,
-                        storage: storage.clone(),
-                    })),
+                match shoal_io::write_block(torrent, block, data, storage, cache) {
+                    BlockPlan::Staged(input) => self.engine.handle(input, Instant::now()),
+                    BlockPlan::Job(job) => self.pool.submit(Job::Piece(job)),
                 }
             }
             Output::HashPiece {
