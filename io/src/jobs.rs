@@ -14,7 +14,7 @@ use shoal_core::engine::{ConnId, Input, TorrentId};
 use shoal_core::{BlockRequest, IoError, PieceIndex};
 
 use crate::budget::{Charge, Stage};
-use crate::{Storage, WriteBack};
+use crate::{ReadAhead, Storage, WriteBack};
 
 /// A disk or hashing job for a worker thread.
 pub enum PieceJob {
@@ -23,6 +23,15 @@ pub enum PieceJob {
         torrent: TorrentId,
         conn: ConnId,
         block: BlockRequest,
+        storage: Arc<Storage>,
+    },
+    /// Read a chunk of a piece ahead of the blocks peers will ask for (see
+    /// [`ReadAhead`](crate::ReadAhead)).
+    ReadChunk {
+        torrent: TorrentId,
+        piece: PieceIndex,
+        begin: u32,
+        length: u32,
         storage: Arc<Storage>,
     },
     /// Write a downloaded block (one the write-back cache had no room for). Made by
@@ -49,6 +58,14 @@ pub enum PieceJob {
 pub enum PieceDone {
     /// The engine's answer, as it is.
     Input(Input),
+    /// A chunk read for [`ReadAhead`](crate::ReadAhead): the blocks that wait for it get
+    /// their answers from [`PieceDone::into_inputs`].
+    Chunk {
+        torrent: TorrentId,
+        piece: PieceIndex,
+        begin: u32,
+        result: Result<Bytes, IoError>,
+    },
     /// A piece could not be read back or written: a storage failure to report (the piece
     /// counts as failed, so it is fetched again; see [`PieceDone::into_input`]).
     HashError {
@@ -76,6 +93,21 @@ impl PieceJob {
                     .map(Bytes::from)
                     .map_err(IoError::from),
             }),
+            PieceJob::ReadChunk {
+                torrent,
+                piece,
+                begin,
+                length,
+                storage,
+            } => PieceDone::Chunk {
+                torrent,
+                piece,
+                begin,
+                result: storage
+                    .read_block(piece, begin, length)
+                    .map(Bytes::from)
+                    .map_err(IoError::from),
+            },
             PieceJob::Write {
                 torrent,
                 block,
@@ -151,20 +183,30 @@ pub fn write_block(
 }
 
 impl PieceDone {
-    /// The input for the engine, and a storage error for the user if there was one.
-    pub fn into_input(self) -> (Input, Option<(TorrentId, IoError)>) {
+    /// The inputs for the engine (a chunk read answers every block that waited for it in
+    /// `read_ahead`), and a storage error for the user if there was one.
+    pub fn into_inputs(
+        self,
+        read_ahead: &mut ReadAhead,
+    ) -> (Vec<Input>, Option<(TorrentId, IoError)>) {
         match self {
-            PieceDone::Input(input) => (input, None),
+            PieceDone::Input(input) => (vec![input], None),
+            PieceDone::Chunk {
+                torrent,
+                piece,
+                begin,
+                result,
+            } => (read_ahead.chunk_read(torrent, piece, begin, result), None),
             PieceDone::HashError {
                 torrent,
                 piece,
                 error,
             } => (
-                Input::PieceHashed {
+                vec![Input::PieceHashed {
                     torrent,
                     piece,
                     ok: false,
-                },
+                }],
                 Some((torrent, error)),
             ),
         }

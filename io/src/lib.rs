@@ -20,6 +20,7 @@
 //!   back-pressure they give (a runtime stops reading sockets while it says so);
 //! - [`writeback`] and [`jobs`]: downloaded blocks held until their piece is hashed, and
 //!   the disk and hashing jobs both runtimes hand their workers;
+//! - [`readahead`]: blocks served to peers read a chunk at a time ([`ReadAhead`]);
 //! - [`fetch`]: a `.torrent` by `http(s)://` URL ([`fetch_torrent`]) or path
 //!   ([`load_torrent`]).
 //!
@@ -44,6 +45,7 @@ pub mod jobs;
 pub mod lsd;
 pub mod peers;
 pub mod random;
+pub mod readahead;
 pub mod resume;
 pub mod storage;
 pub mod tls;
@@ -59,6 +61,7 @@ pub use jobs::{write_block, BlockPlan, PieceDone, PieceJob, Renames};
 pub use lsd::lsd_socket;
 pub use peers::resolve_peers;
 pub use random::{random_peer_id, random_u64};
+pub use readahead::{ReadAhead, ReadPlan};
 pub use resume::check_existing;
 pub use storage::Storage;
 pub use tls::tls_client_config;

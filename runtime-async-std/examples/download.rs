@@ -107,6 +107,8 @@ fn main() -> ExitCode {
 async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
     let config = SessionConfig {
         listen: SocketAddr::new(args.bind, args.port),
+        // SHOAL_SLOW_DISK (bytes/s) slows writes, for benches/compare's slow-disk mode.
+        disk: shoal_io::DiskLimits::from_env(),
         ..SessionConfig::default()
     };
     let session = Session::new(config, executor)

@@ -36,7 +36,8 @@ use shoal_core::engine::{
 use shoal_core::metainfo::Metainfo;
 use shoal_core::{InfoHash, PieceIndex};
 use shoal_io::{
-    BlockPlan, Charge, DiskBudget, Download, DownloadLock, PieceJob, Renames, Storage, WriteBack,
+    BlockPlan, Charge, DiskBudget, Download, DownloadLock, PieceJob, ReadAhead, ReadPlan, Renames,
+    Storage, WriteBack,
 };
 
 use crate::disk::{Done, Job, Pool};
@@ -52,6 +53,8 @@ const INBOX: usize = 1024;
 /// `send_buffer`); a peer that lets this many messages pile up is not reading at all and
 /// is closed.
 const WRITE_QUEUE: usize = 4096;
+/// Bytes of chunks read ahead for serving peers, all torrents together.
+const READ_AHEAD: usize = 16 << 20;
 /// Inbox messages handled before commands and the timer get a look again.
 const BATCH: usize = 128;
 
@@ -212,6 +215,8 @@ pub struct Driver {
     budget: Arc<DiskBudget>,
     /// Where socket readers wait while `budget` is paused.
     gate: Arc<net::Gate>,
+    /// Blocks served to peers, read a chunk at a time.
+    read_ahead: ReadAhead,
     conns: BTreeMap<ConnId, Conn>,
     torrents: BTreeMap<TorrentKey, Entry>,
     /// Magnet links' torrents until their folder is open.
@@ -250,6 +255,7 @@ impl Driver {
         let budget = DiskBudget::new(config.disk);
         Driver {
             gate: Arc::new(net::Gate::new(budget.clone())),
+            read_ahead: ReadAhead::new(READ_AHEAD),
             budget,
             engine: Engine::new(config.engine.clone()),
             pool: Pool::new(config.workers, inbox_tx.clone()),
@@ -560,6 +566,7 @@ impl Driver {
             .engine
             .remove_torrent(id, now)
             .unwrap_or_else(|| Bitfield::new(pieces));
+        self.read_ahead.forget(id);
         entry.run = Run::Paused(verified);
         // Blocks of pieces not yet verified are dropped with the run; hash jobs in flight
         // keep the old cache alive until they are done.
@@ -689,7 +696,7 @@ impl Driver {
         }
         match done {
             Done::Piece(done) => {
-                let (input, error) = done.into_input();
+                let (inputs, error) = done.into_inputs(&mut self.read_ahead);
                 if let Some((_, error)) = error {
                     // The piece could not be read back or written: a storage failure,
                     // reported as such; it counts as failed and is fetched again.
@@ -698,7 +705,9 @@ impl Driver {
                         error,
                     });
                 }
-                self.engine.handle(input, now);
+                for input in inputs {
+                    self.engine.handle(input, now);
+                }
             }
             Done::FileCompleted { file, result } => {
                 let ok = result.is_ok();
@@ -866,13 +875,11 @@ impl Driver {
                 block,
             } => {
                 if let Some((key, storage)) = self.storage_of(torrent) {
-                    let job = Job::Piece(PieceJob::Read {
-                        torrent,
-                        conn,
-                        block,
-                        storage,
-                    });
-                    self.submit(key, job);
+                    match self.read_ahead.read_block(torrent, conn, block, &storage) {
+                        ReadPlan::Ready(input) => self.engine.handle(input, now),
+                        ReadPlan::Waiting => {}
+                        ReadPlan::Job(job) => self.submit(key, Job::Piece(job)),
+                    }
                 }
             }
             Output::WriteBlock {

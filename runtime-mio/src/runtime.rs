@@ -33,7 +33,8 @@ use shoal_core::engine::{
 use shoal_core::metainfo::Metainfo;
 use shoal_core::tracker::{Scheme, TrackerUrl};
 use shoal_io::{
-    BlockPlan, DiskBudget, DiskLimits, DiskStats, PieceJob, Renames, Storage, WriteBack,
+    BlockPlan, DiskBudget, DiskLimits, DiskStats, PieceJob, ReadAhead, ReadPlan, Renames, Storage,
+    WriteBack,
 };
 
 use crate::http::{Exchange, Finished, Purpose, MAX_RESPONSE};
@@ -59,6 +60,8 @@ const MAX_READ_CHUNK: usize = 1 << 20;
 /// budget, plus the last read that crossed it (the engine may add one partial message it
 /// held, at most its `max_message_len`).
 pub const MAX_READ_PER_WAKEUP: usize = READ_BUDGET + MAX_READ_CHUNK;
+/// Bytes of chunks read ahead for serving peers, all torrents together.
+const READ_AHEAD: usize = 16 << 20;
 /// An HTTP tracker exchange that takes longer fails.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -118,6 +121,8 @@ pub struct Runtime {
     budget: Arc<DiskBudget>,
     /// Slots of readable connections left unread while `budget` is paused, oldest first.
     parked: VecDeque<usize>,
+    /// Blocks served to peers, read a chunk at a time.
+    read_ahead: ReadAhead,
     /// Events for the caller, in order.
     pending_events: Vec<Event>,
     /// Final renames on workers, and the "complete" held until they end.
@@ -166,6 +171,7 @@ impl Runtime {
             storages: BTreeMap::new(),
             budget: DiskBudget::new(DiskLimits::default()),
             parked: VecDeque::new(),
+            read_ahead: ReadAhead::new(READ_AHEAD),
             pending_events: Vec::new(),
             renames: Renames::default(),
             signals: None,
@@ -273,6 +279,7 @@ impl Runtime {
         let verified = self.engine.remove_torrent(torrent, Instant::now());
         self.storages.remove(&torrent);
         self.renames.forget(torrent);
+        self.read_ahead.forget(torrent);
         self.drain();
         verified
     }
@@ -665,16 +672,18 @@ impl Runtime {
     fn worker_results(&mut self) {
         while let Ok(done) = self.pool.done.try_recv() {
             let now = Instant::now();
-            let input = match done {
+            match done {
                 Done::Piece(done) => {
-                    let (input, error) = done.into_input();
+                    let (inputs, error) = done.into_inputs(&mut self.read_ahead);
                     if let Some((torrent, error)) = error {
                         // The piece could not be read back or written: a storage failure,
                         // reported as such; it counts as failed and is fetched again.
                         self.pending_events
                             .push(Event::StorageError { torrent, error });
                     }
-                    input
+                    for input in inputs {
+                        self.engine.handle(input, now);
+                    }
                 }
                 Done::FileCompleted {
                     torrent,
@@ -693,24 +702,18 @@ impl Runtime {
                     if self.renames.finished(torrent, ok) {
                         self.pending_events.push(Event::Completed { torrent });
                     }
-                    continue;
                 }
                 Done::Resolved {
                     torrent,
                     id,
                     result,
-                } => {
-                    self.resolved(torrent, id, result);
-                    continue;
-                }
+                } => self.resolved(torrent, id, result),
                 Done::Ran(result) => {
                     if let Err(e) = result {
                         self.warnings.push(e);
                     }
-                    continue;
                 }
-            };
-            self.engine.handle(input, now);
+            }
         }
         self.drain();
     }
@@ -765,12 +768,11 @@ impl Runtime {
                 block,
             } => {
                 if let Some((storage, _)) = self.storages.get(&torrent) {
-                    self.pool.submit(Job::Piece(PieceJob::Read {
-                        torrent,
-                        conn,
-                        block,
-                        storage: storage.clone(),
-                    }));
+                    match self.read_ahead.read_block(torrent, conn, block, storage) {
+                        ReadPlan::Ready(input) => self.engine.handle(input, Instant::now()),
+                        ReadPlan::Waiting => {}
+                        ReadPlan::Job(job) => self.pool.submit(Job::Piece(job)),
+                    }
                 }
             }
             Output::WriteBlock {
