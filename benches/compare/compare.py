@@ -194,7 +194,8 @@ class ShoalSeed:
         self.log.close()
 
 
-def run_one(name, args, torrent, seed, work, run_index, env=None, peer_port=None, tag=None):
+def run_one(name, args, torrent, seed, work, run_index, env=None, peer_port=None, tag=None,
+            extra=()):
     """Downloads with one client; returns (wall s, user s, sys s, max RSS KiB). `env`: extra
     environment; `peer_port`: the seed to dial, when not `seed`'s."""
     tag = tag or name
@@ -215,7 +216,7 @@ def run_one(name, args, torrent, seed, work, run_index, env=None, peer_port=None
                "--port", str(port), "--peer", peer]
     elif name == "libtorrent":
         cmd = [PYTHON, LT_PY, "download", torrent, out, str(port), str(DOWNLOAD_TIMEOUT),
-               "--peer", peer]
+               "--peer", peer] + list(extra)
     elif name == "transmission":
         config = os.path.join(work, "transmission-config-%d" % run_index)
         os.makedirs(config)
@@ -351,18 +352,27 @@ def main():
         if args.seeding:
             log("starting shoal seed (it checks its data first)")
             shoal_seed = ShoalSeed(args.shoal, torrent, src, os.path.join(work, "shoal-seed.log"))
-            seeders = [("libtorrent seed", seed.port, seed.proc.pid),
-                       ("shoal seed", shoal_seed.port, shoal_seed.proc.pid)]
+            # libtorrent dials with Message Stream Encryption first (its default); a seed
+            # without MSE (shoal) is reached on its plaintext retry, a second later. The
+            # "plaintext" rows have the leecher dial in plaintext at once, to time the
+            # seeds' data paths alone.
+            seeders = [("libtorrent seed", seed.port, seed.proc.pid, ()),
+                       ("shoal seed", shoal_seed.port, shoal_seed.proc.pid, ()),
+                       ("libtorrent seed, plaintext", seed.port, seed.proc.pid,
+                        ("--plaintext",)),
+                       ("shoal seed, plaintext", shoal_seed.port, shoal_seed.proc.pid,
+                        ("--plaintext",))]
             try:
-                results = {name: [] for name, _, _ in seeders}
+                results = {name: [] for name, _, _, _ in seeders}
                 for r in range(args.runs):
-                    for name, port, pid in seeders:
+                    for name, port, pid, extra in seeders:
                         drop_caches()
                         prewarm(args.content)
                         log("run %d/%d: libtorrent from the %s" % (r + 1, args.runs, name))
                         before = cpu_seconds(pid)
                         got = run_one("libtorrent", args, torrent, seed, work, r,
-                                      peer_port=port, tag="lt-from-" + name.split()[0])
+                                      peer_port=port, extra=extra,
+                                      tag="lt-from-" + name.replace(",", "").replace(" ", "-"))
                         results[name].append(got + (cpu_seconds(pid) - before,))
                         w, u, s, m, c = results[name][-1]
                         log("  %.2f s wall, %.2f s leecher CPU, %.2f s seed CPU"
@@ -412,14 +422,14 @@ def print_seeding(args, results):
           "(TCP), seed's file in the page cache, %d interleaved run(s), medians"
           % (args.size, args.piece_size, args.runs))
     print()
-    base = med["libtorrent seed"][0]
+    base = {k: med["libtorrent seed" + k[len(k.split(",")[0]):]][0] for k in med}
     print("| seed | runs (wall s) | wall s | MiB/s | leecher CPU s | seed CPU s "
           "| wall / libtorrent seed's |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, (wall, cpu, seed_cpu) in med.items():
         runs = ", ".join("%.2f" % x[0] for x in results[name])
         print("| %s | %s | %.2f | %.0f | %.2f | %.2f | %.2f |"
-              % (name, runs, wall, args.size / wall, cpu, seed_cpu, wall / base))
+              % (name, runs, wall, args.size / wall, cpu, seed_cpu, wall / base[name]))
 
 
 def print_table(args, clients, results, dropped, mode="warm"):
