@@ -50,13 +50,13 @@ pub struct DiskLimits {
 }
 
 impl Default for DiskLimits {
-    /// 40 MiB on the way to disk at most (plus one read per socket), 24 MiB to resume,
-    /// 16 MiB of it staged for hashing from memory.
+    /// 24 MiB on the way to disk at most (plus one read per socket), 16 MiB to resume,
+    /// 12 MiB of it staged for hashing from memory.
     fn default() -> Self {
         DiskLimits {
-            high: 40 << 20,
-            low: 24 << 20,
-            write_back: 16 << 20,
+            high: 24 << 20,
+            low: 16 << 20,
+            write_back: 12 << 20,
             slow_disk: None,
         }
     }

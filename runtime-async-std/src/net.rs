@@ -27,7 +27,10 @@ use crate::driver::Msg;
 /// while reads fill it, so a fast peer gets big buffers (few partial messages to join
 /// across them) and an idle one keeps a small one.
 const MIN_READ_CHUNK: usize = 16 * 1024;
-const MAX_READ_CHUNK: usize = 1 << 20;
+/// Blocks are slices of these buffers (no copy), and a buffer lives until its last block
+/// is written: small buffers keep a block of a piece that is slow to complete from holding
+/// much memory beyond itself.
+const MAX_READ_CHUNK: usize = 256 * 1024;
 /// The most one connection's reader takes the disk budget past its high mark: it passes
 /// the gate, then reads at most one chunk.
 pub const MAX_READ_PER_WAKEUP: usize = MAX_READ_CHUNK;
@@ -120,6 +123,12 @@ pub async fn read(
         loop {
             gate.pass().await;
             if buf.len() < chunk / 4 {
+                // Renewed: the allocation is reused if no block points into it any more
+                // (recycled memory, no page faults), else a fresh one is made.
+                buf.clear();
+                if !buf.try_reclaim(chunk) {
+                    buf = BytesMut::with_capacity(chunk);
+                }
                 buf.resize(chunk, 0);
             }
             let room = buf.len();

@@ -53,9 +53,12 @@ const FIRST_HTTP: usize = 1 << 30;
 /// Most bytes read from one connection per wake-up: also the most one read can take the
 /// disk budget past its high mark.
 pub const READ_BUDGET: usize = 2 << 20;
-/// Bounds of the room made in a connection's read buffer when it runs low.
+/// Bounds of the room made in a connection's read buffer when it runs low. Blocks are
+/// slices of these buffers (no copy), and a buffer lives until its last block is written:
+/// small buffers keep a block of a piece that is slow to complete from holding much
+/// memory beyond itself.
 const MIN_READ_CHUNK: usize = 16 * 1024;
-const MAX_READ_CHUNK: usize = 1 << 20;
+const MAX_READ_CHUNK: usize = 256 * 1024;
 /// The most one connection's read takes the disk budget past its high mark: the read
 /// budget, plus the last read that crossed it (the engine may add one partial message it
 /// held, at most its `max_message_len`).
@@ -526,53 +529,79 @@ impl Runtime {
             return;
         };
         let id = conn.id;
-        let mut filled = 0;
+        let mut total = 0;
         let mut closed = false;
         // `read_buf` is kept as zeroed free space between calls (its length is the room),
         // so each byte of it is zeroed once, not before every read. What is read is split
         // off its front; the engine joins consecutive chunks of one buffer without copying.
-        while filled < READ_BUDGET {
-            if conn.read_buf.len() - filled < conn.chunk / 4 {
-                conn.read_buf.resize(filled + conn.chunk, 0);
+        // When the room runs low, what was read goes to the engine and the buffer is
+        // renewed: its allocation is reused if no block points into it any more (recycled
+        // memory, no page faults), else a fresh one of at most `MAX_READ_CHUNK` is made.
+        'reading: while total < READ_BUDGET {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
+            if conn.read_buf.len() < conn.chunk / 4 {
+                conn.read_buf.clear();
+                if !conn.read_buf.try_reclaim(conn.chunk) {
+                    conn.read_buf = BytesMut::with_capacity(conn.chunk);
+                }
+                conn.read_buf.resize(conn.chunk, 0);
             }
-            let room = conn.read_buf.len() - filled;
-            match conn.stream.read(&mut conn.read_buf[filled..]) {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(n) => {
-                    filled += n;
-                    if n == room {
-                        conn.chunk = (conn.chunk * 2).min(MAX_READ_CHUNK);
-                    }
-                }
-                Err(e) => match e.kind() {
-                    io::ErrorKind::WouldBlock => break,
-                    io::ErrorKind::Interrupted => continue,
-                    _ => {
+            let mut filled = 0;
+            let mut blocked = false;
+            while filled < conn.read_buf.len() {
+                let room = conn.read_buf.len() - filled;
+                match conn.stream.read(&mut conn.read_buf[filled..]) {
+                    Ok(0) => {
                         closed = true;
                         break;
                     }
-                },
+                    Ok(n) => {
+                        filled += n;
+                        if n == room {
+                            conn.chunk = (conn.chunk * 2).min(MAX_READ_CHUNK);
+                        }
+                        if total + filled >= READ_BUDGET {
+                            break;
+                        }
+                    }
+                    Err(e) => match e.kind() {
+                        io::ErrorKind::WouldBlock => {
+                            blocked = true;
+                            break;
+                        }
+                        io::ErrorKind::Interrupted => continue,
+                        _ => {
+                            closed = true;
+                            break;
+                        }
+                    },
+                }
+            }
+            total += filled;
+            let data = conn.read_buf.split_to(filled);
+            if !data.is_empty() {
+                self.engine
+                    .handle(Input::Received { conn: id, data }, Instant::now());
+            }
+            if closed || blocked {
+                break 'reading;
             }
         }
-        let total = filled;
-        let data = conn.read_buf.split_to(filled);
         let now = Instant::now();
-        if !data.is_empty() {
-            self.engine.handle(Input::Received { conn: id, data }, now);
-        }
         if closed {
             self.remove_conn(slot);
             self.engine.handle(Input::Closed { conn: id }, now);
         } else if total >= READ_BUDGET {
             // More may be waiting and mio is edge-triggered: come back to it next turn.
-            let _ = self.poll.registry().reregister(
-                &mut self.conns[slot].as_mut().expect("present").stream,
-                Token(FIRST_PEER + slot),
-                Interest::READABLE | Interest::WRITABLE,
-            );
+            if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
+                let _ = self.poll.registry().reregister(
+                    &mut conn.stream,
+                    Token(FIRST_PEER + slot),
+                    Interest::READABLE | Interest::WRITABLE,
+                );
+            }
         }
         self.drain();
     }
