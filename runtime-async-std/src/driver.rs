@@ -328,8 +328,6 @@ impl Driver {
                             Err(_) => break,
                         }
                     }
-                    // Writes done and reads taken may have brought the budget back down.
-                    self.gate.wake();
                 }
                 // A fired timer is spent: arm it again whatever the next deadline is.
                 Wake::Timer => armed = None,
@@ -340,6 +338,9 @@ impl Driver {
                 self.engine.handle(Input::Timer, now);
                 self.drain();
             }
+            // Writes done, reads taken, a torrent paused or removed (its cache dropped):
+            // any of them may have brought the disk budget back down.
+            self.gate.wake();
         }
         if let Some((waiting, _)) = self.shutdown.take() {
             for reply in waiting {
