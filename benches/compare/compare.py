@@ -183,8 +183,12 @@ class ShoalSeed:
             [shoal, "seed", torrent, directory, "--plain", "--bind", "127.0.0.1",
              "--port", str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: listening(self.port) or self.proc.poll() is not None,
-                 "shoal seed listening", 120)
+        # It says "listening on" once its data is checked (it binds its port before).
+        def ready():
+            self.log.flush()
+            with open(log_path) as f:
+                return "listening on" in f.read() or self.proc.poll() is not None
+        wait_for(ready, "shoal seed ready", 300)
         if self.proc.poll() is not None:
             die("shoal seed exited early; see " + log_path)
 
