@@ -32,6 +32,7 @@ LT_PY = os.path.join(REPO, "runtime-mio", "tests", "support", "lt.py")
 PYTHON = "/usr/bin/python3"  # Debian's: the one that can import libtorrent
 TIME = "/usr/bin/time"
 CLIENTS = ["shoal", "shoal-async-std", "libtorrent", "transmission", "aria2"]
+MODES = ["warm", "cold", "slow-disk"]
 # How long one download may take before the run is declared failed.
 DOWNLOAD_TIMEOUT = 600
 
@@ -143,6 +144,13 @@ class Seed:
         self.log.close()
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of process `pid` so far (all its threads), from /proc."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(cmd, time_file, log_file, **kw):
     """Starts `cmd` under /usr/bin/time; returns the Popen of /usr/bin/time."""
     return subprocess.Popen([TIME, "-f", "%e %U %S %M", "-o", time_file] + cmd,
@@ -165,15 +173,43 @@ def read_time(time_file):
     return float(user), float(sys_), int(rss)
 
 
-def run_one(name, args, torrent, seed, work, run_index):
-    """Downloads with one client; returns (wall s, user s, sys s, max RSS KiB)."""
-    out = os.path.join(work, "%s-%d" % (name, run_index))
+class ShoalSeed:
+    """`shoal seed` of the payload, for the seeding comparison (libtorrent downloads from it)."""
+
+    def __init__(self, shoal, torrent, directory, log_path):
+        self.port = free_port()
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(
+            [shoal, "seed", torrent, directory, "--plain", "--bind", "127.0.0.1",
+             "--port", str(self.port)],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        # It says "listening on" once its data is checked (it binds its port before).
+        def ready():
+            self.log.flush()
+            with open(log_path) as f:
+                return "listening on" in f.read() or self.proc.poll() is not None
+        wait_for(ready, "shoal seed ready", 300)
+        if self.proc.poll() is not None:
+            die("shoal seed exited early; see " + log_path)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+
+def run_one(name, args, torrent, seed, work, run_index, env=None, peer_port=None, tag=None,
+            extra=()):
+    """Downloads with one client; returns (wall s, user s, sys s, max RSS KiB). `env`: extra
+    environment; `peer_port`: the seed to dial, when not `seed`'s."""
+    tag = tag or name
+    out = os.path.join(work, "%s-%d" % (tag, run_index))
     os.makedirs(out)
     port = free_port()
-    time_file = os.path.join(work, "%s-%d.time" % (name, run_index))
-    log_path = os.path.join(work, "%s-%d.log" % (name, run_index))
+    time_file = os.path.join(work, "%s-%d.time" % (tag, run_index))
+    log_path = os.path.join(work, "%s-%d.log" % (tag, run_index))
     logf = open(log_path, "w")
-    peer = "127.0.0.1:%d" % seed.port
+    peer = "127.0.0.1:%d" % (peer_port or seed.port)
 
     if name == "shoal":
         # DHT off, as for the other clients: a loopback measure, nothing sent beyond.
@@ -185,7 +221,7 @@ def run_one(name, args, torrent, seed, work, run_index):
                "--port", str(port), "--peer", peer]
     elif name == "libtorrent":
         cmd = [PYTHON, LT_PY, "download", torrent, out, str(port), str(DOWNLOAD_TIMEOUT),
-               "--peer", peer]
+               "--peer", peer] + list(extra)
     elif name == "transmission":
         config = os.path.join(work, "transmission-config-%d" % run_index)
         os.makedirs(config)
@@ -207,7 +243,7 @@ def run_one(name, args, torrent, seed, work, run_index):
         raise ValueError(name)
 
     start = time.monotonic()
-    proc = timed(cmd, time_file, logf)
+    proc = timed(cmd, time_file, logf, env=dict(os.environ, **(env or {})))
     deadline = start + DOWNLOAD_TIMEOUT
     if name in ("transmission", "aria2"):
         # Neither dials a loopback seed it was not told of: the seed dials it.
@@ -264,7 +300,20 @@ def main():
     p.add_argument("--shoal", help="the shoal binary (default: build and use target/release/shoal)")
     p.add_argument("--work", help="working folder (default: a new temp folder, removed after)")
     p.add_argument("--keep", action="store_true", help="keep downloads and the working folder")
+    p.add_argument("--modes", default="warm",
+                   help="comma-separated, interleaved: warm (the seed's file in the page "
+                        "cache), cold (page cache dropped: the seed reads its disk), "
+                        "slow-disk (warm, and shoal's writes slowed to --slow-rate) (warm)")
+    p.add_argument("--slow-rate", type=int, default=50,
+                   help="slow-disk mode: shoal's write speed, MB/s per disk worker (50)")
+    p.add_argument("--seeding", action="store_true",
+                   help="instead: libtorrent downloads from the libtorrent seed and from "
+                        "`shoal seed`, interleaved, warm")
     args = p.parse_args()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for m in modes:
+        if m not in MODES:
+            die("unknown mode %r (choose from %s)" % (m, ", ".join(MODES)))
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     for c in clients:
         if c not in CLIENTS:
@@ -305,27 +354,90 @@ def main():
 
         log("starting the libtorrent seed (it checks its data first)")
         seed = Seed(torrent, src, os.path.join(work, "seed.log"))
+        if args.seeding:
+            log("starting shoal seed (it checks its data first)")
+            shoal_seed = ShoalSeed(args.shoal, torrent, src, os.path.join(work, "shoal-seed.log"))
+            # libtorrent dials with Message Stream Encryption first (its default); a seed
+            # without MSE (shoal) is reached on its plaintext retry, a second later. The
+            # "plaintext" rows have the leecher dial in plaintext at once, to time the
+            # seeds' data paths alone.
+            seeders = [("libtorrent seed", seed.port, seed.proc.pid, ()),
+                       ("shoal seed", shoal_seed.port, shoal_seed.proc.pid, ()),
+                       ("libtorrent seed, plaintext", seed.port, seed.proc.pid,
+                        ("--plaintext",)),
+                       ("shoal seed, plaintext", shoal_seed.port, shoal_seed.proc.pid,
+                        ("--plaintext",))]
+            try:
+                results = {name: [] for name, _, _, _ in seeders}
+                for r in range(args.runs):
+                    for name, port, pid, extra in seeders:
+                        drop_caches()
+                        prewarm(args.content)
+                        log("run %d/%d: libtorrent from the %s" % (r + 1, args.runs, name))
+                        before = cpu_seconds(pid)
+                        got = run_one("libtorrent", args, torrent, seed, work, r,
+                                      peer_port=port, extra=extra,
+                                      tag="lt-from-" + name.replace(",", "").replace(" ", "-"))
+                        results[name].append(got + (cpu_seconds(pid) - before,))
+                        w, u, s, m, c = results[name][-1]
+                        log("  %.2f s wall, %.2f s leecher CPU, %.2f s seed CPU"
+                            % (w, u + s, c))
+            finally:
+                shoal_seed.stop()
+            print_seeding(args, results)
+            return
 
-        results = {c: [] for c in clients}
+        results = {}
         dropped = True
         for r in range(args.runs):
-            for c in clients:
-                dropped = drop_caches() and dropped
-                prewarm(args.content)
-                log("run %d/%d: %s" % (r + 1, args.runs, c))
-                results[c].append(run_one(c, args, torrent, seed, work, r))
-                w, u, s, m = results[c][-1]
-                log("  %.2f s wall, %.2f s CPU, %.0f MiB peak RSS" % (w, u + s, m / 1024))
+            for mode in modes:
+                for c in clients:
+                    if mode == "slow-disk" and not c.startswith("shoal"):
+                        continue  # the slowed storage is shoal's own (see README)
+                    dropped = drop_caches() and dropped
+                    if mode != "cold":
+                        prewarm(args.content)
+                    env = None
+                    if mode == "slow-disk":
+                        env = {"SHOAL_SLOW_DISK": str(args.slow_rate * 1000000)}
+                    log("run %d/%d, %s: %s" % (r + 1, args.runs, mode, c))
+                    got = run_one(c, args, torrent, seed, work, r, env=env,
+                                  tag="%s-%s" % (c, mode))
+                    results.setdefault(mode, {}).setdefault(c, []).append(got)
+                    w, u, s, m = got
+                    log("  %.2f s wall, %.2f s CPU, %.0f MiB peak RSS" % (w, u + s, m / 1024))
     finally:
         if seed is not None:
             seed.stop()
         if not args.keep and not args.work:
             shutil.rmtree(work, ignore_errors=True)
 
-    print_table(args, clients, results, dropped)
+    for mode in modes:
+        print_table(args, [c for c in clients if c in results[mode]], results[mode], dropped,
+                    mode)
 
 
-def print_table(args, clients, results, dropped):
+def print_seeding(args, results):
+    """The seeding table: libtorrent's download time from each seed, and the ratio."""
+    med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] + x[2] for x in v),
+               statistics.median(x[4] for x in v))
+           for k, v in results.items()}
+    print()
+    print("seeding: libtorrent downloads %d MiB (%d KiB pieces) from each seed on 127.0.0.1 "
+          "(TCP), seed's file in the page cache, %d interleaved run(s), medians"
+          % (args.size, args.piece_size, args.runs))
+    print()
+    base = {k: med["libtorrent seed" + k[len(k.split(",")[0]):]][0] for k in med}
+    print("| seed | runs (wall s) | wall s | MiB/s | leecher CPU s | seed CPU s "
+          "| wall / libtorrent seed's |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, (wall, cpu, seed_cpu) in med.items():
+        runs = ", ".join("%.2f" % x[0] for x in results[name])
+        print("| %s | %s | %.2f | %.0f | %.2f | %.2f | %.2f |"
+              % (name, runs, wall, args.size / wall, cpu, seed_cpu, wall / base[name]))
+
+
+def print_table(args, clients, results, dropped, mode="warm"):
     med = {}
     for c in clients:
         runs = results[c]
@@ -338,9 +450,14 @@ def print_table(args, clients, results, dropped):
     print()
     print("%d MiB, %d KiB pieces, libtorrent seed on 127.0.0.1 (TCP), %d run(s) per client%s"
           % (args.size, args.piece_size, args.runs, ", medians" if args.runs > 1 else ""))
-    print("page cache: %s; the seed's file re-read into the cache before every download"
-          % ("synced and dropped before every download" if dropped
-             else "NOT dropped (needs root); synced before every download"))
+    print("mode %s. page cache: %s; %s"
+          % (mode, "synced and dropped before every download" if dropped
+             else "NOT dropped (needs root); synced before every download",
+             "the seed reads its file from disk" if mode == "cold"
+             else "the seed's file re-read into the cache before every download"))
+    if mode == "slow-disk":
+        print("shoal's writes slowed to %d MB/s per disk worker (SHOAL_SLOW_DISK, shoal-io's "
+              "injected delay); other clients are not run in this mode" % args.slow_rate)
     print("%d CPUs: %s" % (os.cpu_count(), cpu_model()))
     print()
     head = ("client", "wall s", "MiB/s", "CPU s", "user s", "sys s", "RSS MiB",

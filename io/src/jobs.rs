@@ -13,7 +13,8 @@ use bytes::Bytes;
 use shoal_core::engine::{ConnId, Input, TorrentId};
 use shoal_core::{BlockRequest, IoError, PieceIndex};
 
-use crate::{Storage, WriteBack};
+use crate::budget::{Charge, Stage};
+use crate::{ReadAhead, Storage, WriteBack};
 
 /// A disk or hashing job for a worker thread.
 pub enum PieceJob {
@@ -24,12 +25,24 @@ pub enum PieceJob {
         block: BlockRequest,
         storage: Arc<Storage>,
     },
-    /// Write a downloaded block (one the write-back cache had no room for).
+    /// Read a chunk of a piece ahead of the blocks peers will ask for (see
+    /// [`ReadAhead`](crate::ReadAhead)).
+    ReadChunk {
+        torrent: TorrentId,
+        piece: PieceIndex,
+        begin: u32,
+        length: u32,
+        storage: Arc<Storage>,
+    },
+    /// Write a downloaded block (one the write-back cache had no room for). Made by
+    /// [`write_block`]; its bytes count in the disk budget until it is done.
     Write {
         torrent: TorrentId,
         block: BlockRequest,
         data: Bytes,
         storage: Arc<Storage>,
+        cache: Arc<WriteBack>,
+        charge: Charge,
     },
     /// Hash a piece (from the write-back cache if it holds all of it) and write it if good.
     Hash {
@@ -45,6 +58,14 @@ pub enum PieceJob {
 pub enum PieceDone {
     /// The engine's answer, as it is.
     Input(Input),
+    /// A chunk read for [`ReadAhead`](crate::ReadAhead): the blocks that wait for it get
+    /// their answers from [`PieceDone::into_inputs`].
+    Chunk {
+        torrent: TorrentId,
+        piece: PieceIndex,
+        begin: u32,
+        result: Result<Bytes, IoError>,
+    },
     /// A piece could not be read back or written: a storage failure to report (the piece
     /// counts as failed, so it is fetched again; see [`PieceDone::into_input`]).
     HashError {
@@ -72,18 +93,42 @@ impl PieceJob {
                     .map(Bytes::from)
                     .map_err(IoError::from),
             }),
+            PieceJob::ReadChunk {
+                torrent,
+                piece,
+                begin,
+                length,
+                storage,
+            } => PieceDone::Chunk {
+                torrent,
+                piece,
+                begin,
+                result: storage
+                    .read_block(piece, begin, length)
+                    .map(Bytes::from)
+                    .map_err(IoError::from),
+            },
             PieceJob::Write {
                 torrent,
                 block,
                 data,
                 storage,
-            } => PieceDone::Input(Input::BlockWritten {
-                torrent,
-                block,
-                result: storage
+                cache,
+                charge,
+            } => {
+                let result = storage
                     .write_block(block.piece, block.begin, &data)
-                    .map_err(IoError::from),
-            }),
+                    .map_err(IoError::from);
+                cache.slow_disk(data.len());
+                // Released before the answer goes back, so the runtime that reads it
+                // sees the budget as it now is.
+                drop((data, charge));
+                PieceDone::Input(Input::BlockWritten {
+                    torrent,
+                    block,
+                    result,
+                })
+            }
             PieceJob::Hash {
                 torrent,
                 piece,
@@ -102,21 +147,66 @@ impl PieceJob {
     }
 }
 
+/// What becomes of a downloaded block ([`write_block`]).
+pub enum BlockPlan {
+    /// Staged in the write-back cache: the engine is told at once that it is written.
+    Staged(Input),
+    /// No room in the cache: a worker writes it.
+    Job(PieceJob),
+}
+
+/// Carries out the engine's `WriteBlock`: stages the block in `cache` (memory only, so a
+/// runtime may do this on its event loop), or, past the cache's bound, makes the write job
+/// for a worker, its bytes charged to the disk budget until the write is done.
+pub fn write_block(
+    torrent: TorrentId,
+    block: BlockRequest,
+    data: Bytes,
+    storage: &Arc<Storage>,
+    cache: &Arc<WriteBack>,
+) -> BlockPlan {
+    match cache.stage(block.piece, block.begin, data) {
+        Ok(()) => BlockPlan::Staged(Input::BlockWritten {
+            torrent,
+            block,
+            result: Ok(()),
+        }),
+        Err(data) => BlockPlan::Job(PieceJob::Write {
+            torrent,
+            block,
+            charge: cache.budget().charge(Stage::Writing, data.len()),
+            data,
+            storage: storage.clone(),
+            cache: cache.clone(),
+        }),
+    }
+}
+
 impl PieceDone {
-    /// The input for the engine, and a storage error for the user if there was one.
-    pub fn into_input(self) -> (Input, Option<(TorrentId, IoError)>) {
+    /// The inputs for the engine (a chunk read answers every block that waited for it in
+    /// `read_ahead`), and a storage error for the user if there was one.
+    pub fn into_inputs(
+        self,
+        read_ahead: &mut ReadAhead,
+    ) -> (Vec<Input>, Option<(TorrentId, IoError)>) {
         match self {
-            PieceDone::Input(input) => (input, None),
+            PieceDone::Input(input) => (vec![input], None),
+            PieceDone::Chunk {
+                torrent,
+                piece,
+                begin,
+                result,
+            } => (read_ahead.chunk_read(torrent, piece, begin, result), None),
             PieceDone::HashError {
                 torrent,
                 piece,
                 error,
             } => (
-                Input::PieceHashed {
+                vec![Input::PieceHashed {
                     torrent,
                     piece,
                     ok: false,
-                },
+                }],
                 Some((torrent, error)),
             ),
         }

@@ -16,6 +16,11 @@
 //!   the startup check ([`check_existing`]) that falls back to hashing what is on disk;
 //! - [`folder`]: taking a download folder ([`open_download`]: a lock, the startup check,
 //!   nothing of the user's overwritten) or a seed's content ([`open_seed`]: read-only);
+//! - [`budget`]: the bytes between sockets and disk ([`DiskBudget`]), bounded, and the
+//!   back-pressure they give (a runtime stops reading sockets while it says so);
+//! - [`writeback`] and [`jobs`]: downloaded blocks held until their piece is hashed, and
+//!   the disk and hashing jobs both runtimes hand their workers;
+//! - [`readahead`]: blocks served to peers read a chunk at a time ([`ReadAhead`]);
 //! - [`fetch`]: a `.torrent` by `http(s)://` URL ([`fetch_torrent`]) or path
 //!   ([`load_torrent`]).
 //!
@@ -33,6 +38,7 @@ use shoal_core::create::{CreateError, TorrentBuilder};
 use shoal_core::metainfo::{Metainfo, MetainfoError};
 use shoal_core::storage::LayoutError;
 
+pub mod budget;
 pub mod dht;
 pub mod fetch;
 pub mod folder;
@@ -40,20 +46,23 @@ pub mod jobs;
 pub mod lsd;
 pub mod peers;
 pub mod random;
+pub mod readahead;
 pub mod resume;
 pub mod storage;
 pub mod tls;
 pub mod writeback;
 
+pub use budget::{Charge, DiskBudget, DiskLimits, DiskStats, Stage};
 pub use fetch::{
     fetch_if_changed, fetch_torrent, fetch_torrent_with, is_url, load_torrent, FetchError,
     FetchOptions, Fetched,
 };
 pub use folder::{open_download, open_seed, Download, DownloadLock};
-pub use jobs::{PieceDone, PieceJob, Renames};
+pub use jobs::{write_block, BlockPlan, PieceDone, PieceJob, Renames};
 pub use lsd::lsd_socket;
 pub use peers::resolve_peers;
 pub use random::{random_peer_id, random_u64};
+pub use readahead::{ReadAhead, ReadPlan};
 pub use resume::check_existing;
 pub use storage::Storage;
 pub use tls::tls_client_config;

@@ -7,25 +7,28 @@
 //! a corrupt one costs nothing on disk. Staging is only memory work, so a runtime can do it
 //! on its event loop and report the block written at once.
 //!
-//! Memory is bounded: past [`WriteBack::new`]'s limit a block is refused and the caller
-//! writes it to disk itself; a piece whose blocks are not all in memory is hashed from disk
-//! after its staged blocks are written. Either way the hash decides what counts as
-//! verified, so nothing unverified is ever trusted.
+//! Memory is bounded: the caches of all torrents of a runtime share one [`DiskBudget`],
+//! whose `write_back` limit they never pass together. Past it a block is refused and the
+//! caller writes it to disk itself; a piece whose blocks are not all in memory is hashed
+//! from disk after its staged blocks are written. Either way the hash decides what counts
+//! as verified, so nothing unverified is ever trusted. Staged bytes stay charged to the
+//! budget until their piece is written (or discarded, or the cache dropped).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use sha1::{Digest, Sha1};
 use shoal_core::PieceIndex;
 
+use crate::budget::DiskBudget;
 use crate::storage::Storage;
 use crate::Error;
 
-/// Blocks of pieces not yet hashed, bounded in bytes.
+/// Blocks of one torrent's pieces not yet hashed, bounded in bytes by a shared budget.
 #[derive(Debug)]
 pub struct WriteBack {
-    limit: usize,
+    budget: Arc<DiskBudget>,
     state: Mutex<State>,
 }
 
@@ -37,27 +40,34 @@ struct State {
 }
 
 impl WriteBack {
-    /// Holds at most `limit` bytes of blocks.
-    pub fn new(limit: usize) -> WriteBack {
+    /// Holds blocks within `budget`'s write-back limit, shared with every other cache of
+    /// that budget.
+    pub fn new(budget: Arc<DiskBudget>) -> WriteBack {
         WriteBack {
-            limit,
+            budget,
             state: Mutex::new(State::default()),
         }
     }
 
+    /// The budget this cache counts its blocks in.
+    pub fn budget(&self) -> &Arc<DiskBudget> {
+        &self.budget
+    }
+
     /// Keeps a block in memory until its piece is hashed. Gives the block back when that
-    /// would pass the limit: the caller writes it to disk instead.
+    /// would pass the budget's write-back limit: the caller writes it to disk instead.
     pub fn stage(&self, piece: PieceIndex, begin: u32, data: Bytes) -> Result<(), Bytes> {
         let Ok(mut state) = self.state.lock() else {
             return Err(data);
         };
-        if state.bytes + data.len() > self.limit {
+        if !self.budget.try_stage(data.len()) {
             return Err(data);
         }
         state.bytes += data.len();
         let old = state.pieces.entry(piece.0).or_default().insert(begin, data);
         if let Some(old) = old {
             state.bytes -= old.len();
+            self.budget.unstage(old.len());
         }
         Ok(())
     }
@@ -84,6 +94,12 @@ impl WriteBack {
             }
             Err(_) => BTreeMap::new(),
         };
+        // The blocks stay charged until they are on disk (or found corrupt): memory is
+        // held until then.
+        let _held = Unstage {
+            budget: &self.budget,
+            bytes: blocks.values().map(Bytes::len).sum(),
+        };
         let size = storage.layout().piece_size(piece) as usize;
         let mut at = 0usize;
         let whole = blocks.iter().all(|(&begin, data)| {
@@ -102,27 +118,60 @@ impl WriteBack {
             }
             let blocks: Vec<(u32, Bytes)> = blocks.into_iter().collect();
             storage.write_blocks(piece, &blocks)?;
+            self.slow_disk(size);
             return Ok(true);
         }
         for (&begin, data) in &blocks {
             storage.write_block(piece, begin, data)?;
+            self.slow_disk(data.len());
         }
         Ok(&storage.hash_piece(piece)? == expected)
+    }
+
+    /// Tests and benchmarks: a write of `bytes` takes as long as the budget's simulated
+    /// slow disk says (see [`DiskLimits::slow_disk`](crate::DiskLimits::slow_disk)).
+    pub fn slow_disk(&self, bytes: usize) {
+        if let Some(t) = self.budget.limits().write_time(bytes) {
+            std::thread::sleep(t);
+        }
     }
 
     /// Forgets the staged blocks of a piece (its download was abandoned).
     pub fn discard(&self, piece: PieceIndex) {
         if let Ok(mut state) = self.state.lock() {
             if let Some(blocks) = state.pieces.remove(&piece.0) {
-                state.bytes -= blocks.values().map(Bytes::len).sum::<usize>();
+                let bytes = blocks.values().map(Bytes::len).sum::<usize>();
+                state.bytes -= bytes;
+                self.budget.unstage(bytes);
             }
         }
+    }
+}
+
+impl Drop for WriteBack {
+    /// The torrent (or its run) is gone: what it still held leaves the budget.
+    fn drop(&mut self) {
+        let bytes = self.state.get_mut().map_or(0, |s| s.bytes);
+        self.budget.unstage(bytes);
+    }
+}
+
+/// Releases staged bytes from the budget when dropped (on every path out).
+struct Unstage<'a> {
+    budget: &'a DiskBudget,
+    bytes: usize,
+}
+
+impl Drop for Unstage<'_> {
+    fn drop(&mut self) {
+        self.budget.unstage(self.bytes);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::budget::DiskLimits;
     use shoal_core::create::TorrentBuilder;
     use shoal_core::metainfo::Metainfo;
     use std::sync::Arc;
@@ -136,6 +185,33 @@ mod tests {
         let meta = Arc::new(Metainfo::parse(&h.finish().unwrap()).unwrap());
         let storage = Storage::open(dir, meta.clone()).unwrap();
         (meta, data, storage)
+    }
+
+    fn budget(write_back: usize) -> Arc<DiskBudget> {
+        DiskBudget::new(DiskLimits {
+            high: 4 << 20,
+            low: 4 << 20,
+            write_back,
+            slow_disk: None,
+        })
+    }
+
+    #[test]
+    fn caches_of_one_budget_share_its_bound_and_give_it_back_when_dropped() {
+        let b = budget(30_000);
+        let (one, two) = (WriteBack::new(b.clone()), WriteBack::new(b.clone()));
+        one.stage(PieceIndex(0), 0, Bytes::from(vec![0; 20_000]))
+            .unwrap();
+        assert!(two
+            .stage(PieceIndex(0), 0, Bytes::from(vec![0; 20_000]))
+            .is_err());
+        two.stage(PieceIndex(0), 0, Bytes::from(vec![0; 10_000]))
+            .unwrap();
+        assert_eq!(b.stats().staged, 30_000);
+        drop(one);
+        assert_eq!(b.stats().staged, 10_000);
+        two.discard(PieceIndex(0));
+        assert_eq!(b.stats().staged, 0);
     }
 
     fn blocks(data: &[u8], piece: u32) -> Vec<(u32, Bytes)> {
@@ -152,7 +228,7 @@ mod tests {
     fn a_whole_piece_is_hashed_from_memory_and_written_only_if_good() {
         let dir = tempfile::tempdir().unwrap();
         let (meta, data, storage) = setup(dir.path());
-        let wb = WriteBack::new(1 << 20);
+        let wb = WriteBack::new(budget(1 << 20));
         for piece in 0..meta.info.piece_count() {
             for (begin, b) in blocks(&data, piece).into_iter().rev() {
                 wb.stage(PieceIndex(piece), begin, b).unwrap();
@@ -169,6 +245,11 @@ mod tests {
             assert_eq!(ok, piece != 1, "piece {piece}");
         }
         assert_eq!(wb.staged_bytes(), 0);
+        assert_eq!(
+            wb.budget().stats().staged,
+            0,
+            "every staged byte is released"
+        );
         let on_disk = storage.read_block(PieceIndex(1), 0, 16384).unwrap();
         assert_eq!(
             on_disk,
@@ -183,7 +264,7 @@ mod tests {
     fn past_the_limit_blocks_are_refused_and_the_piece_is_hashed_from_disk() {
         let dir = tempfile::tempdir().unwrap();
         let (meta, data, storage) = setup(dir.path());
-        let wb = WriteBack::new(16384);
+        let wb = WriteBack::new(budget(16384));
         let mut bs = blocks(&data, 0).into_iter();
         let (b0, d0) = bs.next().unwrap();
         let (b1, d1) = bs.next().unwrap();

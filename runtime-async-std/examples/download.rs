@@ -122,6 +122,8 @@ async fn download(args: &Args, executor: Executor) -> Result<Outcome, String> {
     let config = SessionConfig {
         listen: SocketAddr::new(args.bind, args.port),
         dht,
+        // SHOAL_SLOW_DISK (bytes/s) slows writes, for benches/compare's slow-disk mode.
+        disk: shoal_io::DiskLimits::from_env(),
         ..SessionConfig::default()
     };
     let session = Session::new(config, executor)

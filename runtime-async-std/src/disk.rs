@@ -63,8 +63,9 @@ impl Pool {
 
     /// Queues `job` for torrent `key`; its result comes back as [`Msg::Disk`].
     pub fn submit(&self, key: TorrentKey, job: Job) {
-        // Unbounded (the engine bounds what it asks for), so never full; the workers
-        // outlive the sender, so never closed.
+        // Unbounded in count, so never full: the bytes of queued writes are charged to
+        // the disk budget (reading stops past it), reads and hashes are bounded by the
+        // engine. The workers outlive the sender, so never closed.
         let _ = self.jobs.try_send((key, job));
     }
 }

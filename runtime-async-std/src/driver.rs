@@ -7,6 +7,12 @@
 //! again. There is no protocol logic here: only bookkeeping of which task or file belongs
 //! to which connection or torrent.
 //!
+//! Back-pressure from disk to socket: every byte between a socket and the disk is counted
+//! in the session's [`DiskBudget`] (a reader charges what it read until the engine has
+//! taken it; write-back caches and queued writes charge theirs). While the budget says
+//! `paused`, socket readers wait at the [`Gate`](net::Gate) before their next read, so TCP
+//! slows the senders; the engine's task opens the gate once the disk has caught up.
+//!
 //! Nothing here ever waits on another task: the inbox is bounded (a reader that gets ahead
 //! of the engine waits, which is TCP's own backpressure), but the engine's task only takes
 //! from it; writers' queues are filled with `try_send`, disk jobs go to an unbounded queue
@@ -29,7 +35,10 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::{InfoHash, PieceIndex};
-use shoal_io::{Download, DownloadLock, PieceJob, Renames, Storage, WriteBack};
+use shoal_io::{
+    BlockPlan, Charge, DiskBudget, Download, DownloadLock, PieceJob, ReadAhead, ReadPlan, Renames,
+    Storage, WriteBack,
+};
 
 use crate::disk::{Done, Job, Pool};
 
@@ -45,6 +54,8 @@ const INBOX: usize = 1024;
 /// `send_buffer`); a peer that lets this many messages pile up is not reading at all and
 /// is closed.
 const WRITE_QUEUE: usize = 4096;
+/// Bytes of chunks read ahead for serving peers, all torrents together.
+const READ_AHEAD: usize = 16 << 20;
 /// Inbox messages handled before commands and the timer get a look again.
 const BATCH: usize = 128;
 
@@ -52,6 +63,13 @@ const BATCH: usize = 128;
 pub enum Msg {
     /// An engine input as it is.
     Input(Input),
+    /// Bytes read from a connection, charged to the disk budget until the engine has
+    /// taken them.
+    Received {
+        conn: ConnId,
+        data: bytes::BytesMut,
+        charge: Charge,
+    },
     /// An outbound connection is up.
     Connected {
         conn: ConnId,
@@ -114,6 +132,9 @@ pub enum Command {
     },
     List {
         reply: Sender<Vec<TorrentKey>>,
+    },
+    DiskStats {
+        reply: Sender<shoal_io::DiskStats>,
     },
     Metainfo {
         key: TorrentKey,
@@ -193,6 +214,12 @@ pub struct Driver {
     /// The local service discovery socket, when the engine has LSD on.
     lsd: Option<Arc<Async<UdpSocket>>>,
     pool: Pool,
+    /// Bytes between sockets and disk, all torrents together.
+    budget: Arc<DiskBudget>,
+    /// Where socket readers wait while `budget` is paused.
+    gate: Arc<net::Gate>,
+    /// Blocks served to peers, read a chunk at a time.
+    read_ahead: ReadAhead,
     conns: BTreeMap<ConnId, Conn>,
     torrents: BTreeMap<TorrentKey, Entry>,
     /// Magnet links' torrents until their folder is open.
@@ -228,7 +255,11 @@ impl Driver {
             ));
         }
         executor.spawn(net::receive_udp(udp.clone(), inbox_tx.clone(), stopped));
+        let budget = DiskBudget::new(config.disk);
         let mut driver = Driver {
+            gate: Arc::new(net::Gate::new(budget.clone())),
+            read_ahead: ReadAhead::new(READ_AHEAD),
+            budget,
             engine: Engine::new(config.engine.clone()),
             pool: Pool::new(config.workers, inbox_tx.clone()),
             config,
@@ -312,6 +343,9 @@ impl Driver {
                 self.engine.handle(Input::Timer, now);
                 self.drain();
             }
+            // Writes done, reads taken, a torrent paused or removed (its cache dropped):
+            // any of them may have brought the disk budget back down.
+            self.gate.wake();
         }
         if let Some(message) = self.save_dht() {
             let _ = self.events.force_send(Event::Warning {
@@ -445,6 +479,9 @@ impl Driver {
                     .collect();
                 let _ = reply.try_send(keys);
             }
+            Command::DiskStats { reply } => {
+                let _ = reply.try_send(self.budget.stats());
+            }
             Command::Metainfo { key, reply } => {
                 let meta = self.entry(key).map(|e| e.storage.meta().clone());
                 let _ = reply.try_send(meta);
@@ -509,7 +546,7 @@ impl Driver {
             Entry {
                 storage,
                 _lock: lock,
-                cache: Arc::new(WriteBack::new(self.config.write_back)),
+                cache: Arc::new(WriteBack::new(self.budget.clone())),
                 run: Run::Running(id),
                 options,
                 jobs: 0,
@@ -541,10 +578,11 @@ impl Driver {
             .engine
             .remove_torrent(id, now)
             .unwrap_or_else(|| Bitfield::new(pieces));
+        self.read_ahead.forget(id);
         entry.run = Run::Paused(verified);
         // Blocks of pieces not yet verified are dropped with the run; hash jobs in flight
         // keep the old cache alive until they are done.
-        entry.cache = Arc::new(WriteBack::new(self.config.write_back));
+        entry.cache = Arc::new(WriteBack::new(self.budget.clone()));
         entry.complete_since = None;
         entry.save_pending = true;
         self.settle(key);
@@ -670,7 +708,7 @@ impl Driver {
         }
         match done {
             Done::Piece(done) => {
-                let (input, error) = done.into_input();
+                let (inputs, error) = done.into_inputs(&mut self.read_ahead);
                 if let Some((_, error)) = error {
                     // The piece could not be read back or written: a storage failure,
                     // reported as such; it counts as failed and is fetched again.
@@ -679,7 +717,9 @@ impl Driver {
                         error,
                     });
                 }
-                self.engine.handle(input, now);
+                for input in inputs {
+                    self.engine.handle(input, now);
+                }
             }
             Done::FileCompleted { file, result } => {
                 let ok = result.is_ok();
@@ -726,6 +766,12 @@ impl Driver {
                     self.conns.remove(conn);
                 }
                 self.engine.handle(input, now);
+            }
+            Msg::Received { conn, data, charge } => {
+                // Its blocks are charged again as they are staged or queued for the disk
+                // (below, in `drain`): released first, so no byte counts twice.
+                drop(charge);
+                self.engine.handle(Input::Received { conn, data }, now);
             }
             Msg::Connected { conn, stream } => {
                 let Some(pending) = self.conns.get_mut(&conn).and_then(|c| c.pending.take()) else {
@@ -779,6 +825,7 @@ impl Driver {
             conn,
             stream.clone(),
             inbox.clone(),
+            self.gate.clone(),
             c.kill.clone(),
         ));
         self.executor.spawn(net::write(
@@ -841,13 +888,11 @@ impl Driver {
                 block,
             } => {
                 if let Some((key, storage)) = self.storage_of(torrent) {
-                    let job = Job::Piece(PieceJob::Read {
-                        torrent,
-                        conn,
-                        block,
-                        storage,
-                    });
-                    self.submit(key, job);
+                    match self.read_ahead.read_block(torrent, conn, block, &storage) {
+                        ReadPlan::Ready(input) => self.engine.handle(input, now),
+                        ReadPlan::Waiting => {}
+                        ReadPlan::Job(job) => self.submit(key, Job::Piece(job)),
+                    }
                 }
             }
             Output::WriteBlock {
@@ -861,25 +906,9 @@ impl Driver {
                 // Staged in memory until the piece is hashed: no disk work here, and the
                 // block counts as written at once. Past the cache's limit, the pool
                 // writes it.
-                match cache.stage(block.piece, block.begin, data) {
-                    Ok(()) => {
-                        let result = Ok(());
-                        let input = Input::BlockWritten {
-                            torrent,
-                            block,
-                            result,
-                        };
-                        self.engine.handle(input, now);
-                    }
-                    Err(data) => {
-                        let job = Job::Piece(PieceJob::Write {
-                            torrent,
-                            block,
-                            data,
-                            storage,
-                        });
-                        self.submit(key, job);
-                    }
+                match shoal_io::write_block(torrent, block, data, &storage, &cache) {
+                    BlockPlan::Staged(input) => self.engine.handle(input, now),
+                    BlockPlan::Job(job) => self.submit(key, Job::Piece(job)),
                 }
             }
             Output::HashPiece {

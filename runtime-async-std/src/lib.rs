@@ -40,6 +40,7 @@ mod net;
 pub mod session;
 
 pub use executor::{Executor, Task};
+pub use net::MAX_READ_PER_WAKEUP;
 pub use session::{
     AddOptions, DhtSettings, Error, Event, SeedLimit, Session, SessionConfig, State, Stats,
     TorrentKey, TorrentSource,

@@ -19,6 +19,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::future;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use shoal_core::engine::{ConnId, Input};
+use shoal_io::{DiskBudget, Stage};
 
 use crate::driver::Msg;
 
@@ -26,13 +27,58 @@ use crate::driver::Msg;
 /// while reads fill it, so a fast peer gets big buffers (few partial messages to join
 /// across them) and an idle one keeps a small one.
 const MIN_READ_CHUNK: usize = 16 * 1024;
-const MAX_READ_CHUNK: usize = 1 << 20;
+/// Blocks are slices of these buffers (no copy), and a buffer lives until its last block
+/// is written: small buffers keep a block of a piece that is slow to complete from holding
+/// much memory beyond itself.
+const MAX_READ_CHUNK: usize = 256 * 1024;
+/// The most one connection's reader takes the disk budget past its high mark: it passes
+/// the gate, then reads at most one chunk.
+pub const MAX_READ_PER_WAKEUP: usize = MAX_READ_CHUNK;
 /// Most queued buffers written in one vectored write.
 const WRITE_BATCH: usize = 64;
 /// How long a closed connection may take to write out what was queued before it.
 pub const LINGER: Duration = Duration::from_secs(5);
 /// After a failed accept (out of descriptors), wait before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Where socket readers wait while the disk budget says reading is paused (see
+/// `shoal_io::budget`); the engine's task wakes them once it is not.
+pub struct Gate {
+    budget: Arc<DiskBudget>,
+    opened: event_listener::Event,
+}
+
+impl Gate {
+    pub fn new(budget: Arc<DiskBudget>) -> Gate {
+        Gate {
+            budget,
+            opened: event_listener::Event::new(),
+        }
+    }
+
+    /// Returns once reading is allowed.
+    pub async fn pass(&self) {
+        while self.budget.paused() {
+            let listener = self.opened.listen();
+            // Checked again after listening, so a wake between the two is not lost.
+            if !self.budget.paused() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// Lets every waiting reader go if reading is allowed now.
+    pub fn wake(&self) {
+        if !self.budget.paused() {
+            self.opened.notify(usize::MAX);
+        }
+    }
+
+    fn budget(&self) -> &Arc<DiskBudget> {
+        &self.budget
+    }
+}
 
 /// Resolves when `kill`'s sender is dropped.
 async fn killed(kill: &Receiver<()>) {
@@ -57,11 +103,14 @@ pub async fn connect(conn: ConnId, addr: SocketAddr, inbox: Sender<Msg>, kill: R
 }
 
 /// Reads until the peer closes or the connection is killed, handing every chunk to the
-/// engine as `Received` and the end as `Closed`.
+/// engine as `Received` (charged to the disk budget until the engine has it) and the end
+/// as `Closed`. Before each read it passes the `gate`: while the disk lags it reads
+/// nothing, and TCP slows the peer.
 pub async fn read(
     conn: ConnId,
     stream: Arc<Async<TcpStream>>,
     inbox: Sender<Msg>,
+    gate: Arc<Gate>,
     kill: Receiver<()>,
 ) {
     let reading = async {
@@ -72,7 +121,14 @@ pub async fn read(
         let mut buf = BytesMut::new();
         let mut chunk = MIN_READ_CHUNK;
         loop {
+            gate.pass().await;
             if buf.len() < chunk / 4 {
+                // Renewed: the allocation is reused if no block points into it any more
+                // (recycled memory, no page faults), else a fresh one is made.
+                buf.clear();
+                if !buf.try_reclaim(chunk) {
+                    buf = BytesMut::with_capacity(chunk);
+                }
                 buf.resize(chunk, 0);
             }
             let room = buf.len();
@@ -83,7 +139,8 @@ pub async fn read(
                         chunk = (chunk * 2).min(MAX_READ_CHUNK);
                     }
                     let data = buf.split_to(n);
-                    let msg = Msg::Input(Input::Received { conn, data });
+                    let charge = gate.budget().charge(Stage::Received, n);
+                    let msg = Msg::Received { conn, data, charge };
                     if inbox.send(msg).await.is_err() {
                         return;
                     }

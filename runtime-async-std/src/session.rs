@@ -159,10 +159,11 @@ pub struct SessionConfig {
     pub listen: SocketAddr,
     /// Threads of the blocking pool doing disk IO and SHA-1 at once.
     pub workers: usize,
-    /// Bytes of downloaded blocks held in memory per torrent until their piece is hashed
-    /// (then written only if good); past it, blocks go to disk and the piece is hashed
-    /// from there.
-    pub write_back: usize,
+    /// Bounds of the bytes between sockets and disk (`shoal_io::budget`): read from
+    /// sockets and not yet through the engine, held in memory until their piece is hashed
+    /// (then written only if good), queued for the disk. Past `high` the session stops
+    /// reading peers' sockets until the disk has caught up to `low`.
+    pub disk: shoal_io::DiskLimits,
     /// How often a running torrent's resume record is saved (when it gained pieces).
     pub resume_interval: Duration,
     /// How long [`Session::shutdown`] waits for trackers to hear `stopped` and peers to be
@@ -208,7 +209,7 @@ impl Default for SessionConfig {
         SessionConfig {
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 6881)),
             workers: 2,
-            write_back: 64 << 20,
+            disk: shoal_io::DiskLimits::default(),
             resume_interval: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
             event_capacity: 4096,
@@ -780,6 +781,11 @@ impl Session {
     pub async fn set_rate_limits(&self, limits: RateLimits) -> Result<(), Error> {
         self.call(|reply| Command::SetRateLimits { limits, reply })
             .await
+    }
+
+    /// The bytes on their way to disk now (all torrents), and the most there have been.
+    pub async fn disk_stats(&self) -> Result<shoal_io::DiskStats, Error> {
+        self.call(|reply| Command::DiskStats { reply }).await
     }
 
     /// Every torrent in the session, oldest first.

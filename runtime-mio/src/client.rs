@@ -251,7 +251,8 @@ fn listen(opts: &Options) -> Result<Runtime, String> {
             },
         };
         match Runtime::new(config) {
-            Ok(rt) => {
+            Ok(mut rt) => {
+                rt.set_disk_limits(shoal_io::DiskLimits::from_env());
                 if !taken.is_empty() {
                     let (what, verb) = if taken.len() == 1 {
                         ("port", "is")

@@ -7,10 +7,14 @@
 //! core's: feed the engine what happened, carry out what it asks, sleep until its timeout
 //! or the next event. There is no protocol logic here.
 //!
-//! Backpressure: bytes the engine asks to send wait in a per-connection queue; the engine
-//! learns through [`Input::Sent`] what has left, and stops reading blocks for a peer whose
-//! queue is full. Reads from a socket are capped per wake-up so one fast peer cannot
-//! starve the others.
+//! Backpressure, both ways. Bytes the engine asks to send wait in a per-connection queue;
+//! the engine learns through [`Input::Sent`] what has left, and stops reading blocks for a
+//! peer whose queue is full. Downloaded bytes on their way to disk (staged in the
+//! write-back caches, or queued for a worker to write) are counted in one
+//! [`DiskBudget`]: while it says `paused`, a readable socket is parked instead of read,
+//! so TCP slows the sender; parked sockets are read again once the workers have caught up.
+//! Reads from a socket are capped per wake-up ([`READ_BUDGET`]) so one fast peer cannot
+//! starve the others, which also caps how far past the budget's high mark one read goes.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, IoSlice, Read, Write};
@@ -30,7 +34,10 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::tracker::{Scheme, TrackerUrl};
-use shoal_io::{PieceJob, Renames, Storage, WriteBack};
+use shoal_io::{
+    BlockPlan, DiskBudget, DiskLimits, DiskStats, PieceJob, ReadAhead, ReadPlan, Renames, Storage,
+    WriteBack,
+};
 
 use crate::http::{Exchange, Finished, Purpose, MAX_RESPONSE};
 use crate::worker::{Done, Job, Pool};
@@ -45,15 +52,23 @@ const FIRST_PEER: usize = 16;
 /// HTTP exchanges take tokens from here up.
 const FIRST_HTTP: usize = 1 << 30;
 
-/// Most bytes read from one connection per wake-up.
-const READ_BUDGET: usize = 4 << 20;
+/// Most bytes read from one connection per wake-up: also the most one read can take the
+/// disk budget past its high mark.
+pub const READ_BUDGET: usize = 2 << 20;
 /// Most datagrams read from the UDP socket per wake-up.
 const UDP_BUDGET: usize = 1024;
-/// Bounds of the room made in a connection's read buffer when it runs low.
+/// Bounds of the room made in a connection's read buffer when it runs low. Blocks are
+/// slices of these buffers (no copy), and a buffer lives until its last block is written:
+/// small buffers keep a block of a piece that is slow to complete from holding much
+/// memory beyond itself.
 const MIN_READ_CHUNK: usize = 16 * 1024;
-const MAX_READ_CHUNK: usize = 1 << 20;
-/// Bytes of downloaded blocks held in memory per torrent until their piece is hashed.
-const WRITE_BACK_LIMIT: usize = 64 << 20;
+const MAX_READ_CHUNK: usize = 256 * 1024;
+/// The most one connection's read takes the disk budget past its high mark: the read
+/// budget, plus the last read that crossed it (the engine may add one partial message it
+/// held, at most its `max_message_len`).
+pub const MAX_READ_PER_WAKEUP: usize = READ_BUDGET + MAX_READ_CHUNK;
+/// Bytes of chunks read ahead for serving peers, all torrents together.
+const READ_AHEAD: usize = 16 << 20;
 /// An HTTP tracker exchange that takes longer fails.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -78,6 +93,8 @@ struct Conn {
     /// peer gets big buffers (few copies of partial messages between them) and an idle
     /// one keeps a small one.
     chunk: usize,
+    /// Readable, but left unread while the disk budget is paused (in `Runtime::parked`).
+    parked: bool,
 }
 
 struct Http {
@@ -107,6 +124,12 @@ pub struct Runtime {
     by_conn: BTreeMap<ConnId, usize>,
     https: Vec<Option<Http>>,
     storages: BTreeMap<TorrentId, (Arc<Storage>, Arc<WriteBack>)>,
+    /// Bytes on their way to disk, shared by every torrent's write-back cache.
+    budget: Arc<DiskBudget>,
+    /// Slots of readable connections left unread while `budget` is paused, oldest first.
+    parked: VecDeque<usize>,
+    /// Blocks served to peers, read a chunk at a time.
+    read_ahead: ReadAhead,
     /// Events for the caller, in order.
     pending_events: Vec<Event>,
     /// Final renames on workers, and the "complete" held until they end.
@@ -157,6 +180,9 @@ impl Runtime {
             by_conn: BTreeMap::new(),
             https: Vec::new(),
             storages: BTreeMap::new(),
+            budget: DiskBudget::new(DiskLimits::default()),
+            parked: VecDeque::new(),
+            read_ahead: ReadAhead::new(READ_AHEAD),
             pending_events: Vec::new(),
             renames: Renames::default(),
             signals: None,
@@ -215,6 +241,17 @@ impl Runtime {
         }
         shoal_io::dht::save(folder, id, &nodes)
             .map_err(|e| format!("{}: {e}", shoal_io::dht::state_path(folder).display()))
+    }
+
+    /// Sets the bounds of the bytes on their way to disk; for torrents added from now on
+    /// (call it before adding any).
+    pub fn set_disk_limits(&mut self, limits: DiskLimits) {
+        self.budget = DiskBudget::new(limits);
+    }
+
+    /// The bytes on their way to disk now, and the most there have been.
+    pub fn disk_stats(&self) -> DiskStats {
+        self.budget.stats()
     }
 
     /// The address peers reach us at.
@@ -282,7 +319,7 @@ impl Runtime {
     ) -> Result<TorrentId, AddTorrentError> {
         let id = self.engine.add_torrent(meta, opts, Instant::now())?;
         self.storages
-            .insert(id, (storage, Arc::new(WriteBack::new(WRITE_BACK_LIMIT))));
+            .insert(id, (storage, Arc::new(WriteBack::new(self.budget.clone()))));
         self.drain();
         Ok(id)
     }
@@ -305,6 +342,7 @@ impl Runtime {
         let verified = self.engine.remove_torrent(torrent, Instant::now());
         self.storages.remove(&torrent);
         self.renames.forget(torrent);
+        self.read_ahead.forget(torrent);
         self.drain();
         verified
     }
@@ -340,7 +378,7 @@ impl Runtime {
         opts: TorrentOptions,
     ) -> Result<(), AddTorrentError> {
         self.storages
-            .insert(id, (storage, Arc::new(WriteBack::new(WRITE_BACK_LIMIT))));
+            .insert(id, (storage, Arc::new(WriteBack::new(self.budget.clone()))));
         let attached = self.engine.attach_metainfo(id, opts, Instant::now());
         if attached.is_err() {
             self.storages.remove(&id);
@@ -415,6 +453,7 @@ impl Runtime {
             }
         }
         self.worker_results();
+        self.unpark();
         self.http_timeouts();
         let now = Instant::now();
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
@@ -471,6 +510,7 @@ impl Runtime {
             out: VecDeque::new(),
             read_buf: BytesMut::new(),
             chunk: MIN_READ_CHUNK,
+            parked: false,
         });
         self.by_conn.insert(id, slot);
     }
@@ -510,7 +550,37 @@ impl Runtime {
             self.flush_conn(slot);
         }
         if readable {
-            self.read_conn(slot);
+            if self.budget.paused() {
+                self.park(slot);
+            } else {
+                self.read_conn(slot);
+            }
+        }
+    }
+
+    /// Leaves a readable connection unread until the disk catches up (mio says readable
+    /// once per edge, so it is remembered here).
+    fn park(&mut self, slot: usize) {
+        if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
+            if !conn.parked {
+                conn.parked = true;
+                self.parked.push_back(slot);
+            }
+        }
+    }
+
+    /// Reads parked connections, oldest first, while the disk budget allows.
+    fn unpark(&mut self) {
+        while !self.budget.paused() {
+            let Some(slot) = self.parked.pop_front() else {
+                return;
+            };
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            if std::mem::take(&mut conn.parked) {
+                self.read_conn(slot);
+            }
         }
     }
 
@@ -519,53 +589,79 @@ impl Runtime {
             return;
         };
         let id = conn.id;
-        let mut filled = 0;
+        let mut total = 0;
         let mut closed = false;
         // `read_buf` is kept as zeroed free space between calls (its length is the room),
         // so each byte of it is zeroed once, not before every read. What is read is split
         // off its front; the engine joins consecutive chunks of one buffer without copying.
-        while filled < READ_BUDGET {
-            if conn.read_buf.len() - filled < conn.chunk / 4 {
-                conn.read_buf.resize(filled + conn.chunk, 0);
+        // When the room runs low, what was read goes to the engine and the buffer is
+        // renewed: its allocation is reused if no block points into it any more (recycled
+        // memory, no page faults), else a fresh one of at most `MAX_READ_CHUNK` is made.
+        'reading: while total < READ_BUDGET {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
+            if conn.read_buf.len() < conn.chunk / 4 {
+                conn.read_buf.clear();
+                if !conn.read_buf.try_reclaim(conn.chunk) {
+                    conn.read_buf = BytesMut::with_capacity(conn.chunk);
+                }
+                conn.read_buf.resize(conn.chunk, 0);
             }
-            let room = conn.read_buf.len() - filled;
-            match conn.stream.read(&mut conn.read_buf[filled..]) {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(n) => {
-                    filled += n;
-                    if n == room {
-                        conn.chunk = (conn.chunk * 2).min(MAX_READ_CHUNK);
-                    }
-                }
-                Err(e) => match e.kind() {
-                    io::ErrorKind::WouldBlock => break,
-                    io::ErrorKind::Interrupted => continue,
-                    _ => {
+            let mut filled = 0;
+            let mut blocked = false;
+            while filled < conn.read_buf.len() {
+                let room = conn.read_buf.len() - filled;
+                match conn.stream.read(&mut conn.read_buf[filled..]) {
+                    Ok(0) => {
                         closed = true;
                         break;
                     }
-                },
+                    Ok(n) => {
+                        filled += n;
+                        if n == room {
+                            conn.chunk = (conn.chunk * 2).min(MAX_READ_CHUNK);
+                        }
+                        if total + filled >= READ_BUDGET {
+                            break;
+                        }
+                    }
+                    Err(e) => match e.kind() {
+                        io::ErrorKind::WouldBlock => {
+                            blocked = true;
+                            break;
+                        }
+                        io::ErrorKind::Interrupted => continue,
+                        _ => {
+                            closed = true;
+                            break;
+                        }
+                    },
+                }
+            }
+            total += filled;
+            let data = conn.read_buf.split_to(filled);
+            if !data.is_empty() {
+                self.engine
+                    .handle(Input::Received { conn: id, data }, Instant::now());
+            }
+            if closed || blocked {
+                break 'reading;
             }
         }
-        let total = filled;
-        let data = conn.read_buf.split_to(filled);
         let now = Instant::now();
-        if !data.is_empty() {
-            self.engine.handle(Input::Received { conn: id, data }, now);
-        }
         if closed {
             self.remove_conn(slot);
             self.engine.handle(Input::Closed { conn: id }, now);
         } else if total >= READ_BUDGET {
             // More may be waiting and mio is edge-triggered: come back to it next turn.
-            let _ = self.poll.registry().reregister(
-                &mut self.conns[slot].as_mut().expect("present").stream,
-                Token(FIRST_PEER + slot),
-                Interest::READABLE | Interest::WRITABLE,
-            );
+            if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
+                let _ = self.poll.registry().reregister(
+                    &mut conn.stream,
+                    Token(FIRST_PEER + slot),
+                    Interest::READABLE | Interest::WRITABLE,
+                );
+            }
         }
         self.drain();
     }
@@ -690,16 +786,18 @@ impl Runtime {
         }
         while let Ok(done) = self.pool.done.try_recv() {
             let now = Instant::now();
-            let input = match done {
+            match done {
                 Done::Piece(done) => {
-                    let (input, error) = done.into_input();
+                    let (inputs, error) = done.into_inputs(&mut self.read_ahead);
                     if let Some((torrent, error)) = error {
                         // The piece could not be read back or written: a storage failure,
                         // reported as such; it counts as failed and is fetched again.
                         self.pending_events
                             .push(Event::StorageError { torrent, error });
                     }
-                    input
+                    for input in inputs {
+                        self.engine.handle(input, now);
+                    }
                 }
                 Done::FileCompleted {
                     torrent,
@@ -718,24 +816,18 @@ impl Runtime {
                     if self.renames.finished(torrent, ok) {
                         self.pending_events.push(Event::Completed { torrent });
                     }
-                    continue;
                 }
                 Done::Resolved {
                     torrent,
                     id,
                     result,
-                } => {
-                    self.resolved(torrent, id, result);
-                    continue;
-                }
+                } => self.resolved(torrent, id, result),
                 Done::Ran(result) => {
                     if let Err(e) = result {
                         self.warnings.push(e);
                     }
-                    continue;
                 }
-            };
-            self.engine.handle(input, now);
+            }
         }
         self.drain();
     }
@@ -790,12 +882,11 @@ impl Runtime {
                 block,
             } => {
                 if let Some((storage, _)) = self.storages.get(&torrent) {
-                    self.pool.submit(Job::Piece(PieceJob::Read {
-                        torrent,
-                        conn,
-                        block,
-                        storage: storage.clone(),
-                    }));
+                    match self.read_ahead.read_block(torrent, conn, block, storage) {
+                        ReadPlan::Ready(input) => self.engine.handle(input, Instant::now()),
+                        ReadPlan::Waiting => {}
+                        ReadPlan::Job(job) => self.pool.submit(Job::Piece(job)),
+                    }
                 }
             }
             Output::WriteBlock {
@@ -809,21 +900,9 @@ impl Runtime {
                 // Staged in memory until the piece is hashed: no disk work on the loop,
                 // and the block counts as written at once. Past the cache's limit, a
                 // worker writes it.
-                match cache.stage(block.piece, block.begin, data) {
-                    Ok(()) => self.engine.handle(
-                        Input::BlockWritten {
-                            torrent,
-                            block,
-                            result: Ok(()),
-                        },
-                        Instant::now(),
-                    ),
-                    Err(data) => self.pool.submit(Job::Piece(PieceJob::Write {
-                        torrent,
-                        block,
-                        data,
-                        storage: storage.clone(),
-                    })),
+                match shoal_io::write_block(torrent, block, data, storage, cache) {
+                    BlockPlan::Staged(input) => self.engine.handle(input, Instant::now()),
+                    BlockPlan::Job(job) => self.pool.submit(Job::Piece(job)),
                 }
             }
             Output::HashPiece {

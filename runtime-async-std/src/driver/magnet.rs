@@ -165,7 +165,7 @@ impl Driver {
             Entry {
                 storage,
                 _lock: lock,
-                cache: Arc::new(WriteBack::new(self.config.write_back)),
+                cache: Arc::new(WriteBack::new(self.budget.clone())),
                 run: Run::Running(f.id),
                 options: f.options,
                 jobs: 0,
