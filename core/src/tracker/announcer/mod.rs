@@ -508,9 +508,10 @@ impl Announcer {
             (None, None) => None,
         };
         self.in_flight = None;
-        // A tracker that knows us and has not heard our `completed` hears it now.
-        let completed_first =
-            self.completion == Completion::Pending && self.last_good_tier.is_some();
+        // A tracker that has not heard our `completed` hears it now: the one that answered
+        // us, or the one our `started` is still on its way to (a download that ends
+        // before its first answer came back was still a download).
+        let completed_first = self.completion == Completion::Pending;
         self.phase = match target {
             Some((tier, index)) => Phase::StopPending {
                 tier,

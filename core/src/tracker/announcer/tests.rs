@@ -215,6 +215,31 @@ fn completed_goes_out_before_stopped() {
     assert_eq!(poll(&mut a, t0).2, AnnounceEvent::Stopped);
 }
 
+/// A download that completes and stops while its `started` is still unanswered: the
+/// tracker that `started` went to hears `completed` then `stopped`, so it counts it.
+#[test]
+fn completed_goes_out_even_when_started_was_never_answered() {
+    let t0 = shoal_test_clock::epoch();
+    let mut a = announcer(&[&["http://a.example/announce"]], t0);
+    let (started, _, event) = poll(&mut a, t0);
+    assert_eq!(event, AnnounceEvent::Started);
+    a.on_completed(t0 + SECS(1));
+    a.stop(t0 + SECS(1));
+    assert!(a
+        .on_response(started, Ok(answer(1800)), t0 + SECS(1))
+        .is_none());
+    let (id, url, event) = poll(&mut a, t0 + SECS(1));
+    assert_eq!(
+        (url.as_str(), event),
+        ("http://a.example/announce", AnnounceEvent::Completed)
+    );
+    a.on_response(id, Ok(answer(1)), t0 + SECS(1));
+    let (id, _, event) = poll(&mut a, t0 + SECS(1));
+    assert_eq!(event, AnnounceEvent::Stopped);
+    a.on_response(id, Ok(answer(1)), t0 + SECS(1));
+    assert!(a.is_finished());
+}
+
 #[test]
 fn intervals_are_clamped() {
     let t0 = shoal_test_clock::epoch();
