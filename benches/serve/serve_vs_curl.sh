@@ -9,7 +9,8 @@
 #
 #   benches/serve/serve_vs_curl.sh [SIZE_MIB=1024] [RUNS=3]
 #
-# Builds the release binary first. Everything on 127.0.0.1; files in a temporary folder
+# Builds the release binary first, unless SHOAL names a `shoal` binary to measure (e.g. an
+# older build, to compare). Everything on 127.0.0.1; files in a temporary folder
 # under $TMPDIR (removed at the end). A benchmark, never a test: the figures depend on the
 # machine and on what else runs on it.
 set -euo pipefail
@@ -18,8 +19,12 @@ size_mib=${1:-1024}
 runs=${2:-3}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$here"
-cargo build --release --locked -q -p shoal-mio
-shoal=${CARGO_TARGET_DIR:-$here/target}/release/shoal
+if [ -n "${SHOAL:-}" ]; then
+    shoal=$SHOAL
+else
+    cargo build --release --locked -q -p shoal-mio
+    shoal=${CARGO_TARGET_DIR:-$here/target}/release/shoal
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/shoal-serve-bench.XXXXXX")
 server_pid=

@@ -18,6 +18,9 @@
 //!   nothing of the user's overwritten) or a seed's content ([`open_seed`]: read-only);
 //! - [`fetch`]: a `.torrent` by `http(s)://` URL ([`fetch_torrent`]) or path
 //!   ([`load_torrent`]).
+//! - [`http_pool`]: idle keep-alive connections to web seeds, bounded, kept for the next
+//!   request to the same server (no IO of its own: each runtime keeps its own sockets in
+//!   it).
 //!
 //! Also here, because both runtimes print it: [`human`], a byte count for a progress line.
 //!
@@ -35,6 +38,7 @@ use shoal_core::storage::LayoutError;
 
 pub mod fetch;
 pub mod folder;
+pub mod http_pool;
 pub mod jobs;
 pub mod lsd;
 pub mod peers;

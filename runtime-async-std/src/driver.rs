@@ -190,6 +190,8 @@ pub struct Driver {
     /// The local service discovery socket, when the engine has LSD on.
     lsd: Option<Arc<Async<UdpSocket>>>,
     pool: Pool,
+    /// Idle keep-alive connections to web seeds.
+    web: http::WebPool,
     conns: BTreeMap<ConnId, Conn>,
     torrents: BTreeMap<TorrentKey, Entry>,
     /// Magnet links' torrents until their folder is open.
@@ -228,6 +230,7 @@ impl Driver {
         Driver {
             engine: Engine::new(config.engine.clone()),
             pool: Pool::new(config.workers, inbox_tx.clone()),
+            web: http::WebPool::default(),
             config,
             executor,
             commands,
@@ -911,8 +914,9 @@ impl Driver {
                 max_body,
             } => {
                 let inbox = self.inbox_tx.clone();
+                let web = self.web.clone();
                 self.executor.spawn(async move {
-                    let result = http::web_seed_exchange(&url, &request, max_body).await;
+                    let result = http::web_seed_exchange(&web, &url, &request, max_body).await;
                     let input = Input::WebSeedResponse {
                         torrent,
                         id,

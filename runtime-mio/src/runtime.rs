@@ -28,6 +28,7 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::tracker::{Scheme, TrackerUrl};
+use shoal_io::http_pool::ServerKey;
 use shoal_io::{PieceJob, Renames, Storage, WriteBack};
 
 use crate::http::{Exchange, Finished, Purpose, MAX_RESPONSE};
@@ -102,6 +103,8 @@ pub struct Runtime {
     free_conns: Vec<usize>,
     by_conn: BTreeMap<ConnId, usize>,
     https: Vec<Option<Http>>,
+    /// Idle keep-alive connections to web seeds.
+    http_pool: crate::http::Pool,
     storages: BTreeMap<TorrentId, (Arc<Storage>, Arc<WriteBack>)>,
     /// Events for the caller, in order.
     pending_events: Vec<Event>,
@@ -148,6 +151,7 @@ impl Runtime {
             free_conns: Vec::new(),
             by_conn: BTreeMap::new(),
             https: Vec::new(),
+            http_pool: crate::http::Pool::default(),
             storages: BTreeMap::new(),
             pending_events: Vec::new(),
             renames: Renames::default(),
@@ -828,6 +832,11 @@ impl Runtime {
         };
         let ip = url.ip();
         let (host, port) = (url.host().to_string(), url.port());
+        // A web seed's request goes on an idle connection to its server if there is one.
+        let idle = match max_body {
+            Some(_) => self.http_pool.take(&ServerKey::of(&url), Instant::now()),
+            None => None,
+        };
         self.https[slot] = Some(Http {
             torrent,
             id,
@@ -837,6 +846,10 @@ impl Runtime {
             exchange: None,
             deadline: Instant::now() + HTTP_TIMEOUT,
         });
+        if let Some(idle) = idle {
+            self.reuse_http(slot, idle);
+            return;
+        }
         match ip {
             Some(ip) => self.connect_http(slot, SocketAddr::new(ip, port)),
             // Name lookups block: a worker does them.
@@ -871,9 +884,7 @@ impl Runtime {
             // A web seed's answer ends where the core's reader says, not at the close.
             Some(max_body) => (
                 Some(shoal_core::webseed::answer_reader(max_body)),
-                usize::try_from(max_body)
-                    .unwrap_or(usize::MAX)
-                    .saturating_add(64 * 1024),
+                web_seed_limit(max_body),
             ),
             None => (None, MAX_RESPONSE),
         };
@@ -894,16 +905,50 @@ impl Runtime {
         }
     }
 
-    fn drive_http(&mut self, slot: usize) {
-        let Some(exchange) = self
-            .https
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-            .and_then(|h| h.exchange.as_mut())
-        else {
+    /// Sends slot `slot`'s request on an idle connection from the pool.
+    fn reuse_http(&mut self, slot: usize, idle: crate::http::Idle) {
+        let Some(h) = self.https[slot].as_mut() else {
             return;
         };
-        match exchange.drive() {
+        let max_body = h.max_body.unwrap_or(0);
+        let request = std::mem::take(&mut h.request);
+        let mut exchange = Exchange::reuse(
+            idle,
+            request,
+            shoal_core::webseed::answer_reader(max_body),
+            web_seed_limit(max_body),
+        );
+        let registered = self.poll.registry().register(
+            &mut exchange.stream,
+            Token(FIRST_HTTP + slot),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        match registered {
+            Ok(()) => h.exchange = Some(exchange),
+            Err(e) => self.finish_http(slot, Err(IoError::from(e))),
+        }
+    }
+
+    fn drive_http(&mut self, slot: usize) {
+        let Some(h) = self.https.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(exchange) = h.exchange.as_mut() else {
+            return;
+        };
+        let finished = exchange.drive();
+        if finished.is_some() && exchange.is_stale() {
+            // The server closed the idle connection before we used it: once more on a new
+            // one (a new exchange is never stale).
+            let Some(mut exchange) = h.exchange.take() else {
+                return;
+            };
+            h.request = exchange.take_request();
+            let _ = self.poll.registry().deregister(&mut exchange.stream);
+            self.connect_http(slot, exchange.addr());
+            return;
+        }
+        match finished {
             None => {}
             Some(Finished::Closed) => {
                 let response = std::mem::take(&mut exchange.response);
@@ -915,6 +960,7 @@ impl Runtime {
 
     fn http_timeouts(&mut self) {
         let now = Instant::now();
+        self.http_pool.expire(now);
         for slot in 0..self.https.len() {
             if self.https[slot].as_ref().is_some_and(|h| now >= h.deadline) {
                 self.finish_http(
@@ -932,8 +978,14 @@ impl Runtime {
         let Some(mut h) = self.https.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        if let Some(exchange) = &mut h.exchange {
+        if let Some(mut exchange) = h.exchange.take() {
             let _ = self.poll.registry().deregister(&mut exchange.stream);
+            if result.is_ok() && h.max_body.is_some() {
+                if let Some(idle) = exchange.into_idle() {
+                    self.http_pool
+                        .put(ServerKey::of(&h.url), idle, Instant::now());
+                }
+            }
         }
         let result = result.map_err(|e| e.context(h.url.as_str()));
         let input = match h.id {
@@ -951,4 +1003,12 @@ impl Runtime {
         self.engine.handle(input, Instant::now());
         self.drain();
     }
+}
+
+/// The most bytes a web seed's answer with a body of at most `max_body` may take: the body
+/// and room for its head.
+fn web_seed_limit(max_body: u64) -> usize {
+    usize::try_from(max_body)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024)
 }

@@ -5,6 +5,9 @@
 //! Content-Length): the download does not complete from it, shoal says what is wrong with
 //! it by its URL, and no finished file appears.
 //!
+//! Connections: several jobs share keep-alive connections, and servers that close after
+//! each answer (saying so, or not), or say `Connection: close` mid-way, still serve.
+//!
 //! Needs Debian's nginx and mktorrent (`scripts/test` installs them). A missing tool fails
 //! the test: it is never skipped.
 
@@ -234,4 +237,167 @@ fn a_redirect_loop_is_cut() {
 #[test]
 fn a_huge_content_length_is_refused() {
     hostile(Hostile::HugeLength, "body longer than asked for");
+}
+
+/// How a [`counting_server`] treats its connections.
+#[derive(Clone, Copy, PartialEq)]
+enum Reuse {
+    /// HTTP/1.1 keep-alive: every connection serves requests until the client closes it.
+    KeepAlive,
+    /// Each answer says `Connection: close`, and the connection closes after it.
+    CloseEach,
+    /// Each answer looks like keep-alive (no `Connection` header), but the connection closes
+    /// after it: a client that reuses it finds it closed.
+    CloseSilently,
+    /// The second answer on each connection says `Connection: close`, and the connection
+    /// closes after it.
+    CloseSecond,
+}
+
+/// Requests and connections a [`counting_server`] has seen.
+#[derive(Default)]
+struct Seen {
+    connections: std::sync::atomic::AtomicUsize,
+    requests: std::sync::atomic::AtomicUsize,
+}
+
+impl Seen {
+    fn get(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.connections.load(SeqCst), self.requests.load(SeqCst))
+    }
+}
+
+/// A correct web server for `data` (206 for each range), treating connections the `reuse`
+/// way, a thread per connection; returns its URL and what it saw.
+fn counting_server(data: Vec<u8>, reuse: Reuse) -> (String, std::sync::Arc<Seen>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::Arc;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Seen::default());
+    let data = Arc::new(data);
+    let counts = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counts.connections.fetch_add(1, SeqCst);
+            let (data, counts) = (data.clone(), counts.clone());
+            std::thread::spawn(move || {
+                for answered in 1.. {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    counts.requests.fetch_add(1, SeqCst);
+                    let head = String::from_utf8_lossy(&head).to_string();
+                    let Some((first, last)) = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Range: bytes="))
+                        .and_then(|r| r.split_once('-'))
+                        .and_then(|(a, b)| {
+                            Some((a.parse::<usize>().ok()?, b.trim().parse::<usize>().ok()?))
+                        })
+                        .filter(|&(a, b)| a <= b && b < data.len())
+                    else {
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                        );
+                        return;
+                    };
+                    let close = match reuse {
+                        Reuse::KeepAlive => false,
+                        Reuse::CloseEach => true,
+                        Reuse::CloseSilently => false,
+                        Reuse::CloseSecond => answered == 2,
+                    };
+                    let mut answer = format!(
+                        "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {first}-{last}/{}\r\nContent-Length: {}\r\n{}\r\n",
+                        data.len(),
+                        last - first + 1,
+                        if close { "Connection: close\r\n" } else { "" },
+                    )
+                    .into_bytes();
+                    answer.extend_from_slice(&data[first..=last]);
+                    if stream.write_all(&answer).is_err() || close || reuse == Reuse::CloseSilently
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://127.0.0.1:{port}/file.bin"), seen)
+}
+
+/// shoal downloads a 6 MB file (several web seed jobs) from a [`counting_server`] alone:
+/// exact data, no complaint about the web seed; returns what the server saw.
+fn download_counted(reuse: Reuse) -> (usize, usize) {
+    let scene = Scene::new();
+    let content = scene.path("content");
+    std::fs::create_dir_all(&content).unwrap();
+    let data = noise_bytes(5, 6_000_001);
+    std::fs::write(content.join("file.bin"), &data).unwrap();
+    let (url, seen) = counting_server(data.clone(), reuse);
+    let torrent = scene.path("counted.torrent");
+    run(Command::new(SHOAL)
+        .arg("create")
+        .arg(content.join("file.bin"))
+        .arg("-o")
+        .arg(&torrent)
+        .args(["--piece-size", "64K", "--web-seed", &url]));
+    let dl = scene.path("dl");
+    let shoal = download_alone(&scene, &torrent, &dl);
+    assert!(std::fs::read(dl.join("file.bin")).unwrap() == data);
+    assert!(
+        !shoal.said(&format!("web seed {url}")),
+        "{}",
+        shoal.tail(20)
+    );
+    seen.get()
+}
+
+#[test]
+fn jobs_share_keep_alive_connections() {
+    let (connections, requests) = download_counted(Reuse::KeepAlive);
+    // Two jobs under way at most, on connections that stay open: a handful of jobs on at
+    // most two connections (a connection the client idled past its idle limit would be a
+    // third: not in a download that runs without pause).
+    assert!(requests >= 6, "{requests} requests");
+    assert!(
+        connections <= 2,
+        "{connections} connections for {requests} requests"
+    );
+}
+
+#[test]
+fn a_server_that_closes_after_each_answer_still_serves() {
+    let (connections, requests) = download_counted(Reuse::CloseEach);
+    assert!(requests >= 6, "{requests} requests");
+    assert_eq!(connections, requests, "a closed connection was used again");
+}
+
+#[test]
+fn a_server_that_closes_idle_connections_unannounced_still_serves() {
+    // The client puts each connection in its pool, finds it closed when it uses it next,
+    // and sends the request again on a new one: no failure reaches the download.
+    let (connections, requests) = download_counted(Reuse::CloseSilently);
+    assert!(requests >= 6, "{requests} requests");
+    assert_eq!(connections, requests);
+}
+
+#[test]
+fn a_connection_close_mid_way_is_heeded() {
+    let (connections, requests) = download_counted(Reuse::CloseSecond);
+    // Each connection carried two requests, the second answered with `Connection: close`
+    // (the last connection may have carried one).
+    assert!(requests >= 6, "{requests} requests");
+    assert!(
+        connections < requests && connections * 2 >= requests,
+        "{connections} connections for {requests} requests"
+    );
 }

@@ -20,6 +20,13 @@
 //! - We ask for `Accept-Encoding: identity`; a compressed body is an error rather than
 //!   bencode garbage.
 //! - Bytes after the end of the body are ignored: the connection is closing anyway.
+//!
+//! Web seeds read their answers with the same reader and keep their connections alive: once
+//! a response is whole, [`HttpResponseReader::keeps_alive`] says whether its connection may
+//! carry another request (RFC 9112, 9.3): HTTP/1.1 unless the server said `Connection:
+//! close`, HTTP/1.0 only if it said `Connection: keep-alive`, and never after a body read
+//! to the close or bytes past the end of the response (a server that sends what was not
+//! asked for is not trusted with the next request).
 
 use super::answer::{failure_reason, parse_announce_response, parse_scrape_response};
 use super::query::percent_encode_into;
@@ -193,6 +200,10 @@ pub struct HttpResponseReader {
     status: u16,
     body: Vec<u8>,
     headers: Vec<(String, Vec<u8>)>,
+    /// What the final response's version and `Connection` header allow.
+    persistent: bool,
+    /// Bytes came after the end of the response.
+    surplus: bool,
 }
 
 #[derive(Debug)]
@@ -258,7 +269,17 @@ impl HttpResponseReader {
             status: 0,
             body: Vec::new(),
             headers: Vec::new(),
+            persistent: false,
+            surplus: false,
         }
+    }
+
+    /// Whether the connection may carry another request: the response is whole (the last
+    /// [`feed`](Self::feed) gave [`HttpProgress::Done`]), framed by its length (or
+    /// chunks, or having no body), nothing came after it, and its version and
+    /// `Connection` header allow it (see the module docs).
+    pub fn keeps_alive(&self) -> bool {
+        matches!(self.state, State::Spent) && self.persistent && !self.surplus
     }
 
     /// The status of the final response once its head is read (even if its body is then
@@ -291,7 +312,11 @@ impl HttpResponseReader {
     pub fn finish(&mut self) -> Result<HttpResponse, TrackerError> {
         self.check_usable()?;
         let error = match &self.state {
-            State::UntilClose => return Ok(self.take_response()),
+            State::UntilClose => {
+                // Framed by the close: there is no connection left to reuse.
+                self.persistent = false;
+                return Ok(self.take_response());
+            }
             State::Head { buf, .. } if buf.is_empty() => {
                 TrackerError::MalformedHttp("connection closed without a response")
             }
@@ -356,6 +381,7 @@ impl HttpResponseReader {
                     if empty_line {
                         let head = std::mem::take(buf);
                         if self.start_body(&head)? {
+                            self.surplus = !data.is_empty();
                             return Ok(true);
                         }
                     }
@@ -364,6 +390,7 @@ impl HttpResponseReader {
                     let take = data.len().min(*remaining);
                     self.body.extend_from_slice(&data[..take]);
                     *remaining -= take;
+                    self.surplus = take < data.len();
                     return Ok(*remaining == 0);
                 }
                 State::UntilClose => {
@@ -378,6 +405,7 @@ impl HttpResponseReader {
                 State::Chunked(chunk) => {
                     let (used, done) = advance_chunked(chunk, data, &mut self.body, self.max_body)?;
                     if done {
+                        self.surplus = used < data.len();
                         return Ok(true);
                     }
                     data = &data[used..];
@@ -419,6 +447,17 @@ impl HttpResponseReader {
             return Ok(false);
         }
         self.status = status;
+        let mut close = false;
+        let mut keep_alive = false;
+        for header in response.headers.iter() {
+            if header.name.eq_ignore_ascii_case("connection") {
+                for token in header.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+        }
+        self.persistent = !close && (response.version == Some(1) || keep_alive);
         self.headers = response
             .headers
             .iter()
@@ -727,6 +766,42 @@ mod tests {
             }
         }
         r.finish()
+    }
+
+    #[test]
+    fn keep_alive_follows_version_header_and_framing() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", true),
+            (b"HTTP/1.1 206 x\r\nConnection: Close\r\nContent-Length: 2\r\n\r\nhi", false),
+            (b"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 2\r\n\r\nhi", false),
+            (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi", false),
+            (b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nhi", true),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", true),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", true),
+            (b"HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", true),
+            // Bytes past the end: not trusted with the next request.
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiX", false),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nX", false),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX", false),
+        ];
+        for (raw, want) in cases {
+            let mut r = HttpResponseReader::new();
+            assert!(matches!(r.feed(raw), Ok(HttpProgress::Done(_))));
+            assert_eq!(r.keeps_alive(), *want, "{}", String::from_utf8_lossy(raw));
+        }
+        // Read to the close: never.
+        let mut r = HttpResponseReader::new();
+        assert!(matches!(
+            r.feed(b"HTTP/1.1 200 OK\r\n\r\nabc"),
+            Ok(HttpProgress::Incomplete)
+        ));
+        assert!(!r.keeps_alive());
+        assert!(r.finish().is_ok());
+        assert!(!r.keeps_alive());
+        // Not whole yet: no.
+        let mut r = HttpResponseReader::new();
+        let _ = r.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab");
+        assert!(!r.keeps_alive());
     }
 
     #[test]
