@@ -29,6 +29,8 @@ use shoal_io::http_pool::{Pool, ServerKey};
 
 /// The most a tracker answer may hold (as the mio runtime).
 pub const MAX_RESPONSE: usize = 2 << 20;
+/// The most memory set aside up front for a web seed's answer.
+const MAX_RESERVED: usize = 8 << 20;
 /// An exchange that takes longer fails (as the mio runtime).
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -80,7 +82,8 @@ pub async fn web_seed_exchange(
     let attempt = async {
         if let Some(mut stream) = pool.take(&key) {
             let mut framer = Some(shoal_core::webseed::answer_reader(max_body));
-            let mut response = Vec::new();
+            // Megabytes: growing the buffer to that size would copy it over and over.
+            let mut response = Vec::with_capacity(limit.min(MAX_RESERVED));
             let talked = talk(&mut stream, request, &mut framer, limit, &mut response).await;
             // Closed by the server while idle: no byte of answer; try a new connection.
             if !response.is_empty() {
@@ -93,7 +96,7 @@ pub async fn web_seed_exchange(
         }
         let mut stream = connect(url).await?;
         let mut framer = Some(shoal_core::webseed::answer_reader(max_body));
-        let mut response = Vec::new();
+        let mut response = Vec::with_capacity(limit.min(MAX_RESERVED));
         talk(&mut stream, request, &mut framer, limit, &mut response).await?;
         if framer.as_ref().is_some_and(|f| f.keeps_alive()) {
             pool.put(key.clone(), stream);

@@ -90,7 +90,7 @@ impl Exchange {
             reused: false,
             request,
             written: 0,
-            response: Vec::new(),
+            response: answer_buffer(&framer, limit),
             framer,
             limit,
         })
@@ -110,7 +110,7 @@ impl Exchange {
             reused: true,
             request,
             written: 0,
-            response: Vec::new(),
+            response: Vec::with_capacity(limit.min(MAX_RESERVED)),
             framer: Some(framer),
             limit,
         }
@@ -217,6 +217,18 @@ impl Exchange {
     }
 }
 
+/// The most memory set aside up front for an answer.
+const MAX_RESERVED: usize = 8 << 20;
+
+/// The buffer for an answer of at most `limit` bytes: a web seed's (framed) answer is
+/// megabytes, and growing a buffer to that size copies it over and over.
+fn answer_buffer(framer: &Option<HttpResponseReader>, limit: usize) -> Vec<u8> {
+    match framer {
+        Some(_) => Vec::with_capacity(limit.min(MAX_RESERVED)),
+        None => Vec::new(),
+    }
+}
+
 /// Reads until end of stream or of the framed answer (`Ok(true)`), or until it would
 /// block.
 fn read_to_close(
@@ -225,7 +237,7 @@ fn read_to_close(
     framer: &mut Option<HttpResponseReader>,
     limit: usize,
 ) -> io::Result<bool> {
-    let mut buf = [0u8; 16 * 1024];
+    let mut buf = [0u8; 64 * 1024];
     loop {
         match src.read(&mut buf) {
             Ok(0) => return Ok(true),

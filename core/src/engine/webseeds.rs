@@ -218,7 +218,7 @@ impl Engine {
         };
         let step = ws
             .seed
-            .on_answer(req.serial, result.as_deref().map_err(Clone::clone), now);
+            .on_answer_bytes(req.serial, result.map(Bytes::from), now);
         if let Some(step) = step {
             self.webseed_step(id, req.seed, step, now);
         }

@@ -114,7 +114,8 @@ struct Job {
     start: u64,
     ranges: Vec<FileRange>,
     next: usize,
-    data: BytesMut,
+    /// The bytes of its ranges so far, each as it came (slices of the answers).
+    parts: Vec<Bytes>,
     /// The URL of the current request (its file's, or where a redirect pointed).
     url: Option<TrackerUrl>,
     redirects: u32,
@@ -211,7 +212,7 @@ impl WebSeed {
             start,
             ranges: plan(&self.files, start, len),
             next: 0,
-            data: BytesMut::with_capacity(len as usize),
+            parts: Vec::new(),
             url: None,
             redirects: 0,
         };
@@ -225,11 +226,23 @@ impl WebSeed {
 
     /// The answer to the request `serial`: every byte the server sent for it, or why the
     /// runtime could not carry it out. `None` if it is no request under way (a late
-    /// answer to a cancelled job).
+    /// answer to a cancelled job). [`on_answer_bytes`](Self::on_answer_bytes) takes the
+    /// answer without copying it.
     pub fn on_answer(
         &mut self,
         serial: u32,
         result: Result<&[u8], IoError>,
+        now: Instant,
+    ) -> Option<Step> {
+        self.on_answer_bytes(serial, result.map(Bytes::copy_from_slice), now)
+    }
+
+    /// [`on_answer`](Self::on_answer) for an answer the caller gives away: the job's data
+    /// is a slice of it.
+    pub fn on_answer_bytes(
+        &mut self,
+        serial: u32,
+        result: Result<Bytes, IoError>,
         now: Instant,
     ) -> Option<Step> {
         let at = self.jobs.iter().position(|j| j.serial == serial)?;
@@ -242,11 +255,11 @@ impl WebSeed {
         let file_len = self.files.get(range.file).map_or(0, |f| f.length);
         let answer = match result {
             Err(e) => Err(WebSeedError::Transport(e)),
-            Ok(raw) => read_answer(raw, &url, &range, file_len),
+            Ok(raw) => read_answer(&raw, &url, &range, file_len),
         };
         let step = match answer {
             Ok(Answer::Data(bytes)) => {
-                job.data.extend_from_slice(&bytes);
+                job.parts.push(bytes);
                 job.next += 1;
                 job.url = None;
                 job.redirects = 0;
@@ -300,16 +313,27 @@ impl WebSeed {
     fn advance(&mut self, mut job: Job) -> Step {
         loop {
             let Some(&range) = job.ranges.get(job.next) else {
+                // One range (the usual job, inside one file): its answer's bytes as they
+                // are; several: joined once.
+                let data = match job.parts.len() {
+                    1 => job.parts.pop().unwrap_or_default(),
+                    _ => {
+                        let len = job.parts.iter().map(Bytes::len).sum();
+                        let mut data = BytesMut::with_capacity(len);
+                        job.parts.iter().for_each(|p| data.extend_from_slice(p));
+                        data.freeze()
+                    }
+                };
                 return Step::Done {
                     job: job.id,
                     start: job.start,
-                    data: job.data.freeze(),
+                    data,
                 };
             };
             match self.urls.get(range.file).cloned().flatten() {
                 None => {
                     // A padding file: zeros, never fetched.
-                    job.data.resize(job.data.len() + range.len as usize, 0);
+                    job.parts.push(Bytes::from(vec![0; range.len as usize]));
                     job.next += 1;
                 }
                 Some(url) => {
