@@ -9,8 +9,9 @@
 #
 #   benches/serve/serve_vs_curl.sh [SIZE_MIB=1024] [RUNS=3]
 #
-# Builds the release binary first, unless SHOAL names a `shoal` binary to measure (e.g. an
-# older build, to compare). Everything on 127.0.0.1; files in a temporary folder
+# Builds the release binary first, unless SHOAL names a `shoal` binary to measure.
+# SHOAL_OTHER names a second binary (e.g. an older build) measured in the same runs,
+# interleaved with the first and curl: two more columns, its ratios to curl. Everything on 127.0.0.1; files in a temporary folder
 # under $TMPDIR (removed at the end). A benchmark, never a test: the figures depend on the
 # machine and on what else runs on it.
 set -euo pipefail
@@ -71,10 +72,11 @@ run_curl() {
 # Wall seconds to exit, and to the "download complete" line (before the files are
 # synced, `stopped` is announced and the engine winds down), as "EXIT COMPLETE".
 run_shoal() {
+    local bin=${1:-$shoal}
     rm -rf "$work/dl/big.bin" "$work/dl/.shoal"
     local start end complete
     start=$(date +%s.%N)
-    "$shoal" download "$url/big.bin.torrent" -o "$work/dl" --no-seed --plain --port 0 2>&1 |
+    "$bin" download "$url/big.bin.torrent" -o "$work/dl" --no-seed --plain --port 0 2>&1 |
         while IFS= read -r line; do
             echo "$line" >> "$work/run.log"
             case $line in "download complete"*) date +%s.%N > "$work/complete";; esac
@@ -91,9 +93,12 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 modes=(warm)
 if [ "$can_drop" = yes ]; then modes+=(cold); else echo "(not root: cold-cache runs left out)" >&2; fi
 
-printf '%-5s %8s %14s %14s %11s %15s\n' cache "curl s" "shoal exit s" "shoal done s" "exit/curl" "done/curl"
+other=${SHOAL_OTHER:-}
+header=$(printf '%-5s %8s %14s %14s %11s %15s' cache "curl s" "shoal exit s" "shoal done s" "exit/curl" "done/curl")
+if [ -n "$other" ]; then header+=$(printf ' %15s %15s' "other exit/curl" "other done/curl"); fi
+echo "$header"
 for mode in "${modes[@]}"; do
-    c=(); s=(); d=()
+    c=(); s=(); d=(); os=(); od=()
     for _ in $(seq "$runs"); do
         if [ "$mode" = warm ]; then warm; else drop_caches; fi
         c+=("$(run_curl)"); check curl
@@ -101,10 +106,21 @@ for mode in "${modes[@]}"; do
         if [ "$mode" = warm ]; then warm; else drop_caches; fi
         read -r exit_s done_s < <(run_shoal); check shoal
         s+=("$exit_s"); d+=("$done_s")
+        if [ -n "$other" ]; then
+            if [ "$mode" = warm ]; then warm; else drop_caches; fi
+            read -r exit_s done_s < <(run_shoal "$other"); check other
+            os+=("$exit_s"); od+=("$done_s")
+        fi
     done
     cm=$(printf '%s\n' "${c[@]}" | median)
     sm=$(printf '%s\n' "${s[@]}" | median)
     dm=$(printf '%s\n' "${d[@]}" | median)
-    printf '%-5s %8.2f %14.2f %14.2f %11.2f %15.2f\n' "$mode" "$cm" "$sm" "$dm" \
-        "$(echo "$sm / $cm" | bc -l)" "$(echo "$dm / $cm" | bc -l)"
+    line=$(printf '%-5s %8.2f %14.2f %14.2f %11.2f %15.2f' "$mode" "$cm" "$sm" "$dm" \
+        "$(echo "$sm / $cm" | bc -l)" "$(echo "$dm / $cm" | bc -l)")
+    if [ -n "$other" ]; then
+        osm=$(printf '%s\n' "${os[@]}" | median)
+        odm=$(printf '%s\n' "${od[@]}" | median)
+        line+=$(printf ' %15.2f %15.2f' "$(echo "$osm / $cm" | bc -l)" "$(echo "$odm / $cm" | bc -l)")
+    fi
+    echo "$line"
 done

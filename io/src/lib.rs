@@ -18,6 +18,8 @@
 //!   nothing of the user's overwritten) or a seed's content ([`open_seed`]: read-only);
 //! - [`fetch`]: a `.torrent` by `http(s)://` URL ([`fetch_torrent`]) or path
 //!   ([`load_torrent`]).
+//! - [`answer_buf`]: an HTTP answer read from a socket straight into its own buffer
+//!   ([`AnswerBuf`]), bounded (no IO of its own: the runtimes read into it).
 //! - [`http_pool`]: idle keep-alive connections to web seeds, bounded, kept for the next
 //!   request to the same server (no IO of its own: each runtime keeps its own sockets in
 //!   it).
@@ -36,6 +38,7 @@ use shoal_core::create::{CreateError, TorrentBuilder};
 use shoal_core::metainfo::{Metainfo, MetainfoError};
 use shoal_core::storage::LayoutError;
 
+pub mod answer_buf;
 pub mod fetch;
 pub mod folder;
 pub mod http_pool;
@@ -48,6 +51,7 @@ pub mod storage;
 pub mod tls;
 pub mod writeback;
 
+pub use answer_buf::AnswerBuf;
 pub use fetch::{
     fetch_if_changed, fetch_torrent, fetch_torrent_with, is_url, load_torrent, FetchError,
     FetchOptions, Fetched,

@@ -26,11 +26,10 @@ use shoal_core::tracker::http::{HttpProgress, HttpResponseReader};
 use shoal_core::tracker::{Scheme, TrackerUrl};
 use shoal_core::IoError;
 use shoal_io::http_pool::{Pool, ServerKey};
+use shoal_io::AnswerBuf;
 
 /// The most a tracker answer may hold (as the mio runtime).
 pub const MAX_RESPONSE: usize = 2 << 20;
-/// The most memory set aside up front for a web seed's answer.
-const MAX_RESERVED: usize = 8 << 20;
 /// An exchange that takes longer fails (as the mio runtime).
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -82,26 +81,25 @@ pub async fn web_seed_exchange(
     let attempt = async {
         if let Some(mut stream) = pool.take(&key) {
             let mut framer = Some(shoal_core::webseed::answer_reader(max_body));
-            // Megabytes: growing the buffer to that size would copy it over and over.
-            let mut response = Vec::with_capacity(limit.min(MAX_RESERVED));
-            let talked = talk(&mut stream, request, &mut framer, limit, &mut response).await;
+            let mut response = AnswerBuf::new(limit, true);
+            let talked = talk(&mut stream, request, &mut framer, &mut response).await;
             // Closed by the server while idle: no byte of answer; try a new connection.
             if !response.is_empty() {
                 talked?;
                 if framer.as_ref().is_some_and(|f| f.keeps_alive()) {
                     pool.put(key.clone(), stream);
                 }
-                return Ok::<_, io::Error>(response);
+                return Ok::<_, io::Error>(response.take());
             }
         }
         let mut stream = connect(url).await?;
         let mut framer = Some(shoal_core::webseed::answer_reader(max_body));
-        let mut response = Vec::with_capacity(limit.min(MAX_RESERVED));
-        talk(&mut stream, request, &mut framer, limit, &mut response).await?;
+        let mut response = AnswerBuf::new(limit, true);
+        talk(&mut stream, request, &mut framer, &mut response).await?;
         if framer.as_ref().is_some_and(|f| f.keeps_alive()) {
             pool.put(key.clone(), stream);
         }
-        Ok(response)
+        Ok(response.take())
     };
     with_timeout(url, async { attempt.await.map_err(IoError::from) }).await
 }
@@ -115,9 +113,9 @@ async fn exchange_with(
     let attempt = async {
         let mut stream = connect(url).await?;
         let mut framer = framer;
-        let mut response = Vec::new();
-        talk(&mut stream, request, &mut framer, limit, &mut response).await?;
-        Ok::<_, io::Error>(response)
+        let mut response = AnswerBuf::new(limit, false);
+        talk(&mut stream, request, &mut framer, &mut response).await?;
+        Ok::<_, io::Error>(response.take())
     };
     with_timeout(url, async { attempt.await.map_err(IoError::from) }).await
 }
@@ -178,12 +176,11 @@ async fn talk(
     stream: &mut Stream,
     request: &[u8],
     framer: &mut Option<HttpResponseReader>,
-    limit: usize,
-    response: &mut Vec<u8>,
+    response: &mut AnswerBuf,
 ) -> io::Result<()> {
     match stream {
-        Stream::Plain(s) => talk_on(s, request, framer, limit, response).await,
-        Stream::Tls(s) => talk_on(&mut **s, request, framer, limit, response).await,
+        Stream::Plain(s) => talk_on(s, request, framer, response).await,
+        Stream::Tls(s) => talk_on(&mut **s, request, framer, response).await,
     }
 }
 
@@ -191,26 +188,18 @@ async fn talk_on<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     request: &[u8],
     framer: &mut Option<HttpResponseReader>,
-    limit: usize,
-    response: &mut Vec<u8>,
+    response: &mut AnswerBuf,
 ) -> io::Result<()> {
     stream.write_all(request).await?;
     stream.flush().await?;
-    let mut buf = vec![0u8; 64 * 1024];
     loop {
-        match stream.read(&mut buf).await {
+        match stream.read(response.room()).await {
             Ok(0) => return Ok(()),
             Ok(n) => {
-                if response.len() + n > limit {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("answer larger than {limit} bytes"),
-                    ));
-                }
-                response.extend_from_slice(&buf[..n]);
+                let new = response.advance(n)?;
                 if let Some(f) = framer.as_mut() {
                     // Whole, or unreadable: either way the engine reads it from here.
-                    if !matches!(f.feed(&buf[..n]), Ok(HttpProgress::Incomplete)) {
+                    if !matches!(f.feed(new), Ok(HttpProgress::Incomplete)) {
                         return Ok(());
                     }
                 }

@@ -25,6 +25,7 @@ use shoal_core::engine::WebSeedRequestId;
 use shoal_core::tracker::http::{HttpProgress, HttpResponseReader};
 use shoal_core::tracker::AnnounceId;
 use shoal_core::IoError;
+use shoal_io::AnswerBuf;
 
 /// The most a tracker answer may hold.
 pub const MAX_RESPONSE: usize = 2 << 20;
@@ -45,11 +46,11 @@ pub struct Exchange {
     reused: bool,
     request: Vec<u8>,
     written: usize,
-    pub response: Vec<u8>,
+    /// The answer so far.
+    answer: AnswerBuf,
     /// Frames a web seed's answer: the exchange is over when it is whole (or unreadable),
     /// whether or not the server closes.
     framer: Option<HttpResponseReader>,
-    limit: usize,
 }
 
 /// How an exchange ended.
@@ -90,9 +91,8 @@ impl Exchange {
             reused: false,
             request,
             written: 0,
-            response: answer_buffer(&framer, limit),
+            answer: AnswerBuf::new(limit, framer.is_some()),
             framer,
-            limit,
         })
     }
 
@@ -110,9 +110,8 @@ impl Exchange {
             reused: true,
             request,
             written: 0,
-            response: Vec::with_capacity(limit.min(MAX_RESERVED)),
+            answer: AnswerBuf::new(limit, true),
             framer: Some(framer),
-            limit,
         }
     }
 
@@ -124,7 +123,7 @@ impl Exchange {
     /// Whether this exchange, over, found its reused connection closed by the server before
     /// a byte of answer came: the request is to be sent again on a new connection.
     pub fn is_stale(&self) -> bool {
-        self.reused && self.response.is_empty()
+        self.reused && self.answer.is_empty()
     }
 
     /// The request, to send again (see [`is_stale`](Self::is_stale)).
@@ -142,6 +141,11 @@ impl Exchange {
             tls: self.tls,
             addr: self.addr,
         })
+    }
+
+    /// Every byte of the answer that came (once the exchange is over).
+    pub fn take_response(&mut self) -> Vec<u8> {
+        self.answer.take()
     }
 
     /// Moves bytes both ways until the socket would block. `Some` when the exchange is over.
@@ -170,12 +174,7 @@ impl Exchange {
                         Err(e) => return Err(e),
                     }
                 }
-                read_to_close(
-                    &mut self.stream,
-                    &mut self.response,
-                    &mut self.framer,
-                    self.limit,
-                )
+                read_to_close(&mut self.stream, &mut self.answer, &mut self.framer)
             }
             Some(tls) => {
                 if self.written == 0 {
@@ -199,9 +198,8 @@ impl Exchange {
                                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
                             match read_to_close(
                                 &mut tls.reader(),
-                                &mut self.response,
+                                &mut self.answer,
                                 &mut self.framer,
-                                self.limit,
                             ) {
                                 Ok(true) => return Ok(true),
                                 Ok(false) => {}
@@ -217,41 +215,21 @@ impl Exchange {
     }
 }
 
-/// The most memory set aside up front for an answer.
-const MAX_RESERVED: usize = 8 << 20;
-
-/// The buffer for an answer of at most `limit` bytes: a web seed's (framed) answer is
-/// megabytes, and growing a buffer to that size copies it over and over.
-fn answer_buffer(framer: &Option<HttpResponseReader>, limit: usize) -> Vec<u8> {
-    match framer {
-        Some(_) => Vec::with_capacity(limit.min(MAX_RESERVED)),
-        None => Vec::new(),
-    }
-}
-
 /// Reads until end of stream or of the framed answer (`Ok(true)`), or until it would
 /// block.
 fn read_to_close(
     src: &mut impl Read,
-    out: &mut Vec<u8>,
+    out: &mut AnswerBuf,
     framer: &mut Option<HttpResponseReader>,
-    limit: usize,
 ) -> io::Result<bool> {
-    let mut buf = [0u8; 64 * 1024];
     loop {
-        match src.read(&mut buf) {
+        match src.read(out.room()) {
             Ok(0) => return Ok(true),
             Ok(n) => {
-                if out.len() + n > limit {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("answer larger than {limit} bytes"),
-                    ));
-                }
-                out.extend_from_slice(&buf[..n]);
+                let new = out.advance(n)?;
                 if let Some(f) = framer.as_mut() {
                     // Whole, or unreadable: either way the engine reads it from here.
-                    if !matches!(f.feed(&buf[..n]), Ok(HttpProgress::Incomplete)) {
+                    if !matches!(f.feed(new), Ok(HttpProgress::Incomplete)) {
                         return Ok(true);
                     }
                 }

@@ -951,7 +951,7 @@ impl Runtime {
         match finished {
             None => {}
             Some(Finished::Closed) => {
-                let response = std::mem::take(&mut exchange.response);
+                let response = exchange.take_response();
                 self.finish_http(slot, Ok(response));
             }
             Some(Finished::Failed(e)) => self.finish_http(slot, Err(e)),
