@@ -66,6 +66,7 @@ impl<C> Pool<C> {
     /// Keeps `conn`, idle since `now`, for the next request to `key`'s server, within the
     /// bounds.
     pub fn put(&mut self, key: ServerKey, conn: C, now: Instant) {
+        self.expire(now);
         if self.idle.iter().filter(|(k, _, _)| *k == key).count() >= MAX_IDLE_PER_SERVER {
             if let Some(at) = self.idle.iter().position(|(k, _, _)| *k == key) {
                 self.idle.remove(at);

@@ -27,9 +27,10 @@
 //! [`WebSeedConfig::max_jobs`] jobs under way (two by default): while one job's last
 //! bytes come, the next one is already asked for, so the server never waits for us
 //! between jobs. Each job's speed is its share of the server's, so the two-second limit
-//! holds for all its jobs together. The speed limit matters when one server is shared by a crowd: each of them
-//! then gets it slowly, and a job's blocks are asked of the web seed alone, so a large job
-//! would hold pieces back from peers that could send them at once.
+//! holds for all its jobs together. The speed limit matters when one server is shared by
+//! a crowd: each of them then gets it slowly, and a job's blocks are asked of the web
+//! seed alone, so a large job would hold pieces back from peers that could send them at
+//! once.
 //!
 //! # Nothing unverified
 //!
