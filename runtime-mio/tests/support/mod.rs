@@ -1060,14 +1060,14 @@ pub enum Reuse {
     CloseSecond,
 }
 
-/// Requests and connections a [`counting_server`] has seen.
+/// Requests and connections a [`counting_server`] has served.
 #[derive(Default)]
-pub struct Seen {
+pub struct Served {
     connections: std::sync::atomic::AtomicUsize,
     requests: std::sync::atomic::AtomicUsize,
 }
 
-impl Seen {
+impl Served {
     /// Connections accepted and requests read so far.
     pub fn get(&self) -> (usize, usize) {
         use std::sync::atomic::Ordering::SeqCst;
@@ -1077,11 +1077,11 @@ impl Seen {
 
 /// A correct web server for `data` (206 for each range), treating connections the `reuse`
 /// way, a thread per connection; returns its URL and what it saw.
-pub fn counting_server(data: Vec<u8>, reuse: Reuse) -> (String, Arc<Seen>) {
+pub fn counting_server(data: Vec<u8>, reuse: Reuse) -> (String, Arc<Served>) {
     use std::sync::atomic::Ordering::SeqCst;
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Seen::default());
+    let seen = Arc::new(Served::default());
     let data = Arc::new(data);
     let counts = seen.clone();
     std::thread::spawn(move || {
