@@ -23,6 +23,11 @@
 //! - [`readahead`]: blocks served to peers read a chunk at a time ([`ReadAhead`]);
 //! - [`fetch`]: a `.torrent` by `http(s)://` URL ([`fetch_torrent`]) or path
 //!   ([`load_torrent`]).
+//! - [`answer_buf`]: an HTTP answer read from a socket straight into its own buffer
+//!   ([`AnswerBuf`]), bounded (no IO of its own: the runtimes read into it).
+//! - [`http_pool`]: idle keep-alive connections to web seeds, bounded, kept for the next
+//!   request to the same server (no IO of its own: each runtime keeps its own sockets in
+//!   it).
 //!
 //! Also here, because both runtimes print it: [`human`], a byte count for a progress line.
 //!
@@ -38,10 +43,12 @@ use shoal_core::create::{CreateError, TorrentBuilder};
 use shoal_core::metainfo::{Metainfo, MetainfoError};
 use shoal_core::storage::LayoutError;
 
+pub mod answer_buf;
 pub mod budget;
 pub mod dht;
 pub mod fetch;
 pub mod folder;
+pub mod http_pool;
 pub mod jobs;
 pub mod lsd;
 pub mod peers;
@@ -52,6 +59,7 @@ pub mod storage;
 pub mod tls;
 pub mod writeback;
 
+pub use answer_buf::AnswerBuf;
 pub use budget::{Charge, DiskBudget, DiskLimits, DiskStats, Stage};
 pub use fetch::{
     fetch_if_changed, fetch_torrent, fetch_torrent_with, is_url, load_torrent, FetchError,

@@ -220,6 +220,8 @@ pub struct Driver {
     gate: Arc<net::Gate>,
     /// Blocks served to peers, read a chunk at a time.
     read_ahead: ReadAhead,
+    /// Idle keep-alive connections to web seeds.
+    web: http::WebPool,
     conns: BTreeMap<ConnId, Conn>,
     torrents: BTreeMap<TorrentKey, Entry>,
     /// Magnet links' torrents until their folder is open.
@@ -262,6 +264,7 @@ impl Driver {
             budget,
             engine: Engine::new(config.engine.clone()),
             pool: Pool::new(config.workers, inbox_tx.clone()),
+            web: http::WebPool::default(),
             config,
             executor,
             commands,
@@ -952,8 +955,9 @@ impl Driver {
                 max_body,
             } => {
                 let inbox = self.inbox_tx.clone();
+                let web = self.web.clone();
                 self.executor.spawn(async move {
-                    let result = http::web_seed_exchange(&url, &request, max_body).await;
+                    let result = http::web_seed_exchange(&web, &url, &request, max_body).await;
                     let input = Input::WebSeedResponse {
                         torrent,
                         id,

@@ -1,4 +1,5 @@
-//! One HTTP(S) exchange with a tracker or a web seed over a non-blocking mio socket.
+//! One HTTP(S) exchange with a tracker or a web seed over a non-blocking mio socket, and
+//! the pool of idle web seed connections.
 //!
 //! The engine builds the request bytes and parses the answer (HTTP/1.1 framing is protocol,
 //! so it lives in the core); this side only moves bytes: connect, TLS through rustls for
@@ -6,6 +7,13 @@
 //! core's reader says the answer is whole (a web seed, whose request keeps the connection
 //! alive), with a size cap. Each call of [`Exchange::drive`] does what the socket allows
 //! without blocking and says whether the exchange is over.
+//!
+//! A web seed's connection whose answer keeps it alive goes, as an [`Idle`], to the
+//! runtime's [`Pool`] (`shoal_io::http_pool`: its bounds, per server and in all) for the
+//! next request to the same server. Idle sockets are out of the poll: a server that closes
+//! one is noticed when it is next used, and a reused connection that ends before a byte of
+//! answer is tried once again on a new one ([`Exchange::is_stale`]), as a server may close
+//! an idle connection at any time.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -17,6 +25,7 @@ use shoal_core::engine::WebSeedRequestId;
 use shoal_core::tracker::http::{HttpProgress, HttpResponseReader};
 use shoal_core::tracker::AnnounceId;
 use shoal_core::IoError;
+use shoal_io::AnswerBuf;
 
 /// The most a tracker answer may hold.
 pub const MAX_RESPONSE: usize = 2 << 20;
@@ -31,13 +40,17 @@ pub enum Purpose {
 pub struct Exchange {
     pub stream: TcpStream,
     tls: Option<ClientConnection>,
+    /// Where `stream` goes.
+    addr: SocketAddr,
+    /// Whether the connection came from the [`Pool`].
+    reused: bool,
     request: Vec<u8>,
     written: usize,
-    pub response: Vec<u8>,
+    /// The answer so far.
+    answer: AnswerBuf,
     /// Frames a web seed's answer: the exchange is over when it is whole (or unreadable),
     /// whether or not the server closes.
     framer: Option<HttpResponseReader>,
-    limit: usize,
 }
 
 /// How an exchange ended.
@@ -74,12 +87,65 @@ impl Exchange {
         Ok(Exchange {
             stream,
             tls,
+            addr,
+            reused: false,
             request,
             written: 0,
-            response: Vec::new(),
+            answer: AnswerBuf::new(limit, framer.is_some()),
             framer,
-            limit,
         })
+    }
+
+    /// The exchange of `request` on an idle connection from the [`Pool`].
+    pub fn reuse(
+        idle: Idle,
+        request: Vec<u8>,
+        framer: HttpResponseReader,
+        limit: usize,
+    ) -> Exchange {
+        Exchange {
+            stream: idle.stream,
+            tls: idle.tls,
+            addr: idle.addr,
+            reused: true,
+            request,
+            written: 0,
+            answer: AnswerBuf::new(limit, true),
+            framer: Some(framer),
+        }
+    }
+
+    /// Where the connection goes.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether this exchange, over, found its reused connection closed by the server before
+    /// a byte of answer came: the request is to be sent again on a new connection.
+    pub fn is_stale(&self) -> bool {
+        self.reused && self.answer.is_empty()
+    }
+
+    /// The request, to send again (see [`is_stale`](Self::is_stale)).
+    pub fn take_request(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.request)
+    }
+
+    /// The connection, once the answer is whole, if the core's reader says it may carry
+    /// another request.
+    pub fn into_idle(self) -> Option<Idle> {
+        let alive = self.framer.as_ref().is_some_and(|f| f.keeps_alive());
+        let tls_clean = self.tls.as_ref().is_none_or(|t| !t.wants_write());
+        (alive && tls_clean).then_some(Idle {
+            stream: self.stream,
+            tls: self.tls,
+            addr: self.addr,
+        })
+    }
+
+    /// Every byte of the answer that came (once the exchange is over).
+    pub fn take_response(&mut self) -> Vec<u8> {
+        self.answer.take()
     }
 
     /// Moves bytes both ways until the socket would block. `Some` when the exchange is over.
@@ -108,12 +174,7 @@ impl Exchange {
                         Err(e) => return Err(e),
                     }
                 }
-                read_to_close(
-                    &mut self.stream,
-                    &mut self.response,
-                    &mut self.framer,
-                    self.limit,
-                )
+                read_to_close(&mut self.stream, &mut self.answer, &mut self.framer)
             }
             Some(tls) => {
                 if self.written == 0 {
@@ -137,9 +198,8 @@ impl Exchange {
                                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
                             match read_to_close(
                                 &mut tls.reader(),
-                                &mut self.response,
+                                &mut self.answer,
                                 &mut self.framer,
-                                self.limit,
                             ) {
                                 Ok(true) => return Ok(true),
                                 Ok(false) => {}
@@ -159,25 +219,17 @@ impl Exchange {
 /// block.
 fn read_to_close(
     src: &mut impl Read,
-    out: &mut Vec<u8>,
+    out: &mut AnswerBuf,
     framer: &mut Option<HttpResponseReader>,
-    limit: usize,
 ) -> io::Result<bool> {
-    let mut buf = [0u8; 16 * 1024];
     loop {
-        match src.read(&mut buf) {
+        match src.read(out.room()) {
             Ok(0) => return Ok(true),
             Ok(n) => {
-                if out.len() + n > limit {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("answer larger than {limit} bytes"),
-                    ));
-                }
-                out.extend_from_slice(&buf[..n]);
+                let new = out.advance(n)?;
                 if let Some(f) = framer.as_mut() {
                     // Whole, or unreadable: either way the engine reads it from here.
-                    if !matches!(f.feed(&buf[..n]), Ok(HttpProgress::Incomplete)) {
+                    if !matches!(f.feed(new), Ok(HttpProgress::Incomplete)) {
                         return Ok(true);
                     }
                 }
@@ -186,4 +238,14 @@ fn read_to_close(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The idle web seed connections of a runtime.
+pub type Pool = shoal_io::http_pool::Pool<Idle>;
+
+/// An idle keep-alive connection to a web seed's server.
+pub struct Idle {
+    stream: TcpStream,
+    tls: Option<ClientConnection>,
+    addr: SocketAddr,
 }

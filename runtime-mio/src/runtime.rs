@@ -29,18 +29,20 @@ use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use shoal_core::bitfield::Bitfield;
 use shoal_core::engine::{
-    AddTorrentError, ConnId, Engine, EngineConfig, Event, Input, IoError, Output, RateLimits,
-    TorrentId, TorrentOptions,
+    AddTorrentError, ConnId, Engine, EngineConfig, Event, Input, Output, RateLimits, TorrentId,
+    TorrentOptions,
 };
 use shoal_core::metainfo::Metainfo;
-use shoal_core::tracker::{Scheme, TrackerUrl};
+use shoal_core::tracker::TrackerUrl;
 use shoal_io::{
     BlockPlan, DiskBudget, DiskLimits, DiskStats, PieceJob, ReadAhead, ReadPlan, Renames, Storage,
     WriteBack,
 };
 
-use crate::http::{Exchange, Finished, Purpose, MAX_RESPONSE};
+use crate::http::{Exchange, Purpose};
 use crate::worker::{Done, Job, Pool};
+
+mod exchanges;
 
 const LISTENER: Token = Token(0);
 const UDP: Token = Token(1);
@@ -123,6 +125,8 @@ pub struct Runtime {
     free_conns: Vec<usize>,
     by_conn: BTreeMap<ConnId, usize>,
     https: Vec<Option<Http>>,
+    /// Idle keep-alive connections to web seeds.
+    http_pool: crate::http::Pool,
     storages: BTreeMap<TorrentId, (Arc<Storage>, Arc<WriteBack>)>,
     /// Bytes on their way to disk, shared by every torrent's write-back cache.
     budget: Arc<DiskBudget>,
@@ -179,6 +183,7 @@ impl Runtime {
             free_conns: Vec::new(),
             by_conn: BTreeMap::new(),
             https: Vec::new(),
+            http_pool: crate::http::Pool::default(),
             storages: BTreeMap::new(),
             budget: DiskBudget::new(DiskLimits::default()),
             parked: VecDeque::new(),
@@ -971,148 +976,5 @@ impl Runtime {
             // in tests, ignored in release.
             other => debug_assert!(false, "output not carried out: {other:?}"),
         }
-    }
-
-    // ---- HTTP trackers ----
-
-    fn start_http(
-        &mut self,
-        torrent: TorrentId,
-        id: Purpose,
-        url: TrackerUrl,
-        request: Vec<u8>,
-        max_body: Option<u64>,
-    ) {
-        let slot = match self.https.iter().position(Option::is_none) {
-            Some(s) => s,
-            None => {
-                self.https.push(None);
-                self.https.len() - 1
-            }
-        };
-        let ip = url.ip();
-        let (host, port) = (url.host().to_string(), url.port());
-        self.https[slot] = Some(Http {
-            torrent,
-            id,
-            url,
-            request,
-            max_body,
-            exchange: None,
-            deadline: Instant::now() + HTTP_TIMEOUT,
-        });
-        match ip {
-            Some(ip) => self.connect_http(slot, SocketAddr::new(ip, port)),
-            // Name lookups block: a worker does them.
-            None => self.pool.submit(Job::Resolve {
-                torrent,
-                id,
-                host,
-                port,
-            }),
-        }
-    }
-
-    fn resolved(&mut self, torrent: TorrentId, id: Purpose, result: Result<SocketAddr, IoError>) {
-        let Some(slot) = self.https.iter().position(|h| {
-            h.as_ref()
-                .is_some_and(|h| h.torrent == torrent && h.id == id)
-        }) else {
-            return;
-        };
-        match result {
-            Ok(addr) => self.connect_http(slot, addr),
-            Err(e) => self.finish_http(slot, Err(e)),
-        }
-    }
-
-    fn connect_http(&mut self, slot: usize, addr: SocketAddr) {
-        let Some(h) = self.https[slot].as_mut() else {
-            return;
-        };
-        let tls_host = (h.url.scheme() == Scheme::Https).then(|| h.url.host().to_string());
-        let (framer, limit) = match h.max_body {
-            // A web seed's answer ends where the core's reader says, not at the close.
-            Some(max_body) => (
-                Some(shoal_core::webseed::answer_reader(max_body)),
-                usize::try_from(max_body)
-                    .unwrap_or(usize::MAX)
-                    .saturating_add(64 * 1024),
-            ),
-            None => (None, MAX_RESPONSE),
-        };
-        let request = std::mem::take(&mut h.request);
-        match Exchange::start(addr, tls_host.as_deref(), request, framer, limit) {
-            Ok(mut exchange) => {
-                let registered = self.poll.registry().register(
-                    &mut exchange.stream,
-                    Token(FIRST_HTTP + slot),
-                    Interest::READABLE | Interest::WRITABLE,
-                );
-                match registered {
-                    Ok(()) => h.exchange = Some(exchange),
-                    Err(e) => self.finish_http(slot, Err(IoError::from(e))),
-                }
-            }
-            Err(e) => self.finish_http(slot, Err(e)),
-        }
-    }
-
-    fn drive_http(&mut self, slot: usize) {
-        let Some(exchange) = self
-            .https
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-            .and_then(|h| h.exchange.as_mut())
-        else {
-            return;
-        };
-        match exchange.drive() {
-            None => {}
-            Some(Finished::Closed) => {
-                let response = std::mem::take(&mut exchange.response);
-                self.finish_http(slot, Ok(response));
-            }
-            Some(Finished::Failed(e)) => self.finish_http(slot, Err(e)),
-        }
-    }
-
-    fn http_timeouts(&mut self) {
-        let now = Instant::now();
-        for slot in 0..self.https.len() {
-            if self.https[slot].as_ref().is_some_and(|h| now >= h.deadline) {
-                self.finish_http(
-                    slot,
-                    Err(IoError::new(
-                        io::ErrorKind::TimedOut,
-                        format!("no answer in {} s", HTTP_TIMEOUT.as_secs()),
-                    )),
-                );
-            }
-        }
-    }
-
-    fn finish_http(&mut self, slot: usize, result: Result<Vec<u8>, IoError>) {
-        let Some(mut h) = self.https.get_mut(slot).and_then(Option::take) else {
-            return;
-        };
-        if let Some(exchange) = &mut h.exchange {
-            let _ = self.poll.registry().deregister(&mut exchange.stream);
-        }
-        let result = result.map_err(|e| e.context(h.url.as_str()));
-        let input = match h.id {
-            Purpose::Tracker(id) => Input::TrackerHttp {
-                torrent: h.torrent,
-                id,
-                result,
-            },
-            Purpose::WebSeed(id) => Input::WebSeedResponse {
-                torrent: h.torrent,
-                id,
-                result,
-            },
-        };
-        self.engine.handle(input, Instant::now());
-        self.drain();
     }
 }

@@ -5,6 +5,9 @@
 //! Content-Length): the download does not complete from it, shoal says what is wrong with
 //! it by its URL, and no finished file appears.
 //!
+//! Connections: several jobs share keep-alive connections, and servers that close after
+//! each answer (saying so, or not), or say `Connection: close` mid-way, still serve.
+//!
 //! Needs Debian's nginx and mktorrent (`scripts/test` installs them). A missing tool fails
 //! the test: it is never skipped.
 
@@ -234,4 +237,72 @@ fn a_redirect_loop_is_cut() {
 #[test]
 fn a_huge_content_length_is_refused() {
     hostile(Hostile::HugeLength, "body longer than asked for");
+}
+
+/// shoal downloads a 6 MB file (several web seed jobs) from a [`counting_server`] alone:
+/// exact data, no complaint about the web seed; returns what the server saw.
+fn download_counted(reuse: Reuse) -> (usize, usize) {
+    let scene = Scene::new();
+    let content = scene.path("content");
+    std::fs::create_dir_all(&content).unwrap();
+    let data = noise_bytes(5, 6_000_001);
+    std::fs::write(content.join("file.bin"), &data).unwrap();
+    let (url, seen) = counting_server(data.clone(), reuse);
+    let torrent = scene.path("counted.torrent");
+    run(Command::new(SHOAL)
+        .arg("create")
+        .arg(content.join("file.bin"))
+        .arg("-o")
+        .arg(&torrent)
+        .args(["--piece-size", "64K", "--web-seed", &url]));
+    let dl = scene.path("dl");
+    let shoal = download_alone(&scene, &torrent, &dl);
+    assert!(std::fs::read(dl.join("file.bin")).unwrap() == data);
+    assert!(
+        !shoal.said(&format!("web seed {url}")),
+        "{}",
+        shoal.tail(20)
+    );
+    seen.get()
+}
+
+#[test]
+fn jobs_share_keep_alive_connections() {
+    let (connections, requests) = download_counted(Reuse::KeepAlive);
+    // Two jobs under way at most, on connections that stay open: a handful of jobs on at
+    // most two connections (a connection the client idled past its idle limit would be a
+    // third: not in a download that runs without pause).
+    assert!(requests >= 6, "{requests} requests");
+    assert!(
+        connections <= 2,
+        "{connections} connections for {requests} requests"
+    );
+}
+
+#[test]
+fn a_server_that_closes_after_each_answer_still_serves() {
+    let (connections, requests) = download_counted(Reuse::CloseEach);
+    assert!(requests >= 6, "{requests} requests");
+    assert_eq!(connections, requests, "a closed connection was used again");
+}
+
+#[test]
+fn a_server_that_closes_idle_connections_unannounced_still_serves() {
+    // The client puts each connection in its pool, finds it closed when it uses it next,
+    // and sends the request again on a new one: no failure reaches the download.
+    let (connections, requests) = download_counted(Reuse::CloseSilently);
+    assert!(requests >= 6, "{requests} requests");
+    assert_eq!(connections, requests);
+}
+
+#[test]
+fn a_connection_close_mid_way_is_heeded() {
+    let (connections, requests) = download_counted(Reuse::CloseSecond);
+    // Each connection carried two requests, the second answered with `Connection: close`
+    // (the last connection may have carried one).
+    assert!(requests >= 6, "{requests} requests");
+    assert!(
+        connections < requests && connections * 2 >= requests,
+        "{connections} connections for {requests} requests"
+    );
 }

@@ -7,9 +7,10 @@
 //! bytes); it answers with what core's server side says for that request
 //! ([`shoal_core::webseed::serve::answer_file`]): a `206` head and the bytes of the
 //! range. The transfer is a flow from the server: its uplink is shared among the requests
-//! it is answering, each capped by its receiver's downlink — water-filling: a request
-//! whose cap is below an equal share runs at its cap, the others share what is left
-//! equally. Rates are recomputed when a request starts or ends; between those moments
+//! it is answering, each capped by its receiver's downlink (shared equally by that
+//! receiver's requests: an engine has up to two under way per web seed) — water-filling:
+//! a request whose cap is below an equal share runs at its cap, the others share what is
+//! left equally. Rates are recomputed when a request starts or ends; between those moments
 //! every rate is constant, so each finishing time is exact. The answer reaches its
 //! engine one latency after its last byte left.
 //!
@@ -132,13 +133,19 @@ impl WebServer {
     /// New rates (water-filling) and the next finishing time.
     fn reschedule(&mut self, now: Nanos) -> Option<(Nanos, u32)> {
         self.version = self.version.wrapping_add(1);
+        // A receiver's downlink is shared by its requests.
+        let mut per_node = std::collections::BTreeMap::<u32, f64>::new();
+        for a in &self.active {
+            *per_node.entry(a.job.node).or_default() += 1.0;
+        }
+        let cap = |a: &Active| a.cap / per_node.get(&a.job.node).copied().unwrap_or(1.0);
         let mut order: Vec<usize> = (0..self.active.len()).collect();
-        order.sort_by(|&a, &b| self.active[a].cap.total_cmp(&self.active[b].cap));
+        order.sort_by(|&a, &b| cap(&self.active[a]).total_cmp(&cap(&self.active[b])));
         let mut left = self.upload;
         let mut n = order.len();
         for i in order {
             let share = left / n as f64;
-            let rate = self.active[i].cap.min(share);
+            let rate = cap(&self.active[i]).min(share);
             self.active[i].rate = rate;
             left -= rate;
             n -= 1;
@@ -190,5 +197,18 @@ mod tests {
         assert_eq!(w.payload_sent, 180);
         // A stale event does nothing.
         assert!(w.due(t2, v).0.is_empty());
+    }
+
+    #[test]
+    fn a_receivers_requests_share_its_downlink() {
+        // 1000 B/s server; node 0 (cap 20) has two requests: 10 B/s each.
+        let mut w = WebServer::new(1000.0, 0);
+        w.start(0, job(0, 10), 20.0);
+        let mut second = job(0, 10);
+        second.id.serial = 99;
+        let (t, v) = w.start(0, second, 20.0).unwrap();
+        assert!((as_secs(t) - 1.0).abs() < 1e-6, "{}", as_secs(t));
+        let (done, next) = w.due(t, v);
+        assert_eq!((done.len(), next), (2, None));
     }
 }

@@ -361,7 +361,11 @@ pub enum Output {
     /// keep-alive`, so the server may not close: the answer ends where
     /// [`webseed::answer_reader`](crate::webseed::answer_reader)`(max_body)` says it is
     /// whole (or fails), and the connection may then carry the next request to the same
-    /// server. Stop reading past `max_body` bytes of body. Give up after some time (the
+    /// server if the reader
+    /// [keeps it alive](crate::tracker::http::HttpResponseReader::keeps_alive). A web
+    /// seed may have several requests under way at once
+    /// ([`WebSeedConfig::max_jobs`]): give each a connection of its own (never pipeline
+    /// them on one). Stop reading past `max_body` bytes of body. Give up after some time (the
     /// runtimes allow 30 s per request): the engine does not time HTTP exchanges itself.
     /// Redirects are the engine's business: do not follow them.
     WebSeedRequest {

@@ -23,10 +23,14 @@
 //! ([`Picker::extend_run`](crate::picker::Picker::extend_run)) up to
 //! [`WebSeedConfig::max_job_bytes`](crate::webseed::WebSeedConfig::max_job_bytes), and
 //! up to what the web seed sends in about two seconds at the speed its last job showed
-//! (the first job is 64 KiB; each may be at most twice the last). One web seed has one job
-//! at a time. The speed limit matters when one server is shared by a crowd: each of them
-//! then gets it slowly, and a job's blocks are asked of the web seed alone, so a large job
-//! would hold pieces back from peers that could send them at once.
+//! (the first job is 64 KiB; each may be at most twice the last). A web seed has up to
+//! [`WebSeedConfig::max_jobs`] jobs under way (two by default): while one job's last
+//! bytes come, the next one is already asked for, so the server never waits for us
+//! between jobs. Each job's speed is its share of the server's, so the two-second limit
+//! holds for all its jobs together. The speed limit matters when one server is shared by
+//! a crowd: each of them then gets it slowly, and a job's blocks are asked of the web
+//! seed alone, so a large job would hold pieces back from peers that could send them at
+//! once.
 //!
 //! # Nothing unverified
 //!
@@ -54,17 +58,26 @@ pub(super) struct WebSeedSlot {
     pub(super) seed: WebSeed,
     /// Its key in the picker (a reserved engine slot); `None` once dropped.
     pub(super) key: Option<PeerKey>,
-    /// The blocks of the job under way, marked requested under `key`.
-    pub(super) blocks: Vec<BlockRequest>,
-    /// Jobs started so far: the number of the current (or last) one.
+    /// The jobs under way (at most [`WebSeedConfig::max_jobs`]), oldest first.
+    pub(super) running: Vec<RunningJob>,
+    /// Jobs started so far: the number of the latest one.
     pub(super) jobs: u32,
     /// The last job whose pieces failed their hash: one bad job is one failure, however
     /// many of its pieces fail.
     pub(super) failed_job: Option<u32>,
-    /// When the job under way started, and its size in bytes.
-    pub(super) started: Option<(Instant, u64)>,
     /// The most the next job may fetch (see [`next_job_bytes`]).
     pub(super) job_limit: u64,
+}
+
+/// A job of a web seed under way.
+pub(super) struct RunningJob {
+    /// Its number (see [`WebSeedSlot::jobs`]).
+    job: u32,
+    /// Its blocks, marked requested under the web seed's key.
+    blocks: Vec<BlockRequest>,
+    /// When it started, and its size in bytes.
+    started: Instant,
+    bytes: u64,
 }
 
 /// The first job's size: small, as nothing is known yet of the server's speed.
@@ -113,10 +126,9 @@ impl Engine {
                     t.webseeds.seeds.push(WebSeedSlot {
                         seed,
                         key: Some(key),
-                        blocks: Vec::new(),
+                        running: Vec::new(),
                         jobs: 0,
                         failed_job: None,
-                        started: None,
                         job_limit: FIRST_JOB_BYTES,
                     });
                 }
@@ -138,7 +150,8 @@ impl Engine {
         self.free_slots.push(key.0);
     }
 
-    /// Gives each ready web seed of the torrent a job, if the picker has one for it.
+    /// Gives each web seed of the torrent jobs up to its [`WebSeedConfig::max_jobs`], as
+    /// far as the picker has work for it.
     pub(super) fn pump_webseeds(&mut self, id: TorrentId, now: Instant) {
         let max_job = self.config.webseed.max_job_bytes;
         let Some(t) = torrent_in(&mut self.torrents, id) else {
@@ -149,34 +162,38 @@ impl Engine {
         }
         let mut steps = Vec::new();
         let mut starved = false;
-        for (i, ws) in t.webseeds.seeds.iter_mut().enumerate() {
+        'seeds: for (i, ws) in t.webseeds.seeds.iter_mut().enumerate() {
             let Some(key) = ws.key else { continue };
-            if !ws.seed.is_ready(now) {
-                continue;
+            while ws.seed.is_ready(now) {
+                // The download limit's say, as for a peer's requests.
+                let allowed = self.bandwidth.down.blocks(now);
+                if allowed == 0 {
+                    starved = true;
+                    break 'seeds;
+                }
+                let limit = ws.job_limit.min(max_job);
+                let max_blocks = (limit / u64::from(BLOCK_SIZE)).max(1) as u32;
+                let Some(blocks) = choose_run(&mut t.picker, key, max_blocks.min(allowed)) else {
+                    continue 'seeds;
+                };
+                let layout = t.store.layout();
+                let first = blocks[0];
+                let start =
+                    piece_start(layout.piece_length(), first.piece) + u64::from(first.begin);
+                let len: u64 = blocks.iter().map(|b| u64::from(b.length)).sum();
+                self.bandwidth.down.charge(len);
+                for b in &blocks {
+                    consistent(t.picker.mark_requested(key, *b));
+                }
+                ws.jobs = ws.jobs.wrapping_add(1);
+                ws.running.push(RunningJob {
+                    job: ws.jobs,
+                    blocks,
+                    started: now,
+                    bytes: len,
+                });
+                steps.push((i as u32, ws.seed.start(ws.jobs, start, len)));
             }
-            // The download limit's say, as for a peer's requests.
-            let allowed = self.bandwidth.down.blocks(now);
-            if allowed == 0 {
-                starved = true;
-                break;
-            }
-            let limit = ws.job_limit.min(max_job);
-            let max_blocks = (limit / u64::from(BLOCK_SIZE)).max(1) as u32;
-            let Some(blocks) = choose_run(&mut t.picker, key, max_blocks.min(allowed)) else {
-                continue;
-            };
-            let layout = t.store.layout();
-            let first = blocks[0];
-            let start = piece_start(layout.piece_length(), first.piece) + u64::from(first.begin);
-            let len: u64 = blocks.iter().map(|b| u64::from(b.length)).sum();
-            self.bandwidth.down.charge(len);
-            for b in &blocks {
-                consistent(t.picker.mark_requested(key, *b));
-            }
-            ws.blocks = blocks;
-            ws.jobs = ws.jobs.wrapping_add(1);
-            ws.started = Some((now, len));
-            steps.push((i as u32, ws.seed.start(start, len)));
         }
         for (i, step) in steps {
             self.webseed_step(id, i, step, now);
@@ -202,7 +219,7 @@ impl Engine {
         };
         let step = ws
             .seed
-            .on_answer(req.serial, result.as_deref().map_err(Clone::clone), now);
+            .on_answer_bytes(req.serial, result.map(Bytes::from), now);
         if let Some(step) = step {
             self.webseed_step(id, req.seed, step, now);
         }
@@ -220,33 +237,41 @@ impl Engine {
                 request: get.request,
                 max_body: get.max_body,
             }),
-            Step::Done { start, data } => {
+            Step::Done { job, start, data } => {
                 let max = self.config.webseed.max_job_bytes;
-                if let Some(ws) = self
+                let Some(ws) = self
                     .torrent_mut(id)
                     .and_then(|t| t.webseeds.seeds.get_mut(i as usize))
-                {
-                    if let Some((at, bytes)) = ws.started.take() {
-                        let secs = now.saturating_duration_since(at).as_secs_f64();
-                        ws.job_limit = next_job_bytes(bytes, secs, max);
-                    }
-                }
-                self.webseed_data(id, i, start, data);
+                else {
+                    return;
+                };
+                let Some(at) = ws.running.iter().position(|r| r.job == job) else {
+                    return;
+                };
+                let done = ws.running.remove(at);
+                let secs = now.saturating_duration_since(done.started).as_secs_f64();
+                ws.job_limit = next_job_bytes(done.bytes, secs, max);
+                self.webseed_data(id, i, job, done.blocks, start, data);
                 self.pump_webseeds(id, now);
             }
             Step::Failed(failure) => self.webseed_failed(id, i, failure),
         }
     }
 
-    /// A job's bytes, cut into its blocks and written like a peer's.
-    fn webseed_data(&mut self, id: TorrentId, i: u32, start: u64, data: Bytes) {
+    /// Job `job`'s bytes, cut into its `blocks` and written like a peer's.
+    fn webseed_data(
+        &mut self,
+        id: TorrentId,
+        i: u32,
+        job: u32,
+        blocks: Vec<BlockRequest>,
+        start: u64,
+        data: Bytes,
+    ) {
         let Some(t) = self.torrent_mut(id) else {
             return;
         };
-        let Some(ws) = t.webseeds.seeds.get_mut(i as usize) else {
-            return;
-        };
-        let (Some(key), blocks, job) = (ws.key, std::mem::take(&mut ws.blocks), ws.jobs) else {
+        let Some(key) = t.webseeds.seeds.get(i as usize).and_then(|ws| ws.key) else {
             return;
         };
         let piece_length = t.store.layout().piece_length();
@@ -302,8 +327,9 @@ impl Engine {
         }
     }
 
-    /// A failure of web seed `i`: its job's blocks go back to the picker; the user hears
-    /// why; a web seed failing too often leaves the picker.
+    /// A failure of web seed `i`: the blocks of its jobs go back to the picker (a failure
+    /// ends them all); the user hears why; a web seed failing too often leaves the
+    /// picker.
     pub(super) fn webseed_failed(&mut self, id: TorrentId, i: u32, failure: Failure) {
         let Some(t) = self.torrent_mut(id) else {
             return;
@@ -312,7 +338,7 @@ impl Engine {
             return;
         };
         let url = ws.seed.url().to_string();
-        let blocks = std::mem::take(&mut ws.blocks);
+        let blocks: Vec<BlockRequest> = ws.running.drain(..).flat_map(|r| r.blocks).collect();
         let key = ws.key;
         if let Some(key) = key {
             for block in &blocks {

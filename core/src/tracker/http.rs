@@ -20,6 +20,13 @@
 //! - We ask for `Accept-Encoding: identity`; a compressed body is an error rather than
 //!   bencode garbage.
 //! - Bytes after the end of the body are ignored: the connection is closing anyway.
+//!
+//! Web seeds read their answers with the same reader and keep their connections alive: once
+//! a response is whole, [`HttpResponseReader::keeps_alive`] says whether its connection may
+//! carry another request (RFC 9112, 9.3): HTTP/1.1 unless the server said `Connection:
+//! close`, HTTP/1.0 only if it said `Connection: keep-alive`, and never after a body read
+//! to the close or bytes past the end of the response (a server that sends what was not
+//! asked for is not trusted with the next request).
 
 use super::answer::{failure_reason, parse_announce_response, parse_scrape_response};
 use super::query::percent_encode_into;
@@ -193,6 +200,19 @@ pub struct HttpResponseReader {
     status: u16,
     body: Vec<u8>,
     headers: Vec<(String, Vec<u8>)>,
+    /// What the final response's version and `Connection` header allow.
+    persistent: bool,
+    /// Bytes came after the end of the response.
+    surplus: bool,
+    /// Whether a body framed by its length or the close is kept (else only counted, and
+    /// found again with [`HttpResponseReader::body_range`]).
+    keep_body: bool,
+    /// Bytes of such a body so far.
+    body_len: usize,
+    /// Bytes fed and consumed so far (what came after the response not counted).
+    consumed: usize,
+    /// Where such a body starts in the bytes fed.
+    body_start: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -258,7 +278,41 @@ impl HttpResponseReader {
             status: 0,
             body: Vec::new(),
             headers: Vec::new(),
+            persistent: false,
+            surplus: false,
+            keep_body: true,
+            body_len: 0,
+            consumed: 0,
+            body_start: None,
         }
+    }
+
+    /// A reader that frames a response without keeping a body framed by its length or by
+    /// the close: the response it gives has an empty body, to be taken from the bytes fed
+    /// at [`body_range`](Self::body_range). A chunked body is kept, de-chunked, as it
+    /// is not one run of the bytes fed. For a caller that keeps the bytes it feeds (a web
+    /// seed's answer of megabytes is not copied twice).
+    pub fn framing(max_body: usize) -> Self {
+        HttpResponseReader {
+            keep_body: false,
+            ..HttpResponseReader::with_max_body(max_body)
+        }
+    }
+
+    /// Where the body of the whole response lies in the bytes fed, counted from the first
+    /// byte ever fed, when it is one run of them (framed by its length or by the close);
+    /// `None` for a chunked body, or before the response is whole.
+    pub fn body_range(&self) -> Option<std::ops::Range<usize>> {
+        let start = self.body_start?;
+        matches!(self.state, State::Spent).then(|| start..start + self.body_len)
+    }
+
+    /// Whether the connection may carry another request: the response is whole (the last
+    /// [`feed`](Self::feed) gave [`HttpProgress::Done`]), framed by its length (or
+    /// chunks, or having no body), nothing came after it, and its version and
+    /// `Connection` header allow it (see the module docs).
+    pub fn keeps_alive(&self) -> bool {
+        matches!(self.state, State::Spent) && self.persistent && !self.surplus
     }
 
     /// The status of the final response once its head is read (even if its body is then
@@ -291,7 +345,11 @@ impl HttpResponseReader {
     pub fn finish(&mut self) -> Result<HttpResponse, TrackerError> {
         self.check_usable()?;
         let error = match &self.state {
-            State::UntilClose => return Ok(self.take_response()),
+            State::UntilClose => {
+                // Framed by the close: there is no connection left to reuse.
+                self.persistent = false;
+                return Ok(self.take_response());
+            }
             State::Head { buf, .. } if buf.is_empty() => {
                 TrackerError::MalformedHttp("connection closed without a response")
             }
@@ -343,6 +401,7 @@ impl HttpResponseReader {
                     }
                     buf.extend_from_slice(line);
                     data = &data[line.len()..];
+                    self.consumed += line.len();
                     *line_len += line.iter().filter(|&&b| b != b'\r' && b != b'\n').count();
                     if !ends_line {
                         continue;
@@ -356,28 +415,40 @@ impl HttpResponseReader {
                     if empty_line {
                         let head = std::mem::take(buf);
                         if self.start_body(&head)? {
+                            self.surplus = !data.is_empty();
                             return Ok(true);
                         }
                     }
                 }
                 State::Length { remaining } => {
                     let take = data.len().min(*remaining);
-                    self.body.extend_from_slice(&data[..take]);
+                    if self.keep_body {
+                        self.body.extend_from_slice(&data[..take]);
+                    }
+                    self.body_len += take;
+                    self.consumed += take;
                     *remaining -= take;
+                    self.surplus = take < data.len();
                     return Ok(*remaining == 0);
                 }
                 State::UntilClose => {
-                    if self.body.len() + data.len() > self.max_body {
+                    if self.body_len + data.len() > self.max_body {
                         return Err(TrackerError::BodyTooLarge {
                             limit: self.max_body,
                         });
                     }
-                    self.body.extend_from_slice(data);
+                    if self.keep_body {
+                        self.body.extend_from_slice(data);
+                    }
+                    self.body_len += data.len();
+                    self.consumed += data.len();
                     return Ok(false);
                 }
                 State::Chunked(chunk) => {
                     let (used, done) = advance_chunked(chunk, data, &mut self.body, self.max_body)?;
+                    self.consumed += used;
                     if done {
+                        self.surplus = used < data.len();
                         return Ok(true);
                     }
                     data = &data[used..];
@@ -419,6 +490,17 @@ impl HttpResponseReader {
             return Ok(false);
         }
         self.status = status;
+        let mut close = false;
+        let mut keep_alive = false;
+        for header in response.headers.iter() {
+            if header.name.eq_ignore_ascii_case("connection") {
+                for token in header.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+        }
+        self.persistent = !close && (response.version == Some(1) || keep_alive);
         self.headers = response
             .headers
             .iter()
@@ -462,11 +544,14 @@ impl HttpResponseReader {
             }
         }
 
+        // The body, unless chunked, is the run of bytes from here.
+        self.body_start = Some(self.consumed);
         self.state = if status == 204 || status == 304 {
             return Ok(true);
         } else if let Some(chunked) = chunked {
             // Transfer-Encoding overrides Content-Length (RFC 9112, 6.3).
             if chunked {
+                self.body_start = None;
                 State::Chunked(Chunk::Size { line: Vec::new() })
             } else {
                 State::UntilClose
@@ -480,7 +565,9 @@ impl HttpResponseReader {
             if length == 0 {
                 return Ok(true);
             }
-            self.body.reserve_exact(length);
+            if self.keep_body {
+                self.body.reserve_exact(length);
+            }
             State::Length { remaining: length }
         } else {
             State::UntilClose
@@ -727,6 +814,96 @@ mod tests {
             }
         }
         r.finish()
+    }
+
+    #[test]
+    fn keep_alive_follows_version_header_and_framing() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", true),
+            (b"HTTP/1.1 206 x\r\nConnection: Close\r\nContent-Length: 2\r\n\r\nhi", false),
+            (b"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 2\r\n\r\nhi", false),
+            (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi", false),
+            (b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nhi", true),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", true),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", true),
+            (b"HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", true),
+            // Bytes past the end: not trusted with the next request.
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiX", false),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nX", false),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX", false),
+        ];
+        for (raw, want) in cases {
+            let mut r = HttpResponseReader::new();
+            assert!(matches!(r.feed(raw), Ok(HttpProgress::Done(_))));
+            assert_eq!(r.keeps_alive(), *want, "{}", String::from_utf8_lossy(raw));
+        }
+        // Read to the close: never.
+        let mut r = HttpResponseReader::new();
+        assert!(matches!(
+            r.feed(b"HTTP/1.1 200 OK\r\n\r\nabc"),
+            Ok(HttpProgress::Incomplete)
+        ));
+        assert!(!r.keeps_alive());
+        assert!(r.finish().is_ok());
+        assert!(!r.keeps_alive());
+        // Not whole yet: no.
+        let mut r = HttpResponseReader::new();
+        let _ = r.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab");
+        assert!(!r.keeps_alive());
+    }
+
+    #[test]
+    fn framing_finds_the_body_in_the_bytes_fed() {
+        let cases: &[(&[u8], Option<&[u8]>)] = &[
+            (b"HTTP/1.1 206 x\r\nContent-Length: 5\r\n\r\nhello", None),
+            (
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+                None,
+            ),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiXYZ", None),
+            (b"HTTP/1.1 204 x\r\n\r\n", None),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+                Some(b"hi"),
+            ),
+        ];
+        for (raw, chunked_body) in cases {
+            let mut keep = HttpResponseReader::new();
+            let Ok(HttpProgress::Done(kept)) = keep.feed(raw) else {
+                panic!("{}", String::from_utf8_lossy(raw))
+            };
+            // Fed in two parts at every split: the same body, found where it is.
+            for split in 0..=raw.len() {
+                let mut frame = HttpResponseReader::framing(100);
+                let first = frame.feed(&raw[..split]).unwrap();
+                let framed = match first {
+                    HttpProgress::Done(r) => r,
+                    HttpProgress::Incomplete => match frame.feed(&raw[split..]).unwrap() {
+                        HttpProgress::Done(r) => r,
+                        HttpProgress::Incomplete => panic!("not whole"),
+                    },
+                };
+                assert_eq!(framed.status, kept.status);
+                match frame.body_range() {
+                    Some(range) => {
+                        assert!(framed.body.is_empty());
+                        assert_eq!(&raw[range], &kept.body[..]);
+                        assert!(chunked_body.is_none());
+                    }
+                    None => assert_eq!(Some(&framed.body[..]), *chunked_body),
+                }
+            }
+        }
+        // Read to the close: the rest of the bytes.
+        let mut frame = HttpResponseReader::framing(100);
+        let raw = b"HTTP/1.1 200 OK\r\n\r\nabc";
+        assert_eq!(frame.feed(raw), Ok(HttpProgress::Incomplete));
+        assert_eq!(frame.body_range(), None, "not whole yet");
+        assert!(frame.finish().unwrap().body.is_empty());
+        assert_eq!(&raw[frame.body_range().unwrap()], b"abc");
+        // Bounds hold without a body kept.
+        let mut frame = HttpResponseReader::framing(2);
+        assert!(frame.feed(b"HTTP/1.1 200 OK\r\n\r\nabc").is_err());
     }
 
     #[test]

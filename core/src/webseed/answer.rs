@@ -19,6 +19,8 @@
 //! - anything else is a [`WebSeedError::Status`]; a connection closed inside the body is
 //!   [`WebSeedError::CutShort`].
 
+use bytes::Bytes;
+
 use crate::tracker::http::{HttpProgress, HttpResponse, HttpResponseReader, USER_AGENT};
 use crate::tracker::{Scheme, TrackerError, TrackerUrl};
 
@@ -28,8 +30,8 @@ use super::WebSeedError;
 /// What a valid answer to a range request is.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Answer {
-    /// The bytes asked for, exactly as many.
-    Data(Vec<u8>),
+    /// The bytes asked for, exactly as many (a slice of the answer: not copied).
+    Data(Bytes),
     /// Ask again there.
     Redirect(TrackerUrl),
 }
@@ -52,15 +54,18 @@ pub fn range_request(url: &TrackerUrl, range: &FileRange) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A reader for the answer to a request of `len` bytes: the body may be no longer.
+/// A reader that frames the answer to a request of `len` bytes: the body may be no longer.
+/// It keeps no body that is one run of the bytes fed
+/// ([`HttpResponseReader::framing`]): a runtime needs only the end of the answer.
 pub fn answer_reader(len: u64) -> HttpResponseReader {
-    HttpResponseReader::with_max_body(usize::try_from(len).unwrap_or(usize::MAX))
+    HttpResponseReader::framing(usize::try_from(len).unwrap_or(usize::MAX))
 }
 
 /// Reads and checks the whole answer `raw` (every byte the server sent for this request)
-/// to a request of `range` of a file `file_len` bytes long, fetched from `url`.
+/// to a request of `range` of a file `file_len` bytes long, fetched from `url`. The data
+/// of an answer framed by its length is a slice of `raw`, not a copy.
 pub fn read_answer(
-    raw: &[u8],
+    raw: &Bytes,
     url: &TrackerUrl,
     range: &FileRange,
     file_len: u64,
@@ -74,7 +79,7 @@ pub fn read_answer(
         }
         (e, _) => http_error(e),
     })?;
-    let response = match fed {
+    let mut response = match fed {
         HttpProgress::Done(r) => r,
         HttpProgress::Incomplete => {
             let in_body = reader.head_done();
@@ -85,7 +90,11 @@ pub fn read_answer(
             }
         }
     };
-    check(response, url, range, file_len)
+    let body = match reader.body_range() {
+        Some(at) => raw.slice(at),
+        None => Bytes::from(std::mem::take(&mut response.body)),
+    };
+    check(&response, body, url, range, file_len)
 }
 
 fn http_error(e: TrackerError) -> WebSeedError {
@@ -96,7 +105,8 @@ fn http_error(e: TrackerError) -> WebSeedError {
 }
 
 fn check(
-    response: HttpResponse,
+    response: &HttpResponse,
+    body: Bytes,
     url: &TrackerUrl,
     range: &FileRange,
     file_len: u64,
@@ -138,14 +148,14 @@ fn check(
             });
         }
     }
-    let got = response.body.len() as u64;
+    let got = body.len() as u64;
     if got < expected {
         return Err(WebSeedError::CutShort);
     }
     if got > expected {
         return Err(WebSeedError::TooLong);
     }
-    Ok(Answer::Data(response.body))
+    Ok(Answer::Data(body))
 }
 
 /// `bytes first-last/total` (total may be `*`).
@@ -195,6 +205,15 @@ fn redirect_target(url: &TrackerUrl, location: &[u8]) -> Result<TrackerUrl, WebS
 mod tests {
     use super::*;
 
+    fn read(
+        raw: &[u8],
+        url: &TrackerUrl,
+        range: &FileRange,
+        file_len: u64,
+    ) -> Result<Answer, WebSeedError> {
+        read_answer(&Bytes::copy_from_slice(raw), url, range, file_len)
+    }
+
     fn url() -> TrackerUrl {
         TrackerUrl::parse("http://h:8080/d/f.bin").unwrap()
     }
@@ -221,13 +240,13 @@ mod tests {
     fn partial_content() {
         let ok = b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 10-14/100\r\nContent-Length: 5\r\n\r\nhello";
         assert_eq!(
-            read_answer(ok, &url(), &R, 100),
-            Ok(Answer::Data(b"hello".to_vec()))
+            read(ok, &url(), &R, 100),
+            Ok(Answer::Data(Bytes::from_static(b"hello")))
         );
         let star = b"HTTP/1.1 206 x\r\nContent-Range: bytes 10-14/*\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
         assert_eq!(
-            read_answer(star, &url(), &R, 100),
-            Ok(Answer::Data(b"hello".to_vec()))
+            read(star, &url(), &R, 100),
+            Ok(Answer::Data(Bytes::from_static(b"hello")))
         );
     }
 
@@ -252,14 +271,14 @@ mod tests {
         ];
         for (raw, want) in cases {
             assert_eq!(
-                read_answer(raw, &url(), &R, 100).as_ref(),
+                read(raw, &url(), &R, 100).as_ref(),
                 Err(want),
                 "{}",
                 String::from_utf8_lossy(raw)
             );
         }
         assert!(matches!(
-            read_answer(b"garbage\r\n\r\n", &url(), &R, 100),
+            read(b"garbage\r\n\r\n", &url(), &R, 100),
             Err(WebSeedError::Http(_))
         ));
     }
@@ -273,8 +292,8 @@ mod tests {
         };
         let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
         assert_eq!(
-            read_answer(raw, &url(), &whole, 5),
-            Ok(Answer::Data(b"hello".to_vec()))
+            read(raw, &url(), &whole, 5),
+            Ok(Answer::Data(Bytes::from_static(b"hello")))
         );
     }
 
@@ -282,20 +301,17 @@ mod tests {
     fn redirects() {
         let raw = b"HTTP/1.1 301 Moved\r\nLocation: /other/f.bin\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(
-            read_answer(raw, &url(), &R, 100),
+            read(raw, &url(), &R, 100),
             Ok(Answer::Redirect(
                 TrackerUrl::parse("http://h:8080/other/f.bin").unwrap()
             ))
         );
         let https = TrackerUrl::parse("https://h/f").unwrap();
         let down = b"HTTP/1.1 302 x\r\nLocation: http://h/f\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(
-            read_answer(down, &https, &R, 100),
-            Err(WebSeedError::BadRedirect)
-        );
+        assert_eq!(read(down, &https, &R, 100), Err(WebSeedError::BadRedirect));
         let raw = b"HTTP/1.1 307 x\r\nLocation: https://mirror/f\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(
-            read_answer(raw, &url(), &R, 100),
+            read(raw, &url(), &R, 100),
             Ok(Answer::Redirect(
                 TrackerUrl::parse("https://mirror/f").unwrap()
             ))

@@ -9,8 +9,8 @@
 //!   answer ([`read_answer`]): `206` with a matching `Content-Range` and length, `200` only
 //!   for a whole file, bounded redirects, bodies neither cut short nor too long. The
 //!   answer is framed by the tracker client's bounded HTTP reader, not a second parser.
-//! - `seed`: [`WebSeed`], one web seed's state machine: the job under way, failures with
-//!   exponential backoff, dropped after too many in a row, each failure with a
+//! - `seed`: [`WebSeed`], one web seed's state machine: the jobs under way (two side by
+//!   side by default, each on a connection of its own), failures with exponential backoff, dropped after too many in a row, each failure with a
 //!   [`WebSeedError`] saying why.
 //!
 //! - `serve`: the other end, a web server's answer to a request for a file

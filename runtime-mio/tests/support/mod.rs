@@ -8,6 +8,8 @@
 //!   files smaller than a piece, a name with a space) and checks a downloaded copy byte for
 //!   byte.
 //! - [`Tracker`] is a local opentracker with a whitelist; [`free_port`] hands out ports.
+//! - [`counting_server`] is a web seed that counts connections and requests, and keeps
+//!   them alive or closes them in the ways servers do.
 //! - One constructor per client: `shoal`, libtorrent (through `lt.py`), transmission-cli,
 //!   aria2c.
 //!
@@ -1107,4 +1109,102 @@ impl Drop for Netns {
             .args(["netns", "delete", &self.0])
             .status();
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// A web server that counts connections
+
+/// How a [`counting_server`] treats its connections.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Reuse {
+    /// HTTP/1.1 keep-alive: every connection serves requests until the client closes it.
+    KeepAlive,
+    /// Each answer says `Connection: close`, and the connection closes after it.
+    CloseEach,
+    /// Each answer looks like keep-alive (no `Connection` header), but the connection closes
+    /// after it: a client that reuses it finds it closed.
+    CloseSilently,
+    /// The second answer on each connection says `Connection: close`, and the connection
+    /// closes after it.
+    CloseSecond,
+}
+
+/// Requests and connections a [`counting_server`] has served.
+#[derive(Default)]
+pub struct Served {
+    connections: std::sync::atomic::AtomicUsize,
+    requests: std::sync::atomic::AtomicUsize,
+}
+
+impl Served {
+    /// Connections accepted and requests read so far.
+    pub fn get(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.connections.load(SeqCst), self.requests.load(SeqCst))
+    }
+}
+
+/// A correct web server for `data` (206 for each range), treating connections the `reuse`
+/// way, a thread per connection; returns its URL and what it saw.
+pub fn counting_server(data: Vec<u8>, reuse: Reuse) -> (String, Arc<Served>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Served::default());
+    let data = Arc::new(data);
+    let counts = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counts.connections.fetch_add(1, SeqCst);
+            let (data, counts) = (data.clone(), counts.clone());
+            std::thread::spawn(move || {
+                for answered in 1.. {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    counts.requests.fetch_add(1, SeqCst);
+                    let head = String::from_utf8_lossy(&head).to_string();
+                    let Some((first, last)) = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Range: bytes="))
+                        .and_then(|r| r.split_once('-'))
+                        .and_then(|(a, b)| {
+                            Some((a.parse::<usize>().ok()?, b.trim().parse::<usize>().ok()?))
+                        })
+                        .filter(|&(a, b)| a <= b && b < data.len())
+                    else {
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                        );
+                        return;
+                    };
+                    let close = match reuse {
+                        Reuse::KeepAlive => false,
+                        Reuse::CloseEach => true,
+                        Reuse::CloseSilently => false,
+                        Reuse::CloseSecond => answered == 2,
+                    };
+                    let mut answer = format!(
+                        "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {first}-{last}/{}\r\nContent-Length: {}\r\n{}\r\n",
+                        data.len(),
+                        last - first + 1,
+                        if close { "Connection: close\r\n" } else { "" },
+                    )
+                    .into_bytes();
+                    answer.extend_from_slice(&data[first..=last]);
+                    if stream.write_all(&answer).is_err() || close || reuse == Reuse::CloseSilently
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://127.0.0.1:{port}/file.bin"), seen)
 }
