@@ -48,16 +48,16 @@ impl Engine {
         let Some(p) = self.peer_mut(conn) else {
             return;
         };
-        p.ut_pex = their_id;
+        p.cold.ut_pex = their_id;
         if their_id == 0 || !allowed {
-            p.pex = None;
-        } else if p.pex.is_none() {
+            p.cold.pex = None;
+        } else if p.cold.pex.is_none() {
             // Where it listens, so it is never told of itself.
-            let remote = match (p.outbound, p.listen_port) {
+            let remote = match (p.cold.outbound, p.cold.listen_port) {
                 (false, Some(port)) if port != 0 => SocketAddr::new(p.addr.ip(), port),
                 _ => p.addr,
             };
-            p.pex = Some(Box::new(PexState::new(remote)));
+            p.cold.pex = Some(Box::new(PexState::new(remote)));
         }
     }
 
@@ -66,7 +66,7 @@ impl Engine {
         let Some(p) = self.peer_mut(conn) else {
             return;
         };
-        let (Some(id), Some(state)) = (p.torrent, p.pex.as_mut()) else {
+        let (Some(id), Some(state)) = (p.torrent, p.cold.pex.as_mut()) else {
             return;
         };
         if !state.accept_received(now) {
@@ -100,7 +100,8 @@ impl Engine {
             .filter(|&c| {
                 self.peer(c).is_some_and(|p| {
                     p.phase == Phase::Active
-                        && p.pex
+                        && p.cold
+                            .pex
                             .as_ref()
                             .is_some_and(|s| s.next_due().is_none_or(|at| at <= now))
                 })
@@ -122,11 +123,11 @@ impl Engine {
                 if p.is_seed(piece_count) {
                     flags |= PexFlags::SEED;
                 }
-                let addr = if p.outbound {
+                let addr = if p.cold.outbound {
                     flags |= PexFlags::CONNECTABLE;
                     p.addr
                 } else {
-                    SocketAddr::new(p.addr.ip(), p.listen_port.filter(|&port| port != 0)?)
+                    SocketAddr::new(p.addr.ip(), p.cold.listen_port.filter(|&port| port != 0)?)
                 };
                 Some(PexPeer {
                     addr,
@@ -138,8 +139,13 @@ impl Engine {
             let Some(p) = self.peer_mut(conn) else {
                 continue;
             };
-            let their_id = p.ut_pex;
-            let Some(message) = p.pex.as_mut().and_then(|s| s.poll(&current, false, now)) else {
+            let their_id = p.cold.ut_pex;
+            let Some(message) = p
+                .cold
+                .pex
+                .as_mut()
+                .and_then(|s| s.poll(&current, false, now))
+            else {
                 continue;
             };
             p.send(&Message::Extended {
