@@ -2,6 +2,10 @@
 //!
 //! The engine drives it; this file holds the data and the small rules that concern one
 //! connection alone (the request pipeline's size, its write buffer, its timers).
+//!
+//! Invariant: what the receive path, serving and the choker read is in [`Peer`], kept in
+//! the connection's slot in order of heat; [`PeerCold`] holds only what is read at set-up
+//! or rarely (the layout is checked by `engine::tests`).
 
 use core::net::SocketAddr;
 use std::collections::VecDeque;

@@ -10,7 +10,7 @@ const HOT_SLOT_BYTES: usize = 192;
 /// The bytes at the start of a slot that blocks both ways and the choker read.
 const WARM_SLOT_BYTES: usize = 384;
 /// A whole slot: the cold part stays behind its pointer.
-const SLOT_BYTES: usize = 576;
+const SLOT_BYTES: usize = 512;
 
 fn end_in_slot(offset: usize, size: usize) -> usize {
     offset_of!(Slot, peer) + offset + size
