@@ -58,6 +58,10 @@ impl Engine {
                 _ => p.addr,
             };
             p.cold.pex = Some(Box::new(PexState::new(remote)));
+            // Due at once: the next tick looks at the torrent's connections.
+            if let Some(t) = self.torrent_mut(id) {
+                t.pex_due = None;
+            }
         }
     }
 
@@ -93,21 +97,38 @@ impl Engine {
         let Some(t) = self.torrent(id) else {
             return;
         };
+        // Connections are looked at only when one may be due: an engine whose peers do
+        // not speak PEX, or were all told within the minute, does not walk them each tick.
+        if t.pex_due.is_some_and(|at| at > now) {
+            return;
+        }
+        // The earliest instant a connection not due now will be (a minute from now when
+        // none speaks PEX; a new `PexState` brings the next look forward).
+        let mut next = now + crate::pex::INTERVAL;
         let due: Vec<ConnId> = t
             .peers
             .iter()
             .copied()
             .filter(|&c| {
-                self.peer(c).is_some_and(|p| {
-                    p.phase == Phase::Active
-                        && p.cold
-                            .pex
-                            .as_ref()
-                            .is_some_and(|s| s.next_due().is_none_or(|at| at <= now))
-                })
+                let Some(p) = self.peer(c) else {
+                    return false;
+                };
+                let Some(s) = p.cold.pex.as_ref().filter(|_| p.phase == Phase::Active) else {
+                    return false;
+                };
+                match s.next_due() {
+                    Some(at) if at > now => {
+                        next = next.min(at);
+                        false
+                    }
+                    _ => true,
+                }
             })
             .collect();
         if due.is_empty() {
+            if let Some(t) = self.torrent_mut(id) {
+                t.pex_due = Some(next);
+            }
             return;
         }
         let piece_count = t.meta.info.piece_count();
@@ -140,12 +161,13 @@ impl Engine {
                 continue;
             };
             let their_id = p.cold.ut_pex;
-            let Some(message) = p
-                .cold
-                .pex
-                .as_mut()
-                .and_then(|s| s.poll(&current, false, now))
-            else {
+            let Some(state) = p.cold.pex.as_mut() else {
+                continue;
+            };
+            let message = state.poll(&current, false, now);
+            // Told now: due in a minute; nothing to tell: due again at the next tick.
+            next = next.min(state.next_due().unwrap_or(now));
+            let Some(message) = message else {
                 continue;
             };
             p.send(&Message::Extended {
@@ -154,6 +176,9 @@ impl Engine {
             });
             p.last_sent = now;
             self.mark_dirty(conn);
+        }
+        if let Some(t) = self.torrent_mut(id) {
+            t.pex_due = Some(next);
         }
     }
 }
