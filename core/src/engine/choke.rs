@@ -57,7 +57,7 @@ impl Engine {
                 snubbed: p.snubbed,
                 download_rate: p.down.rate(),
                 upload_rate: p.up.rate(),
-                connected_at: p.connected_at,
+                connected_at: p.cold.connected_at,
                 unchoked: !p.am_choking,
             });
         }
@@ -111,7 +111,7 @@ impl Engine {
                 .and_then(|conn| self.peer(conn))
                 .is_some_and(|p| {
                     p.phase == Phase::Active
-                        && p.connected_at == connected_at
+                        && p.cold.connected_at == connected_at
                         && !p.am_choking
                         && p.peer_interested
                         && (optimistic || seeding || !p.snubbed)

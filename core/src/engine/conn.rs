@@ -141,8 +141,8 @@ impl Engine {
             return;
         }
         p.phase = Phase::Handshake;
-        p.phase_since = now;
-        p.connected_at = now;
+        p.cold.phase_since = now;
+        p.cold.connected_at = now;
         p.last_received = now;
         self.send_handshake(conn, now);
         self.arm_conn_deadline(conn);
@@ -168,7 +168,7 @@ impl Engine {
             peer_id,
         }
         .encode(&mut p.write_buf);
-        p.sent_handshake = true;
+        p.cold.sent_handshake = true;
         p.last_sent = now;
         self.mark_dirty(conn);
     }
@@ -278,7 +278,7 @@ impl Engine {
                     _ if peer.phase != Phase::Active => Ending::Failed,
                     _ => Ending::Ended,
                 };
-                let again_at = peer.phase_since.max(peer.last_received) + redial;
+                let again_at = peer.cold.phase_since.max(peer.last_received) + redial;
                 t.candidates.closed(peer.addr, ending, again_at);
             }
         }

@@ -42,11 +42,11 @@ impl Engine {
             p.peer_reqq = reqq.clamp(1, 2000);
         }
         // A later handshake may turn it off (id 0, read as absent).
-        p.ut_metadata = hs
+        p.cold.ut_metadata = hs
             .extension_id(crate::metadata::EXTENSION_NAME)
             .unwrap_or(0);
         if hs.listen_port.is_some() {
-            p.listen_port = hs.listen_port;
+            p.cold.listen_port = hs.listen_port;
         }
         let pex = hs.extension_id(crate::pex::EXTENSION_NAME).unwrap_or(0);
         self.on_pex_offer(conn, pex);
@@ -77,16 +77,16 @@ impl Engine {
             return;
         };
         // A peer that did not announce ut_metadata has no id to answer under.
-        if p.ut_metadata == 0 {
+        if p.cold.ut_metadata == 0 {
             return;
         }
         let reply = if p.unsent + p.write_buf.len() >= send_buffer {
             MetadataMessage::Reject { piece }
         } else {
-            p.metadata_budget.on_request(&t.meta.info_bytes, piece)
+            p.cold.metadata_budget.on_request(&t.meta.info_bytes, piece)
         };
         p.send(&Message::Extended {
-            id: p.ut_metadata,
+            id: p.cold.ut_metadata,
             payload: reply.encode(),
         });
         self.mark_dirty(conn);

@@ -94,7 +94,7 @@ pub struct FetchingStats {
 /// bookkeeping when the connection closes outside a call that has `now` at hand (it is
 /// never later than `now`, so requests re-sent then time out no later than they should).
 pub(super) fn now_of(p: &Peer) -> Instant {
-    p.last_received.max(p.last_sent).max(p.phase_since)
+    p.last_received.max(p.last_sent).max(p.cold.phase_since)
 }
 
 impl Engine {
@@ -210,7 +210,7 @@ impl Engine {
         }
         for &conn in &conns {
             // PEX with the peers that offered it, now that the torrent's privacy is known.
-            if let Some(their_id) = self.peer(conn).map(|p| p.ut_pex) {
+            if let Some(their_id) = self.peer(conn).map(|p| p.cold.ut_pex) {
                 self.on_pex_offer(conn, their_id);
             }
         }
@@ -253,7 +253,7 @@ impl Engine {
         let key = conn.key();
         p.decoder.set_piece_count(piece_count);
         consistent(t.picker.add_peer(key));
-        let early = p.early.take().unwrap_or_default();
+        let early = p.cold.early.take().unwrap_or_default();
         if let Some(bytes) = &early.bitfield {
             let field = crate::bitfield::Bitfield::from_wire(bytes, piece_count)
                 .map_err(CloseReason::from)?;
@@ -281,8 +281,8 @@ impl Engine {
         for piece in t.store.verified().iter_ones() {
             p.send(&Message::Have(PieceIndex(piece)));
         }
-        p.metadata_budget = extension::metadata_budget(t.meta.info_bytes.len());
-        if p.extensions {
+        p.cold.metadata_budget = extension::metadata_budget(t.meta.info_bytes.len());
+        if p.cold.extensions {
             let hs = ExtendedHandshake {
                 extensions: extension::our_extensions(pex && !t.meta.info.private),
                 listen_port: Some(port),
@@ -309,11 +309,11 @@ impl Engine {
         let Some(p) = self.peer_mut(conn) else {
             return;
         };
-        p.early = Some(Box::default());
+        p.cold.early = Some(Box::default());
         if p.fast {
             p.send(&Message::HaveNone);
         }
-        if p.extensions {
+        if p.cold.extensions {
             let hs = ExtendedHandshake {
                 // No PEX until the metadata says whether the torrent is private.
                 extensions: extension::our_extensions(false),
@@ -367,14 +367,14 @@ impl Engine {
             Message::Interested => p.peer_interested = true,
             Message::NotInterested => p.peer_interested = false,
             Message::Have(piece) => {
-                let early = p.early.get_or_insert_with(Box::default);
+                let early = p.cold.early.get_or_insert_with(Box::default);
                 if early.haves.len() >= MAX_EARLY_HAVES {
                     return Err(CloseReason::Protocol(ProtocolError::TooManyEarlyHaves));
                 }
                 early.haves.push(piece.0);
             }
             Message::Bitfield(bytes) => {
-                let early = p.early.get_or_insert_with(Box::default);
+                let early = p.cold.early.get_or_insert_with(Box::default);
                 if first || early.bitfield.is_none() {
                     early.bitfield = Some(bytes);
                 } else if let Some(old) = &early.bitfield {
@@ -389,7 +389,7 @@ impl Engine {
             }
             Message::HaveAll => {
                 fast_only(p, "have all")?;
-                p.early.get_or_insert_with(Box::default).have_all = true;
+                p.cold.early.get_or_insert_with(Box::default).have_all = true;
             }
             Message::HaveNone => fast_only(p, "have none")?,
             // We choke everyone while we have nothing; a fast peer hears so.
@@ -426,7 +426,7 @@ impl Engine {
         let (Some(id), Some(size)) = (p.torrent, size) else {
             return;
         };
-        if p.ut_metadata == 0 {
+        if p.cold.ut_metadata == 0 {
             return;
         }
         let Some(f) = self.fetching.get_mut(&id) else {
@@ -445,7 +445,7 @@ impl Engine {
     ) -> Result<(), CloseReason> {
         let Some((id, their_id)) = self
             .peer(conn)
-            .and_then(|p| Some((p.torrent?, p.ut_metadata)))
+            .and_then(|p| Some((p.torrent?, p.cold.ut_metadata)))
         else {
             return Ok(());
         };
@@ -495,9 +495,9 @@ impl Engine {
             match action {
                 Action::Request { peer, piece } => {
                     if let Some(p) = self.peer_mut(peer) {
-                        if p.ut_metadata != 0 {
+                        if p.cold.ut_metadata != 0 {
                             p.send(&Message::Extended {
-                                id: p.ut_metadata,
+                                id: p.cold.ut_metadata,
                                 payload: MetadataMessage::Request { piece }.encode(),
                             });
                             p.last_sent = now;

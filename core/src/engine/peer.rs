@@ -2,6 +2,10 @@
 //!
 //! The engine drives it; this file holds the data and the small rules that concern one
 //! connection alone (the request pipeline's size, its write buffer, its timers).
+//!
+//! Invariant: what the receive path, serving and the choker read is in [`Peer`], kept in
+//! the connection's slot in order of heat; [`PeerCold`] holds only what is read at set-up
+//! or rarely (the layout is checked by `engine::tests`).
 
 use core::net::SocketAddr;
 use std::collections::VecDeque;
@@ -34,12 +38,19 @@ pub(crate) struct Outstanding {
     pub sent_at: Instant,
 }
 
-/// Fields in the order of how often they are read, hot first (`repr(C)` keeps the order;
-/// the engine's slot is cache-line aligned): what every message reads fills the slot's
-/// first three cache lines, what the choker and the tick read the next ones, the rest is
-/// read at set-up or rarely. An engine with many connections usually meets a connection
-/// with a cold cache, so the fewer lines a message touches, the fewer misses it costs
-/// (the fields a `have` reads were spread over seven lines before).
+/// One connection's state in two parts: this, which the engine keeps in the connection's
+/// slot, and [`PeerCold`] behind a pointer.
+///
+/// The slot holds what the receive path of a `have`, a `request` or a `piece`, the serving
+/// of blocks, the flush of the write buffer and the choker read, in that order of heat
+/// (`repr(C)` keeps it; the slot is cache-line aligned and starts with the generation):
+/// what every message reads fills the slot's first three cache lines, what blocks and the
+/// choker read the next three. Everything else (set-up, extension state, PEX, what was
+/// said before a magnet's metadata came) is read at set-up or rarely and lives in
+/// `cold`. An engine with many connections usually meets a connection with a cold cache:
+/// each line a message touches is a miss, and the lines nobody touches stay out of the
+/// way of those that are (a slot was ~640 bytes with everything in it; see
+/// `engine::tests` for the bounds kept).
 #[repr(C)]
 pub(crate) struct Peer {
     // -- every message
@@ -54,6 +65,8 @@ pub(crate) struct Peer {
     /// Whether any message has come after the handshake (a bitfield may only be first).
     pub got_message: bool,
     pub snubbed: bool,
+    /// Both ends set the fast extension's bit (BEP 6).
+    pub fast: bool,
     /// Pieces the peer has (mirrors what the picker was told), for "is it a seed".
     pub have_count: u32,
     /// How many requests we keep in flight to this peer.
@@ -69,24 +82,30 @@ pub(crate) struct Peer {
     pub write_buf: BytesMut,
     /// Requests the peer made that we will serve, oldest first.
     pub serve_queue: VecDeque<BlockRequest>,
-    // -- requests, the choker, the tick, blocks
+    // -- blocks both ways, the choker, the deadlines
     /// Requests we sent and are waiting on, oldest first.
     pub requests: VecDeque<Outstanding>,
-    pub connected_at: Instant,
-    pub down: RateMeter,
-    pub up: RateMeter,
     /// When the peer last sent us a block we asked for (snub detection).
     pub last_block: Instant,
     pub last_sent: Instant,
+    pub down: RateMeter,
+    pub up: RateMeter,
+    pub id: ConnId,
+    /// Read for every block received (the piece's contributors, for strikes).
+    pub addr: SocketAddr,
     /// Blocks we asked the runtime to read for this peer and not yet sent, each with
     /// whether the peer cancelled it meanwhile (its data is then dropped when it comes).
     pub reading: SmallVec<[(BlockRequest, bool); 8]>,
     // -- set-up and rare
-    pub id: ConnId,
-    pub addr: SocketAddr,
+    pub cold: Box<PeerCold>,
+}
+
+/// What the engine keeps of a connection that no message of the transfer reads: set-up,
+/// the extension protocol's state, PEX, early haves. See [`Peer`].
+pub(crate) struct PeerCold {
     pub phase_since: Instant,
+    pub connected_at: Instant,
     pub sent_handshake: bool,
-    pub fast: bool,
     pub extensions: bool,
     pub peer_id: Option<PeerId>,
     pub allowed_fast: SmallVec<[PieceIndex; 8]>,
@@ -125,53 +144,55 @@ impl Peer {
         now: Instant,
     ) -> Peer {
         Peer {
-            id,
-            addr,
             torrent,
             phase: if outbound {
                 Phase::Connecting
             } else {
                 Phase::Handshake
             },
-            phase_since: now,
-            read_buf: BytesMut::new(),
-            decoder: Decoder::new(DecoderConfig {
-                max_message_len,
-                ..DecoderConfig::default()
-            }),
-            write_buf: BytesMut::new(),
             flush_queued: false,
-            sent_handshake: false,
-            peer_id: None,
-            fast: false,
-            extensions: false,
             am_choking: true,
             am_interested: false,
             peer_choking: true,
             peer_interested: false,
             got_message: false,
+            snubbed: false,
+            fast: false,
             have_count: 0,
-            requests: VecDeque::new(),
             pipeline: INITIAL_PIPELINE,
             peer_reqq: DEFAULT_PEER_REQQ,
-            serve_queue: VecDeque::new(),
-            reading: SmallVec::new(),
             unsent: 0,
             last_received: now,
-            last_sent: now,
-            connected_at: now,
+            decoder: Decoder::new(DecoderConfig {
+                max_message_len,
+                ..DecoderConfig::default()
+            }),
+            read_buf: BytesMut::new(),
+            write_buf: BytesMut::new(),
+            serve_queue: VecDeque::new(),
+            requests: VecDeque::new(),
             last_block: now,
-            snubbed: false,
+            last_sent: now,
             down: RateMeter::new(now),
             up: RateMeter::new(now),
-            allowed_fast: SmallVec::new(),
-            ut_metadata: 0,
-            metadata_budget: ServeBudget::new(0),
-            early: None,
-            outbound,
-            listen_port: None,
-            ut_pex: 0,
-            pex: None,
+            id,
+            addr,
+            reading: SmallVec::new(),
+            cold: Box::new(PeerCold {
+                phase_since: now,
+                connected_at: now,
+                sent_handshake: false,
+                extensions: false,
+                peer_id: None,
+                allowed_fast: SmallVec::new(),
+                ut_metadata: 0,
+                metadata_budget: ServeBudget::new(0),
+                early: None,
+                outbound,
+                listen_port: None,
+                ut_pex: 0,
+                pex: None,
+            }),
         }
     }
 

@@ -48,16 +48,20 @@ impl Engine {
         let Some(p) = self.peer_mut(conn) else {
             return;
         };
-        p.ut_pex = their_id;
+        p.cold.ut_pex = their_id;
         if their_id == 0 || !allowed {
-            p.pex = None;
-        } else if p.pex.is_none() {
+            p.cold.pex = None;
+        } else if p.cold.pex.is_none() {
             // Where it listens, so it is never told of itself.
-            let remote = match (p.outbound, p.listen_port) {
+            let remote = match (p.cold.outbound, p.cold.listen_port) {
                 (false, Some(port)) if port != 0 => SocketAddr::new(p.addr.ip(), port),
                 _ => p.addr,
             };
-            p.pex = Some(Box::new(PexState::new(remote)));
+            p.cold.pex = Some(Box::new(PexState::new(remote)));
+            // Due at once: the next tick looks at the torrent's connections.
+            if let Some(t) = self.torrent_mut(id) {
+                t.pex_due = None;
+            }
         }
     }
 
@@ -66,7 +70,7 @@ impl Engine {
         let Some(p) = self.peer_mut(conn) else {
             return;
         };
-        let (Some(id), Some(state)) = (p.torrent, p.pex.as_mut()) else {
+        let (Some(id), Some(state)) = (p.torrent, p.cold.pex.as_mut()) else {
             return;
         };
         if !state.accept_received(now) {
@@ -93,20 +97,38 @@ impl Engine {
         let Some(t) = self.torrent(id) else {
             return;
         };
+        // Connections are looked at only when one may be due: an engine whose peers do
+        // not speak PEX, or were all told within the minute, does not walk them each tick.
+        if t.pex_due.is_some_and(|at| at > now) {
+            return;
+        }
+        // The earliest instant a connection not due now will be (a minute from now when
+        // none speaks PEX; a new `PexState` brings the next look forward).
+        let mut next = now + crate::pex::INTERVAL;
         let due: Vec<ConnId> = t
             .peers
             .iter()
             .copied()
             .filter(|&c| {
-                self.peer(c).is_some_and(|p| {
-                    p.phase == Phase::Active
-                        && p.pex
-                            .as_ref()
-                            .is_some_and(|s| s.next_due().is_none_or(|at| at <= now))
-                })
+                let Some(p) = self.peer(c) else {
+                    return false;
+                };
+                let Some(s) = p.cold.pex.as_ref().filter(|_| p.phase == Phase::Active) else {
+                    return false;
+                };
+                match s.next_due() {
+                    Some(at) if at > now => {
+                        next = next.min(at);
+                        false
+                    }
+                    _ => true,
+                }
             })
             .collect();
         if due.is_empty() {
+            if let Some(t) = self.torrent_mut(id) {
+                t.pex_due = Some(next);
+            }
             return;
         }
         let piece_count = t.meta.info.piece_count();
@@ -122,11 +144,11 @@ impl Engine {
                 if p.is_seed(piece_count) {
                     flags |= PexFlags::SEED;
                 }
-                let addr = if p.outbound {
+                let addr = if p.cold.outbound {
                     flags |= PexFlags::CONNECTABLE;
                     p.addr
                 } else {
-                    SocketAddr::new(p.addr.ip(), p.listen_port.filter(|&port| port != 0)?)
+                    SocketAddr::new(p.addr.ip(), p.cold.listen_port.filter(|&port| port != 0)?)
                 };
                 Some(PexPeer {
                     addr,
@@ -138,8 +160,14 @@ impl Engine {
             let Some(p) = self.peer_mut(conn) else {
                 continue;
             };
-            let their_id = p.ut_pex;
-            let Some(message) = p.pex.as_mut().and_then(|s| s.poll(&current, false, now)) else {
+            let their_id = p.cold.ut_pex;
+            let Some(state) = p.cold.pex.as_mut() else {
+                continue;
+            };
+            let message = state.poll(&current, false, now);
+            // Told now: due in a minute; nothing to tell: due again at the next tick.
+            next = next.min(state.next_due().unwrap_or(now));
+            let Some(message) = message else {
                 continue;
             };
             p.send(&Message::Extended {
@@ -148,6 +176,9 @@ impl Engine {
             });
             p.last_sent = now;
             self.mark_dirty(conn);
+        }
+        if let Some(t) = self.torrent_mut(id) {
+            t.pex_due = Some(next);
         }
     }
 }

@@ -148,14 +148,14 @@ impl Engine {
             }
         };
         let duplicate = peers.iter().copied().find(|&other| {
-            other != conn && self.peer(other).and_then(|o| o.peer_id) == Some(hs.peer_id)
+            other != conn && self.peer(other).and_then(|o| o.cold.peer_id) == Some(hs.peer_id)
         });
         if let Some(other) = duplicate {
             // Two peers that dialled each other at once (both heard of the other, from PEX
             // say) must keep the same connection, or each closes the one the other kept:
             // the one dialled by the lower peer id stays.
-            let outbound = self.peer(conn).is_some_and(|p| p.outbound);
-            let other_outbound = self.peer(other).is_some_and(|p| p.outbound);
+            let outbound = self.peer(conn).is_some_and(|p| p.cold.outbound);
+            let other_outbound = self.peer(other).is_some_and(|p| p.cold.outbound);
             let keep_ours = our_id.0 < hs.peer_id.0;
             if outbound != other_outbound && outbound == keep_ours {
                 self.close(other, CloseReason::Duplicate);
@@ -166,16 +166,16 @@ impl Engine {
         // Unknown while a magnet's metadata is fetched: set when it comes (see `magnet`).
         let piece_count = self.torrent(id).map(|t| t.meta.info.piece_count());
         let p = self.peer_mut(conn).ok_or(CloseReason::Remote)?;
-        p.peer_id = Some(hs.peer_id);
+        p.cold.peer_id = Some(hs.peer_id);
         p.fast = hs.reserved.supports_fast();
-        p.extensions = hs.reserved.supports_extensions();
+        p.cold.extensions = hs.reserved.supports_extensions();
         p.phase = Phase::Active;
-        p.phase_since = now;
+        p.cold.phase_since = now;
         if let Some(n) = piece_count {
             p.decoder.set_piece_count(n);
         }
         let addr = p.addr;
-        if !p.sent_handshake {
+        if !p.cold.sent_handshake {
             self.send_handshake(conn, now);
         }
         if let Some(t) = self.swarm_mut(id) {
@@ -239,8 +239,8 @@ impl Engine {
         if message != Message::KeepAlive {
             p.send(&message);
         }
-        p.metadata_budget = extension::metadata_budget(t.meta.info_bytes.len());
-        if p.extensions {
+        p.cold.metadata_budget = extension::metadata_budget(t.meta.info_bytes.len());
+        if p.cold.extensions {
             let hs = ExtendedHandshake {
                 extensions: extension::our_extensions(pex && !t.meta.info.private),
                 listen_port: Some(port),
@@ -372,8 +372,8 @@ impl Engine {
             }
             Message::AllowedFast(piece) => {
                 fast_only(p, "allowed fast")?;
-                if p.allowed_fast.len() < 64 && !p.allowed_fast.contains(&piece) {
-                    p.allowed_fast.push(piece);
+                if p.cold.allowed_fast.len() < 64 && !p.cold.allowed_fast.contains(&piece) {
+                    p.cold.allowed_fast.push(piece);
                 }
             }
             Message::Suggest(_) => fast_only(p, "suggest")?,

@@ -7,6 +7,14 @@ use std::mem::{offset_of, size_of};
 
 /// The bytes at the start of a slot that every message reads (see [`Peer`]).
 const HOT_SLOT_BYTES: usize = 192;
+/// The bytes at the start of a slot that blocks both ways and the choker read.
+const WARM_SLOT_BYTES: usize = 384;
+/// A whole slot: the cold part stays behind its pointer.
+const SLOT_BYTES: usize = 512;
+
+fn end_in_slot(offset: usize, size: usize) -> usize {
+    offset_of!(Slot, peer) + offset + size
+}
 
 /// The fields every message reads (see [`Peer`]) stay in the slot's first three cache
 /// lines, and slots start on a line.
@@ -14,10 +22,10 @@ const HOT_SLOT_BYTES: usize = 192;
 fn a_messages_fields_share_the_slots_first_lines() {
     assert_eq!(std::mem::align_of::<Slot>(), 64);
     assert_eq!(offset_of!(Slot, generation), 0);
-    let end_in_slot = |offset: usize, size: usize| offset_of!(Slot, peer) + offset + size;
     let hot = [
         end_in_slot(offset_of!(Peer, torrent), size_of::<Option<TorrentId>>()),
         end_in_slot(offset_of!(Peer, phase), size_of::<Phase>()),
+        end_in_slot(offset_of!(Peer, fast), size_of::<bool>()),
         end_in_slot(offset_of!(Peer, have_count), size_of::<u32>()),
         end_in_slot(offset_of!(Peer, peer_reqq), size_of::<u32>()),
         end_in_slot(
@@ -38,4 +46,31 @@ fn a_messages_fields_share_the_slots_first_lines() {
             "a hot field ends at byte {end} of the slot"
         );
     }
+}
+
+/// What a block received or sent and the choker read follows in the next lines; the
+/// rest is not in the slot, which stays well under the ~640 bytes it had with everything.
+#[test]
+fn blocks_read_the_next_lines_and_the_slot_is_small() {
+    let warm = [
+        end_in_slot(offset_of!(Peer, requests), 32),
+        end_in_slot(
+            offset_of!(Peer, last_block),
+            size_of::<std::time::Instant>(),
+        ),
+        end_in_slot(offset_of!(Peer, down), size_of::<crate::rate::RateMeter>()),
+        end_in_slot(offset_of!(Peer, up), size_of::<crate::rate::RateMeter>()),
+        end_in_slot(offset_of!(Peer, addr), size_of::<core::net::SocketAddr>()),
+    ];
+    for end in warm {
+        assert!(
+            end <= WARM_SLOT_BYTES,
+            "a field of the block path ends at byte {end} of the slot"
+        );
+    }
+    assert!(
+        size_of::<Slot>() <= SLOT_BYTES,
+        "a slot takes {} bytes",
+        size_of::<Slot>()
+    );
 }

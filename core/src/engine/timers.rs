@@ -275,8 +275,8 @@ impl Engine {
         let p = self.peer(conn)?;
         let active = p.phase == Phase::Active && p.torrent.is_some();
         let at = match p.phase {
-            Phase::Connecting => p.phase_since + cfg.connect,
-            _ if !active => p.phase_since + cfg.handshake,
+            Phase::Connecting => p.cold.phase_since + cfg.connect,
+            _ if !active => p.cold.phase_since + cfg.handshake,
             _ => {
                 let idle = p.last_received + cfg.idle;
                 let keepalive = p.last_sent + cfg.keepalive;
@@ -336,7 +336,7 @@ impl Engine {
             _ => {
                 // An inbound connection not yet routed to a torrent.
                 let p = self.peer_mut(conn)?;
-                if now.saturating_duration_since(p.phase_since) > cfg.handshake {
+                if now.saturating_duration_since(p.cold.phase_since) > cfg.handshake {
                     return Some(CloseReason::Timeout("handshake"));
                 }
                 return None;
@@ -345,7 +345,7 @@ impl Engine {
         if t.is_none() && !fetching {
             return None;
         }
-        let since = now.saturating_duration_since(p.phase_since);
+        let since = now.saturating_duration_since(p.cold.phase_since);
         match p.phase {
             Phase::Connecting if since > cfg.connect => {
                 return Some(CloseReason::Timeout("connect"))

@@ -52,6 +52,9 @@ pub(super) struct Torrent {
     pub(super) refill_wanted: bool,
     /// The instant its timer is armed for (see `timers`).
     pub(super) wake: Option<Instant>,
+    /// No connection's PEX message is due before this instant (`None`: look at the next
+    /// tick): the once-a-second PEX pass skips the connections until then (see `pex`).
+    pub(super) pex_due: Option<Instant>,
     /// The peers interested in us, in the order they said so: with the choker's holders,
     /// all an early rechoke needs to describe (see `rechoke`).
     pub(super) interested: Vec<ConnId>,
@@ -205,6 +208,7 @@ impl Engine {
             rechoke_wanted: false,
             refill_wanted: false,
             wake: None,
+            pex_due: None,
             interested: Vec::new(),
             trackers: Trackers {
                 announcer,
