@@ -110,6 +110,8 @@ pub struct Totals {
     pub bans: u64,
     /// Requests flooders added on top of their engines' (see `hostile`).
     pub flood_requests: u64,
+    /// Datagrams sent (the DHT's).
+    pub datagrams: u64,
     /// Block data free riders were asked for and never sent.
     pub withheld_payload: u64,
     /// Block data that arrived at a connection its receiver had already closed.

@@ -142,6 +142,9 @@ pub enum TrackerKind {
     #[default]
     Core,
     Simple,
+    /// No tracker: the torrent names none, and the nodes find each other through the DHT
+    /// (`engine.dht = true`) and PEX alone.
+    None,
 }
 
 /// Overrides of the engines' defaults (`EngineConfig::default()`); absent fields keep them.
@@ -159,6 +162,9 @@ pub struct EngineSpec {
     pub max_reads_per_peer: Option<usize>,
     /// Peer exchange (BEP 11); on unless `false`.
     pub pex: Option<bool>,
+    /// Every node runs the engine's DHT node (BEP 5), bootstrapping from the first node;
+    /// their datagrams travel the simulated network. Off unless `true`.
+    pub dht: Option<bool>,
 }
 
 /// How long to run and what to record.
@@ -372,6 +378,11 @@ impl Scenario {
         }
         if self.groups.is_empty() {
             return Err("a scenario needs at least one group".into());
+        }
+        if self.tracker.kind == TrackerKind::None && self.engine.dht != Some(true) {
+            return Err(
+                "tracker.kind = \"none\" needs engine.dht = true: nodes would find nobody".into(),
+            );
         }
         if !(0.0..=1.0).contains(&self.network.connect_failure) {
             return Err("network.connect_failure must be in [0, 1]".into());

@@ -50,3 +50,32 @@ fn same_seed_same_trace() {
     sc.seed = 6;
     assert_ne!(run(&sc).trace, a.trace);
 }
+
+/// A swarm of 1,000 BitTorrent nodes whose torrent names no tracker: they find each other
+/// through the engines' DHT nodes (every node bootstraps from the seed's address) and
+/// PEX, and every leecher completes.
+#[test]
+fn a_thousand_trackerless_nodes_meet_through_the_dht_and_all_complete() {
+    use shoal_sim::scenario::{Scenario, TrackerKind};
+    use shoal_sim::Sim;
+    const MIB: u64 = 1024 * 1024;
+    let mut sc = Scenario::flash_crowd(
+        1000,
+        4 * MIB,
+        256 * 1024,
+        4.0 * MIB as f64,
+        MIB as f64,
+        8.0 * MIB as f64,
+    );
+    sc.tracker.kind = TrackerKind::None;
+    sc.engine.dht = Some(true);
+    let r = Sim::new(sc.clone()).expect("valid scenario").run();
+    println!("{}", r.text_summary());
+    println!("{} datagrams", r.totals.datagrams);
+    assert_eq!(r.totals.announces, 0, "no tracker was asked");
+    assert!(r.totals.datagrams > 0);
+    assert_eq!(r.summary.completed, 1000, "every leecher finished");
+    // Without the DHT the same torrent finds nobody: the scenario is refused.
+    sc.engine.dht = None;
+    assert!(Sim::new(sc).is_err());
+}

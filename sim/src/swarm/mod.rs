@@ -149,6 +149,8 @@ enum Ev {
     },
     /// A tracker answer reaches its node.
     TrackerAnswer(u32),
+    /// A datagram (the DHT's) reaches its node.
+    Datagram(u32),
     /// Report a pipe's sent bytes to its engine.
     Ack(Flow),
     /// The web server's next answer is through (if this version is still the latest).
@@ -245,6 +247,9 @@ pub struct Sim {
     replying: Option<(u32, ConnEntry)>,
     answers: Vec<Option<PendingAnswer>>,
     free_answers: Vec<u32>,
+    /// Datagrams on their way: to node, from address, bytes.
+    datagrams: Vec<Option<(u32, SocketAddr, Vec<u8>)>>,
+    free_datagrams: Vec<u32>,
     /// The web server, if the scenario has one.
     web: Option<WebServer>,
     /// Web answers on their way: to node, torrent, request, HTTP bytes.
@@ -305,7 +310,7 @@ fn unit_f64(rng: &mut Rng) -> f64 {
 
 /// The torrent of the zero-payload mode: bencoded by hand, with made-up piece hashes (the
 /// simulator answers hash checks itself).
-fn fake_metainfo(size: u64, piece_length: u32, web_seed: Option<&str>) -> Metainfo {
+fn fake_metainfo(size: u64, piece_length: u32, web_seed: Option<&str>, tracker: bool) -> Metainfo {
     let pieces = size.div_ceil(u64::from(piece_length));
     let mut hashes = Vec::with_capacity(pieces as usize * 20);
     for p in 0..pieces {
@@ -323,7 +328,11 @@ fn fake_metainfo(size: u64, piece_length: u32, web_seed: Option<&str>) -> Metain
     );
     info.extend_from_slice(&hashes);
     info.push(b'e');
-    let mut t = format!("d8:announce{}:{}4:info", TRACKER_URL.len(), TRACKER_URL).into_bytes();
+    let mut t = if tracker {
+        format!("d8:announce{}:{}4:info", TRACKER_URL.len(), TRACKER_URL).into_bytes()
+    } else {
+        b"d4:info".to_vec()
+    };
     t.extend_from_slice(&info);
     if let Some(url) = web_seed {
         t.extend_from_slice(format!("8:url-list{}:{url}", url.len()).as_bytes());
@@ -353,7 +362,10 @@ impl Sim {
         let kind = sc.tracker.kind;
         Sim::with_tracker(sc, move |base| -> Box<dyn Tracker> {
             match kind {
-                TrackerKind::Core => Box::new(CoreTracker::new(seed, interval, base)),
+                // With no tracker in the torrent this one is never asked.
+                TrackerKind::Core | TrackerKind::None => {
+                    Box::new(CoreTracker::new(seed, interval, base))
+                }
                 TrackerKind::Simple => Box::new(SwarmTracker::new(seed, interval)),
             }
         })
@@ -373,7 +385,10 @@ impl Sim {
         let (meta, content) = if sc.torrent.real_data {
             let data = real_content(size, mix(sc.seed ^ 0xc0_4e_7e_47));
             let mut b = TorrentBuilder::single_file("sim", size);
-            b.piece_length(piece_length).tracker(TRACKER_URL);
+            b.piece_length(piece_length);
+            if sc.tracker.kind != TrackerKind::None {
+                b.tracker(TRACKER_URL);
+            }
             if sc.web_server.is_some() {
                 b.web_seed(WEB_URL);
             }
@@ -384,7 +399,8 @@ impl Sim {
             (meta, Some(Bytes::from(data)))
         } else {
             let web = sc.web_server.as_ref().map(|_| WEB_URL);
-            (fake_metainfo(size, piece_length, web), None)
+            let tracker = sc.tracker.kind != TrackerKind::None;
+            (fake_metainfo(size, piece_length, web, tracker), None)
         };
         let piece_count = meta.info.piece_count();
         let corrupt_content = content
@@ -416,6 +432,8 @@ impl Sim {
             replying: None,
             answers: Vec::new(),
             free_answers: Vec::new(),
+            datagrams: Vec::new(),
+            free_datagrams: Vec::new(),
             web: sc
                 .web_server
                 .as_ref()
@@ -733,6 +751,13 @@ impl Sim {
             }
             Ev::WebDone(version) => self.web_done(version),
             Ev::WebAnswer(slot) => self.web_answer(slot),
+            Ev::Datagram(slot) => {
+                let (j, from, data) = self.datagrams[slot as usize].take().unwrap();
+                self.free_datagrams.push(slot);
+                if self.nodes[j as usize].state == State::Online {
+                    self.call(j, Input::UdpReceived { from, data });
+                }
+            }
             Ev::TrackerAnswer(slot) => {
                 let (i, torrent, id, bytes) = self.answers[slot as usize].take().unwrap();
                 self.free_answers.push(slot);
@@ -781,6 +806,26 @@ impl Sim {
                 )
                 .expect("the simulator's torrent is valid")
         };
+        if self.sc.engine.dht == Some(true) {
+            // Every node bootstraps from the first: its address is known to all, as a
+            // router's is.
+            let first = match self.nodes[0].addr {
+                SocketAddr::V4(a) => a,
+                SocketAddr::V6(_) => unreachable!("nodes have IPv4 addresses"),
+            };
+            let config = shoal_core::dht::Config {
+                seed: mix(self.sc.seed ^ 0x0d47 ^ (u64::from(i) << 20)),
+                token_key: {
+                    let mut k = [0u8; 20];
+                    k[..8].copy_from_slice(&mix(u64::from(i) ^ 0x70_6b).to_le_bytes());
+                    k
+                },
+                bootstrap: if i == 0 { Vec::new() } else { vec![first] },
+                ..Default::default()
+            };
+            engine.start_dht(config, now);
+        }
+        let node = &mut self.nodes[i as usize];
         node.engine = Some(engine);
         node.state = State::Online;
         node.r.arrived_s = Some(as_secs(self.now));

@@ -220,8 +220,8 @@ impl Sim {
                 request,
                 ..
             } => self.web_request(i, torrent, id, &request),
-            // The simulated torrents name an HTTP tracker only.
-            Output::UdpSend { .. } => {}
+            // Datagrams (the DHT's): to the node at that address, a link's latency later.
+            Output::UdpSend { to, data } => self.datagram(i, to, data),
             Output::Event(e) => self.on_event(i, e),
             // Outputs the simulator does not model yet go nowhere.
             _ => {}
@@ -364,5 +364,32 @@ impl Sim {
             conns.resize(k + 1, None);
         }
         conns[k] = entry;
+    }
+
+    /// Node `i` sends a datagram to `to`: it reaches the node there (if any) after the
+    /// latency between them; one for nobody is lost, as on a network.
+    pub(super) fn datagram(&mut self, i: u32, to: SocketAddr, data: Vec<u8>) {
+        self.t.datagrams += 1;
+        let target = self.sybil_addrs.get(&to).copied().or_else(|| {
+            node_of_ip(to.ip())
+                .filter(|&j| (j as usize) < self.nodes.len() && to.port() == LISTEN_PORT)
+        });
+        let Some(j) = target else {
+            return;
+        };
+        let from = self.nodes[i as usize].addr;
+        let entry = Some((j, from, data));
+        let slot = match self.free_datagrams.pop() {
+            Some(s) => {
+                self.datagrams[s as usize] = entry;
+                s
+            }
+            None => {
+                self.datagrams.push(entry);
+                (self.datagrams.len() - 1) as u32
+            }
+        };
+        let at = self.now + self.latency(i, j);
+        self.queue.push(at, Ev::Datagram(slot));
     }
 }
