@@ -100,8 +100,10 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
     let meta = Arc::new(shoal_io::load_torrent(&url).map_err(|e| e.to_string())?.0);
     say::err_line(&format!(
         "demo: {} ({}, {} pieces of {}) on a web server at {base}/ (as `shoal serve` runs \
-         it: the files, their torrent, its tracker); {} leechers fetch {url}, download from \
-         the server (a web seed, BEP 19) and from each other; no other seed",
+         it: the files, their torrent, its tracker); {} leechers fetch {url} (the last one \
+         starts from the torrent's magnet link instead: its metadata comes from the others, \
+         BEP 9), download from the server (a web seed, BEP 19) and from each other; no other \
+         seed",
         meta.info.name,
         human(meta.info.total_length),
         meta.info.piece_count(),
@@ -116,10 +118,9 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
     for node in 0..opts.leechers {
         let dir = tmp.join(format!("leecher-{}", node + 1));
         std::fs::create_dir_all(&dir).map_err(io)?;
-        // Each gets the torrent the way a user would: by its URL on the web server.
-        let meta = Arc::new(shoal_io::load_torrent(&url).map_err(|e| e.to_string())?.0);
-        let storage = Arc::new(Storage::open(&dir, meta.clone()).map_err(|e| e.to_string())?);
-        let verified = shoal_core::bitfield::Bitfield::new(meta.info.piece_count());
+        // Each gets the torrent the way a user would: by its URL on the web server, or (the
+        // last) by the magnet link the server's index page gives (its tracker, its web seed).
+        let by_magnet = opts.leechers > 1 && node + 1 == opts.leechers;
         let mut rt = Runtime::new(RuntimeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             workers: 2,
@@ -130,9 +131,17 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
             },
         })
         .map_err(|e| e.to_string())?;
-        let torrent = rt
-            .add_torrent(meta.clone(), storage.clone(), verified)
-            .map_err(|e| e.to_string())?;
+        let (torrent, mut storage) = if by_magnet {
+            (rt.add_magnet(&meta.magnet()), None)
+        } else {
+            let meta = Arc::new(shoal_io::load_torrent(&url).map_err(|e| e.to_string())?.0);
+            let storage = Arc::new(Storage::open(&dir, meta.clone()).map_err(|e| e.to_string())?);
+            let verified = shoal_core::bitfield::Bitfield::new(meta.info.piece_count());
+            let torrent = rt
+                .add_torrent(meta, storage.clone(), verified)
+                .map_err(|e| e.to_string())?;
+            (torrent, Some(storage))
+        };
         // Peers come from the tracker, the rest from the web seed: no address is given.
         let (states, stop) = (states.clone(), stop.clone());
         threads.push(thread::spawn(move || {
@@ -150,6 +159,27 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
                                     set(&|s| s.stats = Some(stats.clone()))
                                 }
                                 Event::Completed { .. } => set(&|s| s.done = true),
+                                Event::MetadataReceived { torrent: t, meta } if t == torrent => {
+                                    // The magnet link's metadata, checked against its
+                                    // info-hash: now the files can be opened.
+                                    let n = meta.info.piece_count();
+                                    let opened = Storage::open(&dir, meta)
+                                        .map_err(|e| e.to_string())
+                                        .map(Arc::new)
+                                        .and_then(|st| {
+                                            rt.attach_metainfo(
+                                                torrent,
+                                                st.clone(),
+                                                shoal_core::bitfield::Bitfield::new(n),
+                                            )
+                                            .map_err(|e| e.to_string())?;
+                                            Ok(st)
+                                        });
+                                    match opened {
+                                        Ok(st) => storage = Some(st),
+                                        Err(e) => set(&|s| s.error = Some(e.clone())),
+                                    }
+                                }
                                 Event::StorageError { error, .. } => {
                                     set(&|s| s.error = Some(error.to_string()))
                                 }
@@ -169,7 +199,9 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
             }
             let _ = rt.shutdown(Duration::from_secs(1));
             drop(rt);
-            let _ = storage.sync();
+            if let Some(storage) = storage {
+                let _ = storage.sync();
+            }
         }));
     }
 

@@ -221,7 +221,12 @@ fn the_demo_downloads_from_a_web_server_and_the_leechers_spare_it() {
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     let last = err.lines().last().unwrap_or_default();
+    // Every leecher's files are checked, the one that started from the magnet link too.
     assert!(last.contains("every file checked byte for byte"), "{err}");
+    assert!(
+        err.contains("the last one starts from the torrent's magnet link"),
+        "{err}"
+    );
     // "The web server sent X MiB where 4 plain downloads would take 32.0 MiB (N %)": the
     // leechers took the rest from each other.
     let pct: f64 = last
