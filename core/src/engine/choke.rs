@@ -89,7 +89,7 @@ impl Engine {
             } else {
                 p.send(&Message::Choke);
                 // Queued requests die with the choke; with BEP 6 they are rejected.
-                let dropped: Vec<BlockRequest> = p.serve_queue.drain(..).collect();
+                let dropped: Vec<BlockRequest> = p.serve_queue.drain();
                 if p.fast {
                     for block in dropped {
                         p.send(&Message::Reject(block));

@@ -67,6 +67,7 @@ mod peer;
 mod pex;
 mod policy;
 mod receive;
+mod serve;
 #[cfg(test)]
 mod tests;
 mod timers;

@@ -81,7 +81,7 @@ pub(crate) struct Peer {
     /// Small messages waiting to be handed to the runtime in one `Send`.
     pub write_buf: BytesMut,
     /// Requests the peer made that we will serve, oldest first.
-    pub serve_queue: VecDeque<BlockRequest>,
+    pub serve_queue: super::serve::ServeQueue,
     // -- blocks both ways, the choker, the deadlines
     /// Requests we sent and are waiting on, oldest first.
     pub requests: VecDeque<Outstanding>,
@@ -169,7 +169,7 @@ impl Peer {
             }),
             read_buf: BytesMut::new(),
             write_buf: BytesMut::new(),
-            serve_queue: VecDeque::new(),
+            serve_queue: Default::default(),
             requests: VecDeque::new(),
             last_block: now,
             last_sent: now,

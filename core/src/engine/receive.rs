@@ -354,7 +354,7 @@ impl Engine {
                 self.on_request(conn, block)?;
             }
             Message::Cancel(block) => {
-                p.serve_queue.retain(|b| *b != block);
+                p.serve_queue.cancel(block);
                 if let Some(r) = p.reading.iter_mut().find(|(b, _)| *b == block) {
                     r.1 = true;
                 }

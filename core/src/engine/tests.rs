@@ -37,7 +37,7 @@ fn a_messages_fields_share_the_slots_first_lines() {
         end_in_slot(offset_of!(Peer, write_buf), size_of::<bytes::BytesMut>()),
         end_in_slot(
             offset_of!(Peer, serve_queue),
-            size_of::<std::collections::VecDeque<crate::BlockRequest>>(),
+            size_of::<super::serve::ServeQueue>(),
         ),
     ];
     for end in hot {

@@ -194,9 +194,7 @@ impl Engine {
             }
             return Ok(());
         }
-        if !p.serve_queue.contains(&block) {
-            p.serve_queue.push_back(block);
-        }
+        p.serve_queue.push(block);
         Ok(())
     }
 
@@ -216,7 +214,7 @@ impl Engine {
         // Blocks being read count at their real length: requests of up to 128 KiB are
         // served, not only 16 KiB ones.
         let mut reading_bytes: usize = p.reading.iter().map(|(b, _)| b.length as usize).sum();
-        while let Some(&block) = p.serve_queue.front() {
+        while let Some(block) = p.serve_queue.front() {
             if p.reading.len() >= max_reads || p.unsent + reading_bytes >= send_buffer {
                 break;
             }
