@@ -6,7 +6,8 @@
 //! (`sim/tests/hostile.rs`) honest hosts were banned that way. So a host is banned only
 //! on proof that it sent wrong data:
 //!
-//! - a failed piece that came from **one host** only: that host's data is wrong;
+//! - a failed piece that came from **one host** only, no web seed taking part: that
+//!   host's data is wrong;
 //! - a failed piece from **several hosts** blames nobody at once. Its blocks' senders
 //!   and a SHA-1 of each block's data are kept, and when the piece later passes, each
 //!   kept block is compared with the good one: a host whose block differs sent data
@@ -44,8 +45,8 @@ struct Sent {
 }
 
 /// What a hash result says of the senders: the hosts proven to have sent wrong data
-/// (the sole sender of a failed piece, or senders of blocks that differ from the
-/// piece's good copy).
+/// (the sole sender of a failed piece no web seed took part in, or senders of blocks
+/// that differ from the piece's good copy).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Verdict {
     pub(super) ban: SmallVec<[IpAddr; 1]>,
@@ -74,8 +75,8 @@ impl Blame {
             .push(Sent { block, ip, digest });
     }
 
-    /// `piece` was hashed: what its senders get.
-    pub(super) fn hashed(&mut self, piece: u32, ok: bool) -> Verdict {
+    /// `piece` was hashed: what its senders get. `from_web`: web seeds sent some of it.
+    pub(super) fn hashed(&mut self, piece: u32, ok: bool, from_web: bool) -> Verdict {
         let attempt = self.attempts.remove(&piece).unwrap_or_default();
         let mut verdict = Verdict::default();
         let mut hosts: SmallVec<[IpAddr; 4]> = SmallVec::new();
@@ -85,7 +86,7 @@ impl Blame {
             }
         }
         if !ok {
-            if hosts.len() == 1 {
+            if hosts.len() == 1 && !from_web {
                 verdict.ban.push(hosts[0]);
             } else {
                 self.keep_failed(piece, attempt);
@@ -141,12 +142,21 @@ mod tests {
         IpAddr::from([192, 0, 2, n])
     }
 
+    impl Blame {
+        fn hashed_by_peers(&mut self, piece: u32, ok: bool) -> Verdict {
+            self.hashed(piece, ok, false)
+        }
+    }
+
     #[test]
-    fn a_piece_from_one_host_that_fails_strikes_it() {
+    fn a_piece_from_one_host_that_fails_names_it_unless_a_web_seed_took_part() {
         let mut b = Blame::default();
         b.received(0, 0, ip(1), b"x");
         b.received(0, 1, ip(1), b"y");
-        assert_eq!(b.hashed(0, false).ban.as_slice(), &[ip(1)]);
+        assert_eq!(b.hashed_by_peers(0, false).ban.as_slice(), &[ip(1)]);
+        // With a web seed's bytes in it, the peer is not the sole sender.
+        b.received(1, 0, ip(2), b"x");
+        assert_eq!(b.hashed(1, false, true), Verdict::default());
     }
 
     #[test]
@@ -154,36 +164,36 @@ mod tests {
         let mut b = Blame::default();
         // Host 3 is trusted: it took part in a piece that passed.
         b.received(9, 0, ip(3), b"fine");
-        b.hashed(9, true);
+        b.hashed_by_peers(9, true);
         // A failure from several hosts blames nobody yet ...
         b.received(3, 0, ip(1), b"good0");
         b.received(3, 1, ip(2), b"junk1");
         b.received(3, 2, ip(3), b"good2");
-        assert_eq!(b.hashed(3, false), Verdict::default());
+        assert_eq!(b.hashed_by_peers(3, false), Verdict::default());
         // ... and when the piece comes right, the liar is known and the others are not.
         b.received(3, 0, ip(4), b"good0");
         b.received(3, 1, ip(4), b"good1");
         b.received(3, 2, ip(3), b"good2");
-        assert_eq!(b.hashed(3, true).ban.as_slice(), &[ip(2)]);
+        assert_eq!(b.hashed_by_peers(3, true).ban.as_slice(), &[ip(2)]);
         // Compared once: a later pass of the piece blames nobody.
         b.received(3, 0, ip(5), b"good0");
-        assert!(b.hashed(3, true).ban.is_empty());
+        assert!(b.hashed_by_peers(3, true).ban.is_empty());
     }
 
     #[test]
     fn trusted_hosts_blocks_are_not_digested_and_never_blamed() {
         let mut b = Blame::default();
         b.received(0, 0, ip(1), b"a");
-        assert!(b.hashed(0, true).ban.is_empty());
+        assert!(b.hashed_by_peers(0, true).ban.is_empty());
         // Host 1 took part in a good piece: trusted, its blocks carry no digest.
         b.received(1, 0, ip(1), b"a");
         b.received(1, 1, ip(2), b"b");
         assert_eq!(b.attempts[&1][0].digest, None);
         assert!(b.attempts[&1][1].digest.is_some());
-        assert_eq!(b.hashed(1, false), Verdict::default());
+        assert_eq!(b.hashed_by_peers(1, false), Verdict::default());
         b.received(1, 0, ip(3), b"A");
         b.received(1, 1, ip(3), b"B");
-        assert_eq!(b.hashed(1, true).ban.as_slice(), &[ip(2)]);
+        assert_eq!(b.hashed_by_peers(1, true).ban.as_slice(), &[ip(2)]);
     }
 
     #[test]
@@ -192,19 +202,19 @@ mod tests {
         for piece in 1..=(MAX_FAILED as u32 + 10) {
             b.received(piece, 0, ip(1), b"a");
             b.received(piece, 1, ip(2), b"b");
-            b.hashed(piece, false);
+            b.hashed_by_peers(piece, false);
         }
         assert_eq!(b.failed.len(), MAX_FAILED);
         assert_eq!(b.failed_order.len(), MAX_FAILED);
         // The oldest were forgotten: their good copies blame nobody.
         b.received(1, 0, ip(3), b"A");
         b.received(1, 1, ip(3), b"B");
-        assert!(b.hashed(1, true).ban.is_empty());
+        assert!(b.hashed_by_peers(1, true).ban.is_empty());
         // A recent one still compares.
         let last = MAX_FAILED as u32 + 10;
         b.received(last, 0, ip(4), b"a");
         b.received(last, 1, ip(4), b"B");
-        assert_eq!(b.hashed(last, true).ban.as_slice(), &[ip(2)]);
+        assert_eq!(b.hashed_by_peers(last, true).ban.as_slice(), &[ip(2)]);
         assert!(b.attempts.is_empty());
     }
 }

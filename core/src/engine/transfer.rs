@@ -1,8 +1,8 @@
 //! Blocks both ways. Downloading: requests from the picker's choice up to each peer's
 //! pipeline, blocks received and handed to the runtime to write, a piece hashed once all
-//! its writes are done (a failure strikes every address that contributed to it, and
-//! enough strikes ban it). Uploading: a peer's requests queued while it is unchoked and
-//! served through disk reads, as many as its send buffer has room for.
+//! its writes are done (a host proven to have sent wrong data is banned: see `blame`).
+//! Uploading: a peer's requests queued while it is unchoked and served through disk
+//! reads, as many as its send buffer has room for; none for a piece the peer has.
 
 use core::net::IpAddr;
 use std::time::Instant;
@@ -348,6 +348,10 @@ impl Engine {
         ok: bool,
         now: Instant,
     ) {
+        // Whether web seeds sent bytes of it: then no peer is its sole sender.
+        let from_web = self
+            .torrent(id)
+            .is_some_and(|t| t.webseeds.contributors.contains_key(&piece.0));
         if self
             .torrent(id)
             .is_some_and(|t| t.hashing.contains(&piece.0))
@@ -360,7 +364,7 @@ impl Engine {
         if !t.hashing.remove(&piece.0) {
             return;
         }
-        let verdict = t.blame.hashed(piece.0, ok);
+        let verdict = t.blame.hashed(piece.0, ok, from_web);
         if !ok {
             consistent(t.picker.hash_failed(piece));
             // Its blocks are free again for whoever can take them.
