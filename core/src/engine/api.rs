@@ -419,8 +419,7 @@ pub enum CloseReason {
     Timeout(&'static str),
     /// Both sides have everything.
     BothSeeds,
-    /// The peer's address is banned: it took part in too many pieces that failed their
-    /// hash check ([`EngineConfig::ban_strikes`]).
+    /// The peer's host is banned: it sent data proven wrong (see [`Event::PeerBanned`]).
     Banned,
     /// Its torrent was removed from the engine.
     TorrentRemoved,
