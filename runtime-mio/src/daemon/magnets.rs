@@ -20,7 +20,6 @@
 //! [`Event::MetadataReceived`]: shoal_core::engine::Event::MetadataReceived
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use shoal_core::engine::{TorrentId, TorrentOptions};
@@ -57,21 +56,10 @@ impl Torrents {
         req: &AddRequest,
     ) -> Result<Added, String> {
         let hash = magnet.info_hash.to_hex();
-        if let Some(e) = self.entries.iter().find(|e| e.rec.info_hash == hash) {
-            return Ok(Added {
-                id: e.rec.id,
-                name: e.rec.name.clone(),
-                hash,
-                duplicate: true,
-            });
-        }
-        let dir = req
-            .download_dir
-            .clone()
-            .unwrap_or_else(|| self.settings().download_dir.clone());
-        if !Path::new(&dir).is_absolute() {
-            return Err(format!("download folder {dir:?} is not an absolute path"));
-        }
+        let dir = match self.admit(&hash, req)? {
+            Ok(dir) => dir,
+            Err(duplicate) => return Ok(duplicate),
+        };
         self.next_id = self.next_id.max(1);
         let id = self.next_id;
         self.next_id += 1;

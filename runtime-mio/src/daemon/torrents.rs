@@ -199,16 +199,21 @@ impl Torrents {
         self.entries.iter_mut().find(|e| e.rec.id == id)
     }
 
-    /// Adds a parsed torrent (its `.torrent` bytes are kept in the state folder).
-    pub fn add(&mut self, meta: Metainfo, bytes: &[u8], req: &AddRequest) -> Result<Added, String> {
-        let hash = meta.info_hash.to_hex();
+    /// What adding the torrent of info-hash `hash` as `req` asks comes to before anything
+    /// is made: `Err` with the entry already there (a duplicate is answered with it, as
+    /// Transmission does), or `Ok` with the download folder to use, which must be absolute.
+    pub(super) fn admit(
+        &self,
+        hash: &str,
+        req: &AddRequest,
+    ) -> Result<Result<String, Added>, String> {
         if let Some(e) = self.entries.iter().find(|e| e.rec.info_hash == hash) {
-            return Ok(Added {
+            return Ok(Err(Added {
                 id: e.rec.id,
                 name: e.rec.name.clone(),
-                hash,
+                hash: hash.to_string(),
                 duplicate: true,
-            });
+            }));
         }
         let dir = req
             .download_dir
@@ -217,6 +222,16 @@ impl Torrents {
         if !Path::new(&dir).is_absolute() {
             return Err(format!("download folder {dir:?} is not an absolute path"));
         }
+        Ok(Ok(dir))
+    }
+
+    /// Adds a parsed torrent (its `.torrent` bytes are kept in the state folder).
+    pub fn add(&mut self, meta: Metainfo, bytes: &[u8], req: &AddRequest) -> Result<Added, String> {
+        let hash = meta.info_hash.to_hex();
+        let dir = match self.admit(&hash, req)? {
+            Ok(dir) => dir,
+            Err(duplicate) => return Ok(duplicate),
+        };
         let files = meta.info.files.len();
         let mut state = self.state();
         let id = state.take_id();
