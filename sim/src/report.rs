@@ -108,6 +108,10 @@ pub struct Totals {
     pub resets: u64,
     pub hash_failures: u64,
     pub bans: u64,
+    /// Picker calls the engines refused (`Event::InternalError`): a bug in the engine,
+    /// always 0 in a correct run (the simulator builds in release, where the engine
+    /// reports these instead of stopping).
+    pub internal_errors: u64,
     /// Requests flooders added on top of their engines' (see `hostile`).
     pub flood_requests: u64,
     /// Datagrams sent (the DHT's).

@@ -19,6 +19,7 @@ fn run(sc: Scenario) -> Report {
 /// leecher that finished received at least the file.
 fn assert_accounted(r: &Report) {
     let s = &r.summary;
+    assert_eq!(r.totals.internal_errors, 0, "engine and picker disagreed");
     assert_eq!(s.bytes_up, s.bytes_down + r.totals.bytes_in_flight);
     assert_eq!(s.payload_up, s.payload_down + r.totals.payload_in_flight);
     for n in r

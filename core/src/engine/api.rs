@@ -714,6 +714,19 @@ pub enum Event {
         /// What the runtime reported.
         error: IoError,
     },
+    /// A bug in shoal: the engine's records of a torrent and its piece picker disagreed,
+    /// and the picker refused `refused` calls since the last report (at most one report a
+    /// second). Each refused call changed nothing and the torrent goes on, but pieces may
+    /// be requested again or later than they should; please report it with `first`.
+    /// (Debug builds stop at the first one instead.)
+    InternalError {
+        /// The torrent.
+        torrent: TorrentId,
+        /// How many calls were refused since the last report.
+        refused: u32,
+        /// Why the first of them was refused.
+        first: crate::picker::PickerError,
+    },
 }
 
 /// Why [`Engine::add_torrent`](super::Engine::add_torrent) refused a torrent.

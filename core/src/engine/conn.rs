@@ -260,7 +260,7 @@ impl Engine {
                 t.rechoke_wanted |= !peer.am_choking;
                 if peer.phase == Phase::Active {
                     // Also aborts its requests: the blocks become free for others.
-                    consistent(t.picker.remove_peer(conn.key()));
+                    consistent(&mut t.faults, t.picker.remove_peer(conn.key()));
                     t.refill_wanted |= !peer.requests.is_empty();
                 }
             }

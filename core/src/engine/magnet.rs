@@ -252,17 +252,17 @@ impl Engine {
         }
         let key = conn.key();
         p.decoder.set_piece_count(piece_count);
-        consistent(t.picker.add_peer(key));
+        consistent(&mut t.faults, t.picker.add_peer(key));
         let early = p.cold.early.take().unwrap_or_default();
         if let Some(bytes) = &early.bitfield {
             let field = crate::bitfield::Bitfield::from_wire(bytes, piece_count)
                 .map_err(CloseReason::from)?;
             p.have_count = field.count_ones();
-            consistent(t.picker.peer_bitfield(key, &field));
+            consistent(&mut t.faults, t.picker.peer_bitfield(key, &field));
         }
         if early.have_all {
             p.have_count = piece_count;
-            consistent(t.picker.peer_have_all(key));
+            consistent(&mut t.faults, t.picker.peer_have_all(key));
         }
         for piece in early.haves {
             if piece >= piece_count {

@@ -334,9 +334,33 @@ fn peer_in(slots: &mut [Slot], conn: ConnId) -> Option<&mut Peer> {
 }
 
 /// The engine keeps the picker in step with its own records, so the picker refusing a
-/// call is a bug in the engine: loud in tests, harmless (the call is a no-op) in release.
-fn consistent<T>(result: Result<T, crate::picker::PickerError>) {
+/// call is a bug in the engine. In tests it stops the test; in release the refused call
+/// changed nothing and the torrent goes on, but the refusal is counted in `faults` and
+/// reported once a second as [`Event::InternalError`], so a bug is seen, not hidden.
+fn consistent<T>(faults: &mut Disagreements, result: Result<T, crate::picker::PickerError>) {
     if let Err(e) = result {
         debug_assert!(false, "engine and picker disagree: {e}");
+        faults.record(e);
+    }
+}
+
+/// The picker calls a torrent's engine expected to succeed and that were refused (see
+/// [`consistent`]): how many since the last report, and the first one's error.
+#[derive(Default)]
+pub(super) struct Disagreements {
+    count: u32,
+    first: Option<crate::picker::PickerError>,
+}
+
+impl Disagreements {
+    fn record(&mut self, e: crate::picker::PickerError) {
+        self.count = self.count.saturating_add(1);
+        self.first.get_or_insert(e);
+    }
+
+    /// The report for an [`Event::InternalError`], if any call was refused since the last.
+    fn take(&mut self) -> Option<(u32, crate::picker::PickerError)> {
+        let first = self.first.take()?;
+        Some((std::mem::take(&mut self.count), first))
     }
 }

@@ -224,7 +224,7 @@ impl Engine {
         let Some((p, t)) = self.both(conn) else {
             return;
         };
-        consistent(t.picker.add_peer(conn.key()));
+        consistent(&mut t.faults, t.picker.add_peer(conn.key()));
         let verified = t.store.verified();
         let message = if p.fast && verified.is_full() {
             Message::HaveAll
@@ -294,7 +294,7 @@ impl Engine {
                     // Without BEP 6, a choke drops every pending request.
                     t.refill_wanted |= !p.requests.is_empty();
                     for o in p.requests.drain(..) {
-                        consistent(t.picker.abort_request(key, o.block));
+                        consistent(&mut t.faults, t.picker.abort_request(key, o.block));
                     }
                 }
             }
@@ -330,7 +330,7 @@ impl Engine {
                 let field = Bitfield::from_wire(&bytes, piece_count).map_err(CloseReason::from)?;
                 if first {
                     p.have_count = field.count_ones();
-                    consistent(t.picker.peer_bitfield(key, &field));
+                    consistent(&mut t.faults, t.picker.peer_bitfield(key, &field));
                 } else {
                     // aria2 sends a bitfield mid-connection; most clients read it as a
                     // batch of haves, and so do we (never as a loss of pieces).
@@ -345,7 +345,7 @@ impl Engine {
                 fast_only(p, "have all")?;
                 // Like a late bitfield, a late have-all is read for what it says.
                 p.have_count = piece_count;
-                consistent(t.picker.peer_have_all(key));
+                consistent(&mut t.faults, t.picker.peer_have_all(key));
             }
             Message::HaveNone => {
                 fast_only(p, "have none")?;
@@ -366,7 +366,7 @@ impl Engine {
                 fast_only(p, "reject")?;
                 if let Some(at) = p.requests.iter().position(|o| o.block == block) {
                     p.requests.remove(at);
-                    consistent(t.picker.abort_request(key, block));
+                    consistent(&mut t.faults, t.picker.abort_request(key, block));
                     t.refill_wanted = true;
                 }
             }

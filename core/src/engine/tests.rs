@@ -1,4 +1,5 @@
-//! Tests of the engine's internals: the memory layout of a connection's slot.
+//! Tests of the engine's internals: the memory layout of a connection's slot, the count of
+//! picker calls refused.
 
 use super::conn::Slot;
 use super::peer::{Peer, Phase};
@@ -72,5 +73,28 @@ fn blocks_read_the_next_lines_and_the_slot_is_small() {
         size_of::<Slot>() <= SLOT_BYTES,
         "a slot takes {} bytes",
         size_of::<Slot>()
+    );
+}
+
+/// Refused picker calls are counted and reported once with the first error, then the count
+/// starts again; nothing is reported when none was refused.
+#[test]
+fn refused_picker_calls_are_counted_until_reported() {
+    use super::Disagreements;
+    use crate::picker::PickerError;
+    use crate::PieceIndex;
+    let mut d = Disagreements::default();
+    assert_eq!(d.take(), None);
+    d.record(PickerError::PieceOutOfRange(PieceIndex(7)));
+    d.record(PickerError::PieceOutOfRange(PieceIndex(9)));
+    assert_eq!(
+        d.take(),
+        Some((2, PickerError::PieceOutOfRange(PieceIndex(7))))
+    );
+    assert_eq!(d.take(), None);
+    d.record(PickerError::PieceOutOfRange(PieceIndex(1)));
+    assert_eq!(
+        d.take(),
+        Some((1, PickerError::PieceOutOfRange(PieceIndex(1))))
     );
 }

@@ -317,6 +317,13 @@ impl Engine {
         self.pump_webseeds(id, now);
         self.udp_timeouts(id, now);
         self.announce(id, now);
+        if let Some((refused, first)) = self.torrent_mut(id).and_then(|t| t.faults.take()) {
+            self.outputs.push_back(Output::Event(Event::InternalError {
+                torrent: id,
+                refused,
+                first,
+            }));
+        }
         if let Some(stats) = self.stats(id) {
             self.outputs
                 .push_back(Output::Event(Event::Progress { torrent: id, stats }));
@@ -375,7 +382,7 @@ impl Engine {
             // Give its blocks to others; it may still serve us later.
             p.snubbed = true;
             for o in p.requests.drain(..) {
-                consistent(t.picker.abort_request(conn.key(), o.block));
+                consistent(&mut t.faults, t.picker.abort_request(conn.key(), o.block));
             }
             p.pipeline = 1;
             t.refill_wanted = true;

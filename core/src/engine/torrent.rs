@@ -21,8 +21,8 @@ use super::candidates::Candidates;
 use super::trackers::Trackers;
 use super::webseeds::WebSeeds;
 use super::{
-    consistent, AddTorrentError, CloseReason, ConnId, Engine, Event, Output, TorrentId,
-    TorrentOptions, TorrentStats, STOP_GRACE,
+    consistent, AddTorrentError, CloseReason, ConnId, Disagreements, Engine, Event, Output,
+    TorrentId, TorrentOptions, TorrentStats, STOP_GRACE,
 };
 pub(super) struct Torrent {
     pub(super) meta: Arc<Metainfo>,
@@ -65,6 +65,8 @@ pub(super) struct Torrent {
     /// How long its peers make us wait for a block, smoothed over every block that came
     /// (see [`Torrent::stall_limit`]); `None` before the first.
     pub(super) block_wait: Option<Duration>,
+    /// Picker calls refused since the last [`Event::InternalError`] (see `consistent`).
+    pub(super) faults: Disagreements,
 }
 
 /// A peer that lets our requests wait this many times the torrent's usual wait for a
@@ -218,6 +220,7 @@ impl Engine {
             webseeds: WebSeeds::default(),
             lsd_next: None,
             block_wait: None,
+            faults: Disagreements::default(),
         })
     }
 
@@ -293,7 +296,10 @@ impl Engine {
             }
         }
         for (piece, priority) in per_piece {
-            consistent(t.picker.set_piece_priority(PieceIndex(piece), priority));
+            consistent(
+                &mut t.faults,
+                t.picker.set_piece_priority(PieceIndex(piece), priority),
+            );
         }
         let peers = t.peers.clone();
         for conn in peers {

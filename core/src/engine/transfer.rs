@@ -63,7 +63,7 @@ impl Engine {
         let mut bytes = 0u64;
         for block in &picked {
             bytes += u64::from(block.length);
-            consistent(t.picker.mark_requested(conn.key(), *block));
+            consistent(&mut t.faults, t.picker.mark_requested(conn.key(), *block));
             p.requests.push_back(Outstanding {
                 block: *block,
                 sent_at: now,
@@ -292,7 +292,7 @@ impl Engine {
         if let Err(error) = result {
             t.storage_error = true;
             // The piece cannot be trusted: fetch it again later.
-            consistent(t.picker.hash_failed(block.piece));
+            consistent(&mut t.faults, t.picker.hash_failed(block.piece));
             t.awaiting_hash.remove(&block.piece.0);
             t.pending_writes.remove(&block.piece.0);
             self.outputs
@@ -366,7 +366,7 @@ impl Engine {
         }
         let verdict = t.blame.hashed(piece.0, ok, from_web);
         if !ok {
-            consistent(t.picker.hash_failed(piece));
+            consistent(&mut t.faults, t.picker.hash_failed(piece));
             // Its blocks are free again for whoever can take them.
             t.refill_wanted = true;
             let newly_banned: Vec<IpAddr> = verdict
@@ -388,7 +388,7 @@ impl Engine {
         let Some(t) = self.torrent_mut(id) else {
             return;
         };
-        consistent(t.picker.piece_verified(piece));
+        consistent(&mut t.faults, t.picker.piece_verified(piece));
         let files = t.store.mark_verified(piece);
         let complete = t.is_complete();
         let peers = t.peers.clone();

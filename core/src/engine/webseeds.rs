@@ -121,8 +121,8 @@ impl Engine {
                         self.release_key(key);
                         return;
                     };
-                    consistent(t.picker.add_peer(key));
-                    consistent(t.picker.peer_have_all(key));
+                    consistent(&mut t.faults, t.picker.add_peer(key));
+                    consistent(&mut t.faults, t.picker.peer_have_all(key));
                     t.webseeds.seeds.push(WebSeedSlot {
                         seed,
                         key: Some(key),
@@ -183,7 +183,7 @@ impl Engine {
                 let len: u64 = blocks.iter().map(|b| u64::from(b.length)).sum();
                 self.bandwidth.down.charge(len);
                 for b in &blocks {
-                    consistent(t.picker.mark_requested(key, *b));
+                    consistent(&mut t.faults, t.picker.mark_requested(key, *b));
                 }
                 ws.jobs = ws.jobs.wrapping_add(1);
                 ws.running.push(RunningJob {
@@ -283,7 +283,7 @@ impl Engine {
             let to = from + block.length as usize;
             if at < start || to > data.len() {
                 // Not in the answer (cannot happen: the job covered these blocks).
-                consistent(t.picker.abort_request(key, block));
+                consistent(&mut t.faults, t.picker.abort_request(key, block));
                 t.refill_wanted = true;
                 continue;
             }
@@ -342,7 +342,7 @@ impl Engine {
         let key = ws.key;
         if let Some(key) = key {
             for block in &blocks {
-                consistent(t.picker.abort_request(key, *block));
+                consistent(&mut t.faults, t.picker.abort_request(key, *block));
             }
             t.refill_wanted |= !blocks.is_empty();
         }
@@ -358,7 +358,7 @@ impl Engine {
         if dropped {
             if let Some(key) = key {
                 if let Some(t) = self.torrent_mut(id) {
-                    consistent(t.picker.remove_peer(key));
+                    consistent(&mut t.faults, t.picker.remove_peer(key));
                     if let Some(ws) = t.webseeds.seeds.get_mut(i as usize) {
                         ws.key = None;
                     }

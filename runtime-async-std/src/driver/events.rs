@@ -137,6 +137,20 @@ impl Driver {
                     error,
                 }
             }
+            EngineEvent::InternalError {
+                torrent,
+                refused,
+                first,
+            } => {
+                let Some(key) = key_of(torrent) else { return };
+                Event::Warning {
+                    torrent: key,
+                    message: format!(
+                        "internal error (a bug in shoal, please report it): the piece picker \
+                         refused {refused} calls, the first with: {first}"
+                    ),
+                }
+            }
             EngineEvent::WebSeedError {
                 torrent,
                 url,

@@ -540,6 +540,19 @@ impl Torrents {
                 self.save_state();
                 self.schedule();
             }
+            Event::InternalError {
+                torrent,
+                refused,
+                first,
+            } => {
+                if let Some(i) = self.index_of(torrent) {
+                    crate::say::err_line(&format!(
+                        "{}: internal error (a bug in shoal, please report it): the piece \
+                         picker refused {refused} calls, the first with: {first}",
+                        self.entries[i].rec.name
+                    ));
+                }
+            }
             Event::MetadataReceived { torrent, meta } => self.metadata_received(torrent, meta),
             Event::MetadataFailed { torrent, error } => {
                 if let Some(e) = self

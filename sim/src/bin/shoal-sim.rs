@@ -72,5 +72,12 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     println!("report written to {}", out.display());
+    if report.totals.internal_errors > 0 {
+        eprintln!(
+            "the engines reported {} internal errors (engine and picker disagreed): a bug",
+            report.totals.internal_errors
+        );
+        return ExitCode::FAILURE;
+    }
     ExitCode::SUCCESS
 }

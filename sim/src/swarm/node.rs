@@ -316,6 +316,9 @@ impl Sim {
                 self.nodes[i as usize].r.hash_failures += 1;
                 self.t.hash_failures += 1;
             }
+            Event::InternalError { refused, .. } => {
+                self.t.internal_errors += u64::from(refused);
+            }
             Event::PeerBanned { ip, .. } => {
                 self.nodes[i as usize].r.banned_hosts.push(ip);
                 self.nodes[i as usize].r.bans += 1;
