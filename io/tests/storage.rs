@@ -574,3 +574,36 @@ fn a_read_only_storage_creates_and_writes_nothing() {
     s.sync().unwrap();
     assert_eq!(snapshot(dir.path()), before);
 }
+
+/// A file's data is flushed each time another `flush_every` bytes were written to it, by
+/// the write that crosses the mark: a file written past the mark twice is flushed twice,
+/// one that never reaches it not at all, and the data lands exactly all the same.
+#[test]
+fn each_file_is_flushed_as_its_writes_cross_the_mark() {
+    let every = 64 * 1024;
+    let t = torrent(
+        "t",
+        16 * 1024,
+        &[
+            F("a.bin", 2 * every + 1000, false),
+            F("b.bin", every - 1, false),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    s.set_flush_every(every);
+    write_pieces(&t, &s, &all_pieces(&t));
+    assert_eq!(s.flushes(), 2);
+    for f in 0..2 {
+        s.file_completed(f).unwrap();
+    }
+    for f in &t.meta.info.files {
+        assert_holds(&t, f, &dir.path().join(f.path.join("/")));
+    }
+    // 0 turns it off.
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    s.set_flush_every(0);
+    write_pieces(&t, &s, &all_pieces(&t));
+    assert_eq!(s.flushes(), 0);
+}
