@@ -694,8 +694,13 @@ impl Driver {
             } => {
                 let inbox = self.inbox_tx.clone();
                 let web = self.web.clone();
+                let gate = self.gate.clone();
                 self.executor.spawn(async move {
                     let result = http::web_seed_exchange(&web, &url, &request, max_body).await;
+                    // An answer is data for the disk: while the disk lags it waits here, as
+                    // peers' readers do, so answers do not pile up in the write-back (nor
+                    // does the engine start the next request).
+                    gate.pass().await;
                     let input = Input::WebSeedResponse {
                         torrent,
                         id,

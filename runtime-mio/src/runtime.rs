@@ -108,6 +108,9 @@ struct Http {
     max_body: Option<u64>,
     exchange: Option<Exchange>,
     deadline: Instant,
+    /// A web seed's exchange left undriven since then while the disk budget is paused
+    /// (its deadline is pushed back by as long when it is driven again).
+    parked: Option<Instant>,
 }
 
 /// The engine and its sockets; see the module docs.
@@ -132,6 +135,8 @@ pub struct Runtime {
     budget: Arc<DiskBudget>,
     /// Slots of readable connections left unread while `budget` is paused, oldest first.
     parked: VecDeque<usize>,
+    /// The same for web seed exchanges (slots of `https`).
+    parked_http: VecDeque<usize>,
     /// Blocks served to peers, read a chunk at a time.
     read_ahead: ReadAhead,
     /// Events for the caller, in order.
@@ -187,6 +192,7 @@ impl Runtime {
             storages: BTreeMap::new(),
             budget: DiskBudget::new(DiskLimits::default()),
             parked: VecDeque::new(),
+            parked_http: VecDeque::new(),
             read_ahead: ReadAhead::new(READ_AHEAD),
             pending_events: Vec::new(),
             renames: Renames::default(),
@@ -420,7 +426,8 @@ impl Runtime {
         if let Some(cap) = max_wait {
             wait = Some(wait.map_or(cap, |w| w.min(cap)));
         }
-        if let Some(deadline) = self.https.iter().flatten().map(|h| h.deadline).min() {
+        let driven = self.https.iter().flatten().filter(|h| h.parked.is_none());
+        if let Some(deadline) = driven.map(|h| h.deadline).min() {
             let until = deadline.saturating_duration_since(now);
             wait = Some(wait.map_or(until, |w| w.min(until)));
         }
@@ -453,7 +460,7 @@ impl Runtime {
                         }
                     }
                 }
-                Token(t) if t >= FIRST_HTTP => self.drive_http(t - FIRST_HTTP),
+                Token(t) if t >= FIRST_HTTP => self.http_event(t - FIRST_HTTP),
                 Token(t) => self.conn_event(t - FIRST_PEER, readable, writable),
             }
         }
@@ -574,10 +581,12 @@ impl Runtime {
         }
     }
 
-    /// Reads parked connections, oldest first, while the disk budget allows.
+    /// Reads parked connections, then parked web seed exchanges, oldest first, while the
+    /// disk budget allows.
     fn unpark(&mut self) {
         while !self.budget.paused() {
             let Some(slot) = self.parked.pop_front() else {
+                self.unpark_http();
                 return;
             };
             let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {

@@ -46,6 +46,7 @@ impl Runtime {
             max_body,
             exchange: None,
             deadline: Instant::now() + HTTP_TIMEOUT,
+            parked: None,
         });
         if let Some(idle) = idle {
             self.reuse_http(slot, idle);
@@ -135,6 +136,42 @@ impl Runtime {
         }
     }
 
+    /// An exchange's socket is ready. A web seed's answer is data for the disk: while the
+    /// disk budget is paused its socket is left unread like a peer's (so TCP slows the
+    /// server, and no finished answer adds to the write-back or starts the next request),
+    /// and it is driven again once the budget allows.
+    pub(super) fn http_event(&mut self, slot: usize) {
+        let paused = self.budget.paused();
+        let Some(h) = self.https.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if paused && matches!(h.id, Purpose::WebSeed(_)) {
+            if h.parked.is_none() {
+                h.parked = Some(Instant::now());
+                self.parked_http.push_back(slot);
+            }
+            return;
+        }
+        self.drive_http(slot);
+    }
+
+    /// Drives parked web seed exchanges, oldest first, while the disk budget allows.
+    pub(super) fn unpark_http(&mut self) {
+        while !self.budget.paused() {
+            let Some(slot) = self.parked_http.pop_front() else {
+                return;
+            };
+            let Some(h) = self.https.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            let Some(since) = h.parked.take() else {
+                continue;
+            };
+            h.deadline += since.elapsed();
+            self.drive_http(slot);
+        }
+    }
+
     pub(super) fn drive_http(&mut self, slot: usize) {
         let Some(h) = self.https.get_mut(slot).and_then(Option::as_mut) else {
             return;
@@ -168,7 +205,11 @@ impl Runtime {
         let now = Instant::now();
         self.http_pool.expire(now);
         for slot in 0..self.https.len() {
-            if self.https[slot].as_ref().is_some_and(|h| now >= h.deadline) {
+            // A parked exchange waits for our disk, not for its server.
+            if self.https[slot]
+                .as_ref()
+                .is_some_and(|h| h.parked.is_none() && now >= h.deadline)
+            {
                 self.finish_http(
                     slot,
                     Err(IoError::new(
