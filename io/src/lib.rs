@@ -72,7 +72,7 @@ pub use peers::resolve_peers;
 pub use random::{random_peer_id, random_u64};
 pub use readahead::{ReadAhead, ReadPlan};
 pub use resume::check_existing;
-pub use storage::Storage;
+pub use storage::{Storage, FLUSH_EVERY};
 pub use tls::tls_client_config;
 pub use writeback::WriteBack;
 
