@@ -613,3 +613,107 @@ fn a_peer_that_floods_choked_requests_and_never_reads_is_closed() {
     );
     assert!(sent <= limit + 64 * 1024, "{sent} bytes queued");
 }
+
+/// The blocks a leecher asks a seed for, answered in one stream cut at `cuts` into buffers
+/// of their own (so no chunk follows the last in memory, as when a runtime starts a new
+/// read buffer): every block is written once with its exact bytes, wherever the cuts fall
+/// (in a length prefix, a piece header, a block's data), and a block whose message arrived
+/// whole in one chunk is written from that chunk's memory, not from a copy (only a message
+/// a cut falls in may be copied).
+fn blocks_survive_any_cuts(cuts: &[u16]) -> bool {
+    let (meta, data) = make_torrent(&[("f", 100_000)], 16384);
+    let now = Instant::now();
+    let mut e = Engine::new(EngineConfig {
+        peer_id: OUR_ID,
+        ..EngineConfig::default()
+    });
+    e.add_torrent(meta.clone(), TorrentOptions::default(), now)
+        .unwrap();
+    let conn = e.accept(addr(1), now).unwrap();
+    let mut hello = handshake(meta.info_hash, PeerId([3; 20]));
+    Message::HaveAll.encode(&mut hello);
+    Message::Unchoke.encode(&mut hello);
+    e.handle(Input::Received { conn, data: hello }, now);
+    let mut asked = Vec::new();
+    for o in outputs(&mut e) {
+        if let Output::Send { data, .. } = o {
+            let mut buf = BytesMut::from(&data[..]);
+            if buf.starts_with(b"\x13BitTorrent protocol") {
+                let _ = buf.split_to(68);
+            }
+            let mut d = shoal_core::wire::Decoder::default();
+            while let Ok(Some(m)) = d.decode(&mut buf) {
+                if let Message::Request(b) = m {
+                    asked.push(b);
+                }
+            }
+        }
+    }
+    assert!(!asked.is_empty(), "the leecher asks for blocks");
+    let mut stream = BytesMut::new();
+    // Where each block's data starts in the stream, after its 13-byte message head.
+    let mut data_at = std::collections::BTreeMap::new();
+    for b in &asked {
+        data_at.insert((b.piece.0, b.begin), stream.len() + 13);
+        let at = meta.info.piece_length as usize * b.piece.0 as usize + b.begin as usize;
+        Message::Piece {
+            piece: b.piece,
+            begin: b.begin,
+            data: bytes::Bytes::copy_from_slice(&data[at..at + b.length as usize]),
+        }
+        .encode(&mut stream);
+    }
+    let mut written = Vec::new();
+    // (start, end) in the stream and the address of each chunk handed over.
+    let mut chunks = Vec::new();
+    let mut at = 0;
+    let mut cuts = cuts.iter().map(|&c| 1 + c as usize % 20_000);
+    while at < stream.len() {
+        let end = (at + cuts.next().unwrap_or(stream.len())).min(stream.len());
+        let chunk = BytesMut::from(&stream[at..end]);
+        chunks.push((at, end, chunk.as_ptr() as usize));
+        at = end;
+        e.handle(Input::Received { conn, data: chunk }, now);
+        for o in outputs(&mut e) {
+            match o {
+                Output::WriteBlock { block, data: d, .. } => written.push((block, d)),
+                Output::Close { .. } => panic!("closed"),
+                _ => {}
+            }
+        }
+    }
+    written.sort_by_key(|(b, _)| (b.piece.0, b.begin));
+    asked.sort_by_key(|b| (b.piece.0, b.begin));
+    for (b, d) in &written {
+        let o = data_at[&(b.piece.0, b.begin)];
+        // The whole message, from its length prefix, in one chunk.
+        let whole_in = chunks
+            .iter()
+            .find(|&&(start, end, _)| start + 13 <= o && o + d.len() <= end);
+        if let Some(&(start, _, ptr)) = whole_in {
+            assert_eq!(
+                d.as_ptr() as usize,
+                ptr + (o - start),
+                "{b:?} came whole in one chunk but was copied"
+            );
+        }
+    }
+    written.len() == asked.len()
+        && written.iter().zip(&asked).all(|((b, d), a)| {
+            let at = meta.info.piece_length as usize * a.piece.0 as usize + a.begin as usize;
+            b == a && d[..] == data[at..at + a.length as usize]
+        })
+}
+
+quickcheck! {
+    fn blocks_cut_anywhere_into_separate_buffers_arrive_exactly(cuts: Vec<u16>) -> bool {
+        blocks_survive_any_cuts(&cuts)
+    }
+}
+
+#[test]
+fn blocks_cut_inside_prefixes_headers_and_data_arrive_exactly() {
+    // Cuts of 1, 3 and 5 bytes land in length prefixes and piece headers; 16,000 in data.
+    assert!(blocks_survive_any_cuts(&[0, 2, 4, 15_999, 1, 12, 8_000, 3]));
+    assert!(blocks_survive_any_cuts(&[16_388, 16_389, 5, 16_380]));
+}

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::bitfield::Bitfield;
 use crate::wire::{ExtendedHandshake, Handshake, Message};
@@ -21,14 +21,23 @@ impl Engine {
         };
         p.last_received = now;
         let mut across = None;
+        // What follows a partial message completed from the head of `data`, read after it.
+        let mut rest = None;
         if p.read_buf.is_empty() {
             p.read_buf = data;
         } else {
             let contiguous =
                 p.read_buf.as_ptr() as usize + p.read_buf.len() == data.as_ptr() as usize;
-            if !contiguous && p.phase == Phase::Active {
-                // A block whose header ended the last chunk and whose data starts this one
-                // is taken without joining (which would copy the block).
+            if contiguous || p.phase != Phase::Active {
+                // O(1) when `data` follows the partial message in the same allocation (a
+                // runtime reading into one buffer and splitting chunks off it).
+                p.read_buf.unsplit(data);
+            } else {
+                // Joining would copy all of `data` (a runtime's new read buffer, a
+                // simulator's shared one). A block whose header ended the last chunk and
+                // whose data starts this one is taken as it is; otherwise only the bytes
+                // that end the partial message are copied, and the rest is read in place
+                // after it.
                 match p.decoder.decode_across(&mut p.read_buf, &mut data) {
                     Ok(message) => across = message,
                     Err(e) => {
@@ -36,10 +45,15 @@ impl Engine {
                         return;
                     }
                 }
+                if across.is_some() {
+                    p.read_buf = data;
+                } else {
+                    complete_from(&mut p.read_buf, &mut data);
+                    if !data.is_empty() {
+                        rest = Some(data);
+                    }
+                }
             }
-            // O(1) when `data` follows the partial message in the same allocation (a
-            // runtime reading into one buffer and splitting chunks off it); a copy otherwise.
-            p.read_buf.unsplit(data);
         }
         // Whether anything was read: bytes that only add to a partial message change nothing
         // the follow-up work looks at.
@@ -65,7 +79,14 @@ impl Engine {
             };
             let message = match p.decoder.decode(&mut p.read_buf) {
                 Ok(Some(m)) => m,
-                Ok(None) => break,
+                Ok(None) => match rest.take() {
+                    // The completed message was read: what followed it is next.
+                    Some(r) => {
+                        p.read_buf.unsplit(r);
+                        continue;
+                    }
+                    None => break,
+                },
                 Err(e) => {
                     self.close(conn, CloseReason::from(e));
                     return;
@@ -431,4 +452,23 @@ impl Engine {
             self.mark_dirty(conn);
         }
     }
+}
+
+/// Moves to the end of `partial` (the start of one wire message, incomplete) the bytes at
+/// the front of `next` that complete it, and no more: at most one message's worth is
+/// copied, whatever follows stays in `next`. All of `next` if that does not complete it.
+fn complete_from(partial: &mut BytesMut, next: &mut BytesMut) {
+    const PREFIX: usize = 4;
+    if partial.len() < PREFIX {
+        let take = (PREFIX - partial.len()).min(next.len());
+        partial.extend_from_slice(&next[..take]);
+        next.advance(take);
+        if partial.len() < PREFIX {
+            return;
+        }
+    }
+    let len = u32::from_be_bytes([partial[0], partial[1], partial[2], partial[3]]) as usize;
+    let take = (PREFIX + len).saturating_sub(partial.len()).min(next.len());
+    partial.extend_from_slice(&next[..take]);
+    next.advance(take);
 }
