@@ -367,9 +367,7 @@ impl Torrents {
             .add_torrent_with(meta.clone(), storage.clone(), opts)
         {
             Ok(tid) => {
-                self.rt
-                    .engine
-                    .set_file_priorities(tid, &e.rec.engine_priorities());
+                self.rt.set_file_priorities(tid, &e.rec.engine_priorities());
                 for &peer in &e.peers {
                     self.rt.add_peer(tid, peer);
                 }
@@ -403,7 +401,7 @@ impl Torrents {
             return;
         };
         let Some(tid) = engine.take() else { return };
-        if let Some(s) = self.rt.engine.stats(tid) {
+        if let Some(s) = self.rt.stats(tid) {
             e.rec.downloaded_ever += s.downloaded;
             e.rec.uploaded_ever += s.uploaded;
             self.session_down += s.downloaded;
@@ -507,7 +505,7 @@ impl Torrents {
                 // The engine takes sequential mode when a torrent is added.
                 self.stop_engine(i);
             } else {
-                self.rt.engine.set_file_priorities(tid, &priorities);
+                self.rt.set_file_priorities(tid, &priorities);
             }
         }
         self.save_state();
@@ -561,43 +559,20 @@ impl Torrents {
         self.entries.iter().position(|e| in_engine(e) == Some(tid))
     }
 
+    /// Saves torrent `i`'s resume record now, if it runs (on a worker).
     fn save_resume(&mut self, i: usize) {
-        let e = &self.entries[i];
-        let (
-            Some(meta),
-            Phase::Open {
-                storage,
-                engine: Some(tid),
-                ..
-            },
-        ) = (&e.meta, &e.phase)
-        else {
-            return;
-        };
-        let Some(verified) = self.rt.engine.verified(*tid).cloned() else {
-            return;
-        };
-        let (dir, meta, storage) = (
-            PathBuf::from(&e.rec.download_dir),
-            meta.clone(),
-            storage.clone(),
-        );
-        // Writes still queued may be left out of the record: they are re-verified next
-        // time, never trusted unverified (the record notes the files' times).
-        self.rt.spawn(move || {
-            shoal_io::resume::save(&dir, &meta, &verified, &storage).map_err(|e| e.to_string())
-        });
+        if let Some(tid) = in_engine(&self.entries[i]) {
+            self.rt.save_resume(tid);
+        }
     }
 
-    /// Saves resume records and totals every [`SAVE_EVERY`].
+    /// Saves the totals every [`SAVE_EVERY`] (the runtime saves resume records while
+    /// their torrents' pieces change).
     pub fn tick(&mut self) {
         if self.last_save.elapsed() < SAVE_EVERY {
             return;
         }
         self.last_save = Instant::now();
-        for i in 0..self.entries.len() {
-            self.save_resume(i);
-        }
         self.save_state();
     }
 
@@ -608,7 +583,7 @@ impl Torrents {
         let mut engine_ids = Vec::new();
         for &i in &ids {
             if let Some(tid) = in_engine(&self.entries[i]) {
-                if let Some(s) = self.rt.engine.stats(tid) {
+                if let Some(s) = self.rt.stats(tid) {
                     self.entries[i].rec.downloaded_ever += s.downloaded;
                     self.entries[i].rec.uploaded_ever += s.uploaded;
                 }
@@ -658,7 +633,7 @@ impl Torrents {
     /// The record with the running totals added in.
     fn record_now(&self, e: &Entry) -> TorrentRecord {
         let mut rec = e.rec.clone();
-        if let Some(s) = in_engine(e).and_then(|t| self.rt.engine.stats(t)) {
+        if let Some(s) = in_engine(e).and_then(|t| self.rt.stats(t)) {
             rec.downloaded_ever += s.downloaded;
             rec.uploaded_ever += s.uploaded;
         }
@@ -696,10 +671,10 @@ impl Torrents {
     fn view(&self, e: &Entry, queue_position: usize) -> TorrentView {
         let rec = self.record_now(e);
         let tid = in_engine(e);
-        let stats = tid.and_then(|t| self.rt.engine.stats(t));
-        let fetch = fetching(e).and_then(|t| self.rt.engine.fetching(t));
+        let stats = tid.and_then(|t| self.rt.stats(t));
+        let fetch = fetching(e).and_then(|t| self.rt.fetching(t));
         let verified = match (&e.phase, tid) {
-            (_, Some(t)) => self.rt.engine.verified(t),
+            (_, Some(t)) => self.rt.verified(t),
             (Phase::Open { verified, .. }, None) => Some(verified),
             _ => None,
         };
@@ -798,7 +773,7 @@ impl Torrents {
         let running: Vec<_> = self
             .entries
             .iter()
-            .filter_map(|e| in_engine(e).and_then(|t| self.rt.engine.stats(t)))
+            .filter_map(|e| in_engine(e).and_then(|t| self.rt.stats(t)))
             .collect();
         Stats {
             download_speed: running.iter().map(|s| s.download_rate).sum(),
