@@ -17,10 +17,11 @@
 //! and hands each result back. No IO happens here: staging is memory work, so all of this
 //! runs on the runtime's event loop.
 //!
-//! Invariants: a torrent's write-back cache lives as long as the torrent is here (jobs
-//! in flight hold it until they end); when a torrent leaves ([`Dispatcher::remove`]) its
-//! staged blocks and read-ahead chunks go with it; blocks of a piece that failed its hash
-//! or could not be read back never stay staged.
+//! Invariants: a torrent's write-back cache is used while the torrent is here; when a
+//! torrent leaves the engine ([`Dispatcher::remove`]: removed, paused, stopped) its staged
+//! blocks and read-ahead chunks leave the budget at once, even while jobs in flight still
+//! hold the cache. A hash job takes its piece's blocks out of the cache when it starts,
+//! so a piece that fails its hash, or cannot be read back, leaves nothing staged.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -273,14 +274,6 @@ impl<K: Copy + Eq + std::hash::Hash> Dispatcher<K> {
                     self.events.push(DiskEvent::Completed { torrent: key });
                 }
             }
-            Output::Event(Event::HashFailed { torrent, piece }) => {
-                // Blocks of the piece staged after its hash began would otherwise wait
-                // for a piece that is fetched again from the start.
-                if let Some(disk) = self.torrents.get(&torrent) {
-                    disk.cache.discard(piece);
-                }
-                return Some(Output::Event(Event::HashFailed { torrent, piece }));
-            }
             other => return Some(other),
         }
         None
@@ -291,16 +284,7 @@ impl<K: Copy + Eq + std::hash::Hash> Dispatcher<K> {
     pub fn done(&mut self, engine: &mut Engine, key: K, done: DiskDone, now: Instant) {
         match done {
             DiskDone::Piece(done) => {
-                let (inputs, error) = done.into_inputs(&mut self.read_ahead);
-                if let Some((_, error)) = error {
-                    // The piece could not be read back or written: a storage failure,
-                    // reported as such; it counts as failed and is fetched again.
-                    self.events.push(DiskEvent::StorageError {
-                        torrent: key,
-                        error,
-                    });
-                }
-                for input in inputs {
+                for input in done.into_inputs(&mut self.read_ahead) {
                     engine.handle(input, now);
                 }
             }
@@ -381,5 +365,102 @@ impl<K: Copy + Eq + std::hash::Hash> Dispatcher<K> {
     /// The events for the user, oldest first.
     pub fn take_events(&mut self) -> std::vec::Drain<'_, DiskEvent<K>> {
         self.events.drain(..)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::DiskLimits;
+    use bytes::Bytes;
+    use shoal_core::create::TorrentBuilder;
+    use shoal_core::engine::{EngineConfig, TorrentOptions};
+    use shoal_core::metainfo::Metainfo;
+    use shoal_core::{BlockRequest, PieceIndex};
+
+    fn torrent(dir: &std::path::Path) -> (Arc<Metainfo>, Arc<Storage>) {
+        let data = vec![7u8; 4 * 32 * 1024];
+        let mut b = TorrentBuilder::single_file("f.bin", data.len() as u64);
+        b.piece_length(32 * 1024);
+        let mut h = b.start().unwrap();
+        h.update(&data);
+        let meta = Arc::new(Metainfo::parse(&h.finish().unwrap()).unwrap());
+        let storage = Arc::new(Storage::open(dir, meta.clone()).unwrap());
+        (meta, storage)
+    }
+
+    #[test]
+    fn a_torrent_removed_with_jobs_in_flight_leaves_nothing_staged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (meta, storage) = torrent(dir.path());
+        let budget = DiskBudget::new(DiskLimits::default());
+        let mut disk = Dispatcher::new(budget.clone(), 1 << 20);
+        let mut engine = Engine::new(EngineConfig::default());
+        let now = Instant::now();
+        let id = engine
+            .add_torrent(meta.clone(), TorrentOptions::default(), now)
+            .unwrap();
+        disk.add(id, id, storage, None, now);
+        let block = BlockRequest {
+            piece: PieceIndex(0),
+            begin: 0,
+            length: 16384,
+        };
+        let data = Bytes::from(vec![7u8; 16384]);
+        let out = Output::WriteBlock {
+            torrent: id,
+            block,
+            data,
+        };
+        assert!(disk.carry_out(&mut engine, out, now).is_none());
+        assert_eq!(budget.stats().staged, 16384, "the block is staged");
+        // Another piece's hash is queued (its job holds the cache) when the torrent goes.
+        let hash = Output::HashPiece {
+            torrent: id,
+            piece: PieceIndex(1),
+            expected: meta.info.pieces[1],
+        };
+        assert!(disk.carry_out(&mut engine, hash, now).is_none());
+        let queued: Vec<(TorrentId, DiskJob)> = disk.take_jobs().collect();
+        assert_eq!(queued.len(), 1);
+        engine.remove_torrent(id, now);
+        disk.remove(id);
+        assert_eq!(
+            budget.stats().staged,
+            0,
+            "a removed torrent's staged blocks leave the budget while its jobs are queued"
+        );
+        // The queued job still runs to its end without the blocks.
+        for (_, job) in queued {
+            assert!(matches!(job.run(), DiskDone::Piece(_)));
+        }
+        assert_eq!(budget.stats().staged, 0);
+    }
+
+    #[test]
+    fn records_are_saved_when_due_and_only_if_pieces_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (meta, storage) = torrent(dir.path());
+        let mut disk = Dispatcher::new(DiskBudget::new(DiskLimits::default()), 1 << 20);
+        disk.set_resume_interval(Some(Duration::from_secs(30)));
+        let mut engine = Engine::new(EngineConfig::default());
+        let t0 = Instant::now();
+        let id = engine
+            .add_torrent(meta, TorrentOptions::default(), t0)
+            .unwrap();
+        disk.add(id, id, storage, Some(0), t0);
+        disk.saves_due(&engine, t0 + Duration::from_secs(31));
+        assert_eq!(
+            disk.take_jobs().count(),
+            0,
+            "no piece verified since the record it started from"
+        );
+        let mut fresh = Dispatcher::new(DiskBudget::new(DiskLimits::default()), 1 << 20);
+        fresh.add(id, id, disk.storage(id).unwrap().clone(), None, t0);
+        fresh.saves_due(&engine, t0 + Duration::from_secs(10));
+        assert_eq!(fresh.take_jobs().count(), 0, "not due yet");
+        fresh.saves_due(&engine, t0 + Duration::from_secs(31));
+        let jobs: Vec<(TorrentId, DiskJob)> = fresh.take_jobs().collect();
+        assert!(matches!(jobs.as_slice(), [(t, DiskJob::Save { .. })] if *t == id));
     }
 }

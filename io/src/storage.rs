@@ -47,7 +47,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -109,6 +109,8 @@ pub struct Storage {
     open: Mutex<OpenSet>,
     /// Ticks on every handle use; a slot's `used` is the tick of its last use.
     clock: AtomicU64,
+    /// Tests: reads still to fail as a failing disk's would ([`Storage::fail_reads`]).
+    read_faults: AtomicU32,
 }
 
 #[derive(Debug)]
@@ -384,6 +386,7 @@ impl Storage {
                 max: default_max_open(),
             }),
             clock: AtomicU64::new(0),
+            read_faults: AtomicU32::new(0),
         })
     }
 
@@ -840,6 +843,12 @@ impl Storage {
         Ok(())
     }
 
+    /// Tests: the next `count` reads from a file fail with an IO error (EIO), as a
+    /// failing disk's would.
+    pub fn fail_reads(&self, count: u32) {
+        self.read_faults.store(count, Ordering::Relaxed);
+    }
+
     /// Reads `buf.len()` bytes at byte `begin` of `piece` into `buf` (zeros for padding).
     /// The range must lie inside the piece.
     pub fn read_block_into(
@@ -858,6 +867,15 @@ impl Storage {
                 continue;
             }
             let slot = &self.files[span.file];
+            if self.read_faults.load(Ordering::Relaxed) > 0
+                && self
+                    .read_faults
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                const EIO: i32 = 5;
+                return Err(slot.io_error(io::Error::from_raw_os_error(EIO)));
+            }
             let h = self.handle(span.file)?;
             h.file.read_exact_at(chunk, span.file_offset).map_err(|e| {
                 slot.io_error(if e.kind() == io::ErrorKind::UnexpectedEof {
