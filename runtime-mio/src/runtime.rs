@@ -353,10 +353,11 @@ impl Runtime {
         storage: Arc<Storage>,
         opts: TorrentOptions,
     ) -> Result<TorrentId, AddTorrentError> {
-        let saved = opts.verified.as_ref().map(Bitfield::count_ones);
         let now = Instant::now();
         let id = self.engine.add_torrent(meta, opts, now)?;
-        self.disk.add(id, id, storage, saved, now);
+        // Whether a record vouched for `opts.verified` is not known here: one is saved
+        // once the resume interval has passed, then whenever pieces change.
+        self.disk.add(id, id, storage, None, now);
         self.drain();
         Ok(id)
     }
@@ -413,9 +414,8 @@ impl Runtime {
         storage: Arc<Storage>,
         opts: TorrentOptions,
     ) -> Result<(), AddTorrentError> {
-        let saved = opts.verified.as_ref().map(Bitfield::count_ones);
         let now = Instant::now();
-        self.disk.add(id, id, storage, saved, now);
+        self.disk.add(id, id, storage, None, now);
         let attached = self.engine.attach_metainfo(id, opts, now);
         if attached.is_err() {
             self.disk.remove(id);
