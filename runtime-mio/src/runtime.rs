@@ -36,6 +36,7 @@ use shoal_core::engine::{FetchingStats, TorrentStats};
 use shoal_core::metainfo::Metainfo;
 use shoal_core::picker::Priority;
 use shoal_core::tracker::TrackerUrl;
+use shoal_io::answer_buf::HTTP_TIMEOUT;
 use shoal_io::{DiskBudget, DiskEvent, DiskLimits, DiskStats, Dispatcher, Storage};
 
 use crate::http::{Exchange, Purpose};
@@ -70,8 +71,6 @@ const MAX_READ_CHUNK: usize = 256 * 1024;
 pub const MAX_READ_PER_WAKEUP: usize = READ_BUDGET + MAX_READ_CHUNK;
 /// Bytes of chunks read ahead for serving peers, all torrents together.
 const READ_AHEAD: usize = 16 << 20;
-/// An HTTP tracker exchange that takes longer fails.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of a [`Runtime`].
 #[derive(Clone, Debug)]

@@ -41,6 +41,8 @@ pub type Opened = Result<shoal_io::Download, String>;
 
 /// How often resume records and totals are saved while torrents run.
 const SAVE_EVERY: Duration = Duration::from_secs(30);
+/// How soon a list changed by a torrent opening is saved (see `Torrents::dirty`).
+const DIRTY_SAVE_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) enum Phase {
     /// A magnet link's torrent whose metadata is being fetched from peers (BEP 9) while
@@ -83,6 +85,11 @@ pub struct Torrents {
     opener: Sender<OpenJob>,
     started: Instant,
     last_save: Instant,
+    /// The list changed in a way worth saving soon but not at once (a torrent opened):
+    /// saved by [`Torrents::tick`] at most every [`DIRTY_SAVE_EVERY`], so a start that
+    /// opens 1,000 torrents writes the list a few times, not 1,000.
+    dirty: bool,
+    last_dirty_save: Instant,
     /// Payload moved by torrents since the daemon started (closed runs only; running
     /// ones are added when asked).
     session_down: u64,
@@ -117,6 +124,8 @@ impl Torrents {
             opener,
             started: Instant::now(),
             last_save: Instant::now(),
+            dirty: false,
+            last_dirty_save: Instant::now(),
             session_down: 0,
             session_up: 0,
             files_added: 0,
@@ -306,7 +315,7 @@ impl Torrents {
                 e.phase = Phase::Failed;
             }
         }
-        self.save_state();
+        self.dirty = true;
         self.schedule();
     }
 
@@ -566,13 +575,18 @@ impl Torrents {
         }
     }
 
-    /// Saves the totals every [`SAVE_EVERY`] (the runtime saves resume records while
-    /// their torrents' pieces change).
+    /// Saves the totals every [`SAVE_EVERY`], and a changed list within
+    /// [`DIRTY_SAVE_EVERY`] (the runtime saves resume records while their torrents' pieces
+    /// change).
     pub fn tick(&mut self) {
-        if self.last_save.elapsed() < SAVE_EVERY {
+        let due = self.last_save.elapsed() >= SAVE_EVERY
+            || (self.dirty && self.last_dirty_save.elapsed() >= DIRTY_SAVE_EVERY);
+        if !due {
             return;
         }
         self.last_save = Instant::now();
+        self.last_dirty_save = self.last_save;
+        self.dirty = false;
         self.save_state();
     }
 
@@ -649,8 +663,27 @@ impl Torrents {
         }
     }
 
+    /// Whether nothing the user wants of `e` is left to download (a view's
+    /// `left_until_done == 0`, without making the view: `schedule` asks it of every
+    /// torrent).
     fn is_done(&self, e: &Entry) -> bool {
-        self.view(e, 0).left_until_done == 0
+        let Some(meta) = &e.meta else {
+            return true;
+        };
+        let verified = match (&e.phase, in_engine(e)) {
+            (_, Some(t)) => self.rt.verified(t),
+            (Phase::Open { verified, .. }, None) => Some(verified),
+            _ => None,
+        };
+        if verified.is_some_and(Bitfield::is_full) {
+            return true;
+        }
+        let info = &meta.info;
+        info.files.iter().enumerate().all(|(i, f)| {
+            f.attr.padding
+                || !e.rec.wanted.get(i).copied().unwrap_or(true)
+                || f.length == verified.map_or(0, |v| file_verified_bytes(info, f, v))
+        })
     }
 
     /// What the interfaces see of every torrent.
