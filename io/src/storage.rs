@@ -111,6 +111,8 @@ pub struct Storage {
     clock: AtomicU64,
     /// Tests: reads still to fail as a failing disk's would ([`Storage::fail_reads`]).
     read_faults: AtomicU32,
+    /// Whether the startup check trusted a resume record ([`Storage::record_vouched`]).
+    vouched: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -387,6 +389,7 @@ impl Storage {
             }),
             clock: AtomicU64::new(0),
             read_faults: AtomicU32::new(0),
+            vouched: AtomicBool::new(false),
         })
     }
 
@@ -841,6 +844,17 @@ impl Storage {
             })?;
         }
         Ok(())
+    }
+
+    /// Whether the startup check ([`check_existing`](crate::check_existing)) took the
+    /// verified pieces from a resume record it trusted, hashing nothing: then that record
+    /// need not be written again until pieces change.
+    pub fn record_vouched(&self) -> bool {
+        self.vouched.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_record_vouched(&self) {
+        self.vouched.store(true, Ordering::Relaxed);
     }
 
     /// Tests: the next `count` reads from a file fail with an IO error (EIO), as a

@@ -352,11 +352,10 @@ impl Runtime {
         storage: Arc<Storage>,
         opts: TorrentOptions,
     ) -> Result<TorrentId, AddTorrentError> {
+        let saved = saved_pieces(&storage, &opts);
         let now = Instant::now();
         let id = self.engine.add_torrent(meta, opts, now)?;
-        // Whether a record vouched for `opts.verified` is not known here: one is saved
-        // once the resume interval has passed, then whenever pieces change.
-        self.disk.add(id, id, storage, None, now);
+        self.disk.add(id, id, storage, saved, now);
         self.drain();
         Ok(id)
     }
@@ -413,8 +412,9 @@ impl Runtime {
         storage: Arc<Storage>,
         opts: TorrentOptions,
     ) -> Result<(), AddTorrentError> {
+        let saved = saved_pieces(&storage, &opts);
         let now = Instant::now();
-        self.disk.add(id, id, storage, None, now);
+        self.disk.add(id, id, storage, saved, now);
         let attached = self.engine.attach_metainfo(id, opts, now);
         if attached.is_err() {
             self.disk.remove(id);
@@ -942,4 +942,13 @@ impl Runtime {
             other => debug_assert!(false, "output not carried out: {other:?}"),
         }
     }
+}
+
+/// The pieces of the resume record a torrent starts from, if one vouched for them: else a
+/// record is saved once the resume interval has passed (see [`Dispatcher::add`]).
+fn saved_pieces(storage: &Storage, opts: &TorrentOptions) -> Option<u32> {
+    opts.verified
+        .as_ref()
+        .filter(|_| storage.record_vouched())
+        .map(Bitfield::count_ones)
 }
