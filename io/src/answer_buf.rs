@@ -6,6 +6,13 @@
 //! the byte stays, in room zeroed ahead in steps, within a bound.
 
 use std::io;
+use std::time::Duration;
+
+/// The most a tracker's HTTP answer may hold, in both runtimes (a web seed's answer is
+/// bounded by the range it was asked for).
+pub const MAX_TRACKER_ANSWER: usize = 2 << 20;
+/// An HTTP exchange (tracker or web seed) that takes longer fails, in both runtimes.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The most memory set aside up front for an answer.
 const MAX_RESERVED: usize = 8 << 20;

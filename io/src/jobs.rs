@@ -66,8 +66,8 @@ pub enum PieceDone {
         begin: u32,
         result: Result<Bytes, IoError>,
     },
-    /// A piece could not be read back or written: a storage failure to report (the piece
-    /// counts as failed, so it is fetched again; see [`PieceDone::into_input`]).
+    /// A piece could not be read back or written: a storage failure, which the engine
+    /// hears of as [`Input::PieceUnreadable`] (no peer blamed).
     HashError {
         torrent: TorrentId,
         piece: PieceIndex,
@@ -184,31 +184,25 @@ pub fn write_block(
 
 impl PieceDone {
     /// The inputs for the engine (a chunk read answers every block that waited for it in
-    /// `read_ahead`), and a storage error for the user if there was one.
-    pub fn into_inputs(
-        self,
-        read_ahead: &mut ReadAhead,
-    ) -> (Vec<Input>, Option<(TorrentId, IoError)>) {
+    /// `read_ahead`).
+    pub fn into_inputs(self, read_ahead: &mut ReadAhead) -> Vec<Input> {
         match self {
-            PieceDone::Input(input) => (vec![input], None),
+            PieceDone::Input(input) => vec![input],
             PieceDone::Chunk {
                 torrent,
                 piece,
                 begin,
                 result,
-            } => (read_ahead.chunk_read(torrent, piece, begin, result), None),
+            } => read_ahead.chunk_read(torrent, piece, begin, result),
             PieceDone::HashError {
                 torrent,
                 piece,
                 error,
-            } => (
-                vec![Input::PieceHashed {
-                    torrent,
-                    piece,
-                    ok: false,
-                }],
-                Some((torrent, error)),
-            ),
+            } => vec![Input::PieceUnreadable {
+                torrent,
+                piece,
+                error,
+            }],
         }
     }
 }

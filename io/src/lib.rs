@@ -20,6 +20,8 @@
 //!   back-pressure they give (a runtime stops reading sockets while it says so);
 //! - [`writeback`] and [`jobs`]: downloaded blocks held until their piece is hashed, and
 //!   the disk and hashing jobs both runtimes hand their workers;
+//! - [`dispatch`]: the one [`Dispatcher`] of the engine's disk outputs (outputs to disk
+//!   jobs, their results back to the engine, final renames, the resume-save cadence);
 //! - [`readahead`]: blocks served to peers read a chunk at a time ([`ReadAhead`]);
 //! - [`fetch`]: a `.torrent` by `http(s)://` URL ([`fetch_torrent`]) or path
 //!   ([`load_torrent`]).
@@ -46,6 +48,7 @@ use shoal_core::storage::LayoutError;
 pub mod answer_buf;
 pub mod budget;
 pub mod dht;
+pub mod dispatch;
 pub mod fetch;
 pub mod folder;
 pub mod http_pool;
@@ -61,6 +64,7 @@ pub mod writeback;
 
 pub use answer_buf::AnswerBuf;
 pub use budget::{Charge, DiskBudget, DiskLimits, DiskStats, Stage};
+pub use dispatch::{DiskDone, DiskEvent, DiskJob, Dispatcher};
 pub use fetch::{
     fetch_if_changed, fetch_torrent, fetch_torrent_with, is_url, load_torrent, FetchError,
     FetchOptions, Fetched,

@@ -460,6 +460,7 @@ pub fn check_existing(
         Ok(verified) => {
             let n = verified.len();
             progress(n, n);
+            storage.set_record_vouched();
             verified
         }
         Err(_) => storage.verify_all(progress),

@@ -53,7 +53,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -120,6 +120,10 @@ pub struct Storage {
     flush_every: AtomicU64,
     /// How many such flushes there were.
     flushes: AtomicU64,
+    /// Tests: reads still to fail as a failing disk's would ([`Storage::fail_reads`]).
+    read_faults: AtomicU32,
+    /// Whether the startup check trusted a resume record ([`Storage::record_vouched`]).
+    vouched: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -405,6 +409,8 @@ impl Storage {
             clock: AtomicU64::new(0),
             flush_every: AtomicU64::new(FLUSH_EVERY),
             flushes: AtomicU64::new(0),
+            read_faults: AtomicU32::new(0),
+            vouched: AtomicBool::new(false),
         })
     }
 
@@ -888,6 +894,23 @@ impl Storage {
         Ok(())
     }
 
+    /// Whether the startup check ([`check_existing`](crate::check_existing)) took the
+    /// verified pieces from a resume record it trusted, hashing nothing: then that record
+    /// need not be written again until pieces change.
+    pub fn record_vouched(&self) -> bool {
+        self.vouched.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_record_vouched(&self) {
+        self.vouched.store(true, Ordering::Relaxed);
+    }
+
+    /// Tests: the next `count` reads from a file fail with an IO error (EIO), as a
+    /// failing disk's would.
+    pub fn fail_reads(&self, count: u32) {
+        self.read_faults.store(count, Ordering::Relaxed);
+    }
+
     /// Reads `buf.len()` bytes at byte `begin` of `piece` into `buf` (zeros for padding).
     /// The range must lie inside the piece.
     pub fn read_block_into(
@@ -906,6 +929,15 @@ impl Storage {
                 continue;
             }
             let slot = &self.files[span.file];
+            if self.read_faults.load(Ordering::Relaxed) > 0
+                && self
+                    .read_faults
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                const EIO: i32 = 5;
+                return Err(slot.io_error(io::Error::from_raw_os_error(EIO)));
+            }
             let h = self.handle(span.file)?;
             h.file.read_exact_at(chunk, span.file_offset).map_err(|e| {
                 slot.io_error(if e.kind() == io::ErrorKind::UnexpectedEof {

@@ -148,6 +148,17 @@ impl WriteBack {
     }
 }
 
+impl WriteBack {
+    /// Forgets every staged block (the torrent's run ended): their bytes leave the budget
+    /// now, even while jobs in flight still hold this cache.
+    pub fn discard_all(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.pieces.clear();
+            self.budget.unstage(std::mem::take(&mut state.bytes));
+        }
+    }
+}
+
 impl Drop for WriteBack {
     /// The torrent (or its run) is gone: what it still held leaves the budget.
     fn drop(&mut self) {

@@ -9,46 +9,20 @@
 //! may finish in any order: the engine never asks for a hash before the piece's writes are
 //! reported done.
 //!
-//! Downloaded blocks mostly never come here: the engine's task stages them in the torrent's
-//! [`WriteBack`] (memory only) and reports them written at once; the hash job then hashes
-//! the piece from memory and writes it only if it is good (see `shoal_io::writeback`).
-
-use std::sync::Arc;
+//! The jobs are the disk dispatcher's ([`shoal_io::Dispatcher`], shared with the mio
+//! runtime): downloaded blocks mostly never come here, being staged in memory and reported
+//! written at once; the hash job then hashes the piece from memory and writes it only if
+//! it is good (see `shoal_io::writeback`).
 
 use async_channel::{Receiver, Sender};
-use shoal_core::bitfield::Bitfield;
-use shoal_core::IoError;
-use shoal_io::{PieceDone, PieceJob, Storage};
+use shoal_io::DiskJob;
 
 use crate::driver::Msg;
 use crate::session::TorrentKey;
 
-/// Work for the pool.
-pub enum Job {
-    /// A block read, a block write or a piece hash (shared with the mio runtime).
-    Piece(PieceJob),
-    /// Every piece of a file is verified: give it its final name.
-    FileCompleted { file: usize, storage: Arc<Storage> },
-    /// Sync the files, then write the resume record for `verified` in the download folder.
-    Save {
-        verified: Bitfield,
-        storage: Arc<Storage>,
-    },
-}
-
-/// What a job came to.
-pub enum Done {
-    Piece(PieceDone),
-    FileCompleted {
-        file: usize,
-        result: Result<(), IoError>,
-    },
-    Saved(Result<(), String>),
-}
-
 /// The queue into the workers; dropping it ends them once the queue is empty.
 pub struct Pool {
-    jobs: Sender<(TorrentKey, Job)>,
+    jobs: Sender<(TorrentKey, DiskJob)>,
 }
 
 impl Pool {
@@ -62,7 +36,7 @@ impl Pool {
     }
 
     /// Queues `job` for torrent `key`; its result comes back as [`Msg::Disk`].
-    pub fn submit(&self, key: TorrentKey, job: Job) {
+    pub fn submit(&self, key: TorrentKey, job: DiskJob) {
         // Unbounded in count, so never full: the bytes of queued writes are charged to
         // the disk budget (reading stops past it), reads and hashes are bounded by the
         // engine. The workers outlive the sender, so never closed.
@@ -70,28 +44,10 @@ impl Pool {
     }
 }
 
-fn work(queue: &Receiver<(TorrentKey, Job)>, inbox: &Sender<Msg>) {
+fn work(queue: &Receiver<(TorrentKey, DiskJob)>, inbox: &Sender<Msg>) {
     while let Ok((key, job)) = queue.recv_blocking() {
-        if inbox.send_blocking(Msg::Disk(key, run(job))).is_err() {
+        if inbox.send_blocking(Msg::Disk(key, job.run())).is_err() {
             return;
         }
-    }
-}
-
-fn run(job: Job) -> Done {
-    match job {
-        Job::Piece(job) => Done::Piece(job.run()),
-        Job::FileCompleted { file, storage } => Done::FileCompleted {
-            file,
-            result: storage.file_completed(file).map_err(IoError::from),
-        },
-        Job::Save { verified, storage } => Done::Saved(
-            storage
-                .sync()
-                .and_then(|()| {
-                    shoal_io::resume::save(storage.dir(), storage.meta(), &verified, &storage)
-                })
-                .map_err(|e| e.to_string()),
-        ),
     }
 }

@@ -36,11 +36,10 @@ use shoal_core::engine::{
 use shoal_core::metainfo::Metainfo;
 use shoal_core::{InfoHash, PieceIndex};
 use shoal_io::{
-    BlockPlan, Charge, DiskBudget, Download, DownloadLock, PieceJob, ReadAhead, ReadPlan, Renames,
-    Storage, WriteBack,
+    Charge, DiskBudget, DiskDone, DiskEvent, DiskJob, Dispatcher, Download, DownloadLock, Storage,
 };
 
-use crate::disk::{Done, Job, Pool};
+use crate::disk::Pool;
 
 mod commands;
 mod dht;
@@ -82,7 +81,7 @@ pub enum Msg {
         addr: SocketAddr,
     },
     /// A disk job of torrent `key` is done.
-    Disk(TorrentKey, Done),
+    Disk(TorrentKey, DiskDone),
     /// A magnet link's torrent has its folder open (see `magnet`).
     MagnetOpened {
         key: TorrentKey,
@@ -170,8 +169,6 @@ struct Entry {
     storage: Arc<Storage>,
     /// This process's claim on the torrent's folder, released when the entry goes.
     _lock: DownloadLock,
-    /// Downloaded blocks held until their piece is hashed; a new one for every run.
-    cache: Arc<WriteBack>,
     run: Run,
     options: AddOptions,
     /// Disk jobs in flight.
@@ -181,8 +178,6 @@ struct Entry {
     save_pending: bool,
     /// Removed: dropped (and these told) once the record is saved.
     removed: Option<Vec<Sender<Result<(), Error>>>>,
-    last_save: Instant,
-    saved_pieces: Option<u32>,
     complete_since: Option<Instant>,
     /// Payload totals of earlier runs (the engine counts from zero after a resume).
     carried_down: u64,
@@ -216,12 +211,11 @@ pub struct Driver {
     /// The local service discovery socket, when the engine has LSD on.
     lsd: Option<Arc<Async<UdpSocket>>>,
     pool: Pool,
-    /// Bytes between sockets and disk, all torrents together.
-    budget: Arc<DiskBudget>,
     /// Where socket readers wait while `budget` is paused.
     gate: Arc<net::Gate>,
-    /// Blocks served to peers, read a chunk at a time.
-    read_ahead: ReadAhead,
+    /// The engine's disk outputs carried out (write-back, read-ahead, hashing, renames,
+    /// the resume-save cadence), shared with the mio runtime.
+    disk: Dispatcher<TorrentKey>,
     /// Idle keep-alive connections to web seeds.
     web: http::WebPool,
     conns: BTreeMap<ConnId, Conn>,
@@ -230,8 +224,6 @@ pub struct Driver {
     fetching: BTreeMap<TorrentKey, magnet::Fetching>,
     /// Every engine id a torrent has had (ids are never reused by the engine).
     by_engine: BTreeMap<TorrentId, TorrentKey>,
-    /// Final renames on the pool, and the "complete" held until they end.
-    renames: Renames<TorrentKey>,
     /// Shutting down: who to tell when done, and until when the network may take.
     shutdown: Option<(Vec<Sender<()>>, Option<Instant>)>,
 }
@@ -262,8 +254,11 @@ impl Driver {
         let budget = DiskBudget::new(config.disk);
         let mut driver = Driver {
             gate: Arc::new(net::Gate::new(budget.clone())),
-            read_ahead: ReadAhead::new(READ_AHEAD),
-            budget,
+            disk: {
+                let mut disk = Dispatcher::new(budget, READ_AHEAD);
+                disk.set_resume_interval(Some(config.resume_interval));
+                disk
+            },
             engine: Engine::new(config.engine.clone()),
             pool: Pool::new(config.workers, inbox_tx.clone()),
             web: http::WebPool::default(),
@@ -279,7 +274,6 @@ impl Driver {
             lsd,
             conns: BTreeMap::new(),
             torrents: BTreeMap::new(),
-            renames: Renames::default(),
             fetching: BTreeMap::new(),
             by_engine: BTreeMap::new(),
             shutdown: None,
@@ -346,8 +340,9 @@ impl Driver {
             let now = Instant::now();
             if self.engine.poll_timeout().is_some_and(|t| t <= now) {
                 self.engine.handle(Input::Timer, now);
-                self.drain();
             }
+            self.disk.saves_due(&self.engine, now);
+            self.drain();
             // Writes done, reads taken, a torrent paused or removed (its cache dropped):
             // any of them may have brought the disk budget back down.
             self.gate.wake();
@@ -401,7 +396,7 @@ impl Driver {
 
     // ---- the disk ----
 
-    fn submit(&mut self, key: TorrentKey, job: Job) {
+    fn submit(&mut self, key: TorrentKey, job: DiskJob) {
         if let Some(e) = self.torrents.get_mut(&key) {
             e.jobs += 1;
             self.pool.submit(key, job);
@@ -419,22 +414,22 @@ impl Driver {
         }
         if e.save_pending {
             e.save_pending = false;
-            let verified = match &e.run {
-                Run::Paused(v) => v.clone(),
-                Run::Running(id) => match self.engine.verified(*id) {
-                    Some(v) => v.clone(),
-                    None => return,
-                },
-            };
-            e.saved_pieces = Some(verified.count_ones());
-            let storage = e.storage.clone();
-            self.submit(key, Job::Save { verified, storage });
+            match &e.run {
+                Run::Paused(verified) => {
+                    let (verified, storage) = (verified.clone(), e.storage.clone());
+                    self.submit(key, DiskJob::Save { verified, storage });
+                }
+                Run::Running(id) => {
+                    self.disk.save(&self.engine, *id, Instant::now());
+                    self.submit_disk_jobs();
+                }
+            }
             return;
         }
         if e.removed.is_some() {
             let e = self.torrents.remove(&key).expect("looked up");
             self.by_engine.retain(|_, k| *k != key);
-            self.renames.forget(key);
+            self.disk.forget_renames(key);
             for reply in e.removed.into_iter().flatten() {
                 let _ = reply.try_send(Ok(()));
             }
@@ -442,59 +437,28 @@ impl Driver {
         }
     }
 
-    fn disk_done(&mut self, key: TorrentKey, done: Done) {
+    fn disk_done(&mut self, key: TorrentKey, done: DiskDone) {
         let now = Instant::now();
         if let Some(e) = self.torrents.get_mut(&key) {
             e.jobs = e.jobs.saturating_sub(1);
         }
-        match done {
-            Done::Piece(done) => {
-                let (inputs, error) = done.into_inputs(&mut self.read_ahead);
-                if let Some((_, error)) = error {
-                    // The piece could not be read back or written: a storage failure,
-                    // reported as such; it counts as failed and is fetched again.
-                    self.emit(Event::StorageError {
-                        torrent: key,
-                        error,
-                    });
-                }
-                for input in inputs {
-                    self.engine.handle(input, now);
-                }
-            }
-            Done::FileCompleted { file, result } => {
-                let ok = result.is_ok();
-                match result {
-                    Ok(()) => {
-                        let path = self.torrents.get(&key).and_then(|e| e.storage.path(file));
-                        if let Some(path) = path {
-                            self.emit(Event::FileCompleted {
-                                torrent: key,
-                                file,
-                                path,
-                            });
-                        }
-                    }
-                    Err(error) => self.emit(Event::StorageError {
-                        torrent: key,
-                        error,
-                    }),
-                }
-                if self.renames.finished(key, ok) {
-                    self.emit(Event::Completed { torrent: key });
-                }
-            }
-            Done::Saved(result) => {
-                if let Err(e) = result {
-                    self.emit(Event::Warning {
-                        torrent: key,
-                        message: format!("resume record not saved: {e}"),
-                    });
-                }
-            }
-        }
+        self.disk.done(&mut self.engine, key, done, now);
+        self.submit_disk_jobs();
         self.settle(key);
         self.drain();
+    }
+
+    /// Hands the dispatcher's disk jobs to the pool and passes its events on.
+    fn submit_disk_jobs(&mut self) {
+        let jobs: Vec<(TorrentKey, DiskJob)> = self.disk.take_jobs().collect();
+        for (key, job) in jobs {
+            self.submit(key, job);
+        }
+        let events: Vec<DiskEvent<TorrentKey>> = self.disk.take_events().collect();
+        let now = Instant::now();
+        for event in events {
+            self.disk_event(event, now);
+        }
     }
 
     // ---- messages from the tasks ----
@@ -583,21 +547,14 @@ impl Driver {
     /// Carries out everything the engine asks for now, until it asks nothing more.
     fn drain(&mut self) {
         while let Some(out) = self.engine.poll_output() {
-            self.carry_out(out);
+            if let Some(out) = self.disk.carry_out(&mut self.engine, out, Instant::now()) {
+                self.carry_out(out);
+            }
         }
+        self.submit_disk_jobs();
     }
 
-    fn storage_of(&self, torrent: TorrentId) -> Option<(TorrentKey, Arc<Storage>)> {
-        let key = *self.by_engine.get(&torrent)?;
-        Some((key, self.torrents.get(&key)?.storage.clone()))
-    }
-
-    fn cache_of(&self, torrent: TorrentId) -> Option<(TorrentKey, Arc<Storage>, Arc<WriteBack>)> {
-        let key = *self.by_engine.get(&torrent)?;
-        let e = self.torrents.get(&key)?;
-        Some((key, e.storage.clone(), e.cache.clone()))
-    }
-
+    /// Carries out an output that is not the disk's (see [`Dispatcher::carry_out`]).
     fn carry_out(&mut self, out: Output) {
         let now = Instant::now();
         match out {
@@ -622,51 +579,6 @@ impl Driver {
             Output::Close { conn } => {
                 // The writer sends what is queued, then shuts the socket.
                 self.conns.remove(&conn);
-            }
-            Output::ReadBlock {
-                torrent,
-                conn,
-                block,
-            } => {
-                if let Some((key, storage)) = self.storage_of(torrent) {
-                    match self.read_ahead.read_block(torrent, conn, block, &storage) {
-                        ReadPlan::Ready(input) => self.engine.handle(input, now),
-                        ReadPlan::Waiting => {}
-                        ReadPlan::Job(job) => self.submit(key, Job::Piece(job)),
-                    }
-                }
-            }
-            Output::WriteBlock {
-                torrent,
-                block,
-                data,
-            } => {
-                let Some((key, storage, cache)) = self.cache_of(torrent) else {
-                    return;
-                };
-                // Staged in memory until the piece is hashed: no disk work here, and the
-                // block counts as written at once. Past the cache's limit, the pool
-                // writes it.
-                match shoal_io::write_block(torrent, block, data, &storage, &cache) {
-                    BlockPlan::Staged(input) => self.engine.handle(input, now),
-                    BlockPlan::Job(job) => self.submit(key, Job::Piece(job)),
-                }
-            }
-            Output::HashPiece {
-                torrent,
-                piece,
-                expected,
-            } => {
-                if let Some((key, storage, cache)) = self.cache_of(torrent) {
-                    let job = Job::Piece(PieceJob::Hash {
-                        torrent,
-                        piece,
-                        expected,
-                        storage,
-                        cache,
-                    });
-                    self.submit(key, job);
-                }
             }
             Output::TrackerHttp {
                 torrent,
@@ -718,14 +630,6 @@ impl Driver {
             Output::UdpSend { to, data } => {
                 // A lost datagram is retransmitted by the engine's UDP tracker client.
                 let _ = self.udp.get_ref().send_to(&data, to);
-            }
-            Output::Event(EngineEvent::FileCompleted { torrent, file }) => {
-                // The final rename happens on the pool (it syncs the file first); the
-                // event goes out once the file has its final name.
-                if let Some((key, storage)) = self.storage_of(torrent) {
-                    self.renames.started(key);
-                    self.submit(key, Job::FileCompleted { file, storage });
-                }
             }
             Output::Event(event) => self.engine_event(event, now),
             // An output added to the engine that this runtime does not carry out yet: loud

@@ -15,7 +15,7 @@ use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -25,13 +25,9 @@ use rustls::pki_types::ServerName;
 use shoal_core::tracker::http::{HttpProgress, HttpResponseReader};
 use shoal_core::tracker::{Scheme, TrackerUrl};
 use shoal_core::IoError;
+use shoal_io::answer_buf::{HTTP_TIMEOUT, MAX_TRACKER_ANSWER as MAX_RESPONSE};
 use shoal_io::http_pool::{Pool, ServerKey};
 use shoal_io::AnswerBuf;
-
-/// The most a tracker answer may hold (as the mio runtime).
-pub const MAX_RESPONSE: usize = 2 << 20;
-/// An exchange that takes longer fails (as the mio runtime).
-pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sends `request` to the tracker of `url` and returns every byte of its answer, or why
 /// the exchange failed (the error names the URL).

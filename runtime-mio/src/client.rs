@@ -84,9 +84,6 @@ pub enum Outcome {
     Interrupted,
 }
 
-/// How often the resume record is saved while running.
-const RESUME_EVERY: Duration = Duration::from_secs(30);
-
 /// The port tried first when none is given, and how many after it (6881-6889, the
 /// classic BitTorrent range that libtorrent also walks when its port is taken).
 pub const DEFAULT_PORT: u16 = 6881;
@@ -187,11 +184,11 @@ pub fn run(opts: &Options, seed_only: bool) -> Result<Outcome, String> {
             id
         }
     };
-    ui.started(rt.local_addr(), rt.engine.stats(torrent).as_ref());
+    ui.started(rt.local_addr(), rt.stats(torrent).as_ref());
 
     let started = Instant::now();
     let result = drive(&mut rt, torrent, &meta, opts, &ui, &storage, dht_usable);
-    let stats = rt.engine.stats(torrent);
+    let stats = rt.stats(torrent);
     // However it ended: say `stopped`, let the writes finish, save the resume record.
     let verified = rt
         .shutdown(Duration::from_secs(5))
@@ -308,7 +305,6 @@ fn drive(
     dht: bool,
 ) -> Result<Outcome, String> {
     let mut complete_at = rt
-        .engine
         .stats(torrent)
         .filter(|s| s.complete)
         .map(|_| Instant::now());
@@ -331,7 +327,6 @@ fn drive(
         ratio: Some(opts.seed_ratio),
         time: opts.seed_time,
     };
-    let mut last_save = Instant::now();
     let has_trackers = !meta.trackers().is_empty();
     // Web seeds not dropped yet: while one is left, the download has a source whatever
     // the trackers say.
@@ -418,7 +413,7 @@ fn drive(
         }
         // The bar follows every turn, not only the once-a-second progress event: it shows
         // verified pieces as they come and a stall as soon as it is one.
-        if let Some(stats) = rt.engine.stats(torrent) {
+        if let Some(stats) = rt.stats(torrent) {
             ui.progress(&stats, Instant::now());
         }
         if rt.interrupted() {
@@ -449,20 +444,6 @@ fn drive(
                     dht_absence(opts, meta.info.private)
                 ),
             });
-        }
-        if last_save.elapsed() >= RESUME_EVERY && !storage.is_read_only() {
-            last_save = Instant::now();
-            if let Some(verified) = rt.engine.verified(torrent).cloned() {
-                // Writes still queued may be left out of the record: they are re-fetched
-                // or re-verified next time, never trusted unverified.
-                let (dir, meta, storage) =
-                    (opts.dir.clone(), Arc::new(meta.clone()), storage.clone());
-                rt.spawn(move || {
-                    storage.sync().map_err(|e| e.to_string())?;
-                    shoal_io::resume::save(&dir, &meta, &verified, &storage)
-                        .map_err(|e| e.to_string())
-                });
-            }
         }
     }
 }

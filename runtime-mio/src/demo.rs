@@ -194,7 +194,7 @@ fn run_in(tmp: &Path, opts: &DemoOptions) -> Result<(), String> {
                 }
             }
             // The final figures (the last progress event may be a second old).
-            if let Some(stats) = rt.engine.stats(torrent) {
+            if let Some(stats) = rt.stats(torrent) {
                 set(&|s| s.stats = Some(stats.clone()));
             }
             let _ = rt.shutdown(Duration::from_secs(1));

@@ -27,8 +27,7 @@ use shoal_core::tracker::AnnounceId;
 use shoal_core::IoError;
 use shoal_io::AnswerBuf;
 
-/// The most a tracker answer may hold.
-pub const MAX_RESPONSE: usize = 2 << 20;
+pub use shoal_io::answer_buf::MAX_TRACKER_ANSWER as MAX_RESPONSE;
 
 /// What an exchange is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

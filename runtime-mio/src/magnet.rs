@@ -62,7 +62,7 @@ pub fn fetch(
     dht: bool,
 ) -> Result<Fetched, String> {
     if magnet.trackers.is_empty() && !peers_given && !dht {
-        let why = if rt.engine.dht_enabled() {
+        let why = if rt.dht_enabled() {
             "the DHT knows no node to start from (no --dht-bootstrap, SHOAL_DHT_BOOTSTRAP empty)"
         } else {
             "the DHT is off (--no-dht)"
@@ -118,7 +118,7 @@ pub fn fetch(
             return Ok(Fetched::Interrupted);
         }
         let due = last_line.is_none_or(|at| at.elapsed() >= LINE_EVERY);
-        if let (true, Some(s)) = (due, rt.engine.fetching(id)) {
+        if let (true, Some(s)) = (due, rt.fetching(id)) {
             last_line = Some(Instant::now());
             let name = magnet.display_name.as_deref().unwrap_or("metadata");
             let bytes = match s.size {

@@ -32,12 +32,12 @@ use shoal_core::engine::{
     AddTorrentError, ConnId, Engine, EngineConfig, Event, Input, Output, RateLimits, TorrentId,
     TorrentOptions,
 };
+use shoal_core::engine::{FetchingStats, TorrentStats};
 use shoal_core::metainfo::Metainfo;
+use shoal_core::picker::Priority;
 use shoal_core::tracker::TrackerUrl;
-use shoal_io::{
-    BlockPlan, DiskBudget, DiskLimits, DiskStats, PieceJob, ReadAhead, ReadPlan, Renames, Storage,
-    WriteBack,
-};
+use shoal_io::answer_buf::HTTP_TIMEOUT;
+use shoal_io::{DiskBudget, DiskEvent, DiskLimits, DiskStats, Dispatcher, Storage};
 
 use crate::http::{Exchange, Purpose};
 use crate::worker::{Done, Job, Pool};
@@ -71,8 +71,6 @@ const MAX_READ_CHUNK: usize = 256 * 1024;
 pub const MAX_READ_PER_WAKEUP: usize = READ_BUDGET + MAX_READ_CHUNK;
 /// Bytes of chunks read ahead for serving peers, all torrents together.
 const READ_AHEAD: usize = 16 << 20;
-/// An HTTP tracker exchange that takes longer fails.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of a [`Runtime`].
 #[derive(Clone, Debug)]
@@ -117,7 +115,7 @@ struct Http {
 pub struct Runtime {
     poll: Poll,
     events: Events,
-    pub engine: Engine,
+    engine: Engine,
     listener: TcpListener,
     udp: UdpSocket,
     /// Joined to the LSD multicast group, when the engine has LSD on.
@@ -130,19 +128,16 @@ pub struct Runtime {
     https: Vec<Option<Http>>,
     /// Idle keep-alive connections to web seeds.
     http_pool: crate::http::Pool,
-    storages: BTreeMap<TorrentId, (Arc<Storage>, Arc<WriteBack>)>,
-    /// Bytes on their way to disk, shared by every torrent's write-back cache.
-    budget: Arc<DiskBudget>,
-    /// Slots of readable connections left unread while `budget` is paused, oldest first.
+    /// The engine's disk outputs carried out (write-back, read-ahead, hashing, renames,
+    /// record saves), and the budget of bytes on their way to disk.
+    disk: Dispatcher<TorrentId>,
+    /// Slots of readable connections left unread while the disk budget is paused, oldest
+    /// first.
     parked: VecDeque<usize>,
     /// The same for web seed exchanges (slots of `https`).
     parked_http: VecDeque<usize>,
-    /// Blocks served to peers, read a chunk at a time.
-    read_ahead: ReadAhead,
     /// Events for the caller, in order.
     pending_events: Vec<Event>,
-    /// Final renames on workers, and the "complete" held until they end.
-    renames: Renames<TorrentId>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     interrupted: bool,
     /// Failures of background jobs that stop nothing (a resume record not saved).
@@ -189,13 +184,10 @@ impl Runtime {
             by_conn: BTreeMap::new(),
             https: Vec::new(),
             http_pool: crate::http::Pool::default(),
-            storages: BTreeMap::new(),
-            budget: DiskBudget::new(DiskLimits::default()),
+            disk: Dispatcher::new(DiskBudget::new(DiskLimits::default()), READ_AHEAD),
             parked: VecDeque::new(),
             parked_http: VecDeque::new(),
-            read_ahead: ReadAhead::new(READ_AHEAD),
             pending_events: Vec::new(),
-            renames: Renames::default(),
             signals: None,
             interrupted: false,
             warnings: Vec::new(),
@@ -257,12 +249,50 @@ impl Runtime {
     /// Sets the bounds of the bytes on their way to disk; for torrents added from now on
     /// (call it before adding any).
     pub fn set_disk_limits(&mut self, limits: DiskLimits) {
-        self.budget = DiskBudget::new(limits);
+        self.disk.set_budget(DiskBudget::new(limits));
+    }
+
+    /// How often each torrent's resume record is saved while its verified pieces change
+    /// (default [`shoal_io::dispatch::RESUME_INTERVAL`]); `None`: never by itself.
+    pub fn set_resume_interval(&mut self, interval: Option<Duration>) {
+        self.disk.set_resume_interval(interval);
+    }
+
+    /// Saves torrent `id`'s resume record now (on a worker).
+    pub fn save_resume(&mut self, id: TorrentId) {
+        self.disk.save(&self.engine, id, Instant::now());
+        self.submit_disk_jobs();
+    }
+
+    /// A torrent's figures now.
+    pub fn stats(&self, id: TorrentId) -> Option<TorrentStats> {
+        self.engine.stats(id)
+    }
+
+    /// The pieces of a torrent verified now.
+    pub fn verified(&self, id: TorrentId) -> Option<&Bitfield> {
+        self.engine.verified(id)
+    }
+
+    /// A magnet link's torrent's metadata download, while it lasts.
+    pub fn fetching(&self, id: TorrentId) -> Option<FetchingStats> {
+        self.engine.fetching(id)
+    }
+
+    /// Whether the DHT node runs.
+    pub fn dht_enabled(&self) -> bool {
+        self.engine.dht_enabled()
+    }
+
+    /// Sets a torrent's file priorities (one per file).
+    pub fn set_file_priorities(&mut self, id: TorrentId, priorities: &[Priority]) {
+        self.engine.set_file_priorities(id, priorities);
+        self.drain();
     }
 
     /// The bytes on their way to disk now, and the most there have been.
     pub fn disk_stats(&self) -> DiskStats {
-        self.budget.stats()
+        self.disk.budget().stats()
     }
 
     /// The address peers reach us at.
@@ -328,9 +358,10 @@ impl Runtime {
         storage: Arc<Storage>,
         opts: TorrentOptions,
     ) -> Result<TorrentId, AddTorrentError> {
-        let id = self.engine.add_torrent(meta, opts, Instant::now())?;
-        self.storages
-            .insert(id, (storage, Arc::new(WriteBack::new(self.budget.clone()))));
+        let saved = saved_pieces(&storage, &opts);
+        let now = Instant::now();
+        let id = self.engine.add_torrent(meta, opts, now)?;
+        self.disk.add(id, id, storage, saved, now);
         self.drain();
         Ok(id)
     }
@@ -351,9 +382,8 @@ impl Runtime {
     /// way for it finish and are dropped. Returns the pieces verified by then.
     pub fn remove_torrent(&mut self, torrent: TorrentId) -> Option<Bitfield> {
         let verified = self.engine.remove_torrent(torrent, Instant::now());
-        self.storages.remove(&torrent);
-        self.renames.forget(torrent);
-        self.read_ahead.forget(torrent);
+        self.disk.remove(torrent);
+        self.disk.forget_renames(torrent);
         self.drain();
         verified
     }
@@ -388,11 +418,12 @@ impl Runtime {
         storage: Arc<Storage>,
         opts: TorrentOptions,
     ) -> Result<(), AddTorrentError> {
-        self.storages
-            .insert(id, (storage, Arc::new(WriteBack::new(self.budget.clone()))));
-        let attached = self.engine.attach_metainfo(id, opts, Instant::now());
+        let saved = saved_pieces(&storage, &opts);
+        let now = Instant::now();
+        self.disk.add(id, id, storage, saved, now);
+        let attached = self.engine.attach_metainfo(id, opts, now);
         if attached.is_err() {
-            self.storages.remove(&id);
+            self.disk.remove(id);
         }
         self.drain();
         attached
@@ -471,6 +502,7 @@ impl Runtime {
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
             self.engine.handle(Input::Timer, now);
         }
+        self.disk.saves_due(&self.engine, now);
         self.drain();
         Ok(std::mem::take(&mut self.pending_events))
     }
@@ -562,7 +594,7 @@ impl Runtime {
             self.flush_conn(slot);
         }
         if readable {
-            if self.budget.paused() {
+            if self.disk.budget().paused() {
                 self.park(slot);
             } else {
                 self.read_conn(slot);
@@ -584,7 +616,7 @@ impl Runtime {
     /// Reads parked connections, then parked web seed exchanges, oldest first, while the
     /// disk budget allows.
     fn unpark(&mut self) {
-        while !self.budget.paused() {
+        while !self.disk.budget().paused() {
             let Some(slot) = self.parked.pop_front() else {
                 self.unpark_http();
                 return;
@@ -801,36 +833,7 @@ impl Runtime {
         while let Ok(done) = self.pool.done.try_recv() {
             let now = Instant::now();
             match done {
-                Done::Piece(done) => {
-                    let (inputs, error) = done.into_inputs(&mut self.read_ahead);
-                    if let Some((torrent, error)) = error {
-                        // The piece could not be read back or written: a storage failure,
-                        // reported as such; it counts as failed and is fetched again.
-                        self.pending_events
-                            .push(Event::StorageError { torrent, error });
-                    }
-                    for input in inputs {
-                        self.engine.handle(input, now);
-                    }
-                }
-                Done::FileCompleted {
-                    torrent,
-                    file,
-                    result,
-                } => {
-                    let ok = result.is_ok();
-                    match result {
-                        Err(error) => self
-                            .pending_events
-                            .push(Event::StorageError { torrent, error }),
-                        Ok(()) => self
-                            .pending_events
-                            .push(Event::FileCompleted { torrent, file }),
-                    }
-                    if self.renames.finished(torrent, ok) {
-                        self.pending_events.push(Event::Completed { torrent });
-                    }
-                }
+                Done::Disk(torrent, done) => self.disk.done(&mut self.engine, torrent, done, now),
                 Done::Resolved {
                     torrent,
                     id,
@@ -854,8 +857,11 @@ impl Runtime {
             let mut any = false;
             while let Some(out) = self.engine.poll_output() {
                 any = true;
-                self.carry_out(out, &mut touched);
+                if let Some(out) = self.disk.carry_out(&mut self.engine, out, Instant::now()) {
+                    self.carry_out(out, &mut touched);
+                }
             }
+            self.submit_disk_jobs();
             for slot in touched {
                 self.flush_conn(slot);
             }
@@ -865,6 +871,32 @@ impl Runtime {
         }
     }
 
+    /// Hands the dispatcher's disk jobs to the workers and its events to the caller.
+    fn submit_disk_jobs(&mut self) {
+        for (torrent, job) in self.disk.take_jobs() {
+            self.pool.submit(Job::Disk(torrent, job));
+        }
+        for event in self.disk.take_events() {
+            match event {
+                DiskEvent::FileCompleted { torrent, file } => self
+                    .pending_events
+                    .push(Event::FileCompleted { torrent, file }),
+                DiskEvent::Completed { torrent } => {
+                    self.pending_events.push(Event::Completed { torrent })
+                }
+                DiskEvent::StorageError { torrent, error } => self
+                    .pending_events
+                    .push(Event::StorageError { torrent, error }),
+                DiskEvent::Saved { result, .. } => {
+                    if let Err(e) = result {
+                        self.warnings.push(format!("resume record not saved: {e}"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Carries out an output that is not the disk's (see [`Dispatcher::carry_out`]).
     fn carry_out(&mut self, out: Output, touched: &mut Vec<usize>) {
         match out {
             Output::Connect { conn, addr } => match TcpStream::connect(addr) {
@@ -890,50 +922,6 @@ impl Runtime {
                     self.remove_conn(slot);
                 }
             }
-            Output::ReadBlock {
-                torrent,
-                conn,
-                block,
-            } => {
-                if let Some((storage, _)) = self.storages.get(&torrent) {
-                    match self.read_ahead.read_block(torrent, conn, block, storage) {
-                        ReadPlan::Ready(input) => self.engine.handle(input, Instant::now()),
-                        ReadPlan::Waiting => {}
-                        ReadPlan::Job(job) => self.pool.submit(Job::Piece(job)),
-                    }
-                }
-            }
-            Output::WriteBlock {
-                torrent,
-                block,
-                data,
-            } => {
-                let Some((storage, cache)) = self.storages.get(&torrent) else {
-                    return;
-                };
-                // Staged in memory until the piece is hashed: no disk work on the loop,
-                // and the block counts as written at once. Past the cache's limit, a
-                // worker writes it.
-                match shoal_io::write_block(torrent, block, data, storage, cache) {
-                    BlockPlan::Staged(input) => self.engine.handle(input, Instant::now()),
-                    BlockPlan::Job(job) => self.pool.submit(Job::Piece(job)),
-                }
-            }
-            Output::HashPiece {
-                torrent,
-                piece,
-                expected,
-            } => {
-                if let Some((storage, cache)) = self.storages.get(&torrent) {
-                    self.pool.submit(Job::Piece(PieceJob::Hash {
-                        torrent,
-                        piece,
-                        expected,
-                        storage: storage.clone(),
-                        cache: cache.clone(),
-                    }));
-                }
-            }
             Output::TrackerHttp {
                 torrent,
                 id,
@@ -957,33 +945,19 @@ impl Runtime {
                 // A lost datagram is retransmitted by the engine's UDP tracker client.
                 let _ = self.udp.send_to(&data, to);
             }
-            Output::Event(Event::FileCompleted { torrent, file }) => {
-                // The final rename happens on a worker (it syncs the file first); the
-                // event reaches the caller once the file has its final name.
-                match self.storages.get(&torrent) {
-                    Some((storage, _)) => {
-                        self.renames.started(torrent);
-                        self.pool.submit(Job::FileCompleted {
-                            torrent,
-                            file,
-                            storage: storage.clone(),
-                        })
-                    }
-                    None => self
-                        .pending_events
-                        .push(Event::FileCompleted { torrent, file }),
-                }
-            }
-            Output::Event(Event::Completed { torrent }) => {
-                // Told once every file has its final name (see `renames`).
-                if self.renames.completed(torrent) {
-                    self.pending_events.push(Event::Completed { torrent });
-                }
-            }
             Output::Event(e) => self.pending_events.push(e),
             // An output added to the engine that this runtime does not carry out yet: loud
             // in tests, ignored in release.
             other => debug_assert!(false, "output not carried out: {other:?}"),
         }
     }
+}
+
+/// The pieces of the resume record a torrent starts from, if one vouched for them: else a
+/// record is saved once the resume interval has passed (see [`Dispatcher::add`]).
+fn saved_pieces(storage: &Storage, opts: &TorrentOptions) -> Option<u32> {
+    opts.verified
+        .as_ref()
+        .filter(|_| storage.record_vouched())
+        .map(Bitfield::count_ones)
 }

@@ -14,20 +14,14 @@ use std::thread::{self, JoinHandle};
 
 use mio::Waker;
 use shoal_core::engine::{IoError, TorrentId};
-use shoal_io::{PieceDone, PieceJob, Storage};
+use shoal_io::{DiskDone, DiskJob};
 
 use crate::http::Purpose;
 
 /// Work for a worker thread.
 pub enum Job {
-    /// A block read, a block write or a piece hash (shared with the async runtime).
-    Piece(PieceJob),
-    /// A file's pieces are all verified: give it its final name.
-    FileCompleted {
-        torrent: TorrentId,
-        file: usize,
-        storage: Arc<Storage>,
-    },
+    /// Disk work of a torrent's, from the dispatcher (shared with the async runtime).
+    Disk(TorrentId, DiskJob),
     /// Anything else that may block (saving a resume record).
     Run(Box<dyn FnOnce() -> Result<(), String> + Send>),
     /// Look up a tracker's host name.
@@ -41,12 +35,7 @@ pub enum Job {
 
 /// What a job came to.
 pub enum Done {
-    Piece(PieceDone),
-    FileCompleted {
-        torrent: TorrentId,
-        file: usize,
-        result: Result<(), IoError>,
-    },
+    Disk(TorrentId, DiskDone),
     Resolved {
         torrent: TorrentId,
         id: Purpose,
@@ -120,16 +109,7 @@ fn work(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
 
 fn run(job: Job) -> Done {
     match job {
-        Job::Piece(job) => Done::Piece(job.run()),
-        Job::FileCompleted {
-            torrent,
-            file,
-            storage,
-        } => Done::FileCompleted {
-            torrent,
-            file,
-            result: storage.file_completed(file).map_err(IoError::from),
-        },
+        Job::Disk(torrent, job) => Done::Disk(torrent, job.run()),
         Job::Run(f) => Done::Ran(f()),
         Job::Resolve {
             torrent,

@@ -233,8 +233,20 @@ pub enum Input {
         /// As in the [`Output::HashPiece`].
         piece: PieceIndex,
         /// Whether the SHA-1 of the piece's data is the one expected. A piece that could
-        /// not be read back counts as `false`: it is fetched again.
+        /// not be read back is not a failed hash: answer [`Input::PieceUnreadable`].
         ok: bool,
+    },
+    /// The other answer to [`Output::HashPiece`]: our own storage could not write or read
+    /// the piece back, so nothing is known of its data. No peer is blamed; the piece is
+    /// fetched again and the torrent stops as after any storage failure (see
+    /// [`Event::StorageError`]).
+    PieceUnreadable {
+        /// As in the [`Output::HashPiece`].
+        torrent: TorrentId,
+        /// As in the [`Output::HashPiece`].
+        piece: PieceIndex,
+        /// What the storage said.
+        error: IoError,
     },
     /// The answer to [`Output::TrackerHttp`].
     TrackerHttp {

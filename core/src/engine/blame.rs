@@ -114,6 +114,12 @@ impl Blame {
         verdict
     }
 
+    /// `piece` could not be read back from our own storage: nothing is known of its
+    /// senders, who are neither blamed nor trusted for it.
+    pub(super) fn unread(&mut self, piece: u32) {
+        self.attempts.remove(&piece);
+    }
+
     /// Keeps a failed attempt's blocks (only those with digests: the others prove
     /// nothing), forgetting the oldest kept piece past [`MAX_FAILED`].
     fn keep_failed(&mut self, piece: u32, attempt: Vec<Sent>) {

@@ -202,6 +202,7 @@ impl Engine {
             Input::BlockRead { torrent, .. }
             | Input::BlockWritten { torrent, .. }
             | Input::PieceHashed { torrent, .. }
+            | Input::PieceUnreadable { torrent, .. }
             | Input::TrackerHttp { torrent, .. }
             | Input::WebSeedResponse { torrent, .. } => Some(*torrent),
             Input::UdpReceived { .. } | Input::LsdReceived { .. } | Input::Timer => None,
@@ -235,6 +236,11 @@ impl Engine {
             Input::PieceHashed { torrent, piece, ok } => {
                 self.on_piece_hashed(torrent, piece, ok, now)
             }
+            Input::PieceUnreadable {
+                torrent,
+                piece,
+                error,
+            } => self.on_piece_unreadable(torrent, piece, error),
             Input::TrackerHttp {
                 torrent,
                 id,

@@ -341,6 +341,24 @@ impl Engine {
         }
     }
 
+    /// Our storage could not give the piece back to be hashed: a fault of ours, not of
+    /// its senders. It is fetched again, and the torrent stops as after a failed write.
+    pub(super) fn on_piece_unreadable(&mut self, id: TorrentId, piece: PieceIndex, error: IoError) {
+        let Some(t) = self.torrent_mut(id) else {
+            return;
+        };
+        if !t.hashing.remove(&piece.0) {
+            return;
+        }
+        t.webseeds.contributors.remove(&piece.0);
+        t.blame.unread(piece.0);
+        t.storage_error = true;
+        consistent(&mut t.faults, t.picker.hash_failed(piece));
+        t.refill_wanted = true;
+        self.outputs
+            .push_back(Output::Event(Event::StorageError { torrent: id, error }));
+    }
+
     pub(super) fn on_piece_hashed(
         &mut self,
         id: TorrentId,

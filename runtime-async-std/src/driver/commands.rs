@@ -89,7 +89,7 @@ impl Driver {
                 let _ = reply.try_send(keys);
             }
             Command::DiskStats { reply } => {
-                let _ = reply.try_send(self.budget.stats());
+                let _ = reply.try_send(self.disk.budget().stats());
             }
             Command::Metainfo { key, reply } => {
                 let meta = self.entry(key).map(|e| e.storage.meta().clone());
@@ -149,26 +149,41 @@ impl Driver {
         for &peer in &options.peers {
             self.engine.add_peer(id, peer, now);
         }
+        self.insert_running(key, id, storage, lock, options, saved_pieces, complete, now);
+        Ok(key)
+    }
+
+    /// Puts a torrent just added to the engine as `id` in the session, running.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn insert_running(
+        &mut self,
+        key: TorrentKey,
+        id: TorrentId,
+        storage: Arc<Storage>,
+        lock: DownloadLock,
+        options: AddOptions,
+        saved_pieces: u32,
+        complete: bool,
+        now: Instant,
+    ) {
         self.by_engine.insert(id, key);
+        self.disk
+            .add(id, key, storage.clone(), Some(saved_pieces), now);
         self.torrents.insert(
             key,
             Entry {
                 storage,
                 _lock: lock,
-                cache: Arc::new(WriteBack::new(self.budget.clone())),
                 run: Run::Running(id),
                 options,
                 jobs: 0,
                 save_pending: false,
                 removed: None,
-                last_save: now,
-                saved_pieces: Some(saved_pieces),
                 complete_since: complete.then_some(now),
                 carried_down: 0,
                 carried_up: 0,
             },
         );
-        Ok(key)
     }
 
     pub(super) fn pause(&mut self, key: TorrentKey, now: Instant) -> Result<(), Error> {
@@ -187,11 +202,10 @@ impl Driver {
             .engine
             .remove_torrent(id, now)
             .unwrap_or_else(|| Bitfield::new(pieces));
-        self.read_ahead.forget(id);
         entry.run = Run::Paused(verified);
-        // Blocks of pieces not yet verified are dropped with the run; hash jobs in flight
-        // keep the old cache alive until they are done.
-        entry.cache = Arc::new(WriteBack::new(self.budget.clone()));
+        // Blocks of pieces not yet verified are dropped with the run.
+        self.disk.remove(id);
+        let entry = self.torrents.get_mut(&key).expect("looked up");
         entry.complete_since = None;
         entry.save_pending = true;
         self.settle(key);
@@ -208,6 +222,7 @@ impl Driver {
             return Ok(());
         };
         let complete = verified.is_full();
+        let saved = verified.count_ones();
         let id = self.engine.add_torrent(
             entry.storage.meta().clone(),
             TorrentOptions {
@@ -218,6 +233,8 @@ impl Driver {
         )?;
         entry.run = Run::Running(id);
         entry.complete_since = complete.then_some(now);
+        self.disk
+            .add(id, key, entry.storage.clone(), Some(saved), now);
         for &peer in &entry.options.peers {
             self.engine.add_peer(id, peer, now);
         }

@@ -1,12 +1,12 @@
 //! The engine's events passed on under the torrents' keys, with the session's own rules
-//! applied on the way: resume records saved now and then and on completion, seeding
-//! limits, progress.
+//! applied on the way: seeding limits, progress; and the disk dispatcher's events (a
+//! file under its final name, the torrent complete: its record saved).
 
 use super::*;
 
 impl Driver {
     /// Passes an engine event on under the torrent's key, and applies the session's own
-    /// rules: resume records saved now and then and on completion, seeding limits.
+    /// rules: seeding limits.
     pub(super) fn engine_event(&mut self, event: EngineEvent, now: Instant) {
         let key_of = |id: TorrentId| self.by_engine.get(&id).copied();
         if let EngineEvent::FetchingMetadata { torrent, .. }
@@ -21,7 +21,7 @@ impl Driver {
         let event = match event {
             EngineEvent::Progress { torrent, stats } => {
                 let Some(key) = key_of(torrent) else { return };
-                match self.progress(key, torrent, stats, now) {
+                match self.progress(key, stats, now) {
                     Some(event) => event,
                     None => return,
                 }
@@ -40,22 +40,9 @@ impl Driver {
                     piece,
                 }
             }
-            EngineEvent::FileCompleted { .. } => return, // see `carry_out`
-            EngineEvent::Completed { torrent } => {
-                let Some(key) = key_of(torrent) else { return };
-                if let Some(e) = self.torrents.get_mut(&key) {
-                    e.complete_since = Some(now);
-                    // A record saying "complete" makes the next start instant; it waits for
-                    // the last writes and renames.
-                    e.save_pending = true;
-                }
-                self.settle(key);
-                // Told once every file has its final name (see `renames`).
-                if !self.renames.completed(key) {
-                    return;
-                }
-                Event::Completed { torrent: key }
-            }
+            // The dispatcher's (see `disk_event`): these come here only for a torrent it
+            // no longer has.
+            EngineEvent::FileCompleted { .. } | EngineEvent::Completed { .. } => return,
             EngineEvent::PeerConnected {
                 torrent,
                 addr,
@@ -185,29 +172,17 @@ impl Driver {
         self.emit(event);
     }
 
-    /// A running torrent's once-a-second figures: the periodic record save and the
-    /// seeding limit. Returns the event to pass on.
+    /// A running torrent's once-a-second figures: the seeding limit. Returns the event to
+    /// pass on.
     pub(super) fn progress(
         &mut self,
         key: TorrentKey,
-        torrent: TorrentId,
         mut stats: TorrentStats,
         now: Instant,
     ) -> Option<Event> {
         let e = self.torrents.get_mut(&key)?;
         stats.downloaded += e.carried_down;
         stats.uploaded += e.carried_up;
-        let due = now.saturating_duration_since(e.last_save) >= self.config.resume_interval;
-        if due && e.saved_pieces != Some(stats.pieces_verified) {
-            // Writes still queued may be left out of the record: they are re-fetched or
-            // re-verified next time, never trusted unverified.
-            e.last_save = now;
-            e.saved_pieces = Some(stats.pieces_verified);
-            if let Some(verified) = self.engine.verified(torrent).cloned() {
-                let storage = e.storage.clone();
-                self.submit(key, Job::Save { verified, storage });
-            }
-        }
         let e = self.torrents.get(&key)?;
         let limit_reached = e.complete_since.is_some_and(|since| {
             stats.complete
@@ -226,5 +201,45 @@ impl Driver {
             return None;
         }
         Some(event)
+    }
+
+    /// An event of the disk dispatcher's, for torrent `key`.
+    pub(super) fn disk_event(&mut self, event: DiskEvent<TorrentKey>, now: Instant) {
+        match event {
+            DiskEvent::FileCompleted { torrent, file } => {
+                let path = self
+                    .torrents
+                    .get(&torrent)
+                    .and_then(|e| e.storage.path(file));
+                if let Some(path) = path {
+                    self.emit(Event::FileCompleted {
+                        torrent,
+                        file,
+                        path,
+                    });
+                }
+            }
+            DiskEvent::Completed { torrent } => {
+                if let Some(e) = self.torrents.get_mut(&torrent) {
+                    e.complete_since = Some(now);
+                    // A record saying "complete" makes the next start instant; it waits for
+                    // the last writes.
+                    e.save_pending = true;
+                }
+                self.settle(torrent);
+                self.emit(Event::Completed { torrent });
+            }
+            DiskEvent::StorageError { torrent, error } => {
+                self.emit(Event::StorageError { torrent, error })
+            }
+            DiskEvent::Saved { torrent, result } => {
+                if let Err(e) = result {
+                    self.emit(Event::Warning {
+                        torrent,
+                        message: format!("resume record not saved: {e}"),
+                    });
+                }
+            }
+        }
     }
 }

@@ -12,9 +12,9 @@ use std::time::Instant;
 use shoal_core::engine::{Event as EngineEvent, TorrentId, TorrentOptions};
 use shoal_core::magnet::Magnet;
 use shoal_core::metainfo::Metainfo;
-use shoal_io::{Download, WriteBack};
+use shoal_io::Download;
 
-use super::{Driver, Entry, Msg, Run};
+use super::{Driver, Msg};
 use crate::session::{AddOptions, Error, Event, TorrentKey};
 
 /// A magnet link's torrent whose storage is not open yet.
@@ -160,23 +160,15 @@ impl Driver {
             let _ = self.engine.remove_torrent(f.id, now);
             return;
         }
-        self.torrents.insert(
+        self.insert_running(
             key,
-            Entry {
-                storage,
-                _lock: lock,
-                cache: Arc::new(WriteBack::new(self.budget.clone())),
-                run: Run::Running(f.id),
-                options: f.options,
-                jobs: 0,
-                save_pending: false,
-                removed: None,
-                last_save: now,
-                saved_pieces: Some(saved_pieces),
-                complete_since: complete.then_some(now),
-                carried_down: 0,
-                carried_up: 0,
-            },
+            f.id,
+            storage,
+            lock,
+            f.options,
+            saved_pieces,
+            complete,
+            now,
         );
     }
 

@@ -197,9 +197,7 @@ impl Torrents {
                 };
                 let engine = match self.rt.attach_metainfo_with(tid, d.storage.clone(), opts) {
                     Ok(()) => {
-                        self.rt
-                            .engine
-                            .set_file_priorities(tid, &e.rec.engine_priorities());
+                        self.rt.set_file_priorities(tid, &e.rec.engine_priorities());
                         e.rec.error = None;
                         Some(tid)
                     }

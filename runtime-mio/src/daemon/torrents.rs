@@ -41,6 +41,8 @@ pub type Opened = Result<shoal_io::Download, String>;
 
 /// How often resume records and totals are saved while torrents run.
 const SAVE_EVERY: Duration = Duration::from_secs(30);
+/// How soon a list changed by a torrent opening is saved (see `Torrents::dirty`).
+const DIRTY_SAVE_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) enum Phase {
     /// A magnet link's torrent whose metadata is being fetched from peers (BEP 9) while
@@ -83,6 +85,11 @@ pub struct Torrents {
     opener: Sender<OpenJob>,
     started: Instant,
     last_save: Instant,
+    /// The list changed in a way worth saving soon but not at once (a torrent opened):
+    /// saved by [`Torrents::tick`] at most every [`DIRTY_SAVE_EVERY`], so a start that
+    /// opens 1,000 torrents writes the list a few times, not 1,000.
+    dirty: bool,
+    last_dirty_save: Instant,
     /// Payload moved by torrents since the daemon started (closed runs only; running
     /// ones are added when asked).
     session_down: u64,
@@ -117,6 +124,8 @@ impl Torrents {
             opener,
             started: Instant::now(),
             last_save: Instant::now(),
+            dirty: false,
+            last_dirty_save: Instant::now(),
             session_down: 0,
             session_up: 0,
             files_added: 0,
@@ -306,7 +315,7 @@ impl Torrents {
                 e.phase = Phase::Failed;
             }
         }
-        self.save_state();
+        self.dirty = true;
         self.schedule();
     }
 
@@ -367,9 +376,7 @@ impl Torrents {
             .add_torrent_with(meta.clone(), storage.clone(), opts)
         {
             Ok(tid) => {
-                self.rt
-                    .engine
-                    .set_file_priorities(tid, &e.rec.engine_priorities());
+                self.rt.set_file_priorities(tid, &e.rec.engine_priorities());
                 for &peer in &e.peers {
                     self.rt.add_peer(tid, peer);
                 }
@@ -403,7 +410,7 @@ impl Torrents {
             return;
         };
         let Some(tid) = engine.take() else { return };
-        if let Some(s) = self.rt.engine.stats(tid) {
+        if let Some(s) = self.rt.stats(tid) {
             e.rec.downloaded_ever += s.downloaded;
             e.rec.uploaded_ever += s.uploaded;
             self.session_down += s.downloaded;
@@ -507,7 +514,7 @@ impl Torrents {
                 // The engine takes sequential mode when a torrent is added.
                 self.stop_engine(i);
             } else {
-                self.rt.engine.set_file_priorities(tid, &priorities);
+                self.rt.set_file_priorities(tid, &priorities);
             }
         }
         self.save_state();
@@ -574,43 +581,25 @@ impl Torrents {
         self.entries.iter().position(|e| in_engine(e) == Some(tid))
     }
 
+    /// Saves torrent `i`'s resume record now, if it runs (on a worker).
     fn save_resume(&mut self, i: usize) {
-        let e = &self.entries[i];
-        let (
-            Some(meta),
-            Phase::Open {
-                storage,
-                engine: Some(tid),
-                ..
-            },
-        ) = (&e.meta, &e.phase)
-        else {
-            return;
-        };
-        let Some(verified) = self.rt.engine.verified(*tid).cloned() else {
-            return;
-        };
-        let (dir, meta, storage) = (
-            PathBuf::from(&e.rec.download_dir),
-            meta.clone(),
-            storage.clone(),
-        );
-        // Writes still queued may be left out of the record: they are re-verified next
-        // time, never trusted unverified (the record notes the files' times).
-        self.rt.spawn(move || {
-            shoal_io::resume::save(&dir, &meta, &verified, &storage).map_err(|e| e.to_string())
-        });
+        if let Some(tid) = in_engine(&self.entries[i]) {
+            self.rt.save_resume(tid);
+        }
     }
 
-    /// Saves resume records and totals every [`SAVE_EVERY`].
+    /// Saves the totals every [`SAVE_EVERY`], and a changed list within
+    /// [`DIRTY_SAVE_EVERY`] (the runtime saves resume records while their torrents' pieces
+    /// change).
     pub fn tick(&mut self) {
-        if self.last_save.elapsed() < SAVE_EVERY {
+        let due = self.last_save.elapsed() >= SAVE_EVERY
+            || (self.dirty && self.last_dirty_save.elapsed() >= DIRTY_SAVE_EVERY);
+        if !due {
             return;
         }
         self.last_save = Instant::now();
-        for i in 0..self.entries.len() {
-            self.save_resume(i);
-        }
+        self.last_dirty_save = self.last_save;
+        self.dirty = false;
         self.save_state();
     }
 
@@ -621,7 +610,7 @@ impl Torrents {
         let mut engine_ids = Vec::new();
         for &i in &ids {
             if let Some(tid) = in_engine(&self.entries[i]) {
-                if let Some(s) = self.rt.engine.stats(tid) {
+                if let Some(s) = self.rt.stats(tid) {
                     self.entries[i].rec.downloaded_ever += s.downloaded;
                     self.entries[i].rec.uploaded_ever += s.uploaded;
                 }
@@ -671,7 +660,7 @@ impl Torrents {
     /// The record with the running totals added in.
     fn record_now(&self, e: &Entry) -> TorrentRecord {
         let mut rec = e.rec.clone();
-        if let Some(s) = in_engine(e).and_then(|t| self.rt.engine.stats(t)) {
+        if let Some(s) = in_engine(e).and_then(|t| self.rt.stats(t)) {
             rec.downloaded_ever += s.downloaded;
             rec.uploaded_ever += s.uploaded;
         }
@@ -687,8 +676,27 @@ impl Torrents {
         }
     }
 
+    /// Whether nothing the user wants of `e` is left to download (a view's
+    /// `left_until_done == 0`, without making the view: `schedule` asks it of every
+    /// torrent).
     fn is_done(&self, e: &Entry) -> bool {
-        self.view(e, 0).left_until_done == 0
+        let Some(meta) = &e.meta else {
+            return true;
+        };
+        let verified = match (&e.phase, in_engine(e)) {
+            (_, Some(t)) => self.rt.verified(t),
+            (Phase::Open { verified, .. }, None) => Some(verified),
+            _ => None,
+        };
+        if verified.is_some_and(Bitfield::is_full) {
+            return true;
+        }
+        let info = &meta.info;
+        info.files.iter().enumerate().all(|(i, f)| {
+            f.attr.padding
+                || !e.rec.wanted.get(i).copied().unwrap_or(true)
+                || f.length == verified.map_or(0, |v| file_verified_bytes(info, f, v))
+        })
     }
 
     /// What the interfaces see of every torrent.
@@ -709,10 +717,10 @@ impl Torrents {
     fn view(&self, e: &Entry, queue_position: usize) -> TorrentView {
         let rec = self.record_now(e);
         let tid = in_engine(e);
-        let stats = tid.and_then(|t| self.rt.engine.stats(t));
-        let fetch = fetching(e).and_then(|t| self.rt.engine.fetching(t));
+        let stats = tid.and_then(|t| self.rt.stats(t));
+        let fetch = fetching(e).and_then(|t| self.rt.fetching(t));
         let verified = match (&e.phase, tid) {
-            (_, Some(t)) => self.rt.engine.verified(t),
+            (_, Some(t)) => self.rt.verified(t),
             (Phase::Open { verified, .. }, None) => Some(verified),
             _ => None,
         };
@@ -811,7 +819,7 @@ impl Torrents {
         let running: Vec<_> = self
             .entries
             .iter()
-            .filter_map(|e| in_engine(e).and_then(|t| self.rt.engine.stats(t)))
+            .filter_map(|e| in_engine(e).and_then(|t| self.rt.stats(t)))
             .collect();
         Stats {
             download_speed: running.iter().map(|s| s.download_rate).sum(),

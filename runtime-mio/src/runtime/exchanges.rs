@@ -141,7 +141,7 @@ impl Runtime {
     /// server, and no finished answer adds to the write-back or starts the next request),
     /// and it is driven again once the budget allows.
     pub(super) fn http_event(&mut self, slot: usize) {
-        let paused = self.budget.paused();
+        let paused = self.disk.budget().paused();
         let Some(h) = self.https.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
@@ -157,7 +157,7 @@ impl Runtime {
 
     /// Drives parked web seed exchanges, oldest first, while the disk budget allows.
     pub(super) fn unpark_http(&mut self) {
-        while !self.budget.paused() {
+        while !self.disk.budget().paused() {
             let Some(slot) = self.parked_http.pop_front() else {
                 return;
             };
