@@ -60,6 +60,7 @@ mod candidates;
 mod choke;
 mod conn;
 mod dht;
+mod encryption;
 mod extension;
 mod lsd;
 mod magnet;
@@ -78,8 +79,8 @@ mod webseeds;
 
 pub use crate::IoError;
 pub use api::{
-    AddTorrentError, CloseReason, ConnId, EngineConfig, Event, Input, Output, ProtocolError,
-    TorrentId, TorrentOptions, TorrentStats, WebSeedRequestId,
+    AddTorrentError, CloseReason, ConnId, Encryption, EngineConfig, Event, Input, Output,
+    ProtocolError, TorrentId, TorrentOptions, TorrentStats, WebSeedRequestId,
 };
 pub use bandwidth::RateLimits;
 pub use dht::{DhtStats, ANNOUNCE_EVERY as DHT_ANNOUNCE_EVERY, RETRY_FIRST as DHT_RETRY_FIRST};
@@ -131,6 +132,9 @@ pub struct Engine {
     stopping: Vec<(TorrentId, Trackers, Instant)>,
     /// The DHT node, once started (see `dht`).
     dht: Option<dht::DhtState>,
+    /// Message stream encryption's keys and pads (a stream of its own, so encrypted
+    /// connections change no other random choice).
+    mse_rng: Rng,
 }
 
 impl Engine {
@@ -142,6 +146,7 @@ impl Engine {
         Engine {
             rng: Rng::new(config.rng_seed),
             bandwidth: Bandwidth::new(config.rate_limits),
+            mse_rng: Rng::new(config.rng_seed ^ 0x6d73_655f_6b65_7973),
             lsd,
             config,
             torrents: Vec::new(),

@@ -20,6 +20,18 @@ impl Engine {
             return;
         };
         p.last_received = now;
+        if p.encrypted {
+            super::encryption::decrypt(p, &mut data);
+        } else if p.phase == Phase::Handshake {
+            // Before the BitTorrent handshake: plaintext or MSE (see `encryption`).
+            let Some(plain) = self.before_handshake(conn, data, now) else {
+                return;
+            };
+            data = plain;
+        }
+        let Some(p) = self.peer_mut(conn) else {
+            return;
+        };
         let mut across = None;
         if p.read_buf.is_empty() {
             p.read_buf = data;

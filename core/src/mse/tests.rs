@@ -243,7 +243,7 @@ fn an_initiator_closes_at_the_sync_bound_and_not_before() {
             }
             Err(e) => {
                 assert_eq!(e, MseError::NoSync);
-                assert!(fed >= INITIATOR_SYNC_MAX && fed < INITIATOR_SYNC_MAX + 100);
+                assert!((INITIATOR_SYNC_MAX..INITIATOR_SYNC_MAX + 100).contains(&fed));
                 break;
             }
             Ok(Progress::Done(_)) => panic!("done on garbage"),
