@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use shoal_core::engine::{CloseReason, Encryption, Event, ProtocolError};
+use shoal_core::engine::{CloseReason, Encryption, Event, PeerStream, ProtocolError};
 use support::{make_torrent, Swarm};
 
 const MB: u64 = 1 << 20;
@@ -27,6 +27,19 @@ fn pair(seed_policy: Encryption, leech_policy: Encryption) -> (Swarm, usize, Vec
     (swarm, leech, data)
 }
 
+/// How each node's connection went, as its `PeerConnected` says.
+fn streams(swarm: &Swarm) -> Vec<PeerStream> {
+    swarm
+        .nodes
+        .iter()
+        .flat_map(|n| n.events.iter())
+        .filter_map(|e| match e {
+            Event::PeerConnected { stream, .. } => Some(*stream),
+            _ => None,
+        })
+        .collect()
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -46,6 +59,7 @@ fn rc4_required_by_the_dialler_carries_the_whole_torrent_encrypted() {
         "no plaintext handshake"
     );
     assert!(!contains(&wire, &data[1000..1064]), "no plaintext block");
+    assert_eq!(streams(&swarm), [PeerStream::Rc4, PeerStream::Rc4]);
 }
 
 #[test]
@@ -59,6 +73,7 @@ fn both_offered_to_an_accepting_seed_gives_plaintext_after_mse() {
     assert!(!wire.starts_with(b"\x13BitTorrent protocol"));
     assert!(contains(&wire, b"BitTorrent protocol"));
     assert!(contains(&wire, &data[1000..1064]));
+    assert_eq!(streams(&swarm), [PeerStream::MsePlaintext; 2]);
 }
 
 #[test]
@@ -69,6 +84,7 @@ fn a_preferring_seed_selects_rc4() {
     let wire = swarm.wire.take().unwrap();
     assert!(!contains(&wire, b"BitTorrent protocol"));
     assert!(!contains(&wire, &data[1000..1064]));
+    assert_eq!(streams(&swarm), [PeerStream::Rc4; 2]);
 }
 
 #[test]
@@ -81,6 +97,7 @@ fn plaintext_dialling_is_unchanged_by_default() {
         .take()
         .unwrap()
         .starts_with(b"\x13BitTorrent protocol"));
+    assert_eq!(streams(&swarm), [PeerStream::Plaintext; 2]);
 }
 
 fn refused(seed_policy: Encryption, leech_policy: Encryption) -> Vec<CloseReason> {

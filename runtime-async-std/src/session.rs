@@ -281,6 +281,8 @@ pub enum Event {
         torrent: TorrentKey,
         addr: SocketAddr,
         peer_id: PeerId,
+        /// Plaintext, or after a message stream encryption handshake (and then RC4 or not).
+        stream: shoal_core::engine::PeerStream,
     },
     /// `torrent` is `None` for a peer that left before naming a torrent.
     PeerClosed {

@@ -390,7 +390,12 @@ fn drive(
                 } => ui.verbose(&format!(
                     "DHT: {peers} peers, announced to {announced} nodes"
                 )),
-                Event::PeerConnected { addr, .. } => ui.verbose(&format!("peer {addr} connected")),
+                Event::PeerConnected { addr, stream, .. } => {
+                    ui.verbose(&format!("peer {addr} connected ({stream})"))
+                }
+                Event::PeerClosed { addr, reason, .. } => {
+                    ui.verbose(&format!("peer {addr} closed: {reason}"))
+                }
                 Event::HashFailed { piece, .. } => {
                     ui.verbose(&format!("piece {piece} failed its hash check"))
                 }

@@ -591,6 +591,28 @@ impl std::error::Error for ProtocolError {
     }
 }
 
+/// How a connection's bytes travel (see [`Encryption`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerStream {
+    /// A plaintext BitTorrent handshake and everything after it in the clear.
+    Plaintext,
+    /// A message stream encryption handshake that selected plaintext: the rest in the
+    /// clear.
+    MsePlaintext,
+    /// A message stream encryption handshake that selected RC4: every byte encrypted.
+    Rc4,
+}
+
+impl fmt::Display for PeerStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PeerStream::Plaintext => "plaintext",
+            PeerStream::MsePlaintext => "MSE, plaintext",
+            PeerStream::Rc4 => "MSE, RC4",
+        })
+    }
+}
+
 /// A torrent's figures, as in [`Event::Progress`] and [`Engine::stats`](super::Engine::stats).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TorrentStats {
@@ -667,6 +689,8 @@ pub enum Event {
         addr: SocketAddr,
         /// The id it sent in its handshake.
         peer_id: PeerId,
+        /// How its bytes travel: plaintext, or after a message stream encryption handshake.
+        stream: PeerStream,
     },
     /// A connection ended, whoever ended it.
     PeerClosed {

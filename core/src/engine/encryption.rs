@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use crate::mse::{self, Ciphers, Handshake, Progress, PLAINTEXT_PREFIX};
 
 use super::peer::Peer;
-use super::{CloseReason, ConnId, Encryption, Engine, ProtocolError};
+use super::{CloseReason, ConnId, Encryption, Engine, PeerStream, ProtocolError};
 
 /// How a connection's bytes travel.
 #[derive(Debug, Default)]
@@ -24,13 +24,25 @@ pub(crate) enum Stream {
     /// Incoming, before its first bytes tell plaintext from MSE.
     #[default]
     Undecided,
-    /// The BitTorrent protocol in the clear (possibly after an MSE handshake that
-    /// selected plaintext).
+    /// The BitTorrent protocol in the clear.
     Plain,
+    /// In the clear after an MSE handshake that selected plaintext.
+    MsePlain,
     /// The MSE handshake is under way.
     Handshake(Box<Handshake>),
     /// RC4 both ways, after an MSE handshake.
     Rc4(Box<Ciphers>),
+}
+
+impl Stream {
+    /// What the user is told of it.
+    pub(super) fn kind(&self) -> PeerStream {
+        match self {
+            Stream::Rc4(_) => PeerStream::Rc4,
+            Stream::MsePlain => PeerStream::MsePlaintext,
+            _ => PeerStream::Plaintext,
+        }
+    }
 }
 
 impl Engine {
@@ -142,7 +154,7 @@ impl Engine {
                 p.cold.stream = Stream::Rc4(ciphers);
                 p.encrypted = true;
             }
-            None => p.cold.stream = Stream::Plain,
+            None => p.cold.stream = Stream::MsePlain,
         }
         if p.cold.outbound {
             self.send_handshake(conn, now);

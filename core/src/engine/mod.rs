@@ -80,7 +80,7 @@ mod webseeds;
 pub use crate::IoError;
 pub use api::{
     AddTorrentError, CloseReason, ConnId, Encryption, EngineConfig, Event, Input, Output,
-    ProtocolError, TorrentId, TorrentOptions, TorrentStats, WebSeedRequestId,
+    PeerStream, ProtocolError, TorrentId, TorrentOptions, TorrentStats, WebSeedRequestId,
 };
 pub use bandwidth::RateLimits;
 pub use dht::{DhtStats, ANNOUNCE_EVERY as DHT_ANNOUNCE_EVERY, RETRY_FIRST as DHT_RETRY_FIRST};

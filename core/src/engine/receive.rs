@@ -187,6 +187,7 @@ impl Engine {
             p.decoder.set_piece_count(n);
         }
         let addr = p.addr;
+        let stream = p.cold.stream.kind();
         if !p.cold.sent_handshake {
             self.send_handshake(conn, now);
         }
@@ -203,6 +204,7 @@ impl Engine {
             conn,
             addr,
             peer_id: hs.peer_id,
+            stream,
         }));
         Ok(true)
     }

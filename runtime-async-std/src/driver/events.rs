@@ -60,6 +60,7 @@ impl Driver {
                 torrent,
                 addr,
                 peer_id,
+                stream,
                 ..
             } => {
                 let Some(key) = key_of(torrent) else { return };
@@ -67,6 +68,7 @@ impl Driver {
                     torrent: key,
                     addr,
                     peer_id,
+                    stream,
                 }
             }
             EngineEvent::PeerClosed {
