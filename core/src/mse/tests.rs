@@ -341,3 +341,45 @@ quickcheck! {
         true
     }
 }
+
+/// Step 3 as a client that sends its BitTorrent handshake in the initial payload writes
+/// it (libtorrent does): PadC, IA, then payload bytes in the same write.
+fn step3_with_ia(secret: &[u8; KEY_LEN], provide: Methods, ia: &[u8], after: &[u8]) -> Vec<u8> {
+    let mut out = hash(&[b"req1", secret]).to_vec();
+    out.extend_from_slice(&req2_xor_req3(&TORRENT, secret));
+    let mut enc = Vec::new();
+    enc.extend_from_slice(&VC);
+    enc.extend_from_slice(&provide.0.to_be_bytes());
+    enc.extend_from_slice(&3u16.to_be_bytes());
+    enc.extend_from_slice(b"pad");
+    enc.extend_from_slice(&(ia.len() as u16).to_be_bytes());
+    enc.extend_from_slice(ia);
+    let mut send = Cipher::new(b"keyA", secret, &TORRENT);
+    send.apply(&mut enc);
+    out.extend_from_slice(&enc);
+    let mut tail = after.to_vec();
+    if provide == Methods::RC4 {
+        send.apply(&mut tail);
+    }
+    out.extend_from_slice(&tail);
+    out
+}
+
+#[test]
+fn the_initial_payload_and_what_follows_come_out_decrypted() {
+    for (provide, seed) in [(Methods::RC4, 40), (Methods::BOTH, 41)] {
+        let mut rng = Rng::new(seed);
+        let mut ya = BytesMut::new();
+        let mut a = Handshake::initiator(TORRENT, Methods::BOTH, &mut rng, &mut ya);
+        let mut b = Handshake::responder(Methods::BOTH, Prefer::Plaintext, &mut rng);
+        let mut yb = BytesMut::new();
+        b.feed(&ya, &mut yb, ours).unwrap();
+        a.feed(&yb, &mut BytesMut::new(), |_| None).unwrap();
+        let step3 = step3_with_ia(&a.secret, provide, b"\x13BitTorrent protocol", b"+more");
+        let Progress::Done(o) = b.feed(&step3, &mut BytesMut::new(), ours).unwrap() else {
+            panic!("B is done after step 3");
+        };
+        assert_eq!(&o.rest[..], b"\x13BitTorrent protocol+more");
+        assert_eq!(o.ciphers.is_some(), provide == Methods::RC4);
+    }
+}
