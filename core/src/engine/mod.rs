@@ -44,7 +44,8 @@
 //! own, whose methods are `impl Engine` blocks of their own: `api` (the public types),
 //! `torrent` (adding, removing and describing torrents), `conn` (connection slots,
 //! dialling, closing, flushing), `receive` (bytes to messages to their effects),
-//! `transfer` (requests, blocks, serving, hashing), `choke` (running the choker),
+//! `transfer` (requests, blocks, serving, hashing), `encryption` (message stream
+//! encryption: each connection's stream, RC4 on its bytes), `choke` (running the choker),
 //! `trackers` (announces over HTTP and UDP), `magnet` (torrents added from a magnet
 //! link, until their metadata is fetched), `pex` (peer exchange), `lsd` (local service
 //! discovery), `dht` (the Mainline DHT node on the UDP socket), `webseeds` (BEP 19 web seeds as peers of the picker), `bandwidth` (rate
