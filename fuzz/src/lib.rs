@@ -275,7 +275,11 @@ pub fn mse_handshake(data: &[u8]) {
     let find = |h: &[u8; 20]| (*h == shoal_core::mse::req2(&torrent)).then_some(torrent);
     let offer = Methods(u32::from(mode & 3));
     let accept = Methods(u32::from((mode >> 2) & 3));
-    let prefer = if mode & 0x10 != 0 { Prefer::Rc4 } else { Prefer::Plaintext };
+    let prefer = if mode & 0x10 != 0 {
+        Prefer::Rc4
+    } else {
+        Prefer::Plaintext
+    };
     let mut rng = Rng::new(u64::from(*mode));
     let mut b = Handshake::responder(accept, prefer, &mut rng);
     let mut to_a = BytesMut::new();
@@ -321,7 +325,11 @@ pub fn mse_handshake(data: &[u8]) {
         }
     }
     if let (Some(mut a), Some(mut b)) = (done_a, done_b) {
-        assert_eq!(a.ciphers.is_some(), b.ciphers.is_some(), "both ends chose alike");
+        assert_eq!(
+            a.ciphers.is_some(),
+            b.ciphers.is_some(),
+            "both ends chose alike"
+        );
         let mut text = *b"payload";
         if let (Some(ca), Some(cb)) = (a.ciphers.as_mut(), b.ciphers.as_mut()) {
             ca.send.apply(&mut text);
