@@ -106,6 +106,13 @@ SEEDS = {
         be({"msg_type": 1, "piece": 0, "total_size": 8}) + b"12345678",
         be({"msg_type": 2, "piece": 3}),
     ],
+    # Chunk size, policy bits (see fuzz/src/lib.rs), then bytes XORed onto the dialler's
+    # stream: all zeros is an honest meeting, in one read or byte by byte.
+    "mse_handshake": [
+        bytes([255, 0x07]), bytes([1, 0x0B]), bytes([64, 0x1F]) + bytes(700),
+        bytes([200, 0x0F]) + bytes(96 + 40) + b"\x01" * 20, bytes([128, 0x8F]) + bytes(700),
+        bytes([255, 0x05]) + bytes(700) + b"trailing payload",
+    ],
     "pex_message": [
         be({"added": b"\x7f\0\0\x01\x1a\xe1\x0a\0\0\x02\x1a\xe2", "added.f": b"\x02\x10",
             "dropped": b"\x0a\0\0\x03\x1a\xe3", "added6": b"\0" * 15 + b"\x01\x1a\xe1"}),

@@ -309,6 +309,8 @@ def main():
     p.add_argument("--seeding", action="store_true",
                    help="instead: libtorrent downloads from the libtorrent seed and from "
                         "`shoal seed`, interleaved, warm")
+    p.add_argument("--rc4", action="store_true",
+                   help="with --seeding: also rows where libtorrent takes only RC4 (MSE)")
     args = p.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for m in modes:
@@ -357,16 +359,21 @@ def main():
         if args.seeding:
             log("starting shoal seed (it checks its data first)")
             shoal_seed = ShoalSeed(args.shoal, torrent, src, os.path.join(work, "shoal-seed.log"))
-            # libtorrent dials with Message Stream Encryption first (its default); a seed
-            # without MSE (shoal) is reached on its plaintext retry, a second later. The
-            # "plaintext" rows have the leecher dial in plaintext at once, to time the
-            # seeds' data paths alone.
+            # libtorrent dials with Message Stream Encryption first (its default) and both
+            # seeds select plaintext after it. The "plaintext" rows have the leecher dial
+            # in plaintext at once, to time the seeds' data paths alone; the "rc4" rows
+            # (--rc4) have it take nothing but RC4, every byte encrypted both ways.
             seeders = [("libtorrent seed", seed.port, seed.proc.pid, ()),
                        ("shoal seed", shoal_seed.port, shoal_seed.proc.pid, ()),
                        ("libtorrent seed, plaintext", seed.port, seed.proc.pid,
                         ("--plaintext",)),
                        ("shoal seed, plaintext", shoal_seed.port, shoal_seed.proc.pid,
                         ("--plaintext",))]
+            if args.rc4:
+                seeders += [("libtorrent seed, rc4", seed.port, seed.proc.pid,
+                             ("--rc4-only",)),
+                            ("shoal seed, rc4", shoal_seed.port, shoal_seed.proc.pid,
+                             ("--rc4-only",))]
             try:
                 results = {name: [] for name, _, _, _ in seeders}
                 for r in range(args.runs):

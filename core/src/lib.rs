@@ -57,6 +57,7 @@ pub mod lsd;
 pub mod magnet;
 pub mod metadata;
 pub mod metainfo;
+pub mod mse;
 pub mod percent;
 pub mod pex;
 pub mod picker;

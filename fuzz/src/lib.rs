@@ -37,6 +37,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("pex_message", pex_message),
     ("metadata_fetch", metadata_fetch_target),
     ("krpc", krpc),
+    ("mse_handshake", mse_handshake),
 ];
 
 /// The wire decoder fed a stream cut into chunks: the first byte gives the piece count,
@@ -254,4 +255,89 @@ pub fn krpc(data: &[u8]) {
     let from = std::net::SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2), 6881));
     node.handle(Input::Datagram { from, data }, now);
     while node.poll_output().is_some() {}
+}
+
+/// Message stream encryption's handshake (MSE/PE), answering end. The first byte is the
+/// chunk size, the second the policies (bits 0-1: what the dialler offers, 2-3: what the
+/// answerer accepts, 4: it prefers RC4, 7: the rest is fed raw to the answerer). Otherwise
+/// an honest dialler and answerer meet while the rest is XORed onto what the dialler sends
+/// (the part past its bytes is appended), so the fuzzer reaches every field behind the
+/// sync marker it could never guess. Must end in an error or a handshake, never a panic;
+/// two ends that both finish carry a payload both ways.
+pub fn mse_handshake(data: &[u8]) {
+    use shoal_core::mse::{Handshake, Methods, Prefer, Progress};
+    use shoal_core::rng::Rng;
+    let [chunk, mode, rest @ ..] = data else {
+        return;
+    };
+    let chunk = usize::from(*chunk).max(1);
+    let torrent = InfoHash([7; 20]);
+    let find = |h: &[u8; 20]| (*h == shoal_core::mse::req2(&torrent)).then_some(torrent);
+    let offer = Methods(u32::from(mode & 3));
+    let accept = Methods(u32::from((mode >> 2) & 3));
+    let prefer = if mode & 0x10 != 0 {
+        Prefer::Rc4
+    } else {
+        Prefer::Plaintext
+    };
+    let mut rng = Rng::new(u64::from(*mode));
+    let mut b = Handshake::responder(accept, prefer, &mut rng);
+    let mut to_a = BytesMut::new();
+    if mode & 0x80 != 0 {
+        for part in rest.chunks(chunk) {
+            if b.feed(part, &mut to_a, find).is_err() {
+                return;
+            }
+        }
+        return;
+    }
+    let mut to_b = BytesMut::new();
+    let mut a = Handshake::initiator(torrent, offer, &mut rng, &mut to_b);
+    let mut tamper = rest.iter().copied();
+    let (mut done_a, mut done_b) = (None, None);
+    for _ in 0..10_000 {
+        if !to_b.is_empty() && done_b.is_none() {
+            let mut part = to_b.split_to(chunk.min(to_b.len()));
+            for (byte, t) in part.iter_mut().zip(&mut tamper) {
+                *byte ^= t;
+            }
+            match b.feed(&part, &mut to_a, find) {
+                Ok(Progress::Done(o)) => done_b = Some(o),
+                Ok(Progress::Pending) => {}
+                Err(_) => return,
+            }
+        } else if !to_a.is_empty() && done_a.is_none() {
+            let part = to_a.split_to(chunk.min(to_a.len()));
+            match a.feed(&part, &mut to_b, |_| None) {
+                Ok(Progress::Done(o)) => done_a = Some(o),
+                Ok(Progress::Pending) => {}
+                Err(_) => return,
+            }
+        } else {
+            break;
+        }
+    }
+    let extra: Vec<u8> = tamper.collect();
+    if done_b.is_none() && !extra.is_empty() {
+        match b.feed(&extra, &mut to_a, find) {
+            Ok(Progress::Done(o)) => done_b = Some(o),
+            _ => return,
+        }
+    }
+    if let (Some(mut a), Some(mut b)) = (done_a, done_b) {
+        assert_eq!(
+            a.ciphers.is_some(),
+            b.ciphers.is_some(),
+            "both ends chose alike"
+        );
+        let mut text = *b"payload";
+        if let (Some(ca), Some(cb)) = (a.ciphers.as_mut(), b.ciphers.as_mut()) {
+            ca.send.apply(&mut text);
+            cb.recv.apply(&mut text);
+            assert_eq!(&text, b"payload");
+            cb.send.apply(&mut text);
+            ca.recv.apply(&mut text);
+            assert_eq!(&text, b"payload");
+        }
+    }
 }

@@ -172,7 +172,8 @@ pub struct SessionConfig {
     /// Events kept for a slow reader of [`Session::events`]; past this the oldest are
     /// dropped (the session never waits for its reader).
     pub event_capacity: usize,
-    /// The engine's settings. `listen_port` is set from `listen`.
+    /// The engine's settings. `listen_port` is set from `listen`. Message stream
+    /// encryption (MSE/PE) is `engine.encryption` (default: accept both, dial plaintext).
     pub engine: EngineConfig,
     /// The Mainline DHT (BEP 5) on the session's UDP socket: peers for every torrent that
     /// is not private, magnet links with no tracker and no peer included. Off (`None`)
@@ -280,6 +281,8 @@ pub enum Event {
         torrent: TorrentKey,
         addr: SocketAddr,
         peer_id: PeerId,
+        /// Plaintext, or after a message stream encryption handshake (and then RC4 or not).
+        stream: shoal_core::engine::PeerStream,
     },
     /// `torrent` is `None` for a peer that left before naming a torrent.
     PeerClosed {

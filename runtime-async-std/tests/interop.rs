@@ -18,6 +18,7 @@ use std::path::Path;
 
 use common::*;
 use shoal_async_std::{AddOptions, Event};
+use shoal_core::engine::PeerStream;
 use support::*;
 
 /// A session downloads `torrent` into `scene/dl`, dialing `peers` (ports on 127.0.0.1);
@@ -107,8 +108,9 @@ fn downloads_from_transmission_under_smol() {
 }
 
 /// A session seeds `scene/src` (its data checked first) and libtorrent downloads from it,
-/// dialing it.
-fn libtorrent_downloads_from_a_session<E: Exec>() {
+/// dialing it with message stream encryption: with its defaults (the session selects
+/// plaintext after MSE), or allowed nothing but RC4 (`rc4`: every byte encrypted).
+fn libtorrent_downloads_from_a_session<E: Exec>(rc4: bool) {
     let scene = Scene::new();
     let torrent = scene.torrent(None);
     let dl = scene.path("dl");
@@ -121,13 +123,14 @@ fn libtorrent_downloads_from_a_session<E: Exec>() {
             .await
             .unwrap();
         assert!(session.stats(t).await.unwrap().progress.complete);
-        let mut leech = lt_download(
+        let extra: &[&str] = if rc4 { &["--rc4-only"] } else { &[] };
+        let mut leech = lt_download_with(
             "libtorrent-leech",
             &torrent,
             &dl,
             free_port(),
             &[session.local_addr().port()],
-            false,
+            extra,
             scene.dir(),
         );
         poll_until("libtorrent download", scene.deadline, || {
@@ -150,9 +153,15 @@ fn libtorrent_downloads_from_a_session<E: Exec>() {
             || {},
         )
         .await;
-        let Event::PeerConnected { addr, .. } = came else {
+        let Event::PeerConnected { addr, stream, .. } = came else {
             unreachable!("wait_event returns the event it waited for")
         };
+        let expected = if rc4 {
+            PeerStream::Rc4
+        } else {
+            PeerStream::MsePlaintext
+        };
+        assert_eq!(stream, expected);
         wait_event(
             &events,
             &mut seen,
@@ -169,12 +178,17 @@ fn libtorrent_downloads_from_a_session<E: Exec>() {
 
 #[test]
 fn libtorrent_downloads_from_a_session_under_async_std() {
-    libtorrent_downloads_from_a_session::<AsyncStd>();
+    libtorrent_downloads_from_a_session::<AsyncStd>(false);
 }
 
 #[test]
 fn libtorrent_downloads_from_a_session_under_smol() {
-    libtorrent_downloads_from_a_session::<Smol>();
+    libtorrent_downloads_from_a_session::<Smol>(false);
+}
+
+#[test]
+fn libtorrent_allowed_only_rc4_downloads_from_a_session_under_async_std() {
+    libtorrent_downloads_from_a_session::<AsyncStd>(true);
 }
 
 /// transmission takes only peers that dial it: the session seed dials transmission.

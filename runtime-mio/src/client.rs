@@ -48,6 +48,8 @@ pub struct Options {
     pub plain: bool,
     /// Local service discovery (BEP 14) on the `bind` interface.
     pub lsd: bool,
+    /// Message stream encryption's policy (MSE/PE).
+    pub encryption: shoal_core::engine::Encryption,
     /// Replace files of the torrent's names that are in the way (download only).
     pub overwrite: bool,
     /// The first wait after every tracker failed (doubling after each failed round).
@@ -244,6 +246,7 @@ fn listen(opts: &Options) -> Result<Runtime, String> {
                 },
                 rate_limits: opts.rate_limits,
                 lsd: opts.lsd,
+                encryption: opts.encryption,
                 ..Default::default()
             },
         };
@@ -382,7 +385,12 @@ fn drive(
                 } => ui.verbose(&format!(
                     "DHT: {peers} peers, announced to {announced} nodes"
                 )),
-                Event::PeerConnected { addr, .. } => ui.verbose(&format!("peer {addr} connected")),
+                Event::PeerConnected { addr, stream, .. } => {
+                    ui.verbose(&format!("peer {addr} connected ({stream})"))
+                }
+                Event::PeerClosed { addr, reason, .. } => {
+                    ui.verbose(&format!("peer {addr} closed: {reason}"))
+                }
                 Event::HashFailed { piece, .. } => {
                     ui.verbose(&format!("piece {piece} failed its hash check"))
                 }

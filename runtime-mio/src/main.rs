@@ -286,6 +286,11 @@ struct NetArgs {
     /// heard there. Never for a private torrent.
     #[arg(long)]
     lsd: bool,
+    /// Message stream encryption (MSE/PE): off (plaintext only), accept (both incoming,
+    /// plaintext chosen when offered; dial plaintext), prefer (choose RC4 when offered;
+    /// dial with MSE), require (RC4 only, both ways).
+    #[arg(long, value_name = "POLICY", default_value = "accept")]
+    encryption: shoal_core::engine::Encryption,
     /// Seconds to wait after every tracker failed before asking again (doubles each round).
     #[arg(long, value_name = "SECS", default_value_t = 15, hide = true)]
     tracker_backoff: u64,
@@ -582,6 +587,7 @@ fn client_options(
         no_seed,
         plain: net.plain,
         lsd: net.lsd,
+        encryption: net.encryption,
         overwrite: false,
         tracker_backoff: std::time::Duration::from_secs(net.tracker_backoff.max(1)),
         rate_limits: shoal_core::engine::RateLimits {

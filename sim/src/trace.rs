@@ -178,11 +178,14 @@ impl TraceHash {
                 self.word(4);
                 torrent.hash(self);
             }
+            // Not the stream: the simulator's engines speak plaintext, and the reference
+            // trace predates the field.
             Event::PeerConnected {
                 torrent,
                 conn,
                 addr,
                 peer_id,
+                ..
             } => {
                 self.word(5);
                 torrent.hash(self);

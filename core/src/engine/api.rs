@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::bitfield::{Bitfield, BitfieldError};
 use crate::choker::ChokerConfig;
+use crate::mse::{Methods, MseError, Prefer};
 
 use super::RateLimits;
 use crate::storage::LayoutError;
@@ -117,6 +118,68 @@ pub struct EngineConfig {
     /// since it needs a runtime that owns a multicast socket ([`Output::LsdSend`],
     /// [`Input::LsdReceived`]) and sends beyond the machine.
     pub lsd: bool,
+    /// Message stream encryption (MSE/PE) both ways; see [`Encryption`].
+    pub encryption: Encryption,
+}
+
+/// What the engine does with message stream encryption (MSE, also called protocol
+/// encryption). An incoming connection's first bytes tell a plaintext handshake from an
+/// encrypted one.
+///
+/// The default, [`Encryption::Accept`], is what serious clients do by default: take both
+/// incoming (libtorrent, for one, dials with MSE first), select plaintext when the dialler
+/// offers it (the transfer then costs nothing more), and dial plaintext, which every
+/// client accepts by default and which costs no key exchange and no round trip.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Encryption {
+    /// Plaintext only: an encrypted handshake is refused.
+    Off,
+    /// Both incoming, plaintext selected when offered (RC4 when it is all that is
+    /// offered); plaintext dialled.
+    #[default]
+    Accept,
+    /// Both incoming, RC4 selected when offered; dials with MSE offering RC4 and plaintext.
+    Prefer,
+    /// RC4 only: plaintext handshakes and MSE without RC4 are refused; dials with MSE
+    /// offering RC4 alone.
+    Require,
+}
+
+impl Encryption {
+    /// The methods taken from an encrypting dialler, and which is selected when both are.
+    pub(crate) fn responder(self) -> Option<(Methods, Prefer)> {
+        match self {
+            Encryption::Off => None,
+            Encryption::Accept => Some((Methods::BOTH, Prefer::Plaintext)),
+            Encryption::Prefer => Some((Methods::BOTH, Prefer::Rc4)),
+            Encryption::Require => Some((Methods::RC4, Prefer::Rc4)),
+        }
+    }
+
+    /// The methods offered when dialling with MSE; `None`: dial plaintext.
+    pub(crate) fn initiator(self) -> Option<Methods> {
+        match self {
+            Encryption::Off | Encryption::Accept => None,
+            Encryption::Prefer => Some(Methods::BOTH),
+            Encryption::Require => Some(Methods::RC4),
+        }
+    }
+}
+
+impl core::str::FromStr for Encryption {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(Encryption::Off),
+            "accept" => Ok(Encryption::Accept),
+            "prefer" => Ok(Encryption::Prefer),
+            "require" => Ok(Encryption::Require),
+            _ => Err(format!(
+                "unknown encryption policy {s:?} (off, accept, prefer or require)"
+            )),
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -150,6 +213,7 @@ impl Default for EngineConfig {
             max_metadata_size: crate::metadata::DEFAULT_MAX_METADATA_SIZE,
             pex: true,
             lsd: false,
+            encryption: Encryption::Accept,
         }
     }
 }
@@ -490,6 +554,11 @@ pub enum ProtocolError {
     },
     /// More `have` messages than [`super::MAX_EARLY_HAVES`] before the metadata is in.
     TooManyEarlyHaves,
+    /// The message stream encryption handshake failed.
+    Encryption(MseError),
+    /// A plaintext handshake while encryption is required, or an encrypted one while it
+    /// is off.
+    EncryptionPolicy,
 }
 
 impl fmt::Display for ProtocolError {
@@ -515,6 +584,10 @@ impl fmt::Display for ProtocolError {
             ProtocolError::TooManyEarlyHaves => {
                 f.write_str("too many haves before the metadata is known")
             }
+            ProtocolError::Encryption(e) => e.fmt(f),
+            ProtocolError::EncryptionPolicy => {
+                f.write_str("handshake refused by the encryption policy")
+            }
         }
     }
 }
@@ -524,8 +597,31 @@ impl std::error::Error for ProtocolError {
         match self {
             ProtocolError::Wire(e) => Some(e),
             ProtocolError::Bitfield(e) => Some(e),
+            ProtocolError::Encryption(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// How a connection's bytes travel (see [`Encryption`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerStream {
+    /// A plaintext BitTorrent handshake and everything after it in the clear.
+    Plaintext,
+    /// A message stream encryption handshake that selected plaintext: the rest in the
+    /// clear.
+    MsePlaintext,
+    /// A message stream encryption handshake that selected RC4: every byte encrypted.
+    Rc4,
+}
+
+impl fmt::Display for PeerStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PeerStream::Plaintext => "plaintext",
+            PeerStream::MsePlaintext => "MSE, plaintext",
+            PeerStream::Rc4 => "MSE, RC4",
+        })
     }
 }
 
@@ -605,6 +701,8 @@ pub enum Event {
         addr: SocketAddr,
         /// The id it sent in its handshake.
         peer_id: PeerId,
+        /// How its bytes travel: plaintext, or after a message stream encryption handshake.
+        stream: PeerStream,
     },
     /// A connection ended, whoever ended it.
     PeerClosed {

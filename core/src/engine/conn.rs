@@ -144,7 +144,9 @@ impl Engine {
         p.cold.phase_since = now;
         p.cold.connected_at = now;
         p.last_received = now;
-        self.send_handshake(conn, now);
+        if !self.start_encryption(conn) {
+            self.send_handshake(conn, now);
+        }
         self.arm_conn_deadline(conn);
     }
 
@@ -191,6 +193,9 @@ impl Engine {
         };
         if p.write_buf.is_empty() {
             return;
+        }
+        if p.encrypted {
+            super::encryption::encrypt_write_buf(p);
         }
         // A few small messages are copied out and the buffer kept for the next ones:
         // splitting them off would share the buffer, and the share's count, on a line of

@@ -44,7 +44,8 @@
 //! own, whose methods are `impl Engine` blocks of their own: `api` (the public types),
 //! `torrent` (adding, removing and describing torrents), `conn` (connection slots,
 //! dialling, closing, flushing), `receive` (bytes to messages to their effects),
-//! `transfer` (requests, blocks, serving, hashing), `choke` (running the choker),
+//! `transfer` (requests, blocks, serving, hashing), `encryption` (message stream
+//! encryption: each connection's stream, RC4 on its bytes), `choke` (running the choker),
 //! `trackers` (announces over HTTP and UDP), `magnet` (torrents added from a magnet
 //! link, until their metadata is fetched), `pex` (peer exchange), `lsd` (local service
 //! discovery), `dht` (the Mainline DHT node on the UDP socket), `webseeds` (BEP 19 web seeds as peers of the picker), `bandwidth` (rate
@@ -60,6 +61,7 @@ mod candidates;
 mod choke;
 mod conn;
 mod dht;
+mod encryption;
 mod extension;
 mod lsd;
 mod magnet;
@@ -78,8 +80,8 @@ mod webseeds;
 
 pub use crate::IoError;
 pub use api::{
-    AddTorrentError, CloseReason, ConnId, EngineConfig, Event, Input, Output, ProtocolError,
-    TorrentId, TorrentOptions, TorrentStats, WebSeedRequestId,
+    AddTorrentError, CloseReason, ConnId, Encryption, EngineConfig, Event, Input, Output,
+    PeerStream, ProtocolError, TorrentId, TorrentOptions, TorrentStats, WebSeedRequestId,
 };
 pub use bandwidth::RateLimits;
 pub use dht::{DhtStats, ANNOUNCE_EVERY as DHT_ANNOUNCE_EVERY, RETRY_FIRST as DHT_RETRY_FIRST};
@@ -131,6 +133,9 @@ pub struct Engine {
     stopping: Vec<(TorrentId, Trackers, Instant)>,
     /// The DHT node, once started (see `dht`).
     dht: Option<dht::DhtState>,
+    /// Message stream encryption's keys and pads (a stream of its own, so encrypted
+    /// connections change no other random choice).
+    mse_rng: Rng,
 }
 
 impl Engine {
@@ -142,6 +147,7 @@ impl Engine {
         Engine {
             rng: Rng::new(config.rng_seed),
             bandwidth: Bandwidth::new(config.rate_limits),
+            mse_rng: Rng::new(config.rng_seed ^ 0x6d73_655f_6b65_7973),
             lsd,
             config,
             torrents: Vec::new(),

@@ -67,6 +67,9 @@ pub(crate) struct Peer {
     pub snubbed: bool,
     /// Both ends set the fast extension's bit (BEP 6).
     pub fast: bool,
+    /// The payload is RC4-encrypted (message stream encryption; the ciphers are in
+    /// `cold.stream`).
+    pub encrypted: bool,
     /// Pieces the peer has (mirrors what the picker was told), for "is it a seed".
     pub have_count: u32,
     /// How many requests we keep in flight to this peer.
@@ -123,6 +126,8 @@ pub(crate) struct PeerCold {
     pub ut_pex: u8,
     /// What it has been told by PEX, for a torrent that uses it (see `pex`).
     pub pex: Option<Box<crate::pex::PexState>>,
+    /// Plaintext, MSE under way, or RC4 (see `encryption`).
+    pub stream: super::encryption::Stream,
 }
 
 /// Requests kept in flight before the rate is known: enough to fill a slow link quickly,
@@ -158,6 +163,7 @@ impl Peer {
             got_message: false,
             snubbed: false,
             fast: false,
+            encrypted: false,
             have_count: 0,
             pipeline: INITIAL_PIPELINE,
             peer_reqq: DEFAULT_PEER_REQQ,
@@ -192,6 +198,7 @@ impl Peer {
                 listen_port: None,
                 ut_pex: 0,
                 pex: None,
+                stream: Default::default(),
             }),
         }
     }

@@ -20,6 +20,18 @@ impl Engine {
             return;
         };
         p.last_received = now;
+        if p.encrypted {
+            super::encryption::decrypt(p, &mut data);
+        } else if p.phase == Phase::Handshake {
+            // Before the BitTorrent handshake: plaintext or MSE (see `encryption`).
+            let Some(plain) = self.before_handshake(conn, data, now) else {
+                return;
+            };
+            data = plain;
+        }
+        let Some(p) = self.peer_mut(conn) else {
+            return;
+        };
         let mut across = None;
         // What follows a partial message completed from the head of `data`, read after it.
         let mut rest = None;
@@ -196,6 +208,7 @@ impl Engine {
             p.decoder.set_piece_count(n);
         }
         let addr = p.addr;
+        let stream = p.cold.stream.kind();
         if !p.cold.sent_handshake {
             self.send_handshake(conn, now);
         }
@@ -212,6 +225,7 @@ impl Engine {
             conn,
             addr,
             peer_id: hs.peer_id,
+            stream,
         }));
         Ok(true)
     }

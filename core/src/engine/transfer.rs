@@ -273,6 +273,7 @@ impl Engine {
         p.up.add(block.length.into());
         t.up.add(block.length.into());
         self.flush(conn);
+        let data = self.seal(conn, data);
         if let Some(p) = self.peer_mut(conn) {
             p.unsent += data.len();
         }

@@ -177,6 +177,9 @@ pub struct Swarm {
     pub outputs: u64,
     /// The web seed of the torrent, if any.
     pub web: Option<WebServer>,
+    /// Every byte any node sent on a connection, in order, when set (tests of what the
+    /// wire carries).
+    pub wire: Option<Vec<u8>>,
 }
 
 impl Swarm {
@@ -194,6 +197,7 @@ impl Swarm {
             trace: Sha1::new(),
             outputs: 0,
             web: None,
+            wire: None,
         }
     }
 
@@ -373,6 +377,9 @@ impl Swarm {
                 }
             }
             Output::Send { conn, data } => {
+                if let Some(wire) = self.wire.as_mut() {
+                    wire.extend_from_slice(&data);
+                }
                 let len = data.len();
                 let node = &mut self.nodes[i];
                 let start = node.uplink_free.max(now);

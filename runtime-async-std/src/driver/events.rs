@@ -47,6 +47,7 @@ impl Driver {
                 torrent,
                 addr,
                 peer_id,
+                stream,
                 ..
             } => {
                 let Some(key) = key_of(torrent) else { return };
@@ -54,6 +55,7 @@ impl Driver {
                     torrent: key,
                     addr,
                     peer_id,
+                    stream,
                 }
             }
             EngineEvent::PeerClosed {

@@ -21,7 +21,12 @@
       `dht announce IP:PORT INFOHASH` for each query of that kind, and `dht nodes N` when
       its routing table's size changes.
 
-Both print `connected HOST:PORT` once for every address a connection is made with.
+Both print `connected HOST:PORT` once for every address a connection is made with, and
+`encryption HOST:PORT rc4|plaintext-mse|none` once for each peer: how its stream went
+(rc4: Message Stream Encryption with RC4; plaintext-mse: MSE's handshake, then the
+payload in the clear; none: a plaintext handshake). Both take `--rc4-only`: only RC4
+MSE connections, both ways (out_enc_policy and in_enc_policy forced, allowed_enc_level
+rc4); otherwise libtorrent's defaults (it dials with MSE first, accepts both).
 `seed` and `download` take `--dht HOST:PORT` (repeatable): the session then runs the DHT,
 bootstrapping from those nodes only, and looks for peers and announces there (a seed
 re-announces every few seconds, so a test need not wait libtorrent's 15 minutes).
@@ -159,6 +164,30 @@ def print_connections(ses, seen):
                 print("connected %s" % ep, flush=True)
 
 
+def print_encryption(h, seen):
+    """`encryption HOST:PORT KIND` once for every peer (see the module doc)."""
+    for p in h.get_peer_info():
+        ep = "%s:%d" % (p.ip[0], p.ip[1])
+        if ep in seen or p.flags & (lt.peer_info.handshake | lt.peer_info.connecting):
+            continue
+        seen.add(ep)
+        if p.flags & lt.peer_info.rc4_encrypted:
+            kind = "rc4"
+        elif p.flags & lt.peer_info.plaintext_encrypted:
+            kind = "plaintext-mse"
+        else:
+            kind = "none"
+        print("encryption %s %s" % (ep, kind), flush=True)
+
+
+def rc4_only(ses):
+    ses.apply_settings({
+        "out_enc_policy": int(lt.enc_policy.pe_forced),
+        "in_enc_policy": int(lt.enc_policy.pe_forced),
+        "allowed_enc_level": int(lt.enc_level.pe_rc4),
+    })
+
+
 def report(h, label):
     st = h.status()
     print("%s %5.1f%% peers %d down %d kB/s up %d kB/s uploaded %d" % (
@@ -182,8 +211,11 @@ def listen_for_commands(h):
 def seed(args):
     (torrent, directory, port, seconds), peers, flags = options(args)
     ses = session(int(port), flags.get("--upload-limit", 0), flags.get("--dht", ()))
+    if "--rc4-only" in flags:
+        rc4_only(ses)
     h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": directory})
     listen_for_commands(h)
+    encrypted = set()
     deadline = time.time() + float(seconds)
     said = False
     next_report = 0
@@ -191,6 +223,7 @@ def seed(args):
     seen = set()
     while time.time() < deadline:
         print_connections(ses, seen)
+        print_encryption(h, encrypted)
         if "--dht" in flags and said and time.time() >= next_announce:
             next_announce = time.time() + 3
             h.force_dht_announce()
@@ -212,6 +245,8 @@ def download(args):
     if "--plaintext" in flags:
         # Dial without trying Message Stream Encryption first (see benches/compare).
         ses.apply_settings({"out_enc_policy": 2})
+    if "--rc4-only" in flags:
+        rc4_only(ses)
     if torrent.startswith("magnet:"):
         params = lt.parse_magnet_uri(torrent)
         params.save_path = directory
@@ -225,8 +260,10 @@ def download(args):
     complete = False
     had_metadata = h.status().has_metadata
     seen = set()
+    encrypted = set()
     while time.time() < deadline:
         print_connections(ses, seen)
+        print_encryption(h, encrypted)
         st = h.status()
         if not had_metadata and st.has_metadata:
             had_metadata = True

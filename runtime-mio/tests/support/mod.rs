@@ -738,8 +738,21 @@ pub fn shoal_seed(
     peers: &[u16],
     log_dir: &Path,
 ) -> Proc {
+    shoal_seed_with(name, torrent, dir, port, peers, &[], log_dir)
+}
+
+/// [`shoal_seed`] with `extra` arguments (e.g. `--encryption require`).
+pub fn shoal_seed_with(
+    name: &str,
+    torrent: &Path,
+    dir: &Path,
+    port: u16,
+    peers: &[u16],
+    extra: &[&str],
+    log_dir: &Path,
+) -> Proc {
     let (t, d) = (torrent.to_str().unwrap(), dir.to_str().unwrap());
-    shoal(name, &["seed", t, d], port, peers, &[], log_dir)
+    shoal(name, &["seed", t, d], port, peers, extra, log_dir)
 }
 
 /// The readiness line of `shoal seed` and `shoal download`.
@@ -787,6 +800,25 @@ pub fn lt_download(
     keep_seeding: bool,
     log_dir: &Path,
 ) -> Proc {
+    let extra: &[&str] = if keep_seeding {
+        &["--keep-seeding"]
+    } else {
+        &[]
+    };
+    lt_download_with(name, torrent, dir, port, peers, extra, log_dir)
+}
+
+/// [`lt_download`] with `extra` arguments of lt.py (`--keep-seeding`, `--rc4-only`,
+/// `--plaintext`).
+pub fn lt_download_with(
+    name: &str,
+    torrent: &Path,
+    dir: &Path,
+    port: u16,
+    peers: &[u16],
+    extra: &[&str],
+    log_dir: &Path,
+) -> Proc {
     let mut cmd = lt(&["download"]);
     cmd.arg(torrent)
         .arg(dir)
@@ -795,9 +827,7 @@ pub fn lt_download(
     for p in peers {
         cmd.arg("--peer").arg(local(*p));
     }
-    if keep_seeding {
-        cmd.arg("--keep-seeding");
-    }
+    cmd.args(extra);
     Proc::spawn(name, cmd, log_dir)
 }
 

@@ -1,0 +1,142 @@
+//! Interop of message stream encryption (MSE/PE) with libtorrent, on loopback: libtorrent
+//! with its default settings dials `shoal seed` with MSE first (shoal selects plaintext
+//! after it); libtorrent allowed nothing but RC4 downloads byte for byte through shoal's
+//! RC4 path; shoal dialling with MSE downloads from a libtorrent seed that takes only RC4;
+//! and a shoal seed that requires encryption refuses a plaintext libtorrent.
+//!
+//! How each connection went is read from libtorrent's side: lt.py prints `encryption
+//! HOST:PORT rc4|plaintext-mse|none` from the peer's flags.
+//!
+//! Needs Debian's python3-libtorrent and mktorrent (`scripts/test` installs them). A
+//! missing tool fails the test: it is never skipped.
+
+mod support;
+
+use support::*;
+
+fn encryption_of(leech: &Proc, addr: &str) -> Vec<String> {
+    leech.lines_with(&format!("encryption {addr} "))
+}
+
+#[test]
+fn libtorrent_with_default_settings_reaches_shoal_through_mse() {
+    let scene = Scene::new();
+    let torrent = scene.torrent(None);
+    let port = free_port();
+    let mut seed = scene.ready_seed(Seeder::Shoal, &torrent, port);
+    let dl = scene.path("dl");
+    let mut leech = lt_download(
+        "libtorrent-leech",
+        &torrent,
+        &dl,
+        free_port(),
+        &[port],
+        false,
+        scene.dir(),
+    );
+    leech.wait_success_watching(&mut seed, scene.deadline);
+    scene.payload.assert_data(&dl);
+    // MSE's handshake, then the payload in the clear: what shoal selects by default. Both
+    // ends say so.
+    seed.wait_for("connected (MSE, plaintext)", scene.deadline);
+    let said = encryption_of(&leech, &format!("127.0.0.1:{port}"));
+    assert_eq!(
+        said,
+        [format!("encryption 127.0.0.1:{port} plaintext-mse")],
+        "{}",
+        leech.tail(30)
+    );
+}
+
+#[test]
+fn libtorrent_allowed_only_rc4_downloads_byte_exact_from_shoal() {
+    let scene = Scene::new();
+    let torrent = scene.torrent(None);
+    let port = free_port();
+    let mut seed = scene.ready_seed(Seeder::Shoal, &torrent, port);
+    let dl = scene.path("dl");
+    let mut leech = lt_download_with(
+        "libtorrent-leech",
+        &torrent,
+        &dl,
+        free_port(),
+        &[port],
+        &["--rc4-only"],
+        scene.dir(),
+    );
+    leech.wait_success_watching(&mut seed, scene.deadline);
+    scene.payload.assert_data(&dl);
+    seed.wait_for("connected (MSE, RC4)", scene.deadline);
+    let said = encryption_of(&leech, &format!("127.0.0.1:{port}"));
+    assert_eq!(
+        said,
+        [format!("encryption 127.0.0.1:{port} rc4")],
+        "{}",
+        leech.tail(30)
+    );
+}
+
+#[test]
+fn shoal_requiring_rc4_downloads_from_a_libtorrent_seed_that_takes_only_rc4() {
+    let scene = Scene::new();
+    let torrent = scene.torrent(None);
+    let lt_port = free_port();
+    let mut seed = lt_seed(
+        "libtorrent-seed",
+        &torrent,
+        &scene.src(),
+        lt_port,
+        &["--rc4-only"],
+        scene.dir(),
+    );
+    seed.wait_for("seeding", scene.deadline);
+    let dl = scene.path("dl");
+    let mut leech = shoal_download(
+        "shoal-leech",
+        &torrent,
+        &dl,
+        free_port(),
+        &[lt_port],
+        &["--no-seed", "--encryption", "require"],
+        scene.dir(),
+    );
+    leech.wait_success_watching(&mut seed, scene.deadline);
+    scene.payload.assert_data(&dl);
+    assert!(leech.said("connected (MSE, RC4)"), "{}", leech.tail(30));
+    let line = seed.wait_for_line("the peer's encryption", scene.deadline, |l| {
+        l.starts_with("encryption ")
+    });
+    assert!(line.ends_with(" rc4"), "{line}\n{}", seed.tail(30));
+}
+
+#[test]
+fn a_shoal_seed_that_requires_encryption_refuses_a_plaintext_libtorrent() {
+    let scene = Scene::new();
+    let torrent = scene.torrent(None);
+    let port = free_port();
+    let mut seed = shoal_seed_with(
+        "shoal-seed",
+        &torrent,
+        &scene.src(),
+        port,
+        &[],
+        &["--encryption", "require"],
+        scene.dir(),
+    );
+    seed.wait_for(SHOAL_READY, scene.deadline);
+    let dl = scene.path("dl");
+    let _leech = lt_download_with(
+        "libtorrent-leech",
+        &torrent,
+        &dl,
+        free_port(),
+        &[port],
+        &["--plaintext"],
+        scene.dir(),
+    );
+    seed.wait_for("handshake refused by the encryption policy", scene.deadline);
+    assert!(
+        scene.payload.check_data(&dl).is_err(),
+        "nothing was downloaded"
+    );
+}
