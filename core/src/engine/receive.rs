@@ -257,6 +257,7 @@ impl Engine {
         p.last_sent = now;
         self.mark_dirty(conn);
         self.arm_conn_deadline(conn);
+        self.pex_list(conn);
         let _ = id;
     }
 
