@@ -131,7 +131,7 @@ impl Engine {
                 magnet: magnet.clone(),
                 fetch,
                 peers: Vec::new(),
-                candidates: Candidates::new(self.config.max_candidates),
+                candidates: Candidates::new(self.config.max_candidates, self.rng.next_u64()),
                 bans: Bans::default(),
                 trackers: Trackers {
                     announcer,

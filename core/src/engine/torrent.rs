@@ -194,7 +194,7 @@ impl Engine {
             picker,
             choker,
             peers: Vec::new(),
-            candidates: Candidates::new(self.config.max_candidates),
+            candidates: Candidates::new(self.config.max_candidates, self.rng.next_u64()),
             pending_writes: BTreeMap::new(),
             awaiting_hash: BTreeSet::new(),
             hashing: BTreeSet::new(),
