@@ -642,9 +642,7 @@ mod tests {
                 let addr = v4(a % 64, 6881);
                 match kind % 3 {
                     0 => {
-                        if !alive.contains_key(&addr) {
-                            alive.insert(addr, log.add(addr, PexFlags(0)));
-                        }
+                        alive.entry(addr).or_insert_with(|| log.add(addr, PexFlags(0)));
                     }
                     1 => {
                         if let Some(s) = alive.remove(&addr) {
