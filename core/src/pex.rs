@@ -292,6 +292,14 @@ impl PexLog {
         }
     }
 
+    /// Sets `flags` on the listed peer `listed` (it became a seed): connections told of it
+    /// from now on hear them; those told already are not told again (nor does libtorrent).
+    pub fn set_flags(&mut self, listed: Seq, flags: u8) {
+        if let Ok(i) = self.entries.binary_search_by_key(&listed, |e| e.added) {
+            self.entries[i].flags.0 |= flags;
+        }
+    }
+
     /// Forgets the dropped peers every connection has passed: `oldest` is the least of
     /// their positions (the head when none speaks PEX).
     pub fn prune(&mut self, oldest: Seq) {
@@ -531,6 +539,18 @@ mod tests {
                 }],
                 dropped: vec![]
             }
+        );
+        // A peer that became a seed is said to be one to those told of it from now on.
+        log.set_flags(listed[4], PexFlags::SEED);
+        let (fresh, _) = log.message(0, them);
+        let five = fresh
+            .unwrap()
+            .added
+            .into_iter()
+            .find(|p| p.addr == v4(5, 6881));
+        assert_eq!(
+            five.map(|p| p.flags),
+            Some(PexFlags(PexFlags::CONNECTABLE | PexFlags::SEED))
         );
         // Every connection is past the drops: they are forgotten.
         let before = log.len();

@@ -1,8 +1,9 @@
 //! Peer exchange (BEP 11, `ut_pex`) in the engine: each connection that announced
 //! `ut_pex` hears, at most once a minute ([`crate::pex::INTERVAL`]), which peers of the
 //! torrent we are connected to (at most [`crate::pex::MAX_ADDED`] added and as many
-//! dropped per message, with the seed and connectable flags the peer had when it was
-//! listed), and what it tells us becomes dial candidates like a tracker's peers (same dial
+//! dropped per message, with the connectable flag, and the seed flag once the peer's
+//! pieces showed it one: a connection told of a peer before it became a seed is not told
+//! again), and what it tells us becomes dial candidates like a tracker's peers (same dial
 //! limits, same candidate bound, same ban list).
 //!
 //! What it keeps, the libtorrent way: each torrent one list of its peers' comings and
@@ -109,6 +110,13 @@ impl Engine {
         }
         p.cold.pex_listed = Some(t.pex.log.add(addr, PexFlags(flags)));
         t.pex.due = None;
+    }
+
+    /// Peer `p` of torrent `t` has just become a seed: its entry in the PEX list says so.
+    pub(super) fn pex_seed(p: &Peer, t: &mut super::torrent::Torrent) {
+        if let Some(listed) = p.cold.pex_listed {
+            t.pex.log.set_flags(listed, PexFlags::SEED);
+        }
     }
 
     /// Takes closing connection `peer` out of torrent `id`'s PEX: its entry is dropped,
