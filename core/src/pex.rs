@@ -1,10 +1,10 @@
 //! Peer exchange (BEP 11, `ut_pex`): peers tell each other whom they are connected to.
 //!
 //! This module owns the message codec ([`PexMessage`]: compact `added`/`added6` lists with
-//! their flags, `dropped`/`dropped6`) and the per-connection schedule ([`PexState`]): what
-//! to tell one peer and when. It keeps no other state and performs no IO; the caller says
-//! what the torrent's peers are, what time it is, and whether the torrent is private
-//! (BEP 27: a private torrent never uses PEX, and [`PexState::poll`] then says nothing).
+//! their flags, `dropped`/`dropped6`) and a torrent's list of changes ([`PexLog`]): which
+//! peers came and went, in order, shared by all the torrent's connections, each of which
+//! keeps only its position in it. It performs no IO and reads no clock; the caller says
+//! when a message is due ([`INTERVAL`]) and keeps PEX off for a private torrent (BEP 27).
 //!
 //! Bounds, whatever a peer sends: the dictionary is read with the bencode reader's limits;
 //! a compact list whose length is not a whole number of entries is refused; at most
@@ -14,7 +14,7 @@
 //! once per [`INTERVAL`].
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -208,86 +208,191 @@ fn dialable(addr: &SocketAddr) -> bool {
     addr.port() != 0 && !ip.is_unspecified() && !ip.is_multicast() && !broadcast
 }
 
-/// What one connection's peer has been told, and when it may be told more.
-#[derive(Clone, Debug)]
-pub struct PexState {
-    remote: SocketAddr,
-    /// Peers we told it of and have not since said dropped, with the flags we gave.
-    told: BTreeMap<SocketAddr, PexFlags>,
-    last_sent: Option<Instant>,
-    last_received: Option<Instant>,
+/// A change to the peer set, by its place in the [`PexLog`]: the first change is 0.
+pub type Seq = u64;
+
+/// One peer in the [`PexLog`]: where it listens, its flags as they were when it was
+/// listed, when it was listed and, once gone, when it was dropped.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    addr: SocketAddr,
+    flags: PexFlags,
+    added: Seq,
+    /// `ALIVE` while the peer is connected.
+    dropped: Seq,
 }
 
-impl PexState {
-    /// The state for a connection to the peer at `remote` (never told of itself).
-    pub fn new(remote: SocketAddr) -> PexState {
-        PexState {
-            remote,
-            told: BTreeMap::new(),
-            last_sent: None,
-            last_received: None,
+const ALIVE: Seq = Seq::MAX;
+
+/// Dropped peers kept for connections that have not been told yet, at most: beyond it the
+/// oldest go (a connection that far behind misses their `dropped`, which only advises).
+pub const MAX_KEPT_DROPPED: usize = 4 * MAX_ADDED;
+
+/// One torrent's peers as PEX tells them, shared by all its connections (libtorrent's
+/// shape: one list of changes per torrent, a position in it per connection).
+///
+/// Each peer listed ([`PexLog::add`]) and each peer gone ([`PexLog::remove`]) is a change
+/// with the next sequence number. A connection keeps only its position: it has been told
+/// every peer listed before it that was still there when it was told, and every drop before
+/// it of a peer it had been told of. From position 0 (a new connection) the first message
+/// is the peers connected now, in the order they came; from any other, what changed since.
+///
+/// Invariants: entries are in the order they were added (so by `added`); dropped entries
+/// stay until every connection is past their drop ([`PexLog::prune`]), and never more than
+/// [`MAX_KEPT_DROPPED`] of them; alive entries are the torrent's peers (the caller adds and
+/// removes each once).
+#[derive(Clone, Debug, Default)]
+pub struct PexLog {
+    entries: VecDeque<Entry>,
+    next: Seq,
+    dropped: usize,
+}
+
+impl PexLog {
+    /// An empty log.
+    pub fn new() -> PexLog {
+        PexLog::default()
+    }
+
+    /// The position after every change so far.
+    pub fn head(&self) -> Seq {
+        self.next
+    }
+
+    /// Lists a connected peer; the returned number names it for [`PexLog::remove`].
+    pub fn add(&mut self, addr: SocketAddr, flags: PexFlags) -> Seq {
+        let seq = self.next;
+        self.next += 1;
+        self.entries.push_back(Entry {
+            addr,
+            flags,
+            added: seq,
+            dropped: ALIVE,
+        });
+        seq
+    }
+
+    /// The peer listed as `listed` is gone (nothing if it is not listed, or gone already).
+    pub fn remove(&mut self, listed: Seq) {
+        let Ok(i) = self.entries.binary_search_by_key(&listed, |e| e.added) else {
+            return;
+        };
+        if self.entries[i].dropped != ALIVE {
+            return;
+        }
+        self.entries[i].dropped = self.next;
+        self.next += 1;
+        self.dropped += 1;
+        if self.dropped > MAX_KEPT_DROPPED {
+            // The oldest listed of the dropped ones goes.
+            if let Some(j) = self.entries.iter().position(|e| e.dropped != ALIVE) {
+                self.entries.remove(j);
+                self.dropped -= 1;
+            }
         }
     }
 
-    /// When a message may next go out (`None`: now).
-    pub fn next_due(&self) -> Option<Instant> {
-        self.last_sent.map(|t| t + INTERVAL)
+    /// Sets `flags` on the listed peer `listed` (it became a seed): connections told of it
+    /// from now on hear them; those told already are not told again (nor does libtorrent).
+    pub fn set_flags(&mut self, listed: Seq, flags: u8) {
+        if let Ok(i) = self.entries.binary_search_by_key(&listed, |e| e.added) {
+            self.entries[i].flags.0 |= flags;
+        }
     }
 
-    /// The message to send now, if one is due and there is news: the peers in `current`
-    /// (the torrent's peers, in the caller's order) not told yet, at most [`MAX_ADDED`],
-    /// and those told of and since gone, at most as many. Nothing for a private torrent,
-    /// before [`INTERVAL`] has passed since the last message, or when nothing changed.
-    pub fn poll(&mut self, current: &[PexPeer], private: bool, now: Instant) -> Option<PexMessage> {
-        if private || self.next_due().is_some_and(|due| now < due) {
-            return None;
+    /// Forgets the dropped peers every connection has passed: `oldest` is the least of
+    /// their positions (the head when none speaks PEX).
+    pub fn prune(&mut self, oldest: Seq) {
+        if self.dropped == 0 {
+            return;
         }
+        let before = self.entries.len();
+        self.entries
+            .retain(|e| e.dropped == ALIVE || e.dropped >= oldest);
+        self.dropped -= before - self.entries.len();
+    }
+
+    /// What a connection at position `at`, whose peer listens at `remote` (never told of
+    /// itself), is to be told: the message (`None` when nothing changed for it) and its
+    /// new position. At most [`MAX_ADDED`] added and as many dropped: the changes past the
+    /// first one that would not fit wait for the next message.
+    pub fn message(&self, at: Seq, remote: SocketAddr) -> (Option<PexMessage>, Seq) {
+        if at >= self.next {
+            return (None, at);
+        }
+        // The changes since `at`, in order: a peer listed since and still there is an
+        // addition; a peer listed before and dropped since, a drop. (A peer listed and
+        // dropped since `at` is neither.)
+        let mut changes: Vec<(Seq, usize)> = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.added >= at && e.dropped == ALIVE {
+                changes.push((e.added, i));
+            } else if e.added < at && e.dropped != ALIVE && e.dropped >= at {
+                changes.push((e.dropped, i));
+            }
+        }
+        changes.sort_unstable_by_key(|c| c.0);
         let mut message = PexMessage::default();
-        for p in current {
-            if message.added.len() == MAX_ADDED {
-                break;
+        let mut pos = self.next;
+        for (seq, i) in changes {
+            let e = &self.entries[i];
+            if e.dropped == ALIVE {
+                if e.addr == remote || message.added.iter().any(|p| p.addr == e.addr) {
+                    continue;
+                }
+                // Gone and back since: it was told of, and is still there.
+                if let Some(d) = message.dropped.iter().position(|&a| a == e.addr) {
+                    message.dropped.swap_remove(d);
+                    continue;
+                }
+                if message.added.len() == MAX_ADDED {
+                    pos = seq;
+                    break;
+                }
+                message.added.push(PexPeer {
+                    addr: e.addr,
+                    flags: e.flags,
+                });
+            } else {
+                // Listed again meanwhile (a second connection): still there.
+                if e.addr == remote
+                    || message.dropped.contains(&e.addr)
+                    || message.added.iter().any(|p| p.addr == e.addr)
+                {
+                    continue;
+                }
+                if message.dropped.len() == MAX_ADDED {
+                    pos = seq;
+                    break;
+                }
+                message.dropped.push(e.addr);
             }
-            if p.addr != self.remote
-                && !self.told.contains_key(&p.addr)
-                && !message.added.iter().any(|a| a.addr == p.addr)
-            {
-                message.added.push(*p);
-            }
         }
-        for &addr in self.told.keys() {
-            if message.dropped.len() == MAX_ADDED {
-                break;
-            }
-            if !current.iter().any(|p| p.addr == addr) {
-                message.dropped.push(addr);
-            }
-        }
-        if message.added.is_empty() && message.dropped.is_empty() {
-            return None;
-        }
-        for addr in &message.dropped {
-            self.told.remove(addr);
-        }
-        for p in &message.added {
-            self.told.insert(p.addr, p.flags);
-        }
-        self.last_sent = Some(now);
-        Some(message)
+        let news = !message.added.is_empty() || !message.dropped.is_empty();
+        (news.then_some(message), pos)
     }
 
-    /// Whether a message that came from the peer now should be read: one per
-    /// [`INTERVAL`] less a margin for jitter; more often is flooding and is ignored.
-    pub fn accept_received(&mut self, now: Instant) -> bool {
-        let margin = INTERVAL / 4;
-        if self
-            .last_received
-            .is_some_and(|t| now.saturating_duration_since(t) < INTERVAL - margin)
-        {
-            return false;
-        }
-        self.last_received = Some(now);
-        true
+    /// How many peers are listed, connected or kept as dropped.
+    pub fn len(&self) -> usize {
+        self.entries.len()
     }
+
+    /// Whether no peer is listed.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Whether a message that came from a peer at `now`, the previous one read at `last`,
+/// should be read: one per [`INTERVAL`] less a margin for jitter; more often is flooding
+/// and is ignored. Updates `last` when it is read.
+pub fn accept_received(last: &mut Option<Instant>, now: Instant) -> bool {
+    let margin = INTERVAL / 4;
+    if last.is_some_and(|t| now.saturating_duration_since(t) < INTERVAL - margin) {
+        return false;
+    }
+    *last = Some(now);
+    true
 }
 
 #[cfg(test)]
@@ -389,51 +494,99 @@ mod tests {
     }
 
     #[test]
-    fn state_sends_at_most_once_a_minute_with_news_only() {
-        let t0 = shoal_test_clock::epoch();
-        let mut s = PexState::new(v4(200, 6881));
-        let mut current: Vec<PexPeer> = (1..=60).map(peer).collect();
-        current.push(PexPeer {
-            addr: v4(200, 6881),
-            flags: PexFlags(0),
-        });
-        let first = s.poll(&current, false, t0).unwrap();
+    fn a_log_tells_each_connection_what_changed_since_its_position() {
+        let mut log = PexLog::new();
+        let them = v4(200, 6881);
+        let mut listed: Vec<Seq> = (1..=60)
+            .map(|a| log.add(v4(a, 6881), peer(a).flags))
+            .collect();
+        listed.push(log.add(them, PexFlags(0)));
+        // A new connection: the peers connected now, the first fifty, in order.
+        let (first, at) = log.message(0, them);
+        let first = first.unwrap();
         assert_eq!(first.added.len(), MAX_ADDED);
-        assert_eq!(first.added[..], current[..MAX_ADDED]);
+        assert_eq!(first.added[..], (1..=50).map(peer).collect::<Vec<_>>()[..]);
         assert!(first.dropped.is_empty());
-        assert_eq!(s.next_due(), Some(t0 + INTERVAL));
-        assert_eq!(s.poll(&current, false, t0 + INTERVAL / 2), None, "too soon");
-        // A minute on: the other ten (never the peer itself), and those gone.
-        current.retain(|p| p.addr != v4(1, 6881) && p.addr != v4(2, 6881));
-        let second = s.poll(&current, false, t0 + INTERVAL).unwrap();
-        assert_eq!(second.added.len(), 10);
-        assert!(second.added.iter().all(|p| p.addr != v4(200, 6881)));
+        assert!(at < log.head());
+        // Two leave: the other ten (never the peer itself), and those two.
+        log.remove(listed[0]);
+        log.remove(listed[1]);
+        log.remove(listed[1]);
+        let (second, at) = log.message(at, them);
+        let second = second.unwrap();
+        assert_eq!(
+            second.added[..],
+            (51..=60).map(peer).collect::<Vec<_>>()[..]
+        );
         assert_eq!(second.dropped, [v4(1, 6881), v4(2, 6881)]);
-        // Nothing new: nothing sent, and the next change may go out at once.
-        assert_eq!(s.poll(&current, false, t0 + 2 * INTERVAL), None);
-        current.push(peer(100));
-        let third = s.poll(&current, false, t0 + 2 * INTERVAL).unwrap();
-        assert_eq!(third.added, [peer(100)]);
+        assert_eq!(at, log.head());
+        // Nothing new: nothing to say, the position stays.
+        assert_eq!(log.message(at, them), (None, at));
+        // One comes and goes between two messages: neither; one goes and comes back:
+        // neither (it is still there); a new one: added.
+        let brief = log.add(v4(100, 6881), PexFlags(0));
+        log.remove(brief);
+        log.remove(listed[2]);
+        listed[2] = log.add(v4(3, 6881), peer(3).flags);
+        log.add(v4(101, 6881), PexFlags(0));
+        let (third, at) = log.message(at, them);
+        assert_eq!(
+            third.unwrap(),
+            PexMessage {
+                added: vec![PexPeer {
+                    addr: v4(101, 6881),
+                    flags: PexFlags(0)
+                }],
+                dropped: vec![]
+            }
+        );
+        // A peer that became a seed is said to be one to those told of it from now on.
+        log.set_flags(listed[4], PexFlags::SEED);
+        let (fresh, _) = log.message(0, them);
+        let five = fresh
+            .unwrap()
+            .added
+            .into_iter()
+            .find(|p| p.addr == v4(5, 6881));
+        assert_eq!(
+            five.map(|p| p.flags),
+            Some(PexFlags(PexFlags::CONNECTABLE | PexFlags::SEED))
+        );
+        // Every connection is past the drops: they are forgotten.
+        let before = log.len();
+        log.prune(at);
+        assert_eq!(log.len(), before - 4);
+        assert_eq!(log.len(), 60);
     }
 
     #[test]
-    fn never_for_a_private_torrent() {
-        let t0 = shoal_test_clock::epoch();
-        let mut s = PexState::new(v4(9, 6881));
-        let current: Vec<PexPeer> = (1..=3).map(peer).collect();
-        assert_eq!(s.poll(&current, true, t0), None);
-        assert_eq!(s.poll(&current, true, t0 + 10 * INTERVAL), None);
-        assert!(s.poll(&current, false, t0 + 10 * INTERVAL).is_some());
+    fn a_log_keeps_a_bounded_number_of_dropped_peers() {
+        let mut log = PexLog::new();
+        for i in 0..10_000u32 {
+            let s = log.add(
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::from(i + 1)), 1),
+                PexFlags(0),
+            );
+            log.remove(s);
+        }
+        assert!(log.len() <= MAX_KEPT_DROPPED);
+        // A connection that was told long ago: at most the bound's worth of drops, cut to
+        // fifty a message.
+        let (m, at) = log.message(0, v4(1, 1));
+        assert!(m.is_none(), "never told of them: nothing to drop");
+        assert_eq!(at, log.head());
+        log.prune(log.head());
+        assert!(log.is_empty());
     }
 
     #[test]
     fn a_flood_of_received_messages_is_ignored() {
         let t0 = shoal_test_clock::epoch();
-        let mut s = PexState::new(v4(9, 6881));
-        assert!(s.accept_received(t0));
-        assert!(!s.accept_received(t0 + Duration::from_secs(1)));
-        assert!(!s.accept_received(t0 + Duration::from_secs(44)));
-        assert!(s.accept_received(t0 + Duration::from_secs(45)));
+        let mut last = None;
+        assert!(accept_received(&mut last, t0));
+        assert!(!accept_received(&mut last, t0 + Duration::from_secs(1)));
+        assert!(!accept_received(&mut last, t0 + Duration::from_secs(44)));
+        assert!(accept_received(&mut last, t0 + Duration::from_secs(45)));
     }
 
     impl Arbitrary for PexFlags {
@@ -495,23 +648,54 @@ mod tests {
             true
         }
 
-        fn state_bounds_what_it_sends(peers: Vec<u8>, gone: Vec<u8>) -> bool {
-            let t0 = shoal_test_clock::epoch();
-            let mut s = PexState::new(v4(0, 6881));
-            let now: Vec<PexPeer> = peers.iter().map(|&a| peer(a)).collect();
-            let first = s.poll(&now, false, t0).unwrap_or_default();
-            let later: Vec<PexPeer> = peers
-                .iter()
-                .filter(|a| !gone.contains(a))
-                .map(|&a| peer(a))
-                .collect();
-            let second = s.poll(&later, false, t0 + INTERVAL).unwrap_or_default();
-            first.added.len() <= MAX_ADDED
-                && second.added.len() <= MAX_ADDED
-                && second.dropped.len() <= MAX_ADDED
-                && first.added.iter().all(|p| p.addr != v4(0, 6881))
-                && second.dropped.iter().all(|a| first.added.iter().any(|p| p.addr == *a))
-                && second.added.iter().all(|p| !first.added.contains(p))
+        fn a_log_tells_a_connection_the_torrents_peers(ops: Vec<(u8, u8)>) -> bool {
+            // Peers 0..64 come and go; connection "us" (remote 10.0.0.0) is told now and
+            // then. What it knows, applying the messages, must be the set of peers there
+            // (but itself) whenever a message was not cut short, within the bounds always.
+            let mut log = PexLog::new();
+            let remote = v4(0, 6881);
+            let mut alive: std::collections::BTreeMap<SocketAddr, Seq> = Default::default();
+            let mut told: std::collections::BTreeSet<SocketAddr> = Default::default();
+            let mut at = 0;
+            let mut cut = false;
+            for (kind, a) in ops {
+                let addr = v4(a % 64, 6881);
+                match kind % 3 {
+                    0 => {
+                        alive.entry(addr).or_insert_with(|| log.add(addr, PexFlags(0)));
+                    }
+                    1 => {
+                        if let Some(s) = alive.remove(&addr) {
+                            log.remove(s);
+                        }
+                    }
+                    _ => {
+                        let (m, next) = log.message(at, remote);
+                        at = next;
+                        log.prune(at);
+                        let m = m.unwrap_or_default();
+                        if m.added.len() > MAX_ADDED
+                            || m.dropped.len() > MAX_ADDED
+                            || m.added.iter().any(|p| p.addr == remote || !alive.contains_key(&p.addr))
+                            || m.added.iter().any(|p| told.contains(&p.addr))
+                            || (!cut && m.dropped.iter().any(|a| !told.contains(a)))
+                        {
+                            return false;
+                        }
+                        for a in &m.dropped {
+                            told.remove(a);
+                        }
+                        told.extend(m.added.iter().map(|p| p.addr));
+                        cut |= at != log.head();
+                        let there: std::collections::BTreeSet<SocketAddr> =
+                            alive.keys().copied().filter(|&a| a != remote).collect();
+                        if at == log.head() && told != there {
+                            return false;
+                        }
+                    }
+                }
+            }
+            log.len() <= alive.len() + MAX_KEPT_DROPPED
         }
     }
 }

@@ -288,6 +288,13 @@ fn we_tell_a_pex_peer_of_the_others_once_a_minute_at_most() {
         b.e.handle(Input::Received { conn: *d, data }, b.now);
     }
     let _ = b.outs();
+    // The second is a seed: its bitfield says so before anyone is told of it.
+    let pieces = b.meta.info.piece_count();
+    let mut full = vec![0xffu8; pieces.div_ceil(8) as usize];
+    if !pieces.is_multiple_of(8) {
+        *full.last_mut().unwrap() = 0xffu8 << (8 - pieces % 8);
+    }
+    b.feed(dials[1], &[Message::Bitfield(Bytes::from(full))]);
     let told = |outs: &[Output]| -> Vec<PexMessage> {
         let mut bytes = Vec::new();
         for o in outs {
@@ -325,6 +332,13 @@ fn we_tell_a_pex_peer_of_the_others_once_a_minute_at_most() {
         .added
         .iter()
         .all(|p| p.flags.has(PexFlags::CONNECTABLE)));
+    let seeds: Vec<SocketAddr> = first[0]
+        .added
+        .iter()
+        .filter(|p| p.flags.has(PexFlags::SEED))
+        .map(|p| p.addr)
+        .collect();
+    assert_eq!(seeds, vec!["10.0.0.7:7002".parse::<SocketAddr>().unwrap()]);
     // One leaves: said within the next minute, not before.
     b.e.handle(Input::Closed { conn: dials[0] }, b.now);
     let mut later = Vec::new();

@@ -7,6 +7,10 @@
 //!   replaces the one that failed most often (the oldest learnt among equals) if that one
 //!   failed at all and is not connected; otherwise the new one is not kept. Finding it
 //!   walks the table, which happens only when the table is full.
+//! - An entry is small: the address packed in 19 bytes and an 8-byte record in a hash
+//!   table keyed with a secret from the engine's seeded generator (a BTreeMap of
+//!   `SocketAddr`s took about three times the memory per address), and the queues hold
+//!   packed addresses too. A thousand-peer swarm fills the table of every member.
 //! - An address that fails [`MAX_FAILURES`] times in a row (a refused or timed-out dial,
 //!   a connection that closed before its handshake was done) is forgotten; a handshake
 //!   done sets its count back to zero.
@@ -15,14 +19,67 @@
 //!   O(log n) whatever the number waiting, and each address is in at most one queue once
 //!   (a flag says so), so nothing walks a queue.
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{BuildHasher, DefaultHasher, Hasher};
 use std::time::Instant;
 
 /// Failed dials in a row after which an address is forgotten.
 pub(super) const MAX_FAILURES: u8 = 5;
 
+/// An address in 19 bytes (family, IP, port), where a `SocketAddr` takes 32: the table,
+/// its queues and its heap hold these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Key([u8; 19]);
+
+impl Key {
+    fn of(addr: SocketAddr) -> Key {
+        let mut k = [0u8; 19];
+        match addr.ip() {
+            IpAddr::V4(ip) => {
+                k[0] = 4;
+                k[1..5].copy_from_slice(&ip.octets());
+            }
+            IpAddr::V6(ip) => {
+                k[0] = 6;
+                k[1..17].copy_from_slice(&ip.octets());
+            }
+        }
+        k[17..].copy_from_slice(&addr.port().to_be_bytes());
+        Key(k)
+    }
+
+    fn addr(self) -> SocketAddr {
+        let k = self.0;
+        let port = u16::from_be_bytes([k[17], k[18]]);
+        let ip = if k[0] == 4 {
+            IpAddr::V4(Ipv4Addr::new(k[1], k[2], k[3], k[4]))
+        } else {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&k[1..17]);
+            IpAddr::V6(Ipv6Addr::from(b))
+        };
+        SocketAddr::new(ip, port)
+    }
+}
+
+/// The table's hasher: SipHash behind a secret prefix drawn from the engine's seeded
+/// generator, so the addresses peers send cannot be chosen to collide, and the same seed
+/// gives the same table. (Nothing depends on the table's order: see `make_room`.)
+#[derive(Clone, Copy, Debug)]
+struct Keyed(u64);
+
+impl BuildHasher for Keyed {
+    type Hasher = DefaultHasher;
+    fn build_hasher(&self) -> DefaultHasher {
+        let mut h = DefaultHasher::new();
+        h.write_u64(self.0);
+        h
+    }
+}
+
+/// One address's record: 8 bytes.
 #[derive(Clone, Copy, Debug)]
 struct Candidate {
     connected: bool,
@@ -31,7 +88,7 @@ struct Candidate {
     /// Failed dials (or connections that ended before their handshake) in a row.
     failures: u8,
     /// When it was learnt, as a count: ties between replaceable entries go to the oldest.
-    learnt: u64,
+    learnt: u32,
 }
 
 /// How a connection to a candidate ended, for its record.
@@ -47,20 +104,21 @@ pub(super) enum Ending {
 
 /// One torrent's dial candidates (see the module docs).
 pub(super) struct Candidates {
-    table: BTreeMap<SocketAddr, Candidate>,
-    ready: VecDeque<SocketAddr>,
-    later: BinaryHeap<Reverse<(Instant, SocketAddr)>>,
+    table: HashMap<Key, Candidate, Keyed>,
+    ready: VecDeque<Key>,
+    later: BinaryHeap<Reverse<(Instant, Key)>>,
     max: usize,
-    learnt: u64,
+    learnt: u32,
     /// Entries with a failure on record: none, and a full table is left as it is
     /// without a walk.
     failing: usize,
 }
 
 impl Candidates {
-    pub(super) fn new(max: usize) -> Candidates {
+    /// An empty table of at most `max` addresses, hashing with `seed`.
+    pub(super) fn new(max: usize, seed: u64) -> Candidates {
         Candidates {
-            table: BTreeMap::new(),
+            table: HashMap::with_hasher(Keyed(seed)),
             ready: VecDeque::new(),
             later: BinaryHeap::new(),
             max: max.max(1),
@@ -78,21 +136,24 @@ impl Candidates {
     /// Whether `addr` is known.
     #[cfg(test)]
     fn contains(&self, addr: &SocketAddr) -> bool {
-        self.table.contains_key(addr)
+        self.table.contains_key(&Key::of(*addr))
     }
 
     /// Learns `addr` and queues it to be dialled; false if it was known, or the table is
     /// full of addresses worth more.
     pub(super) fn learn(&mut self, addr: SocketAddr) -> bool {
-        if self.table.contains_key(&addr) {
+        let key = Key::of(addr);
+        if self.table.contains_key(&key) {
             return false;
         }
         if self.table.len() >= self.max && !self.make_room() {
             return false;
         }
-        self.learnt += 1;
+        // Only the order among entries matters; a count that stops at the top keeps it
+        // among all but the last learnt of four billion.
+        self.learnt = self.learnt.saturating_add(1);
         self.table.insert(
-            addr,
+            key,
             Candidate {
                 connected: false,
                 queued: true,
@@ -100,12 +161,14 @@ impl Candidates {
                 learnt: self.learnt,
             },
         );
-        self.ready.push_back(addr);
+        self.ready.push_back(key);
         true
     }
 
     /// Forgets the entry that failed most (oldest first among equals), if any failed and
-    /// is not connected.
+    /// is not connected. The walk's order does not matter: the key it keeps the most of
+    /// is unique (no two entries were learnt at the same count, bar the saturated end,
+    /// where the address breaks the tie).
     fn make_room(&mut self) -> bool {
         if self.failing == 0 {
             return false;
@@ -114,11 +177,11 @@ impl Candidates {
             .table
             .iter()
             .filter(|(_, c)| !c.connected && c.failures > 0)
-            .max_by_key(|(_, c)| (c.failures, Reverse(c.learnt)))
-            .map(|(a, _)| *a);
+            .max_by_key(|(k, c)| (c.failures, Reverse(c.learnt), Reverse(**k)))
+            .map(|(k, _)| *k);
         match worst {
-            Some(addr) => {
-                self.forget(&addr);
+            Some(key) => {
+                self.forget(&key);
                 true
             }
             None => false,
@@ -132,24 +195,25 @@ impl Candidates {
         now: Instant,
         mut skip: impl FnMut(&SocketAddr) -> bool,
     ) -> Option<SocketAddr> {
-        while let Some(Reverse((at, addr))) = self.later.peek().copied() {
+        while let Some(Reverse((at, key))) = self.later.peek().copied() {
             if at > now {
                 break;
             }
             self.later.pop();
-            self.ready.push_back(addr);
+            self.ready.push_back(key);
         }
-        while let Some(addr) = self.ready.pop_front() {
+        while let Some(key) = self.ready.pop_front() {
             // Entries of a forgotten address (or one forgotten and learnt again, then
             // queued anew) are recognised by the flag and passed over.
-            let Some(c) = self.table.get_mut(&addr) else {
+            let Some(c) = self.table.get_mut(&key) else {
                 continue;
             };
             if !std::mem::replace(&mut c.queued, false) || c.connected {
                 continue;
             }
+            let addr = key.addr();
             if skip(&addr) {
-                self.forget(&addr);
+                self.forget(&key);
                 continue;
             }
             c.connected = true;
@@ -158,15 +222,15 @@ impl Candidates {
         None
     }
 
-    fn forget(&mut self, addr: &SocketAddr) {
-        if self.table.remove(addr).is_some_and(|c| c.failures > 0) {
+    fn forget(&mut self, key: &Key) {
+        if self.table.remove(key).is_some_and(|c| c.failures > 0) {
             self.failing -= 1;
         }
     }
 
     /// A connection to `addr` finished its handshake.
     pub(super) fn established(&mut self, addr: &SocketAddr) {
-        if let Some(c) = self.table.get_mut(addr) {
+        if let Some(c) = self.table.get_mut(&Key::of(*addr)) {
             if std::mem::take(&mut c.failures) > 0 {
                 self.failing -= 1;
             }
@@ -176,7 +240,8 @@ impl Candidates {
     /// A connection to `addr` closed (as `ending` says); it may be dialled again from
     /// `again_at`.
     pub(super) fn closed(&mut self, addr: SocketAddr, ending: Ending, again_at: Instant) {
-        let Some(c) = self.table.get_mut(&addr) else {
+        let key = Key::of(addr);
+        let Some(c) = self.table.get_mut(&key) else {
             return;
         };
         c.connected = false;
@@ -186,13 +251,13 @@ impl Candidates {
             }
             c.failures = c.failures.saturating_add(1);
             if c.failures >= MAX_FAILURES {
-                self.forget(&addr);
+                self.forget(&key);
                 return;
             }
         }
         if ending != Ending::Final && !c.queued {
             c.queued = true;
-            self.later.push(Reverse((again_at, addr)));
+            self.later.push(Reverse((again_at, key)));
         }
     }
 }
@@ -209,7 +274,7 @@ mod tests {
     #[test]
     fn addresses_are_dialled_in_the_order_learnt_and_once() {
         let now = shoal_test_clock::epoch();
-        let mut c = Candidates::new(10);
+        let mut c = Candidates::new(10, 7);
         assert!(c.learn(addr(1)));
         assert!(c.learn(addr(2)));
         assert!(!c.learn(addr(1)));
@@ -221,7 +286,7 @@ mod tests {
     #[test]
     fn a_closed_address_waits_its_pause_then_is_dialled_again() {
         let now = shoal_test_clock::epoch();
-        let mut c = Candidates::new(10);
+        let mut c = Candidates::new(10, 7);
         c.learn(addr(1));
         assert_eq!(c.next(now, |_| false), Some(addr(1)));
         let again = now + Duration::from_secs(60);
@@ -238,7 +303,7 @@ mod tests {
     #[test]
     fn repeated_failures_forget_an_address_and_a_handshake_forgives() {
         let now = shoal_test_clock::epoch();
-        let mut c = Candidates::new(10);
+        let mut c = Candidates::new(10, 7);
         c.learn(addr(1));
         for round in 0..MAX_FAILURES - 1 {
             assert_eq!(c.next(now, |_| false), Some(addr(1)), "round {round}");
@@ -258,7 +323,7 @@ mod tests {
     #[test]
     fn a_full_table_replaces_the_worst_failure_or_keeps_what_it_has() {
         let now = shoal_test_clock::epoch();
-        let mut c = Candidates::new(3);
+        let mut c = Candidates::new(3, 7);
         for i in 1..=3 {
             c.learn(addr(i));
         }
@@ -282,7 +347,7 @@ mod tests {
     #[test]
     fn banned_addresses_are_forgotten_when_their_turn_comes() {
         let now = shoal_test_clock::epoch();
-        let mut c = Candidates::new(10);
+        let mut c = Candidates::new(10, 7);
         c.learn(addr(1));
         c.learn(addr(2));
         assert_eq!(c.next(now, |a| *a == addr(1)), Some(addr(2)));
@@ -290,9 +355,31 @@ mod tests {
     }
 
     #[test]
+    fn packed_addresses_come_back_whole() {
+        for a in [
+            "10.1.2.3:6881",
+            "[2001:db8::7]:51413",
+            "0.0.0.0:0",
+            "[::ffff:1.2.3.4]:1",
+        ] {
+            let a: SocketAddr = a.parse().unwrap();
+            assert_eq!(Key::of(a).addr(), a);
+        }
+        // The same bytes in either family are different addresses.
+        let v4: SocketAddr = "1.2.3.4:5".parse().unwrap();
+        let v6: SocketAddr = "[102:304::]:5".parse().unwrap();
+        assert_ne!(Key::of(v4), Key::of(v6));
+        let mut c = Candidates::new(10, 1);
+        assert!(c.learn(v4) && c.learn(v6));
+        let now = shoal_test_clock::epoch();
+        assert_eq!(c.next(now, |_| false), Some(v4));
+        assert_eq!(c.next(now, |_| false), Some(v6));
+    }
+
+    #[test]
     fn the_table_never_holds_more_than_its_bound() {
         let now = shoal_test_clock::epoch();
-        let mut c = Candidates::new(1000);
+        let mut c = Candidates::new(1000, 7);
         for i in 0..50_000u32 {
             let a = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 1));
             c.learn(a);

@@ -269,6 +269,7 @@ impl Engine {
                     t.refill_wanted |= !peer.requests.is_empty();
                 }
             }
+            self.pex_unlist(id, &peer);
             self.forget_metadata_source(id, conn, super::magnet::now_of(&peer));
             if let Some(t) = self.swarm_mut(id) {
                 t.peers.retain(|c| *c != conn);

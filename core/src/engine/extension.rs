@@ -49,6 +49,8 @@ impl Engine {
             p.cold.listen_port = hs.listen_port;
         }
         let pex = hs.extension_id(crate::pex::EXTENSION_NAME).unwrap_or(0);
+        // Where a peer that reached us listens may be known only now.
+        self.pex_list(conn);
         self.on_pex_offer(conn, pex);
     }
 

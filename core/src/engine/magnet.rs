@@ -131,7 +131,7 @@ impl Engine {
                 magnet: magnet.clone(),
                 fetch,
                 peers: Vec::new(),
-                candidates: Candidates::new(self.config.max_candidates),
+                candidates: Candidates::new(self.config.max_candidates, self.rng.next_u64()),
                 bans: Bans::default(),
                 trackers: Trackers {
                     announcer,
@@ -210,6 +210,7 @@ impl Engine {
         }
         for &conn in &conns {
             // PEX with the peers that offered it, now that the torrent's privacy is known.
+            self.pex_list(conn);
             if let Some(their_id) = self.peer(conn).map(|p| p.cold.ut_pex) {
                 self.on_pex_offer(conn, their_id);
             }

@@ -124,10 +124,12 @@ pub(crate) struct PeerCold {
     pub listen_port: Option<u16>,
     /// The id the peer wants `ut_pex` messages under (0: it does not speak it).
     pub ut_pex: u8,
-    /// What it has been told by PEX, for a torrent that uses it (see `pex`).
-    pub pex: Option<Box<crate::pex::PexState>>,
     /// Plaintext, MSE under way, or RC4 (see `encryption`).
     pub stream: super::encryption::Stream,
+    /// Its entry in its torrent's PEX list, once listed (see `pex`).
+    pub pex_listed: Option<crate::pex::Seq>,
+    /// When we last read a `ut_pex` message from it.
+    pub pex_received: Option<Instant>,
 }
 
 /// Requests kept in flight before the rate is known: enough to fill a slow link quickly,
@@ -197,8 +199,9 @@ impl Peer {
                 outbound,
                 listen_port: None,
                 ut_pex: 0,
-                pex: None,
                 stream: Default::default(),
+                pex_listed: None,
+                pex_received: None,
             }),
         }
     }

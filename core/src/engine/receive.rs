@@ -292,6 +292,7 @@ impl Engine {
         p.last_sent = now;
         self.mark_dirty(conn);
         self.arm_conn_deadline(conn);
+        self.pex_list(conn);
         let _ = id;
     }
 
@@ -359,6 +360,9 @@ impl Engine {
                 }
                 if t.picker.peer_have(key, piece) == Ok(true) {
                     p.have_count += 1;
+                    if p.have_count == piece_count {
+                        Engine::pex_seed(p, t);
+                    }
                 }
             }
             Message::Bitfield(bytes) => {
@@ -375,12 +379,16 @@ impl Engine {
                         }
                     }
                 }
+                if p.is_seed(piece_count) {
+                    Engine::pex_seed(p, t);
+                }
             }
             Message::HaveAll => {
                 fast_only(p, "have all")?;
                 // Like a late bitfield, a late have-all is read for what it says.
                 p.have_count = piece_count;
                 consistent(&mut t.faults, t.picker.peer_have_all(key));
+                Engine::pex_seed(p, t);
             }
             Message::HaveNone => {
                 fast_only(p, "have none")?;

@@ -52,9 +52,8 @@ pub(super) struct Torrent {
     pub(super) refill_wanted: bool,
     /// The instant its timer is armed for (see `timers`).
     pub(super) wake: Option<Instant>,
-    /// No connection's PEX message is due before this instant (`None`: look at the next
-    /// tick): the once-a-second PEX pass skips the connections until then (see `pex`).
-    pub(super) pex_due: Option<Instant>,
+    /// Its peers' comings and goings and the connections told of them (see `pex`).
+    pub(super) pex: super::pex::TorrentPex,
     /// The peers interested in us, in the order they said so: with the choker's holders,
     /// all an early rechoke needs to describe (see `rechoke`).
     pub(super) interested: Vec<ConnId>,
@@ -197,7 +196,7 @@ impl Engine {
             picker,
             choker,
             peers: Vec::new(),
-            candidates: Candidates::new(self.config.max_candidates),
+            candidates: Candidates::new(self.config.max_candidates, self.rng.next_u64()),
             pending_writes: BTreeMap::new(),
             awaiting_hash: BTreeSet::new(),
             hashing: BTreeSet::new(),
@@ -210,7 +209,7 @@ impl Engine {
             rechoke_wanted: false,
             refill_wanted: false,
             wake: None,
-            pex_due: None,
+            pex: Default::default(),
             interested: Vec::new(),
             trackers: Trackers {
                 announcer,
