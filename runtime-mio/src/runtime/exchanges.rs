@@ -97,17 +97,7 @@ impl Runtime {
         };
         let request = std::mem::take(&mut h.request);
         match Exchange::start(addr, tls_host.as_deref(), request, framer, limit) {
-            Ok(mut exchange) => {
-                let registered = self.poll.registry().register(
-                    &mut exchange.stream,
-                    Token(FIRST_HTTP + slot),
-                    Interest::READABLE | Interest::WRITABLE,
-                );
-                match registered {
-                    Ok(()) => h.exchange = Some(exchange),
-                    Err(e) => self.finish_http(slot, Err(IoError::from(e))),
-                }
-            }
+            Ok(exchange) => self.install_exchange(slot, exchange),
             Err(e) => self.finish_http(slot, Err(e)),
         }
     }
@@ -119,19 +109,29 @@ impl Runtime {
         };
         let max_body = h.max_body.unwrap_or(0);
         let request = std::mem::take(&mut h.request);
-        let mut exchange = Exchange::reuse(
+        let exchange = Exchange::reuse(
             idle,
             request,
             shoal_core::webseed::answer_reader(max_body),
             web_seed_limit(max_body),
         );
+        self.install_exchange(slot, exchange);
+    }
+
+    /// Registers `exchange`'s socket under slot `slot`'s token and keeps it in the slot; a
+    /// registration that fails ends the exchange with its error.
+    fn install_exchange(&mut self, slot: usize, mut exchange: Exchange) {
         let registered = self.poll.registry().register(
             &mut exchange.stream,
             Token(FIRST_HTTP + slot),
             Interest::READABLE | Interest::WRITABLE,
         );
         match registered {
-            Ok(()) => h.exchange = Some(exchange),
+            Ok(()) => {
+                if let Some(h) = self.https[slot].as_mut() {
+                    h.exchange = Some(exchange);
+                }
+            }
             Err(e) => self.finish_http(slot, Err(IoError::from(e))),
         }
     }
