@@ -150,6 +150,34 @@ fn wrong_bytes_fail_the_hash_and_drop_the_web_seed() {
     });
 }
 
+/// Hashing takes time (a runtime hashes on a worker thread): several jobs of wrong bytes
+/// are in before the first of their pieces fails its hash. They are one failure, not one
+/// each: the web seed waits out its backoff rather than being dropped in a burst.
+#[test]
+fn bad_jobs_already_fetched_when_a_hash_fails_are_one_failure() {
+    let base = "http://web/";
+    let (meta, data) = make_torrent_with_web_seeds(&[("a", 300_000), ("b", 5)], 32768, &[base]);
+    let mut s = leecher_alone(&meta, &data, base, WebMode::WrongBytes);
+    s.hash_delay = Duration::from_millis(500);
+    // Less than the first backoff (30 s).
+    s.run_until(Duration::from_secs(20), |_| false);
+    let requests = s.web.as_ref().unwrap().requests;
+    assert!(
+        requests >= 3,
+        "{requests} requests before the first hash result"
+    );
+    let errors = web_errors(&s);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(!s.nodes[0]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::WebSeedDropped { .. })));
+    // Each later job is a failure of its own: the web seed is dropped after its backoffs.
+    s.run_until(Duration::from_secs(3 * 3600), |_| false);
+    assert_eq!(web_errors(&s).len(), 5);
+    assert!(!s.is_complete(0));
+}
+
 #[test]
 fn a_200_for_a_range_is_refused() {
     hostile(WebMode::Whole200, |e| *e == WebSeedError::NotPartial);

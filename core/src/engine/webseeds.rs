@@ -62,9 +62,12 @@ pub(super) struct WebSeedSlot {
     pub(super) running: Vec<RunningJob>,
     /// Jobs started so far: the number of the latest one.
     pub(super) jobs: u32,
-    /// The last job whose pieces failed their hash: one bad job is one failure, however
-    /// many of its pieces fail.
-    pub(super) failed_job: Option<u32>,
+    /// The latest job started when the last failure was counted. A piece of one of these
+    /// jobs that fails its hash is that same failure: one bad job is one failure however
+    /// many of its pieces fail, and so are the jobs fetched while the first bad piece was
+    /// being hashed (counted one by one, they would drop the web seed in a burst, without
+    /// the backoff a failing server is given).
+    pub(super) counted_through: u32,
     /// The most the next job may fetch (see [`next_job_bytes`]).
     pub(super) job_limit: u64,
 }
@@ -128,7 +131,7 @@ impl Engine {
                         key: Some(key),
                         running: Vec::new(),
                         jobs: 0,
-                        failed_job: None,
+                        counted_through: 0,
                         job_limit: FIRST_JOB_BYTES,
                     });
                 }
@@ -337,6 +340,7 @@ impl Engine {
         let Some(ws) = t.webseeds.seeds.get_mut(i as usize) else {
             return;
         };
+        ws.counted_through = ws.jobs;
         let url = ws.seed.url().to_string();
         let blocks: Vec<BlockRequest> = ws.running.drain(..).flat_map(|r| r.blocks).collect();
         let key = ws.key;
@@ -396,8 +400,7 @@ impl Engine {
             };
             if ok {
                 ws.seed.piece_verified();
-            } else if !ws.seed.is_dropped() && ws.failed_job != Some(job) {
-                ws.failed_job = Some(job);
+            } else if !ws.seed.is_dropped() && job > ws.counted_through {
                 let failure = ws.seed.fail(WebSeedError::HashFailed(piece), now);
                 self.webseed_failed(id, i, failure);
             }

@@ -167,6 +167,9 @@ pub struct Swarm {
     pub now: Instant,
     pub start: Instant,
     pub latency: Duration,
+    /// How long hashing a piece takes (zero: at once; a runtime hashes on a worker thread,
+    /// so blocks keep arriving while a piece is hashed).
+    pub hash_delay: Duration,
     queue: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     pending: BTreeMap<u64, Delivery>,
     seq: u64,
@@ -190,6 +193,7 @@ impl Swarm {
             now: start,
             start,
             latency: Duration::from_millis(20),
+            hash_delay: Duration::ZERO,
             queue: BinaryHeap::new(),
             pending: BTreeMap::new(),
             seq: 0,
@@ -463,7 +467,7 @@ impl Swarm {
                 let digest: [u8; 20] =
                     Sha1::digest(&node.data[start as usize..end as usize]).into();
                 self.schedule(
-                    now,
+                    now + self.hash_delay,
                     i,
                     Input::PieceHashed {
                         torrent,
