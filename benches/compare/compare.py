@@ -31,7 +31,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LT_PY = os.path.join(REPO, "runtime-mio", "tests", "support", "lt.py")
 PYTHON = "/usr/bin/python3"  # Debian's: the one that can import libtorrent
 TIME = "/usr/bin/time"
-CLIENTS = ["shoal", "shoal-async-std", "libtorrent", "transmission", "aria2"]
+CLIENTS = ["shoal", "shoal-baseline", "shoal-async-std", "libtorrent", "transmission", "aria2"]
 MODES = ["warm", "cold", "slow-disk"]
 # How long one download may take before the run is declared failed.
 DOWNLOAD_TIMEOUT = 600
@@ -211,9 +211,10 @@ def run_one(name, args, torrent, seed, work, run_index, env=None, peer_port=None
     logf = open(log_path, "w")
     peer = "127.0.0.1:%d" % (peer_port or seed.port)
 
-    if name == "shoal":
+    if name in ("shoal", "shoal-baseline"):
         # DHT off, as for the other clients: a loopback measure, nothing sent beyond.
-        cmd = [args.shoal, "download", torrent, "-o", out, "--no-seed", "--plain", "--no-dht",
+        binary = args.baseline if name == "shoal-baseline" else args.shoal
+        cmd = [binary, "download", torrent, "-o", out, "--no-seed", "--plain", "--no-dht",
                "--bind", "127.0.0.1", "--port", str(port), "--peer", peer]
     elif name == "shoal-async-std":
         # The same engine on the async-std runtime (runtime-async-std/examples/download.rs).
@@ -298,6 +299,9 @@ def main():
     p.add_argument("--runs", type=int, default=1,
                    help="downloads per client; the table shows medians (1)")
     p.add_argument("--shoal", help="the shoal binary (default: build and use target/release/shoal)")
+    p.add_argument("--baseline",
+                   help="another shoal binary, run as client shoal-baseline beside shoal "
+                        "(an A/B of a change, interleaved in the same run)")
     p.add_argument("--work", help="working folder (default: a new temp folder, removed after)")
     p.add_argument("--keep", action="store_true", help="keep downloads and the working folder")
     p.add_argument("--modes", default="warm",
@@ -320,6 +324,8 @@ def main():
     for c in clients:
         if c not in CLIENTS:
             die("unknown client %r (choose from %s)" % (c, ", ".join(CLIENTS)))
+    if "shoal-baseline" in clients and not args.baseline:
+        die("client shoal-baseline needs --baseline BINARY")
     if args.piece_size & (args.piece_size - 1):
         die("--piece-size must be a power of two (KiB)")
     check_tools(clients)

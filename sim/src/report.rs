@@ -103,6 +103,10 @@ pub struct Totals {
     pub outputs: u64,
     pub announces: u64,
     pub connections: u64,
+    /// Connections closed, by the reason the closing engine gave (each connection counts
+    /// once per end: the end that closed gives its reason, the other says `Remote` or
+    /// the like).
+    pub closes: std::collections::BTreeMap<String, u64>,
     pub refused: u64,
     pub nat_drops: u64,
     pub resets: u64,

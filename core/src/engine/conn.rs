@@ -34,6 +34,8 @@ pub(super) struct SwarmMut<'a> {
     pub(super) bans: &'a Bans,
     /// Dialling is stopped (a storage error).
     pub(super) halted: bool,
+    /// The torrent is complete: seeds are not dialled.
+    pub(super) seeding: bool,
 }
 
 /// Flushes of up to this many bytes are copied out of the write buffer (see `flush`).
@@ -58,10 +60,15 @@ impl Engine {
     /// it is dialled when a connection slot is free. A torrent remembers at most
     /// [`EngineConfig::max_candidates`](super::EngineConfig::max_candidates) addresses.
     pub fn add_peer(&mut self, id: TorrentId, addr: SocketAddr, now: Instant) {
+        self.learn_peer(id, addr, false, now);
+    }
+
+    /// [`add_peer`](Self::add_peer) for an address said to be a seed (`seed`: a PEX flag).
+    pub(super) fn learn_peer(&mut self, id: TorrentId, addr: SocketAddr, seed: bool, now: Instant) {
         let Some(t) = self.swarm_mut(id) else {
             return;
         };
-        if t.bans.is_banned(addr.ip()) || !t.candidates.learn(addr) {
+        if t.bans.is_banned(addr.ip()) || !t.candidates.learn(addr, seed) {
             return;
         }
         self.dial(id, now);
@@ -122,7 +129,10 @@ impl Engine {
                 return;
             }
             let bans = &t.bans;
-            let Some(addr) = t.candidates.next(now, |a| bans.is_banned(a.ip())) else {
+            let Some(addr) = t
+                .candidates
+                .next(now, t.seeding, |a| bans.is_banned(a.ip()))
+            else {
                 return;
             };
             let conn = self.new_conn(addr, true, Some(id), now);
@@ -256,8 +266,10 @@ impl Engine {
         self.connections -= 1;
         self.disarm_conn(conn);
         self.dirty.retain(|c| *c != conn);
+        let mut was_seed = false;
         if let Some(id) = peer.torrent {
             if let Some(t) = self.torrent_mut(id) {
+                was_seed = peer.is_seed(t.meta.info.piece_count());
                 if peer.peer_interested {
                     t.interested.retain(|c| *c != conn);
                 }
@@ -285,7 +297,7 @@ impl Engine {
                     _ => Ending::Ended,
                 };
                 let again_at = peer.cold.phase_since.max(peer.last_received) + redial;
-                t.candidates.closed(peer.addr, ending, again_at);
+                t.candidates.closed(peer.addr, ending, was_seed, again_at);
             }
         }
         if tell_runtime {
@@ -302,11 +314,13 @@ impl Engine {
     /// The dialling and routing part of torrent `id`, known or being fetched.
     pub(super) fn swarm_mut(&mut self, id: TorrentId) -> Option<SwarmMut<'_>> {
         if let Some(t) = super::torrent_in(&mut self.torrents, id) {
+            let seeding = t.is_complete();
             return Some(SwarmMut {
                 peers: &mut t.peers,
                 candidates: &mut t.candidates,
                 bans: &t.bans,
                 halted: t.storage_error,
+                seeding,
             });
         }
         let f = self.fetching.get_mut(&id)?;
@@ -315,6 +329,7 @@ impl Engine {
             candidates: &mut f.candidates,
             bans: &f.bans,
             halted: false,
+            seeding: false,
         })
     }
 

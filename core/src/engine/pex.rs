@@ -188,7 +188,8 @@ impl Engine {
             return;
         }
         for peer in message.added {
-            self.add_peer(id, peer.addr, now);
+            let seed = peer.flags.0 & crate::pex::PexFlags::SEED != 0;
+            self.learn_peer(id, peer.addr, seed, now);
         }
     }
 

@@ -330,7 +330,8 @@ impl Sim {
                     flood.connected(conn);
                 }
             }
-            Event::PeerClosed { conn, .. } => {
+            Event::PeerClosed { conn, reason, .. } => {
+                *self.t.closes.entry(reason.to_string()).or_default() += 1;
                 if let Some(flood) = self.nodes[i as usize].flood.as_mut() {
                     flood.closed(conn);
                 }
