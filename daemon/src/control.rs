@@ -276,4 +276,7 @@ pub trait Control {
     fn add_feed(&mut self, url: &str, pattern: Option<&str>) -> Result<FeedView, String>;
     fn feeds(&mut self) -> Vec<FeedView>;
     fn remove_feeds(&mut self, ids: &[u32]);
+    /// Stops the daemon once this call is answered (Transmission's `session-close`,
+    /// `transmission-remote --exit`): it saves its state and exits as on SIGTERM.
+    fn close(&mut self);
 }

@@ -72,6 +72,10 @@ fn dispatch(method: &str, args: &Args, ctrl: &mut dyn Control) -> Result<Args, S
         "session-get" => Ok(session_get(ctrl)),
         "session-set" => session_set(args, ctrl),
         "session-stats" => Ok(session_stats(ctrl)),
+        "session-close" => {
+            ctrl.close();
+            Ok(Args::new())
+        }
         "feed-add" => feed_add(args, ctrl),
         "feed-get" => Ok(feed_get(ctrl)),
         "feed-remove" => {

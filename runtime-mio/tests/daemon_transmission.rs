@@ -96,6 +96,11 @@ fn transmission_remote_adds_lists_stops_starts_and_removes() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("not a valid .torrent"), "{said}");
     daemon.proc.assert_not_failed();
+    // `--exit` (session-close): the daemon answers, then stops as on SIGTERM.
+    transmission_remote(rpc, &["--exit"]);
+    let status = daemon.proc.wait_exit(scene.deadline);
+    assert!(status.success(), "{status}: {}", daemon.proc.tail(10));
+    assert!(daemon.proc.said("stopping"), "{}", daemon.proc.tail(10));
 }
 
 #[test]

@@ -131,6 +131,18 @@ impl Control for Fake {
     fn remove_feeds(&mut self, ids: &[u32]) {
         self.calls.push(format!("unfeed {ids:?}"));
     }
+    fn close(&mut self) {
+        self.calls.push("close".into());
+    }
+}
+
+#[test]
+fn session_close_stops_the_daemon() {
+    let mut fake = Fake::with_one();
+    let out = call(&mut fake, json!({"method": "session-close", "tag": 3}));
+    assert_eq!(out["result"], "success");
+    assert_eq!(out["tag"], 3);
+    assert_eq!(fake.calls, vec!["close"]);
 }
 
 fn call(fake: &mut Fake, v: Value) -> Value {

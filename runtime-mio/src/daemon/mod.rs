@@ -70,6 +70,8 @@ pub enum Msg {
     Call(Box<dyn FnOnce(&mut Torrents) + Send>),
     /// The opener's answer.
     Opened(shoal_daemon::control::Id, Opened),
+    /// `session-close` was answered: stop as on SIGTERM.
+    Close,
 }
 
 /// The state folder of `opts` (or the default one).
@@ -184,6 +186,7 @@ fn drive(torrents: &mut Torrents, rx: &Receiver<Msg>) -> Result<(), String> {
             match msg {
                 Msg::Call(f) => f(torrents),
                 Msg::Opened(id, result) => torrents.opened(id, result),
+                Msg::Close => return Ok(()),
             }
         }
         torrents.tick();

@@ -44,10 +44,7 @@ pub fn serve(listener: TcpListener, api: Arc<Api>, loop_tx: Sender<Msg>, waker: 
         let (api, live, proxy) = (
             api.clone(),
             live.clone(),
-            Proxy {
-                tx: loop_tx.clone(),
-                waker: waker.clone(),
-            },
+            Proxy::new(loop_tx.clone(), waker.clone()),
         );
         let spawned = std::thread::Builder::new()
             .name("shoal-rpc".into())
@@ -77,7 +74,15 @@ fn connection(mut stream: TcpStream, api: &Api, mut proxy: Proxy) {
                 if req.method == "HEAD" {
                     resp.body.clear();
                 }
-                if stream.write_all(&resp.to_bytes(close)).is_err() || close {
+                let written = stream.write_all(&resp.to_bytes(close)).is_ok();
+                if proxy.closing {
+                    // `session-close`, answered (or the caller gone): now the loop stops.
+                    let _ = stream.flush();
+                    let _ = proxy.tx.send(Msg::Close);
+                    let _ = proxy.waker.wake();
+                    return;
+                }
+                if !written || close {
                     return;
                 }
                 continue;
@@ -99,11 +104,17 @@ fn connection(mut stream: TcpStream, api: &Api, mut proxy: Proxy) {
 pub struct Proxy {
     tx: Sender<Msg>,
     waker: Arc<Waker>,
+    /// `session-close` was called: the loop is told once the answer is written.
+    closing: bool,
 }
 
 impl Proxy {
     pub fn new(tx: Sender<Msg>, waker: Arc<Waker>) -> Proxy {
-        Proxy { tx, waker }
+        Proxy {
+            tx,
+            waker,
+            closing: false,
+        }
     }
 
     /// Runs `f` on the loop's thread and returns what it returns.
@@ -203,6 +214,9 @@ impl Control for Proxy {
     fn remove_feeds(&mut self, ids: &[u32]) {
         let ids = ids.to_vec();
         let _ = self.ask(move |t| t.unsubscribe(&ids));
+    }
+    fn close(&mut self) {
+        self.closing = true;
     }
 }
 
