@@ -96,6 +96,11 @@ impl Daemon {
         ))
     }
 
+    /// Its control address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// One RPC call: its `arguments` on success, its `result` as the error otherwise.
     pub fn call(&self, method: &str, arguments: Value) -> Result<Value, String> {
         let body = serde_json::to_vec(&json!({ "method": method, "arguments": arguments }))

@@ -284,6 +284,11 @@ impl Runtime {
         self.engine.dht_enabled()
     }
 
+    /// What the DHT node has done, if it runs.
+    pub fn dht_stats(&self) -> Option<shoal_core::engine::DhtStats> {
+        self.engine.dht_stats()
+    }
+
     /// Sets a torrent's file priorities (one per file).
     pub fn set_file_priorities(&mut self, id: TorrentId, priorities: &[Priority]) {
         self.engine.set_file_priorities(id, priorities);

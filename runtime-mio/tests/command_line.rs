@@ -221,10 +221,20 @@ fn the_demo_downloads_from_a_web_server_and_the_leechers_spare_it() {
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     let last = err.lines().last().unwrap_or_default();
-    // Every leecher's files are checked, the one that started from the magnet link too.
-    assert!(last.contains("every file checked byte for byte"), "{err}");
+    // Every leecher's files are checked, those of the one that started from a bare magnet
+    // link (peers from the DHT alone, metadata from them) and of the daemon (handed the
+    // server's magnet link over RPC, stopped with session-close) too.
     assert!(
-        err.contains("the last one starts from the torrent's magnet link"),
+        last.contains("all 4 leechers and the daemon completed")
+            && last.contains("every file checked byte for byte"),
+        "{err}"
+    );
+    assert!(
+        err.contains("leecher 4 starts from a bare magnet link") && err.contains("(DHT): 100.0%"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the daemon's page: http://127.0.0.1:"),
         "{err}"
     );
     // "The web server sent X MiB where 4 plain downloads would take 32.0 MiB (N %)": the
