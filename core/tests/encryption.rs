@@ -5,7 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use shoal_core::engine::{CloseReason, Encryption, Event, PeerStream, ProtocolError};
+use shoal_core::engine::{
+    CloseReason, Encryption, Event, PeerStream, ProtocolError, TorrentOptions,
+};
 use support::{make_torrent, Swarm};
 
 const MB: u64 = 1 << 20;
@@ -60,6 +62,38 @@ fn rc4_required_by_the_dialler_carries_the_whole_torrent_encrypted() {
     );
     assert!(!contains(&wire, &data[1000..1064]), "no plaintext block");
     assert_eq!(streams(&swarm), [PeerStream::Rc4, PeerStream::Rc4]);
+}
+
+/// The responder names the torrent from `HASH('req2', info-hash)` among all it has, and
+/// a removed torrent is no longer found.
+#[test]
+fn an_encrypted_dialler_finds_its_torrent_among_several_and_not_a_removed_one() {
+    let (mut swarm, leech, data) = pair(Encryption::Accept, Encryption::Require);
+    let seed = 0;
+    let now = swarm.now;
+    for i in 0..3 {
+        let (meta, _) = make_torrent(&[(&format!("other-{i}.bin"), 50_000 + i)], 16 * 1024);
+        swarm.nodes[seed]
+            .engine
+            .add_torrent(meta, TorrentOptions::default(), now)
+            .unwrap();
+    }
+    assert!(swarm.run_until(Duration::from_secs(60), |s| s.is_complete(leech)));
+    assert_eq!(swarm.nodes[leech].data, data);
+    assert_eq!(streams(&swarm), [PeerStream::Rc4, PeerStream::Rc4]);
+
+    // The same torrent removed from the seed: a new encrypted dialler is refused.
+    let (mut swarm, leech, _) = pair(Encryption::Accept, Encryption::Require);
+    let id = swarm.nodes[seed].torrent;
+    let now = swarm.now;
+    swarm.nodes[seed].engine.remove_torrent(id, now);
+    swarm.run_until(Duration::from_secs(60), |_| false);
+    assert!(!swarm.is_complete(leech));
+    assert!(
+        streams(&swarm).is_empty(),
+        "no connection made: {:?}",
+        streams(&swarm)
+    );
 }
 
 #[test]

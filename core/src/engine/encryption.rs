@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::mse::{self, Ciphers, Handshake, Progress, PLAINTEXT_PREFIX};
+use crate::mse::{Ciphers, Handshake, Progress, PLAINTEXT_PREFIX};
 
 use super::peer::Peer;
 use super::{CloseReason, ConnId, Encryption, Engine, PeerStream, ProtocolError};
@@ -129,8 +129,8 @@ impl Engine {
     ) -> Option<BytesMut> {
         let mut out = BytesMut::new();
         let torrents = &self.by_info_hash;
-        // The torrent is named by HASH('req2', info-hash): one hash per torrent we have.
-        let find = |req2: &[u8; 20]| torrents.keys().find(|ih| mse::req2(ih) == *req2).copied();
+        // The torrent is named by HASH('req2', info-hash), kept beside each info-hash.
+        let find = |req2: &[u8; 20]| torrents.by_req2(req2);
         let progress = h.feed(&input, &mut out, find);
         let p = self.peer_mut(conn)?;
         p.write_buf.unsplit(out);

@@ -104,12 +104,43 @@ use timers::Timers;
 use torrent::Torrent;
 use trackers::Trackers;
 
+/// The torrents (those fetching their metadata too) by info-hash, and by the name an MSE
+/// initiator gives one, `HASH('req2', info-hash)`: an incoming encrypted connection finds
+/// its torrent in one lookup, where hashing each info-hash in turn cost a thousand SHA-1s
+/// per connection in a daemon with 1,000 torrents.
+#[derive(Default)]
+struct ByInfoHash {
+    ids: BTreeMap<InfoHash, TorrentId>,
+    req2: BTreeMap<[u8; 20], InfoHash>,
+}
+
+impl ByInfoHash {
+    fn get(&self, info_hash: &InfoHash) -> Option<&TorrentId> {
+        self.ids.get(info_hash)
+    }
+
+    fn insert(&mut self, info_hash: InfoHash, id: TorrentId) {
+        self.ids.insert(info_hash, id);
+        self.req2.insert(crate::mse::req2(&info_hash), info_hash);
+    }
+
+    fn remove(&mut self, info_hash: &InfoHash) -> Option<TorrentId> {
+        self.req2.remove(&crate::mse::req2(info_hash));
+        self.ids.remove(info_hash)
+    }
+
+    /// The info-hash whose `HASH('req2', …)` is `req2`, if it is one of ours.
+    fn by_req2(&self, req2: &[u8; 20]) -> Option<InfoHash> {
+        self.req2.get(req2).copied()
+    }
+}
+
 /// The engine. See the module docs for how to drive it.
 pub struct Engine {
     config: EngineConfig,
     rng: Rng,
     torrents: Vec<Option<Torrent>>,
-    by_info_hash: BTreeMap<InfoHash, TorrentId>,
+    by_info_hash: ByInfoHash,
     /// Torrents added from a magnet link whose metainfo is not in yet (their slot in
     /// `torrents` is empty meanwhile).
     fetching: BTreeMap<TorrentId, magnet::Fetching>,
@@ -151,7 +182,7 @@ impl Engine {
             lsd,
             config,
             torrents: Vec::new(),
-            by_info_hash: BTreeMap::new(),
+            by_info_hash: ByInfoHash::default(),
             fetching: BTreeMap::new(),
             slots: Vec::new(),
             free_slots: Vec::new(),
