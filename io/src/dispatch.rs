@@ -114,6 +114,17 @@ struct Disk<K> {
     saved_pieces: Option<u32>,
 }
 
+/// The pieces of the resume record a torrent starts from (`verified`), for
+/// [`Dispatcher::add`]: their count if a record vouched for them at the startup check
+/// ([`Storage::record_vouched`]), else `None`, so that a record is saved once the resume
+/// interval has passed (the pieces found by a full check are on record then, and a torrent
+/// that starts from its record is not saved again for nothing).
+pub fn saved_pieces(storage: &Storage, verified: Option<&Bitfield>) -> Option<u32> {
+    verified
+        .filter(|_| storage.record_vouched())
+        .map(Bitfield::count_ones)
+}
+
 /// Engine outputs to disk jobs, for every torrent of one engine; see the module docs.
 /// `K` is what the runtime names torrents by.
 pub struct Dispatcher<K> {
@@ -387,6 +398,20 @@ mod tests {
         let meta = Arc::new(Metainfo::parse(&h.finish().unwrap()).unwrap());
         let storage = Arc::new(Storage::open(dir, meta.clone()).unwrap());
         (meta, storage)
+    }
+
+    #[test]
+    fn only_pieces_a_record_vouched_for_count_as_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let (meta, storage) = torrent(dir.path());
+        let mut verified = Bitfield::new(meta.info.piece_count());
+        verified.set(1);
+        verified.set(2);
+        // Found by a check of the data alone: on no record yet.
+        assert_eq!(saved_pieces(&storage, Some(&verified)), None);
+        storage.set_record_vouched();
+        assert_eq!(saved_pieces(&storage, Some(&verified)), Some(2));
+        assert_eq!(saved_pieces(&storage, None), None);
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub mod writeback;
 
 pub use answer_buf::AnswerBuf;
 pub use budget::{Charge, DiskBudget, DiskLimits, DiskStats, Stage};
-pub use dispatch::{DiskDone, DiskEvent, DiskJob, Dispatcher};
+pub use dispatch::{saved_pieces, DiskDone, DiskEvent, DiskJob, Dispatcher};
 pub use fetch::{
     fetch_if_changed, fetch_torrent, fetch_torrent_with, is_url, load_torrent, FetchError,
     FetchOptions, Fetched,

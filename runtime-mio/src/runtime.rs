@@ -363,7 +363,7 @@ impl Runtime {
         storage: Arc<Storage>,
         opts: TorrentOptions,
     ) -> Result<TorrentId, AddTorrentError> {
-        let saved = saved_pieces(&storage, &opts);
+        let saved = shoal_io::saved_pieces(&storage, opts.verified.as_ref());
         let now = Instant::now();
         let id = self.engine.add_torrent(meta, opts, now)?;
         self.disk.add(id, id, storage, saved, now);
@@ -423,7 +423,7 @@ impl Runtime {
         storage: Arc<Storage>,
         opts: TorrentOptions,
     ) -> Result<(), AddTorrentError> {
-        let saved = saved_pieces(&storage, &opts);
+        let saved = shoal_io::saved_pieces(&storage, opts.verified.as_ref());
         let now = Instant::now();
         self.disk.add(id, id, storage, saved, now);
         let attached = self.engine.attach_metainfo(id, opts, now);
@@ -956,13 +956,4 @@ impl Runtime {
             other => debug_assert!(false, "output not carried out: {other:?}"),
         }
     }
-}
-
-/// The pieces of the resume record a torrent starts from, if one vouched for them: else a
-/// record is saved once the resume interval has passed (see [`Dispatcher::add`]).
-fn saved_pieces(storage: &Storage, opts: &TorrentOptions) -> Option<u32> {
-    opts.verified
-        .as_ref()
-        .filter(|_| storage.record_vouched())
-        .map(Bitfield::count_ones)
 }

@@ -137,7 +137,7 @@ impl Driver {
             return Err(Error::AlreadyAdded(existing));
         }
         let complete = verified.is_full();
-        let saved_pieces = verified.count_ones();
+        let saved_pieces = shoal_io::saved_pieces(&storage, Some(&verified));
         let id = self.engine.add_torrent(
             storage.meta().clone(),
             TorrentOptions {
@@ -162,13 +162,12 @@ impl Driver {
         storage: Arc<Storage>,
         lock: DownloadLock,
         options: AddOptions,
-        saved_pieces: u32,
+        saved_pieces: Option<u32>,
         complete: bool,
         now: Instant,
     ) {
         self.by_engine.insert(id, key);
-        self.disk
-            .add(id, key, storage.clone(), Some(saved_pieces), now);
+        self.disk.add(id, key, storage.clone(), saved_pieces, now);
         self.torrents.insert(
             key,
             Entry {

@@ -143,7 +143,7 @@ impl Driver {
             lock,
         } = download;
         let complete = verified.is_full();
-        let saved_pieces = verified.count_ones();
+        let saved_pieces = shoal_io::saved_pieces(&storage, Some(&verified));
         let attached = self.engine.attach_metainfo(
             f.id,
             TorrentOptions {
