@@ -407,10 +407,9 @@ fn drive(
                     at.saturating_duration_since(Instant::now()).as_secs()
                 )),
                 Event::WebSeedError { .. } => {}
-                Event::InternalError { refused, first, .. } => ui.message(&format!(
-                    "internal error (a bug in shoal, please report it): the piece picker \
-                     refused {refused} calls, the first with: {first}"
-                )),
+                Event::InternalError { refused, first, .. } => {
+                    ui.message(&shoal_core::engine::internal_error_message(refused, &first))
+                }
                 Event::WebSeedDropped { url, reason, .. } => {
                     ui.message(&format!("web seed {url} dropped: {reason}"));
                     web_seeds = web_seeds.saturating_sub(1);

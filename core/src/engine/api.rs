@@ -839,6 +839,14 @@ pub enum Event {
     },
 }
 
+/// What to tell a user of an [`Event::InternalError`], in every runtime's words.
+pub fn internal_error_message(refused: u32, first: &crate::picker::PickerError) -> String {
+    format!(
+        "internal error (a bug in shoal, please report it): the piece picker refused \
+         {refused} calls, the first with: {first}"
+    )
+}
+
 /// Why [`Engine::add_torrent`](super::Engine::add_torrent) refused a torrent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

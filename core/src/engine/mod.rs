@@ -80,8 +80,9 @@ mod webseeds;
 
 pub use crate::IoError;
 pub use api::{
-    AddTorrentError, CloseReason, ConnId, Encryption, EngineConfig, Event, Input, Output,
-    PeerStream, ProtocolError, TorrentId, TorrentOptions, TorrentStats, WebSeedRequestId,
+    internal_error_message, AddTorrentError, CloseReason, ConnId, Encryption, EngineConfig, Event,
+    Input, Output, PeerStream, ProtocolError, TorrentId, TorrentOptions, TorrentStats,
+    WebSeedRequestId,
 };
 pub use bandwidth::RateLimits;
 pub use dht::{DhtStats, ANNOUNCE_EVERY as DHT_ANNOUNCE_EVERY, RETRY_FIRST as DHT_RETRY_FIRST};

@@ -134,10 +134,7 @@ impl Driver {
                 let Some(key) = key_of(torrent) else { return };
                 Event::Warning {
                     torrent: key,
-                    message: format!(
-                        "internal error (a bug in shoal, please report it): the piece picker \
-                         refused {refused} calls, the first with: {first}"
-                    ),
+                    message: shoal_core::engine::internal_error_message(refused, &first),
                 }
             }
             EngineEvent::WebSeedError {

@@ -554,9 +554,9 @@ impl Torrents {
             } => {
                 if let Some(i) = self.index_of(torrent) {
                     crate::say::err_line(&format!(
-                        "{}: internal error (a bug in shoal, please report it): the piece \
-                         picker refused {refused} calls, the first with: {first}",
-                        self.entries[i].rec.name
+                        "{}: {}",
+                        self.entries[i].rec.name,
+                        shoal_core::engine::internal_error_message(refused, &first)
                     ));
                 }
             }
