@@ -160,3 +160,37 @@ fn a_seed_with_encryption_off_refuses_an_mse_dialler() {
     let reasons = refused(Encryption::Off, Encryption::Require);
     assert!(reasons.contains(&CloseReason::Protocol(ProtocolError::EncryptionPolicy)));
 }
+
+/// A dialler that prefers MSE, refused by a peer that speaks only plaintext, dials it
+/// again at once in plaintext and downloads; one that requires RC4 does not.
+#[test]
+fn a_refused_mse_dial_is_tried_again_in_plaintext_unless_rc4_is_required() {
+    let (mut swarm, leech, data) = pair(Encryption::Off, Encryption::Prefer);
+    assert!(swarm.run_until(Duration::from_secs(10), |s| s.is_complete(leech)));
+    assert_eq!(swarm.nodes[leech].data, data);
+    assert_eq!(
+        streams(&swarm),
+        [PeerStream::Plaintext, PeerStream::Plaintext]
+    );
+    let refusals = swarm.nodes[0]
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::PeerClosed {
+                    reason: CloseReason::Protocol(ProtocolError::EncryptionPolicy),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(refusals, 1, "one MSE dial refused, then plaintext");
+
+    let reasons = refused(Encryption::Off, Encryption::Require);
+    assert_eq!(
+        reasons.len(),
+        2,
+        "one dial refused, not retried: {reasons:?}"
+    );
+}

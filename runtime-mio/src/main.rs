@@ -288,7 +288,8 @@ struct NetArgs {
     lsd: bool,
     /// Message stream encryption (MSE/PE): off (plaintext only), accept (both incoming,
     /// plaintext chosen when offered; dial plaintext), prefer (choose RC4 when offered;
-    /// dial with MSE), require (RC4 only, both ways).
+    /// dial with MSE, in plaintext again to a peer that refused it), require (RC4 only,
+    /// both ways).
     #[arg(long, value_name = "POLICY", default_value = "accept")]
     encryption: shoal_core::engine::Encryption,
     /// Seconds to wait after every tracker failed before asking again (doubles each round).

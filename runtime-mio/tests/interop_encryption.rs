@@ -109,6 +109,48 @@ fn shoal_requiring_rc4_downloads_from_a_libtorrent_seed_that_takes_only_rc4() {
     assert!(line.ends_with(" rc4"), "{line}\n{}", seed.tail(30));
 }
 
+/// `--encryption prefer` dials with MSE; a libtorrent seed with MSE disabled closes that
+/// dial, and shoal dials it again in plaintext and downloads.
+#[test]
+fn shoal_preferring_mse_falls_back_to_plaintext_with_a_libtorrent_seed_without_it() {
+    let scene = Scene::new();
+    let torrent = scene.torrent(None);
+    let lt_port = free_port();
+    let mut seed = lt_seed(
+        "libtorrent-seed",
+        &torrent,
+        &scene.src(),
+        lt_port,
+        &["--plaintext-only"],
+        scene.dir(),
+    );
+    seed.wait_for("seeding", scene.deadline);
+    let dl = scene.path("dl");
+    let mut leech = shoal_download(
+        "shoal-leech",
+        &torrent,
+        &dl,
+        free_port(),
+        &[lt_port],
+        &["--no-seed", "--encryption", "prefer"],
+        scene.dir(),
+    );
+    leech.wait_success_watching(&mut seed, scene.deadline);
+    scene.payload.assert_data(&dl);
+    // The MSE dial closed by the seed, then the plaintext one (shoal's own account: the
+    // seed's report of the peer's stream comes from a poll that may miss a short one).
+    let peer = format!("peer 127.0.0.1:{lt_port}");
+    let lines = leech.lines_with(&peer);
+    assert!(
+        lines
+            .first()
+            .is_some_and(|l| l.ends_with("closed: closed by the peer"))
+            && lines.iter().any(|l| l.ends_with("connected (plaintext)")),
+        "{}",
+        leech.tail(20)
+    );
+}
+
 #[test]
 fn a_shoal_seed_that_requires_encryption_refuses_a_plaintext_libtorrent() {
     let scene = Scene::new();

@@ -138,7 +138,8 @@ pub enum Encryption {
     /// offered); plaintext dialled.
     #[default]
     Accept,
-    /// Both incoming, RC4 selected when offered; dials with MSE offering RC4 and plaintext.
+    /// Both incoming, RC4 selected when offered; dials with MSE offering RC4 and plaintext,
+    /// and dials a peer that closed such a dial again at once in plaintext.
     Prefer,
     /// RC4 only: plaintext handshakes and MSE without RC4 are refused; dials with MSE
     /// offering RC4 alone.

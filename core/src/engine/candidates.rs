@@ -19,6 +19,9 @@
 //!   would close as soon as the bitfields crossed (both seeds). Without this, each node
 //!   finishing in a flash crowd dialled every seed it heard of (30 k of 37 k both-seeds
 //!   closes in the 300-leecher run).
+//! - An address whose peer closed our MSE dial before the MSE handshake was done is
+//!   dialled again at once, in plaintext from then on (libtorrent does the same): the
+//!   peer may speak nothing else.
 //! - Addresses ready to dial wait in a FIFO queue, those waiting out their pause after a
 //!   close in a queue ordered by when they may go: taking the next one to dial is
 //!   O(log n) whatever the number waiting, and each address is in at most one queue once
@@ -88,8 +91,8 @@ impl BuildHasher for Keyed {
 #[derive(Clone, Copy, Debug)]
 struct Candidate {
     connected: bool,
-    /// Known to be a seed.
-    seed: bool,
+    /// What is known of it: [`SEED`], [`PLAIN`].
+    known: u8,
     /// In `ready` or `later`.
     queued: bool,
     /// Failed dials (or connections that ended before their handshake) in a row.
@@ -98,11 +101,19 @@ struct Candidate {
     learnt: u32,
 }
 
+/// [`Candidate::known`]: it is a seed.
+const SEED: u8 = 1;
+/// [`Candidate::known`]: a dial with MSE was refused: dial it in plaintext.
+const PLAIN: u8 = 2;
+
 /// How a connection to a candidate ended, for its record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Ending {
     /// Before its handshake was done: a failure.
     Failed,
+    /// Our MSE dial was closed before the MSE handshake was done: dialled again at once,
+    /// in plaintext (not a failure: the peer may speak only plaintext).
+    MseRefused,
     /// After: may be dialled again after the pause.
     Ended,
     /// Not to be dialled again (both seeds, banned, torrent removed).
@@ -152,7 +163,7 @@ impl Candidates {
     pub(super) fn learn(&mut self, addr: SocketAddr, seed: bool) -> bool {
         let key = Key::of(addr);
         if let Some(c) = self.table.get_mut(&key) {
-            c.seed |= seed;
+            c.known |= if seed { SEED } else { 0 };
             return false;
         }
         if self.table.len() >= self.max && !self.make_room() {
@@ -165,7 +176,7 @@ impl Candidates {
             key,
             Candidate {
                 connected: false,
-                seed,
+                known: if seed { SEED } else { 0 },
                 queued: true,
                 failures: 0,
                 learnt: self.learnt,
@@ -223,7 +234,7 @@ impl Candidates {
                 continue;
             }
             let addr = key.addr();
-            if (seeding && c.seed) || skip(&addr) {
+            if (seeding && c.known & SEED != 0) || skip(&addr) {
                 self.forget(&key);
                 continue;
             }
@@ -237,6 +248,13 @@ impl Candidates {
         if self.table.remove(key).is_some_and(|c| c.failures > 0) {
             self.failing -= 1;
         }
+    }
+
+    /// Whether `addr` is to be dialled in plaintext (an MSE dial of it was refused).
+    pub(super) fn dial_plain(&self, addr: &SocketAddr) -> bool {
+        self.table
+            .get(&Key::of(*addr))
+            .is_some_and(|c| c.known & PLAIN != 0)
     }
 
     /// A connection to `addr` finished its handshake.
@@ -262,7 +280,10 @@ impl Candidates {
             return;
         };
         c.connected = false;
-        c.seed |= seed;
+        c.known |= if seed { SEED } else { 0 };
+        if ending == Ending::MseRefused {
+            c.known |= PLAIN;
+        }
         if ending == Ending::Failed {
             if c.failures == 0 {
                 self.failing += 1;

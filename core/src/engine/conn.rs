@@ -135,7 +135,14 @@ impl Engine {
             else {
                 return;
             };
+            let plain = t.candidates.dial_plain(&addr);
             let conn = self.new_conn(addr, true, Some(id), now);
+            if plain {
+                // Its peer refused our MSE dial: `start_encryption` leaves this one plain.
+                if let Some(p) = self.peer_mut(conn) {
+                    p.cold.stream = super::encryption::Stream::Plain;
+                }
+            }
             if let Some(t) = self.swarm_mut(id) {
                 t.peers.push(conn);
             }
@@ -262,6 +269,8 @@ impl Engine {
             return;
         };
         let redial = self.config.redial_after;
+        // An MSE dial refused is tried again in plaintext, where the policy allows it.
+        let retry_plain = self.config.encryption == super::Encryption::Prefer;
         self.free_slots.push(conn.slot);
         self.connections -= 1;
         self.disarm_conn(conn);
@@ -288,15 +297,24 @@ impl Engine {
                 // Whatever ended it, wait before dialling again, so a peer that drops us
                 // at once is not hammered; a seed while we seed, a peer we banned, or
                 // ourselves, is not dialled again at all.
+                let mse_refused = peer.cold.outbound
+                    && matches!(peer.cold.stream, super::encryption::Stream::Handshake(_))
+                    && retry_plain;
                 let ending = match reason {
                     CloseReason::BothSeeds
                     | CloseReason::Banned
                     | CloseReason::TorrentRemoved
                     | CloseReason::SelfConnection => Ending::Final,
+                    _ if mse_refused => Ending::MseRefused,
                     _ if peer.phase != Phase::Active => Ending::Failed,
                     _ => Ending::Ended,
                 };
-                let again_at = peer.cold.phase_since.max(peer.last_received) + redial;
+                let again_at = if mse_refused {
+                    // At once: the same peer, in plaintext.
+                    peer.cold.phase_since
+                } else {
+                    peer.cold.phase_since.max(peer.last_received) + redial
+                };
                 t.candidates.closed(peer.addr, ending, was_seed, again_at);
             }
         }

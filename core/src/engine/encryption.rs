@@ -46,9 +46,16 @@ impl Stream {
 }
 
 impl Engine {
-    /// A dialled connection is up: starts MSE when the policy dials with it. Returns
-    /// whether it did (the BitTorrent handshake then waits for MSE's end).
+    /// A dialled connection is up: starts MSE when the policy dials with it, unless the
+    /// dial was made plain already (its peer refused an MSE dial before). Returns whether
+    /// it did (the BitTorrent handshake then waits for MSE's end).
     pub(super) fn start_encryption(&mut self, conn: ConnId) -> bool {
+        if self
+            .peer(conn)
+            .is_some_and(|p| matches!(p.cold.stream, Stream::Plain))
+        {
+            return false;
+        }
         let methods = self.config.encryption.initiator();
         let info_hash = self
             .peer(conn)

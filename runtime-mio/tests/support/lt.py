@@ -26,7 +26,9 @@ Both print `connected HOST:PORT` once for every address a connection is made wit
 (rc4: Message Stream Encryption with RC4; plaintext-mse: MSE's handshake, then the
 payload in the clear; none: a plaintext handshake). Both take `--rc4-only`: only RC4
 MSE connections, both ways (out_enc_policy and in_enc_policy forced, allowed_enc_level
-rc4); otherwise libtorrent's defaults (it dials with MSE first, accepts both).
+rc4); `seed` takes `--plaintext-only`: no MSE at all, either way (in_enc_policy and
+out_enc_policy disabled); otherwise libtorrent's defaults (it dials with MSE first, accepts
+both).
 `seed` and `download` take `--dht HOST:PORT` (repeatable): the session then runs the DHT,
 bootstrapping from those nodes only, and looks for peers and announces there (a seed
 re-announces every few seconds, so a test need not wait libtorrent's 15 minutes).
@@ -213,6 +215,9 @@ def seed(args):
     ses = session(int(port), flags.get("--upload-limit", 0), flags.get("--dht", ()))
     if "--rc4-only" in flags:
         rc4_only(ses)
+    if "--plaintext-only" in flags:
+        ses.apply_settings({"in_enc_policy": int(lt.enc_policy.disabled),
+                            "out_enc_policy": int(lt.enc_policy.disabled)})
     h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": directory})
     listen_for_commands(h)
     encrypted = set()
