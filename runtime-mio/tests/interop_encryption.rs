@@ -1,8 +1,9 @@
 //! Interop of message stream encryption (MSE/PE) with libtorrent, on loopback: libtorrent
 //! with its default settings dials `shoal seed` with MSE first (shoal selects plaintext
 //! after it); libtorrent allowed nothing but RC4 downloads byte for byte through shoal's
-//! RC4 path; shoal dialling with MSE downloads from a libtorrent seed that takes only RC4;
-//! and a shoal seed that requires encryption refuses a plaintext libtorrent.
+//! RC4 path; shoal dialling with MSE downloads from a libtorrent seed that takes only RC4,
+//! and, preferring MSE, falls back to plaintext with one that has MSE disabled; and a
+//! shoal seed that requires encryption refuses a plaintext libtorrent.
 //!
 //! How each connection went is read from libtorrent's side: lt.py prints `encryption
 //! HOST:PORT rc4|plaintext-mse|none` from the peer's flags.
@@ -18,12 +19,33 @@ fn encryption_of(leech: &Proc, addr: &str) -> Vec<String> {
     leech.lines_with(&format!("encryption {addr} "))
 }
 
+/// Upload limits that stretch a transfer to about two seconds. libtorrent's report of a
+/// peer's stream comes from a poll of its peer list every 50 ms, and the 4 MB on loopback
+/// took milliseconds: the connection, its report with it, could be gone between two
+/// polls on a busy machine.
+const SLOW: [&str; 2] = ["--upload-limit", "2000000"];
+
+/// `shoal seed` on `port`, uploading at most [`SLOW`], once it listens.
+fn slow_shoal_seed(scene: &Scene, torrent: &std::path::Path, port: u16) -> Proc {
+    let mut seed = shoal_seed_with(
+        "shoal-seed",
+        torrent,
+        &scene.src(),
+        port,
+        &[],
+        &SLOW,
+        scene.dir(),
+    );
+    seed.wait_for(SHOAL_READY, scene.deadline);
+    seed
+}
+
 #[test]
 fn libtorrent_with_default_settings_reaches_shoal_through_mse() {
     let scene = Scene::new();
     let torrent = scene.torrent(None);
     let port = free_port();
-    let mut seed = scene.ready_seed(Seeder::Shoal, &torrent, port);
+    let mut seed = slow_shoal_seed(&scene, &torrent, port);
     let dl = scene.path("dl");
     let mut leech = lt_download(
         "libtorrent-leech",
@@ -53,7 +75,7 @@ fn libtorrent_allowed_only_rc4_downloads_byte_exact_from_shoal() {
     let scene = Scene::new();
     let torrent = scene.torrent(None);
     let port = free_port();
-    let mut seed = scene.ready_seed(Seeder::Shoal, &torrent, port);
+    let mut seed = slow_shoal_seed(&scene, &torrent, port);
     let dl = scene.path("dl");
     let mut leech = lt_download_with(
         "libtorrent-leech",
@@ -76,9 +98,9 @@ fn libtorrent_allowed_only_rc4_downloads_byte_exact_from_shoal() {
     );
 }
 
-#[test]
-fn shoal_requiring_rc4_downloads_from_a_libtorrent_seed_that_takes_only_rc4() {
-    let scene = Scene::new();
+/// A libtorrent seed started with `seed_flags`, and shoal downloading from it (only) with
+/// `--encryption POLICY`, checked byte for byte: the seed, the leecher and the seed's port.
+fn shoal_from_lt_seed(scene: &Scene, seed_flags: &[&str], policy: &str) -> (Proc, Proc, u16) {
     let torrent = scene.torrent(None);
     let lt_port = free_port();
     let mut seed = lt_seed(
@@ -86,7 +108,7 @@ fn shoal_requiring_rc4_downloads_from_a_libtorrent_seed_that_takes_only_rc4() {
         &torrent,
         &scene.src(),
         lt_port,
-        &["--rc4-only"],
+        seed_flags,
         scene.dir(),
     );
     seed.wait_for("seeding", scene.deadline);
@@ -97,11 +119,19 @@ fn shoal_requiring_rc4_downloads_from_a_libtorrent_seed_that_takes_only_rc4() {
         &dl,
         free_port(),
         &[lt_port],
-        &["--no-seed", "--encryption", "require"],
+        &["--no-seed", "--encryption", policy],
         scene.dir(),
     );
     leech.wait_success_watching(&mut seed, scene.deadline);
     scene.payload.assert_data(&dl);
+    (seed, leech, lt_port)
+}
+
+#[test]
+fn shoal_requiring_rc4_downloads_from_a_libtorrent_seed_that_takes_only_rc4() {
+    let scene = Scene::new();
+    let (mut seed, leech, _) =
+        shoal_from_lt_seed(&scene, &["--rc4-only", SLOW[0], SLOW[1]], "require");
     assert!(leech.said("connected (MSE, RC4)"), "{}", leech.tail(30));
     let line = seed.wait_for_line("the peer's encryption", scene.deadline, |l| {
         l.starts_with("encryption ")
@@ -114,33 +144,10 @@ fn shoal_requiring_rc4_downloads_from_a_libtorrent_seed_that_takes_only_rc4() {
 #[test]
 fn shoal_preferring_mse_falls_back_to_plaintext_with_a_libtorrent_seed_without_it() {
     let scene = Scene::new();
-    let torrent = scene.torrent(None);
-    let lt_port = free_port();
-    let mut seed = lt_seed(
-        "libtorrent-seed",
-        &torrent,
-        &scene.src(),
-        lt_port,
-        &["--plaintext-only"],
-        scene.dir(),
-    );
-    seed.wait_for("seeding", scene.deadline);
-    let dl = scene.path("dl");
-    let mut leech = shoal_download(
-        "shoal-leech",
-        &torrent,
-        &dl,
-        free_port(),
-        &[lt_port],
-        &["--no-seed", "--encryption", "prefer"],
-        scene.dir(),
-    );
-    leech.wait_success_watching(&mut seed, scene.deadline);
-    scene.payload.assert_data(&dl);
+    let (_seed, leech, lt_port) = shoal_from_lt_seed(&scene, &["--plaintext-only"], "prefer");
     // The MSE dial closed by the seed, then the plaintext one (shoal's own account: the
     // seed's report of the peer's stream comes from a poll that may miss a short one).
-    let peer = format!("peer 127.0.0.1:{lt_port}");
-    let lines = leech.lines_with(&peer);
+    let lines = leech.lines_with(&format!("peer 127.0.0.1:{lt_port}"));
     assert!(
         lines
             .first()
