@@ -296,7 +296,9 @@ impl Engine {
                 t.peers.retain(|c| *c != conn);
                 // Whatever ended it, wait before dialling again, so a peer that drops us
                 // at once is not hammered; a seed while we seed, a peer we banned, or
-                // ourselves, is not dialled again at all.
+                // ourselves, is not dialled again at all. The one exception: an MSE dial
+                // that ended before the MSE handshake did is made again at once in
+                // plaintext (once: a plaintext dial that fails is a failure like any).
                 let mse_refused = peer.cold.outbound
                     && matches!(peer.cold.stream, super::encryption::Stream::Handshake(_))
                     && retry_plain;
