@@ -392,7 +392,7 @@ mod tests {
 
     #[test]
     fn seeds_are_not_dialled_while_seeding() {
-        let now = Instant::now();
+        let now = shoal_test_clock::epoch();
         let learn = |c: &mut Candidates| {
             c.learn(addr(1), true);
             c.learn(addr(2), false);
