@@ -40,62 +40,35 @@ fn slow_shoal_seed(scene: &Scene, torrent: &std::path::Path, port: u16) -> Proc 
     seed
 }
 
-#[test]
-fn libtorrent_with_default_settings_reaches_shoal_through_mse() {
+/// libtorrent (lt.py `download` with `lt_flags`) downloads from a [`slow_shoal_seed`]; the
+/// seed logs `shoal_says` of the connection and libtorrent reports its stream as
+/// `lt_says`.
+fn lt_from_shoal_seed(lt_flags: &[&str], shoal_says: &str, lt_says: &str) {
     let scene = Scene::new();
     let torrent = scene.torrent(None);
     let port = free_port();
     let mut seed = slow_shoal_seed(&scene, &torrent, port);
-    let dl = scene.path("dl");
-    let mut leech = lt_download(
-        "libtorrent-leech",
-        &torrent,
-        &dl,
-        free_port(),
-        &[port],
-        false,
-        scene.dir(),
-    );
-    leech.wait_success_watching(&mut seed, scene.deadline);
-    scene.payload.assert_data(&dl);
-    // MSE's handshake, then the payload in the clear: what shoal selects by default. Both
-    // ends say so.
-    seed.wait_for("connected (MSE, plaintext)", scene.deadline);
+    let leech = scene.lt_leech_from(&torrent, &mut seed, port, lt_flags);
+    seed.wait_for(shoal_says, scene.deadline);
     let said = encryption_of(&leech, &format!("127.0.0.1:{port}"));
     assert_eq!(
         said,
-        [format!("encryption 127.0.0.1:{port} plaintext-mse")],
+        [format!("encryption 127.0.0.1:{port} {lt_says}")],
         "{}",
         leech.tail(30)
     );
 }
 
+/// MSE's handshake, then the payload in the clear: what shoal selects by default. Both
+/// ends say so.
+#[test]
+fn libtorrent_with_default_settings_reaches_shoal_through_mse() {
+    lt_from_shoal_seed(&[], "connected (MSE, plaintext)", "plaintext-mse");
+}
+
 #[test]
 fn libtorrent_allowed_only_rc4_downloads_byte_exact_from_shoal() {
-    let scene = Scene::new();
-    let torrent = scene.torrent(None);
-    let port = free_port();
-    let mut seed = slow_shoal_seed(&scene, &torrent, port);
-    let dl = scene.path("dl");
-    let mut leech = lt_download_with(
-        "libtorrent-leech",
-        &torrent,
-        &dl,
-        free_port(),
-        &[port],
-        &["--rc4-only"],
-        scene.dir(),
-    );
-    leech.wait_success_watching(&mut seed, scene.deadline);
-    scene.payload.assert_data(&dl);
-    seed.wait_for("connected (MSE, RC4)", scene.deadline);
-    let said = encryption_of(&leech, &format!("127.0.0.1:{port}"));
-    assert_eq!(
-        said,
-        [format!("encryption 127.0.0.1:{port} rc4")],
-        "{}",
-        leech.tail(30)
-    );
+    lt_from_shoal_seed(&["--rc4-only"], "connected (MSE, RC4)", "rc4");
 }
 
 /// A libtorrent seed started with `seed_flags`, and shoal downloading from it (only) with

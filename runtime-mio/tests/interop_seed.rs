@@ -20,18 +20,7 @@ fn libtorrent_downloads_from_shoal() {
     let torrent = scene.torrent(None);
     let port = free_port();
     let mut seed = scene.ready_seed(Seeder::Shoal, &torrent, port);
-    let dl = scene.path("dl");
-    let mut leech = lt_download(
-        "libtorrent-leech",
-        &torrent,
-        &dl,
-        free_port(),
-        &[port],
-        false,
-        scene.dir(),
-    );
-    leech.wait_success_watching(&mut seed, scene.deadline);
-    scene.payload.assert_data(&dl);
+    scene.lt_leech_from(&torrent, &mut seed, port, &[]);
     assert!(seed.try_status().is_none(), "shoal seed stopped on its own");
 }
 

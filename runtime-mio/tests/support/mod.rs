@@ -1023,6 +1023,31 @@ impl Scene {
         seed
     }
 
+    /// libtorrent (lt.py `download` with `extra`) downloads `torrent` into the scene's
+    /// `dl` from the seed on 127.0.0.1:`seed_port` alone, watching that seed, and the data
+    /// is checked byte for byte. Returns the leecher, done.
+    pub fn lt_leech_from(
+        &self,
+        torrent: &Path,
+        seed: &mut Proc,
+        seed_port: u16,
+        extra: &[&str],
+    ) -> Proc {
+        let dl = self.path("dl");
+        let mut leech = lt_download_with(
+            "libtorrent-leech",
+            torrent,
+            &dl,
+            free_port(),
+            &[seed_port],
+            extra,
+            self.dir(),
+        );
+        leech.wait_success_watching(seed, self.deadline);
+        self.payload.assert_data(&dl);
+        leech
+    }
+
     /// A transmission leecher of `torrent` into `dir` on 127.0.0.1:`port`, once its
     /// session (and listening socket) is up: it prints its first status line then. It
     /// takes only peers that dial it.
