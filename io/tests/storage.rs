@@ -44,8 +44,8 @@ fn blocks_in_random_order_land_exactly_and_hash_right() {
     let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
     let root = dir.path().join("t");
 
-    // Created at open: sparse `.part` files of full length, the empty file under its final
-    // name, no padding and no `.pad` folder.
+    // Created at open: `.part` files of full length, the empty file under its final name, no
+    // padding and no `.pad` folder.
     assert_eq!(fs::metadata(root.join("a.bin.part")).unwrap().len(), 50_001);
     assert_eq!(
         fs::metadata(root.join("sub/dir/c.bin.part")).unwrap().len(),
@@ -349,6 +349,41 @@ fn a_real_full_file_system_gives_the_same_error() {
         e.to_string(),
         format!("{}: No space left on device (os error 28)", part.display())
     );
+    drop(s);
+}
+
+/// Bytes of disk a file takes (its allocated blocks).
+fn allocated(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).unwrap().blocks() * 512
+}
+
+#[test]
+fn a_new_part_file_is_allocated_only_where_the_disk_keeps_room_to_spare() {
+    // Plenty of room (the temp folder's disk): every block allocated, reading as zeros.
+    let t = torrent("roomy.bin", 256 * 1024, &[F("", 4 << 20, false)]);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    let part = dir.path().join("roomy.bin.part");
+    assert!(
+        allocated(&part) >= 4 << 20,
+        "{} bytes allocated",
+        allocated(&part)
+    );
+    assert!(fs::read(&part).unwrap().iter().all(|&b| b == 0));
+    assert_eq!(s.verify_all(|_, _| {}).iter_ones().count(), 0);
+    drop(s);
+
+    // A 512 KiB file fits in a 1 MiB file system, but would leave it less than the room
+    // kept free: it stays sparse.
+    let fs = TinyFs::mount().expect("mounting a 1 MiB tmpfs needs root (run scripts/test as root)");
+    let t = torrent("tight.bin", 256 * 1024, &[F("", 512 * 1024, false)]);
+    let s = Storage::open(fs.dir.path(), t.meta.clone()).unwrap();
+    let part = fs.dir.path().join("tight.bin.part");
+    assert_eq!(fs::metadata(&part).unwrap().len(), 512 * 1024);
+    assert_eq!(allocated(&part), 0);
+    write_pieces(&t, &s, &all_pieces(&t));
+    assert!(s.verify_piece(p(1)).unwrap());
     drop(s);
 }
 

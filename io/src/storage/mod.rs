@@ -24,9 +24,9 @@
 //! - **Paths stay inside `DIR`.** The metainfo parser already refuses unsafe components;
 //!   paths are still joined one checked component at a time, so a hand-built `Metainfo`
 //!   cannot name `..`, an absolute path or a separator inside a component either.
-//! - **Files are sparse, and at most [`DEFAULT_MAX_OPEN`] are open at once.** A missing
-//!   file is created ([`Storage::create_missing`]) with `set_len` to its full length (no bytes
-//!   written), then closed; each file is (re)opened on its next read or write and kept
+//! - **Files are made at full length, and at most [`DEFAULT_MAX_OPEN`] are open at once.** A
+//!   missing file is created ([`Storage::create_missing`]) with `set_len` to its full length
+//!   (no bytes written; its blocks allocated when the disk has room to spare), then closed; each file is (re)opened on its next read or write and kept
 //!   open until the least recently used handle must make room for another
 //!   ([`Storage::set_max_open`]), or until the process runs out of descriptors (an open
 //!   failing with EMFILE closes the least recently used handle, lowers the bound and
@@ -341,7 +341,7 @@ fn write_all_vectored_at(
 }
 
 impl Storage {
-    /// Opens the files of `meta` below `dir`, creating the folders and sparse `.part` files
+    /// Opens the files of `meta` below `dir`, creating the folders and the `.part` files
     /// of those missing under both names: [`inspect`](Self::inspect), then
     /// [`create_missing`](Self::create_missing). A file found under its final name is used
     /// as it is; nothing is renamed or truncated. For a folder shoal owns (tests, the demo);
