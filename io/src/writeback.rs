@@ -12,7 +12,13 @@
 //! caller writes it to disk itself; a piece whose blocks are not all in memory is hashed
 //! from disk after its staged blocks are written. Either way the hash decides what counts
 //! as verified, so nothing unverified is ever trusted. Staged bytes stay charged to the
-//! budget until their piece is written (or discarded, or the cache dropped).
+//! budget until their piece is hashed (and written, or found corrupt) or the torrent's run
+//! ends ([`WriteBack::discard_all`], or the cache dropped).
+//!
+//! A piece is never dropped alone: the engine counts a staged block as written, so a piece
+//! whose download pauses (its file set to skip, its peers gone) keeps its blocks here until
+//! it completes, however long that takes. They cannot grow memory: everything staged, old
+//! or new, stays within the budget's limit, and past it new blocks go to disk.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -135,17 +141,6 @@ impl WriteBack {
             std::thread::sleep(t);
         }
     }
-
-    /// Forgets the staged blocks of a piece (its download was abandoned).
-    pub fn discard(&self, piece: PieceIndex) {
-        if let Ok(mut state) = self.state.lock() {
-            if let Some(blocks) = state.pieces.remove(&piece.0) {
-                let bytes = blocks.values().map(Bytes::len).sum::<usize>();
-                state.bytes -= bytes;
-                self.budget.unstage(bytes);
-            }
-        }
-    }
 }
 
 impl WriteBack {
@@ -221,7 +216,7 @@ mod tests {
         assert_eq!(b.stats().staged, 30_000);
         drop(one);
         assert_eq!(b.stats().staged, 10_000);
-        two.discard(PieceIndex(0));
+        two.discard_all();
         assert_eq!(b.stats().staged, 0);
     }
 
@@ -290,9 +285,6 @@ mod tests {
             storage.read_block(PieceIndex(0), 0, 32768).unwrap(),
             &data[..32768]
         );
-        wb.stage(PieceIndex(1), 0, Bytes::from_static(&[1; 10]))
-            .unwrap();
-        wb.discard(PieceIndex(1));
         assert_eq!(wb.staged_bytes(), 0);
     }
 }
