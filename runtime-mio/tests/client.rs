@@ -5,11 +5,14 @@
 //! trusts through `SSL_CERT_FILE` (as a user adds a private tracker's CA), and refused when
 //! the CA is not trusted.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::free_port;
 
 fn shoal() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shoal"));
@@ -25,14 +28,6 @@ impl Drop for Kill {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Waits for a child whose stderr is piped to exit (failing the test after `limit`) and
