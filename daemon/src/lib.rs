@@ -26,3 +26,4 @@ pub mod http;
 pub mod page;
 pub mod rpc;
 pub mod state;
+pub mod store;

@@ -5,6 +5,8 @@
 //! state.json          the torrent list (ids, folders, paused, wanted files, priorities,
 //!                     sequential, dates, totals), the session's settings, the feeds
 //!                     followed (with what was taken from them), the next ids
+//! state.journal       the torrents added, changed and removed since state.json was
+//!                     written, a line each (see `store`)
 //! torrents/HASH.torrent  each torrent's .torrent, as added
 //! rpc-address         the control address actually bound (`127.0.0.1:9091`): how
 //!                     `shoal add/list/…` find the daemon
@@ -15,8 +17,8 @@
 //!
 //! Resume records are not here: each lives beside its data, in the download folder's
 //! `.shoal/` (shoal-io's), so a torrent's folder carries its own; `state.json` points to
-//! the folder. Every file here is written whole to a temporary name, synced and renamed:
-//! a crash leaves the old version or the new one, never a mix.
+//! the folder. Every other file here is written whole to a temporary name, synced and
+//! renamed: a crash leaves the old version or the new one, never a mix.
 
 use std::fs;
 use std::io::{self, Write};
@@ -190,6 +192,10 @@ impl StateDir {
         self.root.join("state.json")
     }
 
+    pub fn journal_file(&self) -> PathBuf {
+        self.root.join("state.journal")
+    }
+
     pub fn torrent_file(&self, info_hash: &str) -> PathBuf {
         self.root
             .join("torrents")
@@ -206,23 +212,6 @@ impl StateDir {
 
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("daemon.lock")
-    }
-
-    /// Reads `state.json`; a missing file is an empty state, an unreadable one an error
-    /// (never silently replaced: it holds the user's list).
-    pub fn load(&self) -> Result<State, String> {
-        let path = self.state_file();
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("{}: not a shoal state file: {e}", path.display())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State::default()),
-            Err(e) => Err(format!("{}: {e}", path.display())),
-        }
-    }
-
-    pub fn save(&self, state: &State) -> io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
-        write_atomic(&self.state_file(), &bytes)
     }
 }
 
@@ -257,7 +246,10 @@ mod tests {
     fn the_state_survives_a_save_and_a_load() {
         let tmp = std::env::temp_dir().join(format!("shoal-state-test-{}", std::process::id()));
         let dir = StateDir::new(&tmp);
-        assert_eq!(dir.load().unwrap(), State::default());
+        fs::create_dir_all(&tmp).unwrap();
+        let load = || crate::store::Store::open(dir.clone()).map(|(_, state)| state);
+        let (mut store, empty) = crate::store::Store::open(dir.clone()).unwrap();
+        assert_eq!(empty, State::default());
         let mut state = State::default();
         let id = state.take_id();
         assert_eq!(id, 1);
@@ -269,10 +261,10 @@ mod tests {
         })
         .unwrap();
         state.torrents.push(rec);
-        dir.save(&state).unwrap();
-        assert_eq!(dir.load().unwrap(), state);
+        store.save(&state).unwrap();
+        assert_eq!(load().unwrap(), state);
         fs::write(dir.state_file(), b"{ not json").unwrap();
-        assert!(dir.load().unwrap_err().contains("not a shoal state file"));
+        assert!(load().unwrap_err().contains("not a shoal state file"));
         fs::remove_dir_all(&tmp).unwrap();
     }
 

@@ -6,6 +6,9 @@
 //! The seeds are libtorrent, each held to 100 kB/s so the kill lands mid-download, found
 //! through a local opentracker. Needs python3-libtorrent, mktorrent and opentracker
 //! (`scripts/test` installs them); never skipped.
+//!
+//! Also: every change of the list the daemon acknowledged before a SIGKILL (adds, a stop,
+//! a removal: journal lines after the first snapshot) is there after the restart.
 
 mod daemon_support;
 mod support;
@@ -151,4 +154,59 @@ fn a_killed_daemon_resumes_three_downloads_without_fetching_a_verified_piece_twi
         "after the restart {downloaded} bytes were downloaded; {missing} were missing at the kill"
     );
     assert!(downloaded > 0, "the restarted daemon downloaded nothing");
+}
+
+#[test]
+fn every_change_of_the_list_acknowledged_before_a_kill_is_there_after_the_restart() {
+    let scene = Scene::new();
+    let (state, dl) = (scene.path("state"), scene.path("dl"));
+    let rpc = free_port();
+    let mut daemon = ShoalDaemon::start("daemon-1", &state, &dl, rpc, scene.dir(), scene.deadline);
+    let names: Vec<String> = (1..=12).map(|i| format!("t{i:02}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let p = Payload::new(name, &[("a.bin", 40_000 + i)]);
+        let content = p.write(&scene.src());
+        let torrent = scene.path(&format!("{name}.torrent"));
+        mktorrent(&content, &torrent, PIECE_LOG2, None);
+        let out = run(support::shoal_command()
+            .arg("add")
+            .arg(&torrent)
+            .arg("--state")
+            .arg(&state));
+        assert!(out.starts_with("added "), "{out}");
+    }
+    daemon.rpc("torrent-stop", serde_json::json!({ "ids": [5] }));
+    daemon.rpc("torrent-remove", serde_json::json!({ "ids": [7] }));
+    let journal = std::fs::read_to_string(state.join("state.journal")).unwrap();
+    assert!(
+        journal.lines().count() > 12,
+        "the adds were not journalled:\n{journal}"
+    );
+    let before = daemon.torrents(&["id", "name", "status"]);
+    assert_eq!(before.len(), 11);
+    let pid = daemon.proc.id();
+    run(std::process::Command::new("kill").args(["-9", &pid.to_string()]));
+    daemon
+        .proc
+        .wait_exit(Instant::now() + Duration::from_secs(10));
+
+    let daemon = ShoalDaemon::start("daemon-2", &state, &dl, rpc, scene.dir(), scene.deadline);
+    let after = daemon.torrents(&["id", "name", "status"]);
+    let listed = |ts: &[serde_json::Value]| -> Vec<(u64, String, bool)> {
+        ts.iter()
+            .map(|t| {
+                (
+                    t["id"].as_u64().unwrap(),
+                    t["name"].as_str().unwrap().to_string(),
+                    t["status"].as_u64() == Some(0),
+                )
+            })
+            .collect()
+    };
+    let want: Vec<(u64, String, bool)> = (1..=12u64)
+        .filter(|&id| id != 7)
+        .map(|id| (id, names[id as usize - 1].clone(), id == 5))
+        .collect();
+    assert_eq!(listed(&before), want);
+    assert_eq!(listed(&after), want);
 }

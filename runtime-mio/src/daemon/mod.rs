@@ -88,7 +88,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
     let dir = state_dir(opts.state.as_ref())?;
     std::fs::create_dir_all(dir.root()).map_err(|e| format!("{}: {e}", dir.root().display()))?;
     let _lock = lock_state(&dir)?;
-    let mut state = dir.load()?;
+    let (store, mut state) = shoal_daemon::store::Store::open(dir.clone())?;
     if let Some(d) = &opts.download_dir {
         let d = std::path::absolute(d).map_err(|e| format!("{}: {e}", d.display()))?;
         state.settings.download_dir = d.to_string_lossy().into_owned();
@@ -129,7 +129,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     let peer_addr = rt.local_addr();
-    let mut torrents = Torrents::new(rt, dir.clone(), state, open_tx);
+    let mut torrents = Torrents::new(rt, dir.clone(), store, state, open_tx);
     torrents.set_feed_interval(opts.feed_interval);
     {
         let (tx, waker) = (tx.clone(), waker.clone());

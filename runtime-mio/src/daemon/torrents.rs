@@ -11,7 +11,7 @@
 //! torrent with its message, never the daemon.
 //!
 //! Invariants: a torrent is in the engine only while open; the download lock is held from
-//! open until removal; `state.json` is rewritten after every change of the list.
+//! open until removal; the list is saved after every change of it (`shoal_daemon::store`).
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
@@ -25,6 +25,7 @@ use shoal_daemon::control::{
     AddRequest, Added, FileChange, FileView, Id, Settings, Stats, Status, TorrentView,
 };
 use shoal_daemon::state::{State, StateDir, TorrentRecord};
+use shoal_daemon::store::Store;
 use shoal_io::{DownloadLock, Storage};
 
 use crate::runtime::Runtime;
@@ -79,6 +80,8 @@ pub(super) struct Entry {
 pub struct Torrents {
     pub rt: Runtime,
     pub(super) dir: StateDir,
+    /// Where the list is saved (`state.json` and its journal).
+    store: std::sync::Mutex<Store>,
     settings: Settings,
     pub(super) next_id: Id,
     pub(super) entries: Vec<Entry>,
@@ -114,10 +117,17 @@ pub(super) fn unix_now() -> i64 {
 impl Torrents {
     /// The list of `state`, every torrent sent to be opened (its `.torrent` read from the
     /// state folder; one that cannot be read shows as failed).
-    pub fn new(rt: Runtime, dir: StateDir, state: State, opener: Sender<OpenJob>) -> Torrents {
+    pub fn new(
+        rt: Runtime,
+        dir: StateDir,
+        store: Store,
+        state: State,
+        opener: Sender<OpenJob>,
+    ) -> Torrents {
         let mut t = Torrents {
             rt,
             dir,
+            store: std::sync::Mutex::new(store),
             settings: state.settings,
             next_id: state.next_id,
             entries: Vec::new(),
@@ -668,7 +678,11 @@ impl Torrents {
     }
 
     pub(super) fn save_state(&self) {
-        if let Err(e) = self.dir.save(&self.state()) {
+        let saved = match self.store.lock() {
+            Ok(mut store) => store.save(&self.state()),
+            Err(_) => Err(std::io::Error::other("an earlier save panicked")),
+        };
+        if let Err(e) = saved {
             crate::say::err_line(&format!(
                 "{}: cannot save the torrent list: {e}",
                 self.dir.state_file().display()
