@@ -209,6 +209,11 @@ impl<K: Copy + Eq + std::hash::Hash> Dispatcher<K> {
         self.renames.forget(key);
     }
 
+    /// Whether files of `key` are being given their final names (see [`Renames::pending`]).
+    pub fn renaming(&self, key: K) -> bool {
+        self.renames.pending(key)
+    }
+
     /// The storage of torrent `id`.
     pub fn storage(&self, id: TorrentId) -> Option<&Arc<Storage>> {
         self.torrents.get(&id).map(|d| &d.storage)

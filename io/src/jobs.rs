@@ -262,6 +262,12 @@ impl<K: std::hash::Hash + Eq + Copy> Renames<K> {
         held
     }
 
+    /// Whether renames of `torrent`'s files are under way (its last verified files do not
+    /// have their final names yet).
+    pub fn pending(&self, torrent: K) -> bool {
+        self.pending.get(&torrent).is_some_and(|e| e.0 > 0)
+    }
+
     /// `torrent` is gone: nothing is held for it any more.
     pub fn forget(&mut self, torrent: K) {
         self.pending.remove(&torrent);
@@ -285,12 +291,16 @@ mod tests {
         r.started(1);
         r.started(2);
         assert!(!r.completed(1));
+        assert!(r.pending(1) && r.pending(2) && !r.pending(3));
         assert!(!r.finished(2, true), "nothing was held for torrent 2");
+        assert!(!r.pending(2));
         assert!(
             !r.finished(1, true),
             "one rename of torrent 1 is still under way"
         );
+        assert!(r.pending(1));
         assert!(r.finished(1, true));
+        assert!(!r.pending(1), "every file of torrent 1 has its final name");
         // Later files complete (and are renamed) without any "complete" held.
         r.started(1);
         assert!(!r.finished(1, true));

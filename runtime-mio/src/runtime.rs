@@ -274,6 +274,12 @@ impl Runtime {
         self.engine.verified(id)
     }
 
+    /// Whether files of torrent `id` whose pieces are all verified are still being synced
+    /// and given their final names: until then the torrent is not done on disk.
+    pub fn renaming(&self, id: TorrentId) -> bool {
+        self.disk.renaming(id)
+    }
+
     /// A magnet link's torrent's metadata download, while it lasts.
     pub fn fetching(&self, id: TorrentId) -> Option<FetchingStats> {
         self.engine.fetching(id)

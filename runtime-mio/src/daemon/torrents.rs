@@ -767,6 +767,11 @@ impl Torrents {
                     .sum()
             });
         }
+        if tid.is_some_and(|t| self.rt.renaming(t)) {
+            // Every piece verified, but a file is still `.part` until its sync and rename
+            // end: not done yet (a client polling for 100 % opens the file at once).
+            left = left.max(1);
+        }
         let status = match (&e.phase, tid) {
             (Phase::Checking { .. }, _) => Status::Checking,
             (
