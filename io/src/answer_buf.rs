@@ -32,7 +32,7 @@ pub struct AnswerBuf {
 
 impl AnswerBuf {
     /// Room for an answer of at most `limit` bytes; `large` (a web seed's) reserves it
-    /// (up to [`MAX_RESERVED`]) and reads in large steps.
+    /// (up to `MAX_RESERVED`) and reads in large steps.
     pub fn new(limit: usize, large: bool) -> AnswerBuf {
         AnswerBuf {
             buf: if large {

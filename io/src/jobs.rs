@@ -26,7 +26,7 @@ pub enum PieceJob {
         storage: Arc<Storage>,
     },
     /// Read a chunk of a piece ahead of the blocks peers will ask for (see
-    /// [`ReadAhead`](crate::ReadAhead)).
+    /// [`ReadAhead`]).
     ReadChunk {
         torrent: TorrentId,
         piece: PieceIndex,
@@ -58,7 +58,7 @@ pub enum PieceJob {
 pub enum PieceDone {
     /// The engine's answer, as it is.
     Input(Input),
-    /// A chunk read for [`ReadAhead`](crate::ReadAhead): the blocks that wait for it get
+    /// A chunk read for [`ReadAhead`]: the blocks that wait for it get
     /// their answers from [`PieceDone::into_inputs`].
     Chunk {
         torrent: TorrentId,

@@ -26,7 +26,8 @@
 //!   cannot name `..`, an absolute path or a separator inside a component either.
 //! - **Files are made at full length, and at most [`DEFAULT_MAX_OPEN`] are open at once.** A
 //!   missing file is created ([`Storage::create_missing`]) with `set_len` to its full length
-//!   (no bytes written; its blocks allocated when the disk has room to spare), then closed; each file is (re)opened on its next read or write and kept
+//!   (no bytes written; its blocks allocated when the disk has room to spare), then
+//!   closed; each file is (re)opened on its next read or write and kept
 //!   open until the least recently used handle must make room for another
 //!   ([`Storage::set_max_open`]), or until the process runs out of descriptors (an open
 //!   failing with EMFILE closes the least recently used handle, lowers the bound and

@@ -7,7 +7,7 @@ use super::*;
 impl Storage {
     /// Creates what is missing, touching nothing that exists: the folders, a `.part` of full
     /// length for each file absent under both names (its blocks allocated when the disk has
-    /// room to spare: [`preallocate`]), and zero-length files under their final names.
+    /// room to spare: see `preallocate`), and zero-length files under their final names.
     /// Padding files are skipped.
     pub fn create_missing(&self) -> Result<(), Error> {
         if self.read_only {
@@ -252,7 +252,7 @@ const KEEP_FREE_MIN: u64 = 1 << 30;
 /// into a sparse file, ~225 ms into an allocated one), and the file is laid out in few
 /// extents. A file that does not fit stays sparse rather than taking the last free space
 /// (a failed `fallocate` may leave what it allocated): a download whose disk fills up
-/// midway waits for room as before.
+/// midway stops with the disk's error, as before, and goes on once there is room.
 fn preallocate(file: &File, length: u64) {
     let Ok(fs) = rustix::fs::fstatvfs(file) else {
         return;
