@@ -19,6 +19,25 @@ use daemon_support::*;
 use support::*;
 
 const PIECE_LOG2: u32 = 15;
+
+/// Kills `daemon` with SIGKILL, waits for it to die, then starts `daemon-2` on its state
+/// folder, download folder and RPC port.
+fn killed_and_started_again(mut daemon: ShoalDaemon, scene: &Scene) -> ShoalDaemon {
+    let pid = daemon.proc.id();
+    run(std::process::Command::new("kill").args(["-9", &pid.to_string()]));
+    daemon
+        .proc
+        .wait_exit(Instant::now() + Duration::from_secs(10));
+    let (state, dl) = (daemon.state.clone(), daemon.downloads.clone());
+    ShoalDaemon::start(
+        "daemon-2",
+        &state,
+        &dl,
+        daemon.rpc_port,
+        scene.dir(),
+        scene.deadline,
+    )
+}
 /// Pieces per torrent that may be fetched again: the ones in flight at the kill.
 const IN_FLIGHT_SLACK: u64 = 8;
 
@@ -107,13 +126,7 @@ fn a_killed_daemon_resumes_three_downloads_without_fetching_a_verified_piece_twi
             Err(format!("{pct:?}"))
         }
     });
-    let pid = daemon.proc.id();
-    run(std::process::Command::new("kill").args(["-9", &pid.to_string()]));
-    daemon
-        .proc
-        .wait_exit(Instant::now() + Duration::from_secs(10));
-
-    let daemon = ShoalDaemon::start("daemon-2", &state, &dl, rpc, scene.dir(), scene.deadline);
+    let daemon = killed_and_started_again(daemon, &scene);
     wait_until(
         "all three complete after the restart",
         scene.deadline,
@@ -161,7 +174,7 @@ fn every_change_of_the_list_acknowledged_before_a_kill_is_there_after_the_restar
     let scene = Scene::new();
     let (state, dl) = (scene.path("state"), scene.path("dl"));
     let rpc = free_port();
-    let mut daemon = ShoalDaemon::start("daemon-1", &state, &dl, rpc, scene.dir(), scene.deadline);
+    let daemon = ShoalDaemon::start("daemon-1", &state, &dl, rpc, scene.dir(), scene.deadline);
     let names: Vec<String> = (1..=12).map(|i| format!("t{i:02}")).collect();
     for (i, name) in names.iter().enumerate() {
         let p = Payload::new(name, &[("a.bin", 40_000 + i)]);
@@ -184,13 +197,7 @@ fn every_change_of_the_list_acknowledged_before_a_kill_is_there_after_the_restar
     );
     let before = daemon.torrents(&["id", "name", "status"]);
     assert_eq!(before.len(), 11);
-    let pid = daemon.proc.id();
-    run(std::process::Command::new("kill").args(["-9", &pid.to_string()]));
-    daemon
-        .proc
-        .wait_exit(Instant::now() + Duration::from_secs(10));
-
-    let daemon = ShoalDaemon::start("daemon-2", &state, &dl, rpc, scene.dir(), scene.deadline);
+    let daemon = killed_and_started_again(daemon, &scene);
     let after = daemon.torrents(&["id", "name", "status"]);
     let listed = |ts: &[serde_json::Value]| -> Vec<(u64, String, bool)> {
         ts.iter()
