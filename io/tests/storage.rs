@@ -359,31 +359,65 @@ fn allocated(path: &Path) -> u64 {
 }
 
 #[test]
-fn a_new_part_file_is_allocated_only_where_the_disk_keeps_room_to_spare() {
-    // Plenty of room (the temp folder's disk): every block allocated, reading as zeros.
-    let t = torrent("roomy.bin", 256 * 1024, &[F("", 4 << 20, false)]);
+fn space_is_allocated_as_writes_reach_it_and_only_where_the_disk_keeps_room() {
+    // Plenty of room (the temp folder's disk), chunks of 64 KiB.
+    let piece = 16 * 1024u32;
+    let t = torrent(
+        "two",
+        piece,
+        &[
+            F("skipped.bin", 1_000_000, false),
+            F("wanted.bin", 200_000, false),
+        ],
+    );
     let dir = tempfile::tempdir().unwrap();
-    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
-    let part = dir.path().join("roomy.bin.part");
+    let mut s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    s.set_allocate_chunk(64 * 1024);
+    let skipped = dir.path().join("two/skipped.bin.part");
+    let wanted = dir.path().join("two/wanted.bin.part");
+    assert_eq!(allocated(&skipped) + allocated(&wanted), 0, "made sparse");
+    // Every piece holding bytes of wanted.bin, as a download that skips the other file
+    // writes them: the first also holds skipped.bin's last 16,960 bytes.
+    let pieces: Vec<u32> = (1_000_000 / piece..=(1_200_000 - 1) / piece).collect();
+    // One block, the first of wanted.bin's own: its whole chunk is taken.
+    let one = pieces[1];
+    s.write_block(p(one), 0, slice(&t, one, 0, piece)).unwrap();
     assert!(
-        allocated(&part) >= 4 << 20,
+        allocated(&wanted) >= 64 * 1024,
+        "{} bytes allocated after a 16 KiB write",
+        allocated(&wanted)
+    );
+    write_pieces(&t, &s, &pieces);
+    assert!(
+        allocated(&wanted) >= 200_000,
+        "{} bytes allocated",
+        allocated(&wanted)
+    );
+    assert!(
+        allocated(&skipped) <= 64 * 1024,
+        "the skipped file took {} bytes",
+        allocated(&skipped)
+    );
+    for &i in &pieces {
+        assert!(s.verify_piece(p(i)).unwrap(), "piece {i}");
+    }
+    drop(s);
+
+    // A 1 MiB file system: a chunk would leave it less than the room kept free, so a
+    // 16 KiB write takes 16 KiB, not its chunk.
+    let fs = TinyFs::mount().expect("mounting a 1 MiB tmpfs needs root (run scripts/test as root)");
+    let t = torrent("tight.bin", piece, &[F("", 512 * 1024, false)]);
+    let mut s = Storage::open(fs.dir.path(), t.meta.clone()).unwrap();
+    s.set_allocate_chunk(64 * 1024);
+    let part = fs.dir.path().join("tight.bin.part");
+    s.write_block(p(0), 0, slice(&t, 0, 0, piece)).unwrap();
+    assert!(
+        allocated(&part) < 64 * 1024,
         "{} bytes allocated",
         allocated(&part)
     );
-    assert!(fs::read(&part).unwrap().iter().all(|&b| b == 0));
-    assert_eq!(s.verify_all(|_, _| {}).iter_ones().count(), 0);
-    drop(s);
-
-    // A 512 KiB file fits in a 1 MiB file system, but would leave it less than the room
-    // kept free: it stays sparse.
-    let fs = TinyFs::mount().expect("mounting a 1 MiB tmpfs needs root (run scripts/test as root)");
-    let t = torrent("tight.bin", 256 * 1024, &[F("", 512 * 1024, false)]);
-    let s = Storage::open(fs.dir.path(), t.meta.clone()).unwrap();
-    let part = fs.dir.path().join("tight.bin.part");
-    assert_eq!(fs::metadata(&part).unwrap().len(), 512 * 1024);
-    assert_eq!(allocated(&part), 0);
     write_pieces(&t, &s, &all_pieces(&t));
-    assert!(s.verify_piece(p(1)).unwrap());
+    assert!(s.verify_piece(p(31)).unwrap());
     drop(s);
 }
 

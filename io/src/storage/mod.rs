@@ -24,11 +24,11 @@
 //! - **Paths stay inside `DIR`.** The metainfo parser already refuses unsafe components;
 //!   paths are still joined one checked component at a time, so a hand-built `Metainfo`
 //!   cannot name `..`, an absolute path or a separator inside a component either.
-//! - **Files are made at full length, and at most [`DEFAULT_MAX_OPEN`] are open at once.** A
-//!   missing file is created ([`Storage::create_missing`]) with `set_len` to its full length
-//!   (no bytes written; its blocks allocated when the disk has room to spare), then
-//!   closed; each file is (re)opened on its next read or write and kept
-//!   open until the least recently used handle must make room for another
+//! - **Files are sparse, and at most [`DEFAULT_MAX_OPEN`] are open at once.** A missing
+//!   file is created ([`Storage::create_missing`]) with `set_len` to its full length (no
+//!   bytes written; the space of each [`ALLOCATE_CHUNK`] is allocated at the first write
+//!   into it, see `allocate`), then closed; each file is (re)opened on its next read or
+//!   write and kept open until the least recently used handle must make room for another
 //!   ([`Storage::set_max_open`]), or until the process runs out of descriptors (an open
 //!   failing with EMFILE closes the least recently used handle, lowers the bound and
 //!   retries), so a torrent of tens of thousands of files works within any descriptor
@@ -66,7 +66,10 @@ use shoal_core::PieceIndex;
 
 use crate::Error;
 
+mod allocate;
 mod prepare;
+
+pub use allocate::ALLOCATE_CHUNK;
 
 /// The suffix an incomplete file carries on disk.
 pub const PART_SUFFIX: &str = ".part";
@@ -121,6 +124,9 @@ pub struct Storage {
     /// A file's data is flushed each time this many more bytes were written to it (0:
     /// never before `sync`); [`FLUSH_EVERY`] unless set.
     flush_every: AtomicU64,
+    /// Bytes of a file allocated at the first write into them ([`ALLOCATE_CHUNK`] unless
+    /// set).
+    allocate_chunk: u64,
     /// How many such flushes there were.
     flushes: AtomicU64,
     /// Tests: reads still to fail as a failing disk's would ([`Storage::fail_reads`]).
@@ -156,6 +162,8 @@ struct Slot {
     dirty: AtomicBool,
     /// Bytes written since its data was last flushed (see [`FLUSH_EVERY`]).
     unflushed: AtomicU64,
+    /// Its chunks whose space was allocated (see `allocate`).
+    chunks: allocate::Chunks,
 }
 
 /// A file's data is flushed each time this many more bytes have been written to it (see
@@ -396,6 +404,7 @@ impl Storage {
                 fresh: AtomicBool::new(false),
                 dirty: AtomicBool::new(false),
                 unflushed: AtomicU64::new(0),
+                chunks: allocate::Chunks::new(entry.length, ALLOCATE_CHUNK),
             });
         }
         Ok(Storage {
@@ -411,6 +420,7 @@ impl Storage {
             }),
             clock: AtomicU64::new(0),
             flush_every: AtomicU64::new(FLUSH_EVERY),
+            allocate_chunk: ALLOCATE_CHUNK,
             flushes: AtomicU64::new(0),
             read_faults: AtomicU32::new(0),
             vouched: AtomicBool::new(false),
@@ -427,6 +437,15 @@ impl Storage {
     /// [`FLUSH_EVERY`], the default); 0 leaves everything to `sync` and `file_completed`.
     pub fn set_flush_every(&self, bytes: u64) {
         self.flush_every.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Sets how many bytes of a file are allocated at the first write into them (see
+    /// [`ALLOCATE_CHUNK`], the default); 0 leaves every file sparse.
+    pub fn set_allocate_chunk(&mut self, bytes: u64) {
+        self.allocate_chunk = bytes;
+        for slot in &mut self.files {
+            slot.chunks = allocate::Chunks::new(slot.length, bytes);
+        }
     }
 
     /// How many times a file's data was flushed because another `flush_every` bytes had
@@ -582,20 +601,22 @@ impl Storage {
             if span.padding {
                 continue;
             }
-            self.write_file(span.file, u64::from(span.len), |f| {
+            self.write_file(span.file, span.file_offset, u64::from(span.len), |f| {
                 f.write_all_at(chunk, span.file_offset)
             })?;
         }
         Ok(())
     }
 
-    /// One write of `len` bytes into `file` (through `write`), with the bookkeeping every
-    /// write needs: refused on a read-only handle, the file no longer fresh, marked for
+    /// One write of `len` bytes at `offset` of `file` (through `write`), with the
+    /// bookkeeping every write needs: refused on a read-only handle, the space of the chunks
+    /// it reaches allocated (see `allocate`), the file no longer fresh, marked for
     /// `sync`, and its data flushed each time another [`FLUSH_EVERY`] bytes have been
     /// written to it.
     fn write_file(
         &self,
         file: usize,
+        offset: u64,
         len: u64,
         write: impl FnOnce(&File) -> io::Result<()>,
     ) -> Result<(), Error> {
@@ -604,6 +625,8 @@ impl Storage {
         if !h.writable {
             return Err(slot.io_error(io::Error::from(io::ErrorKind::PermissionDenied)));
         }
+        slot.chunks
+            .reach(&h.file, slot.length, self.allocate_chunk, offset, len);
         // Cleared before the write: a concurrent verify must not skip a file that may
         // already hold data.
         slot.fresh.store(false, Ordering::Relaxed);
@@ -659,7 +682,7 @@ impl Storage {
             if span.padding {
                 continue;
             }
-            self.write_file(span.file, u64::from(span.len), |f| {
+            self.write_file(span.file, span.file_offset, u64::from(span.len), |f| {
                 write_all_vectored_at(f, &mut slices, span.file_offset)
             })?;
         }

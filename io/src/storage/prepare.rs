@@ -5,10 +5,10 @@
 use super::*;
 
 impl Storage {
-    /// Creates what is missing, touching nothing that exists: the folders, a `.part` of full
-    /// length for each file absent under both names (its blocks allocated when the disk has
-    /// room to spare: see `preallocate`), and zero-length files under their final names.
-    /// Padding files are skipped.
+    /// Creates what is missing, touching nothing that exists: the folders, a sparse `.part`
+    /// of full length for each file absent under both names (space is allocated as writes
+    /// reach it: see `allocate`), and zero-length files under their final names. Padding
+    /// files are skipped.
     pub fn create_missing(&self) -> Result<(), Error> {
         if self.read_only {
             return Err(Error::Io {
@@ -50,7 +50,6 @@ impl Storage {
                     .open(&slot.part_path)
                     .map_err(io_at(&slot.part_path))?;
                 f.set_len(slot.length).map_err(io_at(&slot.part_path))?;
-                preallocate(&f, slot.length);
                 slot.fresh.store(true, Ordering::Relaxed);
             }
         }
@@ -236,30 +235,5 @@ impl Storage {
             at = folder.parent();
         }
         Ok(())
-    }
-}
-
-/// Room [`preallocate`] leaves free on the file system: 1 GiB, or a twentieth of its size if
-/// more.
-const KEEP_FREE_MIN: u64 = 1 << 30;
-
-/// Allocates the blocks of a new, empty `.part` file of `length` bytes (`fallocate`: it still
-/// reads as zeros), when the file system then keeps [`KEEP_FREE_MIN`] or a twentieth of its
-/// size free for anyone but root; otherwise, or where the file system cannot, the file stays
-/// sparse, as it is created. Allocated up front, the download's writes skip the block
-/// reservation that a write into a hole takes (a fifth of the kernel's cost of a buffered
-/// write on ext4, measured with `dd`: 1 GiB written and `fdatasync`ed costs ~290 ms of CPU
-/// into a sparse file, ~225 ms into an allocated one), and the file is laid out in few
-/// extents. A file that does not fit stays sparse rather than taking the last free space
-/// (a failed `fallocate` may leave what it allocated): a download whose disk fills up
-/// midway stops with the disk's error, as before, and goes on once there is room.
-fn preallocate(file: &File, length: u64) {
-    let Ok(fs) = rustix::fs::fstatvfs(file) else {
-        return;
-    };
-    let free = fs.f_bavail.saturating_mul(fs.f_frsize);
-    let keep = KEEP_FREE_MIN.max(fs.f_blocks.saturating_mul(fs.f_frsize) / 20);
-    if length.saturating_add(keep) <= free {
-        let _ = rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, length);
     }
 }
