@@ -113,24 +113,8 @@ fn a_full_disk_ends_the_download_with_an_error() {
     // A 1 MiB tmpfs cannot hold a 4 MiB download.
     let dir = tempfile::tempdir().unwrap();
     let torrent = make_torrent(dir.path(), 4 << 20, None);
-    let disk = dir.path().join("disk");
-    std::fs::create_dir_all(&disk).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&disk)
-        .status()
-        .unwrap();
-    assert!(
-        mounted.success(),
-        "mounting a tmpfs needs root (scripts/test runs as root)"
-    );
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(&disk);
+    let tmpfs = support::Tmpfs::mount(&dir.path().join("disk"), "1m");
+    let disk = &tmpfs.0;
     let seed_port = free_port();
     let mut seed = Kill(
         shoal()
@@ -155,7 +139,7 @@ fn a_full_disk_ends_the_download_with_an_error() {
         .arg("download")
         .arg(&torrent)
         .arg("-o")
-        .arg(&disk)
+        .arg(disk)
         .args(["--port", "0", "--plain", "--no-seed"])
         .args(["--peer", &format!("127.0.0.1:{seed_port}")])
         .output()

@@ -9,31 +9,9 @@
 mod daemon_support;
 mod support;
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use daemon_support::*;
 use serde_json::json;
 use support::*;
-
-/// A tmpfs mounted for the test, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: PathBuf, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(&at).unwrap();
-        run(Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&at));
-        Tmpfs(at)
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 #[test]
 fn a_full_disk_stops_its_torrent_and_the_others_go_on() {
@@ -70,7 +48,7 @@ fn a_full_disk_stops_its_torrent_and_the_others_go_on() {
     tracker.wait_seeders(&hash, 1, scene.deadline);
     tracker.wait_seeders(&other_hash, 1, scene.deadline);
 
-    let small = Tmpfs::mount(scene.path("small"), "1m");
+    let small = Tmpfs::mount(&scene.path("small"), "1m");
     let (state, dl) = (scene.path("state"), scene.path("dl"));
     let rpc = free_port();
     let mut daemon = ShoalDaemon::start("daemon", &state, &dl, rpc, scene.dir(), scene.deadline);

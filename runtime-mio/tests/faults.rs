@@ -12,8 +12,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,42 +94,6 @@ fn a_download_killed_three_times_resumes_each_time_and_completes_exactly() {
          last kill\n{}",
         last.tail(30)
     );
-}
-
-/// A tmpfs of `size` mounted on `dir` (root: scripts/test runs as root), lazily unmounted
-/// when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(dir).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "mounting a tmpfs needs root (scripts/test runs as root)"
-        );
-        Tmpfs(dir.to_path_buf())
-    }
-
-    /// Room made: the same file system, grown to `size`.
-    fn grow(&self, size: &str) {
-        let ok = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "remounting the tmpfs failed");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 #[test]

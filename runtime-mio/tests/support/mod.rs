@@ -383,6 +383,35 @@ pub fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A tmpfs of a given size mounted on a folder for a test (root: scripts/test runs as
+/// root, as CI does), lazily unmounted when dropped.
+pub struct Tmpfs(pub PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`1m`) on `at`, made if missing; panics with mount's output
+    /// if it fails.
+    pub fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at));
+        Tmpfs(at.to_path_buf())
+    }
+
+    /// Room made: the same file system, grown to `size`.
+    pub fn grow(&self, size: &str) {
+        run(Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0));
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
 /// Polls `check` every 100 ms until it returns `Ok`, or panics at `deadline` with its last
 /// complaint. (`check` may panic itself, e.g. when a process it watches died.)
 pub fn wait_until(what: &str, deadline: Instant, mut check: impl FnMut() -> Result<(), String>) {
