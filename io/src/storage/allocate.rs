@@ -22,9 +22,11 @@ pub const ALLOCATE_CHUNK: u64 = 32 << 20;
 /// more.
 const KEEP_FREE_MIN: u64 = 1 << 30;
 
-/// Which chunks of a file were allocated (or tried): a bit each.
+/// A file's chunks, and which were allocated (or tried): a bit each.
 #[derive(Debug)]
 pub(super) struct Chunks {
+    /// Bytes of a chunk; 0: none is ever allocated.
+    chunk: u64,
     bits: Vec<AtomicU64>,
 }
 
@@ -33,15 +35,17 @@ impl Chunks {
     pub(super) fn new(length: u64, chunk: u64) -> Chunks {
         let count = length.div_ceil(chunk.max(1));
         Chunks {
+            chunk,
             bits: (0..count.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
     /// Before a write of `len` bytes at `offset` of `file` (`length` bytes long): allocates
-    /// each `chunk` the write touches that no write touched before. Exactly one thread
+    /// each chunk the write touches that no write touched before. Exactly one thread
     /// allocates a chunk; a write racing it lands in a hole or in allocated space, both
     /// fine.
-    pub(super) fn reach(&self, file: &File, length: u64, chunk: u64, offset: u64, len: u64) {
+    pub(super) fn reach(&self, file: &File, length: u64, offset: u64, len: u64) {
+        let chunk = self.chunk;
         if len == 0 || chunk == 0 {
             return;
         }

@@ -124,9 +124,6 @@ pub struct Storage {
     /// A file's data is flushed each time this many more bytes were written to it (0:
     /// never before `sync`); [`FLUSH_EVERY`] unless set.
     flush_every: AtomicU64,
-    /// Bytes of a file allocated at the first write into them ([`ALLOCATE_CHUNK`] unless
-    /// set).
-    allocate_chunk: u64,
     /// How many such flushes there were.
     flushes: AtomicU64,
     /// Tests: reads still to fail as a failing disk's would ([`Storage::fail_reads`]).
@@ -420,7 +417,6 @@ impl Storage {
             }),
             clock: AtomicU64::new(0),
             flush_every: AtomicU64::new(FLUSH_EVERY),
-            allocate_chunk: ALLOCATE_CHUNK,
             flushes: AtomicU64::new(0),
             read_faults: AtomicU32::new(0),
             vouched: AtomicBool::new(false),
@@ -442,7 +438,6 @@ impl Storage {
     /// Sets how many bytes of a file are allocated at the first write into them (see
     /// [`ALLOCATE_CHUNK`], the default); 0 leaves every file sparse.
     pub fn set_allocate_chunk(&mut self, bytes: u64) {
-        self.allocate_chunk = bytes;
         for slot in &mut self.files {
             slot.chunks = allocate::Chunks::new(slot.length, bytes);
         }
@@ -625,8 +620,7 @@ impl Storage {
         if !h.writable {
             return Err(slot.io_error(io::Error::from(io::ErrorKind::PermissionDenied)));
         }
-        slot.chunks
-            .reach(&h.file, slot.length, self.allocate_chunk, offset, len);
+        slot.chunks.reach(&h.file, slot.length, offset, len);
         // Cleared before the write: a concurrent verify must not skip a file that may
         // already hold data.
         slot.fresh.store(false, Ordering::Relaxed);
