@@ -117,7 +117,6 @@ fn a_disk_that_fills_midway_then_gets_room_lets_the_same_command_complete() {
     };
     let mut full = download("shoal-full");
     let status = full.wait_exit(scene.deadline);
-    full.drain(scene.deadline);
     assert_eq!(status.code(), Some(1), "{}", full.tail(20));
     assert!(
         full.said("No space left on device"),
@@ -205,7 +204,6 @@ fn a_tracker_that_answers_garbage_slowly_or_never_does_not_stop_the_download() {
             scene.dir(),
         );
         dl.wait_success(scene.deadline);
-        dl.drain(scene.deadline);
         scene.payload.assert_exact(&out);
         assert!(
             asked.load(Ordering::SeqCst) >= 1,
@@ -292,7 +290,6 @@ fn a_peer_that_vanishes_mid_block_costs_that_block_and_nothing_else() {
         .expect("shoal never asked the vanishing peer for a block");
     assert!(length > 0);
     dl.wait_success_watching(&mut seed, scene.deadline);
-    dl.drain(scene.deadline);
     scene.payload.assert_exact(&out);
     assert!(
         !dl.said("failed its hash check"),

@@ -87,7 +87,6 @@ fn libtorrent_seed_with_shoal_and_libtorrent_leechers_all_complete() {
     let mut uploaded = Vec::new();
     for (p, _) in &mut shoals {
         p.terminate(std::time::Duration::from_secs(20));
-        p.drain(scene.deadline);
         let line = p
             .lines_with("summary:")
             .pop()

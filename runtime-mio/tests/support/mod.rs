@@ -139,11 +139,13 @@ impl Proc {
         self.status
     }
 
-    /// Waits until it exits, at most until `deadline`; panics (with its log) if it is still
-    /// running then.
+    /// Waits until it exits, at most until `deadline`, and until every line it wrote is in
+    /// [`said`](Self::said); panics (with its log) if it is still running then.
     pub fn wait_exit(&mut self, deadline: Instant) -> ExitStatus {
         loop {
             if let Some(s) = self.try_status() {
+                // Its last words may still be in the pipe.
+                self.drain(deadline);
                 return s;
             }
             if Instant::now() >= deadline {
@@ -209,9 +211,8 @@ impl Proc {
             if self.said(needle) {
                 return;
             }
-            if let Some(s) = self.try_status() {
-                // Its last words may still be in the pipe.
-                self.drain(deadline);
+            if self.try_status().is_some() {
+                let s = self.wait_exit(deadline);
                 if self.said(needle) {
                     return;
                 }
@@ -299,7 +300,8 @@ impl Proc {
         }
     }
 
-    /// Sends SIGTERM (a clean stop for shoal) and waits up to `grace` for the exit.
+    /// Sends SIGTERM (a clean stop for shoal) and waits up to `grace` for the exit and its
+    /// last words (as [`wait_exit`](Self::wait_exit) does).
     pub fn terminate(&mut self, grace: Duration) -> Option<ExitStatus> {
         if self.try_status().is_none() {
             // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
@@ -307,8 +309,8 @@ impl Proc {
         }
         let until = Instant::now() + grace;
         while Instant::now() < until {
-            if let Some(s) = self.try_status() {
-                return Some(s);
+            if self.try_status().is_some() {
+                return Some(self.wait_exit(until));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
