@@ -23,6 +23,8 @@
 //! - [`dispatch`]: the one [`Dispatcher`] of the engine's disk outputs (outputs to disk
 //!   jobs, their results back to the engine, final renames, the resume-save cadence);
 //! - [`readahead`]: blocks served to peers read a chunk at a time ([`ReadAhead`]);
+//! - [`read_buf`]: peer connections' read buffers, recycled once the blocks sliced from
+//!   them are gone ([`ReadBuffers`](read_buf::ReadBuffers));
 //! - [`fetch`]: a `.torrent` by `http(s)://` URL ([`fetch_torrent`]) or path
 //!   ([`load_torrent`]).
 //! - [`answer_buf`]: an HTTP answer read from a socket straight into its own buffer
@@ -56,6 +58,7 @@ pub mod jobs;
 pub mod lsd;
 pub mod peers;
 pub mod random;
+pub mod read_buf;
 pub mod readahead;
 pub mod resume;
 pub mod storage;

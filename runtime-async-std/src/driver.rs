@@ -35,6 +35,7 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::{InfoHash, PieceIndex};
+use shoal_io::read_buf::ReadBuffers;
 use shoal_io::{
     Charge, DiskBudget, DiskDone, DiskEvent, DiskJob, Dispatcher, Download, DownloadLock, Storage,
 };
@@ -213,6 +214,8 @@ pub struct Driver {
     pool: Pool,
     /// Where socket readers wait while `budget` is paused.
     gate: Arc<net::Gate>,
+    /// Read buffers retired by connections, reused once free.
+    read_buffers: Arc<ReadBuffers>,
     /// The engine's disk outputs carried out (write-back, read-ahead, hashing, renames,
     /// the resume-save cadence), shared with the mio runtime.
     disk: Dispatcher<TorrentKey>,
@@ -254,6 +257,7 @@ impl Driver {
         let budget = DiskBudget::new(config.disk);
         let mut driver = Driver {
             gate: Arc::new(net::Gate::new(budget.clone())),
+            read_buffers: Arc::default(),
             disk: {
                 let mut disk = Dispatcher::new(budget, READ_AHEAD);
                 disk.set_resume_interval(Some(config.resume_interval));
@@ -531,6 +535,7 @@ impl Driver {
             stream.clone(),
             inbox.clone(),
             self.gate.clone(),
+            self.read_buffers.clone(),
             c.kill.clone(),
         ));
         self.executor.spawn(net::write(

@@ -15,22 +15,15 @@ use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use futures_lite::future;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use shoal_core::engine::{ConnId, Input};
+use shoal_io::read_buf::{ReadBuf, ReadBuffers, MAX_READ_CHUNK};
 use shoal_io::{DiskBudget, Stage};
 
 use crate::driver::Msg;
 
-/// Bounds of the room made in a connection's read buffer when it runs low: it doubles
-/// while reads fill it, so a fast peer gets big buffers (few partial messages to join
-/// across them) and an idle one keeps a small one.
-const MIN_READ_CHUNK: usize = 16 * 1024;
-/// Blocks are slices of these buffers (no copy), and a buffer lives until its last block
-/// is written: small buffers keep a block of a piece that is slow to complete from holding
-/// much memory beyond itself.
-const MAX_READ_CHUNK: usize = 256 * 1024;
 /// The most one connection's reader takes the disk budget past its high mark: it passes
 /// the gate, then reads at most one chunk.
 pub const MAX_READ_PER_WAKEUP: usize = MAX_READ_CHUNK;
@@ -111,34 +104,26 @@ pub async fn read(
     stream: Arc<Async<TcpStream>>,
     inbox: Sender<Msg>,
     gate: Arc<Gate>,
+    buffers: Arc<ReadBuffers>,
     kill: Receiver<()>,
 ) {
     let reading = async {
         let mut socket = &*stream;
-        // Zeroed free space (its length is the room), so each byte is zeroed once, not
-        // before every read. What is read is split off its front: consecutive chunks of one
-        // allocation, which the engine joins without copying.
-        let mut buf = BytesMut::new();
-        let mut chunk = MIN_READ_CHUNK;
+        // What is read goes to the engine as the front of the buffer, split off without a
+        // copy: consecutive chunks of one allocation, which the engine joins. When its room
+        // runs low the buffer is renewed from `buffers` (recycled when free).
+        let mut buf = ReadBuf::new();
         loop {
             gate.pass().await;
-            if buf.len() < chunk / 4 {
-                // Renewed: the allocation is reused if no block points into it any more
-                // (recycled memory, no page faults), else a fresh one is made.
-                buf.clear();
-                if !buf.try_reclaim(chunk) {
-                    buf = BytesMut::with_capacity(chunk);
-                }
-                buf.resize(chunk, 0);
-            }
-            let room = buf.len();
-            match socket.read(&mut buf[..]).await {
+            let room = buf.room(&buffers);
+            let len = room.len();
+            match socket.read(room).await {
                 Ok(0) => break,
                 Ok(n) => {
-                    if n == room {
-                        chunk = (chunk * 2).min(MAX_READ_CHUNK);
+                    if n == len {
+                        buf.grow();
                     }
-                    let data = buf.split_to(n);
+                    let data = buf.take(n);
                     let charge = gate.budget().charge(Stage::Received, n);
                     let msg = Msg::Received { conn, data, charge };
                     if inbox.send(msg).await.is_err() {
@@ -149,6 +134,7 @@ pub async fn read(
                 Err(_) => break,
             }
         }
+        buf.release(&buffers);
         let _ = inbox.send(Msg::Input(Input::Closed { conn })).await;
     };
     future::or(reading, killed(&kill)).await;

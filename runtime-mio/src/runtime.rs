@@ -24,7 +24,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use shoal_core::bitfield::Bitfield;
@@ -37,6 +37,7 @@ use shoal_core::metainfo::Metainfo;
 use shoal_core::picker::Priority;
 use shoal_core::tracker::TrackerUrl;
 use shoal_io::answer_buf::HTTP_TIMEOUT;
+use shoal_io::read_buf::{ReadBuf, ReadBuffers, MAX_READ_CHUNK};
 use shoal_io::{DiskBudget, DiskEvent, DiskLimits, DiskStats, Dispatcher, Storage};
 
 use crate::http::{Exchange, Purpose};
@@ -59,12 +60,6 @@ const FIRST_HTTP: usize = 1 << 30;
 pub const READ_BUDGET: usize = 2 << 20;
 /// Most datagrams read from the UDP socket per wake-up.
 const UDP_BUDGET: usize = 1024;
-/// Bounds of the room made in a connection's read buffer when it runs low. Blocks are
-/// slices of these buffers (no copy), and a buffer lives until its last block is written:
-/// small buffers keep a block of a piece that is slow to complete from holding much
-/// memory beyond itself.
-const MIN_READ_CHUNK: usize = 16 * 1024;
-const MAX_READ_CHUNK: usize = 256 * 1024;
 /// The most one connection's read takes the disk budget past its high mark: the read
 /// budget, plus the last read that crossed it (the engine may add one partial message it
 /// held, at most its `max_message_len`).
@@ -88,11 +83,8 @@ struct Conn {
     connecting: bool,
     /// Bytes waiting to be written, oldest first.
     out: VecDeque<Bytes>,
-    read_buf: BytesMut,
-    /// Room made in `read_buf` when it runs low: doubles while reads fill it, so a fast
-    /// peer gets big buffers (few copies of partial messages between them) and an idle
-    /// one keeps a small one.
-    chunk: usize,
+    /// Where its bytes are read into (see `shoal_io::read_buf`).
+    read_buf: ReadBuf,
     /// Readable, but left unread while the disk budget is paused (in `Runtime::parked`).
     parked: bool,
 }
@@ -128,6 +120,8 @@ pub struct Runtime {
     https: Vec<Option<Http>>,
     /// Idle keep-alive connections to web seeds.
     http_pool: crate::http::Pool,
+    /// Read buffers retired by connections, reused once free.
+    read_buffers: ReadBuffers,
     /// The engine's disk outputs carried out (write-back, read-ahead, hashing, renames,
     /// record saves), and the budget of bytes on their way to disk.
     disk: Dispatcher<TorrentId>,
@@ -184,6 +178,7 @@ impl Runtime {
             by_conn: BTreeMap::new(),
             https: Vec::new(),
             http_pool: crate::http::Pool::default(),
+            read_buffers: ReadBuffers::new(),
             disk: Dispatcher::new(DiskBudget::new(DiskLimits::default()), READ_AHEAD),
             parked: VecDeque::new(),
             parked_http: VecDeque::new(),
@@ -563,8 +558,7 @@ impl Runtime {
             stream,
             connecting,
             out: VecDeque::new(),
-            read_buf: BytesMut::new(),
-            chunk: MIN_READ_CHUNK,
+            read_buf: ReadBuf::new(),
             parked: false,
         });
         self.by_conn.insert(id, slot);
@@ -573,6 +567,7 @@ impl Runtime {
     fn remove_conn(&mut self, slot: usize) -> Option<Conn> {
         let mut conn = self.conns.get_mut(slot)?.take()?;
         let _ = self.poll.registry().deregister(&mut conn.stream);
+        std::mem::take(&mut conn.read_buf).release(&self.read_buffers);
         self.by_conn.remove(&conn.id);
         self.free_conns.push(slot);
         Some(conn)
@@ -648,37 +643,27 @@ impl Runtime {
         let id = conn.id;
         let mut total = 0;
         let mut closed = false;
-        // `read_buf` is kept as zeroed free space between calls (its length is the room),
-        // so each byte of it is zeroed once, not before every read. What is read is split
-        // off its front; the engine joins consecutive chunks of one buffer without copying.
-        // When the room runs low, what was read goes to the engine and the buffer is
-        // renewed: its allocation is reused if no block points into it any more (recycled
-        // memory, no page faults), else a fresh one of at most `MAX_READ_CHUNK` is made.
+        // What is read goes to the engine as the front of the connection's buffer, split
+        // off without a copy; the engine joins consecutive chunks of one buffer. When its
+        // room runs low the buffer is renewed from `read_buffers` (recycled when free).
         'reading: while total < READ_BUDGET {
             let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 return;
             };
-            if conn.read_buf.len() < conn.chunk / 4 {
-                conn.read_buf.clear();
-                if !conn.read_buf.try_reclaim(conn.chunk) {
-                    conn.read_buf = BytesMut::with_capacity(conn.chunk);
-                }
-                conn.read_buf.resize(conn.chunk, 0);
-            }
+            let buf = conn.read_buf.room(&self.read_buffers);
             let mut filled = 0;
             let mut blocked = false;
-            while filled < conn.read_buf.len() {
-                let room = conn.read_buf.len() - filled;
-                match conn.stream.read(&mut conn.read_buf[filled..]) {
+            let mut grow = false;
+            while filled < buf.len() {
+                let room = buf.len() - filled;
+                match conn.stream.read(&mut buf[filled..]) {
                     Ok(0) => {
                         closed = true;
                         break;
                     }
                     Ok(n) => {
                         filled += n;
-                        if n == room {
-                            conn.chunk = (conn.chunk * 2).min(MAX_READ_CHUNK);
-                        }
+                        grow |= n == room;
                         if total + filled >= READ_BUDGET {
                             break;
                         }
@@ -696,8 +681,11 @@ impl Runtime {
                     },
                 }
             }
+            if grow {
+                conn.read_buf.grow();
+            }
             total += filled;
-            let data = conn.read_buf.split_to(filled);
+            let data = conn.read_buf.take(filled);
             if !data.is_empty() {
                 self.engine
                     .handle(Input::Received { conn: id, data }, Instant::now());
