@@ -622,6 +622,35 @@ fn nothing_in_the_way_is_touched() {
     }
 }
 
+/// A crash between making a `.part` and giving it its length leaves it empty, before any
+/// resume record could name it. Empty, it holds nothing to lose: `prepare` takes it and
+/// gives it its length, and the download completes into it. (A `.part` with content of
+/// another length is still refused: `nothing_in_the_way_is_touched`.)
+#[test]
+fn an_empty_part_file_left_by_a_crash_is_taken_and_completed() {
+    let t = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("t");
+    fs::create_dir_all(root.join("sub/dir")).unwrap();
+    fs::write(root.join("a.bin.part"), b"").unwrap();
+    fs::write(root.join("sub/dir/c.bin.part"), b"").unwrap();
+    let s = Storage::inspect(dir.path(), t.meta.clone()).unwrap();
+    let verified = s.verify_all(|_, _| {});
+    assert!(verified.is_empty());
+    s.prepare(&verified, |_| false).unwrap();
+    assert_eq!(fs::metadata(root.join("a.bin.part")).unwrap().len(), 50_001);
+    assert_eq!(
+        fs::metadata(root.join("sub/dir/c.bin.part")).unwrap().len(),
+        70_003
+    );
+    write_pieces(&t, &s, &all_pieces(&t));
+    for file in 0..6 {
+        s.file_completed(file).unwrap();
+    }
+    assert!(s.verify_all(|_, _| {}).is_full());
+    assert_eq!(fs::read(root.join("a.bin")).unwrap(), &t.data[..50_001]);
+}
+
 /// A seed's storage is read-only: it creates nothing, opens nothing for writing, refuses
 /// writes, and works on the content folder under any name.
 #[test]

@@ -17,7 +17,9 @@
 //! - **What shoal did not create is not touched.** [`Storage::inspect`] creates nothing;
 //!   [`Storage::prepare`] refuses whatever of the user's is in the way (a file of the same
 //!   name whose pieces do not verify, a folder where a file goes) before creating anything,
-//!   unless the caller has leave to replace it. A seed's storage
+//!   unless the caller has leave to replace it. An empty `.part` is taken as shoal's own:
+//!   it holds nothing to lose, and a crash between creating a `.part` and setting its
+//!   length leaves one. A seed's storage
 //!   ([`Storage::inspect_read_only`]) opens every file read-only and never creates one.
 //! - **Padding files (BEP 47) are never on disk.** Writes to them are dropped, reads of them
 //!   give zeros, and their folders (`.pad/`) are not created.

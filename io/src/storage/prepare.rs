@@ -65,9 +65,9 @@ impl Storage {
     ///   where one of its folders goes;
     /// - a file under a final name that is not the torrent's: of another length, or with a
     ///   piece that could be checked and did not match (another file of that name, or a
-    ///   damaged copy), or with no piece that could be checked; or a `.part` file of another
-    ///   length than the torrent's file; unless `may_replace(path)` (the user said
-    ///   `--overwrite`, or shoal's own resume record names that file: shoal made it);
+    ///   damaged copy), or with no piece that could be checked; or a non-empty `.part` file
+    ///   of another length than the torrent's file; unless `may_replace(path)` (the user
+    ///   said `--overwrite`, or shoal's own resume record names that file: shoal made it);
     /// - a zero-length file of the torrent found with content, under the same condition.
     ///
     /// Then a replaceable final-named file gets its `.part` name back (until its pieces are
@@ -89,6 +89,7 @@ impl Storage {
             replaceable: false,
         };
         let mut demote = Vec::new();
+        let mut empty = Vec::new();
         // Which files hold data, looked at once (as `verify_all` does).
         let usable: Vec<bool> = (0..self.files.len()).map(|f| self.holds_data(f)).collect();
         for (file, slot) in self.files.iter().enumerate() {
@@ -166,6 +167,9 @@ impl Storage {
             match kind(&slot.part_path)? {
                 Kind::Missing => {}
                 Kind::File(len) if len == slot.length || may_replace(&slot.part_path) => {}
+                // What a crash between making a `.part` and giving it its length leaves
+                // (before any resume record names it); empty, it holds nothing to lose.
+                Kind::File(0) => empty.push(file),
                 Kind::File(len) => {
                     return Err(in_the_way(
                         &slot.part_path,
@@ -191,6 +195,15 @@ impl Storage {
             if let Some(parent) = slot.final_path.parent() {
                 sync_dir(parent);
             }
+        }
+        for &file in &empty {
+            let slot = &self.files[file];
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&slot.part_path)
+                .map_err(io_at(&slot.part_path))?;
+            f.set_len(slot.length).map_err(io_at(&slot.part_path))?;
+            slot.fresh.store(true, Ordering::Relaxed);
         }
         self.create_missing()?;
         // A replaced zero-length file gets its length back.
