@@ -25,7 +25,7 @@ use bytes::BytesMut;
 /// The room made in a connection's buffer when it runs low starts here and doubles while
 /// reads fill it, so a fast peer gets big buffers (few partial messages to join across
 /// them) and an idle one keeps a small one.
-pub const MIN_READ_CHUNK: usize = 16 * 1024;
+pub const MIN_READ_CHUNK: usize = 4 * 1024;
 /// The largest room made at once. A buffer lives until its last block is written, so small
 /// buffers keep one block of a piece that is slow to complete from holding much memory
 /// beyond itself.
@@ -235,7 +235,8 @@ mod tests {
         let buffers = ReadBuffers::new();
         let mut held = Vec::new();
         let mut rb = ReadBuf::new();
-        for _ in 0..4 {
+        // Up to the largest chunk (growth stops there).
+        for _ in 0..16 {
             rb.grow();
         }
         for _ in 0..(2 * MAX_SPARE_BYTES / MAX_READ_CHUNK) {
