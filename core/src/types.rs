@@ -30,8 +30,10 @@ pub struct InfoHash(pub [u8; 20]);
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct PeerId(pub [u8; 20]);
 
-/// A peer connection's handle inside one engine: a small dense number the engine assigns
-/// (slots are reused after a connection closes), so per-peer state can live in arrays.
+/// A peer's key in a picker or choker: a small dense number its user assigns (the engine:
+/// each torrent numbers its own peers and web seeds, and reuses a number once its peer
+/// is gone), so per-peer state can live in arrays. [`ConnId::key`](crate::engine::ConnId::key)
+/// is another such number: a connection's slot in its engine.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
 pub struct PeerKey(pub u32);
 

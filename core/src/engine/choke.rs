@@ -37,7 +37,7 @@ impl Engine {
             t.choker
                 .holders()
                 .iter()
-                .filter_map(|&(key, _, _)| self.conn_of_key(key)),
+                .filter_map(|&(key, _, _)| t.keys.conn(key)),
         );
         let mut infos = std::mem::take(&mut self.choke_infos);
         infos.clear();
@@ -52,7 +52,7 @@ impl Engine {
             p.down.tick_if_due(now, TICK);
             p.up.tick_if_due(now, TICK);
             infos.push(PeerInfo {
-                key: conn.key(),
+                key: p.key,
                 interested: p.peer_interested,
                 snubbed: p.snubbed,
                 download_rate: p.down.rate(),
@@ -74,7 +74,7 @@ impl Engine {
             .map(|k| (k, true))
             .chain(decision.choke.into_iter().map(|k| (k, false)));
         for (key, unchoke) in changes {
-            let Some(conn) = self.conn_of_key(key) else {
+            let Some(conn) = self.conn_of_key(id, key) else {
                 continue;
             };
             let Some(p) = self.peer_mut(conn) else {
@@ -107,7 +107,8 @@ impl Engine {
             return false;
         };
         held.iter().all(|&(key, connected_at, optimistic)| {
-            self.conn_of_key(key)
+            t.keys
+                .conn(key)
                 .and_then(|conn| self.peer(conn))
                 .is_some_and(|p| {
                     p.phase == Phase::Active

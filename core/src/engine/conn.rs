@@ -282,13 +282,14 @@ impl Engine {
                 if peer.peer_interested {
                     t.interested.retain(|c| *c != conn);
                 }
-                t.choker.forget(conn.key());
-                t.rechoke_wanted |= !peer.am_choking;
-                if peer.phase == Phase::Active {
+                if peer.key != super::keys::NO_KEY {
+                    t.choker.forget(peer.key);
                     // Also aborts its requests: the blocks become free for others.
-                    consistent(&mut t.faults, t.picker.remove_peer(conn.key()));
+                    consistent(&mut t.faults, t.picker.remove_peer(peer.key));
+                    t.keys.release(peer.key);
                     t.refill_wanted |= !peer.requests.is_empty();
                 }
+                t.rechoke_wanted |= !peer.am_choking;
             }
             self.pex_unlist(id, &peer);
             self.forget_metadata_source(id, conn, super::magnet::now_of(&peer));
@@ -353,9 +354,8 @@ impl Engine {
         })
     }
 
-    /// The live connection in slot `key`, if any.
-    pub(super) fn conn_of_key(&self, key: PeerKey) -> Option<ConnId> {
-        let slot = self.slots.get(key.0 as usize)?;
-        slot.peer.as_ref().map(|p| p.id)
+    /// The connection that holds `key` in torrent `id`, if a connection does.
+    pub(super) fn conn_of_key(&self, id: TorrentId, key: PeerKey) -> Option<ConnId> {
+        self.torrents.get(id.0 as usize)?.as_ref()?.keys.conn(key)
     }
 }

@@ -39,7 +39,8 @@ impl Engine {
             return;
         };
         if let Some(reqq) = hs.reqq {
-            p.peer_reqq = reqq.clamp(1, 2000);
+            // At most 2,000: fits its `u16`.
+            p.peer_reqq = reqq.clamp(1, 2000) as u16;
         }
         // A later handshake may turn it off (id 0, read as absent).
         p.cold.ut_metadata = hs

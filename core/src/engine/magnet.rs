@@ -251,7 +251,8 @@ impl Engine {
             // Its handshake, when done, starts it like any connection of a known torrent.
             return Ok(());
         }
-        let key = conn.key();
+        let key = t.keys.take(Some(conn));
+        p.key = key;
         p.decoder.set_piece_count(piece_count);
         consistent(&mut t.faults, t.picker.add_peer(key));
         let early = p.cold.early.take().unwrap_or_default();

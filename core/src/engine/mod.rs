@@ -63,6 +63,7 @@ mod conn;
 mod dht;
 mod encryption;
 mod extension;
+mod keys;
 mod lsd;
 mod magnet;
 mod peer;

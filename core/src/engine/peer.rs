@@ -18,7 +18,7 @@ use super::{ConnId, TorrentId};
 use crate::metadata::ServeBudget;
 use crate::rate::RateMeter;
 use crate::wire::{Decoder, DecoderConfig, Message};
-use crate::{BlockRequest, PeerId, PieceIndex, BLOCK_SIZE};
+use crate::{BlockRequest, PeerId, PeerKey, PieceIndex, BLOCK_SIZE};
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,12 +70,16 @@ pub(crate) struct Peer {
     /// The payload is RC4-encrypted (message stream encryption; the ciphers are in
     /// `cold.stream`).
     pub encrypted: bool,
+    /// The peer's `reqq` from its extended handshake: the most requests it queues (kept
+    /// to 1..=2000; a `u16` beside the flags, so the slot's first line loses no byte).
+    pub peer_reqq: u16,
     /// Pieces the peer has (mirrors what the picker was told), for "is it a seed".
     pub have_count: u32,
+    /// What its torrent's picker and choker know it by, once it trades on a torrent with
+    /// metadata (see `keys`); [`NO_KEY`](super::keys::NO_KEY) until then.
+    pub key: PeerKey,
     /// How many requests we keep in flight to this peer.
     pub pipeline: u32,
-    /// The peer's `reqq` from its extended handshake: the most requests it queues.
-    pub peer_reqq: u32,
     /// Bytes handed to the runtime to send that it has not reported written.
     pub unsent: usize,
     pub last_received: Instant,
@@ -139,7 +143,7 @@ pub(crate) const INITIAL_PIPELINE: u32 = 8;
 /// peer's disk with margin.
 pub(crate) const PIPELINE_SECONDS: u64 = 2;
 /// What we assume a peer queues when it does not say (libtorrent's and most clients').
-pub(crate) const DEFAULT_PEER_REQQ: u32 = 250;
+pub(crate) const DEFAULT_PEER_REQQ: u16 = 250;
 
 impl Peer {
     pub fn new(
@@ -167,6 +171,7 @@ impl Peer {
             fast: false,
             encrypted: false,
             have_count: 0,
+            key: super::keys::NO_KEY,
             pipeline: INITIAL_PIPELINE,
             peer_reqq: DEFAULT_PEER_REQQ,
             unsent: 0,
@@ -214,7 +219,7 @@ impl Peer {
     /// Grows the pipeline by one for a block received (TCP-like slow start: it doubles
     /// each round trip while blocks keep coming), up to what the peer queues and our cap.
     pub fn grow_pipeline(&mut self, cap: u32) {
-        if self.pipeline < cap.min(self.peer_reqq) {
+        if self.pipeline < cap.min(u32::from(self.peer_reqq)) {
             self.pipeline += 1;
         }
     }
@@ -223,7 +228,9 @@ impl Peer {
     /// never below the initial size. Called after the rate is updated.
     pub fn trim_pipeline(&mut self, cap: u32) {
         let by_rate = self.down.rate() * PIPELINE_SECONDS / u64::from(BLOCK_SIZE);
-        let floor = INITIAL_PIPELINE.min(cap.min(self.peer_reqq)).max(1);
+        let floor = INITIAL_PIPELINE
+            .min(cap.min(u32::from(self.peer_reqq)))
+            .max(1);
         let by_rate = u32::try_from(by_rate).unwrap_or(u32::MAX).max(floor);
         self.pipeline = self.pipeline.min(by_rate).max(floor);
     }

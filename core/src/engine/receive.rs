@@ -259,7 +259,8 @@ impl Engine {
         let Some((p, t)) = self.both(conn) else {
             return;
         };
-        consistent(&mut t.faults, t.picker.add_peer(conn.key()));
+        p.key = t.keys.take(Some(conn));
+        consistent(&mut t.faults, t.picker.add_peer(p.key));
         let verified = t.store.verified();
         let message = if p.fast && verified.is_full() {
             Message::HaveAll
@@ -313,7 +314,7 @@ impl Engine {
         if !matches!(message, Message::Extended { .. } | Message::KeepAlive) {
             p.got_message = true;
         }
-        let key = conn.key();
+        let key = p.key;
         let piece_count = t.meta.info.piece_count();
         let fast_only = |p: &Peer, what: &'static str| {
             if p.fast {
@@ -463,7 +464,7 @@ impl Engine {
         if p.phase != Phase::Active {
             return;
         }
-        let want = !t.is_complete() && !t.storage_error && t.picker.is_interesting(conn.key());
+        let want = !t.is_complete() && !t.storage_error && t.picker.is_interesting(p.key);
         if want != p.am_interested {
             p.am_interested = want;
             p.send(if want {

@@ -1,5 +1,5 @@
-//! Tests of the engine's internals: the memory layout of a connection's slot, the count of
-//! picker calls refused.
+//! Tests of the engine's internals: the memory layout of a connection's slot, each
+//! torrent's peer keys, the count of picker calls refused.
 
 use super::conn::Slot;
 use super::peer::{Peer, Phase};
@@ -28,7 +28,7 @@ fn a_messages_fields_share_the_slots_first_lines() {
         end_in_slot(offset_of!(Peer, phase), size_of::<Phase>()),
         end_in_slot(offset_of!(Peer, fast), size_of::<bool>()),
         end_in_slot(offset_of!(Peer, have_count), size_of::<u32>()),
-        end_in_slot(offset_of!(Peer, peer_reqq), size_of::<u32>()),
+        end_in_slot(offset_of!(Peer, peer_reqq), size_of::<u16>()),
         end_in_slot(
             offset_of!(Peer, last_received),
             size_of::<std::time::Instant>(),
@@ -97,4 +97,65 @@ fn refused_picker_calls_are_counted_until_reported() {
         d.take(),
         Some((1, PickerError::PieceOutOfRange(PieceIndex(1))))
     );
+}
+
+/// A torrent's peers are keyed by the torrent, densely, not by the engine's connection
+/// slots: a torrent whose one peer came after many of another torrent's still keys it 0,
+/// so its picker's and choker's tables stay the size of its own swarm; keys are reused.
+#[test]
+fn each_torrent_keys_its_own_peers_densely() {
+    use super::keys::NO_KEY;
+    use super::{Engine, EngineConfig, Input, TorrentOptions};
+    use crate::create::TorrentBuilder;
+    use crate::metainfo::Metainfo;
+    use crate::wire::{Handshake, Reserved};
+    use crate::{PeerId, PeerKey};
+    use std::sync::Arc;
+
+    let meta = |name: &str| {
+        let data = vec![name.len() as u8; 40_000];
+        let mut b = TorrentBuilder::single_file(name, data.len() as u64);
+        b.piece_length(16 * 1024);
+        let mut h = b.start().unwrap();
+        h.update(&data);
+        Arc::new(Metainfo::parse(&h.finish().unwrap()).unwrap())
+    };
+    let (a, b) = (meta("a.bin"), meta("bb.bin"));
+    let now = shoal_test_clock::epoch();
+    let mut e = Engine::new(EngineConfig::default());
+    e.add_torrent(a.clone(), TorrentOptions::default(), now)
+        .unwrap();
+    e.add_torrent(b.clone(), TorrentOptions::default(), now)
+        .unwrap();
+    let mut n = 0u16;
+    let mut join = |e: &mut Engine, meta: &Metainfo| {
+        n += 1;
+        let conn = e
+            .accept(std::net::SocketAddr::from(([192, 0, 2, 1], n)), now)
+            .unwrap();
+        assert_eq!(e.peer(conn).unwrap().key, NO_KEY);
+        let mut data = bytes::BytesMut::new();
+        Handshake {
+            reserved: Reserved::ours(),
+            info_hash: meta.info_hash,
+            peer_id: PeerId([n as u8; 20]),
+        }
+        .encode(&mut data);
+        e.handle(Input::Received { conn, data }, now);
+        while e.poll_output().is_some() {}
+        conn
+    };
+    let on_a: Vec<_> = (0..30).map(|_| join(&mut e, &a)).collect();
+    let first_on_b = join(&mut e, &b);
+    assert!(first_on_b.slot >= 30);
+    let keys: Vec<PeerKey> = on_a.iter().map(|&c| e.peer(c).unwrap().key).collect();
+    assert_eq!(keys, (0..30).map(PeerKey).collect::<Vec<_>>());
+    assert_eq!(e.peer(first_on_b).unwrap().key, PeerKey(0));
+    // A peer of `a` leaves: its key goes to the next one of `a`.
+    e.handle(Input::Closed { conn: on_a[7] }, now);
+    while e.poll_output().is_some() {}
+    let next_on_a = join(&mut e, &a);
+    assert_eq!(e.peer(next_on_a).unwrap().key, PeerKey(7));
+    let second_on_b = join(&mut e, &b);
+    assert_eq!(e.peer(second_on_b).unwrap().key, PeerKey(1));
 }

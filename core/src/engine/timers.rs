@@ -382,7 +382,7 @@ impl Engine {
             // Give its blocks to others; it may still serve us later.
             p.snubbed = true;
             for o in p.requests.drain(..) {
-                consistent(&mut t.faults, t.picker.abort_request(conn.key(), o.block));
+                consistent(&mut t.faults, t.picker.abort_request(p.key, o.block));
             }
             p.pipeline = 1;
             t.refill_wanted = true;

@@ -29,6 +29,8 @@ pub(super) struct Torrent {
     pub(super) store: PieceStore,
     pub(super) picker: Picker,
     pub(super) choker: Choker,
+    /// The keys its picker and choker know its peers and web seeds by.
+    pub(super) keys: super::keys::Keys,
     pub(super) peers: Vec<ConnId>,
     /// Addresses to dial.
     pub(super) candidates: Candidates,
@@ -195,6 +197,7 @@ impl Engine {
             store,
             picker,
             choker,
+            keys: Default::default(),
             peers: Vec::new(),
             candidates: Candidates::new(self.config.max_candidates, self.rng.next_u64()),
             pending_writes: BTreeMap::new(),

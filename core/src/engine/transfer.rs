@@ -59,11 +59,11 @@ impl Engine {
         picked.clear();
         let was_idle = p.requests.is_empty();
         let asked = wanted.min(allowed);
-        t.picker.pick(conn.key(), asked, &mut picked);
+        t.picker.pick(p.key, asked, &mut picked);
         let mut bytes = 0u64;
         for block in &picked {
             bytes += u64::from(block.length);
-            consistent(&mut t.faults, t.picker.mark_requested(conn.key(), *block));
+            consistent(&mut t.faults, t.picker.mark_requested(p.key, *block));
             p.requests.push_back(Outstanding {
                 block: *block,
                 sent_at: now,
@@ -133,7 +133,7 @@ impl Engine {
         p.snubbed = false;
         p.grow_pipeline(cap);
         t.down.add(block.length.into());
-        let Ok(received) = t.picker.block_received(conn.key(), block) else {
+        let Ok(received) = t.picker.block_received(p.key, block) else {
             return Ok(());
         };
         if received.duplicate {
@@ -152,7 +152,7 @@ impl Engine {
             data,
         });
         for (other, dup) in received.cancel {
-            let other_conn = self.conn_of_key(other);
+            let other_conn = self.conn_of_key(id, other);
             if let Some(o) = other_conn.and_then(|c| self.peer_mut(c)) {
                 if let Some(at) = o.requests.iter().position(|r| r.block == dup) {
                     o.requests.remove(at);
@@ -186,7 +186,7 @@ impl Engine {
         // A piece the peer said it has is not sent again: asking for it is a flood's
         // doing, not a download's (a peer's `have` travels before any later request of
         // its on the same stream, so no honest peer crosses this).
-        let theirs = t.picker.peer_has(conn.key(), block.piece);
+        let theirs = t.picker.peer_has(p.key, block.piece);
         if !allowed || !have || theirs || p.serve_queue.len() >= max_queue {
             // Choked peers' requests are dropped (BEP 3) or rejected (BEP 6).
             if p.fast {

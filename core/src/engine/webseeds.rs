@@ -2,9 +2,9 @@
 //!
 //! # A web seed is a peer to the picker
 //!
-//! Each web seed of a torrent takes a [`PeerKey`] of its own: an engine slot reserved for
-//! it (so it can never be a connection's key) and registered with the picker as a peer
-//! that has every piece. What it fetches is what the picker proposes for that key, then
+//! Each web seed of a torrent takes a [`PeerKey`] of its own from the torrent's keys
+//! (held by no connection while the web seed keeps it; see `keys`) and is registered
+//! with the picker as a peer that has every piece. What it fetches is what the picker proposes for that key, then
 //! marked requested under it, so every invariant of the picker (`picker/invariants.rs`:
 //! each requested block has its requester recorded, availability counts, partial pieces
 //! and their owners, endgame limits) holds with no special case: no block a connected
@@ -119,11 +119,10 @@ impl Engine {
         for url in &meta.url_list {
             match WebSeed::new(url, &meta.info, config.clone()) {
                 Ok(seed) => {
-                    let key = self.reserve_key();
                     let Some(t) = self.torrent_mut(id) else {
-                        self.release_key(key);
                         return;
                     };
+                    let key = t.keys.take(None);
                     consistent(&mut t.faults, t.picker.add_peer(key));
                     consistent(&mut t.faults, t.picker.peer_have_all(key));
                     t.webseeds.seeds.push(WebSeedSlot {
@@ -142,15 +141,6 @@ impl Engine {
                 })),
             }
         }
-    }
-
-    /// A slot no connection will take, whose index is a picker key.
-    fn reserve_key(&mut self) -> PeerKey {
-        PeerKey(self.take_slot())
-    }
-
-    pub(super) fn release_key(&mut self, key: PeerKey) {
-        self.free_slots.push(key.0);
     }
 
     /// Gives each web seed of the torrent jobs up to its [`WebSeedConfig::max_jobs`], as
@@ -317,7 +307,7 @@ impl Engine {
         }
         // Endgame duplicates other peers were asked for.
         for (other, dup) in cancels {
-            let Some(conn) = self.conn_of_key(other) else {
+            let Some(conn) = self.conn_of_key(id, other) else {
                 continue;
             };
             if let Some(o) = self.peer_mut(conn) {
@@ -363,11 +353,11 @@ impl Engine {
             if let Some(key) = key {
                 if let Some(t) = self.torrent_mut(id) {
                     consistent(&mut t.faults, t.picker.remove_peer(key));
+                    t.keys.release(key);
                     if let Some(ws) = t.webseeds.seeds.get_mut(i as usize) {
                         ws.key = None;
                     }
                 }
-                self.release_key(key);
             }
             self.outputs.push_back(Output::Event(Event::WebSeedDropped {
                 torrent: id,
