@@ -5,8 +5,8 @@
 //! of its peers: with many torrents and many connections, memory of the order of torrents
 //! × connections (1,000 seeded torrents with 2,000 connections between them took 64 KiB
 //! per connection, nearly all in pickers' empty entries). So each torrent hands out its
-//! own keys, the lowest free one first, to its connections when they start trading and to
-//! its web seeds; its tables grow with its own peers only.
+//! own keys, a freed one before a new one, to its connections when they start trading and
+//! to its web seeds; its tables grow with its own peers only.
 
 use crate::PeerKey;
 
