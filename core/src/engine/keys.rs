@@ -41,6 +41,16 @@ impl Keys {
         }
     }
 
+    /// The key of connection `conn`, which holds `held`: a new one if that is [`NO_KEY`],
+    /// else `held` again (a connection takes one key, once).
+    pub(super) fn take_once(&mut self, held: PeerKey, conn: ConnId) -> PeerKey {
+        if held == NO_KEY {
+            self.take(Some(conn))
+        } else {
+            held
+        }
+    }
+
     /// Gives `key` back; it may be handed out again at once.
     pub(super) fn release(&mut self, key: PeerKey) {
         if let Some(owner) = self.owners.get_mut(key.0 as usize) {
@@ -82,5 +92,8 @@ mod tests {
         assert_eq!(keys.conn(PeerKey(0)), Some(conn(70_000)));
         assert_eq!(keys.take(Some(conn(3))), PeerKey(3));
         assert_eq!(keys.conn(NO_KEY), None);
+        // A connection that has its key keeps it.
+        assert_eq!(keys.take_once(PeerKey(3), conn(3)), PeerKey(3));
+        assert_eq!(keys.take_once(NO_KEY, conn(9)), PeerKey(4));
     }
 }

@@ -251,7 +251,7 @@ impl Engine {
             // Its handshake, when done, starts it like any connection of a known torrent.
             return Ok(());
         }
-        let key = t.keys.take(Some(conn));
+        let key = t.keys.take_once(p.key, conn);
         p.key = key;
         p.decoder.set_piece_count(piece_count);
         consistent(&mut t.faults, t.picker.add_peer(key));

@@ -259,7 +259,7 @@ impl Engine {
         let Some((p, t)) = self.both(conn) else {
             return;
         };
-        p.key = t.keys.take(Some(conn));
+        p.key = t.keys.take_once(p.key, conn);
         consistent(&mut t.faults, t.picker.add_peer(p.key));
         let verified = t.store.verified();
         let message = if p.fast && verified.is_full() {

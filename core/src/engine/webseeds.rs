@@ -4,8 +4,8 @@
 //!
 //! Each web seed of a torrent takes a [`PeerKey`] of its own from the torrent's keys
 //! (held by no connection while the web seed keeps it; see `keys`) and is registered
-//! with the picker as a peer that has every piece. What it fetches is what the picker proposes for that key, then
-//! marked requested under it, so every invariant of the picker (`picker/invariants.rs`:
+//! with the picker as a peer that has every piece. What it fetches is what the picker
+//! proposes for that key, then marked requested under it, so every invariant of the picker (`picker/invariants.rs`:
 //! each requested block has its requester recorded, availability counts, partial pieces
 //! and their owners, endgame limits) holds with no special case: no block a connected
 //! peer is fetching is proposed to the web seed outside endgame, blocks it gave up are
