@@ -153,7 +153,7 @@ def cpu_seconds(pid):
 
 def timed(cmd, time_file, log_file, **kw):
     """Starts `cmd` under /usr/bin/time; returns the Popen of /usr/bin/time."""
-    return subprocess.Popen([TIME, "-f", "%e %U %S %M", "-o", time_file] + cmd,
+    return subprocess.Popen([TIME, "-f", "%e %U %S %M %w %c", "-o", time_file] + cmd,
                             stdout=log_file, stderr=subprocess.STDOUT, **kw)
 
 
@@ -165,12 +165,13 @@ def child_of(pid):
 
 
 def read_time(time_file):
-    """(user, sys, max RSS KiB) from /usr/bin/time's last line (after any
-    'Command terminated by signal' line)."""
+    """(user, sys, max RSS KiB, context switches) from /usr/bin/time's last line (after
+    any 'Command terminated by signal' line); the switches are the voluntary ones (a
+    thread that waits: for a socket, a job, a lock) and the involuntary ones together."""
     with open(time_file) as f:
         last = f.read().strip().splitlines()[-1]
-    _, user, sys_, rss = last.split()
-    return float(user), float(sys_), int(rss)
+    _, user, sys_, rss, voluntary, involuntary = last.split()
+    return float(user), float(sys_), int(rss), int(voluntary) + int(involuntary)
 
 
 class ShoalSeed:
@@ -279,7 +280,7 @@ def run_one(name, args, torrent, seed, work, run_index, env=None, peer_port=None
             die("%s failed (exit %d); see %s" % (name, rc, log_path))
     logf.close()
     wall = done_at - start
-    user, sys_, rss = read_time(time_file)
+    user, sys_, rss, switches = read_time(time_file)
 
     got = os.path.join(out, os.path.basename(args.content))
     if subprocess.run(["cmp", "-s", got, args.content]).returncode != 0:
@@ -287,7 +288,7 @@ def run_one(name, args, torrent, seed, work, run_index, env=None, peer_port=None
             % (name, got, log_path))
     if not args.keep:
         shutil.rmtree(out)
-    return wall, user, sys_, rss
+    return wall, user, sys_, rss, switches
 
 
 def main():
@@ -392,7 +393,7 @@ def main():
                                       peer_port=port, extra=extra,
                                       tag="lt-from-" + name.replace(",", "").replace(" ", "-"))
                         results[name].append(got + (cpu_seconds(pid) - before,))
-                        w, u, s, m, c = results[name][-1]
+                        w, u, s, m, _, c = results[name][-1]
                         log("  %.2f s wall, %.2f s leecher CPU, %.2f s seed CPU"
                             % (w, u + s, c))
             finally:
@@ -417,8 +418,9 @@ def main():
                     got = run_one(c, args, torrent, seed, work, r, env=env,
                                   tag="%s-%s" % (c, mode))
                     results.setdefault(mode, {}).setdefault(c, []).append(got)
-                    w, u, s, m = got
-                    log("  %.2f s wall, %.2f s CPU, %.0f MiB peak RSS" % (w, u + s, m / 1024))
+                    w, u, s, m, x = got
+                    log("  %.2f s wall, %.2f s CPU, %.0f MiB peak RSS, %d context switches"
+                        % (w, u + s, m / 1024, x))
     finally:
         if seed is not None:
             seed.stop()
@@ -433,7 +435,7 @@ def main():
 def print_seeding(args, results):
     """The seeding table: libtorrent's download time from each seed, and the ratio."""
     med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] + x[2] for x in v),
-               statistics.median(x[4] for x in v))
+               statistics.median(x[5] for x in v))
            for k, v in results.items()}
     print()
     print("seeding: libtorrent downloads %d MiB (%d KiB pieces) from each seed on 127.0.0.1 "
@@ -458,7 +460,8 @@ def print_table(args, clients, results, dropped, mode="warm"):
                   statistics.median(x[1] + x[2] for x in runs),
                   statistics.median(x[1] for x in runs),
                   statistics.median(x[2] for x in runs),
-                  statistics.median(x[3] for x in runs) / 1024)
+                  statistics.median(x[3] for x in runs) / 1024,
+                  statistics.median(x[4] for x in runs))
     base = med.get("shoal")
     print()
     print("%d MiB, %d KiB pieces, libtorrent seed on 127.0.0.1 (TCP), %d run(s) per client%s"
@@ -473,14 +476,14 @@ def print_table(args, clients, results, dropped, mode="warm"):
               "injected delay); other clients are not run in this mode" % args.slow_rate)
     print("%d CPUs: %s" % (os.cpu_count(), cpu_model()))
     print()
-    head = ("client", "wall s", "MiB/s", "CPU s", "user s", "sys s", "RSS MiB",
+    head = ("client", "wall s", "MiB/s", "CPU s", "user s", "sys s", "RSS MiB", "switches",
             "wall/shoal", "CPU/shoal", "RSS/shoal")
     rows = []
     for c in clients:
-        wall, cpu, user, sys_, rss = med[c]
+        wall, cpu, user, sys_, rss, switches = med[c]
         ratio = lambda a, b: "%.2f" % (a / b) if base and b > 0 else "-"
         rows.append((c, "%.2f" % wall, "%.0f" % (args.size / wall), "%.2f" % cpu,
-                     "%.2f" % user, "%.2f" % sys_, "%.1f" % rss,
+                     "%.2f" % user, "%.2f" % sys_, "%.1f" % rss, "%d" % switches,
                      ratio(wall, base[0]) if base else "-",
                      ratio(cpu, base[1]) if base else "-",
                      ratio(rss, base[4]) if base else "-"))
