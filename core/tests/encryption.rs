@@ -3,11 +3,18 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use shoal_core::engine::{
-    CloseReason, Encryption, Event, PeerStream, ProtocolError, TorrentOptions,
+    CloseReason, Encryption, Engine, EngineConfig, Event, Input, Output, PeerStream, ProtocolError,
+    TorrentOptions,
 };
+use shoal_core::mse;
+use shoal_core::rng::Rng;
+use shoal_core::wire::{Handshake, Reserved};
+use shoal_core::PeerId;
 use support::{make_torrent, Swarm};
 
 const MB: u64 = 1 << 20;
@@ -193,4 +200,73 @@ fn a_refused_mse_dial_is_tried_again_in_plaintext_unless_rc4_is_required() {
         2,
         "one dial refused, not retried: {reasons:?}"
     );
+}
+
+/// A dialler with MSE sends its BitTorrent handshake as MSE's initial payload: the
+/// answering end has it with step 3, a round trip before it could select a method and
+/// wait for the handshake behind it, and nothing else leaves before step 4 comes back.
+#[test]
+fn an_mse_dialler_sends_its_handshake_with_step_3() {
+    let (meta, _) = make_torrent(&[("f.bin", 100_000)], 16 * 1024);
+    let now = shoal_test_clock::epoch();
+    let peer_id = PeerId(*b"-SH0010-dialler00000");
+    let mut e = Engine::new(EngineConfig {
+        peer_id,
+        encryption: Encryption::Prefer,
+        ..EngineConfig::default()
+    });
+    let id = e
+        .add_torrent(meta.clone(), TorrentOptions::default(), now)
+        .unwrap();
+    e.add_peer(id, SocketAddr::from(([10, 0, 0, 9], 6881)), now);
+    let outs: Vec<Output> = std::iter::from_fn(|| e.poll_output()).collect();
+    let conn = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Connect { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .expect("a dial");
+    let sent = |e: &mut Engine| -> BytesMut {
+        let mut bytes = BytesMut::new();
+        while let Some(o) = e.poll_output() {
+            if let Output::Send { conn: c, data } = o {
+                assert_eq!(c, conn);
+                bytes.extend_from_slice(&data);
+            }
+        }
+        bytes
+    };
+    e.handle(Input::Connected { conn }, now);
+    let ya = sent(&mut e);
+    let info_hash = meta.info_hash;
+    let find = |req2: &[u8; 20]| (mse::req2(&info_hash) == *req2).then_some(info_hash);
+    let mut b =
+        mse::Handshake::responder(mse::Methods::BOTH, mse::Prefer::Plaintext, &mut Rng::new(3));
+    let mut yb = BytesMut::new();
+    assert!(matches!(
+        b.feed(&ya, &mut yb, find),
+        Ok(mse::Progress::Pending)
+    ));
+    e.handle(Input::Received { conn, data: yb }, now);
+    let step3 = sent(&mut e);
+    let mut step4 = BytesMut::new();
+    let Ok(mse::Progress::Done(outcome)) = b.feed(&step3, &mut step4, find) else {
+        panic!("the answering end is done with step 3");
+    };
+    let mut ours = BytesMut::new();
+    Handshake {
+        reserved: Reserved::ours(),
+        info_hash,
+        peer_id,
+    }
+    .encode(&mut ours);
+    assert_eq!(
+        outcome.rest, ours,
+        "step 3 carries the dialler's handshake, and only it"
+    );
+    // Step 4 (plaintext selected) brings nothing more from the dialler until the answering
+    // end's handshake arrives: its own is not sent twice.
+    e.handle(Input::Received { conn, data: step4 }, now);
+    assert!(sent(&mut e).is_empty());
 }

@@ -259,7 +259,8 @@ pub fn krpc(data: &[u8]) {
 
 /// Message stream encryption's handshake (MSE/PE), answering end. The first byte is the
 /// chunk size, the second the policies (bits 0-1: what the dialler offers, 2-3: what the
-/// answerer accepts, 4: it prefers RC4, 7: the rest is fed raw to the answerer). Otherwise
+/// answerer accepts, 4: it prefers RC4, 5: the dialler sends a BitTorrent handshake as its
+/// initial payload, 7: the rest is fed raw to the answerer). Otherwise
 /// an honest dialler and answerer meet while the rest is XORed onto what the dialler sends
 /// (the part past its bytes is appended), so the fuzzer reaches every field behind the
 /// sync marker it could never guess. Must end in an error or a handshake, never a panic;
@@ -292,7 +293,19 @@ pub fn mse_handshake(data: &[u8]) {
         return;
     }
     let mut to_b = BytesMut::new();
-    let mut a = Handshake::initiator(torrent, offer, &mut rng, &mut to_b);
+    let initial = if mode & 0x20 != 0 {
+        let mut h = BytesMut::new();
+        shoal_core::wire::Handshake {
+            reserved: shoal_core::wire::Reserved::ours(),
+            info_hash: torrent,
+            peer_id: shoal_core::PeerId([5; 20]),
+        }
+        .encode(&mut h);
+        h.freeze()
+    } else {
+        Bytes::new()
+    };
+    let mut a = Handshake::initiator(torrent, offer, initial, &mut rng, &mut to_b);
     let mut tamper = rest.iter().copied();
     let (mut done_a, mut done_b) = (None, None);
     for _ in 0..10_000 {

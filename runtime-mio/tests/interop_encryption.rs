@@ -112,6 +112,28 @@ fn shoal_requiring_rc4_downloads_from_a_libtorrent_seed_that_takes_only_rc4() {
     assert!(line.ends_with(" rc4"), "{line}\n{}", seed.tail(30));
 }
 
+/// `--encryption prefer` dials with MSE, its BitTorrent handshake as MSE's initial payload
+/// (RC4-encrypted whatever is selected); a libtorrent seed with default settings takes it
+/// and selects plaintext for the rest, and the download is byte-exact.
+#[test]
+fn shoal_preferring_mse_downloads_from_a_default_libtorrent_seed_that_selects_plaintext() {
+    let scene = Scene::new();
+    let (mut seed, leech, _) = shoal_from_lt_seed(&scene, &[SLOW[0], SLOW[1]], "prefer");
+    assert!(
+        leech.said("connected (MSE, plaintext)"),
+        "{}",
+        leech.tail(30)
+    );
+    let line = seed.wait_for_line("the peer's encryption", scene.deadline, |l| {
+        l.starts_with("encryption ")
+    });
+    assert!(
+        line.ends_with(" plaintext-mse"),
+        "{line}\n{}",
+        seed.tail(30)
+    );
+}
+
 /// `--encryption prefer` dials with MSE; a libtorrent seed with MSE disabled closes that
 /// dial, and shoal dials it again in plaintext and downloads.
 #[test]

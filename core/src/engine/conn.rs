@@ -181,12 +181,7 @@ impl Engine {
         let Some(p) = self.peer_mut(conn) else {
             return;
         };
-        Handshake {
-            reserved: Reserved::ours(),
-            info_hash,
-            peer_id,
-        }
-        .encode(&mut p.write_buf);
+        our_handshake(info_hash, peer_id).encode(&mut p.write_buf);
         p.cold.sent_handshake = true;
         p.last_sent = now;
         self.mark_dirty(conn);
@@ -357,5 +352,14 @@ impl Engine {
     /// The connection that holds `key` in torrent `id`, if a connection does.
     pub(super) fn conn_of_key(&self, id: TorrentId, key: PeerKey) -> Option<ConnId> {
         self.torrents.get(id.0 as usize)?.as_ref()?.keys.conn(key)
+    }
+}
+
+/// The BitTorrent handshake we send for the torrent `info_hash`.
+pub(super) fn our_handshake(info_hash: crate::InfoHash, peer_id: crate::PeerId) -> Handshake {
+    Handshake {
+        reserved: Reserved::ours(),
+        info_hash,
+        peer_id,
     }
 }

@@ -1,6 +1,7 @@
 //! A connection's byte stream under message stream encryption (see [`crate::mse`]): which
-//! handshake an incoming connection starts with, the MSE handshake itself until the
-//! BitTorrent handshake can follow, and RC4 over every byte after it when RC4 was chosen.
+//! handshake an incoming connection starts with, the MSE handshake itself (a dialler's
+//! BitTorrent handshake goes in it as the initial payload, a round trip sooner than after
+//! it, as libtorrent sends it), and RC4 over every byte after it when RC4 was chosen.
 //!
 //! Invariants: a connection's [`Stream`] is decided before its BitTorrent handshake is
 //! read; `Peer::encrypted` is true exactly when the stream is [`Stream::Rc4`], and then
@@ -15,6 +16,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::mse::{Ciphers, Handshake, Progress, PLAINTEXT_PREFIX};
 
+use super::conn::our_handshake;
 use super::peer::Peer;
 use super::{CloseReason, ConnId, Encryption, Engine, PeerStream, ProtocolError};
 
@@ -48,7 +50,8 @@ impl Stream {
 impl Engine {
     /// A dialled connection is up: starts MSE when the policy dials with it, unless the
     /// dial was made plain already (its peer refused an MSE dial before). Returns whether
-    /// it did (the BitTorrent handshake then waits for MSE's end).
+    /// it did (the BitTorrent handshake then goes with MSE's step 3, as its initial
+    /// payload).
     pub(super) fn start_encryption(&mut self, conn: ConnId) -> bool {
         if self
             .peer(conn)
@@ -68,11 +71,21 @@ impl Engine {
             return false;
         };
         let mut out = BytesMut::new();
-        let h = Handshake::initiator(info_hash, methods, &mut self.mse_rng, &mut out);
+        let mut initial = BytesMut::new();
+        our_handshake(info_hash, self.config.peer_id).encode(&mut initial);
+        let h = Handshake::initiator(
+            info_hash,
+            methods,
+            initial.freeze(),
+            &mut self.mse_rng,
+            &mut out,
+        );
         let Some(p) = self.peer_mut(conn) else {
             return false;
         };
         p.cold.stream = Stream::Handshake(Box::new(h));
+        // It leaves with step 3, or the connection closes with the MSE handshake.
+        p.cold.sent_handshake = true;
         p.write_buf.unsplit(out);
         self.mark_dirty(conn);
         true
@@ -163,7 +176,7 @@ impl Engine {
             }
             None => p.cold.stream = Stream::MsePlain,
         }
-        if p.cold.outbound {
+        if p.cold.outbound && !p.cold.sent_handshake {
             self.send_handshake(conn, now);
         }
         Some(outcome.rest)

@@ -34,7 +34,7 @@ mod tests;
 
 use core::fmt;
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use num_bigint::BigUint;
 use rc4::{consts::U20, KeyInit, StreamCipher};
 use sha1::{Digest, Sha1};
@@ -231,14 +231,28 @@ pub struct Handshake {
     ciphers: Option<Ciphers>,
     /// A pad length for each pad we send, drawn at the start.
     rng: Rng,
+    /// The initiator's initial payload, sent with step 3 (then emptied).
+    initial: Bytes,
 }
 
 impl Handshake {
     /// The dialling end for torrent `skey`, offering `methods` (whichever the responder
     /// selects of them is used). Writes Ya and PadA into `out`.
-    pub fn initiator(skey: InfoHash, methods: Methods, rng: &mut Rng, out: &mut BytesMut) -> Self {
+    ///
+    /// `initial` is the initial payload `IA`, sent RC4-encrypted with step 3 whichever
+    /// method the responder then selects: usually the BitTorrent handshake, which so
+    /// reaches the responder a round trip sooner than after step 4. Its length field has 16
+    /// bits, so at most its first 65,535 bytes are sent.
+    pub fn initiator(
+        skey: InfoHash,
+        methods: Methods,
+        initial: Bytes,
+        rng: &mut Rng,
+        out: &mut BytesMut,
+    ) -> Self {
         let mut h = Handshake::new(State::AwaitYb, methods, Prefer::Plaintext, rng);
         h.skey = Some(skey);
+        h.initial = initial;
         h.write_public_key(out);
         h
     }
@@ -266,6 +280,7 @@ impl Handshake {
             scanned: 0,
             ciphers: None,
             rng: Rng::new(rng.next_u64()),
+            initial: Bytes::new(),
         }
     }
 
@@ -491,8 +506,8 @@ impl Handshake {
     }
 
     /// Step 3: req1, the obfuscated SKEY, then `ENCRYPT(VC, crypto_provide, len(PadC),
-    /// PadC, len(IA))` with no initial payload (the BitTorrent handshake follows once B
-    /// has selected a method, so it goes out under that method).
+    /// PadC, len(IA)), ENCRYPT(IA)` with an empty PadC and the initial payload given to
+    /// [`Handshake::initiator`].
     fn write_step3(&mut self, out: &mut BytesMut) {
         let skey = self.skey.unwrap_or_default();
         out.put_slice(&hash(&[b"req1", &self.secret]));
@@ -504,7 +519,10 @@ impl Handshake {
         out.put_slice(&VC);
         out.put_u32(self.methods.0);
         out.put_u16(0);
-        out.put_u16(0);
+        let initial = std::mem::take(&mut self.initial);
+        let ia = &initial[..initial.len().min(usize::from(u16::MAX))];
+        out.put_u16(ia.len() as u16);
+        out.put_slice(ia);
         if let Some(c) = self.ciphers.as_mut() {
             c.send.apply(&mut out[start..]);
         }

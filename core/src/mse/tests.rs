@@ -1,4 +1,4 @@
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use quickcheck::quickcheck;
 
 use super::*;
@@ -24,9 +24,20 @@ struct Pair {
 
 impl Pair {
     fn new(offer: Methods, accept: Methods, prefer: Prefer, seed: u64) -> Pair {
+        Pair::with_initial(offer, accept, prefer, seed, Bytes::new())
+    }
+
+    /// As `new`, A sending `initial` as its initial payload.
+    fn with_initial(
+        offer: Methods,
+        accept: Methods,
+        prefer: Prefer,
+        seed: u64,
+        initial: Bytes,
+    ) -> Pair {
         let mut rng = Rng::new(seed);
         let mut to_b = BytesMut::new();
-        let a = Handshake::initiator(TORRENT, offer, &mut rng, &mut to_b);
+        let a = Handshake::initiator(TORRENT, offer, initial, &mut rng, &mut to_b);
         let b = Handshake::responder(accept, prefer, &mut rng);
         Pair {
             a,
@@ -123,6 +134,53 @@ fn byte_by_byte_delivery_meets_too() {
     }
 }
 
+/// Our initial payload reaches the responder with step 3, whatever method it then selects
+/// and however the bytes are cut; the streams after it work both ways.
+#[test]
+fn the_initial_payload_reaches_the_responder_with_step_3() {
+    let ia = Bytes::from_static(b"\x13BitTorrent protocol\0\0\0\0\0\x10\0\x05ih-and-peer-id");
+    let cases = [
+        (Methods::BOTH, Prefer::Plaintext, false),
+        (Methods::BOTH, Prefer::Rc4, true),
+        (Methods::RC4, Prefer::Plaintext, true),
+    ];
+    for (i, (offer, prefer, rc4)) in cases.into_iter().enumerate() {
+        for chunk in [1, 7, usize::MAX] {
+            let mut pair =
+                Pair::with_initial(offer, Methods::BOTH, prefer, 60 + i as u64, ia.clone());
+            pair.run(chunk).unwrap();
+            let (mut a, mut b) = (pair.done_a.unwrap(), pair.done_b.unwrap());
+            assert_eq!(b.rest, ia, "B has A's payload when it is done");
+            assert!(a.rest.is_empty());
+            assert_eq!(b.ciphers.is_some(), rc4);
+            assert_eq!(carry(&mut b, &mut a, b"back"), b"back");
+            assert_eq!(carry(&mut a, &mut b, b"forth"), b"forth");
+        }
+    }
+    // B is done on step 3 alone: it answers A's payload in the same write as step 4.
+    let mut pair = Pair::with_initial(
+        Methods::BOTH,
+        Methods::BOTH,
+        Prefer::Plaintext,
+        70,
+        ia.clone(),
+    );
+    let (mut step2, mut step3) = (BytesMut::new(), BytesMut::new());
+    let ya = pair.to_b.split();
+    assert!(matches!(
+        pair.b.feed(&ya, &mut step2, ours),
+        Ok(Progress::Pending)
+    ));
+    assert!(matches!(
+        pair.a.feed(&step2, &mut step3, |_| None),
+        Ok(Progress::Pending)
+    ));
+    let Ok(Progress::Done(b)) = pair.b.feed(&step3, &mut BytesMut::new(), ours) else {
+        panic!("B is done after step 3");
+    };
+    assert_eq!(b.rest, ia);
+}
+
 #[test]
 fn payload_pipelined_behind_the_handshake_comes_out_decrypted() {
     for (offer, seed) in [(Methods::RC4, 20), (Methods::BOTH, 21)] {
@@ -161,7 +219,13 @@ fn payload_pipelined_behind_the_handshake_comes_out_decrypted() {
 fn an_unknown_torrent_fails() {
     let mut rng = Rng::new(4);
     let mut to_b = BytesMut::new();
-    let mut a = Handshake::initiator(InfoHash([9; 20]), Methods::BOTH, &mut rng, &mut to_b);
+    let mut a = Handshake::initiator(
+        InfoHash([9; 20]),
+        Methods::BOTH,
+        Bytes::new(),
+        &mut rng,
+        &mut to_b,
+    );
     let mut b = Handshake::responder(Methods::BOTH, Prefer::Plaintext, &mut rng);
     let mut to_a = BytesMut::new();
     assert!(matches!(
@@ -226,7 +290,13 @@ fn a_responder_closes_at_the_sync_bound_and_not_before() {
 #[test]
 fn an_initiator_closes_at_the_sync_bound_and_not_before() {
     let mut out = BytesMut::new();
-    let mut a = Handshake::initiator(TORRENT, Methods::BOTH, &mut Rng::new(8), &mut out);
+    let mut a = Handshake::initiator(
+        TORRENT,
+        Methods::BOTH,
+        Bytes::new(),
+        &mut Rng::new(8),
+        &mut out,
+    );
     assert!(matches!(
         a.feed(&key_two(), &mut out, |_| None),
         Ok(Progress::Pending)
@@ -313,7 +383,7 @@ fn public_keys_are_96_bytes_and_the_secrets_agree() {
     let mut rng = Rng::new(11);
     for _ in 0..4 {
         let mut ya = BytesMut::new();
-        let mut a = Handshake::initiator(TORRENT, Methods::BOTH, &mut rng, &mut ya);
+        let mut a = Handshake::initiator(TORRENT, Methods::BOTH, Bytes::new(), &mut rng, &mut ya);
         assert!(ya.len() >= KEY_LEN && ya.len() <= KEY_LEN + MAX_PAD);
         let mut yb = BytesMut::new();
         let mut b = Handshake::responder(Methods::BOTH, Prefer::Plaintext, &mut rng);
@@ -370,7 +440,7 @@ fn the_initial_payload_and_what_follows_come_out_decrypted() {
     for (provide, seed) in [(Methods::RC4, 40), (Methods::BOTH, 41)] {
         let mut rng = Rng::new(seed);
         let mut ya = BytesMut::new();
-        let mut a = Handshake::initiator(TORRENT, Methods::BOTH, &mut rng, &mut ya);
+        let mut a = Handshake::initiator(TORRENT, Methods::BOTH, Bytes::new(), &mut rng, &mut ya);
         let mut b = Handshake::responder(Methods::BOTH, Prefer::Plaintext, &mut rng);
         let mut yb = BytesMut::new();
         b.feed(&ya, &mut yb, ours).unwrap();
