@@ -131,7 +131,7 @@ fn each_torrent_keys_its_own_peers_densely() {
     let mut join = |e: &mut Engine, meta: &Metainfo| {
         n += 1;
         let conn = e
-            .accept(std::net::SocketAddr::from(([192, 0, 2, 1], n)), now)
+            .accept(core::net::SocketAddr::from(([192, 0, 2, 1], n)), now)
             .unwrap();
         assert_eq!(e.peer(conn).unwrap().key, NO_KEY);
         let mut data = bytes::BytesMut::new();
