@@ -2,16 +2,16 @@
 //!
 //! # A web seed is a peer to the picker
 //!
-//! Each web seed of a torrent takes a [`PeerKey`] of its own from the torrent's keys
-//! (held by no connection while the web seed keeps it; see `keys`) and is registered
-//! with the picker as a peer that has every piece. What it fetches is what the picker
-//! proposes for that key, then marked requested under it, so every invariant of the picker (`picker/invariants.rs`:
-//! each requested block has its requester recorded, availability counts, partial pieces
-//! and their owners, endgame limits) holds with no special case: no block a connected
-//! peer is fetching is proposed to the web seed outside endgame, blocks it gave up are
-//! free for the peers again (`abort_request`), and a dropped web seed leaves like a peer
-//! (`remove_peer`). A separate reservation path would have had to keep those same
-//! invariants by hand. Being "a seed" raises every piece's availability by one, which
+//! Each web seed of a torrent takes a [`PeerKey`] of its own from the torrent's keys (held
+//! by no connection while the web seed keeps it; see `keys`) and is registered with the
+//! picker as a peer that has every piece. What it fetches is what the picker proposes for
+//! that key, then marked requested under it, so every invariant of the picker
+//! (`picker/invariants.rs`: each requested block has its requester recorded, availability
+//! counts, partial pieces and their owners, endgame limits) holds with no special case: no
+//! block a connected peer is fetching is proposed to the web seed outside endgame, blocks
+//! it gave up are free for the peers again (`abort_request`), and a dropped web seed leaves
+//! like a peer (`remove_peer`). A separate reservation path would have had to keep those
+//! same invariants by hand. Being "a seed" raises every piece's availability by one, which
 //! leaves rarest-first order unchanged.
 //!
 //! # Runs
