@@ -20,6 +20,8 @@
 //!   back-pressure they give (a runtime stops reading sockets while it says so);
 //! - [`writeback`] and [`jobs`]: downloaded blocks held until their piece is hashed, and
 //!   the disk and hashing jobs both runtimes hand their workers;
+//! - [`lanes`]: SHA-1 of up to 16 pieces at once in AVX-512 lanes, the `sha1` crate where
+//!   the processor has none;
 //! - [`dispatch`]: the one [`Dispatcher`] of the engine's disk outputs (outputs to disk
 //!   jobs, their results back to the engine, final renames, the resume-save cadence);
 //! - [`readahead`]: blocks served to peers read a chunk at a time ([`ReadAhead`]);
@@ -55,6 +57,7 @@ pub mod fetch;
 pub mod folder;
 pub mod http_pool;
 pub mod jobs;
+pub mod lanes;
 pub mod lsd;
 pub mod peers;
 pub mod random;
