@@ -44,11 +44,12 @@ pub enum PieceJob {
         cache: Arc<WriteBack>,
         charge: Charge,
     },
-    /// Hash a piece (from the write-back cache if it holds all of it) and write it if good.
+    /// Hash pieces (from the write-back cache where it holds all of one, several at once
+    /// in [`lanes`](crate::lanes)) and write each that is good.
     Hash {
         torrent: TorrentId,
-        piece: PieceIndex,
-        expected: [u8; 20],
+        /// Each piece with the digest it must have.
+        pieces: Vec<(PieceIndex, [u8; 20])>,
         storage: Arc<Storage>,
         cache: Arc<WriteBack>,
     },
@@ -66,12 +67,12 @@ pub enum PieceDone {
         begin: u32,
         result: Result<Bytes, IoError>,
     },
-    /// A piece could not be read back or written: a storage failure, which the engine
-    /// hears of as [`Input::PieceUnreadable`] (no peer blamed).
-    HashError {
+    /// What each piece of a [`PieceJob::Hash`] came to: whether it matched, or the
+    /// storage failure (it could not be read back or written) that the engine hears of as
+    /// [`Input::PieceUnreadable`] (no peer blamed).
+    Hashed {
         torrent: TorrentId,
-        piece: PieceIndex,
-        error: IoError,
+        pieces: Vec<(PieceIndex, Result<bool, IoError>)>,
     },
 }
 
@@ -131,18 +132,20 @@ impl PieceJob {
             }
             PieceJob::Hash {
                 torrent,
-                piece,
-                expected,
+                pieces,
                 storage,
                 cache,
-            } => match cache.hash_and_write(&storage, piece, &expected) {
-                Ok(ok) => PieceDone::Input(Input::PieceHashed { torrent, piece, ok }),
-                Err(e) => PieceDone::HashError {
+            } => {
+                let results = cache.hash_and_write(&storage, &pieces);
+                PieceDone::Hashed {
                     torrent,
-                    piece,
-                    error: IoError::from(e),
-                },
-            },
+                    pieces: pieces
+                        .iter()
+                        .zip(results)
+                        .map(|(&(piece, _), result)| (piece, result.map_err(IoError::from)))
+                        .collect(),
+                }
+            }
         }
     }
 }
@@ -194,15 +197,17 @@ impl PieceDone {
                 begin,
                 result,
             } => read_ahead.chunk_read(torrent, piece, begin, result),
-            PieceDone::HashError {
-                torrent,
-                piece,
-                error,
-            } => vec![Input::PieceUnreadable {
-                torrent,
-                piece,
-                error,
-            }],
+            PieceDone::Hashed { torrent, pieces } => pieces
+                .into_iter()
+                .map(|(piece, result)| match result {
+                    Ok(ok) => Input::PieceHashed { torrent, piece, ok },
+                    Err(error) => Input::PieceUnreadable {
+                        torrent,
+                        piece,
+                        error,
+                    },
+                })
+                .collect(),
         }
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! Written naively, every downloaded byte crosses the disk path three times: written block
 //! by block, then read back whole to be hashed. [`WriteBack`] holds the blocks of pieces
-//! in progress (as the `Bytes` they arrived in: no copy), hashes a complete piece from
-//! memory, and writes it only if the hash matches, so a verified piece costs one write and
-//! a corrupt one costs nothing on disk. Staging is only memory work, so a runtime can do it
+//! in progress (as the `Bytes` they arrived in: no copy), hashes complete pieces from
+//! memory (several at once, in [`lanes`](crate::lanes)), and writes each only if its hash
+//! matches, so a verified piece costs one write and a corrupt one costs nothing on disk. Staging is only memory work, so a runtime can do it
 //! on its event loop and report the block written at once.
 //!
 //! Memory is bounded: the caches of all torrents of a runtime share one [`DiskBudget`],
@@ -24,10 +24,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use sha1::{Digest, Sha1};
 use shoal_core::PieceIndex;
 
 use crate::budget::DiskBudget;
+use crate::lanes;
 use crate::storage::Storage;
 use crate::Error;
 
@@ -83,55 +83,81 @@ impl WriteBack {
         self.state.lock().map_or(0, |s| s.bytes)
     }
 
-    /// Decides whether `piece` matches `expected`, and makes it durable-in-waiting (written
-    /// to its files) if it does. From memory when all its blocks are staged; otherwise the
-    /// staged ones are written and the piece is hashed from disk.
+    /// Decides whether each piece matches its digest, and makes each that does
+    /// durable-in-waiting (written to its files). The pieces whose blocks are all staged
+    /// are hashed from memory, together ([`lanes`]); for any other, the staged blocks are
+    /// written and the piece is hashed from disk. One answer per piece, in their order.
     pub fn hash_and_write(
         &self,
         storage: &Storage,
-        piece: PieceIndex,
-        expected: &[u8; 20],
-    ) -> Result<bool, Error> {
-        let blocks = match self.state.lock() {
-            Ok(mut state) => {
-                let blocks = state.pieces.remove(&piece.0).unwrap_or_default();
-                state.bytes -= blocks.values().map(Bytes::len).sum::<usize>();
-                blocks
-            }
-            Err(_) => BTreeMap::new(),
+        pieces: &[(PieceIndex, [u8; 20])],
+    ) -> Vec<Result<bool, Error>> {
+        let taken: Vec<BTreeMap<u32, Bytes>> = match self.state.lock() {
+            Ok(mut state) => pieces
+                .iter()
+                .map(|(piece, _)| {
+                    let blocks = state.pieces.remove(&piece.0).unwrap_or_default();
+                    state.bytes -= blocks.values().map(Bytes::len).sum::<usize>();
+                    blocks
+                })
+                .collect(),
+            Err(_) => pieces.iter().map(|_| BTreeMap::new()).collect(),
         };
-        // The blocks stay charged until they are on disk (or found corrupt): memory is
-        // held until then.
-        let _held = Unstage {
-            budget: &self.budget,
-            bytes: blocks.values().map(Bytes::len).sum(),
+        // Each piece's blocks stay charged until they are on disk (or found corrupt):
+        // memory is held until then.
+        let held: Vec<Unstage> = taken
+            .iter()
+            .map(|blocks| Unstage {
+                budget: &self.budget,
+                bytes: blocks.values().map(Bytes::len).sum(),
+            })
+            .collect();
+        let whole: Vec<bool> = pieces
+            .iter()
+            .zip(&taken)
+            .map(|((piece, _), blocks)| {
+                let mut at = 0usize;
+                blocks.iter().all(|(&begin, data)| {
+                    let contiguous = begin as usize == at;
+                    at += data.len();
+                    contiguous
+                }) && at == storage.layout().piece_size(*piece) as usize
+            })
+            .collect();
+        let digests = {
+            let parts: Vec<Vec<&[u8]>> = taken
+                .iter()
+                .zip(&whole)
+                .filter(|(_, whole)| **whole)
+                .map(|(blocks, _)| blocks.values().map(Bytes::as_ref).collect())
+                .collect();
+            let messages: Vec<&[&[u8]]> = parts.iter().map(Vec::as_slice).collect();
+            lanes::digests(&messages)
         };
-        let size = storage.layout().piece_size(piece) as usize;
-        let mut at = 0usize;
-        let whole = blocks.iter().all(|(&begin, data)| {
-            let contiguous = begin as usize == at;
-            at += data.len();
-            contiguous
-        }) && at == size;
-        if whole {
-            let mut sha = Sha1::new();
-            for data in blocks.values() {
-                sha.update(data);
-            }
-            let digest: [u8; 20] = sha.finalize().into();
-            if &digest != expected {
-                return Ok(false);
-            }
-            let blocks: Vec<(u32, Bytes)> = blocks.into_iter().collect();
-            storage.write_blocks(piece, &blocks)?;
-            self.slow_disk(size);
-            return Ok(true);
-        }
-        for (&begin, data) in &blocks {
-            storage.write_block(piece, begin, data)?;
-            self.slow_disk(data.len());
-        }
-        Ok(&storage.hash_piece(piece)? == expected)
+        let mut digests = digests.into_iter();
+        pieces
+            .iter()
+            .zip(taken)
+            .zip(whole)
+            .zip(held)
+            .map(|((((piece, expected), blocks), whole), _held)| {
+                if whole {
+                    if digests.next().as_ref() != Some(expected) {
+                        return Ok(false);
+                    }
+                    let size = blocks.values().map(Bytes::len).sum();
+                    let blocks: Vec<(u32, Bytes)> = blocks.into_iter().collect();
+                    storage.write_blocks(*piece, &blocks)?;
+                    self.slow_disk(size);
+                    return Ok(true);
+                }
+                for (&begin, data) in &blocks {
+                    storage.write_block(*piece, begin, data)?;
+                    self.slow_disk(data.len());
+                }
+                Ok(&storage.hash_piece(*piece)? == expected)
+            })
+            .collect()
     }
 
     /// Tests and benchmarks: a write of `bytes` takes as long as the budget's simulated
@@ -183,7 +209,11 @@ mod tests {
     use std::sync::Arc;
 
     fn setup(dir: &std::path::Path) -> (Arc<Metainfo>, Vec<u8>, Storage) {
-        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        setup_len(dir, 100_000)
+    }
+
+    fn setup_len(dir: &std::path::Path, len: u32) -> (Arc<Metainfo>, Vec<u8>, Storage) {
+        let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
         let mut b = TorrentBuilder::single_file("f.bin", data.len() as u64);
         b.piece_length(32 * 1024);
         let mut h = b.start().unwrap();
@@ -245,10 +275,9 @@ mod tests {
             .unwrap();
         for piece in 0..meta.info.piece_count() {
             let expected = meta.info.pieces[piece as usize];
-            let ok = wb
-                .hash_and_write(&storage, PieceIndex(piece), &expected)
-                .unwrap();
-            assert_eq!(ok, piece != 1, "piece {piece}");
+            let ok = wb.hash_and_write(&storage, &[(PieceIndex(piece), expected)]);
+            assert_eq!(ok.len(), 1);
+            assert_eq!(ok[0].as_ref().ok(), Some(&(piece != 1)), "piece {piece}");
         }
         assert_eq!(wb.staged_bytes(), 0);
         assert_eq!(
@@ -278,13 +307,64 @@ mod tests {
         let refused = wb.stage(PieceIndex(0), b1, d1).unwrap_err();
         storage.write_block(PieceIndex(0), b1, &refused).unwrap();
         let expected = meta.info.pieces[0];
-        assert!(wb
-            .hash_and_write(&storage, PieceIndex(0), &expected)
-            .unwrap());
+        assert!(matches!(
+            wb.hash_and_write(&storage, &[(PieceIndex(0), expected)])[..],
+            [Ok(true)]
+        ));
         assert_eq!(
             storage.read_block(PieceIndex(0), 0, 32768).unwrap(),
             &data[..32768]
         );
         assert_eq!(wb.staged_bytes(), 0);
+    }
+
+    #[test]
+    fn a_batch_answers_each_piece_in_order_whole_corrupt_short_or_partly_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        // Eight pieces of 32 KiB and a short ninth.
+        let (meta, data, storage) = setup_len(dir.path(), 8 * 32768 + 5000);
+        let wb = WriteBack::new(budget(1 << 20));
+        for piece in 0..9 {
+            for (begin, b) in blocks(&data, piece) {
+                if piece == 2 && begin > 0 {
+                    // Piece 2's second block went to disk (the cache had no room).
+                    storage.write_block(PieceIndex(2), begin, &b).unwrap();
+                } else {
+                    wb.stage(PieceIndex(piece), begin, b).unwrap();
+                }
+            }
+        }
+        wb.stage(PieceIndex(5), 16384, Bytes::from(vec![1u8; 16384]))
+            .unwrap();
+        let pieces: Vec<(PieceIndex, [u8; 20])> = (0..9)
+            .map(|p| (PieceIndex(p), meta.info.pieces[p as usize]))
+            .collect();
+        let answers: Vec<bool> = wb
+            .hash_and_write(&storage, &pieces)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            answers,
+            [true, true, true, true, true, false, true, true, true],
+            "piece 5 is corrupt"
+        );
+        assert_eq!(wb.budget().stats().staged, 0);
+        for piece in [0, 2, 7, 8] {
+            let start = piece as usize * 32768;
+            let len = (data.len() - start).min(32768);
+            assert_eq!(
+                storage
+                    .read_block(PieceIndex(piece), 0, len as u32)
+                    .unwrap(),
+                &data[start..start + len],
+                "piece {piece}"
+            );
+        }
+        assert_eq!(
+            storage.read_block(PieceIndex(5), 16384, 16384).unwrap(),
+            vec![0u8; 16384],
+            "the corrupt piece is not written"
+        );
     }
 }

@@ -346,6 +346,7 @@ impl Driver {
                 self.engine.handle(Input::Timer, now);
             }
             self.disk.saves_due(&self.engine, now);
+            self.disk.hashes_due(now);
             self.drain();
             // Writes done, reads taken, a torrent paused or removed (its cache dropped):
             // any of them may have brought the disk budget back down.
@@ -367,7 +368,10 @@ impl Driver {
     }
 
     fn next_wake(&mut self, now: Instant) -> Option<Instant> {
-        let engine = self.engine.poll_timeout();
+        let engine = match (self.engine.poll_timeout(), self.disk.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let grace = match &mut self.shutdown {
             Some((_, deadline)) => {
                 if deadline.is_some_and(|d| d <= now) {

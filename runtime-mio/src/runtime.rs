@@ -456,10 +456,11 @@ impl Runtime {
     /// past the engine's timeout), handles it, and returns the user events it produced.
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<Vec<Event>> {
         let now = Instant::now();
-        let mut wait = self
-            .engine
-            .poll_timeout()
-            .map(|t| t.saturating_duration_since(now));
+        let due = match (self.engine.poll_timeout(), self.disk.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut wait = due.map(|t| t.saturating_duration_since(now));
         if let Some(cap) = max_wait {
             wait = Some(wait.map_or(cap, |w| w.min(cap)));
         }
@@ -509,6 +510,7 @@ impl Runtime {
             self.engine.handle(Input::Timer, now);
         }
         self.disk.saves_due(&self.engine, now);
+        self.disk.hashes_due(now);
         self.drain();
         Ok(std::mem::take(&mut self.pending_events))
     }
