@@ -289,6 +289,35 @@ fn verify_all_on_complete_partial_and_missing_data() {
 }
 
 #[test]
+fn verify_all_in_batches_finds_exactly_the_good_pieces() {
+    // 40 pieces (three batches: 16, 16, 8), one corrupt, those of a missing file unread.
+    let t = torrent(
+        "t",
+        16 * 1024,
+        &[F("a.bin", 400_000, false), F("b.bin", 250_000, false)],
+    );
+    let n = t.meta.info.piece_count();
+    assert_eq!(n, 40);
+    let dir = tempfile::tempdir().unwrap();
+    write_seed_files(&t, dir.path());
+    let a = dir.path().join("t/a.bin");
+    let mut bytes = fs::read(&a).unwrap();
+    bytes[100_000] ^= 1; // piece 6
+    fs::write(&a, bytes).unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    let mut calls = Vec::new();
+    let all = s.verify_all(|done, total| calls.push((done, total)));
+    assert_eq!(ones(&all), (0..n).filter(|&p| p != 6).collect::<Vec<_>>());
+    assert_eq!(calls, (1..=n).map(|d| (d, n)).collect::<Vec<_>>());
+    drop(s);
+    // b.bin gone: the pieces it covers (24 on, the one shared with a.bin too) are not.
+    fs::remove_file(dir.path().join("t/b.bin")).unwrap();
+    let s = Storage::open(dir.path(), t.meta.clone()).unwrap();
+    let want: Vec<u32> = (0..24).filter(|&p| p != 6).collect();
+    assert_eq!(ones(&s.verify_all(|_, _| {})), want);
+}
+
+#[test]
 fn a_full_disk_on_write_names_the_file() {
     // /dev/full answers every write with ENOSPC, as a full file system does. A seed's
     // file that is a link to it stands for a file on a full disk.

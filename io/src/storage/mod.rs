@@ -66,7 +66,7 @@ use shoal_core::metainfo::Metainfo;
 use shoal_core::storage::Layout;
 use shoal_core::PieceIndex;
 
-use crate::Error;
+use crate::{lanes, Error};
 
 mod allocate;
 mod prepare;
@@ -787,21 +787,55 @@ impl Storage {
     /// pieces that match the torrent. Pieces touching a missing, wrongly sized or freshly
     /// created file, and pieces that cannot be read, are simply not in the result: missing
     /// data is never an error here. `progress(done, total)` is called after each piece.
+    ///
+    /// Pieces are read a batch at a time (up to [`lanes::LANES`] of them, 8 MiB at most
+    /// unless one piece is larger) and each batch hashed at once ([`lanes`]).
     pub fn verify_all(&self, mut progress: impl FnMut(u32, u32)) -> Bitfield {
+        const BATCH_BYTES: usize = 8 << 20;
         let total = self.layout.piece_count();
         let mut verified = Bitfield::new(total);
         let usable: Vec<bool> = (0..self.files.len()).map(|f| self.holds_data(f)).collect();
-        let mut buf = Vec::new();
-        for piece in 0..total {
-            let p = PieceIndex(piece);
-            if self.layout.files_of_piece(p).all(|f| usable[f]) {
-                if let Ok(hash) = self.hash_piece_with(p, &mut buf) {
-                    if self.meta.info.piece_hash(p) == Some(&hash) {
-                        verified.set(piece);
-                    }
+        let mut bufs: Vec<Vec<u8>> = Vec::new();
+        let mut piece = 0;
+        while piece < total {
+            // The next batch: each piece, and whether it could be read (into `bufs`, at its
+            // place in the batch).
+            let mut batch: Vec<(u32, bool)> = Vec::new();
+            let mut bytes = 0;
+            while piece < total && batch.len() < lanes::LANES {
+                let size = self.layout.piece_size(PieceIndex(piece)) as usize;
+                if !batch.is_empty() && bytes + size > BATCH_BYTES {
+                    break;
+                }
+                let p = PieceIndex(piece);
+                if bufs.len() <= batch.len() {
+                    bufs.push(Vec::new());
+                }
+                let buf = &mut bufs[batch.len()];
+                let read = self.layout.files_of_piece(p).all(|f| usable[f]) && {
+                    buf.resize(size, 0);
+                    self.read_block_into(p, 0, buf).is_ok()
+                };
+                batch.push((piece, read));
+                bytes += size;
+                piece += 1;
+            }
+            let read: Vec<(u32, &[u8])> = batch
+                .iter()
+                .zip(&bufs)
+                .filter(|((_, read), _)| *read)
+                .map(|((piece, _), buf)| (*piece, buf.as_slice()))
+                .collect();
+            let parts: Vec<[&[u8]; 1]> = read.iter().map(|(_, buf)| [*buf]).collect();
+            let messages: Vec<&[&[u8]]> = parts.iter().map(|p| p.as_slice()).collect();
+            for ((piece, _), hash) in read.iter().zip(lanes::digests(&messages)) {
+                if self.meta.info.piece_hash(PieceIndex(*piece)) == Some(&hash) {
+                    verified.set(*piece);
                 }
             }
-            progress(piece + 1, total);
+            for (piece, _) in &batch {
+                progress(piece + 1, total);
+            }
         }
         verified
     }
