@@ -56,6 +56,13 @@ pub enum CreateError {
     },
     /// A multi-file torrent given a file with no path.
     EmptyPath,
+    /// [`PieceHasher::hashed_piece`] given something other than the next whole piece.
+    NotAPiece {
+        /// Where in the data it would have started.
+        at: u64,
+        /// Its length.
+        len: u32,
+    },
 }
 
 impl fmt::Display for CreateError {
@@ -72,6 +79,10 @@ impl fmt::Display for CreateError {
                 "the files changed while being read: expected {declared} bytes, got {fed}"
             ),
             CreateError::EmptyPath => f.write_str("a file has an empty path"),
+            CreateError::NotAPiece { at, len } => write!(
+                f,
+                "{len} bytes at {at} are not the next whole piece of the torrent"
+            ),
         }
     }
 }
@@ -266,6 +277,21 @@ impl PieceHasher {
                 self.close_piece();
             }
         }
+    }
+
+    /// Feeds the next whole piece by its digest, for a caller that hashes pieces itself
+    /// (several at once, or on other threads): `len` bytes, the piece length or, for the
+    /// last piece, what remains. Only where a piece starts (any bytes fed with
+    /// [`PieceHasher::update`] since make a whole piece), else [`CreateError::NotAPiece`].
+    pub fn hashed_piece(&mut self, len: u32, digest: [u8; 20]) -> Result<(), CreateError> {
+        let whole = len == self.piece_length
+            || (len > 0 && len < self.piece_length && self.fed + u64::from(len) == self.total);
+        if self.in_current != 0 || !whole || self.fed + u64::from(len) > self.total {
+            return Err(CreateError::NotAPiece { at: self.fed, len });
+        }
+        self.fed += u64::from(len);
+        self.pieces.extend_from_slice(&digest);
+        Ok(())
     }
 
     fn close_piece(&mut self) {
@@ -464,6 +490,50 @@ mod tests {
                 fed: 4
             })
         );
+    }
+
+    #[test]
+    fn pieces_hashed_by_the_caller_give_the_same_torrent_and_only_whole_ones_are_taken() {
+        let bytes = data(3 * 1024 + 100);
+        let start = || {
+            let mut b = TorrentBuilder::single_file("f", bytes.len() as u64);
+            b.piece_length(1024);
+            b.start().unwrap()
+        };
+        let mut fed = start();
+        fed.update(&bytes);
+        let want = fed.finish().unwrap();
+        // The first piece fed as bytes, the rest by digest.
+        let mut h = start();
+        h.update(&bytes[..1024]);
+        for piece in bytes[1024..].chunks(1024) {
+            let digest: [u8; 20] = Sha1::digest(piece).into();
+            h.hashed_piece(piece.len() as u32, digest).unwrap();
+        }
+        assert_eq!(h.finish().unwrap(), want);
+        // Not at a piece's start, not whole, past the end: refused, nothing taken.
+        let mut h = start();
+        h.update(&bytes[..10]);
+        let refused = Err(CreateError::NotAPiece { at: 10, len: 1024 });
+        assert_eq!(h.hashed_piece(1024, [0; 20]), refused);
+        let mut h = start();
+        assert_eq!(
+            h.hashed_piece(100, [0; 20]),
+            Err(CreateError::NotAPiece { at: 0, len: 100 }),
+            "a short piece only at the end"
+        );
+        for _ in 0..3 {
+            h.hashed_piece(1024, [0; 20]).unwrap();
+        }
+        assert_eq!(
+            h.hashed_piece(1024, [0; 20]),
+            Err(CreateError::NotAPiece {
+                at: 3072,
+                len: 1024
+            })
+        );
+        h.hashed_piece(100, [0; 20]).unwrap();
+        assert_eq!(h.fed(), h.total());
     }
 
     quickcheck! {
