@@ -25,7 +25,8 @@
 //!
 //! Hashes are asked for together. Where the processor hashes many pieces at once
 //! ([`lanes`](crate::lanes)), a torrent's hash requests wait until [`LANES`] of them are
-//! here, or half the write-back bound in bytes, or the oldest has waited [`HASH_GATHER`]
+//! here, or half the write-back bound in bytes (or the caches of all torrents are three
+//! quarters full), or the oldest has waited [`HASH_GATHER`]
 //! (a runtime wakes for that: [`Dispatcher::poll_timeout`], then
 //! [`Dispatcher::hashes_due`]); one job hashes them all. A verified piece is announced at
 //! most that much later, and a download spends a third of the CPU on hashing it did.
@@ -293,9 +294,14 @@ impl<K: Copy + Eq + std::hash::Hash> Dispatcher<K> {
                 disk.hashes.push((piece, expected));
                 disk.hashes_since.get_or_insert(now);
                 disk.hash_bytes += disk.storage.layout().piece_size(piece) as usize;
+                // Waiting pieces hold their staged blocks: past half the write-back bound
+                // for one torrent, or with the caches of all three-quarters full, hashing
+                // them now makes room sooner than their company would pay for.
+                let write_back = disk.cache.budget().limits().write_back;
                 if self.hash_gather.is_none()
                     || disk.hashes.len() >= LANES
-                    || disk.hash_bytes >= self.budget.limits().write_back / 2
+                    || disk.hash_bytes >= write_back / 2
+                    || disk.cache.budget().stats().staged >= write_back / 4 * 3
                 {
                     self.hash_now(torrent);
                 }
@@ -588,7 +594,7 @@ mod tests {
     }
 
     #[test]
-    fn hash_requests_go_at_once_past_half_the_write_back_bound_or_without_gathering() {
+    fn hash_requests_go_at_once_past_half_the_write_back_bound_a_full_cache_or_without_gathering() {
         let dir = tempfile::tempdir().unwrap();
         let (meta, storage, _) = torrent_of(dir.path(), 6, 16384);
         let limits = DiskLimits {
@@ -607,11 +613,22 @@ mod tests {
             disk.carry_out(&mut engine, hash_output(&meta, id, piece), now);
         }
         assert_eq!(hash_jobs(&mut disk), [vec![0, 1]], "32 KiB is half of 64");
-        disk.set_hash_gather(None);
+        // Another torrent's blocks fill the caches to three quarters: the next request
+        // goes at once, with the one that waited.
+        let other = WriteBack::new(disk.budget().clone());
+        other
+            .stage(PieceIndex(0), 0, Bytes::from(vec![0u8; 48 * 1024]))
+            .unwrap();
         disk.carry_out(&mut engine, hash_output(&meta, id, 3), now);
+        assert_eq!(hash_jobs(&mut disk), [vec![2, 3]], "48 KiB staged of 64");
+        drop(other);
+        disk.carry_out(&mut engine, hash_output(&meta, id, 4), now);
+        assert!(hash_jobs(&mut disk).is_empty(), "room again: it waits");
+        disk.set_hash_gather(None);
+        disk.carry_out(&mut engine, hash_output(&meta, id, 5), now);
         assert_eq!(
             hash_jobs(&mut disk),
-            [vec![2, 3]],
+            [vec![4, 5]],
             "without gathering a request goes at once, with any that waited"
         );
         assert_eq!(disk.poll_timeout(), None);
