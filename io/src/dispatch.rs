@@ -521,18 +521,30 @@ mod tests {
             .collect()
     }
 
+    /// A dispatcher within `limits` that gathers hash requests, and an engine, both holding
+    /// the torrent `meta`.
+    fn gathering(
+        meta: &Arc<Metainfo>,
+        storage: &Arc<Storage>,
+        limits: DiskLimits,
+        now: Instant,
+    ) -> (Dispatcher<TorrentId>, Engine, TorrentId) {
+        let mut disk = Dispatcher::new(DiskBudget::new(limits), 1 << 20);
+        disk.set_hash_gather(Some(HASH_GATHER));
+        let mut engine = Engine::new(EngineConfig::default());
+        let id = engine
+            .add_torrent(meta.clone(), TorrentOptions::default(), now)
+            .unwrap();
+        disk.add(id, id, storage.clone(), None, now);
+        (disk, engine, id)
+    }
+
     #[test]
     fn hash_requests_wait_for_the_lanes_to_fill_or_their_time_to_be_up() {
         let dir = tempfile::tempdir().unwrap();
         let (meta, storage, data) = torrent_of(dir.path(), 20, 16384);
-        let mut disk = Dispatcher::new(DiskBudget::new(DiskLimits::default()), 1 << 20);
-        disk.set_hash_gather(Some(HASH_GATHER));
-        let mut engine = Engine::new(EngineConfig::default());
         let t0 = Instant::now();
-        let id = engine
-            .add_torrent(meta.clone(), TorrentOptions::default(), t0)
-            .unwrap();
-        disk.add(id, id, storage.clone(), None, t0);
+        let (mut disk, mut engine, id) = gathering(&meta, &storage, DiskLimits::default(), t0);
         for piece in 0..20u32 {
             let at = piece as usize * 16384;
             let out = Output::WriteBlock {
@@ -601,14 +613,8 @@ mod tests {
             write_back: 64 * 1024,
             ..DiskLimits::default()
         };
-        let mut disk = Dispatcher::new(DiskBudget::new(limits), 1 << 20);
-        disk.set_hash_gather(Some(HASH_GATHER));
-        let mut engine = Engine::new(EngineConfig::default());
         let now = Instant::now();
-        let id = engine
-            .add_torrent(meta.clone(), TorrentOptions::default(), now)
-            .unwrap();
-        disk.add(id, id, storage, None, now);
+        let (mut disk, mut engine, id) = gathering(&meta, &storage, limits, now);
         for piece in 0..3 {
             disk.carry_out(&mut engine, hash_output(&meta, id, piece), now);
         }

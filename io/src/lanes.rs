@@ -218,25 +218,30 @@ mod avx512 {
             b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
             b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
         }
-        // b[4g + k] holds, in quarter q, word 4q + k of rows 4g .. 4g + 3.
+        // b[4g + k] holds, in its quarter q, word 4q + k of rows 4g .. 4g + 3.
         let mut c = [_mm512_setzero_si512(); 16];
         for k in 0..4 {
-            // Quarters 0 and 2 of groups 0 and 1, then 1 and 3; the same for groups 2, 3.
-            c[k] = _mm512_shuffle_i32x4::<0x88>(b[k], b[4 + k]);
-            c[4 + k] = _mm512_shuffle_i32x4::<0xDD>(b[k], b[4 + k]);
-            c[8 + k] = _mm512_shuffle_i32x4::<0x88>(b[8 + k], b[12 + k]);
-            c[12 + k] = _mm512_shuffle_i32x4::<0xDD>(b[8 + k], b[12 + k]);
+            (c[k], c[4 + k]) = quarters(b[k], b[4 + k]);
+            (c[8 + k], c[12 + k]) = quarters(b[8 + k], b[12 + k]);
         }
-        // c[k]: words k, 8 + k of groups 0, 1 (quarters g0w k, g0w 8+k, g1w k, g1w 8+k);
-        // c[4 + k]: words 4 + k, 12 + k likewise; c[8 + ...], c[12 + ...] for groups 2, 3.
+        // c[k] holds word k of rows 0-3, word 8 + k of rows 0-3, word k of rows 4-7 and
+        // word 8 + k of rows 4-7; c[4 + k] the same of words 4 + k and 12 + k; c[8 + k]
+        // and c[12 + k] the same of rows 8-15.
         let mut out = [_mm512_setzero_si512(); 16];
         for k in 0..4 {
-            out[k] = _mm512_shuffle_i32x4::<0x88>(c[k], c[8 + k]);
-            out[8 + k] = _mm512_shuffle_i32x4::<0xDD>(c[k], c[8 + k]);
-            out[4 + k] = _mm512_shuffle_i32x4::<0x88>(c[4 + k], c[12 + k]);
-            out[12 + k] = _mm512_shuffle_i32x4::<0xDD>(c[4 + k], c[12 + k]);
+            (out[k], out[8 + k]) = quarters(c[k], c[8 + k]);
+            (out[4 + k], out[12 + k]) = quarters(c[4 + k], c[12 + k]);
         }
         out
+    }
+
+    /// The even 128-bit quarters of `x` then of `y`, and the odd ones likewise.
+    #[target_feature(enable = "avx512f")]
+    fn quarters(x: __m512i, y: __m512i) -> (__m512i, __m512i) {
+        (
+            _mm512_shuffle_i32x4::<0x88>(x, y),
+            _mm512_shuffle_i32x4::<0xDD>(x, y),
+        )
     }
 
     /// One 64-byte block of every active lane into its state.
