@@ -29,7 +29,7 @@
 //! quarters full), or the oldest has waited [`HASH_GATHER`]
 //! (a runtime wakes for that: [`Dispatcher::poll_timeout`], then
 //! [`Dispatcher::hashes_due`]); one job hashes them all. A verified piece is announced at
-//! most that much later, and a download spends a third of the CPU on hashing it did.
+//! most that much later, and its hash costs about a third of the CPU it did alone.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,6 +53,7 @@ pub const RESUME_INTERVAL: Duration = Duration::from_secs(30);
 /// docs). A fast download gathers [`LANES`] pieces well within it (16 pieces of 256 KiB
 /// arrive in 8 ms at 500 MB/s); a slow one hashes what it has when it is up.
 pub const HASH_GATHER: Duration = Duration::from_millis(20);
+
 /// How often the dispatcher looks for records due (a look costs a pass over the
 /// torrents: once a second, not every turn of a busy loop).
 const SAVE_CHECK: Duration = Duration::from_secs(1);

@@ -368,10 +368,8 @@ impl Driver {
     }
 
     fn next_wake(&mut self, now: Instant) -> Option<Instant> {
-        let engine = match (self.engine.poll_timeout(), self.disk.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let engine = self.engine.poll_timeout().into_iter();
+        let engine = engine.chain(self.disk.poll_timeout()).min();
         let grace = match &mut self.shutdown {
             Some((_, deadline)) => {
                 if deadline.is_some_and(|d| d <= now) {

@@ -453,14 +453,15 @@ impl Runtime {
     }
 
     /// Runs the loop once: waits for something to happen (at most `max_wait`, and never
-    /// past the engine's timeout), handles it, and returns the user events it produced.
+    /// past the engine's timeout or the dispatcher's), handles it, and returns the user
+    /// events it produced.
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<Vec<Event>> {
         let now = Instant::now();
-        let due = match (self.engine.poll_timeout(), self.disk.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let mut wait = due.map(|t| t.saturating_duration_since(now));
+        let due = self.engine.poll_timeout().into_iter();
+        let mut wait = due
+            .chain(self.disk.poll_timeout())
+            .min()
+            .map(|t| t.saturating_duration_since(now));
         if let Some(cap) = max_wait {
             wait = Some(wait.map_or(cap, |w| w.min(cap)));
         }
