@@ -7,8 +7,8 @@
 //! them busy: the rounds are the same additions, rotations and three-input logic
 //! (`vpternlogd`), done for sixteen pieces by one instruction each. On this project's
 //! machine (an Intel Xeon VM) sixteen 256 KiB pieces hash at 2.9× the throughput of SHA-NI
-//! on one piece at a time; the lanes cost the same however many hold a piece, so eight
-//! pieces get 1.3× and five 1.1× (`cargo bench -p shoal-benches --bench lanes`).
+//! on one piece at a time; the rounds cost the same however many lanes hold a piece, so
+//! eight pieces get 1.9× and five 1.1× (`cargo bench -p shoal-benches --bench lanes`).
 //!
 //! [`digests`] takes the pieces a runtime has gathered and picks the way: the lanes when the
 //! processor has AVX-512 and there are enough pieces to fill them ([`MIN_LANES`]), the
