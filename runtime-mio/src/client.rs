@@ -478,6 +478,16 @@ const RATE_WINDOW: Duration = Duration::from_secs(5);
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 /// No payload for this long while downloading: "stalled".
 const STALLED_AFTER: Duration = Duration::from_secs(10);
+/// In a log, the check of data on disk is told of once it has taken this long, then this
+/// often: a quick check (nothing there, or a little) says nothing.
+const CHECK_LINE_EVERY: Duration = Duration::from_secs(2);
+
+/// Whether a log gets a `checking` line now: the check began (or the last line went out)
+/// at `since`, `said` whether a line went out yet; the last piece closes a check that
+/// was told of.
+fn check_line_due(since: Instant, said: bool, now: Instant, done: u32, total: u32) -> bool {
+    now.saturating_duration_since(since) >= CHECK_LINE_EVERY || (done == total && said)
+}
 
 /// Progress on a terminal (a bar) or in a log (a line every few seconds).
 ///
@@ -492,6 +502,8 @@ struct Ui {
     last_line: std::cell::Cell<Option<Instant>>,
     rate: std::cell::RefCell<RateWindow>,
     verbose: bool,
+    /// When the check of data on disk began or last printed a line, and whether it did.
+    check_line: std::cell::Cell<Option<(Instant, bool)>>,
 }
 
 impl Ui {
@@ -515,6 +527,7 @@ impl Ui {
             last_line: std::cell::Cell::new(None),
             rate: std::cell::RefCell::new(RateWindow::default()),
             verbose: std::env::var_os("SHOAL_VERBOSE").is_some(),
+            check_line: std::cell::Cell::new(None),
         }
     }
 
@@ -524,8 +537,15 @@ impl Ui {
             bar.set_length(u64::from(total.max(1)));
             bar.set_position(u64::from(done));
             bar.set_message(text);
-        } else if done == total || done.is_multiple_of(256) {
-            say::err_line(&format!("checking existing data: {done}/{total} pieces"));
+        } else {
+            let now = Instant::now();
+            let (since, said) = self.check_line.get().unwrap_or((now, false));
+            if check_line_due(since, said, now, done, total) {
+                say::err_line(&format!("checking existing data: {done}/{total} pieces"));
+                self.check_line.set(Some((now, true)));
+            } else {
+                self.check_line.set(Some((since, said)));
+            }
         }
     }
 
@@ -745,6 +765,19 @@ mod tests {
             peers: 12,
             complete,
         }
+    }
+
+    #[test]
+    fn a_check_is_told_of_in_a_log_only_once_it_takes_a_while() {
+        let t0 = Instant::now();
+        let s = |secs: u64| t0 + Duration::from_secs(secs);
+        // Quick, to the end: nothing, not even the last piece.
+        assert!(!check_line_due(t0, false, t0, 10, 4096));
+        assert!(!check_line_due(t0, false, s(1), 4096, 4096));
+        // Slow: a line every CHECK_LINE_EVERY, and the last piece once one went out.
+        assert!(check_line_due(t0, false, s(2), 100, 4096));
+        assert!(!check_line_due(s(2), true, s(3), 200, 4096));
+        assert!(check_line_due(s(2), true, s(3), 4096, 4096));
     }
 
     #[test]
