@@ -20,8 +20,8 @@ use sha1::{Digest, Sha1};
 /// Messages hashed together, at most: the 32-bit lanes of a 512-bit register.
 pub const LANES: usize = 16;
 
-/// Below this many messages [`digests`] hashes them one by one: the lanes cost the same
-/// however many hold a message, and a few messages are done sooner with SHA-NI.
+/// Below this many messages [`digests`] hashes them one by one: the rounds cost the same
+/// however many lanes hold a message, and a few messages are done sooner with SHA-NI.
 pub const MIN_LANES: usize = 5;
 
 /// The SHA-1 digest of each message, a message being its pieces of bytes in order (e.g.
