@@ -128,10 +128,8 @@ struct Disk<K> {
     /// When its record was last saved, and with how many pieces.
     last_save: Instant,
     saved_pieces: Option<u32>,
-    /// Hash requests waiting to be hashed together, since when the oldest has waited,
-    /// and their bytes.
+    /// Hash requests waiting to be hashed together, and their bytes.
     hashes: Vec<(PieceIndex, [u8; 20])>,
-    hashes_since: Option<Instant>,
     hash_bytes: usize,
 }
 
@@ -159,6 +157,9 @@ pub struct Dispatcher<K> {
     next_save_check: Option<Instant>,
     /// How long hash requests wait for others; `None`: not at all.
     hash_gather: Option<Duration>,
+    /// The torrents with hash requests waiting, and since when the oldest has: a turn of
+    /// the loop looks at these (few, usually none), not at every torrent.
+    gathering: BTreeMap<TorrentId, Instant>,
 }
 
 impl<K: Copy + Eq + std::hash::Hash> Dispatcher<K> {
@@ -175,6 +176,7 @@ impl<K: Copy + Eq + std::hash::Hash> Dispatcher<K> {
             resume_interval: Some(RESUME_INTERVAL),
             next_save_check: None,
             hash_gather: lanes::lanes_available().then_some(HASH_GATHER),
+            gathering: BTreeMap::new(),
         }
     }
 
@@ -220,7 +222,6 @@ impl<K: Copy + Eq + std::hash::Hash> Dispatcher<K> {
                 last_save: now,
                 saved_pieces: saved,
                 hashes: Vec::new(),
-                hashes_since: None,
                 hash_bytes: 0,
             },
         );
@@ -231,6 +232,7 @@ impl<K: Copy + Eq + std::hash::Hash> Dispatcher<K> {
     /// way still end with their events ([`Dispatcher::forget_renames`] drops them).
     pub fn remove(&mut self, id: TorrentId) -> Option<Arc<Storage>> {
         self.read_ahead.forget(id);
+        self.gathering.remove(&id);
         let disk = self.torrents.remove(&id)?;
         // Jobs in flight may hold the cache a while: what it staged leaves the budget now.
         disk.cache.discard_all();
@@ -293,7 +295,7 @@ impl<K: Copy + Eq + std::hash::Hash> Dispatcher<K> {
             } => {
                 let disk = self.torrents.get_mut(&torrent)?;
                 disk.hashes.push((piece, expected));
-                disk.hashes_since.get_or_insert(now);
+                self.gathering.entry(torrent).or_insert(now);
                 disk.hash_bytes += disk.storage.layout().piece_size(piece) as usize;
                 // Waiting pieces hold their staged blocks: past half the write-back bound
                 // for one torrent, or with the caches of all three-quarters full, hashing
@@ -368,7 +370,7 @@ impl<K: Copy + Eq + std::hash::Hash> Dispatcher<K> {
         let Some(disk) = self.torrents.get_mut(&id) else {
             return;
         };
-        disk.hashes_since = None;
+        self.gathering.remove(&id);
         disk.hash_bytes = 0;
         if disk.hashes.is_empty() {
             return;
@@ -386,11 +388,7 @@ impl<K: Copy + Eq + std::hash::Hash> Dispatcher<K> {
     /// ([`HASH_GATHER`]): a runtime wakes by then and calls [`Dispatcher::hashes_due`].
     pub fn poll_timeout(&self) -> Option<Instant> {
         let wait = self.hash_gather?;
-        self.torrents
-            .values()
-            .filter_map(|d| d.hashes_since)
-            .min()
-            .map(|since| since + wait)
+        self.gathering.values().min().map(|since| *since + wait)
     }
 
     /// Makes the jobs of the hash requests that have waited long enough.
@@ -399,9 +397,9 @@ impl<K: Copy + Eq + std::hash::Hash> Dispatcher<K> {
             return;
         };
         let due: Vec<TorrentId> = self
-            .torrents
+            .gathering
             .iter()
-            .filter(|(_, d)| d.hashes_since.is_some_and(|since| since + wait <= now))
+            .filter(|(_, since)| **since + wait <= now)
             .map(|(id, _)| *id)
             .collect();
         for id in due {
