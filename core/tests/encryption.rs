@@ -13,9 +13,8 @@ use shoal_core::engine::{
 };
 use shoal_core::mse;
 use shoal_core::rng::Rng;
-use shoal_core::wire::{Handshake, Reserved};
 use shoal_core::PeerId;
-use support::{make_torrent, Swarm};
+use support::{handshake, make_torrent, Swarm};
 
 const MB: u64 = 1 << 20;
 
@@ -254,15 +253,9 @@ fn an_mse_dialler_sends_its_handshake_with_step_3() {
     let Ok(mse::Progress::Done(outcome)) = b.feed(&step3, &mut step4, find) else {
         panic!("the answering end is done with step 3");
     };
-    let mut ours = BytesMut::new();
-    Handshake {
-        reserved: Reserved::ours(),
-        info_hash,
-        peer_id,
-    }
-    .encode(&mut ours);
     assert_eq!(
-        outcome.rest, ours,
+        outcome.rest,
+        handshake(info_hash, peer_id),
         "step 3 carries the dialler's handshake, and only it"
     );
     // Step 4 (plaintext selected) brings nothing more from the dialler until the answering

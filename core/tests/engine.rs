@@ -13,9 +13,9 @@ use shoal_core::engine::{
 };
 use shoal_core::metainfo::Metainfo;
 use shoal_core::tracker::TrackerError;
-use shoal_core::wire::{Handshake, Message, Reserved};
+use shoal_core::wire::{Handshake, Message};
 use shoal_core::{InfoHash, IoError, PeerId, PieceIndex};
-use support::{full_bitfield, make_torrent};
+use support::{full_bitfield, handshake, make_torrent};
 
 const OUR_ID: PeerId = PeerId(*b"-SH0010-ourselves000");
 
@@ -36,17 +36,6 @@ fn engine(seed: bool) -> (Engine, Arc<Metainfo>, Instant) {
 
 fn addr(n: u16) -> SocketAddr {
     SocketAddr::from(([192, 0, 2, 1], n))
-}
-
-fn handshake(info_hash: InfoHash, peer_id: PeerId) -> BytesMut {
-    let mut b = BytesMut::new();
-    Handshake {
-        reserved: Reserved::ours(),
-        info_hash,
-        peer_id,
-    }
-    .encode(&mut b);
-    b
 }
 
 fn outputs(e: &mut Engine) -> Vec<Output> {

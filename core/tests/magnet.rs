@@ -15,10 +15,10 @@ use shoal_core::engine::{
 use shoal_core::magnet::Magnet;
 use shoal_core::metadata::{MetadataMessage, PIECE_SIZE};
 use shoal_core::metainfo::Metainfo;
-use shoal_core::wire::{Decoder, DecoderConfig, ExtendedHandshake, Handshake, Message, Reserved};
+use shoal_core::wire::{Decoder, DecoderConfig, ExtendedHandshake, Handshake, Message};
 use shoal_core::PeerId;
 use smallvec::smallvec;
-use support::{make_torrent, Swarm};
+use support::{handshake, make_torrent, Swarm};
 
 #[test]
 fn a_magnet_node_fetches_the_metadata_and_downloads_from_two_seeds() {
@@ -135,13 +135,7 @@ impl Bench {
             .e
             .accept(SocketAddr::from(([192, 0, 2, n], 6881)), self.now)
             .unwrap();
-        let mut data = BytesMut::new();
-        Handshake {
-            reserved: Reserved::ours(),
-            info_hash: self.meta.info_hash,
-            peer_id: PeerId([n; 20]),
-        }
-        .encode(&mut data);
+        let data = handshake(self.meta.info_hash, PeerId([n; 20]));
         self.e.handle(Input::Received { conn, data }, self.now);
         let hs = ExtendedHandshake {
             extensions: smallvec![("ut_metadata".to_owned(), THEIR_ID)],

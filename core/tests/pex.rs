@@ -13,10 +13,10 @@ use bytes::{Bytes, BytesMut};
 use shoal_core::engine::{CloseReason, ConnId, Engine, EngineConfig, Event, Input, Output};
 use shoal_core::metainfo::Metainfo;
 use shoal_core::pex::{PexFlags, PexMessage, PexPeer};
-use shoal_core::wire::{ExtendedHandshake, Handshake, Message, Reserved};
+use shoal_core::wire::{ExtendedHandshake, Message};
 use shoal_core::PeerId;
 use smallvec::smallvec;
-use support::{make_torrent, Swarm};
+use support::{handshake, make_torrent, Swarm};
 
 /// The same torrent with `private` set (its info bytes, and so its info-hash, change).
 fn private(meta: &Metainfo) -> Arc<Metainfo> {
@@ -109,13 +109,7 @@ impl Bench {
             .e
             .accept(SocketAddr::from(([192, 0, 2, 1], 50000)), self.now)
             .unwrap();
-        let mut data = BytesMut::new();
-        Handshake {
-            reserved: Reserved::ours(),
-            info_hash: self.meta.info_hash,
-            peer_id: PeerId([1; 20]),
-        }
-        .encode(&mut data);
+        let data = handshake(self.meta.info_hash, PeerId([1; 20]));
         self.e.handle(Input::Received { conn, data }, self.now);
         let hs = ExtendedHandshake {
             extensions: smallvec![("ut_pex".to_owned(), THEIR_PEX)],
@@ -239,13 +233,7 @@ fn our_own_address_is_dialled_once_at_most() {
     // It answers with our own peer id: that was us.
     b.e.handle(Input::Connected { conn: dial }, b.now);
     let _ = b.outs();
-    let mut data = BytesMut::new();
-    Handshake {
-        reserved: Reserved::ours(),
-        info_hash: b.meta.info_hash,
-        peer_id: PeerId(*b"-SH0010-ourselves000"),
-    }
-    .encode(&mut data);
+    let data = handshake(b.meta.info_hash, PeerId(*b"-SH0010-ourselves000"));
     b.e.handle(Input::Received { conn: dial, data }, b.now);
     let outs = b.outs();
     assert_eq!(closed(&outs, dial), Some(CloseReason::SelfConnection));
@@ -278,13 +266,7 @@ fn we_tell_a_pex_peer_of_the_others_once_a_minute_at_most() {
         .collect();
     for (i, d) in dials.iter().enumerate() {
         b.e.handle(Input::Connected { conn: *d }, b.now);
-        let mut data = BytesMut::new();
-        Handshake {
-            reserved: Reserved::ours(),
-            info_hash: b.meta.info_hash,
-            peer_id: PeerId([10 + i as u8; 20]),
-        }
-        .encode(&mut data);
+        let data = handshake(b.meta.info_hash, PeerId([10 + i as u8; 20]));
         b.e.handle(Input::Received { conn: *d, data }, b.now);
     }
     let _ = b.outs();

@@ -22,7 +22,8 @@ use shoal_core::engine::{
     ConnId, Engine, EngineConfig, Event, Input, Output, TorrentId, TorrentOptions,
 };
 use shoal_core::metainfo::Metainfo;
-use shoal_core::{PeerId, PieceIndex};
+use shoal_core::wire::{Handshake, Reserved};
+use shoal_core::{InfoHash, PeerId, PieceIndex};
 
 /// Makes a torrent of `files` (name, length) with deterministic content; returns the
 /// metainfo and the content.
@@ -590,4 +591,16 @@ pub fn full_bitfield(meta: &Metainfo) -> shoal_core::bitfield::Bitfield {
 
 pub fn piece(i: u32) -> PieceIndex {
     PieceIndex(i)
+}
+
+/// The BitTorrent handshake a shoal peer sends for `info_hash`, as bytes on the wire.
+pub fn handshake(info_hash: InfoHash, peer_id: PeerId) -> BytesMut {
+    let mut b = BytesMut::new();
+    Handshake {
+        reserved: Reserved::ours(),
+        info_hash,
+        peer_id,
+    }
+    .encode(&mut b);
+    b
 }
