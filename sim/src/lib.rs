@@ -9,11 +9,14 @@
 //!   were scheduled, so a run is a pure function of its scenario. Every engine call gets
 //!   the virtual `now` (a fixed base `Instant` plus virtual nanoseconds). Each engine's
 //!   `poll_timeout` is an event; a node keeps one timer that counts, older ones are
-//!   recognised as stale when they come out.
+//!   recognised as stale when they come out. Time goes in windows as long as the shortest
+//!   link latency: nothing a node does reaches another sooner, so within a window each
+//!   node's events run together, in its own time order, one node after another (the
+//!   `swarm` module's `window`): a node's state is loaded into the cache once per window.
 //! - **Network** ([`net`]): a flow-level model. Each node has an uplink and a downlink
 //!   capacity, shared equally among its active flows (a flow's rate is the smaller of its
-//!   sender's and its receiver's share), recomputed only for the two nodes concerned when
-//!   a flow starts or stops. Links have latency (per-node access latency plus per-pair
+//!   sender's and its receiver's share), recomputed for the sender's flows when a flow
+//!   starts or stops, and for the receiver's at the end of the window. Links have latency (per-node access latency plus per-pair
 //!   jitter), and may fail to open, reset during their life, or not be answered at all
 //!   (nodes behind a NAT). Engines' own connection limits apply. Small protocol messages
 //!   on an idle connection skip the flow machinery (they arrive after latency plus

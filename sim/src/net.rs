@@ -19,7 +19,11 @@
 //!     r(i→j) = min( U_i / up_flows(i),  D_j / down_flows(j) )
 //! ```
 //!
-//! recomputed whenever a flow starts or stops. Why this model:
+//! recomputed whenever a flow starts or stops, with one delay: a sender learns of a change
+//! in its receiver's count of download flows at the next [settling](Net::settle), which
+//! the simulator does at the end of each window of virtual time, at most one link
+//! latency after the change (the time the news would take over the link). A flow that
+//! starts counts the receiver's flows as last settled. Why this model:
 //!
 //! - It is **max-min fair whenever uplinks are the bottleneck** — the normal case for
 //!   BitTorrent, where access links are asymmetric and the Kumar–Ross bound is about
@@ -30,9 +34,11 @@
 //!   uplink is not handed to the sender's other flows). Scenarios where downlinks bind
 //!   are therefore slightly pessimistic.
 //! - It is **local**: a flow starting or stopping between `i` and `j` changes the rates of
-//!   `i`'s upload flows and `j`'s download flows only — O(flows of the two nodes), a dozen
-//!   or so — where global max-min (progressive filling) touches every flow of the
-//!   connected component at every change, which thousands of nodes cannot afford.
+//!   `i`'s upload flows at once and `j`'s download flows at the next settling — O(flows of
+//!   the two nodes), a dozen or so — where global max-min (progressive filling) touches
+//!   every flow of the connected component at every change, which thousands of nodes
+//!   cannot afford. The delay at the receiver keeps a node's events within a window its
+//!   own: nothing another node does in the window moves them.
 //! - Between changes every rate is constant, so a unit's finishing time is exact: one
 //!   event per unit, rescheduled (lazily, by version number) only when its rate changes.
 //!
@@ -183,6 +189,10 @@ pub struct NetNode {
     pub down: f64,
     pub up_flows: Vec<Flow>,
     pub down_flows: Vec<Flow>,
+    /// `down_flows.len()` as of the last settling: what the senders' rates count.
+    down_seen: u32,
+    /// Listed in [`Net::unsettled`].
+    unsettled: bool,
 }
 
 /// Links, nodes' capacities, and the rate model.
@@ -195,6 +205,8 @@ pub struct Net {
     pub wakeups: Vec<(Nanos, Flow, u32)>,
     /// Rate changes applied (for statistics).
     pub rate_updates: u64,
+    /// Nodes whose download flows changed since the last settling.
+    unsettled: Vec<u32>,
 }
 
 impl Net {
@@ -315,7 +327,8 @@ impl Net {
         let p = self.pipe(f);
         p.pos_up = pos_up;
         p.pos_down = pos_down;
-        self.rerate(i, j, now);
+        self.rerate_up(i, now);
+        self.unsettle(j);
     }
 
     /// Takes the head unit off a pipe whose head is through (its wake-up came).
@@ -350,31 +363,54 @@ impl Net {
         if let Some(&moved) = down.get(pos_down) {
             self.pipe(moved).pos_down = pos_down as u32;
         }
-        self.rerate(i, j, now);
+        self.rerate_up(i, now);
+        self.unsettle(j);
     }
 
-    /// Recomputes the rates of `i`'s upload flows and `j`'s download flows.
-    fn rerate(&mut self, i: u32, j: u32, now: Nanos) {
+    /// Recomputes the rates of `i`'s upload flows.
+    fn rerate_up(&mut self, i: u32, now: Nanos) {
         let n = self.nodes[i as usize].up_flows.len();
         for k in 0..n {
             let f = self.nodes[i as usize].up_flows[k];
             self.set_rate(f, now);
         }
-        let n = self.nodes[j as usize].down_flows.len();
-        for k in 0..n {
-            let f = self.nodes[j as usize].down_flows[k];
-            let (src, _) = self.ends_of(f);
-            if src != i {
+    }
+
+    /// Node `j`'s download flows changed: its senders learn it at the next settling.
+    fn unsettle(&mut self, j: u32) {
+        let node = &mut self.nodes[j as usize];
+        if !node.unsettled {
+            node.unsettled = true;
+            self.unsettled.push(j);
+        }
+    }
+
+    /// The senders learn the download flows of the receivers whose flows changed since the
+    /// last settling: their shares, and so the rates of those flows, change at `now`.
+    pub fn settle(&mut self, now: Nanos) {
+        let mut unsettled = std::mem::take(&mut self.unsettled);
+        for &j in &unsettled {
+            let node = &mut self.nodes[j as usize];
+            node.unsettled = false;
+            let seen = node.down_flows.len() as u32;
+            if seen == node.down_seen {
+                continue;
+            }
+            node.down_seen = seen;
+            for k in 0..seen as usize {
+                let f = self.nodes[j as usize].down_flows[k];
                 self.set_rate(f, now);
             }
         }
+        unsettled.clear();
+        self.unsettled = unsettled;
     }
 
     fn fair_rate(&self, f: Flow) -> f64 {
         let (i, j) = self.ends_of(f);
         let (a, b) = (&self.nodes[i as usize], &self.nodes[j as usize]);
         let up = a.up / a.up_flows.len().max(1) as f64;
-        let down = b.down / b.down_flows.len().max(1) as f64;
+        let down = b.down / b.down_seen.max(1) as f64;
         up.min(down)
     }
 
@@ -466,6 +502,51 @@ mod tests {
         assert_eq!(at, 1_250_000_000);
         assert_eq!(net.nodes[a as usize].up_flows, vec![f2]);
         assert!(net.nodes[b as usize].down_flows.is_empty());
+    }
+
+    #[test]
+    fn senders_learn_a_receivers_share_when_it_settles() {
+        let mut net = Net::default();
+        // Two fast senders into one receiver that takes 100 B/s in all.
+        let a = net.add_node(1000.0, f64::INFINITY);
+        let b = net.add_node(1000.0, f64::INFINITY);
+        let r = net.add_node(1000.0, 100.0);
+        let fa = Flow {
+            link: net.open(a, conn(), r, 0),
+            dir: 0,
+        };
+        let fb = Flow {
+            link: net.open(b, conn(), r, 0),
+            dir: 0,
+        };
+        net.pipe(fa).queue.push_back(unit(1000));
+        net.pipe(fb).queue.push_back(unit(1000));
+        net.start_head(fa, 0);
+        net.start_head(fb, 0);
+        // Until it settles, each sender counts the receiver's flows as they were: none.
+        let rate = |net: &mut Net, f| net.pipe(f).rate * 1e9;
+        assert!((rate(&mut net, fa) - 100.0).abs() < 1e-6);
+        assert!((rate(&mut net, fb) - 100.0).abs() < 1e-6);
+        // At 0.5 s the news is in: 50 B/s each, the 950 bytes left of each due 19 s later.
+        net.wakeups.clear();
+        net.settle(500_000_000);
+        assert!((rate(&mut net, fa) - 50.0).abs() < 1e-6);
+        assert!((rate(&mut net, fb) - 50.0).abs() < 1e-6);
+        let mut due: Vec<_> = net.wakeups.iter().map(|w| (w.1.link, w.0)).collect();
+        due.sort();
+        assert_eq!(
+            due,
+            vec![(fa.link, 19_500_000_000), (fb.link, 19_500_000_000)]
+        );
+        // Settling again with nothing changed moves nothing.
+        net.wakeups.clear();
+        net.settle(600_000_000);
+        assert!(net.wakeups.is_empty());
+        // One flow stops: the other keeps 50 B/s until the next settling, then has 100.
+        net.stop(fb, 1_000_000_000);
+        assert!((rate(&mut net, fa) - 50.0).abs() < 1e-6);
+        net.settle(1_000_000_000);
+        assert!((rate(&mut net, fa) - 100.0).abs() < 1e-6);
     }
 
     #[test]

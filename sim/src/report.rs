@@ -125,6 +125,12 @@ pub struct Totals {
     /// Block data that arrived at a connection its receiver had already closed.
     pub payload_to_closed: u64,
     pub rate_updates: u64,
+    /// Windows of virtual time the run went through (see the simulator's `window`
+    /// module).
+    pub windows: u64,
+    /// Events scheduled for another node within the running window, put off to its end:
+    /// 0 in a correct run (every path between nodes takes at least a window's span).
+    pub late_events: u64,
     /// Body bytes the web server sent (its answers whose last byte left), if there is one.
     pub web_payload_sent: u64,
     /// Requests the web server answered.

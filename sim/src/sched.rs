@@ -70,22 +70,6 @@ fn bucket_of(last: Nanos, t: Nanos) -> usize {
     (64 - (t ^ last).leading_zeros()) as usize
 }
 
-/// The events of `v` that come out first and second: earliest first, ties in push order
-/// (the first of equal times in the vector).
-fn two_smallest<E>(v: &[(Nanos, E)]) -> (Option<&E>, Option<&E>) {
-    let mut first: Option<usize> = None;
-    let mut second: Option<usize> = None;
-    for (k, e) in v.iter().enumerate() {
-        if first.is_none_or(|f| e.0 < v[f].0) {
-            second = first;
-            first = Some(k);
-        } else if second.is_none_or(|s| e.0 < v[s].0) {
-            second = Some(k);
-        }
-    }
-    (first.map(|k| &v[k].1), second.map(|k| &v[k].1))
-}
-
 impl<E> EventQueue<E> {
     pub fn new() -> Self {
         EventQueue {
@@ -117,23 +101,39 @@ impl<E> EventQueue<E> {
 
     /// The earliest event and its time.
     pub fn pop(&mut self) -> Option<(Nanos, E)> {
-        if self.now.is_empty() && !self.refill() {
+        self.pop_before(Nanos::MAX)
+    }
+
+    /// The earliest event and its time, if that is before `end`. Pushes after it may go
+    /// anywhere from the time of the last event popped.
+    pub fn pop_before(&mut self, end: Nanos) -> Option<(Nanos, E)> {
+        if self.now.is_empty() && !self.refill(end) {
+            return None;
+        }
+        if self.last >= end {
             return None;
         }
         self.len -= 1;
         self.now.pop_front().map(|e| (self.last, e))
     }
 
-    /// Moves the lowest non-empty bucket down around its earliest time. False when the
-    /// queue is empty.
-    fn refill(&mut self) -> bool {
+    /// Moves the lowest non-empty bucket down around its earliest time, if that is before
+    /// `end`. False when it is not, or the queue is empty.
+    fn refill(&mut self, end: Nanos) -> bool {
         if self.occupied == 0 {
             return false;
         }
         let b = self.occupied.trailing_zeros() as usize;
+        let min = self.buckets[b]
+            .iter()
+            .map(|e| e.0)
+            .min()
+            .expect("bucket not empty");
+        if min >= end {
+            return false;
+        }
         self.occupied &= !(1 << b);
         let mut moving = std::mem::take(&mut self.buckets[b]);
-        let min = moving.iter().map(|e| e.0).min().expect("bucket not empty");
         self.last = min;
         for (t, e) in moving.drain(..) {
             match bucket_of(min, t) {
@@ -158,37 +158,6 @@ impl<E> EventQueue<E> {
             return Some(self.last);
         }
         self.lowest()?.iter().map(|e| e.0).min()
-    }
-
-    /// The two events that would come out next if nothing were pushed before, each when
-    /// that is cheap to find (at the front, or among the first few of a bucket); `None`
-    /// otherwise. For reading ahead only: a push may still come before them.
-    pub fn peek_two_cheap(&self) -> (Option<&E>, Option<&E>) {
-        const CHEAP: usize = 8;
-        let mut buckets = self.occupied;
-        let mut next_bucket = || -> Option<&Vec<(Nanos, E)>> {
-            if buckets == 0 {
-                return None;
-            }
-            let b = buckets.trailing_zeros() as usize;
-            buckets &= buckets - 1;
-            Some(&self.buckets[b]).filter(|v| v.len() <= CHEAP)
-        };
-        match self.now.len() {
-            0 => {}
-            1 => {
-                let second = next_bucket().and_then(|v| two_smallest(v).0);
-                return (self.now.front(), second);
-            }
-            _ => return (self.now.front(), self.now.get(1)),
-        }
-        let Some(v) = next_bucket() else {
-            return (None, None);
-        };
-        match two_smallest(v) {
-            (first, Some(second)) => (first, Some(second)),
-            (first, None) => (first, next_bucket().and_then(|w| two_smallest(w).0)),
-        }
     }
 
     fn lowest(&self) -> Option<&Vec<(Nanos, E)>> {
@@ -246,15 +215,12 @@ mod tests {
                 id += 1;
             } else {
                 model.sort_by_key(|e| e.0);
-                let (first, second) = q.peek_two_cheap();
-                if let Some(&peeked) = first {
-                    assert_eq!(peeked, model[0].1);
-                }
-                if let Some(&peeked) = second {
-                    assert_eq!(peeked, model[1].1);
-                }
+                assert_eq!(q.peek_time(), Some(model[0].0));
+                // Nothing before a time at or before the earliest; the earliest before
+                // any later time.
+                assert_eq!(q.pop_before(model[0].0), None);
                 let want = model.remove(0);
-                let got = q.pop().unwrap();
+                let got = q.pop_before(want.0 + 1 + rng.below_u64(1000)).unwrap();
                 assert_eq!(got, want);
                 now = got.0;
             }

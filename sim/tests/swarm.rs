@@ -20,6 +20,10 @@ fn run(sc: Scenario) -> Report {
 fn assert_accounted(r: &Report) {
     let s = &r.summary;
     assert_eq!(r.totals.internal_errors, 0, "engine and picker disagreed");
+    assert_eq!(
+        r.totals.late_events, 0,
+        "an event for another node within a window"
+    );
     assert_eq!(s.bytes_up, s.bytes_down + r.totals.bytes_in_flight);
     assert_eq!(s.payload_up, s.payload_down + r.totals.payload_in_flight);
     for n in r
@@ -57,6 +61,14 @@ fn a_thousand_peer_flash_crowd_completes_with_every_byte_accounted_for() {
     let seed = r.nodes.iter().find(|n| n.seed).unwrap();
     assert!(seed.payload_up >= r.file_bytes);
     assert_eq!(r.totals.hash_failures, 0);
+    // The nodes' events ran a window at a time (50 ms, two 25 ms access latencies), many
+    // to a window: one per event would be the old global order.
+    assert!(
+        r.totals.windows * 100 < r.totals.events,
+        "{} windows for {} events",
+        r.totals.windows,
+        r.totals.events
+    );
 }
 
 /// A small swarm that uses every feature at once: churn, NAT, a corrupt node, free

@@ -40,10 +40,9 @@ impl Sim {
         );
         let gen = self.net.link(link).gen;
         if target.is_none() || j == i {
-            self.queue
-                .push(self.now + 2 * lat, Ev::Refused { link, gen });
+            self.schedule(self.now + 2 * lat, Ev::Refused { link, gen });
         } else {
-            self.queue.push(self.now + lat, Ev::Syn { link, gen });
+            self.schedule(self.now + lat, Ev::Syn { link, gen });
         }
     }
 
@@ -92,11 +91,11 @@ impl Sim {
                     }),
                 );
                 self.drain(j);
-                self.queue.push(self.now + lat, Ev::Connected { link, gen });
+                self.schedule(self.now + lat, Ev::Connected { link, gen });
             }
             None => {
                 self.t.refused += 1;
-                self.queue.push(self.now + lat, Ev::Refused { link, gen });
+                self.schedule(self.now + lat, Ev::Refused { link, gen });
             }
         }
     }
@@ -140,7 +139,7 @@ impl Sim {
         let other_open = l.ends[other as usize].open;
         self.detach(link, side);
         if other_open {
-            self.queue.push(
+            self.schedule(
                 at,
                 Ev::Fin {
                     link,
@@ -288,7 +287,7 @@ impl Sim {
         let p = self.net.pipe(flow);
         if p.owed_sent + p.queued + ACK_MARGIN >= self.send_buffer {
             // Only small messages, megabytes of them: rare enough for an event of its own.
-            self.queue.push(self.now, Ev::Ack(flow));
+            self.schedule(self.now, Ev::Ack(flow));
         }
         self.in_flight_bytes += sent;
         self.nodes[i as usize].r.bytes_up += sent;
@@ -308,7 +307,7 @@ impl Sim {
                 Small::NONE
             }
         };
-        self.queue.push(at, Ev::Deliver(flow, small));
+        self.schedule(at, Ev::Deliver(flow, small));
     }
 
     /// Tells the sender's engine how much of what it handed over has left, if it needs to
@@ -339,9 +338,11 @@ impl Sim {
     }
 
     pub(super) fn schedule_wakeups(&mut self) {
-        for (at, flow, version) in self.net.wakeups.drain(..) {
-            self.queue.push(at, Ev::PipeDone { flow, version });
+        let mut wakeups = std::mem::take(&mut self.net.wakeups);
+        for (at, flow, version) in wakeups.drain(..) {
+            self.schedule(at, Ev::PipeDone { flow, version });
         }
+        self.net.wakeups = wakeups;
     }
 
     pub(super) fn pipe_done(&mut self, flow: Flow, version: u32) {

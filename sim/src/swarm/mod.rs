@@ -39,6 +39,9 @@ mod links;
 mod node;
 mod results;
 mod web_node;
+mod window;
+
+use window::{Item, Windows};
 
 /// The tracker URL in every simulated torrent (the simulator routes it; nothing resolves).
 pub const TRACKER_URL: &str = "http://tracker.sim/announce";
@@ -142,10 +145,12 @@ enum Ev {
         gen: u32,
         to: u8,
     },
-    /// The network resets a connection.
+    /// The network resets a connection: end `to` learns it (the dialler first, the other
+    /// end a latency later).
     Reset {
         link: LinkId,
         gen: u32,
+        to: u8,
     },
     /// A tracker answer reaches its node.
     TrackerAnswer(u32),
@@ -216,7 +221,11 @@ pub struct Sim {
     sc: Scenario,
     base: Instant,
     now: Nanos,
-    queue: EventQueue<Ev>,
+    /// The nodes' events.
+    queue: EventQueue<Item>,
+    /// The swarm's own events (samples, the web server's): they run between windows.
+    swarm_queue: EventQueue<Ev>,
+    win: Windows,
     net: Net,
     nodes: Vec<Node>,
     tracker: Box<dyn Tracker>,
@@ -411,6 +420,12 @@ impl Sim {
             base,
             now: 0,
             queue: EventQueue::new(),
+            swarm_queue: EventQueue::new(),
+            win: Windows {
+                span: Sim::window_span(&sc),
+                node: window::SWARM,
+                ..Windows::default()
+            },
             net: Net::default(),
             nodes: Vec::with_capacity(sc.node_count()),
             tracker,
@@ -528,13 +543,14 @@ impl Sim {
                     self.pending_leechers += 1;
                 }
                 let at = secs(at);
-                self.queue.push(at, Ev::Arrive(i));
+                self.schedule(at, Ev::Arrive(i));
                 if let Some(after) = g.leave_after_s {
-                    self.queue.push(at + secs(after), Ev::Depart(i));
+                    self.schedule(at + secs(after), Ev::Depart(i));
                 }
             }
         }
-        self.queue.push(0, Ev::Sample);
+        self.win.buckets = (0..self.nodes.len()).map(|_| Vec::new()).collect();
+        self.schedule(0, Ev::Sample);
     }
 
     fn instant(&self, t: Nanos) -> Instant {
@@ -600,30 +616,7 @@ impl Sim {
     pub fn run(mut self) -> Report {
         let wall = Instant::now();
         let limit = secs(self.sc.run.max_time_s);
-        while let Some((at, ev)) = self.queue.pop() {
-            if at > limit {
-                break;
-            }
-            self.now = at;
-            self.t.events += 1;
-            self.trace.word(at);
-            std::hash::Hash::hash(&ev, &mut self.trace);
-            // Reading ahead in two stages, one event apart: the link of the event after
-            // next, and through the next event's link (loaded as this stage a round ago)
-            // the engine state it will read. Each then has an event's time to arrive.
-            let (next, after) = self.queue.peek_two_cheap();
-            if let Some(after) = after {
-                self.read_ahead(after);
-            }
-            if let Some(next) = next {
-                self.read_ahead(next);
-                self.warm_next(next);
-            }
-            self.dispatch(ev);
-            if self.done {
-                break;
-            }
-        }
+        self.run_windows(limit);
         self.take_sample();
         let wall = wall.elapsed();
         self.finish(wall)
@@ -637,35 +630,6 @@ impl Sim {
                 let link = self.net.link(flow.link);
                 prefetch(&link.pipes[flow.dir as usize]);
                 prefetch(&link.ends);
-            }
-            Ev::Timer(i) => prefetch(&self.nodes[*i as usize]),
-            _ => {}
-        }
-    }
-
-    /// Starts loading the state the next event will read beyond its link: the unit it
-    /// carries or finishes; for a flow's end the sending node (its report and its
-    /// uplink's flows); for a delivery the receiving node.
-    fn warm_next(&self, ev: &Ev) {
-        match ev {
-            Ev::PipeDone { flow, .. } => {
-                let l = self.net.link(flow.link);
-                if let Some(front) = l.pipes[flow.dir as usize].queue.front() {
-                    prefetch(front);
-                }
-                let from = l.ends[flow.dir as usize].node as usize;
-                prefetch(&self.nodes[from]);
-                prefetch(&self.net.nodes[from]);
-            }
-            Ev::Deliver(flow, small) => {
-                let l = self.net.link(flow.link);
-                let to = &l.ends[1 - flow.dir as usize];
-                if small.len == 0 {
-                    if let Some(front) = l.pipes[flow.dir as usize].in_flight.front() {
-                        prefetch(front);
-                    }
-                }
-                prefetch(&self.nodes[to.node as usize]);
             }
             _ => {}
         }
@@ -686,7 +650,7 @@ impl Sim {
                 self.take_sample();
                 if !self.done {
                     let next = self.now + secs(self.sc.run.sample_interval_s);
-                    self.queue.push(next, Ev::Sample);
+                    self.schedule(next, Ev::Sample);
                 }
             }
             Ev::PipeDone { flow, version } => self.pipe_done(flow, version),
@@ -701,8 +665,7 @@ impl Sim {
                 let (i, conn) = (l.ends[0].node, l.ends[0].conn.unwrap());
                 if let Some(mean) = self.sc.network.mean_connection_lifetime_s {
                     let life = -(1.0 - unit_f64(&mut self.rng)).ln() * mean;
-                    self.queue
-                        .push(self.now + secs(life), Ev::Reset { link, gen });
+                    self.schedule(self.now + secs(life), Ev::Reset { link, gen, to: 0 });
                 }
                 self.call(i, Input::Connected { conn });
             }
@@ -731,15 +694,18 @@ impl Sim {
                 );
                 self.net.maybe_free(link);
             }
-            Ev::Reset { link, gen } => {
-                for side in 0..2u8 {
-                    let l = self.net.link(link);
-                    if !l.live || l.gen != gen || !l.ends[side as usize].open {
-                        continue;
-                    }
-                    let end = l.ends[side as usize];
+            Ev::Reset { link, gen, to } => {
+                let l = self.net.link(link);
+                if !l.live || l.gen != gen {
+                    return;
+                }
+                let (lat, end) = (l.latency, l.ends[to as usize]);
+                if to == 0 && l.ends[1].open {
+                    self.schedule(self.now + lat, Ev::Reset { link, gen, to: 1 });
+                }
+                if end.open {
                     self.t.resets += 1;
-                    self.detach(link, side);
+                    self.detach(link, to);
                     self.call(
                         end.node,
                         Input::Closed {

@@ -39,7 +39,7 @@ impl Sim {
             let node = &mut self.nodes[i as usize];
             if node.timer != Some(t) {
                 node.timer = Some(t);
-                self.queue.push(t, Ev::Timer(i));
+                self.schedule(t, Ev::Timer(i));
             }
         }
     }
@@ -212,7 +212,7 @@ impl Sim {
                     }
                 };
                 let rtt = secs(self.sc.network.tracker_rtt_ms / 1000.0);
-                self.queue.push(self.now + rtt, Ev::TrackerAnswer(slot));
+                self.schedule(self.now + rtt, Ev::TrackerAnswer(slot));
             }
             Output::WebSeedRequest {
                 torrent,
@@ -307,7 +307,7 @@ impl Sim {
                     self.pending_leechers -= 1;
                     let g = &self.sc.groups[node.group as usize];
                     if let Some(st) = g.seed_time_s {
-                        self.queue.push(now + secs(st), Ev::Depart(i));
+                        self.schedule(now + secs(st), Ev::Depart(i));
                     }
                     self.check_done();
                 }
@@ -394,6 +394,6 @@ impl Sim {
             }
         };
         let at = self.now + self.latency(i, j);
-        self.queue.push(at, Ev::Datagram(slot));
+        self.schedule(at, Ev::Datagram(slot));
     }
 }

@@ -42,7 +42,7 @@ impl Sim {
             body: answer.body,
         };
         if let Some((at, version)) = web.start(self.now, job, cap) {
-            self.queue.push(at, Ev::WebDone(version));
+            self.schedule(at, Ev::WebDone(version));
         }
     }
 
@@ -54,7 +54,7 @@ impl Sim {
         let (done, next) = web.due(self.now, version);
         let latency = web.latency;
         if let Some((at, v)) = next {
-            self.queue.push(at, Ev::WebDone(v));
+            self.schedule(at, Ev::WebDone(v));
         }
         for job in done {
             let mut bytes = job.head;
@@ -77,7 +77,7 @@ impl Sim {
                     (self.web_answers.len() - 1) as u32
                 }
             };
-            self.queue.push(self.now + latency, Ev::WebAnswer(slot));
+            self.schedule(self.now + latency, Ev::WebAnswer(slot));
         }
     }
 
