@@ -278,6 +278,27 @@ fn one_downloader_gets_everything_from_the_web_server() {
 }
 
 #[test]
+fn with_no_latency_anywhere_a_window_is_one_instant_and_the_crowd_completes() {
+    let mut sc = web_served(20, 2.0 * MIB as f64);
+    for g in &mut sc.groups {
+        g.latency_ms = 0.0;
+    }
+    if let Some(w) = sc.web_server.as_mut() {
+        w.latency_ms = 0.0;
+    }
+    let r = run(sc);
+    assert_eq!(r.summary.completed, 20, "every leecher finishes");
+    assert_eq!(r.totals.late_events, 0);
+    assert_eq!(r.totals.internal_errors, 0);
+    let s = &r.summary;
+    assert_eq!(s.bytes_up, s.bytes_down + r.totals.bytes_in_flight);
+    for node in &r.nodes {
+        assert!(node.engine_downloaded >= r.file_bytes, "node {}", node.id);
+    }
+    assert!(r.totals.web_payload_sent > 0);
+}
+
+#[test]
 fn a_crowd_spares_its_web_server() {
     let n = 50;
     let r = run(web_served(n, 2.0 * MIB as f64));
