@@ -150,8 +150,8 @@ impl Sim {
         self.queue.push(at, Item { node, ev });
     }
 
-    /// Runs to the end (every leecher done, or the scenario's time limit); false if the
-    /// time limit came first.
+    /// Runs windows and the swarm's own events in time order until every leecher is done,
+    /// the queues are empty, or the next event is past `limit`.
     pub(super) fn run_windows(&mut self, limit: Nanos) {
         loop {
             let next = self.queue.peek_time();
