@@ -24,7 +24,7 @@
 //! so a piece that fails its hash, or cannot be read back, leaves nothing staged.
 //!
 //! Hashes are asked for together. Where the processor hashes many pieces at once
-//! ([`lanes`](crate::lanes)), a torrent's hash requests wait until [`LANES`] of them are
+//! ([`lanes`]), a torrent's hash requests wait until [`LANES`] of them are
 //! here, or half the write-back bound in bytes (or the caches of all torrents are three
 //! quarters full), or the oldest has waited [`HASH_GATHER`]
 //! (a runtime wakes for that: [`Dispatcher::poll_timeout`], then

@@ -39,6 +39,18 @@ pub fn digests(messages: &[&[&[u8]]]) -> Vec<[u8; 20]> {
     out
 }
 
+/// Most bytes of whole pieces a caller reads to hash them in one batch (a piece larger
+/// than this is a batch of its own): [`LANES`] pieces of up to 512 KiB.
+pub const BATCH_BYTES: usize = 8 << 20;
+
+/// The digest of each buffer, each one whole message (pieces read from disk into buffers
+/// of their own), as [`digests`] gives them.
+pub fn digests_of_buffers<B: AsRef<[u8]>>(buffers: &[B]) -> Vec<[u8; 20]> {
+    let parts: Vec<[&[u8]; 1]> = buffers.iter().map(|b| [b.as_ref()]).collect();
+    let messages: Vec<&[&[u8]]> = parts.iter().map(|p| p.as_slice()).collect();
+    digests(&messages)
+}
+
 /// The digest of one message with the `sha1` crate.
 pub fn one(message: &[&[u8]]) -> [u8; 20] {
     let mut sha = Sha1::new();

@@ -370,9 +370,9 @@ pub fn create_torrent_with_progress(
     let mut hasher = builder.start().map_err(Error::Create)?;
     let total = hasher.total();
     let piece = hasher.piece_length() as usize;
-    // Pieces are read a batch at a time (16 at most, 8 MiB unless one piece is more) and
-    // each batch hashed at once (`lanes`).
-    let batch = lanes::LANES.min((8 << 20) / piece).max(1);
+    // Pieces are read a batch at a time (`lanes::LANES` at most, `lanes::BATCH_BYTES`
+    // unless one piece is more) and each batch hashed at once.
+    let batch = lanes::LANES.min(lanes::BATCH_BYTES / piece).max(1);
     let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); batch];
     let mut files = Concat {
         sources: sources.into_iter(),
@@ -388,9 +388,7 @@ pub fn create_torrent_with_progress(
             left -= len as u64;
             n += 1;
         }
-        let parts: Vec<[&[u8]; 1]> = bufs[..n].iter().map(|b| [b.as_slice()]).collect();
-        let messages: Vec<&[&[u8]]> = parts.iter().map(|p| p.as_slice()).collect();
-        for (buf, digest) in bufs[..n].iter().zip(lanes::digests(&messages)) {
+        for (buf, digest) in bufs[..n].iter().zip(lanes::digests_of_buffers(&bufs[..n])) {
             hasher
                 .hashed_piece(buf.len() as u32, digest)
                 .map_err(Error::Create)?;

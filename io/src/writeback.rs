@@ -3,9 +3,10 @@
 //! Written naively, every downloaded byte crosses the disk path three times: written block
 //! by block, then read back whole to be hashed. [`WriteBack`] holds the blocks of pieces
 //! in progress (as the `Bytes` they arrived in: no copy), hashes complete pieces from
-//! memory (several at once, in [`lanes`](crate::lanes)), and writes each only if its hash
-//! matches, so a verified piece costs one write and a corrupt one costs nothing on disk. Staging is only memory work, so a runtime can do it
-//! on its event loop and report the block written at once.
+//! memory (several at once, in [`lanes`]), and writes each only if its hash
+//! matches, so a verified piece costs one write and a corrupt one costs nothing on disk.
+//! Staging is only memory work, so a runtime can do it on its event loop and report the
+//! block written at once.
 //!
 //! Memory is bounded: the caches of all torrents of a runtime share one [`DiskBudget`],
 //! whose `write_back` limit they never pass together. Past it a block is refused and the

@@ -788,10 +788,10 @@ impl Storage {
     /// created file, and pieces that cannot be read, are simply not in the result: missing
     /// data is never an error here. `progress(done, total)` is called after each piece.
     ///
-    /// Pieces are read a batch at a time (up to [`lanes::LANES`] of them, 8 MiB at most
-    /// unless one piece is larger) and each batch hashed at once ([`lanes`]).
+    /// Pieces are read a batch at a time (up to [`lanes::LANES`] of them,
+    /// [`lanes::BATCH_BYTES`] at most unless one piece is larger) and each batch hashed at
+    /// once ([`lanes`]).
     pub fn verify_all(&self, mut progress: impl FnMut(u32, u32)) -> Bitfield {
-        const BATCH_BYTES: usize = 8 << 20;
         let total = self.layout.piece_count();
         let mut verified = Bitfield::new(total);
         let usable: Vec<bool> = (0..self.files.len()).map(|f| self.holds_data(f)).collect();
@@ -804,7 +804,7 @@ impl Storage {
             let mut bytes = 0;
             while piece < total && batch.len() < lanes::LANES {
                 let size = self.layout.piece_size(PieceIndex(piece)) as usize;
-                if !batch.is_empty() && bytes + size > BATCH_BYTES {
+                if !batch.is_empty() && bytes + size > lanes::BATCH_BYTES {
                     break;
                 }
                 let p = PieceIndex(piece);
@@ -820,17 +820,15 @@ impl Storage {
                 bytes += size;
                 piece += 1;
             }
-            let read: Vec<(u32, &[u8])> = batch
+            let (pieces, read): (Vec<u32>, Vec<&[u8]>) = batch
                 .iter()
                 .zip(&bufs)
                 .filter(|((_, read), _)| *read)
                 .map(|((piece, _), buf)| (*piece, buf.as_slice()))
-                .collect();
-            let parts: Vec<[&[u8]; 1]> = read.iter().map(|(_, buf)| [*buf]).collect();
-            let messages: Vec<&[&[u8]]> = parts.iter().map(|p| p.as_slice()).collect();
-            for ((piece, _), hash) in read.iter().zip(lanes::digests(&messages)) {
-                if self.meta.info.piece_hash(PieceIndex(*piece)) == Some(&hash) {
-                    verified.set(*piece);
+                .unzip();
+            for (piece, hash) in pieces.into_iter().zip(lanes::digests_of_buffers(&read)) {
+                if self.meta.info.piece_hash(PieceIndex(piece)) == Some(&hash) {
+                    verified.set(piece);
                 }
             }
             for (piece, _) in &batch {
