@@ -16,12 +16,13 @@
 //! - **Network** ([`net`]): a flow-level model. Each node has an uplink and a downlink
 //!   capacity, shared equally among its active flows (a flow's rate is the smaller of its
 //!   sender's and its receiver's share), recomputed for the sender's flows when a flow
-//!   starts or stops, and for the receiver's at the end of the window. Links have latency (per-node access latency plus per-pair
-//!   jitter), and may fail to open, reset during their life, or not be answered at all
-//!   (nodes behind a NAT). Engines' own connection limits apply. Small protocol messages
-//!   on an idle connection skip the flow machinery (they arrive after latency plus
-//!   serialisation); `Input::Sent` is reported to an engine only when its count of unsent
-//!   bytes nears its `send_buffer`, the one thing it uses that count for.
+//!   starts or stops, and for the receiver's flows at the end of the window. Links have
+//!   latency (per-node access latency plus per-pair jitter), and may fail to open, reset
+//!   during their life, or not be answered at all (nodes behind a NAT). Engines' own
+//!   connection limits apply. Small protocol messages on an idle connection skip the flow
+//!   machinery (they arrive after latency plus serialisation); `Input::Sent` is reported
+//!   to an engine only when its count of unsent bytes nears its `send_buffer`, the one
+//!   thing it uses that count for.
 //! - **Payloads** ([`swarm`]): blocks are slices of one static zero-filled buffer, passed as
 //!   `Bytes` without copies; disk reads, writes and piece hashes are answered at once by
 //!   the simulator, inside the same drain of the engine's outputs (no event, no disk).
